@@ -1,0 +1,6 @@
+//! witboost-token-operator: Witboost service accounts and access tokens as Kubernetes resources.
+#![forbid(unsafe_code)]
+
+pub mod crd;
+pub mod sandbox;
+pub mod token;
