@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{sandbox, status};
+use common::{raw, sandbox, status};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
@@ -437,42 +437,25 @@ async fn cluster_wide_list_returns_objects_of_every_namespace() {
 async fn malformed_bodies_and_unknown_paths_get_proper_status_errors() {
     let sb = sandbox().await;
     let url = sb.url();
-    let http = reqwest_like(&url);
-    let (code, body) = http("POST", "/api/v1/namespaces/default/configmaps", "{not json").await;
+    let (code, body) = raw(
+        &url,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "{not json",
+    )
+    .await;
     assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")));
-    let (code, body) = http("POST", "/api/v1/namespaces/default/configmaps/named", "{}").await;
+    let (code, body) = raw(
+        &url,
+        "POST",
+        "/api/v1/namespaces/default/configmaps/named",
+        "{}",
+    )
+    .await;
     assert_eq!(
         (code, body["reason"].as_str()),
         (405, Some("MethodNotAllowed"))
     );
-    let (code, body) = http("GET", "/apis/nothing.example.com/v1/things", "").await;
+    let (code, body) = raw(&url, "GET", "/apis/nothing.example.com/v1/things", "").await;
     assert_eq!((code, body["reason"].as_str()), (404, Some("NotFound")));
-}
-
-/// A tiny raw HTTP/1.1 client, for requests `kube::Client` will not send.
-fn reqwest_like(
-    base: &str,
-) -> impl Fn(
-    &'static str,
-    &'static str,
-    &'static str,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = (u16, serde_json::Value)>>> {
-    let addr = base.trim_start_matches("http://").to_string();
-    move |method, path, body| {
-        let addr = addr.clone();
-        Box::pin(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let req = format!(
-                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            s.write_all(req.as_bytes()).await.unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).await.unwrap();
-            let code = out[9..12].parse().unwrap();
-            let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-            (code, serde_json::from_str(body).unwrap_or_default())
-        })
-    }
 }

@@ -46,3 +46,30 @@ pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
+
+/// One raw HTTP/1.1 request (for requests `kube::Client` will not send): status code and JSON body.
+pub async fn raw(base: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    raw_with(base, method, path, body, "application/json").await
+}
+
+pub async fn raw_with(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    content_type: &str,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let code = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    (code, serde_json::from_str(body).unwrap_or_default())
+}

@@ -324,11 +324,7 @@ impl Store {
     }
 
     /// Retained events after `rv`, for a watch that fell behind its live channel.
-    pub fn replay(
-        &self,
-        key: &StorageKey,
-        rv: u64,
-    ) -> Result<Replay, ApiError> {
+    pub fn replay(&self, key: &StorageKey, rv: u64) -> Result<Replay, ApiError> {
         let inner = self.read();
         let c = inner
             .collections
