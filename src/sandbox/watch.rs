@@ -60,7 +60,10 @@ pub(crate) fn serve(
                 info: info.clone(),
                 filter,
                 tx,
-                last: sub.rv,
+                last: match start {
+                    WatchStart::Snapshot => sub.rv,
+                    WatchStart::After(rv) => rv,
+                },
             };
             tokio::spawn(w.run(sub, bookmarks, send_initial, timeout));
         }
