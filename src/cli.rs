@@ -9,7 +9,9 @@ use std::{
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{crd, token::Token};
+use crate::operator::{Operator, OperatorConfig, RunArgs};
+use crate::sandbox::SandboxArgs;
+use crate::{crd, telemetry, token::Token};
 
 /// Witboost service accounts and access tokens as Kubernetes resources.
 #[derive(Debug, Parser)]
@@ -26,6 +28,17 @@ pub enum Command {
         /// Write one file per CRD, named after it, into this directory instead of printing.
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
+    },
+    /// Run the controllers and the admin server against the current kubeconfig or the
+    /// in-cluster configuration, until SIGTERM.
+    Run(RunArgs),
+    /// Serve an embedded, in-memory Kubernetes API (for trying the operator and for tests),
+    /// with the operator running against it unless --no-operator.
+    Sandbox {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+        #[command(flatten)]
+        operator: RunArgs,
     },
     /// Work with access token values.
     #[command(subcommand)]
@@ -46,6 +59,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_crds(output_dir)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => {
+            crate::operator::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sandbox { sandbox, operator } => {
+            run_sandbox(sandbox, operator).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token(TokenCommand::Check) => {
             let mut input = String::new();
             std::io::stdin()
@@ -61,6 +82,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// The sandbox API, and the operator against it: the operator's watchers retry until the API
+/// answers and the CRDs are installed, so both start side by side.
+async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<()> {
+    telemetry::init_logging(&operator.log);
+    let running = if sandbox.no_operator {
+        None
+    } else {
+        let mut config = kube::Config::new(
+            format!("http://{}", sandbox.api_addr)
+                .parse()
+                .context("failed to build the sandbox URL")?,
+        );
+        config.default_namespace = "default".into();
+        let client = kube::Client::try_from(config).context("failed to build a client")?;
+        Some(
+            Operator::start(
+                client,
+                OperatorConfig::from(&operator),
+                telemetry::registry(),
+            )
+            .await?,
+        )
+    };
+    let result = crate::sandbox::run_command(sandbox, crd::all()).await;
+    if let Some(running) = running {
+        running.shutdown().await;
+    }
+    result
 }
 
 fn write_crds(output_dir: Option<PathBuf>) -> anyhow::Result<()> {

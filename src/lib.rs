@@ -1,7 +1,11 @@
 //! witboost-token-operator: Witboost service accounts and access tokens as Kubernetes resources.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
+pub mod controller;
 pub mod crd;
+pub mod operator;
 pub mod sandbox;
+pub mod telemetry;
 pub mod token;

@@ -1,0 +1,67 @@
+//! The admin HTTP server: `/livez` (the process serves), `/readyz` (the caches have synced)
+//! and `/metrics` (Prometheus/OpenMetrics text of the shared registry).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+struct AdminState {
+    ready: watch::Receiver<bool>,
+    registry: Arc<Registry>,
+}
+
+fn router(ready: watch::Receiver<bool>, registry: Arc<Registry>) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(AdminState { ready, registry })
+}
+
+async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    if *state.ready.borrow() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+    }
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::telemetry::encode(&state.registry),
+    )
+}
+
+/// Binds `addr` and serves until `shutdown`; returns the bound address (port 0 picks one).
+pub async fn serve(
+    addr: SocketAddr,
+    ready: watch::Receiver<bool>,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("failed to bind the admin address {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let app = router(ready, registry);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+    });
+    Ok((bound, task))
+}

@@ -1,0 +1,371 @@
+//! Step 4, apply: write the Secret (server-side apply, one field manager) when it differs from
+//! the desired one, then restart the rollout targets when the value changed.
+//!
+//! Only the keys this controller applies are its own: another writer (the token service's
+//! `jwt` key, a user's extra label) applies under its own field manager and is left alone.
+//! Because the Secret is applied whole every time, a key dropped from the desired Secret (the
+//! token once it expires, a label removed from `secretTemplate`) is removed from the cluster.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::{Value as Json, json};
+use thiserror::Error;
+
+use super::build::DesiredSecret;
+use super::record::{PASSWORD_KEY, TOKEN_KEY, USERNAME, USERNAME_KEY};
+use crate::controller::{
+    ACCESS_TOKEN_LABEL, ACCESS_TOKEN_MANAGER, MANAGED_BY, MANAGED_BY_LABEL,
+    TOKEN_REVISION_ANNOTATION,
+};
+use crate::crd::{AccessToken, RolloutKind, RolloutTarget};
+
+pub const SECRET_TYPE: &str = "kubernetes.io/basic-auth";
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("failed to apply Secret {name}")]
+    ApplySecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to restart {kind:?} {name}")]
+    Rollout {
+        kind: RolloutKind,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::ApplySecret { .. } => "SecretApplyFailed",
+            Error::Rollout { .. } => "RolloutFailed",
+        }
+    }
+}
+
+/// The Secret object for `desired`, owned by `token`.
+pub fn render(desired: &DesiredSecret, token: &AccessToken) -> Secret {
+    let mut labels = desired.labels.clone();
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+    labels.insert(ACCESS_TOKEN_LABEL.into(), token.name_any());
+    let mut annotations = desired.annotations.clone();
+    annotations.extend(desired.record.annotations());
+    let mut data = BTreeMap::new();
+    data.insert(USERNAME_KEY.into(), ByteString(USERNAME.into()));
+    if let Some(value) = &desired.token {
+        for key in [PASSWORD_KEY, TOKEN_KEY] {
+            data.insert(key.into(), ByteString(value.expose().into()));
+        }
+    }
+    let mut secret = Secret {
+        type_: Some(SECRET_TYPE.into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    secret.metadata.name = Some(desired.name.clone());
+    secret.metadata.namespace = token.metadata.namespace.clone();
+    secret.metadata.labels = Some(labels);
+    secret.metadata.annotations = Some(annotations);
+    secret.metadata.owner_references = token.controller_owner_ref(&()).map(|r| vec![r]);
+    secret
+}
+
+/// Whether `observed` already is `rendered` as far as this controller's fields go: same
+/// values, and no key left over that this controller applied before and no longer wants.
+pub fn is_current(rendered: &Secret, observed: &Secret) -> bool {
+    let Some(owned) = owned_keys(observed) else {
+        return false;
+    };
+    let subset = |want: &Option<BTreeMap<String, String>>,
+                  have: &Option<BTreeMap<String, String>>| {
+        want.iter()
+            .flatten()
+            .all(|(k, v)| have.as_ref().and_then(|h| h.get(k)) == Some(v))
+    };
+    let keys = |m: &Option<BTreeMap<String, String>>| -> BTreeSet<String> {
+        m.iter().flatten().map(|(k, _)| k.clone()).collect()
+    };
+    let data_keys: BTreeSet<String> = rendered
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .collect();
+    rendered.type_ == observed.type_
+        && rendered.metadata.owner_references == observed.metadata.owner_references
+        && subset(&rendered.metadata.labels, &observed.metadata.labels)
+        && subset(
+            &rendered.metadata.annotations,
+            &observed.metadata.annotations,
+        )
+        && rendered
+            .data
+            .iter()
+            .flatten()
+            .all(|(k, v)| observed.data.as_ref().and_then(|d| d.get(k)) == Some(v))
+        && owned.labels.is_subset(&keys(&rendered.metadata.labels))
+        && owned
+            .annotations
+            .is_subset(&keys(&rendered.metadata.annotations))
+        && owned.data.is_subset(&data_keys)
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct OwnedKeys {
+    labels: BTreeSet<String>,
+    annotations: BTreeSet<String>,
+    data: BTreeSet<String>,
+}
+
+/// The keys this controller's field manager owns on `secret`, from its managedFields.
+fn owned_keys(secret: &Secret) -> Option<OwnedKeys> {
+    let entry = secret.metadata.managed_fields.iter().flatten().find(|m| {
+        m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
+            && m.operation.as_deref() == Some("Apply")
+    })?;
+    let fields = &entry.fields_v1.as_ref()?.0;
+    let keys = |path: &[&str]| -> BTreeSet<String> {
+        let mut node = fields;
+        for p in path {
+            match node.get(*p) {
+                Some(n) => node = n,
+                None => return BTreeSet::new(),
+            }
+        }
+        node.as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, _)| k.strip_prefix("f:").map(str::to_owned))
+            .collect()
+    };
+    Some(OwnedKeys {
+        labels: keys(&["f:metadata", "f:labels"]),
+        annotations: keys(&["f:metadata", "f:annotations"]),
+        data: keys(&["f:data"]),
+    })
+}
+
+/// Applies `rendered` unless `observed` is already current; returns the Secret as stored.
+pub async fn secret(
+    client: &kube::Client,
+    rendered: Secret,
+    observed: Option<&Secret>,
+) -> Result<Option<Secret>, Error> {
+    if let Some(observed) = observed
+        && is_current(&rendered, observed)
+    {
+        return Ok(None);
+    }
+    let name = rendered.metadata.name.clone().unwrap_or_default();
+    let namespace = rendered.metadata.namespace.clone().unwrap_or_default();
+    let mut body = rendered;
+    // Decided on what we read: if the Secret changed since, start over rather than overwrite.
+    body.metadata.resource_version = observed.and_then(|o| o.metadata.resource_version.clone());
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    api.patch(
+        &name,
+        &PatchParams::apply(ACCESS_TOKEN_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(Some)
+    .map_err(|source| Error::ApplySecret { name, source })
+}
+
+/// What happened to one rollout target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rollout {
+    Restarted(RolloutTarget),
+    AlreadyAtRevision(RolloutTarget),
+    NotFound(RolloutTarget),
+}
+
+/// Sets the token-revision pod-template annotation on every target that does not carry it.
+pub async fn rollout(
+    client: &kube::Client,
+    namespace: &str,
+    targets: &[RolloutTarget],
+    revision: i64,
+) -> Result<Vec<Rollout>, Error> {
+    let mut results = Vec::with_capacity(targets.len());
+    for target in targets {
+        let resource = match target.kind {
+            RolloutKind::Deployment => ApiResource::erase::<Deployment>(&()),
+            RolloutKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
+            RolloutKind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+        let failed = |source| Error::Rollout {
+            kind: target.kind,
+            name: target.name.clone(),
+            source,
+        };
+        let Some(workload) = api.get_opt(&target.name).await.map_err(failed)? else {
+            results.push(Rollout::NotFound(target.clone()));
+            continue;
+        };
+        let current = workload
+            .data
+            .pointer("/spec/template/metadata/annotations")
+            .and_then(|a| a.get(TOKEN_REVISION_ANNOTATION))
+            .and_then(Json::as_str);
+        let wanted = revision.to_string();
+        if current == Some(wanted.as_str()) {
+            results.push(Rollout::AlreadyAtRevision(target.clone()));
+            continue;
+        }
+        let patch = json!({ "spec": { "template": { "metadata": { "annotations": {
+            TOKEN_REVISION_ANNOTATION: wanted
+        } } } } });
+        api.patch(
+            &target.name,
+            &PatchParams {
+                field_manager: Some(ACCESS_TOKEN_MANAGER.into()),
+                ..Default::default()
+            },
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(failed)?;
+        results.push(Rollout::Restarted(target.clone()));
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
+    use super::*;
+    use crate::controller::access_token::record::{SecretRecord, Value};
+    use crate::crd::AccessTokenSpec;
+    use crate::token::Token;
+
+    fn token() -> AccessToken {
+        let mut t = AccessToken::new("ci", AccessTokenSpec::default());
+        t.metadata.namespace = Some("team".into());
+        t.metadata.uid = Some("uid-1".into());
+        t
+    }
+
+    fn desired(value: Option<Token>) -> DesiredSecret {
+        DesiredSecret {
+            name: "ci".into(),
+            labels: [("team".to_owned(), "a".to_owned())].into(),
+            annotations: BTreeMap::new(),
+            record: SecretRecord {
+                revision: 1,
+                digest: value.as_ref().map(Token::digest),
+                hint: None,
+                issued_at: None,
+                expires_at: None,
+                expiry_policy: None,
+                regenerate_request: None,
+                revoked_at: None,
+                value: Value::None,
+            },
+            token: value,
+        }
+    }
+
+    /// `rendered` as stored after this controller applied it.
+    fn stored(rendered: &Secret) -> Secret {
+        let mut s = rendered.clone();
+        let fields = |m: &Option<BTreeMap<String, String>>| -> Json {
+            m.iter()
+                .flatten()
+                .map(|(k, _)| (format!("f:{k}"), json!({})))
+                .collect()
+        };
+        let data: Json = rendered
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, _)| (format!("f:{k}"), json!({})))
+            .collect();
+        s.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some(ACCESS_TOKEN_MANAGER.into()),
+            operation: Some("Apply".into()),
+            fields_v1: Some(FieldsV1(json!({
+                "f:data": data,
+                "f:metadata": {
+                    "f:labels": fields(&rendered.metadata.labels),
+                    "f:annotations": fields(&rendered.metadata.annotations),
+                }
+            }))),
+            ..Default::default()
+        }]);
+        s
+    }
+
+    #[test]
+    fn the_secret_is_basic_auth_owned_labelled_and_holds_the_token_twice() {
+        let value = Token::generate();
+        let s = render(&desired(Some(value.clone())), &token());
+        assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+        let data = s.data.as_ref().unwrap();
+        assert_eq!(data["username"].0, b"witboost");
+        assert_eq!(data["password"].0, value.expose().as_bytes());
+        assert_eq!(data["token"].0, value.expose().as_bytes());
+        let labels = s.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[MANAGED_BY_LABEL], MANAGED_BY);
+        assert_eq!(labels[ACCESS_TOKEN_LABEL], "ci");
+        assert_eq!(labels["team"], "a");
+        let owner = &s.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.controller, owner.uid.as_str()),
+            (Some(true), "uid-1")
+        );
+    }
+
+    #[test]
+    fn a_stored_secret_equal_to_the_desired_one_is_current_even_with_foreign_keys() {
+        let rendered = render(&desired(Some(Token::generate())), &token());
+        let mut observed = stored(&rendered);
+        assert!(is_current(&rendered, &observed));
+        observed
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("jwt".into(), ByteString(b"eyJ".to_vec()));
+        observed
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("extra".into(), "x".into());
+        assert!(is_current(&rendered, &observed));
+    }
+
+    #[test]
+    fn an_edited_label_or_a_key_to_remove_makes_the_secret_stale() {
+        let value = Token::generate();
+        let rendered = render(&desired(Some(value.clone())), &token());
+        let observed = stored(&rendered);
+        let mut edited = observed.clone();
+        edited
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("team".into(), "b".into());
+        assert!(!is_current(&rendered, &edited));
+        let without_value = render(&desired(None), &token());
+        let mut d = desired(None);
+        d.record.digest = Some(value.digest());
+        let without_value_same_record = render(&d, &token());
+        assert!(!is_current(&without_value, &observed));
+        assert!(!is_current(&without_value_same_record, &observed));
+        let never_applied = rendered.clone();
+        assert!(!is_current(&rendered, &never_applied));
+    }
+}

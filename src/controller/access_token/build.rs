@@ -1,0 +1,499 @@
+//! Step 3, build: from the checked spec and what the cluster holds, the desired Secret and
+//! status. Plain functions: no client, no clock (the time is an input), token generation
+//! injected, so every lifecycle rule is unit-tested here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::record::{SecretRecord, Value};
+use super::validate::{ExpiryPolicy, ValidSpec};
+use crate::crd::{AccessTokenPhase, AccessTokenStatus};
+use crate::token::Token;
+
+/// The account as the controller found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountState {
+    /// A user (PAT): always present.
+    User,
+    Enabled,
+    Disabled,
+    Missing,
+}
+
+/// The target Secret as the controller found it.
+#[derive(Clone, Debug)]
+pub enum SecretState {
+    Absent,
+    /// Exists but is not controlled by this AccessToken: never touched.
+    Foreign,
+    Owned(SecretRecord),
+}
+
+/// Everything `build` needs to know about the cluster.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub now: Timestamp,
+    pub generation: Option<i64>,
+    pub status: AccessTokenStatus,
+    pub account: AccountState,
+    pub secret: SecretState,
+}
+
+/// Who holds the account's one active token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This token.
+    Held,
+    /// Another AccessToken, by name.
+    HeldBy(String),
+}
+
+/// Why the `Ready` condition is what it is; also the Event reason of a transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Active,
+    AccountHasActiveToken,
+    ServiceAccountNotFound,
+    ServiceAccountDisabled,
+    SecretConflict,
+    Expired,
+    Revoked,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Active => "Active",
+            Reason::AccountHasActiveToken => "AccountHasActiveToken",
+            Reason::ServiceAccountNotFound => "ServiceAccountNotFound",
+            Reason::ServiceAccountDisabled => "ServiceAccountDisabled",
+            Reason::SecretConflict => "SecretConflict",
+            Reason::Expired => "Expired",
+            Reason::Revoked => "Revoked",
+        }
+    }
+}
+
+/// Why a new value was issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issue {
+    /// The first value, or a fresh one after revocation, expiry or a lost account.
+    Issued,
+    /// The Secret was deleted by hand.
+    SecretDeleted,
+    /// The value in the Secret was edited by hand.
+    TokenEdited,
+    /// The expiry in the spec changed.
+    ExpiryChanged,
+    /// `renewAt` passed.
+    Rotated,
+    /// A new value of the regenerate annotation.
+    Regenerated,
+}
+
+/// The Secret the controller wants. Its `Debug` never shows the token (see [`Token`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredSecret {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The annotations recording the value (revision, digest, times).
+    pub record: SecretRecord,
+    /// The value, or `None` when it must be removed from the cluster.
+    pub token: Option<Token>,
+}
+
+/// The result of `build`: what to write and what happened.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// `None`: leave the Secret alone (absent and not needed, or not ours).
+    pub secret: Option<DesiredSecret>,
+    pub status: AccessTokenStatus,
+    /// Whether this token keeps the account's claim after this reconcile.
+    pub holds_claim: bool,
+    /// A new value was issued: why, and its revision.
+    pub issued: Option<(Issue, i64)>,
+    /// Roll out the workloads to this revision (the value changed).
+    pub rollout: Option<i64>,
+    /// When to look again at the latest.
+    pub requeue_after: Duration,
+}
+
+impl Plan {
+    pub fn reason(&self) -> Option<Reason> {
+        reason_of(&self.status)
+    }
+}
+
+/// The `Ready` reason recorded in a status.
+pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
+    let ready = status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    [
+        Reason::Active,
+        Reason::AccountHasActiveToken,
+        Reason::ServiceAccountNotFound,
+        Reason::ServiceAccountDisabled,
+        Reason::SecretConflict,
+        Reason::Expired,
+        Reason::Revoked,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == ready.reason)
+}
+
+/// Whether this token competes for its account's one active slot now: it is neither revoked
+/// nor expired, its account exists, and its Secret is not someone else's.
+pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
+    !spec.revoked
+        && !matches!(obs.secret, SecretState::Foreign)
+        && obs.account != AccountState::Missing
+        && !(obs.account == AccountState::Disabled && current(obs).is_none())
+        && !is_expired(spec, obs)
+}
+
+/// Computes the desired Secret and status. `claim` is consulted only if [`needs_claim`].
+pub fn plan(
+    spec: &ValidSpec,
+    obs: &Observed,
+    claim: &Claim,
+    resync: Duration,
+    generate: impl FnOnce() -> Token,
+) -> Plan {
+    let record = match &obs.secret {
+        SecretState::Owned(r) => Some(r),
+        _ => None,
+    };
+    let last_revision = obs
+        .status
+        .revision
+        .unwrap_or(0)
+        .max(record.map_or(0, |r| r.revision));
+    let inactive = |phase, reason, message: String, revoked_at: Option<Timestamp>| {
+        let kept = record.cloned().map(|mut r| {
+            r.value = Value::None;
+            r.revoked_at = revoked_at;
+            r
+        });
+        let mut status = AccessTokenStatus {
+            phase: Some(phase),
+            revision: (last_revision > 0).then_some(last_revision),
+            revoked_at: revoked_at.map(Time),
+            last_regenerate_request: obs.status.last_regenerate_request.clone(),
+            ..base_status(spec, obs)
+        };
+        if matches!(phase, AccessTokenPhase::Expired | AccessTokenPhase::Revoked) {
+            // The last value is gone but stays on record, so the token service can tell
+            // which value was revoked or expired.
+            status.issued_at = kept
+                .as_ref()
+                .and_then(|r| r.issued_at)
+                .or(obs.status.issued_at.as_ref().map(|t| t.0))
+                .map(Time);
+            status.expires_at = kept
+                .as_ref()
+                .and_then(|r| r.expires_at)
+                .or(obs.status.expires_at.as_ref().map(|t| t.0))
+                .or(match spec.expiry {
+                    ExpiryPolicy::At(at) => Some(at),
+                    _ => None,
+                })
+                .map(Time);
+            status.token_digest = kept
+                .as_ref()
+                .and_then(|r| r.digest.clone())
+                .or(obs.status.token_digest.clone());
+            status.token_hint = kept
+                .as_ref()
+                .and_then(|r| r.hint.clone())
+                .or(obs.status.token_hint.clone());
+        }
+        status.conditions = Some(vec![ready(obs, false, reason, message)]);
+        Plan {
+            secret: kept.map(|record| desired_secret(spec, record, None)),
+            status,
+            holds_claim: false,
+            issued: None,
+            rollout: None,
+            requeue_after: resync,
+        }
+    };
+
+    if matches!(obs.secret, SecretState::Foreign) {
+        let mut plan = inactive(
+            AccessTokenPhase::Pending,
+            Reason::SecretConflict,
+            format!(
+                "Secret {} exists and is not controlled by this AccessToken; it is left untouched",
+                spec.secret_name
+            ),
+            None,
+        );
+        plan.secret = None;
+        return plan;
+    }
+    if spec.revoked {
+        let at = obs
+            .status
+            .revoked_at
+            .as_ref()
+            .map(|t| t.0)
+            .or(record.and_then(|r| r.revoked_at))
+            .unwrap_or(seconds(obs.now));
+        return inactive(
+            AccessTokenPhase::Revoked,
+            Reason::Revoked,
+            "the token was revoked; its value was removed".into(),
+            Some(at),
+        );
+    }
+    if obs.account == AccountState::Missing {
+        return inactive(
+            AccessTokenPhase::Pending,
+            Reason::ServiceAccountNotFound,
+            format!("ServiceAccount {} does not exist", spec.account.display()),
+            None,
+        );
+    }
+    if is_expired(spec, obs) {
+        return inactive(
+            AccessTokenPhase::Expired,
+            Reason::Expired,
+            "the token expired; its value was removed".into(),
+            None,
+        );
+    }
+    let current = current(obs);
+    if obs.account == AccountState::Disabled && current.is_none() {
+        return inactive(
+            AccessTokenPhase::Pending,
+            Reason::ServiceAccountDisabled,
+            format!("ServiceAccount {} is disabled", spec.account.display()),
+            None,
+        );
+    }
+    if let Claim::HeldBy(holder) = claim {
+        return inactive(
+            AccessTokenPhase::Pending,
+            Reason::AccountHasActiveToken,
+            format!(
+                "account {} has an active token: AccessToken {holder}",
+                spec.account.display()
+            ),
+            None,
+        );
+    }
+
+    let now = seconds(obs.now);
+    let issue = match &current {
+        None => Some(match (record, last_revision) {
+            (_, 0) => Issue::Issued,
+            (None, _) if obs.status.phase == Some(AccessTokenPhase::Active) => Issue::SecretDeleted,
+            (Some(r), _) if !matches!(r.value, Value::None) => Issue::TokenEdited,
+            _ => Issue::Issued,
+        }),
+        Some((c, _)) if c.expiry_policy.as_deref() != Some(spec.expiry.key().as_str()) => {
+            Some(Issue::ExpiryChanged)
+        }
+        Some((c, _))
+            if spec.regenerate_request.is_some()
+                && spec.regenerate_request != c.regenerate_request
+                && spec.regenerate_request != obs.status.last_regenerate_request =>
+        {
+            Some(Issue::Regenerated)
+        }
+        Some((c, _)) if renew_at(spec, c).is_some_and(|at| at <= obs.now) => Some(Issue::Rotated),
+        Some(_) => None,
+    };
+    let (record, token) = match (issue, current) {
+        (None, Some((record, token))) => (record, token),
+        (Some(issue), current) => {
+            let token = generate();
+            let expires_at = match (issue, &current) {
+                (Issue::Regenerated, Some((c, _))) => c.expires_at,
+                _ => spec.expiry.expires_at(now),
+            };
+            let record = SecretRecord {
+                revision: last_revision + 1,
+                digest: Some(token.digest()),
+                hint: Some(token.hint()),
+                issued_at: Some(now),
+                expires_at,
+                expiry_policy: Some(spec.expiry.key()),
+                regenerate_request: spec.regenerate_request.clone(),
+                revoked_at: None,
+                value: Value::Valid(token.clone()),
+            };
+            (record, token)
+        }
+        (None, None) => unreachable!("no current value always issues one"),
+    };
+    let renew = renew_at(spec, &record);
+    let (ready_now, reason, message) = if obs.account == AccountState::Disabled {
+        (
+            false,
+            Reason::ServiceAccountDisabled,
+            format!(
+                "ServiceAccount {} is disabled; the token is kept but refused",
+                spec.account.display()
+            ),
+        )
+    } else {
+        (
+            true,
+            Reason::Active,
+            format!("revision {} is active", record.revision),
+        )
+    };
+    let status = AccessTokenStatus {
+        phase: Some(AccessTokenPhase::Active),
+        conditions: Some(vec![ready(obs, ready_now, reason, message)]),
+        revision: Some(record.revision),
+        issued_at: record.issued_at.map(Time),
+        expires_at: record.expires_at.map(Time),
+        renew_at: renew.map(Time),
+        token_digest: Some(token.digest()),
+        token_hint: Some(token.hint()),
+        last_regenerate_request: record
+            .regenerate_request
+            .clone()
+            .or(obs.status.last_regenerate_request.clone()),
+        ..base_status(spec, obs)
+    };
+    let next = [
+        renew,
+        record.expires_at.filter(|_| spec.renew_before.is_none()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|at| until(obs.now, at))
+    .chain([resync])
+    .min()
+    .unwrap_or(resync);
+    let value_changed = obs.status.token_digest.as_deref() != Some(token.digest().as_str())
+        || obs.status.phase != Some(AccessTokenPhase::Active);
+    let revision = record.revision;
+    Plan {
+        secret: Some(desired_secret(spec, record, Some(token))),
+        status,
+        holds_claim: true,
+        issued: issue.map(|i| (i, revision)),
+        rollout: value_changed.then_some(revision),
+        requeue_after: next,
+    }
+}
+
+/// The value the Secret holds, if it may be adopted: well-formed, recorded with its digest,
+/// and not older than what status already reports.
+fn current(obs: &Observed) -> Option<(SecretRecord, Token)> {
+    let SecretState::Owned(record) = &obs.secret else {
+        return None;
+    };
+    let Value::Valid(token) = &record.value else {
+        return None;
+    };
+    let status_revision = obs.status.revision.unwrap_or(0);
+    let agrees = match record.revision.cmp(&status_revision) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => obs
+            .status
+            .token_digest
+            .as_ref()
+            .is_none_or(|d| *d == token.digest()),
+        std::cmp::Ordering::Greater => true,
+    };
+    (agrees && record.issued_at.is_some()).then(|| (record.clone(), token.clone()))
+}
+
+/// Whether the token is past its expiry under the current policy (and rotation cannot save it).
+fn is_expired(spec: &ValidSpec, obs: &Observed) -> bool {
+    if let ExpiryPolicy::At(at) = spec.expiry
+        && at <= obs.now
+    {
+        return true;
+    }
+    if spec.renew_before.is_some() {
+        return false;
+    }
+    let policy = spec.expiry.key();
+    if let Some((record, _)) = current(obs) {
+        return record.expiry_policy.as_deref() == Some(policy.as_str())
+            && record.expires_at.is_some_and(|at| at <= obs.now);
+    }
+    match spec.expiry {
+        ExpiryPolicy::Never | ExpiryPolicy::At(_) => false,
+        ExpiryPolicy::After(_) => {
+            obs.status.phase == Some(AccessTokenPhase::Expired)
+                && match &obs.secret {
+                    SecretState::Owned(r) => r.expiry_policy.as_deref() == Some(policy.as_str()),
+                    _ => obs.status.observed_generation == obs.generation,
+                }
+        }
+    }
+}
+
+fn renew_at(spec: &ValidSpec, record: &SecretRecord) -> Option<Timestamp> {
+    let before = spec.renew_before?;
+    record.expires_at?.checked_sub(before).ok()
+}
+
+fn desired_secret(spec: &ValidSpec, record: SecretRecord, token: Option<Token>) -> DesiredSecret {
+    DesiredSecret {
+        name: spec.secret_name.clone(),
+        labels: spec.labels.clone(),
+        annotations: spec.annotations.clone(),
+        record,
+        token,
+    }
+}
+
+fn base_status(spec: &ValidSpec, obs: &Observed) -> AccessTokenStatus {
+    AccessTokenStatus {
+        observed_generation: obs.generation,
+        account: Some(spec.account.display().to_owned()),
+        secret_name: Some(spec.secret_name.clone()),
+        ..Default::default()
+    }
+}
+
+/// The `Ready` condition, keeping its transition time while its status stays the same.
+fn ready(obs: &Observed, is_ready: bool, reason: Reason, message: String) -> Condition {
+    let status = if is_ready { "True" } else { "False" };
+    let previous = obs
+        .status
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    let last_transition_time = previous
+        .filter(|c| c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(seconds(obs.now)));
+    Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.as_str().into(),
+        message,
+        observed_generation: obs.generation,
+        last_transition_time,
+    }
+}
+
+/// Kubernetes times have whole seconds.
+pub fn seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+/// How long from `now` until `at` (zero if past), a few milliseconds late rather than early.
+fn until(now: Timestamp, at: Timestamp) -> Duration {
+    let d = at.duration_since(now);
+    Duration::try_from(d).unwrap_or(Duration::ZERO) + Duration::from_millis(5)
+}
+
+#[cfg(test)]
+mod tests;

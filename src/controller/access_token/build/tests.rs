@@ -1,0 +1,344 @@
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::controller::access_token::validate::Account;
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+const T0: &str = "2026-01-01T00:00:00Z";
+const RESYNC: Duration = Duration::from_secs(300);
+
+fn spec() -> ValidSpec {
+    ValidSpec {
+        account: Account::ServiceAccount {
+            namespace: "team".into(),
+            name: "bot".into(),
+        },
+        expiry: ExpiryPolicy::Never,
+        renew_before: None,
+        revoked: false,
+        secret_name: "ci".into(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        rollout_targets: vec![],
+        regenerate_request: None,
+    }
+}
+
+fn fresh(now: &str) -> Observed {
+    Observed {
+        now: t(now),
+        generation: Some(1),
+        status: AccessTokenStatus::default(),
+        account: AccountState::Enabled,
+        secret: SecretState::Absent,
+    }
+}
+
+/// What the cluster holds after `plan` was written, observed at `now`.
+fn after(plan: &Plan, now: &str) -> Observed {
+    let secret = match &plan.secret {
+        Some(desired) => {
+            let mut record = desired.record.clone();
+            record.value = desired.token.clone().map_or(Value::None, Value::Valid);
+            SecretState::Owned(record)
+        }
+        None => SecretState::Absent,
+    };
+    Observed {
+        now: t(now),
+        generation: Some(1),
+        status: plan.status.clone(),
+        account: AccountState::Enabled,
+        secret,
+    }
+}
+
+fn run(spec: &ValidSpec, obs: &Observed) -> Plan {
+    plan(spec, obs, &Claim::Held, RESYNC, Token::generate)
+}
+
+fn value(plan: &Plan) -> Option<&Token> {
+    plan.secret.as_ref().and_then(|s| s.token.as_ref())
+}
+
+#[test]
+fn the_first_token_is_revision_one_and_status_holds_its_digest_and_hint() {
+    let plan = run(&spec(), &fresh(T0));
+    let token = value(&plan).expect("a value");
+    let status = &plan.status;
+    assert_eq!(status.phase, Some(AccessTokenPhase::Active));
+    assert_eq!(status.revision, Some(1));
+    assert_eq!(status.token_digest, Some(token.digest()));
+    assert_eq!(status.token_hint, Some(token.hint()));
+    assert_eq!(status.issued_at, Some(Time(t(T0))));
+    assert_eq!(status.expires_at, None);
+    assert_eq!(status.secret_name.as_deref(), Some("ci"));
+    assert_eq!(status.account.as_deref(), Some("bot"));
+    assert_eq!(plan.issued, Some((Issue::Issued, 1)));
+    assert_eq!(plan.reason(), Some(Reason::Active));
+    assert_eq!(plan.secret.as_ref().unwrap().record.revision, 1);
+}
+
+#[test]
+fn a_second_plan_over_the_written_state_changes_nothing() {
+    let first = run(&spec(), &fresh(T0));
+    let second = run(&spec(), &after(&first, "2026-01-01T00:10:00Z"));
+    assert_eq!(second.status, first.status);
+    assert_eq!(second.secret, first.secret);
+    assert_eq!(second.issued, None);
+    assert_eq!(second.rollout, None);
+}
+
+#[test]
+fn a_secret_written_before_a_crash_is_adopted_and_never_regenerated() {
+    let first = run(&spec(), &fresh(T0));
+    let mut crashed = after(&first, "2026-01-01T00:00:05Z");
+    crashed.status = AccessTokenStatus::default();
+    let recovered = plan(&spec(), &crashed, &Claim::Held, RESYNC, || {
+        panic!("must not generate a token")
+    });
+    assert_eq!(recovered.status.revision, Some(1));
+    assert_eq!(recovered.status.token_digest, first.status.token_digest);
+    assert_eq!(recovered.status.issued_at, first.status.issued_at);
+    assert_eq!(recovered.issued, None);
+    assert_eq!(
+        recovered.rollout,
+        Some(1),
+        "workloads learn of the adopted value"
+    );
+}
+
+#[test]
+fn a_deleted_secret_issues_the_next_revision_and_says_why() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T01:00:00Z");
+    obs.secret = SecretState::Absent;
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.issued, Some((Issue::SecretDeleted, 2)));
+    assert_ne!(value(&plan), value(&first));
+}
+
+#[test]
+fn a_token_edited_in_the_secret_issues_the_next_revision() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T01:00:00Z");
+    if let SecretState::Owned(r) = &mut obs.secret {
+        r.value = Value::Tampered;
+    }
+    assert_eq!(run(&spec(), &obs).issued, Some((Issue::TokenEdited, 2)));
+}
+
+#[test]
+fn a_secret_older_than_status_is_not_adopted() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T01:00:00Z");
+    obs.status.revision = Some(4);
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.status.revision, Some(5));
+    assert!(plan.issued.is_some());
+}
+
+#[test]
+fn revocation_removes_the_value_and_keeps_the_record() {
+    let first = run(&spec(), &fresh(T0));
+    let revoked = ValidSpec {
+        revoked: true,
+        ..spec()
+    };
+    let plan = run(&revoked, &after(&first, "2026-01-01T02:00:00Z"));
+    assert_eq!(plan.status.phase, Some(AccessTokenPhase::Revoked));
+    assert_eq!(
+        plan.status.revoked_at,
+        Some(Time(t("2026-01-01T02:00:00Z")))
+    );
+    assert_eq!(plan.status.revision, Some(1));
+    assert_eq!(plan.status.token_digest, first.status.token_digest);
+    assert_eq!(plan.reason(), Some(Reason::Revoked));
+    assert!(!plan.holds_claim);
+    let secret = plan.secret.as_ref().expect("the Secret is kept");
+    assert!(secret.token.is_none());
+
+    let again = run(&revoked, &after(&plan, "2026-01-01T03:00:00Z"));
+    assert_eq!(again.status, plan.status, "revokedAt stays");
+
+    let unrevoked = run(&spec(), &after(&plan, "2026-01-01T04:00:00Z"));
+    assert_eq!(unrevoked.status.phase, Some(AccessTokenPhase::Active));
+    assert_eq!(unrevoked.issued, Some((Issue::Issued, 2)));
+    assert_eq!(unrevoked.status.revoked_at, None);
+}
+
+#[test]
+fn a_token_expires_at_its_expiry_and_is_requeued_for_that_moment() {
+    let expiring = ValidSpec {
+        expiry: ExpiryPolicy::At(t("2026-01-01T00:00:03Z")),
+        ..spec()
+    };
+    let first = run(&expiring, &fresh(T0));
+    assert_eq!(
+        first.status.expires_at,
+        Some(Time(t("2026-01-01T00:00:03Z")))
+    );
+    assert_eq!(first.requeue_after, Duration::from_millis(3005));
+
+    let mut early = after(&first, T0);
+    early.now = t("2026-01-01T00:00:02.900Z");
+    let before = run(&expiring, &early);
+    assert_eq!(before.status.phase, Some(AccessTokenPhase::Active));
+    assert_eq!(before.requeue_after, Duration::from_millis(105));
+
+    let expired = run(&expiring, &after(&first, "2026-01-01T00:00:03Z"));
+    assert_eq!(expired.status.phase, Some(AccessTokenPhase::Expired));
+    assert_eq!(expired.reason(), Some(Reason::Expired));
+    assert!(expired.secret.as_ref().unwrap().token.is_none());
+    assert_eq!(expired.status.expires_at, first.status.expires_at);
+    assert!(!needs_claim(
+        &expiring,
+        &after(&expired, "2026-01-01T00:00:04Z")
+    ));
+}
+
+#[test]
+fn changing_the_expiry_issues_a_new_token_with_the_new_expiry() {
+    let first = run(&spec(), &fresh(T0));
+    let changed = ValidSpec {
+        expiry: ExpiryPolicy::After(Duration::from_secs(60)),
+        ..spec()
+    };
+    let plan = run(&changed, &after(&first, "2026-01-01T00:01:00Z"));
+    assert_eq!(plan.issued, Some((Issue::ExpiryChanged, 2)));
+    assert_eq!(
+        plan.status.expires_at,
+        Some(Time(t("2026-01-01T00:02:00Z")))
+    );
+}
+
+#[test]
+fn regenerating_keeps_the_expiry_and_acts_once_per_annotation_value() {
+    let relative = ValidSpec {
+        expiry: ExpiryPolicy::After(Duration::from_secs(3600)),
+        ..spec()
+    };
+    let first = run(&relative, &fresh(T0));
+    let asked = ValidSpec {
+        regenerate_request: Some("r1".into()),
+        ..relative.clone()
+    };
+    let plan = run(&asked, &after(&first, "2026-01-01T00:10:00Z"));
+    assert_eq!(plan.issued, Some((Issue::Regenerated, 2)));
+    assert_eq!(plan.status.expires_at, first.status.expires_at);
+    assert_eq!(plan.status.last_regenerate_request.as_deref(), Some("r1"));
+    assert_ne!(value(&plan), value(&first));
+
+    let again = run(&asked, &after(&plan, "2026-01-01T00:20:00Z"));
+    assert_eq!(again.issued, None);
+}
+
+#[test]
+fn a_regenerate_annotation_present_at_creation_is_not_acted_on_later() {
+    let asked = ValidSpec {
+        regenerate_request: Some("r0".into()),
+        ..spec()
+    };
+    let first = run(&asked, &fresh(T0));
+    assert_eq!(first.status.last_regenerate_request.as_deref(), Some("r0"));
+    assert_eq!(run(&asked, &after(&first, T0)).issued, None);
+}
+
+#[test]
+fn rotation_issues_the_next_revision_at_renew_at_with_a_new_expiry() {
+    let rotating = ValidSpec {
+        expiry: ExpiryPolicy::After(Duration::from_secs(10)),
+        renew_before: Some(Duration::from_secs(4)),
+        ..spec()
+    };
+    let first = run(&rotating, &fresh(T0));
+    assert_eq!(first.status.renew_at, Some(Time(t("2026-01-01T00:00:06Z"))));
+    assert_eq!(first.requeue_after, Duration::from_millis(6005));
+    let rotated = run(&rotating, &after(&first, "2026-01-01T00:00:06Z"));
+    assert_eq!(rotated.issued, Some((Issue::Rotated, 2)));
+    assert_eq!(
+        rotated.status.expires_at,
+        Some(Time(t("2026-01-01T00:00:16Z")))
+    );
+    assert_eq!(rotated.secret.as_ref().unwrap().name, "ci");
+}
+
+#[test]
+fn a_waiting_token_names_the_active_one_and_holds_no_value() {
+    let plan = plan(
+        &spec(),
+        &fresh(T0),
+        &Claim::HeldBy("first".into()),
+        RESYNC,
+        || panic!("must not generate"),
+    );
+    assert_eq!(plan.status.phase, Some(AccessTokenPhase::Pending));
+    assert_eq!(plan.reason(), Some(Reason::AccountHasActiveToken));
+    let message = &plan.status.conditions.as_ref().unwrap()[0].message;
+    assert!(message.contains("AccessToken first"), "{message}");
+    assert!(plan.secret.is_none());
+    assert!(!plan.holds_claim);
+}
+
+#[test]
+fn a_disabled_account_keeps_its_value_but_is_not_ready() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T00:01:00Z");
+    obs.account = AccountState::Disabled;
+    assert!(needs_claim(&spec(), &obs));
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.status.phase, Some(AccessTokenPhase::Active));
+    assert_eq!(plan.reason(), Some(Reason::ServiceAccountDisabled));
+    assert_eq!(value(&plan), value(&first));
+    assert_eq!(plan.issued, None);
+
+    let mut never_issued = fresh(T0);
+    never_issued.account = AccountState::Disabled;
+    assert!(!needs_claim(&spec(), &never_issued));
+    let pending = run(&spec(), &never_issued);
+    assert_eq!(pending.status.phase, Some(AccessTokenPhase::Pending));
+    assert!(pending.secret.is_none());
+}
+
+#[test]
+fn a_missing_service_account_removes_the_value_and_keeps_counting_revisions() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T00:01:00Z");
+    obs.account = AccountState::Missing;
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.status.phase, Some(AccessTokenPhase::Pending));
+    assert_eq!(plan.reason(), Some(Reason::ServiceAccountNotFound));
+    assert!(plan.secret.as_ref().unwrap().token.is_none());
+    assert_eq!(plan.status.token_digest, None);
+
+    let back = run(&spec(), &after(&plan, "2026-01-01T00:02:00Z"));
+    assert_eq!(back.issued, Some((Issue::Issued, 2)));
+}
+
+#[test]
+fn a_secret_of_someone_else_is_never_planned_for() {
+    let mut obs = fresh(T0);
+    obs.secret = SecretState::Foreign;
+    assert!(!needs_claim(&spec(), &obs));
+    let plan = run(&spec(), &obs);
+    assert!(plan.secret.is_none());
+    assert_eq!(plan.reason(), Some(Reason::SecretConflict));
+}
+
+#[test]
+fn an_unchanged_ready_condition_keeps_its_transition_time() {
+    let first = run(&spec(), &fresh(T0));
+    let later = after(&first, "2026-03-01T00:00:00Z");
+    let again = run(&spec(), &later);
+    let when = |p: &Plan| {
+        p.status.conditions.as_ref().unwrap()[0]
+            .last_transition_time
+            .clone()
+    };
+    assert_eq!(when(&again), Time(t(T0)));
+}

@@ -1,0 +1,131 @@
+//! Step 1, dereference: read the token's account and Secret. Reads come from the informer
+//! caches; the Secret is read from the API instead when the cache cannot be trusted (absent,
+//! or older than status) or when a write is about to be decided on it.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{ObjectRef, Store};
+use thiserror::Error;
+
+use super::build::{AccountState, Observed, SecretState};
+use super::record::SecretRecord;
+use crate::crd::{AccessToken, ServiceAccount};
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("failed to read Secret {name}")]
+    ReadSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        "SecretReadFailed"
+    }
+}
+
+/// Where the Secret's state came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Cache,
+    Api,
+}
+
+/// The observed state plus the Secret object it was derived from.
+pub struct Found {
+    pub observed: Observed,
+    pub secret: Option<Secret>,
+    pub source: Source,
+}
+
+/// The caches and client dereference reads from.
+pub struct Readers<'a> {
+    pub client: &'a kube::Client,
+    pub secrets: &'a Store<Secret>,
+    pub accounts: &'a Store<DeserializeGuard<ServiceAccount>>,
+}
+
+/// Reads what the cluster holds for `token`; `fresh` forces an API read of the Secret.
+pub async fn observe(
+    readers: &Readers<'_>,
+    token: &AccessToken,
+    fresh: bool,
+) -> Result<Found, Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let status = token.status.clone().unwrap_or_default();
+    let account = match &token.spec.service_account_name {
+        None => AccountState::User,
+        Some(name) => {
+            let found = readers
+                .accounts
+                .get(&ObjectRef::new(name).within(&namespace));
+            match found.as_deref().map(|guard| &guard.0) {
+                Some(Ok(sa)) if sa.metadata.deletion_timestamp.is_none() => {
+                    if sa.spec.is_enabled() {
+                        AccountState::Enabled
+                    } else {
+                        AccountState::Disabled
+                    }
+                }
+                _ => AccountState::Missing,
+            }
+        }
+    };
+
+    let name = token.secret_name();
+    let cached = readers
+        .secrets
+        .get(&ObjectRef::new(&name).within(&namespace));
+    let (secret, source) = match cached {
+        Some(s) if !fresh && agrees_with_status(&s, &status) => (Some((*s).clone()), Source::Cache),
+        _ => {
+            let api: Api<Secret> = Api::namespaced(readers.client.clone(), &namespace);
+            let secret = api
+                .get_opt(&name)
+                .await
+                .map_err(|source| Error::ReadSecret {
+                    name: name.clone(),
+                    source,
+                })?;
+            (secret, Source::Api)
+        }
+    };
+    let secret_state = match &secret {
+        None => SecretState::Absent,
+        Some(s) if controlled_by(s, token) => SecretState::Owned(SecretRecord::parse(s)),
+        Some(_) => SecretState::Foreign,
+    };
+    Ok(Found {
+        observed: Observed {
+            now: Timestamp::now(),
+            generation: token.metadata.generation,
+            status,
+            account,
+            secret: secret_state,
+        },
+        secret,
+        source,
+    })
+}
+
+/// A cached Secret older than what status reports is stale (our own write is on its way).
+fn agrees_with_status(secret: &Secret, status: &crate::crd::AccessTokenStatus) -> bool {
+    let record = SecretRecord::parse(secret);
+    let revision = status.revision.unwrap_or(0);
+    record.revision > revision
+        || record.revision == revision
+            && (status.token_digest.is_none() || status.token_digest == record.digest)
+}
+
+/// Whether `secret` has a controller owner reference to this very AccessToken.
+pub fn controlled_by(secret: &Secret, token: &AccessToken) -> bool {
+    let uid = token.metadata.uid.as_deref();
+    secret.metadata.owner_references.iter().flatten().any(|r| {
+        r.controller == Some(true) && Some(r.uid.as_str()) == uid && r.kind == "AccessToken"
+    })
+}

@@ -1,0 +1,354 @@
+//! The AccessToken controller: issues, rotates, expires and revokes tokens in Secrets.
+//!
+//! Pipeline per reconcile: [`dereference`] → [`validate`] → (claim the account, [`claims`]) →
+//! [`build`] → [`apply`] → [`status`]; results are published by [`crate::controller::report`].
+//! The Secret is always written before status and carries the value's revision and digest in
+//! its annotations ([`record`]), so a crash between the two writes is repaired by adopting the
+//! Secret's value, never by generating another one for the same revision.
+
+pub mod apply;
+pub mod build;
+pub mod claims;
+pub mod dereference;
+pub mod record;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::DeserializeGuard;
+use kube::core::error_boundary::InvalidObject;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use thiserror::Error;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{Instrument, info_span};
+
+use self::build::{Claim, Plan};
+use self::claims::{Candidate, Claims};
+use self::dereference::{Readers, Source};
+use self::validate::Account;
+use super::report::Report;
+use super::{Backoff, ControllerConfig};
+use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
+use crate::telemetry::ReconcileMetrics;
+use crate::token::Token;
+
+/// The name of this controller in metrics and logs.
+pub const NAME: &str = "accesstoken";
+
+/// What a failed reconcile of an AccessToken was doing.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("failed to read the AccessToken")]
+    Invalid(#[source] InvalidObject),
+    #[error("failed to read the token's objects")]
+    Dereference(#[from] dereference::Error),
+    #[error("failed to validate the spec")]
+    Validate(#[from] validate::Error),
+    #[error("failed to write the token's objects")]
+    Apply(#[from] apply::Error),
+    #[error("failed to write the status")]
+    Status(#[from] status::Error),
+}
+
+impl Error {
+    /// Bounded label for metrics and Event reasons.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "InvalidObject",
+            Error::Dereference(e) => e.category(),
+            Error::Validate(e) => e.category(),
+            Error::Apply(e) => e.category(),
+            Error::Status(e) => e.category(),
+        }
+    }
+
+    /// The user must change something; retrying the same object cannot help.
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, Error::Invalid(_) | Error::Validate(_))
+    }
+}
+
+/// Reconcile requests sent from outside the watches: waiting tokens when a claim frees up.
+pub type Wake = UnboundedSender<ObjectRef<DeserializeGuard<AccessToken>>>;
+/// Reconcile requests for ServiceAccounts whose active token may have changed.
+pub type WakeAccount = UnboundedSender<ObjectRef<DeserializeGuard<ServiceAccount>>>;
+
+/// Everything a reconcile needs.
+pub struct Context {
+    pub client: kube::Client,
+    pub tokens: Store<DeserializeGuard<AccessToken>>,
+    pub secrets: Store<Secret>,
+    pub accounts: Store<DeserializeGuard<ServiceAccount>>,
+    pub claims: Claims,
+    pub report: Arc<Report>,
+    pub metrics: ReconcileMetrics,
+    pub config: ControllerConfig,
+    pub backoff: Backoff,
+    pub wake: Wake,
+    pub wake_account: WakeAccount,
+}
+
+/// Reconciles one AccessToken.
+pub async fn reconcile(
+    object: Arc<DeserializeGuard<AccessToken>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let span = info_span!("reconcile", controller = NAME, %namespace, %name);
+    let result = async {
+        match &object.0 {
+            Ok(token) => reconcile_token(token, &ctx).await,
+            Err(invalid) => Err(Error::Invalid(invalid.clone())),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let outcome = match &result {
+        Ok(_) => {
+            ctx.backoff.reset(&key(&namespace, &name));
+            "success"
+        }
+        Err(error) => {
+            ctx.report
+                .failure(
+                    object.object_ref(&()),
+                    error.category(),
+                    error,
+                    error.is_user_error(),
+                )
+                .instrument(span)
+                .await;
+            error.category()
+        }
+    };
+    ctx.metrics.observe(NAME, started.elapsed(), outcome);
+    result
+}
+
+/// What to do after a failed reconcile: wait for a change after a user error, retry with
+/// backoff after a transient one.
+pub fn error_policy(
+    object: Arc<DeserializeGuard<AccessToken>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    if error.is_user_error() {
+        Action::await_change()
+    } else {
+        let key = key(&object.namespace().unwrap_or_default(), &object.name_any());
+        Action::requeue(ctx.backoff.next(&key))
+    }
+}
+
+fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
+    let readers = Readers {
+        client: &ctx.client,
+        secrets: &ctx.secrets,
+        accounts: &ctx.accounts,
+    };
+    let mut found = dereference::observe(&readers, token, false).await?;
+    let spec = match validate::spec(token) {
+        Ok(spec) => spec,
+        Err(error) => {
+            let desired = status::invalid_spec(token, error.to_string());
+            status::patch(&ctx.client, token, &desired).await?;
+            return Err(error.into());
+        }
+    };
+    let me = token_key(token);
+    let mut plan = decide(ctx, token, &spec, &found);
+    let mut rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
+    let must_write = |rendered: &Option<Secret>, observed: &Option<Secret>| {
+        rendered
+            .as_ref()
+            .is_some_and(|r| observed.as_ref().is_none_or(|o| !apply::is_current(r, o)))
+    };
+    if found.source == Source::Cache && must_write(&rendered, &found.secret) {
+        // Writes, and above all new tokens, are decided on a fresh read, never on a cache
+        // that may not have seen our last write yet.
+        found = dereference::observe(&readers, token, true).await?;
+        plan = decide(ctx, token, &spec, &found);
+        rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
+    }
+    if let Some(rendered) = rendered {
+        apply::secret(&ctx.client, rendered, found.secret.as_ref()).await?;
+    }
+    let namespace = token.namespace().unwrap_or_default();
+    let rollouts = match plan.rollout {
+        Some(revision) if !spec.rollout_targets.is_empty() => {
+            apply::rollout(&ctx.client, &namespace, &spec.rollout_targets, revision).await?
+        }
+        _ => vec![],
+    };
+    status::patch(&ctx.client, token, &plan.status).await?;
+
+    if !plan.holds_claim && ctx.claims.release(&spec.account, &me) {
+        wake_waiting(ctx, &spec.account, &me);
+    }
+    if let Some(holder) = ctx.claims.holder(&spec.account).filter(|h| *h != me)
+        && let Some((holder_namespace, holder_name)) = holder.split_once('/')
+    {
+        // The holder may be a waiting token chosen to go next: make sure it runs.
+        let holder_ref = ObjectRef::new(holder_name).within(holder_namespace);
+        let active = ctx
+            .tokens
+            .get(&holder_ref)
+            .is_some_and(|h| phase_of(&h) == Some(AccessTokenPhase::Active));
+        if !active {
+            let _ = ctx.wake.send(holder_ref);
+        }
+    }
+    let before = token.status.as_ref();
+    if before.map(|s| (&s.phase, &s.conditions))
+        != Some((&plan.status.phase, &plan.status.conditions))
+        && let Some(name) = &token.spec.service_account_name
+    {
+        let _ = ctx
+            .wake_account
+            .send(ObjectRef::new(name).within(&namespace));
+    }
+    ctx.report
+        .access_token(token, before, &plan, &rollouts)
+        .await;
+    Ok(Action::requeue(plan.requeue_after))
+}
+
+/// Claims the account if the token competes for it, then builds the plan.
+fn decide(
+    ctx: &Context,
+    token: &AccessToken,
+    spec: &validate::ValidSpec,
+    found: &dereference::Found,
+) -> Plan {
+    let me = token_key(token);
+    let claim = if build::needs_claim(spec, &found.observed) {
+        let candidates = candidates(&ctx.tokens, &spec.account);
+        match ctx.claims.acquire(&spec.account, &me, &candidates) {
+            Claim::HeldBy(holder) => {
+                // Name the holder as the user sees it: without the namespace when it is ours.
+                let namespace = format!("{}/", token.namespace().unwrap_or_default());
+                Claim::HeldBy(
+                    holder
+                        .strip_prefix(&namespace)
+                        .unwrap_or(&holder)
+                        .to_owned(),
+                )
+            }
+            held => held,
+        }
+    } else {
+        Claim::Held
+    };
+    build::plan(
+        spec,
+        &found.observed,
+        &claim,
+        ctx.config.resync_period,
+        Token::generate,
+    )
+}
+
+/// The account a cached AccessToken belongs to (without full validation).
+pub fn account_of(token: &AccessToken) -> Option<Account> {
+    match (&token.spec.service_account_name, &token.spec.user) {
+        (Some(name), None) => Some(Account::ServiceAccount {
+            namespace: token.namespace().unwrap_or_default(),
+            name: name.clone(),
+        }),
+        (None, Some(email)) => Some(Account::User {
+            email: email.to_lowercase(),
+        }),
+        _ => None,
+    }
+}
+
+/// `namespace/name`: how the claim table names a token (PATs of one user span namespaces).
+fn token_key(token: &AccessToken) -> String {
+    format!(
+        "{}/{}",
+        token.namespace().unwrap_or_default(),
+        token.name_any()
+    )
+}
+
+fn phase_of(object: &DeserializeGuard<AccessToken>) -> Option<AccessTokenPhase> {
+    object.0.as_ref().ok()?.status.as_ref()?.phase
+}
+
+/// Every cached AccessToken of `account`.
+fn candidates(tokens: &Store<DeserializeGuard<AccessToken>>, account: &Account) -> Vec<Candidate> {
+    tokens
+        .state()
+        .iter()
+        .filter_map(|object| object.0.as_ref().ok())
+        .filter(|t| account_of(t).as_ref() == Some(account))
+        .map(|t| {
+            let status = t.status.clone().unwrap_or_default();
+            let conflict = build::reason_of(&status) == Some(build::Reason::SecretConflict);
+            Candidate {
+                name: token_key(t),
+                created: t.metadata.creation_timestamp.as_ref().map(|c| c.0),
+                active: status.phase == Some(AccessTokenPhase::Active),
+                eligible: !t.spec.is_revoked()
+                    && status.phase != Some(AccessTokenPhase::Expired)
+                    && !conflict
+                    && t.metadata.deletion_timestamp.is_none(),
+            }
+        })
+        .collect()
+}
+
+/// Asks every other not-Active token of `account` to reconcile: one of them goes next.
+fn wake_waiting(ctx: &Context, account: &Account, except: &str) {
+    for object in ctx.tokens.state() {
+        let Ok(token) = &object.0 else { continue };
+        if token_key(token) != except
+            && account_of(token).as_ref() == Some(account)
+            && phase_of(&object) != Some(AccessTokenPhase::Active)
+        {
+            let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
+        }
+    }
+}
+
+/// An AccessToken left the cluster: give back its claim and wake the tokens waiting for it.
+pub fn deleted(ctx: &Context, token: &AccessToken) {
+    let namespace = token.namespace().unwrap_or_default();
+    ctx.report
+        .access_token_deleted(&namespace, &token.name_any());
+    let me = token_key(token);
+    if let Some(account) = account_of(token)
+        && ctx.claims.release(&account, &me)
+    {
+        wake_waiting(ctx, &account, &me);
+    }
+    if let Some(sa) = &token.spec.service_account_name {
+        let _ = ctx.wake_account.send(ObjectRef::new(sa).within(&namespace));
+    }
+}
+
+/// ServiceAccount `name` changed: every token of it reconciles.
+pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
+    let account = Account::ServiceAccount {
+        namespace: namespace.into(),
+        name: name.into(),
+    };
+    for object in ctx.tokens.state() {
+        if let Ok(token) = &object.0
+            && account_of(token).as_ref() == Some(&account)
+        {
+            let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Step 5, status: write the AccessToken's status when it differs from the desired one.
+//! Written after the Secret, so status only ever reports a value the Secret already holds.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use thiserror::Error;
+
+use crate::controller::ACCESS_TOKEN_MANAGER;
+use crate::crd::{AccessToken, AccessTokenStatus};
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("failed to patch the status of AccessToken {name}")]
+    Patch {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        "StatusPatchFailed"
+    }
+}
+
+/// Applies `desired` as the status of `token` unless it already is; true if it wrote.
+pub async fn patch(
+    client: &kube::Client,
+    token: &AccessToken,
+    desired: &AccessTokenStatus,
+) -> Result<bool, Error> {
+    if token.status.as_ref() == Some(desired) {
+        return Ok(false);
+    }
+    let name = token.name_any();
+    let api: Api<AccessToken> = Api::namespaced(
+        client.clone(),
+        token.metadata.namespace.as_deref().unwrap_or_default(),
+    );
+    let body = json!({
+        "apiVersion": AccessToken::api_version(&()),
+        "kind": AccessToken::kind(&()),
+        "status": desired,
+    });
+    api.patch_status(
+        &name,
+        &PatchParams::apply(ACCESS_TOKEN_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|source| Error::Patch { name, source })?;
+    Ok(true)
+}
+
+/// The status of a token whose spec cannot be used: the rest of the status stays as it was.
+pub fn invalid_spec(token: &AccessToken, message: String) -> AccessTokenStatus {
+    let mut status = token.status.clone().unwrap_or_default();
+    let previous = status
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    let last_transition_time = previous
+        .filter(|c| c.status == "False")
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(super::build::seconds(jiff::Timestamp::now())));
+    status.conditions = Some(vec![Condition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        reason: "InvalidSpec".into(),
+        message,
+        observed_generation: token.metadata.generation,
+        last_transition_time,
+    }]);
+    status.observed_generation = token.metadata.generation;
+    status
+}

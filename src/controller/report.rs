@@ -1,0 +1,302 @@
+//! The one place where reconcile results become log lines, Events and token metrics.
+//!
+//! Nothing here ever sees a token value: plans carry it only inside [`crate::token::Token`],
+//! whose `Debug`/`Display` print `[redacted]`, and only digests, hints and revisions are used.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Resource, ResourceExt};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tracing::{debug, info, warn};
+
+use super::access_token::apply::Rollout;
+use super::access_token::build::{Issue, Plan, Reason, reason_of};
+use crate::crd::{AccessToken, AccessTokenStatus};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    namespace: String,
+    name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadyLabels {
+    namespace: String,
+    name: String,
+    condition: &'static str,
+}
+
+/// Per-token gauges, in the style of cert-manager's certificate metrics.
+#[derive(Clone, Default)]
+pub struct TokenMetrics {
+    expiration: Family<ObjectLabels, Gauge>,
+    ready: Family<ReadyLabels, Gauge>,
+}
+
+impl TokenMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "witboost_accesstoken_expiration_timestamp_seconds",
+            "When the AccessToken's current value expires, in Unix seconds (absent if never)",
+            metrics.expiration.clone(),
+        );
+        registry.register(
+            "witboost_accesstoken_ready_status",
+            "The AccessToken's Ready condition: 1 for its current status, 0 for the others",
+            metrics.ready.clone(),
+        );
+        metrics
+    }
+
+    fn set(&self, namespace: &str, name: &str, status: &AccessTokenStatus) {
+        let object = ObjectLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        match &status.expires_at {
+            Some(at) => {
+                self.expiration.get_or_create(&object).set(at.0.as_second());
+            }
+            None => {
+                self.expiration.remove(&object);
+            }
+        }
+        let current = status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")
+            .map_or("Unknown", |c| c.status.as_str());
+        for condition in ["True", "False", "Unknown"] {
+            self.ready
+                .get_or_create(&ReadyLabels {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    condition,
+                })
+                .set(i64::from(condition == current));
+        }
+    }
+
+    fn remove(&self, namespace: &str, name: &str) {
+        self.expiration.remove(&ObjectLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+        for condition in ["True", "False", "Unknown"] {
+            self.ready.remove(&ReadyLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                condition,
+            });
+        }
+    }
+}
+
+/// Publishes reconcile results.
+pub struct Report {
+    recorder: Arc<Recorder>,
+    metrics: TokenMetrics,
+}
+
+impl Report {
+    pub fn new(recorder: Arc<Recorder>, metrics: TokenMetrics) -> Self {
+        Self { recorder, metrics }
+    }
+
+    /// After a successful AccessToken reconcile: `before` is the status it started from.
+    pub async fn access_token(
+        &self,
+        token: &AccessToken,
+        before: Option<&AccessTokenStatus>,
+        plan: &Plan,
+        rollouts: &[Rollout],
+    ) {
+        let namespace = token.namespace().unwrap_or_default();
+        let name = token.name_any();
+        self.metrics.set(&namespace, &name, &plan.status);
+        let secret = plan
+            .status
+            .secret_name
+            .clone()
+            .unwrap_or_else(|| token.secret_name());
+        let mut events = vec![];
+        if let Some((issue, revision)) = plan.issued {
+            let (reason, note) = match issue {
+                Issue::Issued => (
+                    "Issued",
+                    format!("issued revision {revision} into Secret {secret}"),
+                ),
+                Issue::SecretDeleted => (
+                    "Reissued",
+                    format!("Secret {secret} was deleted; issued revision {revision}"),
+                ),
+                Issue::TokenEdited => (
+                    "Reissued",
+                    format!("the token in Secret {secret} was edited; issued revision {revision}"),
+                ),
+                Issue::ExpiryChanged => (
+                    "Reissued",
+                    format!("the expiry changed; issued revision {revision}"),
+                ),
+                Issue::Rotated => ("Rotated", format!("rotated to revision {revision}")),
+                Issue::Regenerated => (
+                    "Regenerated",
+                    format!("regenerated as revision {revision}, keeping the expiry"),
+                ),
+            };
+            events.push((EventType::Normal, reason, note));
+        }
+        let was = before.and_then(reason_of);
+        let now = plan.reason();
+        if was != now
+            && let Some(reason) = now
+        {
+            let message = plan
+                .status
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            let kind = match reason {
+                Reason::Revoked | Reason::Expired | Reason::AccountHasActiveToken => {
+                    Some(EventType::Normal)
+                }
+                Reason::ServiceAccountNotFound
+                | Reason::ServiceAccountDisabled
+                | Reason::SecretConflict => Some(EventType::Warning),
+                Reason::Active => None,
+            };
+            if let Some(kind) = kind {
+                let event_reason = match reason {
+                    Reason::AccountHasActiveToken => "Waiting",
+                    other => other.as_str(),
+                };
+                events.push((kind, event_reason, message));
+            }
+        }
+        for rollout in rollouts {
+            match rollout {
+                Rollout::Restarted(t) => events.push((
+                    EventType::Normal,
+                    "RolloutRestarted",
+                    format!("{:?} {} restarted for the new token", t.kind, t.name),
+                )),
+                Rollout::NotFound(t) => events.push((
+                    EventType::Warning,
+                    "RolloutTargetNotFound",
+                    format!("{:?} {} does not exist", t.kind, t.name),
+                )),
+                Rollout::AlreadyAtRevision(_) => {}
+            }
+        }
+        if events.is_empty() {
+            debug!(
+                phase = ?plan.status.phase,
+                revision = plan.status.revision,
+                "reconciled, nothing changed"
+            );
+        }
+        for (kind, reason, note) in events {
+            info!(
+                reason,
+                phase = ?plan.status.phase,
+                revision = plan.status.revision,
+                "{note}"
+            );
+            self.publish(token.object_ref(&()), kind, reason, note)
+                .await;
+        }
+    }
+
+    /// After a failed reconcile of any object.
+    pub async fn failure(
+        &self,
+        reference: ObjectReference,
+        category: &'static str,
+        error: &(dyn std::error::Error + Send + Sync + 'static),
+        user_error: bool,
+    ) {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        let chain = redact(&chain);
+        warn!(reason = category, user_error, "{chain}");
+        if user_error || category != "StatusPatchFailed" {
+            self.publish(reference, EventType::Warning, category, chain)
+                .await;
+        }
+    }
+
+    /// An AccessToken is gone: so are its metrics.
+    pub fn access_token_deleted(&self, namespace: &str, name: &str) {
+        self.metrics.remove(namespace, name);
+    }
+
+    async fn publish(
+        &self,
+        reference: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &reference).await {
+            debug!(%error, reason, "failed to publish an Event");
+        }
+    }
+}
+
+/// Replaces anything shaped like a token with `[redacted]`: error texts come from elsewhere
+/// (the API server may echo a request), so they are not trusted to be clean.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(crate::token::PREFIX) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + crate::token::PREFIX.len()..];
+        let body = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(after.len());
+        if body == 0 {
+            out.push_str(crate::token::PREFIX);
+        } else {
+            out.push_str("[redacted]");
+        }
+        rest = &after[body..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::Token;
+
+    #[test]
+    fn token_shaped_text_in_error_messages_is_redacted() {
+        let token = Token::generate();
+        let text = format!("Invalid value: \"{}\": nope; wbat- alone", token.expose());
+        let clean = redact(&text);
+        assert_eq!(clean, "Invalid value: \"[redacted]\": nope; wbat- alone");
+    }
+}

@@ -1,0 +1,110 @@
+//! Step 2, build: the ServiceAccount's status. (No validate step: the schema checks the whole
+//! spec, and nothing is derived from it but `disabled`. No apply step: no children.)
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::dereference::ActiveToken;
+use crate::crd::{ServiceAccount, ServiceAccountStatus};
+
+/// The desired status of `account` at `now`.
+pub fn status(
+    account: &ServiceAccount,
+    active: &[ActiveToken],
+    now: Timestamp,
+) -> ServiceAccountStatus {
+    let generation = account.metadata.generation;
+    let (ready, reason, message) = match (account.spec.is_enabled(), active.first()) {
+        (false, _) => (
+            false,
+            "Disabled",
+            "the account is disabled; its tokens are refused".to_owned(),
+        ),
+        (true, None) => (
+            false,
+            "NoActiveToken",
+            "the account has no active token".to_owned(),
+        ),
+        (true, Some(token)) => (
+            true,
+            "TokenActive",
+            format!("AccessToken {} is active", token.name),
+        ),
+    };
+    let status = if ready { "True" } else { "False" };
+    let previous = account
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    let last_transition_time = previous
+        .filter(|c| c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(Timestamp::from_second(now.as_second()).unwrap_or(now)));
+    ServiceAccountStatus {
+        conditions: Some(vec![Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: generation,
+            last_transition_time,
+        }]),
+        active_token: active.first().map(|t| t.name.clone()),
+        observed_generation: generation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::ServiceAccountSpec;
+
+    fn account(disabled: bool) -> ServiceAccount {
+        let mut sa = ServiceAccount::new(
+            "bot",
+            ServiceAccountSpec {
+                email: "bot@example.com".into(),
+                disabled: Some(disabled),
+                ..Default::default()
+            },
+        );
+        sa.metadata.generation = Some(2);
+        sa
+    }
+
+    fn ready(s: &ServiceAccountStatus) -> (&str, &str) {
+        let c = &s.conditions.as_ref().unwrap()[0];
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn an_enabled_account_with_an_active_token_is_ready_and_names_it() {
+        let active = [ActiveToken {
+            name: "ci".into(),
+            ready: true,
+        }];
+        let s = status(&account(false), &active, Timestamp::UNIX_EPOCH);
+        assert_eq!(ready(&s), ("True", "TokenActive"));
+        assert_eq!(s.active_token.as_deref(), Some("ci"));
+        assert_eq!(s.observed_generation, Some(2));
+    }
+
+    #[test]
+    fn an_account_without_token_or_disabled_is_not_ready() {
+        let s = status(&account(false), &[], Timestamp::UNIX_EPOCH);
+        assert_eq!(ready(&s), ("False", "NoActiveToken"));
+        assert_eq!(s.active_token, None);
+        let s = status(&account(true), &[], Timestamp::UNIX_EPOCH);
+        assert_eq!(ready(&s), ("False", "Disabled"));
+    }
+
+    #[test]
+    fn an_unchanged_status_is_rebuilt_identically_later() {
+        let mut sa = account(false);
+        let first = status(&sa, &[], Timestamp::UNIX_EPOCH);
+        sa.status = Some(first.clone());
+        let later = status(&sa, &[], Timestamp::from_second(1_000_000).unwrap());
+        assert_eq!(later, first);
+    }
+}

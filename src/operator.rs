@@ -1,0 +1,299 @@
+//! `run`: the controllers and the admin server, against a cluster, until SIGTERM.
+//!
+//! [`Operator::start`] is the library entry point (tests start it against a sandbox's client
+//! and stop it); [`run`] wraps it for the command line. Each kind is watched once: the
+//! reflectors feed both the controllers and the caches their reconciles read from.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::{StreamExt, future};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, ResourceExt};
+use prometheus_client::registry::Registry;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::controller::report::{Report, TokenMetrics};
+use crate::controller::{
+    self as controllers, Backoff, ControllerConfig, MANAGED_BY, MANAGED_BY_LABEL, access_token,
+    service_account,
+};
+use crate::crd::{AccessToken, GoDuration, ServiceAccount};
+use crate::telemetry::{self, LogArgs, ReconcileMetrics};
+
+/// Options of `run` (and of the operator inside `sandbox`). Flatten-friendly: other parts of
+/// `run` add their own `#[command(flatten)]` groups next to it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WITBOOST_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of the admin server: /livez, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "WITBOOST_ADMIN_ADDR")]
+    pub admin_addr: SocketAddr,
+    /// How often every object is reconciled even when nothing changed (e.g. 5m, 30s).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resync_period: Duration,
+    /// Reconciles running at once, per controller.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d: GoDuration = text.parse().map_err(|e| format!("{e}"))?;
+    if d.as_std().is_zero() {
+        return Err("must be positive".into());
+    }
+    Ok(d.as_std())
+}
+
+/// How an [`Operator`] runs.
+#[derive(Clone, Debug, Default)]
+pub struct OperatorConfig {
+    /// Watch only this namespace.
+    pub namespace: Option<String>,
+    /// Serve the admin endpoints here (port 0 picks one); `None` serves none.
+    pub admin_addr: Option<SocketAddr>,
+    pub controller: ControllerConfig,
+}
+
+impl From<&RunArgs> for OperatorConfig {
+    fn from(args: &RunArgs) -> Self {
+        Self {
+            namespace: args.namespace.clone(),
+            admin_addr: Some(args.admin_addr),
+            controller: ControllerConfig {
+                resync_period: args.resync_period,
+                concurrency: args.concurrency,
+            },
+        }
+    }
+}
+
+/// A running operator.
+pub struct Operator {
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    ready: watch::Receiver<bool>,
+    admin_addr: Option<SocketAddr>,
+    registry: Arc<Registry>,
+}
+
+impl Operator {
+    /// Starts the controllers (and the admin server) against `client`. `registry` may already
+    /// hold other parts' metrics; the controllers add theirs.
+    pub async fn start(
+        client: kube::Client,
+        config: OperatorConfig,
+        mut registry: Registry,
+    ) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let reconcile_metrics = ReconcileMetrics::register(&mut registry);
+        let report = Arc::new(Report::new(
+            controllers::recorder(client.clone()),
+            TokenMetrics::register(&mut registry),
+        ));
+        let registry = Arc::new(registry);
+
+        let (tokens_api, secrets_api, accounts_api) = match &config.namespace {
+            Some(ns) => (
+                Api::<DeserializeGuard<AccessToken>>::namespaced(client.clone(), ns),
+                Api::<Secret>::namespaced(client.clone(), ns),
+                Api::<DeserializeGuard<ServiceAccount>>::namespaced(client.clone(), ns),
+            ),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
+        };
+        let (tokens, tokens_writer) = reflector::store();
+        let (secrets, secrets_writer) = reflector::store();
+        let (accounts, accounts_writer) = reflector::store();
+        let (wake, wake_rx) = mpsc::unbounded_channel();
+        let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
+        let backoff = || Backoff::new(Duration::from_millis(200), Duration::from_secs(60));
+
+        let token_ctx = Arc::new(access_token::Context {
+            client: client.clone(),
+            tokens: tokens.clone(),
+            secrets: secrets.clone(),
+            accounts: accounts.clone(),
+            claims: Default::default(),
+            report: report.clone(),
+            metrics: reconcile_metrics.clone(),
+            config: config.controller.clone(),
+            backoff: backoff(),
+            wake,
+            wake_account,
+        });
+        let account_ctx = Arc::new(service_account::Context {
+            client: client.clone(),
+            tokens: tokens.clone(),
+            report,
+            metrics: reconcile_metrics,
+            config: config.controller.clone(),
+            backoff: backoff(),
+        });
+
+        let on_token = token_ctx.clone();
+        let token_stream = watcher(tokens_api, watcher::Config::default())
+            .default_backoff()
+            .reflect(tokens_writer)
+            .inspect(move |event| {
+                if let Ok(watcher::Event::Delete(object)) = event
+                    && let Ok(token) = &object.0
+                {
+                    access_token::deleted(&on_token, token);
+                }
+            })
+            .touched_objects();
+        let secret_stream = watcher(
+            secrets_api,
+            watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+        )
+        .default_backoff()
+        .reflect(secrets_writer)
+        .touched_objects();
+        let on_account = token_ctx.clone();
+        let account_stream = watcher(accounts_api, watcher::Config::default())
+            .default_backoff()
+            .reflect(accounts_writer)
+            .inspect(move |event| {
+                if let Ok(
+                    watcher::Event::Apply(object)
+                    | watcher::Event::Delete(object)
+                    | watcher::Event::InitApply(object),
+                ) = event
+                {
+                    access_token::account_changed(
+                        &on_account,
+                        &object.namespace().unwrap_or_default(),
+                        &object.name_any(),
+                    );
+                }
+            })
+            .touched_objects();
+
+        let controller_config =
+            controller::Config::default().concurrency(config.controller.concurrency);
+        let token_controller = Controller::for_stream(token_stream, tokens.clone())
+            .owns_stream(secret_stream)
+            .reconcile_on(UnboundedReceiverStream::new(wake_rx))
+            .with_config(controller_config.clone())
+            .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+            .run(
+                access_token::reconcile,
+                access_token::error_policy,
+                token_ctx,
+            )
+            .for_each(|_| future::ready(()));
+        let account_controller = Controller::for_stream(account_stream, accounts.clone())
+            .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
+            .with_config(controller_config)
+            .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+            .run(
+                service_account::reconcile,
+                service_account::error_policy,
+                account_ctx,
+            )
+            .for_each(|_| future::ready(()));
+
+        let (ready_tx, ready) = watch::channel(false);
+        let mut tasks = vec![
+            tokio::spawn(token_controller),
+            tokio::spawn(account_controller),
+        ];
+        let synced = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let all = async {
+                tokens.wait_until_ready().await.ok();
+                secrets.wait_until_ready().await.ok();
+                accounts.wait_until_ready().await.ok();
+            };
+            tokio::select! {
+                () = all => {
+                    info!("caches synced; ready");
+                    let _ = ready_tx.send(true);
+                }
+                () = synced.cancelled() => {}
+            }
+        }));
+        let mut admin_addr = None;
+        if let Some(addr) = config.admin_addr {
+            let (bound, task) =
+                crate::admin::serve(addr, ready.clone(), registry.clone(), shutdown.clone())
+                    .await?;
+            info!(%bound, "admin server listening");
+            admin_addr = Some(bound);
+            tasks.push(task);
+        }
+        Ok(Self {
+            shutdown,
+            tasks,
+            ready,
+            admin_addr,
+            registry,
+        })
+    }
+
+    /// Waits until the caches have synced (what `/readyz` reports).
+    pub async fn ready(&self) {
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+
+    /// Where the admin server listens, if it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The metrics registry, as served at `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        telemetry::encode(&self.registry)
+    }
+
+    /// Stops gracefully: running reconciles finish, then everything ends.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// `witboost-token-operator run`.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    telemetry::init_logging(&args.log);
+    let client = kube::Client::try_default()
+        .await
+        .context("failed to configure a Kubernetes client")?;
+    let operator =
+        Operator::start(client, OperatorConfig::from(&args), telemetry::registry()).await?;
+    wait_for_signal().await?;
+    info!("shutting down");
+    operator.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("failed to listen for SIGTERM")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("failed to listen for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
