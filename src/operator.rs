@@ -218,9 +218,9 @@ impl Operator {
         let synced = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             let all = async {
-                tokens.wait_until_ready().await.ok();
-                secrets.wait_until_ready().await.ok();
-                accounts.wait_until_ready().await.ok();
+                synced_store(&tokens).await;
+                synced_store(&secrets).await;
+                synced_store(&accounts).await;
             };
             tokio::select! {
                 () = all => {
@@ -271,6 +271,20 @@ impl Operator {
             let _ = task.await;
         }
     }
+}
+
+/// Waits until `store` has its first full list. `Store::wait_until_ready` wakes only the
+/// last of several concurrent waiters (a oneshot channel underneath, and the controller waits
+/// on the same store), so it is polled again on a short tick rather than trusted to wake us.
+async fn synced_store<K>(store: &reflector::Store<K>)
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    while tokio::time::timeout(Duration::from_millis(50), store.wait_until_ready())
+        .await
+        .is_err()
+    {}
 }
 
 /// `witboost-token-operator run`.

@@ -1,0 +1,324 @@
+//! End-to-end harness for the controller tests: a sandbox API server, the CRDs, and the real
+//! operator talking to it over HTTP. Waits are a condition plus a deadline, never a sleep.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use witboost_token_operator::controller::ControllerConfig;
+use witboost_token_operator::crd::{
+    self, AccessToken, AccessTokenPhase, AccessTokenSpec, ServiceAccount, ServiceAccountSpec,
+};
+use witboost_token_operator::operator::{Operator, OperatorConfig};
+use witboost_token_operator::sandbox::{Sandbox, SandboxConfig};
+use witboost_token_operator::telemetry;
+use witboost_token_operator::token;
+
+pub const NS: &str = "default";
+/// The resync period of the operator in these tests: short, so resyncs are cheap to observe.
+pub const RESYNC: Duration = Duration::from_secs(2);
+
+pub struct Harness {
+    pub sandbox: Sandbox,
+    pub client: kube::Client,
+    pub operator: Option<Operator>,
+    pub config: OperatorConfig,
+}
+
+pub fn config() -> OperatorConfig {
+    OperatorConfig {
+        namespace: None,
+        admin_addr: Some("127.0.0.1:0".parse().unwrap()),
+        controller: ControllerConfig {
+            resync_period: RESYNC,
+            concurrency: 16,
+        },
+    }
+}
+
+impl Harness {
+    /// A sandbox with the CRDs and a running, ready operator.
+    pub async fn start() -> Self {
+        Self::start_with(config()).await
+    }
+
+    pub async fn start_with(config: OperatorConfig) -> Self {
+        init_test_logging();
+        let mut harness = Self::without_operator(config).await;
+        harness.start_operator().await;
+        harness
+    }
+
+    /// A sandbox with the CRDs, no operator yet.
+    pub async fn without_operator(config: OperatorConfig) -> Self {
+        let sandbox = Sandbox::start(SandboxConfig::default())
+            .await
+            .expect("sandbox starts");
+        let client = sandbox.client();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in crd::all() {
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .expect("CRD created");
+        }
+        let tokens: Api<AccessToken> = Api::namespaced(client.clone(), NS);
+        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
+        eventually(10, "the CRDs to be served", || async {
+            (tokens.list(&ListParams::default()).await.is_ok()
+                && accounts.list(&ListParams::default()).await.is_ok())
+            .then_some(())
+        })
+        .await;
+        Self {
+            sandbox,
+            client,
+            operator: None,
+            config,
+        }
+    }
+
+    pub async fn start_operator(&mut self) {
+        let operator = Operator::start(
+            self.client.clone(),
+            self.config.clone(),
+            telemetry::registry(),
+        )
+        .await
+        .expect("operator starts");
+        within(10, "the operator's caches to sync", operator.ready()).await;
+        self.operator = Some(operator);
+    }
+
+    pub async fn stop_operator(&mut self) {
+        if let Some(operator) = self.operator.take() {
+            within(10, "the operator to stop", operator.shutdown()).await;
+        }
+    }
+
+    pub fn tokens(&self) -> Api<AccessToken> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn accounts(&self) -> Api<ServiceAccount> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub async fn create_account(&self, name: &str) -> ServiceAccount {
+        self.accounts()
+            .create(
+                &PostParams::default(),
+                &ServiceAccount::new(
+                    name,
+                    ServiceAccountSpec {
+                        email: format!("{name}@witboost.example.com"),
+                        ..Default::default()
+                    },
+                ),
+            )
+            .await
+            .expect("ServiceAccount created")
+    }
+
+    pub async fn create(&self, token: &AccessToken) -> AccessToken {
+        self.tokens()
+            .create(&PostParams::default(), token)
+            .await
+            .expect("AccessToken created")
+    }
+
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) {
+        self.tokens()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({ "spec": spec })),
+            )
+            .await
+            .expect("AccessToken patched");
+    }
+
+    pub async fn delete_token(&self, name: &str) {
+        self.tokens()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("AccessToken deleted");
+    }
+
+    /// Waits until the AccessToken satisfies `check`, then returns it.
+    pub async fn wait_token(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&AccessToken) -> bool,
+    ) -> AccessToken {
+        let api = self.tokens();
+        eventually(15, &format!("{name}: {what}"), || async {
+            api.get_opt(name).await.ok().flatten().filter(|t| check(t))
+        })
+        .await
+    }
+
+    pub async fn wait_phase(&self, name: &str, phase: AccessTokenPhase) -> AccessToken {
+        self.wait_token(name, &format!("phase {phase:?}"), |t| phase_of(t) == Some(phase))
+            .await
+    }
+
+    pub async fn wait_active(&self, name: &str) -> AccessToken {
+        self.wait_phase(name, AccessTokenPhase::Active).await
+    }
+
+    /// The token value in Secret `name`, if any.
+    pub async fn secret_value(&self, name: &str) -> Option<String> {
+        let secret = self.secrets().get_opt(name).await.unwrap()?;
+        value_of(&secret)
+    }
+
+    pub async fn events_for(&self, name: &str) -> Vec<Event> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), NS);
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect()
+    }
+
+    /// Waits for an Event with `reason` about `name`, returns its note.
+    pub async fn wait_event(&self, name: &str, reason: &str) -> String {
+        eventually(10, &format!("event {reason} for {name}"), || async {
+            self.events_for(name)
+                .await
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+                .map(|e| e.note.unwrap_or_default())
+        })
+        .await
+    }
+
+    pub fn metrics(&self) -> String {
+        self.operator.as_ref().expect("operator runs").metrics_text()
+    }
+}
+
+pub fn value_of(secret: &Secret) -> Option<String> {
+    let data = secret.data.as_ref()?;
+    data.get("token")
+        .map(|v| String::from_utf8(v.0.clone()).unwrap())
+}
+
+pub fn phase_of(token: &AccessToken) -> Option<AccessTokenPhase> {
+    token.status.as_ref()?.phase
+}
+
+/// `(status, reason, message)` of the Ready condition.
+pub fn ready_of(token: &AccessToken) -> Option<(String, String, String)> {
+    let c = token
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")?
+        .clone();
+    Some((c.status, c.reason, c.message))
+}
+
+pub fn reason_of(token: &AccessToken) -> Option<String> {
+    ready_of(token).map(|(_, reason, _)| reason)
+}
+
+pub fn revision_of(token: &AccessToken) -> Option<i64> {
+    token.status.as_ref()?.revision
+}
+
+pub fn digest_of(token: &AccessToken) -> Option<String> {
+    token.status.as_ref()?.token_digest.clone()
+}
+
+pub fn digest(value: &str) -> String {
+    token::digest(value.as_bytes())
+}
+
+/// Fixtures: small builders on the type.
+pub trait AccessTokenFixture {
+    fn test(name: &str) -> Self;
+    fn for_service_account(self, account: &str) -> Self;
+    fn for_user(self, email: &str) -> Self;
+    fn expiring_at(self, at: jiff::Timestamp) -> Self;
+    fn rotating(self, duration: &str, renew_before: &str) -> Self;
+    fn in_secret(self, secret: &str) -> Self;
+}
+
+impl AccessTokenFixture for AccessToken {
+    fn test(name: &str) -> Self {
+        AccessToken::new(name, AccessTokenSpec::default())
+    }
+    fn for_service_account(mut self, account: &str) -> Self {
+        self.spec.service_account_name = Some(account.into());
+        self
+    }
+    fn for_user(mut self, email: &str) -> Self {
+        self.spec.user = Some(email.into());
+        self
+    }
+    fn expiring_at(mut self, at: jiff::Timestamp) -> Self {
+        self.spec.expires_at = Some(Time(at));
+        self
+    }
+    fn rotating(mut self, duration: &str, renew_before: &str) -> Self {
+        self.spec.duration = Some(duration.into());
+        self.spec.renew_before = Some(renew_before.into());
+        self
+    }
+    fn in_secret(mut self, secret: &str) -> Self {
+        self.spec.secret_name = Some(secret.into());
+        self
+    }
+}
+
+/// Polls `check` until it yields `Some`, failing after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Awaits `fut`, failing after `secs` seconds.
+pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Logs to the test's output with `RUST_LOG` set (e.g. `RUST_LOG=witboost_token_operator=debug`).
+pub fn init_test_logging() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+}
