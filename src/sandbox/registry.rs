@@ -50,6 +50,8 @@ pub struct ResourceInfo {
     pub printer_columns: Vec<CustomResourceColumnDefinition>,
     /// `openAPIV3Schema` of a custom resource version.
     pub schema: Option<JSONSchemaProps>,
+    /// Compiled `schema` (validation, pruning, defaults, CEL).
+    pub validator: Option<super::validation::SchemaValidator>,
     /// Created through a CRD (rather than built in).
     pub custom: bool,
     pub storage: StorageKey,
@@ -90,6 +92,7 @@ impl ResourceInfo {
             generation: Generation::None,
             printer_columns: vec![],
             schema: None,
+            validator: None,
             custom: false,
             storage: StorageKey {
                 group: group.into(),
@@ -337,6 +340,11 @@ fn crd_resources(crd: &CustomResourceDefinition) -> Vec<Arc<ResourceInfo>> {
                 },
                 printer_columns: v.additional_printer_columns.clone().unwrap_or_default(),
                 schema: v.schema.as_ref().and_then(|s| s.open_api_v3_schema.clone()),
+                validator: v
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                    .and_then(|s| super::validation::SchemaValidator::new(s).ok()),
                 custom: true,
                 storage: StorageKey {
                     group: spec.group.clone(),
