@@ -1,0 +1,124 @@
+//! The command line: `witboost-token-operator <subcommand>`.
+
+use std::{
+    io::{Read, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::{crd, token::Token};
+
+/// Witboost service accounts and access tokens as Kubernetes resources.
+#[derive(Debug, Parser)]
+#[command(name = "witboost-token-operator", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every CustomResourceDefinition as YAML (the files in crds/ are this output).
+    Crds {
+        /// Write one file per CRD, named after it, into this directory instead of printing.
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+    },
+    /// Work with access token values.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Read a token from standard input; exit 0 if it is well-formed, 1 if not.
+    /// Prints only the verdict and the token's hint, never the token.
+    Check,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Crds { output_dir } => {
+            write_crds(output_dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Check) => {
+            let mut input = String::new();
+            std::io::stdin()
+                .take(64 * 1024)
+                .read_to_string(&mut input)
+                .context("failed to read the token from standard input")?;
+            let (verdict, ok) = check_token(&input);
+            println!("{verdict}");
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn write_crds(output_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let crds = crd::all();
+    match output_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
+            for crd in &crds {
+                let path = dir.join(crd::file_name(crd));
+                std::fs::write(&path, crd::to_yaml(crd))
+                    .with_context(|| format!("failed to write {}", path.display()))?;
+            }
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            for crd in &crds {
+                write!(out, "---\n{}", crd::to_yaml(crd)).context("failed to write to stdout")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The verdict line of `token check` for the given input (surrounding whitespace ignored).
+pub fn check_token(input: &str) -> (String, bool) {
+    match Token::parse(input.trim()) {
+        Ok(token) => (format!("valid: {}", token.hint()), true),
+        Err(reason) => (format!("invalid: {reason}"), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_check_prints_the_hint_of_a_valid_token_and_never_the_token() {
+        let token = Token::generate();
+        let (verdict, ok) = check_token(&format!("{}\n", token.expose()));
+        assert!(ok);
+        assert_eq!(verdict, format!("valid: {}", token.hint()));
+        assert!(!verdict.contains(token.expose()));
+    }
+
+    #[test]
+    fn token_check_rejects_a_mistyped_token_without_echoing_it() {
+        let token = Token::generate();
+        let mut mistyped = token.expose().to_owned();
+        let swapped = if mistyped.as_bytes()[10] == b'x' {
+            "y"
+        } else {
+            "x"
+        };
+        mistyped.replace_range(10..11, swapped);
+        let (verdict, ok) = check_token(&mistyped);
+        assert!(!ok);
+        assert!(verdict.starts_with("invalid: "), "{verdict}");
+        assert!(!verdict.contains(&mistyped[5..]));
+    }
+}
