@@ -46,7 +46,7 @@ pub(super) async fn handle(
             "dryRun is not supported by the sandbox",
         ));
     }
-    let format = Format::from_headers(headers);
+    let format = Format::from_request(headers, params.get("includeObject"));
     let ns = rp.namespace.unwrap_or_default();
     match (verb, rp.name) {
         ("get", Some(name)) => get(st, &info, ns, name, format),

@@ -94,26 +94,13 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, name: &str, sub: Opti
     patch::record_update_as(old, new, manager(name, sub));
 }
 
-/// A `meta.k8s.io/v1` Table for `objects`.
-pub fn render_table(_info: &ResourceInfo, objects: &[Value], rv: Option<u64>) -> Value {
-    let rows: Vec<Value> = objects
-        .iter()
-        .map(|o| {
-            let name = o.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
-            let created = o.pointer("/metadata/creationTimestamp").cloned().unwrap_or(Value::Null);
-            json!({ "cells": [name, created], "object": { "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata") } })
-        })
-        .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": { "resourceVersion": rv.map(|r| r.to_string()) },
-        "columnDefinitions": [
-            { "name": "Name", "type": "string", "format": "name", "description": "", "priority": 0 },
-            { "name": "Created At", "type": "date", "format": "", "description": "", "priority": 0 },
-        ],
-        "rows": rows,
-    })
+/// Printer columns that do not parse make a CRD invalid.
+pub fn check_printer_columns(
+    columns: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceColumnDefinition],
+) -> Result<(), String> {
+    super::super::table::TableConvertor::for_crd(columns)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn invalid(info: &ResourceInfo, obj: &Value, errors: &[FieldError]) -> ApiError {

@@ -179,6 +179,15 @@ fn crd(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
                 field: format!("spec.versions[{i}].schema.openAPIV3Schema"),
             });
         }
+        if let Err(e) =
+            pure::check_printer_columns(v.additional_printer_columns.as_deref().unwrap_or_default())
+        {
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {e}"),
+                field: format!("spec.versions[{i}].additionalPrinterColumns"),
+            });
+        }
     }
     if causes.is_empty() {
         Ok(())
