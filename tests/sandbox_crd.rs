@@ -283,3 +283,27 @@ async fn basic_auth_secrets_are_validated_like_the_real_server() {
     );
     assert_eq!(s.code, 422, "type is immutable");
 }
+
+#[tokio::test]
+#[ignore = "patch::apply removes a map its manager owned with a `.` entry (as kubectl's client-side to server-side apply migration writes) when re-applied; fix belongs in src/sandbox/patch"]
+async fn re_applying_after_a_migrated_managed_fields_entry_keeps_the_spec() {
+    let sb = sandbox().await;
+    let ar = install_widgets(&sb.client()).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(sb.client(), "default", &ar);
+    let doc = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "m"}, "spec": {"email": "a@b"}});
+    api.patch("m", &PatchParams::apply("kubectl"), &Patch::Apply(&doc))
+        .await
+        .unwrap();
+    let migrated = json!([{"op": "replace", "path": "/metadata/managedFields", "value": [{
+        "apiVersion": "example.com/v1", "fieldsType": "FieldsV1", "manager": "kubectl", "operation": "Apply",
+        "fieldsV1": {"f:spec": {".": {}, "f:email": {}}}}]}]);
+    let ops: json_patch::Patch = serde_json::from_value(migrated).unwrap();
+    api.patch("m", &PatchParams::default(), &Patch::<()>::Json(ops))
+        .await
+        .unwrap();
+    let after = api
+        .patch("m", &PatchParams::apply("kubectl"), &Patch::Apply(&doc))
+        .await
+        .unwrap();
+    assert_eq!(after.data["spec"]["email"], "a@b");
+}
