@@ -97,6 +97,7 @@ impl Sandbox {
         let (store, gc_queue) = Store::new(StoreConfig {
             history_limit: config.history_limit.max(1),
             channel_capacity: config.watch_channel_capacity.max(1),
+            ..StoreConfig::default()
         });
         let registry = Arc::new(Registry::new());
         for info in registry.all() {

@@ -28,9 +28,16 @@ pub fn spawn_collector(store: &Arc<Store>, queue: GcQueue) -> JoinHandle<()> {
                     }));
                 }
                 GcTask::Namespace(ns) => {
-                    empty_namespace(&s, &ns);
+                    let delay = s.config().namespace_cleanup_delay;
                     drop(s);
-                    tokio::spawn(finish_namespace(store.clone(), ns));
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        if let Some(s) = store.upgrade() {
+                            empty_namespace(&s, &ns);
+                        }
+                        finish_namespace(store, ns).await;
+                    });
                 }
             }
         }

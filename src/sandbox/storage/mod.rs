@@ -41,6 +41,10 @@ pub struct StoreConfig {
     pub history_limit: usize,
     /// Buffer of the broadcast channel feeding live watches, per resource.
     pub channel_capacity: usize,
+    /// How long a deleted namespace stays Terminating before its contents are deleted. The real
+    /// namespace controller takes a moment too; clients such as `kubectl delete -f` rely on
+    /// finding the objects listed after a Namespace still there.
+    pub namespace_cleanup_delay: std::time::Duration,
 }
 
 impl Default for StoreConfig {
@@ -48,6 +52,7 @@ impl Default for StoreConfig {
         Self {
             history_limit: 10_000,
             channel_capacity: 4_096,
+            namespace_cleanup_delay: std::time::Duration::from_millis(500),
         }
     }
 }
@@ -342,13 +347,20 @@ impl Store {
     }
 
     /// Forget all retained history: every resume from an earlier resourceVersion gets 410.
+    /// The compaction takes a resourceVersion of its own, so every version handed out before
+    /// (including the latest) is now too old to resume from.
     pub fn compact(&self) {
         let mut inner = self.write_lock();
+        inner.rv += 1;
         let rv = inner.rv;
         for c in inner.collections.values_mut() {
             c.history.clear();
             c.compacted = rv;
         }
+    }
+
+    pub(crate) fn config(&self) -> &StoreConfig {
+        &self.config
     }
 
     pub fn namespace_exists(&self, ns: &str) -> bool {
