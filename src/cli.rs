@@ -107,7 +107,7 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
             .await?,
         )
     };
-    let result = crate::sandbox::run_command(sandbox, crd::all()).await;
+    let result = crate::sandbox::run_command(sandbox).await;
     if let Some(running) = running {
         running.shutdown().await;
     }

@@ -41,6 +41,13 @@ pub fn config() -> OperatorConfig {
     }
 }
 
+/// A resync far longer than any test, so only watches and wake-ups can make progress.
+pub fn slow_resync() -> OperatorConfig {
+    let mut c = config();
+    c.controller.resync_period = Duration::from_secs(600);
+    c
+}
+
 impl Harness {
     /// A sandbox with the CRDs and a running, ready operator.
     pub async fn start() -> Self {
@@ -168,8 +175,10 @@ impl Harness {
     }
 
     pub async fn wait_phase(&self, name: &str, phase: AccessTokenPhase) -> AccessToken {
-        self.wait_token(name, &format!("phase {phase:?}"), |t| phase_of(t) == Some(phase))
-            .await
+        self.wait_token(name, &format!("phase {phase:?}"), |t| {
+            phase_of(t) == Some(phase)
+        })
+        .await
     }
 
     pub async fn wait_active(&self, name: &str) -> AccessToken {
@@ -206,8 +215,34 @@ impl Harness {
         .await
     }
 
+    /// Successful reconciles of `controller` so far, from the operator's metrics.
+    pub fn reconciles(&self, controller: &str) -> u64 {
+        let prefix = format!(
+            "witboost_controller_reconciles_total{{controller=\"{controller}\",result=\"success\"}} "
+        );
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until AccessTokens were reconciled `count` more times (with N tokens, N × k
+    /// reconciles span at least k resync periods).
+    pub async fn wait_reconciles(&self, count: u64) {
+        let start = self.reconciles("accesstoken");
+        let secs = 10 + 3 * RESYNC.as_secs() * (count / 50 + 1);
+        eventually(secs, &format!("{count} more reconciles"), || async {
+            (self.reconciles("accesstoken") >= start + count).then_some(())
+        })
+        .await;
+    }
+
     pub fn metrics(&self) -> String {
-        self.operator.as_ref().expect("operator runs").metrics_text()
+        self.operator
+            .as_ref()
+            .expect("operator runs")
+            .metrics_text()
     }
 }
 

@@ -1,0 +1,258 @@
+//! Witboost's rules about accounts: one active token per account, and what a missing or
+//! disabled ServiceAccount does to its tokens. End to end against the sandbox.
+
+mod harness;
+
+use std::time::Instant;
+
+use harness::*;
+use jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use witboost_token_operator::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
+
+fn waiting_for(token: &AccessToken, active: &str) -> bool {
+    phase_of(token) == Some(AccessTokenPhase::Pending)
+        && ready_of(token).is_some_and(|(status, reason, message)| {
+            status == "False"
+                && reason == "AccountHasActiveToken"
+                && message.contains(&format!("AccessToken {active}"))
+        })
+}
+
+#[tokio::test]
+async fn two_tokens_for_one_account_created_at_once_end_with_exactly_one_active_in_50_races() {
+    let h = Harness::start().await;
+    let races = 50;
+    for i in 0..races {
+        h.create_account(&format!("bot-{i}")).await;
+    }
+    // Every pair is created at the same moment, all races at once, so the two tokens of an
+    // account are reconciled concurrently.
+    let creations = (0..races).flat_map(|i| {
+        ["a", "b"].map(|x| {
+            let token =
+                AccessToken::test(&format!("{x}-{i}")).for_service_account(&format!("bot-{i}"));
+            let api = h.tokens();
+            async move { api.create(&Default::default(), &token).await.unwrap() }
+        })
+    });
+    futures::future::join_all(creations).await;
+
+    for i in 0..races {
+        let (a, b) = (format!("a-{i}"), format!("b-{i}"));
+        let settled = eventually(20, &format!("race {i} to settle"), || async {
+            let a = h.tokens().get(&a).await.unwrap();
+            let b = h.tokens().get(&b).await.unwrap();
+            let settled = |x: &AccessToken, y: &AccessToken| {
+                phase_of(x) == Some(AccessTokenPhase::Active)
+                    && waiting_for(y, x.metadata.name.as_deref().unwrap())
+            };
+            (settled(&a, &b) || settled(&b, &a)).then_some((a, b))
+        })
+        .await;
+        let (active, waiting) = if phase_of(&settled.0) == Some(AccessTokenPhase::Active) {
+            settled
+        } else {
+            (settled.1, settled.0)
+        };
+        let active_name = active.metadata.name.clone().unwrap();
+        let waiting_name = waiting.metadata.name.clone().unwrap();
+        let value = h
+            .secret_value(&active_name)
+            .await
+            .expect("the active one has a value");
+        assert_eq!(digest_of(&active), Some(digest(&value)));
+        assert_eq!(h.secret_value(&waiting_name).await, None, "race {i}");
+        assert_eq!(
+            revision_of(&waiting),
+            None,
+            "race {i}: the waiting one was never issued"
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_the_active_token_is_revoked_the_oldest_waiting_one_becomes_active() {
+    let h = Harness::start().await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("first").for_service_account("bot"))
+        .await;
+    h.wait_active("first").await;
+    h.create(&AccessToken::test("second").for_service_account("bot"))
+        .await;
+    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
+        .await;
+    h.create(&AccessToken::test("third").for_service_account("bot"))
+        .await;
+    h.wait_token("third", "waiting for first", |t| waiting_for(t, "first"))
+        .await;
+
+    h.patch_spec("first", serde_json::json!({ "revoked": true }))
+        .await;
+    h.wait_phase("first", AccessTokenPhase::Revoked).await;
+    let second = h.wait_active("second").await;
+    assert_eq!(
+        digest_of(&second),
+        Some(digest(&h.secret_value("second").await.unwrap()))
+    );
+    h.wait_token("third", "waiting for second", |t| waiting_for(t, "second"))
+        .await;
+    assert_eq!(h.secret_value("first").await, None);
+}
+
+#[tokio::test]
+async fn when_the_active_token_expires_the_waiting_one_becomes_active() {
+    let h = Harness::start().await;
+    h.create_account("bot").await;
+    let at = Timestamp::from_second(Timestamp::now().as_second() + 3).unwrap();
+    h.create(
+        &AccessToken::test("first")
+            .for_service_account("bot")
+            .expiring_at(at),
+    )
+    .await;
+    h.wait_active("first").await;
+    h.create(&AccessToken::test("second").for_service_account("bot"))
+        .await;
+    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
+        .await;
+    h.wait_phase("first", AccessTokenPhase::Expired).await;
+    h.wait_active("second").await;
+}
+
+#[tokio::test]
+async fn when_the_active_token_is_deleted_the_waiting_one_becomes_active_without_waiting_for_a_resync()
+ {
+    let h = Harness::start_with(slow_resync()).await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("first").for_service_account("bot"))
+        .await;
+    h.wait_active("first").await;
+    h.create(&AccessToken::test("second").for_service_account("bot"))
+        .await;
+    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
+        .await;
+    let deleted = Instant::now();
+    h.delete_token("first").await;
+    h.wait_active("second").await;
+    assert!(
+        deleted.elapsed().as_secs() < 5,
+        "took {:?}",
+        deleted.elapsed()
+    );
+    // The deleted token's Secret is garbage-collected with it.
+    eventually(10, "the Secret of first to be collected", || async {
+        h.secrets()
+            .get_opt("first")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_of_a_missing_service_account_is_pending_until_the_account_appears() {
+    let h = Harness::start_with(slow_resync()).await;
+    h.create(&AccessToken::test("ci").for_service_account("late"))
+        .await;
+    let pending = h
+        .wait_token("ci", "ServiceAccountNotFound", |t| {
+            reason_of(t).as_deref() == Some("ServiceAccountNotFound")
+        })
+        .await;
+    assert_eq!(phase_of(&pending), Some(AccessTokenPhase::Pending));
+    assert!(h.secrets().get_opt("ci").await.unwrap().is_none());
+    h.create_account("late").await;
+    h.wait_active("ci").await;
+}
+
+#[tokio::test]
+async fn a_disabled_account_makes_its_token_not_ready_and_enabling_it_restores_the_same_token() {
+    let h = Harness::start().await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("ci").for_service_account("bot"))
+        .await;
+    let active = h.wait_active("ci").await;
+    let set_disabled = |disabled: bool| {
+        let accounts = h.accounts();
+        async move {
+            accounts
+                .patch(
+                    "bot",
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({ "spec": { "disabled": disabled } })),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_disabled(true).await;
+    let disabled = h
+        .wait_token("ci", "ServiceAccountDisabled", |t| {
+            reason_of(t).as_deref() == Some("ServiceAccountDisabled")
+        })
+        .await;
+    assert_eq!(ready_of(&disabled).unwrap().0, "False");
+    assert_eq!(digest_of(&disabled), digest_of(&active));
+    assert!(h.secret_value("ci").await.is_some(), "the value is kept");
+
+    set_disabled(false).await;
+    let enabled = h
+        .wait_token("ci", "Ready again", |t| {
+            ready_of(t).is_some_and(|(s, _, _)| s == "True")
+        })
+        .await;
+    assert_eq!(digest_of(&enabled), digest_of(&active));
+    assert_eq!(revision_of(&enabled), Some(1));
+}
+
+#[tokio::test]
+async fn deleting_the_service_account_removes_its_tokens_values() {
+    let h = Harness::start().await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("ci").for_service_account("bot"))
+        .await;
+    h.wait_active("ci").await;
+    h.accounts()
+        .delete("bot", &DeleteParams::default())
+        .await
+        .unwrap();
+    let orphan = h
+        .wait_token("ci", "ServiceAccountNotFound", |t| {
+            reason_of(t).as_deref() == Some("ServiceAccountNotFound")
+        })
+        .await;
+    assert_eq!(phase_of(&orphan), Some(AccessTokenPhase::Pending));
+    assert_eq!(h.secret_value("ci").await, None);
+    assert_eq!(digest_of(&orphan), None);
+}
+
+#[tokio::test]
+async fn a_service_account_reports_ready_and_its_active_token() {
+    let h = Harness::start().await;
+    h.create_account("bot").await;
+    let ready = |sa: &ServiceAccount| {
+        sa.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    eventually(10, "bot to report no active token", || async {
+        let sa = h.accounts().get("bot").await.unwrap();
+        (ready(&sa) == Some(("False".into(), "NoActiveToken".into()))).then_some(())
+    })
+    .await;
+    h.create(&AccessToken::test("ci").for_service_account("bot"))
+        .await;
+    h.wait_active("ci").await;
+    eventually(10, "bot to report ci as its active token", || async {
+        let sa = h.accounts().get("bot").await.unwrap();
+        (ready(&sa) == Some(("True".into(), "TokenActive".into()))
+            && sa.status.as_ref().unwrap().active_token.as_deref() == Some("ci"))
+        .then_some(())
+    })
+    .await;
+}
