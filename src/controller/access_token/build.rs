@@ -399,15 +399,23 @@ fn current(obs: &Observed) -> Option<(SecretRecord, Token)> {
         return None;
     };
     let status_revision = obs.status.revision.unwrap_or(0);
-    let agrees = match record.revision.cmp(&status_revision) {
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => obs
+    if status_revision > 0 && obs.status.token_digest.as_deref() == Some(token.digest().as_str()) {
+        // Status and Secret agree on the value: status is the authority on its revision and
+        // times, so annotations edited by hand are restored rather than believed.
+        let mut record = record.clone();
+        record.revision = status_revision;
+        record.issued_at = obs
             .status
-            .token_digest
+            .issued_at
             .as_ref()
-            .is_none_or(|d| *d == token.digest()),
-        std::cmp::Ordering::Greater => true,
-    };
+            .map(|t| t.0)
+            .or(record.issued_at);
+        record.expires_at = obs.status.expires_at.as_ref().map(|t| t.0);
+        record.hint = Some(token.hint());
+        return Some((record, token.clone()));
+    }
+    // Otherwise only a value newer than status is adopted: written before a crash.
+    let agrees = record.revision > status_revision;
     (agrees && record.issued_at.is_some()).then(|| (record.clone(), token.clone()))
 }
 

@@ -138,9 +138,24 @@ fn a_secret_older_than_status_is_not_adopted() {
     let first = run(&spec(), &fresh(T0));
     let mut obs = after(&first, "2026-01-01T01:00:00Z");
     obs.status.revision = Some(4);
+    obs.status.token_digest = Some("sha256:of-another-value".into());
     let plan = run(&spec(), &obs);
     assert_eq!(plan.status.revision, Some(5));
     assert!(plan.issued.is_some());
+}
+
+#[test]
+fn annotations_edited_by_hand_are_restored_from_status_without_a_new_token() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T01:00:00Z");
+    if let SecretState::Owned(r) = &mut obs.secret {
+        r.revision = 99;
+        r.issued_at = Some(t("2020-01-01T00:00:00Z"));
+    }
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.issued, None);
+    assert_eq!(plan.status, first.status);
+    assert_eq!(plan.secret, first.secret);
 }
 
 #[test]
