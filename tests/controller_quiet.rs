@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use harness::*;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, ListParams, PostParams};
 use kube::ResourceExt;
+use kube::api::{Api, ListParams, PostParams};
 use witboost_token_operator::crd::{AccessToken, AccessTokenPhase, RolloutKind, RolloutTarget};
 
 /// `count` tokens: half for ServiceAccounts of their own, half PATs.
@@ -63,21 +63,25 @@ fn deployment(name: &str) -> Deployment {
 /// Waits until all `count` tokens are Active with the digest of their Secret's value, and
 /// returns them.
 async fn all_active_and_consistent(h: &Harness, count: usize, secs: u64) -> Vec<AccessToken> {
-    eventually(secs, &format!("{count} tokens Active and consistent"), || async {
-        let tokens = h.tokens().list(&ListParams::default()).await.ok()?.items;
-        let secrets = h.secrets().list(&ListParams::default()).await.ok()?.items;
-        let consistent = tokens.len() == count
-            && tokens.iter().all(|t| {
-                phase_of(t) == Some(AccessTokenPhase::Active)
-                    && secrets.iter().any(|s| {
-                        s.name_any() == t.name_any()
-                            && value_of(s).map(|v| digest(&v)) == digest_of(t)
-                            && s.annotations().get("iam.witboost.com/revision")
-                                == revision_of(t).map(|r| r.to_string()).as_ref()
-                    })
-            });
-        consistent.then_some(tokens)
-    })
+    eventually(
+        secs,
+        &format!("{count} tokens Active and consistent"),
+        || async {
+            let tokens = h.tokens().list(&ListParams::default()).await.ok()?.items;
+            let secrets = h.secrets().list(&ListParams::default()).await.ok()?.items;
+            let consistent = tokens.len() == count
+                && tokens.iter().all(|t| {
+                    phase_of(t) == Some(AccessTokenPhase::Active)
+                        && secrets.iter().any(|s| {
+                            s.name_any() == t.name_any()
+                                && value_of(s).map(|v| digest(&v)) == digest_of(t)
+                                && s.annotations().get("iam.witboost.com/revision")
+                                    == revision_of(t).map(|r| r.to_string()).as_ref()
+                        })
+                });
+            consistent.then_some(tokens)
+        },
+    )
     .await
 }
 
@@ -126,7 +130,8 @@ async fn restarting_over_200_active_tokens_writes_nothing_and_reissues_nothing()
 }
 
 #[tokio::test]
-async fn with_a_fifth_of_writes_failing_and_watches_dropped_100_tokens_all_end_active_and_consistent() {
+async fn with_a_fifth_of_writes_failing_and_watches_dropped_100_tokens_all_end_active_and_consistent()
+ {
     let h = Harness::start_with(config()).await;
     let stop = Arc::new(AtomicBool::new(false));
     let faults = {
@@ -137,7 +142,9 @@ async fn with_a_fifth_of_writes_failing_and_watches_dropped_100_tokens_all_end_a
             let mut last_drop = tokio::time::Instant::now();
             let mut injected = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let writes = sandbox.request_counts().sum(|verb, _| verb == "patch" || verb == "create");
+                let writes = sandbox
+                    .request_counts()
+                    .sum(|verb, _| verb == "patch" || verb == "create");
                 if writes >= last_writes + 4 {
                     // One failure per four writes that got through: a fifth of all writes.
                     let code = if injected % 2 == 0 { 500 } else { 409 };

@@ -1,0 +1,206 @@
+//! Logs, Events, statuses and metrics: what they say, and that no token value ever appears
+//! in them. The admin endpoints. End to end against the sandbox.
+
+mod harness;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harness::*;
+use jiff::Timestamp;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use witboost_token_operator::crd::{AccessToken, AccessTokenPhase, REGENERATE_ANNOTATION};
+use witboost_token_operator::operator::Operator;
+use witboost_token_operator::telemetry;
+
+/// Every log line of this test binary, at debug level.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Captured {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_writer(move || writer.clone())
+        .json()
+        .init();
+    captured
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let code = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[tokio::test]
+async fn no_token_value_appears_in_logs_events_statuses_or_metrics_through_a_full_lifecycle() {
+    let logs = capture_logs();
+    let h = Harness::start().await;
+    let values = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Remembers every value the Secrets ever held.
+    let watcher = {
+        let (values, done, secrets) = (values.clone(), done.clone(), h.secrets());
+        tokio::spawn(async move {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for s in secrets.list(&ListParams::default()).await.unwrap().items {
+                    if let Some(v) = value_of(&s) {
+                        values.lock().unwrap().insert(v);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    h.create_account("bot").await;
+    h.create(
+        &AccessToken::test("rot")
+            .for_service_account("bot")
+            .rotating("4s", "2s"),
+    )
+    .await;
+    let at = Timestamp::from_second(Timestamp::now().as_second() + 2).unwrap();
+    h.create(
+        &AccessToken::test("short")
+            .for_user("u@example.com")
+            .expiring_at(at),
+    )
+    .await;
+    h.wait_token("rot", "rotated", |t| revision_of(t) == Some(2))
+        .await;
+    h.tokens()
+        .patch(
+            "rot",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "metadata": { "annotations": { REGENERATE_ANNOTATION: "once" } }
+            })),
+        )
+        .await
+        .unwrap();
+    h.wait_token("rot", "regenerated", |t| revision_of(t) == Some(3))
+        .await;
+    h.patch_spec("rot", serde_json::json!({ "revoked": true }))
+        .await;
+    h.wait_phase("rot", AccessTokenPhase::Revoked).await;
+    h.wait_phase("short", AccessTokenPhase::Expired).await;
+    for reason in ["Issued", "Rotated", "Regenerated", "Revoked"] {
+        h.wait_event("rot", reason).await;
+    }
+    h.wait_event("short", "Expired").await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    watcher.await.unwrap();
+
+    let values = values.lock().unwrap().clone();
+    assert!(values.len() >= 4, "saw {} values", values.len());
+    let events: Api<Event> = Api::namespaced(h.client.clone(), NS);
+    let events =
+        serde_json::to_string(&events.list(&ListParams::default()).await.unwrap()).unwrap();
+    let statuses =
+        serde_json::to_string(&h.tokens().list(&ListParams::default()).await.unwrap()).unwrap();
+    let accounts =
+        serde_json::to_string(&h.accounts().list(&ListParams::default()).await.unwrap()).unwrap();
+    let metrics = h.metrics();
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("rotated to revision 2"),
+        "the lifecycle was logged"
+    );
+    for value in &values {
+        let body = &value["wbat-".len()..];
+        for (what, text) in [
+            ("logs", &logs),
+            ("events", &events),
+            ("statuses", &statuses),
+            ("service accounts", &accounts),
+            ("metrics", &metrics),
+        ] {
+            assert!(!text.contains(body), "a token value appears in the {what}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_report_expiry_readiness_and_reconciles_with_small_label_sets() {
+    let h = Harness::start().await;
+    let at = Timestamp::from_second(Timestamp::now().as_second() + 3600).unwrap();
+    h.create(
+        &AccessToken::test("ci")
+            .for_user("u@example.com")
+            .expiring_at(at),
+    )
+    .await;
+    h.wait_active("ci").await;
+    let addr = h.operator.as_ref().unwrap().admin_addr().unwrap();
+    let metrics = eventually(10, "the token's metrics", || async {
+        let (code, body) = http_get(addr, "/metrics").await;
+        (code == 200 && body.contains("witboost_accesstoken_ready_status")).then_some(body)
+    })
+    .await;
+    assert!(metrics.contains(&format!(
+        "witboost_accesstoken_expiration_timestamp_seconds{{namespace=\"default\",name=\"ci\"}} {}",
+        at.as_second()
+    )), "{metrics}");
+    assert!(metrics.contains(
+        "witboost_accesstoken_ready_status{namespace=\"default\",name=\"ci\",condition=\"True\"} 1"
+    ));
+    assert!(metrics.contains(
+        "witboost_accesstoken_ready_status{namespace=\"default\",name=\"ci\",condition=\"False\"} 0"
+    ));
+    assert!(metrics.contains(
+        "witboost_controller_reconciles_total{controller=\"accesstoken\",result=\"success\"}"
+    ));
+    assert!(metrics.contains(
+        "witboost_controller_reconcile_duration_seconds_count{controller=\"accesstoken\"}"
+    ));
+    assert!(!metrics.contains("wbat-"));
+
+    h.delete_token("ci").await;
+    eventually(10, "the deleted token's metrics to go", || async {
+        (!h.metrics().contains("name=\"ci\"")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn readyz_turns_ready_only_after_the_caches_synced_while_livez_answers_at_once() {
+    let h = Harness::without_operator(config()).await;
+    h.sandbox.faults().set_latency(Duration::from_millis(1500));
+    let operator = Operator::start(h.client.clone(), config(), telemetry::registry())
+        .await
+        .unwrap();
+    let addr = operator.admin_addr().unwrap();
+    assert_eq!(http_get(addr, "/livez").await.0, 200);
+    assert_eq!(http_get(addr, "/readyz").await.0, 503);
+    eventually(10, "/readyz to answer 200", || async {
+        (http_get(addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    h.sandbox.faults().set_latency(Duration::ZERO);
+    within(10, "a graceful shutdown", operator.shutdown()).await;
+}
