@@ -22,7 +22,7 @@ async fn create_tokens(h: &Harness, count: usize, with_rollout: usize) {
             let deployments = deployments.clone();
             async move {
                 let name = format!("t-{i}");
-                let mut token = if i % 2 == 0 {
+                let mut token = if i.is_multiple_of(2) {
                     h.create_account(&format!("bot-{i}")).await;
                     AccessToken::test(&name).for_service_account(&format!("bot-{i}"))
                 } else {
@@ -147,7 +147,7 @@ async fn with_a_fifth_of_writes_failing_and_watches_dropped_100_tokens_all_end_a
                     .sum(|verb, _| verb == "patch" || verb == "create");
                 if writes >= last_writes + 4 {
                     // One failure per four writes that got through: a fifth of all writes.
-                    let code = if injected % 2 == 0 { 500 } else { 409 };
+                    let code = if injected.is_multiple_of(2) { 500 } else { 409 };
                     sandbox.faults().fail_next("patch", "*", 1, code);
                     injected += 1;
                     last_writes = writes;

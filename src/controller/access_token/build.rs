@@ -151,11 +151,11 @@ pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
 /// Whether this token competes for its account's one active slot now: it is neither revoked
 /// nor expired, its account exists, and its Secret is not someone else's.
 pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
-    !spec.revoked
-        && !matches!(obs.secret, SecretState::Foreign)
-        && obs.account != AccountState::Missing
-        && !(obs.account == AccountState::Disabled && current(obs).is_none())
-        && !is_expired(spec, obs)
+    let blocked = spec.revoked
+        || matches!(obs.secret, SecretState::Foreign)
+        || obs.account == AccountState::Missing
+        || (obs.account == AccountState::Disabled && current(obs).is_none());
+    !blocked && !is_expired(spec, obs)
 }
 
 /// Computes the desired Secret and status. `claim` is consulted only if [`needs_claim`].

@@ -44,7 +44,7 @@ pub const NAME: &str = "accesstoken";
 #[derive(Debug, Error)]
 pub enum Error {
     #[error("failed to read the AccessToken")]
-    Invalid(#[source] InvalidObject),
+    Invalid(#[source] Box<InvalidObject>),
     #[error("failed to read the token's objects")]
     Dereference(#[from] dereference::Error),
     #[error("failed to validate the spec")]
@@ -105,7 +105,7 @@ pub async fn reconcile(
     let result = async {
         match &object.0 {
             Ok(token) => reconcile_token(token, &ctx).await,
-            Err(invalid) => Err(Error::Invalid(invalid.clone())),
+            Err(invalid) => Err(Error::Invalid(Box::new(invalid.clone()))),
         }
     }
     .instrument(span.clone())

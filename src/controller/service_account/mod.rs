@@ -27,7 +27,7 @@ pub const NAME: &str = "serviceaccount";
 #[derive(Debug, Error)]
 pub enum Error {
     #[error("failed to read the ServiceAccount")]
-    Invalid(#[source] InvalidObject),
+    Invalid(#[source] Box<InvalidObject>),
     #[error("failed to write the status")]
     Status(#[from] status::Error),
 }
@@ -66,7 +66,10 @@ pub async fn reconcile(
         name = %object.name_any()
     );
     let result = async {
-        let account = object.0.as_ref().map_err(|e| Error::Invalid(e.clone()))?;
+        let account = object
+            .0
+            .as_ref()
+            .map_err(|e| Error::Invalid(Box::new(e.clone())))?;
         let active = dereference::active_tokens(&ctx.tokens, account);
         let desired = build::status(account, &active, Timestamp::now());
         if status::patch(&ctx.client, account, &desired).await? {
