@@ -151,12 +151,19 @@ impl Operator {
         let token_stream = watcher(tokens_api, watcher::Config::default())
             .default_backoff()
             .reflect(tokens_writer)
-            .inspect(move |event| {
-                if let Ok(watcher::Event::Delete(object)) = event
-                    && let Ok(token) = &object.0
-                {
-                    access_token::deleted(&on_token, token);
+            .inspect(move |event| match event {
+                Ok(watcher::Event::Delete(object)) => {
+                    if let Ok(token) = &object.0 {
+                        access_token::deleted(&on_token, token);
+                        access_token::token_changed(&on_token, token);
+                    }
                 }
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    if let Ok(token) = &object.0 {
+                        access_token::token_changed(&on_token, token);
+                    }
+                }
+                _ => {}
             })
             .touched_objects();
         let secret_stream = watcher(

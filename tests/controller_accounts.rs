@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use harness::*;
 use jiff::Timestamp;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use witboost_token_operator::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 
 fn waiting_for(token: &AccessToken, active: &str) -> bool {
@@ -253,6 +253,28 @@ async fn a_service_account_reports_ready_and_its_active_token() {
         (ready(&sa) == Some(("True".into(), "TokenActive".into()))
             && sa.status.as_ref().unwrap().active_token.as_deref() == Some("ci"))
         .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn personal_access_tokens_of_one_user_share_one_active_slot_across_namespaces() {
+    let h = Harness::start().await;
+    create_namespace(&h, "other").await;
+    h.create(&AccessToken::test("cli").for_user("alice@example.com"))
+        .await;
+    h.wait_active("cli").await;
+    let other: Api<AccessToken> = Api::namespaced(h.client.clone(), "other");
+    other
+        .create(
+            &Default::default(),
+            &AccessToken::test("cli").for_user("Alice@Example.com"),
+        )
+        .await
+        .unwrap();
+    eventually(10, "other/cli to wait for default/cli", || async {
+        let t = other.get("cli").await.unwrap();
+        waiting_for(&t, "default/cli").then_some(())
     })
     .await;
 }

@@ -259,3 +259,24 @@ async fn a_rotating_token_is_replaced_in_the_same_secret_at_renew_at() {
     assert_eq!(s2.token_digest, Some(digest(&v2)));
     h.wait_event("rot", "Rotated").await;
 }
+
+#[tokio::test]
+async fn an_operator_limited_to_one_namespace_leaves_the_others_alone() {
+    let mut config = config();
+    config.namespace = Some(NS.into());
+    let h = Harness::start_with(config).await;
+    create_namespace(&h, "other").await;
+    let other: kube::Api<AccessToken> = kube::Api::namespaced(h.client.clone(), "other");
+    other
+        .create(
+            &Default::default(),
+            &AccessToken::test("elsewhere").for_user("a@example.com"),
+        )
+        .await
+        .unwrap();
+    h.create(&AccessToken::test("here").for_user("b@example.com"))
+        .await;
+    h.wait_active("here").await;
+    h.wait_reconciles(2).await;
+    assert!(other.get("elsewhere").await.unwrap().status.is_none());
+}

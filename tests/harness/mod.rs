@@ -246,6 +246,16 @@ impl Harness {
     }
 }
 
+pub async fn create_namespace(h: &Harness, name: &str) {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(h.client.clone());
+    let mut ns = k8s_openapi::api::core::v1::Namespace::default();
+    ns.metadata.name = Some(name.into());
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace created");
+}
+
 pub fn value_of(secret: &Secret) -> Option<String> {
     let data = secret.data.as_ref()?;
     data.get("token")

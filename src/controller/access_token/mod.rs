@@ -210,14 +210,6 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         }
     }
     let before = token.status.as_ref();
-    if before.map(|s| (&s.phase, &s.conditions))
-        != Some((&plan.status.phase, &plan.status.conditions))
-        && let Some(name) = &token.spec.service_account_name
-    {
-        let _ = ctx
-            .wake_account
-            .send(ObjectRef::new(name).within(&namespace));
-    }
     ctx.report
         .access_token(token, before, &plan, &rollouts)
         .await;
@@ -333,7 +325,14 @@ pub fn deleted(ctx: &Context, token: &AccessToken) {
     {
         wake_waiting(ctx, &account, &me);
     }
+}
+
+/// An AccessToken changed or left: its ServiceAccount's status may name another active token.
+/// (Triggered from the watch rather than after our own status write, so the ServiceAccount
+/// controller reads a cache that already holds the new status.)
+pub fn token_changed(ctx: &Context, token: &AccessToken) {
     if let Some(sa) = &token.spec.service_account_name {
+        let namespace = token.namespace().unwrap_or_default();
         let _ = ctx.wake_account.send(ObjectRef::new(sa).within(&namespace));
     }
 }
