@@ -223,3 +223,67 @@ async fn rollout_targets_are_restarted_only_when_the_value_changes() {
         Some("2")
     );
 }
+
+#[tokio::test]
+async fn changing_the_secret_name_moves_the_token_to_a_new_secret_and_deletes_the_old_one() {
+    let h = Harness::start().await;
+    let (_, first) = active_pat(&h, "ci").await;
+    h.patch_spec("ci", serde_json::json!({ "secretName": "ci-moved" }))
+        .await;
+    let moved = h
+        .wait_token("ci", "revision 2 in ci-moved", |t| {
+            revision_of(t) == Some(2)
+                && t.status.as_ref().unwrap().secret_name.as_deref() == Some("ci-moved")
+        })
+        .await;
+    let second = h.secret_value("ci-moved").await.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(digest_of(&moved), Some(digest(&second)));
+    eventually(10, "the old Secret to be deleted", || async {
+        h.secrets()
+            .get_opt("ci")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_access_token_that_cannot_be_read_is_reported_and_does_not_stall_the_others() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let h = Harness::start().await;
+    // An object stored under an older, looser schema: the typed client cannot read it.
+    let crds: Api<CustomResourceDefinition> = Api::all(h.client.clone());
+    let mut crd = crds.get("accesstokens.iam.witboost.com").await.unwrap();
+    crd.spec.versions[0].schema = Some(
+        serde_json::from_value(serde_json::json!({ "openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": true
+        } }))
+        .unwrap(),
+    );
+    crds.replace("accesstokens.iam.witboost.com", &Default::default(), &crd)
+        .await
+        .unwrap();
+    let raw: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        h.client.clone(),
+        NS,
+        &kube::api::ApiResource::erase::<AccessToken>(&()),
+    );
+    let bad: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "iam.witboost.com/v1alpha1",
+        "kind": "AccessToken",
+        "metadata": { "name": "bad" },
+        "spec": { "user": "u@example.com", "revoked": "not a boolean" }
+    }))
+    .unwrap();
+    eventually(10, "the loose schema to be served", || async {
+        raw.create(&PostParams::default(), &bad).await.ok()
+    })
+    .await;
+    h.wait_event("bad", "InvalidObject").await;
+    h.create(&AccessToken::test("good").for_user("v@example.com"))
+        .await;
+    h.wait_active("good").await;
+}

@@ -137,6 +137,10 @@ impl Report {
                     "Reissued",
                     format!("Secret {secret} was deleted; issued revision {revision}"),
                 ),
+                Issue::SecretMoved => (
+                    "Reissued",
+                    format!("secretName changed; issued revision {revision} into Secret {secret}"),
+                ),
                 Issue::TokenEdited => (
                     "Reissued",
                     format!("the token in Secret {secret} was edited; issued revision {revision}"),

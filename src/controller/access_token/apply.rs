@@ -34,6 +34,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("failed to delete the previous Secret {name}")]
+    DeleteSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("failed to restart {kind:?} {name}")]
     Rollout {
         kind: RolloutKind,
@@ -47,6 +53,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::ApplySecret { .. } => "SecretApplyFailed",
+            Error::DeleteSecret { .. } => "SecretDeleteFailed",
             Error::Rollout { .. } => "RolloutFailed",
         }
     }
@@ -179,6 +186,38 @@ pub async fn secret(
     .await
     .map(Some)
     .map_err(|source| Error::ApplySecret { name, source })
+}
+
+/// Deletes the Secret `name` if this very AccessToken controls it (a previous `secretName`).
+pub async fn remove_stale(
+    client: &kube::Client,
+    token: &AccessToken,
+    name: &str,
+) -> Result<(), Error> {
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let failed = |source| Error::DeleteSecret {
+        name: name.to_owned(),
+        source,
+    };
+    let Some(old) = api.get_opt(name).await.map_err(failed)? else {
+        return Ok(());
+    };
+    if !super::dereference::controlled_by(&old, token) {
+        return Ok(());
+    }
+    let params = kube::api::DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: old.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(failed(source)),
+    }
 }
 
 /// What happened to one rollout target.

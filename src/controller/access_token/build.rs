@@ -84,6 +84,8 @@ pub enum Issue {
     Issued,
     /// The Secret was deleted by hand.
     SecretDeleted,
+    /// `secretName` changed: the value moves to a new Secret.
+    SecretMoved,
     /// The value in the Secret was edited by hand.
     TokenEdited,
     /// The expiry in the spec changed.
@@ -120,6 +122,8 @@ pub struct Plan {
     pub rollout: Option<i64>,
     /// When to look again at the latest.
     pub requeue_after: Duration,
+    /// A Secret of this token under a previous `secretName`, to delete.
+    pub stale_secret: Option<String>,
 }
 
 impl Plan {
@@ -222,6 +226,7 @@ pub fn plan(
             issued: None,
             rollout: None,
             requeue_after: resync,
+            stale_secret: moved_from(spec, obs),
         }
     };
 
@@ -294,6 +299,7 @@ pub fn plan(
     let issue = match &current {
         None => Some(match (record, last_revision) {
             (_, 0) => Issue::Issued,
+            (None, _) if moved_from(spec, obs).is_some() => Issue::SecretMoved,
             (None, _) if obs.status.phase == Some(AccessTokenPhase::Active) => Issue::SecretDeleted,
             (Some(r), _) if !matches!(r.value, Value::None) => Issue::TokenEdited,
             _ => Issue::Issued,
@@ -386,6 +392,7 @@ pub fn plan(
         issued: issue.map(|i| (i, revision)),
         rollout: value_changed.then_some(revision),
         requeue_after: next,
+        stale_secret: moved_from(spec, obs),
     }
 }
 
@@ -444,6 +451,14 @@ fn is_expired(spec: &ValidSpec, obs: &Observed) -> bool {
                 }
         }
     }
+}
+
+/// The Secret name status reports, if `secretName` changed since.
+fn moved_from(spec: &ValidSpec, obs: &Observed) -> Option<String> {
+    obs.status
+        .secret_name
+        .clone()
+        .filter(|old| *old != spec.secret_name)
 }
 
 fn renew_at(spec: &ValidSpec, record: &SecretRecord) -> Option<Timestamp> {

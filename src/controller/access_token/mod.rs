@@ -184,6 +184,9 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     if let Some(rendered) = rendered {
         apply::secret(&ctx.client, rendered, found.secret.as_ref()).await?;
     }
+    if let Some(old) = &plan.stale_secret {
+        apply::remove_stale(&ctx.client, token, old).await?;
+    }
     let namespace = token.namespace().unwrap_or_default();
     let rollouts = match plan.rollout {
         Some(revision) if !spec.rollout_targets.is_empty() => {

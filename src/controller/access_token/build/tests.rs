@@ -357,3 +357,20 @@ fn an_unchanged_ready_condition_keeps_its_transition_time() {
     };
     assert_eq!(when(&again), Time(t(T0)));
 }
+
+#[test]
+fn a_changed_secret_name_issues_the_next_revision_into_the_new_secret_and_drops_the_old() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T01:00:00Z");
+    obs.secret = SecretState::Absent;
+    let moved = ValidSpec {
+        secret_name: "elsewhere".into(),
+        ..spec()
+    };
+    let plan = run(&moved, &obs);
+    assert_eq!(plan.issued, Some((Issue::SecretMoved, 2)));
+    assert_eq!(plan.secret.as_ref().unwrap().name, "elsewhere");
+    assert_eq!(plan.stale_secret.as_deref(), Some("ci"));
+    assert_eq!(plan.status.secret_name.as_deref(), Some("elsewhere"));
+    assert_eq!(run(&spec(), &after(&first, T0)).stale_secret, None);
+}
