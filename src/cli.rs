@@ -30,6 +30,8 @@ pub enum Command {
     /// Work with access token values.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Serve an in-memory Kubernetes API on loopback, for trying the operator without a cluster.
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,6 +44,10 @@ pub enum TokenCommand {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Sandbox(args) => {
+            crate::sandbox::run_command(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crds { output_dir } => {
             write_crds(output_dir)?;
             Ok(ExitCode::SUCCESS)
