@@ -1,0 +1,116 @@
+//! Fault injection for tests: failing requests, latency, dropped watches, compacted history.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::errors::ApiError;
+use super::storage::Store;
+
+#[derive(Debug)]
+struct FailureRule {
+    verb: String,
+    resource: String,
+    remaining: u32,
+    code: u16,
+}
+
+/// Fault controls of one sandbox. Obtained from `Sandbox::faults`.
+pub struct Faults {
+    rules: Mutex<Vec<FailureRule>>,
+    latency: Mutex<Duration>,
+    watches: Mutex<CancellationToken>,
+    store: Arc<Store>,
+}
+
+impl Faults {
+    pub(crate) fn new(store: Arc<Store>) -> Self {
+        Self {
+            rules: Mutex::default(),
+            latency: Mutex::default(),
+            watches: Mutex::new(CancellationToken::new()),
+            store,
+        }
+    }
+
+    /// Make the next `count` requests with this verb (`get`, `list`, `watch`, `create`, `update`,
+    /// `patch`, `delete`, `deletecollection`, or `*`) on this resource (plural, `secrets/status`
+    /// style for subresources, or `*`) fail with HTTP `code` and a matching Status body.
+    pub fn fail_next(&self, verb: &str, resource: &str, count: u32, code: u16) {
+        self.rules.lock().expect("faults lock").push(FailureRule {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            remaining: count,
+            code,
+        });
+    }
+
+    /// Delay every request by `latency` (zero turns it off).
+    pub fn set_latency(&self, latency: Duration) {
+        *self.latency.lock().expect("faults lock") = latency;
+    }
+
+    /// End every open watch stream now (as an API server restart would).
+    pub fn close_watches(&self) {
+        let mut token = self.watches.lock().expect("faults lock");
+        token.cancel();
+        *token = CancellationToken::new();
+    }
+
+    /// Drop the retained watch history: resuming from any earlier resourceVersion gets 410.
+    pub fn compact(&self) {
+        self.store.compact();
+    }
+
+    /// Compact and close watches: every watcher must re-list.
+    pub fn expire_watches(&self) {
+        self.compact();
+        self.close_watches();
+    }
+
+    pub(crate) async fn delay(&self) {
+        let latency = *self.latency.lock().expect("faults lock");
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
+    pub(crate) fn watch_closer(&self) -> CancellationToken {
+        self.watches.lock().expect("faults lock").clone()
+    }
+
+    pub(crate) fn take_failure(&self, verb: &str, counted: &str, plural: &str) -> Option<ApiError> {
+        let mut rules = self.rules.lock().expect("faults lock");
+        let i = rules.iter().position(|r| {
+            (r.verb == "*" || r.verb == verb)
+                && (r.resource == "*"
+                    || r.resource == counted
+                    || r.resource == plural && counted == plural)
+        })?;
+        let code = rules[i].code;
+        rules[i].remaining -= 1;
+        if rules[i].remaining == 0 {
+            rules.remove(i);
+        }
+        Some(injected(code))
+    }
+}
+
+fn injected(code: u16) -> ApiError {
+    let reason = match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        410 => "Gone",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "Unknown",
+    };
+    ApiError::new(code, reason, format!("injected fault ({code})"))
+}

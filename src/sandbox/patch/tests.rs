@@ -1,0 +1,616 @@
+use serde_json::{Value, json};
+
+use super::*;
+
+fn managed(object: &Value) -> Vec<Value> {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn entry<'a>(object: &'a Value, manager: &str, operation: &str) -> Option<&'a Value> {
+    object["metadata"]["managedFields"]
+        .as_array()?
+        .iter()
+        .find(|e| e["manager"] == manager && e["operation"] == operation)
+}
+
+// --- content types, JSON patch, merge patch -------------------------------------------------
+
+#[test]
+fn content_types_map_to_patch_types() {
+    assert_eq!(
+        PatchType::from_content_type("application/json-patch+json"),
+        Some(PatchType::Json)
+    );
+    assert_eq!(
+        PatchType::from_content_type("application/merge-patch+json; charset=utf-8"),
+        Some(PatchType::Merge)
+    );
+    assert_eq!(
+        PatchType::from_content_type("application/strategic-merge-patch+json"),
+        Some(PatchType::StrategicMerge)
+    );
+    assert_eq!(
+        PatchType::from_content_type("application/apply-patch+yaml"),
+        Some(PatchType::Apply)
+    );
+    assert_eq!(PatchType::from_content_type("text/plain"), None);
+}
+
+#[test]
+fn json_patch_applies_operations_in_order() {
+    let target = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"n": 1}});
+    let patch = json!([
+        {"op": "test", "path": "/spec/n", "value": 1},
+        {"op": "replace", "path": "/spec/n", "value": 2},
+        {"op": "add", "path": "/metadata/labels/b", "value": "2"},
+        {"op": "remove", "path": "/metadata/labels/a"}
+    ]);
+    assert_eq!(
+        json_patch(&target, &patch).unwrap(),
+        json!({"metadata": {"labels": {"b": "2"}}, "spec": {"n": 2}})
+    );
+}
+
+#[test]
+fn failed_json_patch_test_is_a_422_and_changes_nothing() {
+    let target = json!({"spec": {"n": 1}});
+    let patch = json!([{"op": "replace", "path": "/spec/n", "value": 2}, {"op": "test", "path": "/spec/n", "value": 9}]);
+    let err = json_patch(&target, &patch).unwrap_err();
+    assert_eq!(err.status_code(), 422);
+}
+
+#[test]
+fn malformed_json_patch_is_a_400() {
+    let err = json_patch(&json!({}), &json!({"op": "add"})).unwrap_err();
+    assert_eq!(err.status_code(), 400);
+}
+
+#[test]
+fn merge_patch_merges_maps_deletes_nulls_and_replaces_lists() {
+    let target =
+        json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"groups": ["x", "y"]}});
+    let patch = json!({"metadata": {"labels": {"a": null, "c": "3"}}, "spec": {"groups": ["z"]}});
+    assert_eq!(
+        merge_patch(&target, &patch),
+        json!({"metadata": {"labels": {"b": "2", "c": "3"}}, "spec": {"groups": ["z"]}})
+    );
+}
+
+// --- strategic merge patch ------------------------------------------------------------------
+
+fn deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "finalizers": ["a"]},
+        "spec": {"template": {"metadata": {"annotations": {"x": "1"}}, "spec": {"containers": [
+            {"name": "app", "image": "app:1", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], "args": ["--a"]},
+            {"name": "sidecar", "image": "side:1"}
+        ]}}}
+    })
+}
+
+#[test]
+fn strategic_patch_merges_containers_and_env_by_name() {
+    let patch = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "app:2", "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}
+    ]}}}});
+    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
+    let containers = &result["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers.as_array().unwrap().len(), 2);
+    assert_eq!(containers[0]["image"], "app:2");
+    assert_eq!(
+        containers[0]["env"],
+        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}])
+    );
+    assert_eq!(containers[1]["image"], "side:1");
+}
+
+#[test]
+fn strategic_patch_replaces_lists_without_merge_key() {
+    let patch =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "args": ["--b"]}]}}}});
+    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
+    assert_eq!(
+        result["spec"]["template"]["spec"]["containers"][0]["args"],
+        json!(["--b"])
+    );
+}
+
+#[test]
+fn strategic_patch_restart_annotation_keeps_other_annotations() {
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}});
+    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
+    assert_eq!(
+        result["spec"]["template"]["metadata"]["annotations"],
+        json!({"x": "1", "kubectl.kubernetes.io/restartedAt": "now"})
+    );
+}
+
+#[test]
+fn strategic_patch_delete_directive_removes_a_list_item() {
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}});
+    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
+    let names: Vec<&str> = result["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app"]);
+}
+
+#[test]
+fn strategic_patch_replace_directive_replaces_a_map_or_list() {
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"$patch": "replace", "y": "2"}}}}});
+    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
+    assert_eq!(
+        result["spec"]["template"]["metadata"]["annotations"],
+        json!({"y": "2"})
+    );
+
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only"}]}}}});
+    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
+    assert_eq!(
+        result["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "only"}])
+    );
+}
+
+#[test]
+fn strategic_patch_delete_directive_on_a_map_removes_it() {
+    let patch = json!({"spec": {"template": {"metadata": {"$patch": "delete"}}}});
+    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
+    assert!(result["spec"]["template"].get("metadata").is_none());
+}
+
+#[test]
+fn strategic_patch_merges_owner_references_by_uid_and_conditions_by_type() {
+    let target = json!({
+        "metadata": {"ownerReferences": [{"uid": "1", "name": "a"}]},
+        "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "Synced", "status": "True"}]}
+    });
+    let patch = json!({
+        "metadata": {"ownerReferences": [{"uid": "2", "name": "b"}]},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+    });
+    let result = strategic_merge_patch(&target, &patch).unwrap();
+    assert_eq!(
+        result["metadata"]["ownerReferences"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        result["status"]["conditions"],
+        json!([{"type": "Ready", "status": "True"}, {"type": "Synced", "status": "True"}])
+    );
+}
+
+#[test]
+fn strategic_patch_unites_finalizers_and_can_delete_from_them() {
+    let result = strategic_merge_patch(
+        &deployment(),
+        &json!({"metadata": {"finalizers": ["b", "a"]}}),
+    )
+    .unwrap();
+    assert_eq!(result["metadata"]["finalizers"], json!(["a", "b"]));
+    let result = strategic_merge_patch(
+        &result,
+        &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+    )
+    .unwrap();
+    assert_eq!(result["metadata"]["finalizers"], json!(["b"]));
+}
+
+#[test]
+fn strategic_patch_retain_keys_drops_unlisted_fields() {
+    let target =
+        json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
+    let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}});
+    assert_eq!(
+        strategic_merge_patch(&target, &patch).unwrap(),
+        json!({"spec": {"strategy": {"type": "Recreate"}}})
+    );
+}
+
+#[test]
+fn strategic_patch_rejects_unknown_directives_and_missing_merge_keys() {
+    let err =
+        strategic_merge_patch(&json!({}), &json!({"spec": {"$patch": "explode"}})).unwrap_err();
+    assert_eq!(err.status_code(), 400);
+    let err = strategic_merge_patch(
+        &deployment(),
+        &json!({"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not contain declared merge key: name"),
+        "{err}"
+    );
+}
+
+// --- server-side apply ----------------------------------------------------------------------
+
+fn secret(data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ci", "namespace": "team"},
+           "type": "kubernetes.io/basic-auth", "data": data})
+}
+
+const CONTROLLER: &str = "iam.witboost.com/accesstoken";
+
+#[test]
+fn apply_creates_the_object_when_absent_and_records_the_manager() {
+    let created = apply(
+        None,
+        &secret(json!({"password": "cA==", "token": "dA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    assert_eq!(created["data"]["token"], "dA==");
+    let fields = managed(&created);
+    assert_eq!(fields.len(), 1);
+    assert_eq!(fields[0]["manager"], CONTROLLER);
+    assert_eq!(fields[0]["operation"], "Apply");
+    assert_eq!(fields[0]["apiVersion"], "v1");
+    assert_eq!(fields[0]["fieldsType"], "FieldsV1");
+    assert_eq!(
+        fields[0]["fieldsV1"],
+        json!({"f:data": {"f:password": {}, "f:token": {}}, "f:type": {}})
+    );
+    assert!(fields[0]["time"].is_string());
+}
+
+#[test]
+fn apply_removes_fields_the_manager_no_longer_applies() {
+    let live = apply(
+        None,
+        &secret(json!({"password": "cA==", "token": "dA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    let updated = apply(
+        Some(&live),
+        &secret(json!({"password": "cA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    assert_eq!(updated["data"], json!({"password": "cA=="}));
+    assert_eq!(
+        entry(&updated, CONTROLLER, "Apply").unwrap()["fieldsV1"],
+        json!({"f:data": {"f:password": {}}, "f:type": {}})
+    );
+}
+
+#[test]
+fn apply_keeps_omitted_fields_another_manager_also_owns() {
+    let live = apply(
+        None,
+        &secret(json!({"password": "cA==", "token": "dA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    let shared = apply(
+        Some(&live),
+        &secret(json!({"token": "dA=="})),
+        "other",
+        false,
+    )
+    .unwrap();
+    let updated = apply(
+        Some(&shared),
+        &secret(json!({"password": "cA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    assert_eq!(updated["data"]["token"], "dA==");
+}
+
+#[test]
+fn apply_keeps_fields_of_other_managers_and_merges_maps() {
+    let mut live = secret(json!({"password": "cA=="}));
+    live["metadata"]["labels"] = json!({"team": "a"});
+    record_update(None, &mut live, "kubectl-create");
+    let mut applied = secret(json!({"token": "dA=="}));
+    applied["metadata"]["labels"] = json!({"app": "x"});
+    let result = apply(Some(&live), &applied, CONTROLLER, false).unwrap();
+    assert_eq!(result["data"], json!({"password": "cA==", "token": "dA=="}));
+    assert_eq!(
+        result["metadata"]["labels"],
+        json!({"team": "a", "app": "x"})
+    );
+    assert!(entry(&result, "kubectl-create", "Update").is_some());
+}
+
+#[test]
+fn apply_conflicts_on_a_field_another_manager_set_differently() {
+    let live = apply(None, &secret(json!({"password": "cA=="})), "human", false).unwrap();
+    let err = apply(
+        Some(&live),
+        &secret(json!({"password": "eA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap_err();
+    let ApplyError::Conflict(conflicts) = &err else {
+        panic!("expected a conflict, got {err}")
+    };
+    assert_eq!(
+        conflicts,
+        &[Conflict {
+            manager: "human".into(),
+            api_version: "v1".into(),
+            field: ".data.password".into()
+        }]
+    );
+    assert_eq!(
+        err.to_string(),
+        r#"Apply failed with 1 conflict: conflict with "human" using v1: .data.password"#
+    );
+    let status = conflict_status(conflicts, "Secret", "", "ci");
+    assert_eq!(status.code, Some(409));
+    assert_eq!(
+        status.details.unwrap().causes.unwrap()[0].field.as_deref(),
+        Some(".data.password")
+    );
+}
+
+#[test]
+fn apply_with_the_same_value_shares_ownership_without_conflict() {
+    let live = apply(None, &secret(json!({"password": "cA=="})), "human", false).unwrap();
+    let result = apply(
+        Some(&live),
+        &secret(json!({"password": "cA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    assert!(entry(&result, "human", "Apply").is_some());
+    assert!(entry(&result, CONTROLLER, "Apply").is_some());
+}
+
+#[test]
+fn forced_apply_takes_ownership_of_conflicting_fields() {
+    let live = apply(
+        None,
+        &secret(json!({"password": "cA==", "username": "dQ=="})),
+        "human",
+        false,
+    )
+    .unwrap();
+    let result = apply(
+        Some(&live),
+        &secret(json!({"password": "eA=="})),
+        CONTROLLER,
+        true,
+    )
+    .unwrap();
+    assert_eq!(result["data"]["password"], "eA==");
+    assert_eq!(
+        entry(&result, "human", "Apply").unwrap()["fieldsV1"],
+        json!({"f:data": {"f:username": {}}, "f:type": {}})
+    );
+}
+
+#[test]
+fn apply_conflicts_with_update_managers_too() {
+    let mut live = secret(json!({"password": "cA=="}));
+    record_update(None, &mut live, "kubectl-edit");
+    let err = apply(
+        Some(&live),
+        &secret(json!({"password": "eA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Conflict(ref c) if c[0].manager == "kubectl-edit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn apply_tracks_keyed_list_items_in_fields_v1_format() {
+    let applied = json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ci",
+            "ownerReferences": [{"apiVersion": "iam.witboost.com/v1alpha1", "kind": "AccessToken", "name": "ci", "uid": "u-1", "controller": true}]},
+        "data": {"token": "dA=="}
+    });
+    let created = apply(None, &applied, CONTROLLER, false).unwrap();
+    assert_eq!(
+        entry(&created, CONTROLLER, "Apply").unwrap()["fieldsV1"]["f:metadata"],
+        json!({"f:ownerReferences": {"k:{\"uid\":\"u-1\"}": {
+            ".": {}, "f:apiVersion": {}, "f:controller": {}, "f:kind": {}, "f:name": {}, "f:uid": {}
+        }}})
+    );
+}
+
+#[test]
+fn apply_merges_keyed_lists_and_removes_dropped_items() {
+    let mut live = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "human", "image": "h"}]}});
+    record_update(None, &mut live, "kubectl");
+    let applied = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "mine", "image": "m"}]}});
+    let merged = apply(Some(&live), &applied, CONTROLLER, false).unwrap();
+    assert_eq!(merged["spec"]["containers"].as_array().unwrap().len(), 2);
+
+    let applied = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}});
+    let dropped = apply(Some(&merged), &applied, CONTROLLER, false).unwrap();
+    assert_eq!(
+        dropped["spec"]["containers"],
+        json!([{"name": "human", "image": "h"}])
+    );
+}
+
+#[test]
+fn apply_replaces_atomic_lists_as_one_field() {
+    let live = apply(
+        None,
+        &json!({"apiVersion": "x/v1", "kind": "T", "spec": {"groups": ["a", "b"]}}),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    let result = apply(
+        Some(&live),
+        &json!({"apiVersion": "x/v1", "kind": "T", "spec": {"groups": ["c"]}}),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    assert_eq!(result["spec"]["groups"], json!(["c"]));
+    assert_eq!(
+        entry(&result, CONTROLLER, "Apply").unwrap()["fieldsV1"],
+        json!({"f:spec": {"f:groups": {}}})
+    );
+}
+
+#[test]
+fn apply_requires_api_version_and_kind_and_a_matching_kind() {
+    assert!(matches!(
+        apply(None, &json!({"kind": "Secret"}), CONTROLLER, false),
+        Err(ApplyError::Invalid(_))
+    ));
+    let live = secret(json!({}));
+    let err = apply(
+        Some(&live),
+        &json!({"apiVersion": "v1", "kind": "ConfigMap"}),
+        CONTROLLER,
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ApplyError::Invalid(_)), "{err}");
+}
+
+#[test]
+fn apply_ignores_server_owned_metadata_in_the_configuration() {
+    let mut applied = secret(json!({"token": "dA=="}));
+    applied["metadata"]["uid"] = json!("forged");
+    applied["metadata"]["resourceVersion"] = json!("7");
+    let mut live = secret(json!({}));
+    live["metadata"]["uid"] = json!("real");
+    let result = apply(Some(&live), &applied, CONTROLLER, false).unwrap();
+    assert_eq!(result["metadata"]["uid"], "real");
+    assert!(
+        entry(&result, CONTROLLER, "Apply").unwrap()["fieldsV1"]
+            .get("f:metadata")
+            .is_none()
+    );
+}
+
+#[test]
+fn status_apply_is_tracked_separately_from_the_main_resource() {
+    let main =
+        json!({"apiVersion": "x/v1", "kind": "T", "metadata": {"name": "t"}, "spec": {"a": 1}});
+    let live = apply(None, &main, CONTROLLER, false).unwrap();
+    let status = json!({"apiVersion": "x/v1", "kind": "T", "metadata": {"name": "t"}, "status": {"phase": "Active"}});
+    let result = apply_as(
+        Some(&live),
+        &status,
+        FieldManager::on_subresource(CONTROLLER, "status"),
+        false,
+    )
+    .unwrap();
+    assert_eq!(result["spec"]["a"], 1);
+    assert_eq!(result["status"]["phase"], "Active");
+    let entries = managed(&result);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1]["subresource"], "status");
+}
+
+// --- update bookkeeping ---------------------------------------------------------------------
+
+#[test]
+fn record_update_on_create_owns_every_field_with_map_markers() {
+    let mut created = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
+    record_update(None, &mut created, "kubectl-create");
+    let e = entry(&created, "kubectl-create", "Update").unwrap();
+    assert_eq!(
+        e["fieldsV1"],
+        json!({"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}})
+    );
+}
+
+#[test]
+fn record_update_moves_changed_fields_to_the_updater() {
+    let live = apply(
+        None,
+        &secret(json!({"password": "cA==", "username": "dQ=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    let mut edited = live.clone();
+    edited["data"]["password"] = json!("eA==");
+    record_update(Some(&live), &mut edited, "kubectl-edit");
+    assert_eq!(
+        entry(&edited, CONTROLLER, "Apply").unwrap()["fieldsV1"],
+        json!({"f:data": {"f:username": {}}, "f:type": {}})
+    );
+    assert_eq!(
+        entry(&edited, "kubectl-edit", "Update").unwrap()["fieldsV1"],
+        json!({"f:data": {"f:password": {}}})
+    );
+
+    // The applier now conflicts on the edited field, and wins with force.
+    let err = apply(
+        Some(&edited),
+        &secret(json!({"password": "cA==", "username": "dQ=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ApplyError::Conflict(_)));
+    let forced = apply(
+        Some(&edited),
+        &secret(json!({"password": "cA==", "username": "dQ=="})),
+        CONTROLLER,
+        true,
+    )
+    .unwrap();
+    assert_eq!(forced["data"]["password"], "cA==");
+    assert!(entry(&forced, "kubectl-edit", "Update").is_none());
+}
+
+#[test]
+fn record_update_drops_removed_fields_from_every_manager() {
+    let live = apply(
+        None,
+        &secret(json!({"password": "cA==", "token": "dA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    let mut edited = live.clone();
+    edited["data"].as_object_mut().unwrap().remove("token");
+    record_update(Some(&live), &mut edited, "kubectl-edit");
+    assert_eq!(
+        entry(&edited, CONTROLLER, "Apply").unwrap()["fieldsV1"],
+        json!({"f:data": {"f:password": {}}, "f:type": {}})
+    );
+    assert!(entry(&edited, "kubectl-edit", "Update").is_none());
+}
+
+#[test]
+fn record_update_without_changes_keeps_the_entries() {
+    let live = apply(
+        None,
+        &secret(json!({"password": "cA=="})),
+        CONTROLLER,
+        false,
+    )
+    .unwrap();
+    let mut same = live.clone();
+    same["metadata"]["resourceVersion"] = json!("9");
+    record_update(Some(&live), &mut same, "kubectl-edit");
+    assert_eq!(managed(&same), managed(&live));
+}

@@ -1,0 +1,360 @@
+//! The resources the sandbox serves: a fixed set of built-in kinds plus every served version of
+//! every CustomResourceDefinition created through the API.
+//!
+//! Faithful: group/version/plural/kind/scope, short names, categories, the status subresource
+//! and printer columns come from the CRD exactly as written; a CRD's resources disappear when the
+//! CRD is deleted; all versions of one resource share one storage (conversion strategy `None`:
+//! only `apiVersion` is rewritten). Simplified: built-in kinds are not defaulted or validated
+//! beyond what `strategy` does, and `events.k8s.io` events are stored apart from core events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceColumnDefinition, CustomResourceDefinition, JSONSchemaProps,
+};
+
+use super::errors::Target;
+
+/// How `metadata.generation` moves for a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// The kind has no generation (secrets, config maps, ...).
+    None,
+    /// Bumped when anything but `metadata` and `status` changes (kinds with a status subresource).
+    Spec,
+    /// Bumped when anything but `metadata` changes (custom resources without status subresource).
+    AllButMetadata,
+}
+
+/// Where the objects of a resource live, independent of the version they are served at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StorageKey {
+    pub group: String,
+    pub resource: String,
+}
+
+/// One resource at one group/version.
+#[derive(Debug)]
+pub struct ResourceInfo {
+    pub group: String,
+    pub version: String,
+    pub plural: String,
+    pub singular: String,
+    pub kind: String,
+    pub namespaced: bool,
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+    pub status_subresource: bool,
+    pub generation: Generation,
+    pub printer_columns: Vec<CustomResourceColumnDefinition>,
+    /// `openAPIV3Schema` of a custom resource version.
+    pub schema: Option<JSONSchemaProps>,
+    /// Created through a CRD (rather than built in).
+    pub custom: bool,
+    pub storage: StorageKey,
+}
+
+impl ResourceInfo {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            group: &self.group,
+            resource: &self.plural,
+            kind: &self.kind,
+        }
+    }
+
+    pub fn is(&self, group: &str, plural: &str) -> bool {
+        self.group == group && self.plural == plural
+    }
+
+    fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: bool) -> Self {
+        Self {
+            group: group.into(),
+            version: version.into(),
+            plural: plural.into(),
+            singular: kind.to_lowercase(),
+            kind: kind.into(),
+            namespaced,
+            short_names: vec![],
+            categories: vec![],
+            status_subresource: false,
+            generation: Generation::None,
+            printer_columns: vec![],
+            schema: None,
+            custom: false,
+            storage: StorageKey {
+                group: group.into(),
+                resource: plural.into(),
+            },
+        }
+    }
+
+    fn short(mut self, names: &[&str]) -> Self {
+        self.short_names = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    fn with_status(mut self) -> Self {
+        self.status_subresource = true;
+        self.generation = Generation::Spec;
+        self
+    }
+
+    fn category(mut self, c: &str) -> Self {
+        self.categories.push(c.into());
+        self
+    }
+}
+
+fn builtins() -> Vec<ResourceInfo> {
+    let r = ResourceInfo::builtin;
+    let mut namespaces = r("", "v1", "namespaces", "Namespace", false).short(&["ns"]);
+    namespaces.status_subresource = true;
+    vec![
+        namespaces,
+        r("", "v1", "secrets", "Secret", true),
+        r("", "v1", "configmaps", "ConfigMap", true).short(&["cm"]),
+        r("", "v1", "events", "Event", true).short(&["ev"]),
+        r("", "v1", "serviceaccounts", "ServiceAccount", true).short(&["sa"]),
+        r("apps", "v1", "deployments", "Deployment", true)
+            .short(&["deploy"])
+            .with_status()
+            .category("all"),
+        r("apps", "v1", "statefulsets", "StatefulSet", true)
+            .short(&["sts"])
+            .with_status()
+            .category("all"),
+        r("apps", "v1", "daemonsets", "DaemonSet", true)
+            .short(&["ds"])
+            .with_status()
+            .category("all"),
+        r("coordination.k8s.io", "v1", "leases", "Lease", true),
+        r("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
+        r(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+        )
+        .short(&["crd", "crds"])
+        .with_status()
+        .category("api-extensions"),
+    ]
+}
+
+type VersionKey = (String, String, String);
+
+/// Every served resource, by group, version and plural.
+#[derive(Debug)]
+pub struct Registry {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_gvr: HashMap<VersionKey, Arc<ResourceInfo>>,
+    /// group -> versions in preference order (for discovery).
+    groups: BTreeMap<String, Vec<String>>,
+    /// Insertion order of groups, so discovery lists built-in groups first like the real server.
+    group_order: Vec<String>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        let registry = Self {
+            inner: RwLock::new(Inner::default()),
+        };
+        {
+            let mut inner = registry.inner.write().expect("registry lock");
+            for info in builtins() {
+                inner.insert(Arc::new(info));
+            }
+        }
+        registry
+    }
+
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
+        let inner = self.inner.read().expect("registry lock");
+        inner
+            .by_gvr
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
+    }
+
+    /// All resources of one group/version, sorted by plural.
+    pub fn resources(&self, group: &str, version: &str) -> Vec<Arc<ResourceInfo>> {
+        let inner = self.inner.read().expect("registry lock");
+        let mut out: Vec<_> = inner
+            .by_gvr
+            .values()
+            .filter(|r| r.group == group && r.version == version)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.plural.cmp(&b.plural));
+        out
+    }
+
+    /// Groups (without the core group) and their versions, preferred version first.
+    pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+        let inner = self.inner.read().expect("registry lock");
+        inner
+            .group_order
+            .iter()
+            .filter(|g| !g.is_empty())
+            .filter_map(|g| inner.groups.get(g).map(|v| (g.clone(), v.clone())))
+            .collect()
+    }
+
+    /// All resources, every version.
+    pub fn all(&self) -> Vec<Arc<ResourceInfo>> {
+        let inner = self.inner.read().expect("registry lock");
+        inner.by_gvr.values().cloned().collect()
+    }
+
+    /// Serve (or re-serve, after an update) the versions of a CRD. Returns the resources now served.
+    pub fn register_crd(&self, crd: &CustomResourceDefinition) -> Vec<Arc<ResourceInfo>> {
+        let infos = crd_resources(crd);
+        let mut inner = self.inner.write().expect("registry lock");
+        inner.remove_resource(&crd.spec.group, &crd.spec.names.plural);
+        for info in &infos {
+            inner.insert(info.clone());
+        }
+        infos
+    }
+
+    /// Stop serving a CRD's resource.
+    pub fn unregister_crd(&self, group: &str, plural: &str) {
+        self.inner
+            .write()
+            .expect("registry lock")
+            .remove_resource(group, plural);
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inner {
+    fn insert(&mut self, info: Arc<ResourceInfo>) {
+        let versions = self.groups.entry(info.group.clone()).or_default();
+        if !versions.contains(&info.version) {
+            versions.push(info.version.clone());
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        }
+        if !self.group_order.contains(&info.group) {
+            self.group_order.push(info.group.clone());
+        }
+        self.by_gvr.insert(
+            (
+                info.group.clone(),
+                info.version.clone(),
+                info.plural.clone(),
+            ),
+            info,
+        );
+    }
+
+    fn remove_resource(&mut self, group: &str, plural: &str) {
+        self.by_gvr
+            .retain(|(g, _, p), _| !(g == group && p == plural));
+        let mut versions: Vec<String> = self
+            .by_gvr
+            .keys()
+            .filter(|(g, _, _)| g == group)
+            .map(|(_, v, _)| v.clone())
+            .collect();
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        versions.dedup();
+        if versions.is_empty() {
+            self.groups.remove(group);
+            self.group_order.retain(|g| g != group);
+        } else {
+            self.groups.insert(group.to_string(), versions);
+        }
+    }
+}
+
+/// Kubernetes version ordering: GA > beta > alpha, higher numbers first.
+pub fn version_priority(v: &str) -> (u8, u32, u32) {
+    let Some(rest) = v.strip_prefix('v') else {
+        return (0, 0, 0);
+    };
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let Ok(major) = digits.parse::<u32>() else {
+        return (0, 0, 0);
+    };
+    let tail = &rest[digits.len()..];
+    let (level, tail) = if tail.is_empty() {
+        return (3, major, 0);
+    } else if let Some(t) = tail.strip_prefix("beta") {
+        (2, t)
+    } else if let Some(t) = tail.strip_prefix("alpha") {
+        (1, t)
+    } else {
+        return (0, 0, 0);
+    };
+    (level, major, tail.parse().unwrap_or(0))
+}
+
+fn crd_resources(crd: &CustomResourceDefinition) -> Vec<Arc<ResourceInfo>> {
+    let spec = &crd.spec;
+    let names = &spec.names;
+    spec.versions
+        .iter()
+        .filter(|v| v.served)
+        .map(|v| {
+            let status = v.subresources.as_ref().is_some_and(|s| s.status.is_some());
+            Arc::new(ResourceInfo {
+                group: spec.group.clone(),
+                version: v.name.clone(),
+                plural: names.plural.clone(),
+                singular: names
+                    .singular
+                    .clone()
+                    .unwrap_or_else(|| names.kind.to_lowercase()),
+                kind: names.kind.clone(),
+                namespaced: spec.scope == "Namespaced",
+                short_names: names.short_names.clone().unwrap_or_default(),
+                categories: names.categories.clone().unwrap_or_default(),
+                status_subresource: status,
+                generation: if status {
+                    Generation::Spec
+                } else {
+                    Generation::AllButMetadata
+                },
+                printer_columns: v.additional_printer_columns.clone().unwrap_or_default(),
+                schema: v.schema.as_ref().and_then(|s| s.open_api_v3_schema.clone()),
+                custom: true,
+                storage: StorageKey {
+                    group: spec.group.clone(),
+                    resource: names.plural.clone(),
+                },
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sort_like_kubernetes() {
+        let mut v = vec!["v1alpha1", "v1", "v2beta1", "v1beta2", "v2"];
+        v.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        assert_eq!(v, ["v2", "v1", "v2beta1", "v1beta2", "v1alpha1"]);
+    }
+}

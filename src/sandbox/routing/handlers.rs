@@ -1,0 +1,344 @@
+//! One function per verb.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::response::Response;
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::Value;
+
+use super::super::errors::{ApiError, Cause};
+use super::super::filter::ObjectFilter;
+use super::super::registry::ResourceInfo;
+use super::super::storage::{DeleteOptions, Deletion, Propagation};
+use super::super::watch;
+use super::output::{self, Format};
+use super::pure::{self, PatchKind};
+use super::strategy::{self, crd_hooks};
+use super::{ApiState, ResourcePath};
+
+type Params = HashMap<String, String>;
+
+pub(super) async fn handle(
+    st: &Arc<ApiState>,
+    method: &Method,
+    verb: &str,
+    rp: ResourcePath<'_>,
+    params: &Params,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let info = st
+        .registry
+        .get(rp.group, rp.version, rp.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    if rp.namespace.is_some() && !info.namespaced {
+        return Err(ApiError::path_not_found());
+    }
+    if let Some(sub) = rp.subresource
+        && (sub != "status" || !info.status_subresource)
+    {
+        return Err(ApiError::path_not_found());
+    }
+    if params.contains_key("dryRun") {
+        return Err(ApiError::bad_request(
+            "dryRun is not supported by the sandbox",
+        ));
+    }
+    let format = Format::from_headers(headers);
+    let ns = rp.namespace.unwrap_or_default();
+    match (verb, rp.name) {
+        ("get", Some(name)) => get(st, &info, ns, name, format),
+        ("list", None) => list(st, &info, rp.namespace, params, format),
+        ("watch", name) => watch::serve(
+            st,
+            &info,
+            rp.namespace,
+            filter_for(&info, rp.namespace, name, params)?,
+            params,
+        ),
+        ("create", None) => create(st, &info, ns, params, headers, &body),
+        ("update", Some(name)) => {
+            update(st, &info, ns, name, rp.subresource, params, headers, &body)
+        }
+        ("patch", Some(name)) => patch(st, &info, ns, name, rp.subresource, params, headers, &body),
+        ("delete", Some(name)) if rp.subresource.is_none() => {
+            delete(st, &info, ns, name, params, &body)
+        }
+        ("deletecollection", None) => delete_collection(st, &info, rp.namespace, params, format),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        ))),
+    }
+}
+
+fn filter_for(
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: Option<&str>,
+    params: &Params,
+) -> Result<ObjectFilter, ApiError> {
+    let mut filter = ObjectFilter::parse(
+        params.get("labelSelector").map(String::as_str),
+        params.get("fieldSelector").map(String::as_str),
+        info,
+    )?;
+    if let Some(name) = name {
+        filter.name = Some(name.to_string());
+    }
+    filter.namespace = ns.map(str::to_string);
+    Ok(filter)
+}
+
+fn get(
+    st: &ApiState,
+    info: &ResourceInfo,
+    ns: &str,
+    name: &str,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let ns = if info.namespaced { ns } else { "" };
+    let stored = st
+        .store
+        .get(&info.storage, ns, name)
+        .ok_or_else(|| ApiError::not_found(info.target(), name))?;
+    Ok(output::object(info, &stored, StatusCode::OK, format))
+}
+
+fn list(
+    st: &ApiState,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    params: &Params,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let filter = filter_for(info, ns, None, params)?;
+    let (items, rv) = st.store.list(&info.storage, ns, |v| filter.matches(v));
+    Ok(output::list(info, &items, rv, format))
+}
+
+fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {e}"
+        ))
+    })?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+/// `fieldManager`, or the client's user agent up to the first `/`, as the real server does.
+fn manager(params: &Params, headers: &HeaderMap) -> String {
+    if let Some(m) = params.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.clone();
+    }
+    headers
+        .get(http::header::USER_AGENT)
+        .and_then(|u| u.to_str().ok())
+        .and_then(|u| u.split('/').next())
+        .filter(|u| !u.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+fn create(
+    st: &ApiState,
+    info: &Arc<ResourceInfo>,
+    ns: &str,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let mut obj = parse_body(body)?;
+    strategy::check_type_and_namespace(info, &mut obj, ns, None)?;
+    strategy::prepare_create(info, &mut obj)?;
+    pure::record_update(None, &mut obj, &manager(params, headers));
+    let stored = st.store.create(&info.storage, obj)?;
+    crd_hooks::after_write(st, info, &stored);
+    Ok(output::object(
+        info,
+        &stored,
+        StatusCode::CREATED,
+        Format::Json,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update(
+    st: &ApiState,
+    info: &Arc<ResourceInfo>,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let mut obj = parse_body(body)?;
+    strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
+    let manager = manager(params, headers);
+    let (stored, _) = st.store.write(&info.storage, ns, name, |cur| {
+        let cur = cur.ok_or_else(|| ApiError::not_found(info.target(), name))?;
+        let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
+        pure::record_update(Some(&cur.value), &mut new, &manager);
+        Ok(new)
+    })?;
+    crd_hooks::after_write(st, info, &stored);
+    Ok(output::object(info, &stored, StatusCode::OK, Format::Json))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn patch(
+    st: &ApiState,
+    info: &Arc<ResourceInfo>,
+    ns: &str,
+    name: &str,
+    sub: Option<&str>,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or("");
+    let kind = PatchKind::from_content_type(content_type, info)?;
+    let patch = pure::parse_patch(kind, body)?;
+    let force = super::truthy(params.get("force"));
+    let manager = if kind == PatchKind::Apply {
+        params
+            .get("fieldManager")
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    super::super::errors::Target {
+                        group: "meta.k8s.io",
+                        resource: "",
+                        kind: "PatchOptions",
+                    },
+                    "",
+                    vec![Cause {
+                        reason: "FieldValueRequired".into(),
+                        message: "Required value: is required for apply patch".into(),
+                        field: "fieldManager".into(),
+                    }],
+                )
+            })?
+    } else {
+        manager(params, headers)
+    };
+    let (stored, created) = st.store.write(&info.storage, ns, name, |cur| match cur {
+        None if kind == PatchKind::Apply && sub.is_none() => {
+            let mut obj = pure::apply_patch(kind, None, &patch, &manager, force)?;
+            strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
+            strategy::prepare_create(info, &mut obj)?;
+            Ok(obj)
+        }
+        None => Err(ApiError::not_found(info.target(), name)),
+        Some(cur) => {
+            let mut obj = pure::apply_patch(kind, Some(&cur.value), &patch, &manager, force)?;
+            strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
+            let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
+            if kind != PatchKind::Apply {
+                pure::record_update(Some(&cur.value), &mut new, &manager);
+            }
+            Ok(new)
+        }
+    })?;
+    crd_hooks::after_write(st, info, &stored);
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(output::object(info, &stored, code, Format::Json))
+}
+
+fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+    };
+    let policy = params
+        .get("propagationPolicy")
+        .map(String::as_str)
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str));
+    let orphan = body
+        .get("orphanDependents")
+        .and_then(Value::as_bool)
+        .or_else(|| params.get("orphanDependents").map(|v| v == "true"));
+    let propagation = match (policy, orphan) {
+        (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
+        (Some("Foreground"), _) => Propagation::Foreground,
+        (Some("Background") | None, _) => Propagation::Background,
+        (Some(other), _) => {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: {other:?}"
+            )));
+        }
+    };
+    let pre = body.get("preconditions");
+    let field = |f: &str| {
+        pre.and_then(|p| p.get(f))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Ok(DeleteOptions {
+        propagation,
+        precondition_uid: field("uid"),
+        precondition_rv: field("resourceVersion"),
+    })
+}
+
+fn delete(
+    st: &ApiState,
+    info: &Arc<ResourceInfo>,
+    ns: &str,
+    name: &str,
+    params: &Params,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let opts = delete_options(params, body)?;
+    let ns = if info.namespaced { ns } else { "" };
+    let outcome = st.store.delete(&info.storage, ns, name, &opts)?;
+    crd_hooks::after_delete(st, info, &outcome);
+    Ok(match outcome {
+        Deletion::Deleted(s) => output::object(info, &s, StatusCode::OK, Format::Json),
+        Deletion::Pending(s) => output::object(info, &s, StatusCode::ACCEPTED, Format::Json),
+    })
+}
+
+fn delete_collection(
+    st: &ApiState,
+    info: &Arc<ResourceInfo>,
+    ns: Option<&str>,
+    params: &Params,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let opts = delete_options(params, b"")?;
+    let filter = filter_for(info, ns, None, params)?;
+    let (items, _) = st.store.list(&info.storage, ns, |v| filter.matches(v));
+    let mut deleted = Vec::with_capacity(items.len());
+    for item in items {
+        let (ins, iname) = super::super::storage::object_key(&item.value);
+        match st.store.delete(&info.storage, &ins, &iname, &opts) {
+            Ok(outcome) => {
+                crd_hooks::after_delete(st, info, &outcome);
+                deleted.push(match outcome {
+                    Deletion::Deleted(s) | Deletion::Pending(s) => s,
+                });
+            }
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(output::list(info, &deleted, st.store.current_rv(), format))
+}
