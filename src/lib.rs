@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod crd;
+pub mod jwt;
 pub mod sandbox;
 pub mod token;
