@@ -5,4 +5,5 @@ pub mod cli;
 pub mod crd;
 pub mod jwt;
 pub mod sandbox;
+pub mod server;
 pub mod token;

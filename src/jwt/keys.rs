@@ -110,7 +110,7 @@ impl SigningKey {
                     .map_err(|_| KeyError::Generate)?
                     .to_string()
             }
-            Algorithm::Rs512 => rsa::RsaPrivateKey::new(&mut rand::rng(), 2048)
+            Algorithm::Rs512 => rsa::PrivateKey::new(&mut rand::rng(), 2048)
                 .map_err(|_| KeyError::Generate)?
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(|_| KeyError::Generate)?
