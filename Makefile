@@ -3,10 +3,10 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test crds
+.PHONY: test lint unit-test external-test venv crds
 
 ## test: format check, clippy, every Rust test, and the tests that drive real external clients
-test: lint unit-test
+test: lint unit-test external-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -19,3 +19,14 @@ unit-test:
 crds:
 	rm -f crds/*.yaml
 	$(CARGO) run --locked --quiet -- crds --output-dir crds
+
+## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT)
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r tests/requirements.txt
+	touch $@
+
+external-test: venv
+	$(CARGO) build --locked --bin witboost-token-operator

@@ -33,7 +33,12 @@ pub struct SandboxArgs {
 }
 
 /// Run the sandbox until Ctrl-C or SIGTERM.
-pub async fn run_command(
+pub async fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
+    run_with_crds(args, crate::crd::all()).await
+}
+
+/// [`run_command`] installing the given CRDs.
+pub async fn run_with_crds(
     args: SandboxArgs,
     crds: Vec<CustomResourceDefinition>,
 ) -> anyhow::Result<()> {

@@ -1,43 +1,76 @@
-//! Which objects a list or watch returns: namespace, name, label selector, field selector.
+//! Which objects a list or watch returns: namespace, name (watch of one object), label selector
+//! and field selector, with the per-kind set of selectable fields of the real server.
 
 use serde_json::Value;
 
 use super::errors::ApiError;
 use super::registry::ResourceInfo;
+use super::selector::{FieldSelector, LabelSelector};
 
 /// A parsed list/watch filter.
 #[derive(Debug, Default)]
 pub struct ObjectFilter {
     pub namespace: Option<String>,
     pub name: Option<String>,
-    labels: Vec<(String, String)>,
-    fields: Vec<(String, String)>,
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+/// Fields the real server lets clients select on, per kind (beyond metadata.name/namespace).
+fn selectable(info: &ResourceInfo) -> &'static [&'static str] {
+    match (info.group.as_str(), info.plural.as_str()) {
+        ("", "secrets") => &["type"],
+        ("", "namespaces") => &["status.phase"],
+        ("", "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("events.k8s.io", "events") => &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "reason",
+            "type",
+        ],
+        _ => &[],
+    }
 }
 
 impl ObjectFilter {
     pub fn parse(
         labels: Option<&str>,
         fields: Option<&str>,
-        _info: &ResourceInfo,
+        info: &ResourceInfo,
     ) -> Result<Self, ApiError> {
-        let pairs = |s: Option<&str>| -> Result<Vec<(String, String)>, ApiError> {
-            s.unwrap_or("")
-                .split(',')
-                .filter(|p| !p.trim().is_empty())
-                .map(|p| {
-                    let (k, v) = p
-                        .split_once("==")
-                        .or_else(|| p.split_once('='))
-                        .ok_or_else(|| {
-                            ApiError::bad_request(format!("unable to parse requirement: {p:?}"))
-                        })?;
-                    Ok((k.trim().to_string(), v.trim().to_string()))
-                })
-                .collect()
+        let bad = |e: super::selector::SelectorError| ApiError::bad_request(e.to_string());
+        let labels = labels
+            .filter(|s| !s.trim().is_empty())
+            .map(LabelSelector::parse)
+            .transpose()
+            .map_err(bad)?;
+        let fields = match fields.filter(|s| !s.trim().is_empty()) {
+            None => None,
+            Some(f) => {
+                let parsed = FieldSelector::parse(f).map_err(bad)?;
+                let mut supported = vec!["metadata.name", "metadata.namespace"];
+                supported.extend_from_slice(selectable(info));
+                parsed.ensure_supported(&supported).map_err(bad)?;
+                Some(parsed)
+            }
         };
         Ok(Self {
-            labels: pairs(labels)?,
-            fields: pairs(fields)?,
+            labels,
+            fields,
             ..Self::default()
         })
     }
@@ -54,21 +87,7 @@ impl ObjectFilter {
         {
             return false;
         }
-        self.labels
-            .iter()
-            .all(|(k, v)| meta["labels"][k].as_str() == Some(v.as_str()))
-            && self
-                .fields
-                .iter()
-                .all(|(k, v)| field_value(obj, k).as_deref() == Some(v.as_str()))
-    }
-}
-
-fn field_value(obj: &Value, path: &str) -> Option<String> {
-    let pointer = format!("/{}", path.replace('.', "/"));
-    match obj.pointer(&pointer) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Null) | None => Some(String::new()),
-        Some(v) => Some(v.to_string()),
+        self.labels.as_ref().is_none_or(|l| l.matches(obj))
+            && self.fields.as_ref().is_none_or(|f| f.matches(obj))
     }
 }

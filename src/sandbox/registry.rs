@@ -50,6 +50,10 @@ pub struct ResourceInfo {
     pub printer_columns: Vec<CustomResourceColumnDefinition>,
     /// `openAPIV3Schema` of a custom resource version.
     pub schema: Option<JSONSchemaProps>,
+    /// Compiled `schema` (validation, pruning, defaults, CEL).
+    pub validator: Option<super::validation::SchemaValidator>,
+    /// Server-side Table columns.
+    pub table: super::table::TableConvertor,
     /// Created through a CRD (rather than built in).
     pub custom: bool,
     pub storage: StorageKey,
@@ -90,6 +94,8 @@ impl ResourceInfo {
             generation: Generation::None,
             printer_columns: vec![],
             schema: None,
+            validator: None,
+            table: super::table::TableConvertor::for_builtin(group, kind),
             custom: false,
             storage: StorageKey {
                 group: group.into(),
@@ -337,6 +343,17 @@ fn crd_resources(crd: &CustomResourceDefinition) -> Vec<Arc<ResourceInfo>> {
                 },
                 printer_columns: v.additional_printer_columns.clone().unwrap_or_default(),
                 schema: v.schema.as_ref().and_then(|s| s.open_api_v3_schema.clone()),
+                validator: v
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                    .and_then(|s| super::validation::SchemaValidator::new(s).ok()),
+                table: super::table::TableConvertor::for_crd(
+                    v.additional_printer_columns.as_deref().unwrap_or_default(),
+                )
+                .unwrap_or_else(|_| {
+                    super::table::TableConvertor::for_crd(&[]).expect("no columns always work")
+                }),
                 custom: true,
                 storage: StorageKey {
                     group: spec.group.clone(),

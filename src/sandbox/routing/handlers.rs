@@ -14,7 +14,7 @@ use super::super::registry::ResourceInfo;
 use super::super::storage::{DeleteOptions, Deletion, Propagation};
 use super::super::watch;
 use super::output::{self, Format};
-use super::pure::{self, PatchKind};
+use super::pure::{self, PatchKind, PatchRequest};
 use super::strategy::{self, crd_hooks};
 use super::{ApiState, ResourcePath};
 
@@ -46,7 +46,7 @@ pub(super) async fn handle(
             "dryRun is not supported by the sandbox",
         ));
     }
-    let format = Format::from_headers(headers);
+    let format = Format::from_request(headers, params.get("includeObject"));
     let ns = rp.namespace.unwrap_or_default();
     match (verb, rp.name) {
         ("get", Some(name)) => get(st, &info, ns, name, format),
@@ -157,7 +157,7 @@ fn create(
     let mut obj = parse_body(body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, None)?;
     strategy::prepare_create(info, &mut obj)?;
-    pure::record_update(None, &mut obj, &manager(params, headers));
+    pure::record_update(None, &mut obj, &manager(params, headers), None);
     let stored = st.store.create(&info.storage, obj)?;
     crd_hooks::after_write(st, info, &stored);
     Ok(output::object(
@@ -185,7 +185,7 @@ fn update(
     let (stored, _) = st.store.write(&info.storage, ns, name, |cur| {
         let cur = cur.ok_or_else(|| ApiError::not_found(info.target(), name))?;
         let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
-        pure::record_update(Some(&cur.value), &mut new, &manager);
+        pure::record_update(Some(&cur.value), &mut new, &manager, sub);
         Ok(new)
     })?;
     crd_hooks::after_write(st, info, &stored);
@@ -207,7 +207,7 @@ fn patch(
         .get(http::header::CONTENT_TYPE)
         .and_then(|c| c.to_str().ok())
         .unwrap_or("");
-    let kind = PatchKind::from_content_type(content_type, info)?;
+    let kind = pure::patch_kind(content_type, info)?;
     let patch = pure::parse_patch(kind, body)?;
     let force = super::truthy(params.get("force"));
     let manager = if kind == PatchKind::Apply {
@@ -233,20 +233,28 @@ fn patch(
     } else {
         manager(params, headers)
     };
+    let req = PatchRequest {
+        kind,
+        patch: &patch,
+        manager: &manager,
+        subresource: sub,
+        force,
+        name,
+    };
     let (stored, created) = st.store.write(&info.storage, ns, name, |cur| match cur {
         None if kind == PatchKind::Apply && sub.is_none() => {
-            let mut obj = pure::apply_patch(kind, None, &patch, &manager, force)?;
+            let mut obj = pure::apply_patch(info, None, &req)?;
             strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
             strategy::prepare_create(info, &mut obj)?;
             Ok(obj)
         }
         None => Err(ApiError::not_found(info.target(), name)),
         Some(cur) => {
-            let mut obj = pure::apply_patch(kind, Some(&cur.value), &patch, &manager, force)?;
+            let mut obj = pure::apply_patch(info, Some(&cur.value), &req)?;
             strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
             let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
             if kind != PatchKind::Apply {
-                pure::record_update(Some(&cur.value), &mut new, &manager);
+                pure::record_update(Some(&cur.value), &mut new, &manager, sub);
             }
             Ok(new)
         }

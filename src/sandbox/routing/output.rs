@@ -9,17 +9,29 @@ use serde_json::Value;
 
 use super::super::registry::ResourceInfo;
 use super::super::storage::Stored;
+use super::super::table::IncludeObject;
 
 /// What the client's `Accept` header asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Json,
-    /// `application/json;as=Table;g=meta.k8s.io;v=v1`
-    Table,
+    /// `application/json;as=Table;g=meta.k8s.io;v=v1`, rows carrying what `includeObject` says.
+    Table(IncludeObject),
 }
 
 impl Format {
-    pub fn from_headers(headers: &HeaderMap) -> Self {
+    pub fn from_request(headers: &HeaderMap, include_object: Option<&String>) -> Self {
+        match Self::from_headers(headers) {
+            Self::Table(_) => Self::Table(
+                include_object
+                    .and_then(|i| IncludeObject::parse(i))
+                    .unwrap_or_default(),
+            ),
+            json => json,
+        }
+    }
+
+    fn from_headers(headers: &HeaderMap) -> Self {
         let accept = headers
             .get(http::header::ACCEPT)
             .and_then(|a| a.to_str().ok())
@@ -30,7 +42,11 @@ impl Format {
                 && params.contains(&"g=meta.k8s.io")
                 && params.contains(&"v=v1")
         });
-        if table { Self::Table } else { Self::Json }
+        if table {
+            Self::Table(IncludeObject::default())
+        } else {
+            Self::Json
+        }
     }
 }
 
@@ -57,13 +73,13 @@ pub fn json_response(code: StatusCode, body: impl Into<Body>) -> Response {
 pub fn object(info: &ResourceInfo, stored: &Stored, code: StatusCode, format: Format) -> Response {
     match format {
         Format::Json => json_response(code, served_json(info, stored)),
-        Format::Table => table(info, std::slice::from_ref(stored), None),
+        Format::Table(include) => table(info, std::slice::from_ref(stored), None, include),
     }
 }
 
 pub fn list(info: &ResourceInfo, items: &[Stored], rv: u64, format: Format) -> Response {
-    if format == Format::Table {
-        return table(info, items, Some(rv));
+    if let Format::Table(include) = format {
+        return table(info, items, Some(rv), include);
     }
     let size: usize = items.iter().map(|s| s.json.len() + 1).sum();
     let mut buf = BytesMut::with_capacity(size + 128);
@@ -85,9 +101,17 @@ pub fn list(info: &ResourceInfo, items: &[Stored], rv: u64, format: Format) -> R
     json_response(StatusCode::OK, buf.freeze())
 }
 
-fn table(info: &ResourceInfo, items: &[Stored], rv: Option<u64>) -> Response {
+fn table(
+    info: &ResourceInfo,
+    items: &[Stored],
+    rv: Option<u64>,
+    include: IncludeObject,
+) -> Response {
     let objects: Vec<Value> = items.iter().map(|s| (*s.value).clone()).collect();
-    let table = super::pure::render_table(info, &objects, rv);
+    let mut table = info.table.render(&objects, include, jiff::Timestamp::now());
+    if let Some(rv) = rv {
+        table["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+    }
     json_response(
         StatusCode::OK,
         serde_json::to_vec(&table).expect("JSON values serialise"),

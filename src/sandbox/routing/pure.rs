@@ -4,36 +4,25 @@
 use serde_json::{Value, json};
 
 use super::super::errors::ApiError;
+use super::super::patch::{self, ApplyError, FieldManager, PatchError};
 use super::super::registry::ResourceInfo;
+use super::super::validation::{self, FieldError};
 
-/// The four PATCH content types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PatchKind {
-    Json,
-    Merge,
-    StrategicMerge,
-    Apply,
-}
+pub use super::super::patch::PatchType as PatchKind;
 
-impl PatchKind {
-    pub fn from_content_type(content_type: &str, info: &ResourceInfo) -> Result<Self, ApiError> {
-        let media = content_type.split(';').next().unwrap_or("").trim();
-        let kind = match media {
-            "application/json-patch+json" => Self::Json,
-            "application/merge-patch+json" => Self::Merge,
-            "application/strategic-merge-patch+json" => Self::StrategicMerge,
-            "application/apply-patch+yaml" => Self::Apply,
-            _ => return Err(ApiError::unsupported_media_type(content_type)),
-        };
-        if kind == Self::StrategicMerge && info.custom {
-            return Err(ApiError::new(
-                415,
-                "UnsupportedMediaType",
-                "strategic merge patch is not supported for custom resources; use a JSON merge patch or server-side apply",
-            ));
-        }
-        Ok(kind)
+/// The patch type of a request; strategic merge patch is refused for custom resources, as the
+/// real server does.
+pub fn patch_kind(content_type: &str, info: &ResourceInfo) -> Result<PatchKind, ApiError> {
+    let kind = PatchKind::from_content_type(content_type)
+        .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+    if kind == PatchKind::StrategicMerge && info.custom {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "strategic merge patch is not supported for custom resources; use a JSON merge patch or server-side apply",
+        ));
     }
+    Ok(kind)
 }
 
 pub fn parse_patch(kind: PatchKind, body: &[u8]) -> Result<Value, ApiError> {
@@ -47,69 +36,110 @@ pub fn parse_patch(kind: PatchKind, body: &[u8]) -> Result<Value, ApiError> {
     parsed.map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
 }
 
-/// The object after applying `patch` to `live`.
-pub fn apply_patch(
-    kind: PatchKind,
-    live: Option<&Value>,
-    patch: &Value,
-    _manager: &str,
-    _force: bool,
-) -> Result<Value, ApiError> {
-    let mut doc = live.cloned().unwrap_or_else(|| json!({}));
-    match kind {
-        PatchKind::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-                .map_err(|e| ApiError::bad_request(format!("error decoding JSON patch: {e}")))?;
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::new(
-                    422,
-                    "Invalid",
-                    format!("the server rejected our request due to an error in our request: {e}"),
-                )
-            })?;
-        }
-        PatchKind::Merge | PatchKind::StrategicMerge | PatchKind::Apply => {
-            json_patch::merge(&mut doc, patch)
-        }
+fn manager<'a>(name: &'a str, sub: Option<&'a str>) -> FieldManager<'a> {
+    match sub {
+        Some(sub) => FieldManager::on_subresource(name, sub),
+        None => FieldManager::new(name),
     }
-    Ok(doc)
+}
+
+/// What one patch request asks for.
+pub struct PatchRequest<'a> {
+    pub kind: PatchKind,
+    pub patch: &'a Value,
+    pub manager: &'a str,
+    pub subresource: Option<&'a str>,
+    pub force: bool,
+    pub name: &'a str,
+}
+
+/// The object after applying the patch to `live` (`None`: apply creating the object).
+pub fn apply_patch(
+    info: &ResourceInfo,
+    live: Option<&Value>,
+    req: &PatchRequest<'_>,
+) -> Result<Value, ApiError> {
+    let target = live.cloned().unwrap_or_else(|| json!({}));
+    let patch_error = |e: PatchError| match e.status_code() {
+        422 => ApiError::new(
+            422,
+            "Invalid",
+            format!("the server rejected our request due to an error in our request: {e}"),
+        ),
+        _ => ApiError::bad_request(e.to_string()),
+    };
+    match req.kind {
+        PatchKind::Json => patch::json_patch(&target, req.patch).map_err(patch_error),
+        PatchKind::Merge => Ok(patch::merge_patch(&target, req.patch)),
+        PatchKind::StrategicMerge => {
+            patch::strategic_merge_patch(&target, req.patch).map_err(patch_error)
+        }
+        PatchKind::Apply => patch::apply_as(
+            live,
+            req.patch,
+            manager(req.manager, req.subresource),
+            req.force,
+        )
+        .map_err(|e| match e {
+            ApplyError::Conflict(conflicts) => {
+                patch::conflict_status(&conflicts, &info.kind, &info.group, req.name).into()
+            }
+            ApplyError::Invalid(msg) => ApiError::bad_request(msg),
+        }),
+    }
 }
 
 /// Record an Update operation of `manager` in `new`'s managedFields.
-pub fn record_update(_old: Option<&Value>, _new: &mut Value, _manager: &str) {}
-
-/// A `meta.k8s.io/v1` Table for `objects`.
-pub fn render_table(_info: &ResourceInfo, objects: &[Value], rv: Option<u64>) -> Value {
-    let rows: Vec<Value> = objects
-        .iter()
-        .map(|o| {
-            let name = o.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
-            let created = o.pointer("/metadata/creationTimestamp").cloned().unwrap_or(Value::Null);
-            json!({ "cells": [name, created], "object": { "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata") } })
-        })
-        .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": { "resourceVersion": rv.map(|r| r.to_string()) },
-        "columnDefinitions": [
-            { "name": "Name", "type": "string", "format": "name", "description": "", "priority": 0 },
-            { "name": "Created At", "type": "date", "format": "", "description": "", "priority": 0 },
-        ],
-        "rows": rows,
-    })
+pub fn record_update(old: Option<&Value>, new: &mut Value, name: &str, sub: Option<&str>) {
+    patch::record_update_as(old, new, manager(name, sub));
 }
 
-/// Schema validation, pruning and CEL rules of a custom resource.
+/// Printer columns that do not parse make a CRD invalid.
+pub fn check_printer_columns(
+    columns: &[k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceColumnDefinition],
+) -> Result<(), String> {
+    super::super::table::TableConvertor::for_crd(columns)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn invalid(info: &ResourceInfo, obj: &Value, errors: &[FieldError]) -> ApiError {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    validation::invalid_status(&info.kind, &info.group, name, errors).into()
+}
+
+/// Schema validation, pruning, defaulting and CEL rules of a custom resource.
 pub fn validate_custom(
-    _info: &ResourceInfo,
-    _obj: &mut Value,
-    _old: Option<&Value>,
+    info: &ResourceInfo,
+    obj: &mut Value,
+    old: Option<&Value>,
 ) -> Result<(), ApiError> {
-    Ok(())
+    let Some(validator) = &info.validator else {
+        return Ok(());
+    };
+    validator
+        .validate(obj, old)
+        .map_err(|errors| invalid(info, obj, &errors))
 }
 
-/// The checks the real API server makes on Secrets (e.g. `kubernetes.io/basic-auth`).
-pub fn validate_secret(_obj: &Value) -> Result<(), ApiError> {
-    Ok(())
+/// `stringData` folding, `type` default and the real server's Secret checks.
+pub fn prepare_secret(
+    info: &ResourceInfo,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    validation::normalize_secret(obj);
+    validation::validate_secret(obj, old).map_err(|errors| invalid(info, obj, &errors))
+}
+
+/// Compile a CRD version's schema; an unusable schema makes the CRD invalid.
+pub fn compile_schema(
+    schema: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
+) -> Result<(), String> {
+    validation::SchemaValidator::new(schema)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

@@ -2,7 +2,7 @@
 //! subresource split, Secret `stringData`, namespace phase, CRD checks, and validation.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::super::errors::{ApiError, Cause};
 use super::super::registry::ResourceInfo;
@@ -125,54 +125,9 @@ fn kind_rules(info: &ResourceInfo, obj: &mut Value, old: Option<&Value>) -> Resu
     }
 }
 
-/// `stringData` is write-only: merged into `data` (base64), as the real server does.
+/// `stringData` is write-only: folded into `data` (base64), as the real server does.
 fn secret(info: &ResourceInfo, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
-    use base64::Engine as _;
-    let Some(m) = obj.as_object_mut() else {
-        return Ok(());
-    };
-    if let Some(Value::Object(string_data)) = m.remove("stringData") {
-        let data = m.entry("data").or_insert_with(|| Value::Object(Map::new()));
-        if !data.is_object() {
-            *data = Value::Object(Map::new());
-        }
-        let data = data.as_object_mut().expect("object");
-        for (k, v) in string_data {
-            let s = v.as_str().unwrap_or_default();
-            data.insert(
-                k,
-                Value::String(base64::engine::general_purpose::STANDARD.encode(s)),
-            );
-        }
-    }
-    if m.get("type")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        m.insert("type".into(), Value::String("Opaque".into()));
-    }
-    if let Some(old) = old {
-        let old_type = old.get("type").and_then(Value::as_str).unwrap_or("Opaque");
-        if m.get("type").and_then(Value::as_str) != Some(old_type) {
-            let name = old
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            return Err(ApiError::invalid(
-                info.target(),
-                name,
-                vec![Cause {
-                    reason: "FieldValueInvalid".into(),
-                    message: format!(
-                        "Invalid value: {:?}: field is immutable",
-                        m.get("type").and_then(Value::as_str).unwrap_or("")
-                    ),
-                    field: "type".into(),
-                }],
-            ));
-        }
-    }
-    pure::validate_secret(obj)
+    pure::prepare_secret(info, obj, old)
 }
 
 fn crd(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
@@ -210,6 +165,29 @@ fn crd(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
             ),
             field: "spec.scope".into(),
         });
+    }
+    for (i, v) in crd.spec.versions.iter().enumerate() {
+        if let Some(schema) = v
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            && let Err(e) = pure::compile_schema(schema)
+        {
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {e}"),
+                field: format!("spec.versions[{i}].schema.openAPIV3Schema"),
+            });
+        }
+        if let Err(e) =
+            pure::check_printer_columns(v.additional_printer_columns.as_deref().unwrap_or_default())
+        {
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {e}"),
+                field: format!("spec.versions[{i}].additionalPrinterColumns"),
+            });
+        }
     }
     if causes.is_empty() {
         Ok(())

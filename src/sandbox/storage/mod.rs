@@ -342,8 +342,11 @@ impl Store {
     }
 
     /// Forget all retained history: every resume from an earlier resourceVersion gets 410.
+    /// The compaction takes a resourceVersion of its own, so every version handed out before
+    /// (including the latest) is now too old to resume from.
     pub fn compact(&self) {
         let mut inner = self.write_lock();
+        inner.rv += 1;
         let rv = inner.rv;
         for c in inner.collections.values_mut() {
             c.history.clear();

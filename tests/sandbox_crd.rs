@@ -1,0 +1,285 @@
+//! Custom resources: CRDs served from creation to deletion, schema validation, pruning, CEL,
+//! status subresource; Secrets validated like the real server.
+
+mod common;
+
+use common::{install_widgets, sandbox, status};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::Discovery;
+use serde_json::json;
+
+fn widget(name: &str, spec: serde_json::Value) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": { "name": name }, "spec": spec,
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_crd_created_through_the_api_is_served_until_it_is_deleted() {
+    let sb = sandbox().await;
+    let client = sb.client();
+    let ar = install_widgets(&client).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = crds.get("widgets.example.com").await.unwrap();
+    let established = crd
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .any(|c| c.type_ == "Established" && c.status == "True");
+    assert!(established);
+
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let (found, caps) = discovery
+        .resolve_gvk(&kube::core::GroupVersionKind::gvk(
+            "example.com",
+            "v1",
+            "Widget",
+        ))
+        .unwrap();
+    assert_eq!(found.plural, "widgets");
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(s, _)| s.plural.ends_with("status")),
+        "{:?}",
+        caps.subresources
+    );
+
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    api.create(
+        &PostParams::default(),
+        &widget("w1", json!({"email": "a@b"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(api.get("w1").await.unwrap().data["spec"]["email"], "a@b");
+
+    crds.delete("widgets.example.com", &DeleteParams::default())
+        .await
+        .unwrap();
+    let s = status(api.get("w1").await);
+    assert_eq!(s.code, 404);
+    let s = status(
+        api.create(
+            &PostParams::default(),
+            &widget("w2", json!({"email": "a@b"})),
+        )
+        .await,
+    );
+    assert_eq!(s.code, 404);
+
+    install_widgets(&client).await;
+    assert!(
+        api.get_opt("w1").await.unwrap().is_none(),
+        "custom resources went with their CRD"
+    );
+}
+
+#[tokio::test]
+async fn custom_resources_are_validated_against_the_schema_with_field_causes() {
+    let sb = sandbox().await;
+    let ar = install_widgets(&sb.client()).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(sb.client(), "default", &ar);
+    let cases = [
+        (json!({}), "spec.email"),
+        (json!({"email": "nope"}), "spec.email"),
+        (json!({"email": "a@b", "size": "medium"}), "spec.size"),
+        (json!({"email": "a@b", "replicas": 9}), "spec.replicas"),
+        (json!({"email": "a@b", "replicas": "two"}), "spec.replicas"),
+        (json!({"email": "a@b", "replicas": 3}), "spec"),
+    ];
+    for (spec, field) in cases {
+        let s = status(
+            api.create(&PostParams::default(), &widget("bad", spec.clone()))
+                .await,
+        );
+        assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{spec}");
+        let causes = s.details.unwrap().causes;
+        assert!(
+            causes.iter().any(|c| c.field == field),
+            "{spec}: {causes:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_fields_are_pruned_unless_preserved() {
+    let sb = sandbox().await;
+    let ar = install_widgets(&sb.client()).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(sb.client(), "default", &ar);
+    let spec = json!({"email": "a@b", "bogus": 1, "free": {"anything": {"goes": true}}});
+    let w = api
+        .create(&PostParams::default(), &widget("p", spec))
+        .await
+        .unwrap();
+    assert!(w.data["spec"].get("bogus").is_none());
+    assert_eq!(w.data["spec"]["free"]["anything"]["goes"], true);
+}
+
+#[tokio::test]
+async fn transition_rules_with_old_self_are_enforced_on_update() {
+    let sb = sandbox().await;
+    let ar = install_widgets(&sb.client()).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(sb.client(), "default", &ar);
+    api.create(
+        &PostParams::default(),
+        &widget("t", json!({"email": "a@b"})),
+    )
+    .await
+    .unwrap();
+    let s = status(
+        api.patch(
+            "t",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"email": "c@d"}})),
+        )
+        .await,
+    );
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    assert!(s.message.contains("email is immutable"), "{}", s.message);
+    api.patch(
+        "t",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"size": "small"}})),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn custom_resource_status_subresource_and_generation_behave_like_the_real_server() {
+    let sb = sandbox().await;
+    let ar = install_widgets(&sb.client()).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(sb.client(), "default", &ar);
+    let mut w = widget("s", json!({"email": "a@b"}));
+    w.data["status"] = json!({"phase": "Sneaky"});
+    let created = api.create(&PostParams::default(), &w).await.unwrap();
+    assert!(created.data.get("status").is_none());
+    assert_eq!(created.metadata.generation, Some(1));
+
+    let pp = PatchParams::apply("status-writer").force();
+    let applied =
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "status": {"phase": "Ready"}});
+    let after = api
+        .patch_status("s", &pp, &Patch::Apply(&applied))
+        .await
+        .unwrap();
+    assert_eq!(after.data["status"]["phase"], "Ready");
+    assert_eq!(after.metadata.generation, Some(1));
+    let managers: Vec<_> = after
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"status-writer".to_string()),
+        "{managers:?}"
+    );
+
+    let after = api
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": "large"}, "status": {"phase": "Ignored"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.metadata.generation, Some(2));
+    assert_eq!(after.data["status"]["phase"], "Ready");
+}
+
+#[tokio::test]
+async fn strategic_merge_patch_on_a_custom_resource_is_unsupported_media_type() {
+    let sb = sandbox().await;
+    let ar = install_widgets(&sb.client()).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(sb.client(), "default", &ar);
+    api.create(
+        &PostParams::default(),
+        &widget("smp", json!({"email": "a@b"})),
+    )
+    .await
+    .unwrap();
+    let s = status(
+        api.patch(
+            "smp",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"size": "small"}})),
+        )
+        .await,
+    );
+    assert_eq!((s.code, s.reason.as_str()), (415, "UnsupportedMediaType"));
+}
+
+#[tokio::test]
+async fn server_side_apply_conflicts_between_managers_unless_forced() {
+    let sb = sandbox().await;
+    let ar = install_widgets(&sb.client()).await;
+    let api: Api<DynamicObject> = Api::namespaced_with(sb.client(), "default", &ar);
+    let doc = |size: &str| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "ssa"}, "spec": {"email": "a@b", "size": size}});
+    api.patch(
+        "ssa",
+        &PatchParams::apply("one"),
+        &Patch::Apply(doc("small")),
+    )
+    .await
+    .unwrap();
+    let s = status(
+        api.patch(
+            "ssa",
+            &PatchParams::apply("two"),
+            &Patch::Apply(doc("large")),
+        )
+        .await,
+    );
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+    let forced = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("two").force(),
+            &Patch::Apply(doc("large")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data["spec"]["size"], "large");
+}
+
+#[tokio::test]
+async fn a_crd_with_a_name_that_does_not_match_its_names_is_invalid() {
+    let sb = sandbox().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(sb.client());
+    let mut crd = common::widget_crd();
+    crd.metadata.name = Some("wrong.example.com".into());
+    let s = status(crds.create(&PostParams::default(), &crd).await);
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+}
+
+#[tokio::test]
+async fn basic_auth_secrets_are_validated_like_the_real_server() {
+    let sb = sandbox().await;
+    let api: Api<Secret> = Api::namespaced(sb.client(), "default");
+    let bad: Secret = serde_json::from_value(json!({"metadata": {"name": "b"}, "type": "kubernetes.io/basic-auth", "data": {"other": "eA=="}})).unwrap();
+    let s = status(api.create(&PostParams::default(), &bad).await);
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    let good: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "g"}, "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": "witboost", "password": "wbat-x"}}),
+    )
+    .unwrap();
+    api.create(&PostParams::default(), &good).await.unwrap();
+    let s = status(
+        api.patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"type": "Opaque"})),
+        )
+        .await,
+    );
+    assert_eq!(s.code, 422, "type is immutable");
+}
