@@ -358,7 +358,7 @@ async fn forward_auth_refuses_everything_else_with_a_basic_challenge() {
     for authorization in [
         basic("admin", t),
         basic("Witboost", t),
-        basic("witboost", &Token::generate().expose().to_owned()),
+        basic("witboost", Token::generate().expose()),
         basic("witboost", ""),
         "Basic !!!".to_owned(),
         format!("Token {t}"),
