@@ -3,5 +3,7 @@
 
 pub mod cli;
 pub mod crd;
+pub mod jwt;
 pub mod sandbox;
+pub mod server;
 pub mod token;
