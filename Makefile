@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test venv crds
+.PHONY: test lint unit-test external-test venv crds sandbox
 
 ## test: format check, clippy, every Rust test, and the tests that drive real external clients
 test: lint unit-test external-test
@@ -28,5 +28,12 @@ $(VENV)/.installed: tests/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r tests/requirements.txt
 	touch $@
 
+BIN := target/debug/witboost-token-operator
+
 external-test: venv
 	$(CARGO) build --locked --bin witboost-token-operator
+	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
+
+## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
+sandbox:
+	$(CARGO) run --locked --quiet -- sandbox --kubeconfig sandbox.kubeconfig --apply examples/

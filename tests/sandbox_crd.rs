@@ -285,7 +285,6 @@ async fn basic_auth_secrets_are_validated_like_the_real_server() {
 }
 
 #[tokio::test]
-#[ignore = "patch::apply removes a map its manager owned with a `.` entry (as kubectl's client-side to server-side apply migration writes) when re-applied; fix belongs in src/sandbox/patch"]
 async fn re_applying_after_a_migrated_managed_fields_entry_keeps_the_spec() {
     let sb = sandbox().await;
     let ar = install_widgets(&sb.client()).await;

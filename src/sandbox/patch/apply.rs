@@ -308,11 +308,14 @@ pub fn apply_as(
 
     if let Some(previous) = &previous {
         let dropped = previous.fields.difference(&applied_set);
-        let mut others = FieldSet::default();
+        // What the manager still applies is kept as well: a map it used to own as a whole
+        // (`".": {}`, as kubectl writes when it migrates to server-side apply) stays while
+        // some of its fields are still applied.
+        let mut kept = applied_set.clone();
         for entry in &entries {
-            others.union(&entry.fields);
+            kept.union(&entry.fields);
         }
-        remove_fields(&mut result, &dropped, Some(&others));
+        remove_fields(&mut result, &dropped, Some(&kept));
     }
 
     entries.push(Entry {

@@ -614,3 +614,18 @@ fn record_update_without_changes_keeps_the_entries() {
     record_update(Some(&live), &mut same, "kubectl-edit");
     assert_eq!(managed(&same), managed(&live));
 }
+
+#[test]
+fn re_applying_keeps_a_map_the_manager_owned_whole_while_its_fields_are_still_applied() {
+    let live = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "managedFields": [{
+            "manager": "m", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:data": {".": {}, "f:a": {}, "f:b": {}}}
+        }]},
+        "data": {"a": "1", "b": "2"}
+    });
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}});
+    let result = apply(Some(&live), &applied, "m", false).unwrap();
+    assert_eq!(result["data"], json!({"a": "1"}));
+}

@@ -1,0 +1,71 @@
+//! The claims of a minted JWT and the account facts they come from.
+
+use serde::{Deserialize, Serialize};
+
+use super::Scope;
+
+/// The account an access token belongs to, as the JWT describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    /// The service account's or user's email: `sub` and `email`.
+    pub email: String,
+    /// Groups of a service account; `None` for a user.
+    pub groups: Option<Vec<String>>,
+    /// If set, the only scopes JWTs of this account may carry.
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+/// Where a JWT came from: one revision of one AccessToken. A JWT is active only while this exact
+/// revision is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Source {
+    pub namespace: String,
+    pub name: String,
+    pub revision: i64,
+}
+
+/// A valid access token's right to mint: its account, its source and when it expires.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grant {
+    pub account: Account,
+    pub source: Source,
+    /// Unix seconds; `None` when the access token never expires.
+    pub expires_at: Option<i64>,
+}
+
+/// The payload of every JWT the service mints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// Space-separated, as requested (duplicates removed); absent when none was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// The AccessToken (namespace, name, revision) this JWT was minted from.
+    pub wbat: Source,
+}
+
+impl Claims {
+    /// Claims for `grant`, issued at `now` (Unix seconds), living `lifetime` seconds.
+    pub fn new(issuer: &str, grant: &Grant, scope: &Scope, now: i64, lifetime: i64) -> Self {
+        Self {
+            iss: issuer.to_owned(),
+            sub: grant.account.email.clone(),
+            email: grant.account.email.clone(),
+            groups: grant.account.groups.clone(),
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+            iat: now,
+            nbf: now,
+            exp: now + lifetime,
+            jti: uuid::Uuid::new_v4().to_string(),
+            wbat: grant.source.clone(),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Feeds the index from watches on AccessTokens and ServiceAccounts in all namespaces.
+//! Objects that fail to deserialize are dropped from the index instead of stalling the watch.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    core::DeserializeGuard,
+    runtime::{WatchStreamExt, watcher},
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use super::MemoryIndex;
+use crate::crd::{AccessToken, ServiceAccount};
+
+/// Starts both watches; the returned receiver turns true once both have listed everything.
+pub fn spawn(
+    client: Client,
+    index: Arc<MemoryIndex>,
+) -> (watch::Receiver<bool>, Vec<tokio::task::JoinHandle<()>>) {
+    let (tokens_ready, mut tokens_rx) = watch::channel(false);
+    let (accounts_ready, mut accounts_rx) = watch::channel(false);
+    let (ready, ready_rx) = watch::channel(false);
+    let tokens = tokio::spawn(feed::<AccessToken>(
+        Api::all(client.clone()),
+        index.clone(),
+        tokens_ready,
+    ));
+    let accounts = tokio::spawn(feed::<ServiceAccount>(
+        Api::all(client),
+        index,
+        accounts_ready,
+    ));
+    let both = tokio::spawn(async move {
+        let _ = tokens_rx.wait_for(|r| *r).await;
+        let _ = accounts_rx.wait_for(|r| *r).await;
+        let _ = ready.send(true);
+        // Keep the sender alive so receivers never see a closed channel.
+        ready.closed().await;
+    });
+    (ready_rx, vec![tokens, accounts, both])
+}
+
+/// A kind the index holds.
+trait Indexed: Resource + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
+    const WHAT: &'static str;
+    fn apply(index: &MemoryIndex, object: &Self);
+    fn delete(index: &MemoryIndex, namespace: &str, name: &str);
+    fn replace(index: &MemoryIndex, all: &[Self]);
+}
+
+impl Indexed for AccessToken {
+    const WHAT: &'static str = "accesstokens";
+    fn apply(index: &MemoryIndex, object: &Self) {
+        index.apply_token(object)
+    }
+    fn delete(index: &MemoryIndex, namespace: &str, name: &str) {
+        index.delete_token(namespace, name)
+    }
+    fn replace(index: &MemoryIndex, all: &[Self]) {
+        index.replace_tokens(all)
+    }
+}
+
+impl Indexed for ServiceAccount {
+    const WHAT: &'static str = "serviceaccounts";
+    fn apply(index: &MemoryIndex, object: &Self) {
+        index.apply_account(object)
+    }
+    fn delete(index: &MemoryIndex, namespace: &str, name: &str) {
+        index.delete_account(namespace, name)
+    }
+    fn replace(index: &MemoryIndex, all: &[Self]) {
+        index.replace_accounts(all)
+    }
+}
+
+async fn feed<K>(api: Api<DeserializeGuard<K>>, index: Arc<MemoryIndex>, ready: watch::Sender<bool>)
+where
+    K: Indexed,
+    K::DynamicType: Default,
+{
+    let what = K::WHAT;
+    let mut initial: Vec<K> = Vec::new();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Apply(guard)) => match guard.0 {
+                Ok(object) => K::apply(&index, &object),
+                Err(invalid) => {
+                    tracing::warn!(%what, name = ?invalid.metadata.name, "ignoring an object that does not deserialize");
+                    K::delete(
+                        &index,
+                        invalid.metadata.namespace.as_deref().unwrap_or_default(),
+                        invalid.metadata.name.as_deref().unwrap_or_default(),
+                    )
+                }
+            },
+            Ok(watcher::Event::Delete(guard)) => K::delete(
+                &index,
+                &guard.namespace().unwrap_or_default(),
+                &guard.name_any(),
+            ),
+            Ok(watcher::Event::Init) => initial.clear(),
+            Ok(watcher::Event::InitApply(guard)) => {
+                if let Ok(object) = guard.0 {
+                    initial.push(object);
+                }
+            }
+            Ok(watcher::Event::InitDone) => {
+                K::replace(&index, &initial);
+                initial.clear();
+                ready.send_replace(true);
+            }
+            Err(error) => tracing::warn!(%what, %error, "watch failed; retrying"),
+        }
+    }
+}

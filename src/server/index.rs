@@ -1,0 +1,381 @@
+//! The in-memory token index: every AccessToken and ServiceAccount the watches delivered, keyed so
+//! that a look-up by token digest or by JWT source is one hash-map access. Validity (revoked,
+//! expired, account disabled) is decided at look-up time against the clock, so an expiry is
+//! effective to the second and a revocation as soon as the watch delivers it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use kube::ResourceExt;
+
+use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
+use crate::jwt::{Account, Grant, Source};
+
+/// Where the token service looks up access tokens. Implementations must not do I/O.
+pub trait TokenIndex: Send + Sync + 'static {
+    /// The grant of the valid access token whose digest (`sha256:<hex>`) this is, at `now`.
+    fn grant(&self, digest: &str, now: i64) -> Option<Grant>;
+    /// The grant of exactly this AccessToken revision, if it is still valid at `now`.
+    fn source_grant(&self, source: &Source, now: i64) -> Option<Grant>;
+}
+
+type Key = (String, String);
+
+#[derive(Clone, Debug, PartialEq)]
+enum Owner {
+    ServiceAccount(String),
+    User(String),
+}
+
+#[derive(Clone, Debug)]
+struct TokenEntry {
+    digest: Option<String>,
+    revision: i64,
+    owner: Owner,
+    active: bool,
+    revoked: bool,
+    expires_at: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+struct AccountEntry {
+    account: Account,
+    disabled: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: HashMap<Key, TokenEntry>,
+    by_digest: HashMap<String, Key>,
+    accounts: HashMap<Key, AccountEntry>,
+}
+
+/// The index the watches feed. Cheap to read from many request tasks at once.
+#[derive(Default)]
+pub struct MemoryIndex {
+    inner: RwLock<Inner>,
+}
+
+fn key_of(obj: &impl ResourceExt) -> Key {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn unix(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> i64 {
+    t.0.as_second()
+}
+
+impl TokenEntry {
+    fn from_resource(token: &AccessToken) -> Option<Self> {
+        let owner = match (&token.spec.service_account_name, &token.spec.user) {
+            (Some(sa), _) => Owner::ServiceAccount(sa.clone()),
+            (None, Some(user)) => Owner::User(user.clone()),
+            (None, None) => return None,
+        };
+        let status = token.status.as_ref();
+        // The earlier of the wanted and the recorded expiry: a shortened spec.expiresAt takes
+        // effect before the controller has caught up.
+        let expires_at = [
+            token.spec.expires_at.as_ref().map(unix),
+            status.and_then(|s| s.expires_at.as_ref()).map(unix),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        Some(Self {
+            digest: status.and_then(|s| s.token_digest.clone()),
+            revision: status.and_then(|s| s.revision).unwrap_or(0),
+            owner,
+            active: status.and_then(|s| s.phase) == Some(AccessTokenPhase::Active),
+            revoked: token.spec.is_revoked(),
+            expires_at,
+        })
+    }
+
+    fn valid_at(&self, now: i64) -> bool {
+        self.active && !self.revoked && self.expires_at.is_none_or(|at| now < at)
+    }
+}
+
+impl Inner {
+    fn grant_for(&self, key: &Key, entry: &TokenEntry, now: i64) -> Option<Grant> {
+        if !entry.valid_at(now) {
+            return None;
+        }
+        let account = match &entry.owner {
+            Owner::User(email) => Account {
+                email: email.clone(),
+                groups: None,
+                allowed_scopes: None,
+            },
+            Owner::ServiceAccount(name) => {
+                let sa = self.accounts.get(&(key.0.clone(), name.clone()))?;
+                if sa.disabled {
+                    return None;
+                }
+                sa.account.clone()
+            }
+        };
+        Some(Grant {
+            account,
+            source: Source {
+                namespace: key.0.clone(),
+                name: key.1.clone(),
+                revision: entry.revision,
+            },
+            expires_at: entry.expires_at,
+        })
+    }
+
+    fn remove_token(&mut self, key: &Key) {
+        if let Some(old) = self.tokens.remove(key)
+            && let Some(digest) = old.digest
+            && self.by_digest.get(&digest) == Some(key)
+        {
+            self.by_digest.remove(&digest);
+        }
+    }
+
+    fn insert_token(&mut self, key: Key, entry: TokenEntry) {
+        self.remove_token(&key);
+        if let Some(digest) = &entry.digest {
+            self.by_digest.insert(digest.clone(), key.clone());
+        }
+        self.tokens.insert(key, entry);
+    }
+}
+
+impl MemoryIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn apply_token(&self, token: &AccessToken) {
+        let key = key_of(token);
+        let mut inner = self.inner.write().expect("index lock");
+        match TokenEntry::from_resource(token) {
+            Some(entry) => inner.insert_token(key, entry),
+            None => inner.remove_token(&key),
+        }
+    }
+
+    pub fn delete_token(&self, namespace: &str, name: &str) {
+        self.inner
+            .write()
+            .expect("index lock")
+            .remove_token(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// Replaces every token with `tokens` (after a watch (re)list).
+    pub fn replace_tokens(&self, tokens: &[AccessToken]) {
+        let mut inner = self.inner.write().expect("index lock");
+        inner.tokens.clear();
+        inner.by_digest.clear();
+        for token in tokens {
+            if let Some(entry) = TokenEntry::from_resource(token) {
+                inner.insert_token(key_of(token), entry);
+            }
+        }
+    }
+
+    pub fn apply_account(&self, sa: &ServiceAccount) {
+        let entry = AccountEntry {
+            account: Account {
+                email: sa.spec.email.clone(),
+                groups: sa.spec.groups.clone(),
+                allowed_scopes: sa.spec.allowed_scopes.clone(),
+            },
+            disabled: !sa.spec.is_enabled(),
+        };
+        self.inner
+            .write()
+            .expect("index lock")
+            .accounts
+            .insert(key_of(sa), entry);
+    }
+
+    pub fn delete_account(&self, namespace: &str, name: &str) {
+        self.inner
+            .write()
+            .expect("index lock")
+            .accounts
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// Replaces every account with `accounts` (after a watch (re)list).
+    pub fn replace_accounts(&self, accounts: &[ServiceAccount]) {
+        self.inner.write().expect("index lock").accounts.clear();
+        for sa in accounts {
+            self.apply_account(sa);
+        }
+    }
+}
+
+impl TokenIndex for MemoryIndex {
+    fn grant(&self, digest: &str, now: i64) -> Option<Grant> {
+        let inner = self.inner.read().expect("index lock");
+        let key = inner.by_digest.get(digest)?;
+        let entry = inner.tokens.get(key)?;
+        if entry.digest.as_deref() != Some(digest) {
+            return None;
+        }
+        inner.grant_for(key, entry, now)
+    }
+
+    fn source_grant(&self, source: &Source, now: i64) -> Option<Grant> {
+        let inner = self.inner.read().expect("index lock");
+        let key = (source.namespace.clone(), source.name.clone());
+        let entry = inner.tokens.get(&key)?;
+        if entry.revision != source.revision {
+            return None;
+        }
+        inner.grant_for(&key, entry, now)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::*;
+    use crate::crd::{AccessTokenSpec, AccessTokenStatus, ServiceAccountSpec};
+    use crate::token::Token;
+
+    pub(crate) const NOW: i64 = 1_800_000_000;
+
+    fn time(unix: i64) -> Time {
+        Time(jiff::Timestamp::from_second(unix).unwrap())
+    }
+
+    /// An Active AccessToken of service account `bot` in `team-a`, revision 1.
+    pub(crate) fn active_token(name: &str, token: &Token) -> AccessToken {
+        let mut at = AccessToken::new(
+            name,
+            AccessTokenSpec {
+                service_account_name: Some("bot".into()),
+                ..Default::default()
+            },
+        );
+        at.metadata.namespace = Some("team-a".into());
+        at.status = Some(AccessTokenStatus {
+            phase: Some(AccessTokenPhase::Active),
+            revision: Some(1),
+            token_digest: Some(token.digest()),
+            ..Default::default()
+        });
+        at
+    }
+
+    pub(crate) fn bot() -> ServiceAccount {
+        let mut sa = ServiceAccount::new(
+            "bot",
+            ServiceAccountSpec {
+                email: "bot@example.com".into(),
+                groups: Some(vec!["platform".into()]),
+                ..Default::default()
+            },
+        );
+        sa.metadata.namespace = Some("team-a".into());
+        sa
+    }
+
+    #[test]
+    fn an_active_token_of_an_enabled_account_grants_its_account() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        index.apply_account(&bot());
+        index.apply_token(&active_token("ci", &token));
+        let grant = index.grant(&token.digest(), NOW).unwrap();
+        assert_eq!(grant.account.email, "bot@example.com");
+        assert_eq!(grant.account.groups, Some(vec!["platform".to_owned()]));
+        assert_eq!(
+            grant.source,
+            Source {
+                namespace: "team-a".into(),
+                name: "ci".into(),
+                revision: 1
+            }
+        );
+        assert_eq!(index.source_grant(&grant.source, NOW), Some(grant));
+    }
+
+    #[test]
+    fn revoked_expired_disabled_and_unknown_tokens_grant_nothing() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        let digest = token.digest();
+        index.apply_account(&bot());
+        let mut at = active_token("ci", &token);
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW).is_some());
+
+        // Revoked in spec: refused before the controller changes the phase.
+        at.spec.revoked = Some(true);
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW).is_none());
+        at.spec.revoked = None;
+
+        // Expired by the clock, whether the expiry comes from spec or status.
+        at.spec.expires_at = Some(time(NOW + 10));
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW + 9).is_some());
+        assert!(index.grant(&digest, NOW + 10).is_none());
+        at.spec.expires_at = None;
+        at.status.as_mut().unwrap().expires_at = Some(time(NOW + 5));
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW + 5).is_none());
+        at.status.as_mut().unwrap().expires_at = None;
+
+        let mut sa = bot();
+        sa.spec.disabled = Some(true);
+        index.apply_account(&sa);
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW).is_none());
+        index.delete_account("team-a", "bot");
+        assert!(index.grant(&digest, NOW).is_none());
+        index.apply_account(&bot());
+        assert!(index.grant(&digest, NOW).is_some());
+
+        at.status.as_mut().unwrap().phase = Some(AccessTokenPhase::Pending);
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW).is_none());
+
+        assert!(index.grant(&Token::generate().digest(), NOW).is_none());
+    }
+
+    #[test]
+    fn a_new_revision_invalidates_the_old_value_and_the_old_revisions_jwts() {
+        let index = MemoryIndex::new();
+        index.apply_account(&bot());
+        let old = Token::generate();
+        let mut at = active_token("ci", &old);
+        index.apply_token(&at);
+        let old_source = index.grant(&old.digest(), NOW).unwrap().source;
+
+        let new = Token::generate();
+        let status = at.status.as_mut().unwrap();
+        status.revision = Some(2);
+        status.token_digest = Some(new.digest());
+        index.apply_token(&at);
+        assert!(index.grant(&old.digest(), NOW).is_none());
+        assert_eq!(index.grant(&new.digest(), NOW).unwrap().source.revision, 2);
+        assert!(index.source_grant(&old_source, NOW).is_none());
+
+        index.delete_token("team-a", "ci");
+        assert!(index.grant(&new.digest(), NOW).is_none());
+    }
+
+    #[test]
+    fn a_personal_access_token_grants_its_user_without_groups() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        let mut at = active_token("pat", &token);
+        at.spec.service_account_name = None;
+        at.spec.user = Some("jane@example.com".into());
+        index.replace_tokens(&[at]);
+        let grant = index.grant(&token.digest(), NOW).unwrap();
+        assert_eq!(grant.account.email, "jane@example.com");
+        assert_eq!(grant.account.groups, None);
+        index.replace_tokens(&[]);
+        assert!(index.grant(&token.digest(), NOW).is_none());
+    }
+}

@@ -1,0 +1,236 @@
+//! The token service: Witboost's JWT exchange, Basic → Bearer forward-auth, JWKS and OpenID
+//! discovery, and RFC 7662 introspection, over HTTP or HTTPS.
+//!
+//! Look-ups never call the API server: an in-memory [`MemoryIndex`], fed by watches on
+//! AccessTokens and ServiceAccounts ([`feed`]), answers them. The signing keys live in a Secret
+//! ([`keystore`]). The JWT rules themselves are in [`crate::jwt`].
+//!
+//! ```no_run
+//! # async fn demo(client: kube::Client, args: witboost_token_operator::server::TokenServiceArgs) -> anyhow::Result<()> {
+//! use witboost_token_operator::server::{self, Metrics};
+//! let mut registry = prometheus_client::registry::Registry::default();
+//! let metrics = Metrics::register(&mut registry);
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! server::serve(args, client, metrics, shutdown).await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+pub mod feed;
+mod index;
+pub mod keystore;
+mod metrics;
+pub mod routes;
+pub mod tls;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context as _;
+use axum::Router;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+pub use index::{MemoryIndex, TokenIndex};
+pub use keystore::KeyPolicy;
+pub use metrics::Metrics;
+pub use routes::{AppState, Keys, router};
+
+use crate::jwt::{Algorithm, LifetimeLimits, Policy};
+
+/// Options of the token service, flattened into the `run` and `sandbox` commands.
+#[derive(clap::Args, Clone, Debug)]
+pub struct TokenServiceArgs {
+    /// Address the token service listens on.
+    #[arg(long, env = "WITBOOST_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// PEM certificate chain; with --tls-key-file the service speaks HTTPS only.
+    #[arg(long, env = "WITBOOST_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of the certificate.
+    #[arg(long, env = "WITBOOST_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// JWT signing algorithm: ES256 (ECDSA P-256) or RS512 (RSA 2048, SHA-512). Changing it
+    /// rotates the signing key.
+    #[arg(long, env = "WITBOOST_JWT_ALGORITHM", default_value = "ES256")]
+    pub jwt_algorithm: Algorithm,
+
+    /// The `iss` claim and the discovery issuer: the URL clients reach the service at.
+    /// Default: http(s)://<listen address>.
+    #[arg(long, env = "WITBOOST_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// Lifetime in seconds of JWTs when the request names none.
+    #[arg(long, env = "WITBOOST_DEFAULT_JWT_DURATION", default_value_t = 300,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub default_jwt_duration: i64,
+
+    /// Longest JWT lifetime in seconds a request may ask for; previous signing keys stay
+    /// published this long after a rotation.
+    #[arg(long, env = "WITBOOST_MAX_JWT_DURATION", default_value_t = 86_400,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_jwt_duration: i64,
+
+    /// Name of the Secret holding the signing keys (created if absent).
+    #[arg(
+        long,
+        env = "WITBOOST_SIGNING_KEY_SECRET",
+        default_value = "witboost-token-service-signing-key"
+    )]
+    pub signing_key_secret: String,
+
+    /// Namespace of the signing key Secret. Default: $POD_NAMESPACE, else the client's namespace.
+    #[arg(long, env = "WITBOOST_SIGNING_KEY_NAMESPACE")]
+    pub signing_key_namespace: Option<String>,
+}
+
+impl TokenServiceArgs {
+    /// The arguments with every default, listening on `http_addr`.
+    pub fn on(http_addr: SocketAddr) -> Self {
+        Self {
+            http_addr,
+            tls_cert_file: None,
+            tls_key_file: None,
+            jwt_algorithm: Algorithm::Es256,
+            issuer: None,
+            default_jwt_duration: 300,
+            max_jwt_duration: 86_400,
+            signing_key_secret: "witboost-token-service-signing-key".into(),
+            signing_key_namespace: None,
+        }
+    }
+}
+
+/// A token service that is ready: keys loaded, index synced, listener bound.
+pub struct TokenService {
+    addr: SocketAddr,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl TokenService {
+    /// Loads (or creates) the signing keys, starts the watches and waits for their first
+    /// listing, and binds the listener. Nothing is served until [`TokenService::run`].
+    pub async fn start(
+        args: TokenServiceArgs,
+        client: kube::Client,
+        metrics: Metrics,
+    ) -> anyhow::Result<Self> {
+        let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let namespace = args
+            .signing_key_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let key_policy = KeyPolicy {
+            algorithm: args.jwt_algorithm,
+            retention: args.max_jwt_duration + 60,
+        };
+        let keys = keystore::load_or_create(&secrets, &args.signing_key_secret, &key_policy)
+            .await
+            .with_context(|| {
+                format!(
+                    "failed to load the signing key secret {namespace}/{}",
+                    args.signing_key_secret
+                )
+            })?;
+        let keys = Keys::new(keys);
+        let mut tasks = vec![tokio::spawn(keystore::follow(
+            secrets,
+            args.signing_key_secret.clone(),
+            key_policy,
+            keys.clone(),
+        ))];
+
+        let index = Arc::new(MemoryIndex::new());
+        let (mut ready, feeds) = feed::spawn(client, index.clone());
+        tasks.extend(feeds);
+        ready
+            .wait_for(|ready| *ready)
+            .await
+            .context("the token index watches stopped")?;
+
+        let listener = TcpListener::bind(args.http_addr)
+            .await
+            .with_context(|| format!("failed to bind {}", args.http_addr))?;
+        let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let policy = Policy {
+            issuer: args
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{addr}")),
+            limits: LifetimeLimits {
+                default: args.default_jwt_duration,
+                max: args.max_jwt_duration,
+            },
+        };
+        let router = router(AppState {
+            policy: Arc::new(policy),
+            keys,
+            index,
+            metrics,
+        });
+        tracing::info!(%addr, tls = tls.is_some(), "token service listening");
+        Ok(Self {
+            addr,
+            listener,
+            tls,
+            router,
+            tasks,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops the watches.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let result = match self.tls {
+            Some(acceptor) => {
+                tls::serve(self.listener, acceptor, self.router, shutdown).await;
+                Ok(())
+            }
+            None => axum::serve(self.listener, self.router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+                .context("the token service failed"),
+        };
+        for task in self.tasks {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// Starts the token service and serves until `shutdown` is cancelled: what `run` and `sandbox`
+/// call with their client and the shared metrics registry's [`Metrics`].
+pub async fn serve(
+    args: TokenServiceArgs,
+    client: kube::Client,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let service = tokio::select! {
+        service = TokenService::start(args, client, metrics) => service?,
+        _ = shutdown.cancelled() => return Ok(()),
+    };
+    service.run(shutdown).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,414 @@
+//! The token service against the sandbox API server: watch-fed look-ups (no API call per
+//! request), revocation and expiry within a second, the signing key Secret shared by replicas,
+//! key rotation, and no token value in any log line.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use witboost_token_operator::crd::{self, AccessToken, ServiceAccount};
+use witboost_token_operator::sandbox::{Sandbox, SandboxConfig};
+use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
+use witboost_token_operator::token::Token;
+
+/// Every log line of this test binary, at every level.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(writer.clone()))
+            .init();
+        buffer
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Env {
+    sb: Sandbox,
+    client: kube::Client,
+}
+
+async fn env() -> Env {
+    logs();
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = sb.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crd::all() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    Env { sb, client }
+}
+
+impl Env {
+    async fn service(&self) -> (SocketAddr, CancellationToken) {
+        let mut args = TokenServiceArgs::on("127.0.0.1:0".parse().unwrap());
+        // Replicas share one issuer, as behind one Service.
+        args.issuer = Some("https://witboost-token-service.example.com".into());
+        self.service_with(args).await
+    }
+
+    async fn service_with(&self, args: TokenServiceArgs) -> (SocketAddr, CancellationToken) {
+        let service = TokenService::start(args, self.client.clone(), Metrics::unregistered())
+            .await
+            .unwrap();
+        let addr = service.local_addr();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(service.run(shutdown.clone()));
+        (addr, shutdown)
+    }
+
+    /// A service account `bot` and an Active AccessToken `ci` for it, with the status the
+    /// controller would write. Returns the token value.
+    async fn active_token(&self, expires_in: Option<i64>) -> Token {
+        let sas: Api<ServiceAccount> = Api::namespaced(self.client.clone(), "default");
+        let sa: ServiceAccount = serde_json::from_value(json!({
+            "apiVersion": "iam.witboost.com/v1alpha1", "kind": "ServiceAccount",
+            "metadata": { "name": "bot" },
+            "spec": { "email": "bot@example.com", "groups": ["platform"] },
+        }))
+        .unwrap();
+        sas.create(&PostParams::default(), &sa).await.unwrap();
+        let ats: Api<AccessToken> = Api::namespaced(self.client.clone(), "default");
+        let mut spec = json!({ "serviceAccountName": "bot" });
+        let expires_at = expires_in.map(|secs| {
+            jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + secs)
+                .unwrap()
+                .to_string()
+        });
+        if let Some(at) = &expires_at {
+            spec["expiresAt"] = json!(at);
+        }
+        let at: AccessToken = serde_json::from_value(json!({
+            "apiVersion": "iam.witboost.com/v1alpha1", "kind": "AccessToken",
+            "metadata": { "name": "ci" }, "spec": spec,
+        }))
+        .unwrap();
+        ats.create(&PostParams::default(), &at).await.unwrap();
+        let token = Token::generate();
+        let mut status = json!({
+            "phase": "Active", "revision": 1, "tokenDigest": token.digest(), "account": "bot",
+        });
+        if let Some(at) = &expires_at {
+            status["expiresAt"] = json!(at);
+        }
+        ats.patch_status(
+            "ci",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .unwrap();
+        token
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, headers, body).
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Value) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        head.to_owned(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+async fn exchange(addr: SocketAddr, token: &Token) -> (u16, Value) {
+    let body = json!({ "access_token": token.expose() }).to_string();
+    let (status, _, body) = http(
+        addr,
+        "POST",
+        "/api/auth/access-tokens/jwt",
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .await;
+    (status, body)
+}
+
+async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn assert_no_token_in_logs(token: &Token) {
+    let logs = logs().lock().unwrap();
+    let logs = String::from_utf8_lossy(&logs);
+    assert!(!logs.is_empty(), "the test captured no logs at all");
+    assert!(
+        !logs.contains(&token.expose()[5..]),
+        "a token value was logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_ups_under_load_make_no_api_requests_and_log_no_token() {
+    let env = env().await;
+    let token = env.active_token(None).await;
+    let (addr, shutdown) = env.service().await;
+    // The watches deliver the token shortly after the initial listing.
+    eventually(Duration::from_secs(5), "the token is usable", || async {
+        exchange(addr, &token).await.0 == 200
+    })
+    .await;
+
+    let before = env.sb.request_counts();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                let (status, body) = exchange(addr, &token).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let during = env.sb.request_counts().since(&before);
+    let non_watch = during.sum(|verb, _| verb != "watch");
+    assert_eq!(
+        non_watch, 0,
+        "API requests during 400 exchanges: {during:?}"
+    );
+
+    assert_no_token_in_logs(&token);
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_is_effective_within_a_second() {
+    let env = env().await;
+    let token = env.active_token(None).await;
+    let (addr, shutdown) = env.service().await;
+    eventually(Duration::from_secs(5), "the token is usable", || async {
+        exchange(addr, &token).await.0 == 200
+    })
+    .await;
+    let jwt = exchange(addr, &token).await.1["jwt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let ats: Api<AccessToken> = Api::namespaced(env.client.clone(), "default");
+    ats.patch(
+        "ci",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "revoked": true } })),
+    )
+    .await
+    .unwrap();
+    // Phase is still Active: the service must not wait for the controller.
+    eventually(
+        Duration::from_secs(1),
+        "the revoked token is refused",
+        || async { exchange(addr, &token).await.0 == 401 },
+    )
+    .await;
+    let form = format!("token={jwt}");
+    let (_, _, introspected) = http(
+        addr,
+        "POST",
+        "/api/auth/introspect",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form,
+    )
+    .await;
+    assert_eq!(introspected, json!({ "active": false }));
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_is_effective_within_a_second() {
+    let env = env().await;
+    let token = env.active_token(Some(3)).await;
+    let (addr, shutdown) = env.service().await;
+    eventually(Duration::from_secs(2), "the token is usable", || async {
+        exchange(addr, &token).await.0 == 200
+    })
+    .await;
+    // Asking for longer than the token has left is refused.
+    let body = json!({ "access_token": token.expose(), "duration_seconds": 3600 }).to_string();
+    let (status, _, _) = http(
+        addr,
+        "POST",
+        "/api/auth/access-tokens/jwt",
+        &[("Content-Type", "application/json")],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let expiry = Instant::now() + Duration::from_secs(3);
+    tokio::time::sleep_until(expiry.into()).await;
+    eventually(
+        Duration::from_secs(1),
+        "the expired token is refused",
+        || async {
+            let body = json!({ "access_token": token.expose() }).to_string();
+            http(
+                addr,
+                "POST",
+                "/api/auth/access-tokens/jwt",
+                &[("Content-Type", "application/json")],
+                &body,
+            )
+            .await
+            .0 == 401
+        },
+    )
+    .await;
+    shutdown.cancel();
+}
+
+async fn jwks(addr: SocketAddr) -> Vec<String> {
+    let (_, _, body) = http(addr, "GET", "/.well-known/jwks.json", &[], "").await;
+    body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_starting_at_once_end_with_one_signing_key() {
+    let env = env().await;
+    let replicas = futures::future::join_all((0..4).map(|_| env.service())).await;
+    let first = jwks(replicas[0].0).await;
+    assert_eq!(first.len(), 1);
+    for (addr, _) in &replicas {
+        assert_eq!(jwks(*addr).await, first);
+    }
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), "default");
+    let secret = secrets
+        .get("witboost-token-service-signing-key")
+        .await
+        .unwrap();
+    assert!(secret.data.unwrap().contains_key("signing-key.pem"));
+    let creates = env.sb.request_counts().get("create", "secrets");
+    assert!(creates >= 1, "{creates}");
+    eprintln!("{creates} replicas raced to create the key; the others used it");
+
+    // A replica started later reuses the key.
+    let (late, stop_late) = env.service().await;
+    assert_eq!(jwks(late).await, first);
+    stop_late.cancel();
+    for (_, stop) in replicas {
+        stop.cancel();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_rotation_jwts_of_the_previous_key_stay_valid() {
+    let env = env().await;
+    let token = env.active_token(None).await;
+    let (a, stop_a) = env.service().await;
+    let (b, stop_b) = env.service().await;
+    eventually(Duration::from_secs(5), "the token is usable", || async {
+        exchange(a, &token).await.0 == 200
+    })
+    .await;
+    let old_jwt = exchange(a, &token).await.1["jwt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old_kids = jwks(a).await;
+
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), "default");
+    secrets
+        .patch(
+            "witboost-token-service-signing-key",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": {
+                "iam.witboost.com/rotate-requested-at": "2026-01-01T00:00:00Z"
+            } } })),
+        )
+        .await
+        .unwrap();
+    for replica in [a, b] {
+        eventually(
+            Duration::from_secs(5),
+            "both replicas publish two keys",
+            || async {
+                let kids = jwks(replica).await;
+                kids.len() == 2 && kids[1] == old_kids[0]
+            },
+        )
+        .await;
+    }
+    assert_eq!(jwks(a).await, jwks(b).await, "one rotation, not two");
+    let bearer = format!("Bearer {old_jwt}");
+    let (status, _, _) = http(
+        b,
+        "GET",
+        "/api/auth/verify",
+        &[("Authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "the old JWT still verifies");
+    let new_jwt = exchange(b, &token).await.1["jwt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            new_jwt.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], jwks(a).await[0]);
+    stop_a.cancel();
+    stop_b.cancel();
+}
