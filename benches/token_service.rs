@@ -27,6 +27,22 @@ struct Result {
     seconds: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time of this process (servers and client) during the measured window.
+    cpu: Duration,
+}
+
+/// CPU time used so far by every thread of this process, from `/proc/self/task/*/schedstat`
+/// (nanoseconds on a CPU); zero where that is not available.
+fn cpu_time() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .sum()
 }
 
 async fn serve(app: Router) -> SocketAddr {
@@ -148,6 +164,10 @@ async fn load(
             })
         })
         .collect();
+    tokio::time::sleep_until(measure_from.into()).await;
+    let cpu_before = cpu_time();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu = cpu_time().saturating_sub(cpu_before);
     let mut all = Vec::new();
     for task in tasks {
         all.extend(task.await.unwrap());
@@ -160,6 +180,7 @@ async fn load(
         seconds: run.as_secs_f64(),
         p50: pct(0.50),
         p99: pct(0.99),
+        cpu,
     }
 }
 
@@ -190,15 +211,17 @@ fn main() {
             seconds,
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
-        println!("| endpoint | requests/s | p50 | p99 |");
-        println!("|---|---:|---:|---:|");
+        println!("| endpoint | requests/s | p50 | p99 | CPU per request | CPUs busy |");
+        println!("|---|---:|---:|---:|---:|---:|");
         for r in &results {
             println!(
-                "| {} | {:.0} | {:.2} ms | {:.2} ms |",
+                "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {:.2} |",
                 r.name,
                 r.requests as f64 / r.seconds,
                 r.p50.as_secs_f64() * 1e3,
-                r.p99.as_secs_f64() * 1e3
+                r.p99.as_secs_f64() * 1e3,
+                r.cpu.as_secs_f64() * 1e6 / r.requests as f64,
+                r.cpu.as_secs_f64() / r.seconds,
             );
         }
         let ratio = (results[1].requests as f64) / (results[0].requests as f64);

@@ -11,7 +11,12 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{
+    self,
+    pki_types::{CertificateDer, ServerName},
+};
 use tokio_util::sync::CancellationToken;
 use witboost_token_operator::crd::{self, AccessToken, ServiceAccount};
 use witboost_token_operator::sandbox::{Sandbox, SandboxConfig};
@@ -131,9 +136,21 @@ async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, Value) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    http_on(stream, &addr.to_string(), method, path, headers, body).await
+}
+
+/// One HTTP/1.1 request on `stream` (plain or TLS), which it closes: (status, headers, body).
+async fn http_on<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Value) {
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -411,4 +428,90 @@ async fn after_a_rotation_jwts_of_the_previous_key_stay_valid() {
     assert_eq!(header["kid"], jwks(a).await[0]);
     stop_a.cancel();
     stop_b.cancel();
+}
+
+/// A TLS client that trusts exactly `roots`.
+fn tls_client(roots: &[CertificateDer<'static>]) -> TlsConnector {
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        store.add(root.clone()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_the_service_exchanges_tokens_over_https_only() {
+    let env = env().await;
+    let token = env.active_token(None).await;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cert_file = dir.path().join("tls.crt");
+    let key_file = dir.path().join("tls.key");
+    std::fs::write(&cert_file, certified.cert.pem()).unwrap();
+    std::fs::write(&key_file, certified.signing_key.serialize_pem()).unwrap();
+    let mut args = TokenServiceArgs::on("127.0.0.1:0".parse().unwrap());
+    args.tls_cert_file = Some(cert_file);
+    args.tls_key_file = Some(key_file);
+    let (addr, shutdown) = env.service_with(args).await;
+
+    let trusting = tls_client(&[certified.cert.der().clone()]);
+    let localhost = ServerName::try_from("localhost").unwrap();
+    let body = json!({ "access_token": token.expose() }).to_string();
+    let exchange_over_tls = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let tls = trusting.connect(localhost.clone(), tcp).await.unwrap();
+        let (status, _, answer) = http_on(
+            tls,
+            &format!("localhost:{}", addr.port()),
+            "POST",
+            "/api/auth/access-tokens/jwt",
+            &[("Content-Type", "application/json")],
+            &body,
+        )
+        .await;
+        (status, answer)
+    };
+    eventually(Duration::from_secs(5), "the token is usable", || async {
+        exchange_over_tls().await.0 == 200
+    })
+    .await;
+    let (status, answer) = exchange_over_tls().await;
+    assert_eq!(status, 200, "{answer}");
+    let jwt = answer["jwt"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jwt.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["iss"],
+        format!("https://{addr}"),
+        "the default issuer"
+    );
+    assert_eq!(claims["sub"], "bot@example.com");
+
+    // A client that does not trust the certificate gets no connection.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let untrusting = tls_client(&[]);
+    assert!(untrusting.connect(localhost.clone(), tcp).await.is_err());
+
+    // Plain HTTP on the same port gets no HTTP answer.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = tcp.read_to_end(&mut response).await;
+    assert!(!response.starts_with(b"HTTP/"), "plain HTTP was answered");
+    shutdown.cancel();
 }

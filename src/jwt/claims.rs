@@ -64,7 +64,10 @@ impl Claims {
             iat: now,
             nbf: now,
             exp: now + lifetime,
-            jti: uuid::Uuid::new_v4().to_string(),
+            // A v4 UUID from the thread-local CSPRNG rather than a getrandom call per JWT.
+            jti: uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .to_string(),
             wbat: grant.source.clone(),
         }
     }

@@ -11,11 +11,11 @@ pub mod lifetime;
 pub mod scope;
 
 pub use claims::{Account, Claims, Grant, Source};
-pub use keys::{Algorithm, KeyError, KeySet, SigningKey};
+pub use keys::{Algorithm, KeyError, KeySet, SignError, SigningKey};
 pub use lifetime::{DurationError, LifetimeLimits};
 pub use scope::{Scope, ScopeError};
 
-use jsonwebtoken::{Header, Validation};
+use jsonwebtoken::Validation;
 
 /// What the service stamps on every JWT and how long JWTs live.
 #[derive(Clone, Debug)]
@@ -33,7 +33,7 @@ pub enum MintError {
     #[error(transparent)]
     Scope(#[from] ScopeError),
     #[error("failed to sign the jwt")]
-    Sign(#[source] jsonwebtoken::errors::Error),
+    Sign(#[source] SignError),
 }
 
 /// Why a JWT is not one of ours, or no longer valid. Deliberately coarse: callers answer 401.
@@ -81,12 +81,7 @@ impl Policy {
         let remaining = grant.expires_at.map(|at| at - now);
         let lifetime = self.limits.resolve(duration_seconds, remaining)?;
         let claims = Claims::new(&self.issuer, grant, &scope, now, lifetime);
-        let key = keys.current();
-        let mut header = Header::new(key.algorithm().into());
-        header.kid = Some(key.kid().to_owned());
-        header.typ = Some("JWT".to_owned());
-        let jwt =
-            jsonwebtoken::encode(&header, &claims, key.encoding_key()).map_err(MintError::Sign)?;
+        let jwt = keys.current().sign_jwt(&claims).map_err(MintError::Sign)?;
         Ok(Minted { jwt, claims })
     }
 

@@ -13,7 +13,7 @@ use axum::{
     routing::{any, get, post},
 };
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiError, Metrics, TokenIndex};
@@ -110,11 +110,13 @@ fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError>
     })
 }
 
-/// A JSON object body as `T` (serde would also accept an array for a struct; we don't).
+/// A JSON object body as `T`, parsed in one pass. serde would also accept an array for a
+/// struct; we don't.
 fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let object: serde_json::Map<String, Value> =
-        serde_json::from_slice(body).map_err(|_| ApiError::MalformedBody)?;
-    serde_json::from_value(Value::Object(object)).map_err(|_| ApiError::MalformedBody)
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::MalformedBody);
+    }
+    serde_json::from_slice(body).map_err(|_| ApiError::MalformedBody)
 }
 
 impl AppState {
@@ -148,6 +150,11 @@ impl AppState {
     }
 }
 
+#[derive(Serialize)]
+struct ExchangeResponse {
+    jwt: String,
+}
+
 #[derive(Deserialize)]
 struct ExchangeRequest {
     access_token: String,
@@ -178,7 +185,7 @@ async fn exchange(
     )?;
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(json!({ "jwt": minted.jwt })),
+        Json(ExchangeResponse { jwt: minted.jwt }),
     )
         .into_response())
 }
