@@ -33,6 +33,7 @@ BIN := target/debug/witboost-token-operator
 external-test: venv
 	$(CARGO) build --locked --bin witboost-token-operator
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
+	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
 
 ## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
 sandbox:

@@ -9,7 +9,7 @@ use std::{
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::operator::{Operator, OperatorConfig, RunArgs};
+use crate::operator::{RunArgs, Running};
 use crate::sandbox::SandboxArgs;
 use crate::{crd, telemetry, token::Token};
 
@@ -29,11 +29,11 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
     },
-    /// Run the controllers and the admin server against the current kubeconfig or the
-    /// in-cluster configuration, until SIGTERM.
+    /// Run the controllers, the token service and the admin server against the current
+    /// kubeconfig or the in-cluster configuration, until SIGTERM.
     Run(RunArgs),
     /// Serve an embedded, in-memory Kubernetes API (for trying the operator and for tests),
-    /// with the operator running against it unless --no-operator.
+    /// with the operator and the token service running against it unless --no-operator.
     Sandbox {
         #[command(flatten)]
         sandbox: SandboxArgs,
@@ -84,33 +84,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The sandbox API, and the operator against it: the operator's watchers retry until the API
-/// answers and the CRDs are installed, so both start side by side.
+/// The sandbox API, and the operator and the token service against it once it answers.
 async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&operator.log);
-    let running = if sandbox.no_operator {
-        None
-    } else {
-        let mut config = kube::Config::new(
-            format!("http://{}", sandbox.api_addr)
-                .parse()
-                .context("failed to build the sandbox URL")?,
-        );
-        config.default_namespace = "default".into();
-        let client = kube::Client::try_from(config).context("failed to build a client")?;
-        Some(
-            Operator::start(
-                client,
-                OperatorConfig::from(&operator),
-                telemetry::registry(),
-            )
-            .await?,
-        )
-    };
-    let result = crate::sandbox::run_command(sandbox).await;
-    if let Some(running) = running {
-        running.shutdown().await;
+    let no_operator = sandbox.no_operator;
+    let api_addr = sandbox.api_addr;
+    let mut api = tokio::spawn(crate::sandbox::run_command(sandbox));
+    if no_operator {
+        return api.await.context("the sandbox panicked")?;
     }
+    let mut config = kube::Config::new(
+        format!("http://{api_addr}")
+            .parse()
+            .context("failed to build the sandbox URL")?,
+    );
+    config.default_namespace = "default".into();
+    let client = kube::Client::try_from(config).context("failed to build a client")?;
+    // The token service reads its signing key at start: wait for the API to answer first.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client.apiserver_version().await.is_err() {
+        if api.is_finished() || tokio::time::Instant::now() > deadline {
+            return api.await.context("the sandbox panicked")?;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let running = Running::start(client, &operator).await?;
+    let result = (&mut api).await.context("the sandbox panicked")?;
+    running.shutdown().await?;
     result
 }
 

@@ -28,6 +28,7 @@ use crate::controller::{
     service_account,
 };
 use crate::crd::{AccessToken, GoDuration, ServiceAccount};
+use crate::server::{self, TokenServiceArgs};
 use crate::telemetry::{self, LogArgs, ReconcileMetrics};
 
 /// Options of `run` (and of the operator inside `sandbox`). Flatten-friendly: other parts of
@@ -38,7 +39,7 @@ pub struct RunArgs {
     #[arg(long, env = "WITBOOST_NAMESPACE")]
     pub namespace: Option<String>,
     /// Address of the admin server: /livez, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8080", env = "WITBOOST_ADMIN_ADDR")]
+    #[arg(long, default_value = "0.0.0.0:8081", env = "WITBOOST_ADMIN_ADDR")]
     pub admin_addr: SocketAddr,
     /// How often every object is reconciled even when nothing changed (e.g. 5m, 30s).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
@@ -48,6 +49,8 @@ pub struct RunArgs {
     pub concurrency: u16,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub token_service: TokenServiceArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -294,18 +297,53 @@ where
     {}
 }
 
-/// `witboost-token-operator run`.
+/// `witboost-token-operator run`: the controllers, the token service and the admin server
+/// against the current kubeconfig or in-cluster configuration, until SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&args.log);
     let client = kube::Client::try_default()
         .await
         .context("failed to configure a Kubernetes client")?;
-    let operator =
-        Operator::start(client, OperatorConfig::from(&args), telemetry::registry()).await?;
+    let running = Running::start(client, &args).await?;
     wait_for_signal().await?;
     info!("shutting down");
-    operator.shutdown().await;
-    Ok(())
+    running.shutdown().await
+}
+
+/// Everything `run` (and `sandbox`) starts, sharing one metrics registry.
+pub struct Running {
+    operator: Operator,
+    token_service: JoinHandle<anyhow::Result<()>>,
+    stop_token_service: CancellationToken,
+}
+
+impl Running {
+    pub async fn start(client: kube::Client, args: &RunArgs) -> anyhow::Result<Self> {
+        let mut registry = telemetry::registry();
+        let metrics = server::Metrics::register(&mut registry);
+        let stop_token_service = CancellationToken::new();
+        let token_service = tokio::spawn(server::serve(
+            args.token_service.clone(),
+            client.clone(),
+            metrics,
+            stop_token_service.clone(),
+        ));
+        let operator = Operator::start(client, OperatorConfig::from(args), registry).await?;
+        Ok(Self {
+            operator,
+            token_service,
+            stop_token_service,
+        })
+    }
+
+    /// Stops both gracefully; an error of the token service is reported.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.stop_token_service.cancel();
+        self.operator.shutdown().await;
+        self.token_service
+            .await
+            .context("the token service panicked")?
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

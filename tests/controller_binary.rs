@@ -1,5 +1,6 @@
-//! The binary: `run` against a cluster until SIGTERM, and `sandbox` running the operator so
-//! that `kubectl apply -f examples/` and `kubectl wait` work.
+//! The binary: `run` against a cluster until SIGTERM, and `sandbox` running the operator and
+//! the token service against itself. (`kubectl apply -f examples/` + `kubectl wait` against
+//! it is `tests/kubectl/operator.sh`, run by `make test` with the pinned kubectl.)
 
 mod harness;
 
@@ -14,6 +15,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_witboost-token-operator");
 fn free_addr() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
+}
+
+/// A child process that is killed if the test ends early.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn terminate(child: &Child) {
@@ -39,14 +50,17 @@ async fn run_issues_tokens_against_the_kubeconfig_and_stops_gracefully_on_sigter
     let kubeconfig = dir.path().join("kubeconfig");
     h.sandbox.write_kubeconfig(&kubeconfig).unwrap();
     let admin = free_addr();
-    let mut child = Command::new(BIN)
-        .args(["run", "--namespace", NS, "--resync-period", "2s"])
-        .args(["--admin-addr", &admin.to_string()])
-        .env("KUBECONFIG", &kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["run", "--namespace", NS, "--resync-period", "2s"])
+            .args(["--admin-addr", &admin.to_string()])
+            .args(["--http-addr", &free_addr().to_string()])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     h.create(&AccessToken::test("ci").for_user("u@example.com"))
         .await;
     let active = h.wait_active("ci").await;
@@ -54,26 +68,31 @@ async fn run_issues_tokens_against_the_kubeconfig_and_stops_gracefully_on_sigter
         digest_of(&active),
         Some(digest(&h.secret_value("ci").await.unwrap()))
     );
-    terminate(&child);
-    let status = exit_within(&mut child, 10).await;
+    terminate(&child.0);
+    let status = exit_within(&mut child.0, 10).await;
     assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
-async fn the_sandbox_runs_the_operator_so_kubectl_can_apply_the_examples_and_wait_for_ready() {
+async fn the_sandbox_runs_the_operator_and_the_token_service_against_itself() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    let api = free_addr();
-    let mut child = Command::new(BIN)
-        .args(["sandbox", "--api-addr", &api.to_string()])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--admin-addr", &free_addr().to_string()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let (api, http) = (free_addr(), free_addr());
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/");
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["sandbox", "--api-addr", &api.to_string()])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--apply", examples])
+            .args(["--admin-addr", &free_addr().to_string()])
+            .args(["--http-addr", &http.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let ready = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
@@ -82,35 +101,36 @@ async fn the_sandbox_runs_the_operator_so_kubectl_can_apply_the_examples_and_wai
     });
     assert!(within(30, "the sandbox to be ready", ready).await.unwrap());
 
-    let kubectl = |args: &[&str]| {
-        let output = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "kubectl {args:?}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/");
-    kubectl(&["apply", "-f", examples]);
-    kubectl(&[
-        "wait",
-        "--for=condition=Ready",
-        "accesstoken",
-        "--all",
-        "--timeout=30s",
-    ]);
-    let listed = kubectl(&["get", "wbat", "-A"]);
-    assert!(listed.contains("Active"), "{listed}");
-    assert!(listed.contains("Revoked"), "{listed}");
+    let mut config = kube::Config::new(format!("http://{api}").parse().unwrap());
+    config.default_namespace = NS.into();
+    let client = kube::Client::try_from(config).unwrap();
+    let tokens: kube::Api<AccessToken> = kube::Api::namespaced(client, NS);
+    eventually(30, "every example token in default to be Ready", || async {
+        let list = tokens.list(&Default::default()).await.ok()?.items;
+        (list.len() >= 3
+            && list
+                .iter()
+                .all(|t| ready_of(t).is_some_and(|(status, _, _)| status == "True")))
+        .then_some(())
+    })
+    .await;
+    eventually(30, "the token service to publish its keys", || async {
+        let body = http_get(http, "/.well-known/jwks.json").await?;
+        body.contains("\"keys\"").then_some(())
+    })
+    .await;
 
-    terminate(&child);
-    let status = exit_within(&mut child, 10).await;
+    terminate(&child.0);
+    let status = exit_within(&mut child.0, 10).await;
     assert!(status.success(), "{status:?}");
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    out.starts_with("HTTP/1.1 200").then_some(out)
 }
