@@ -34,6 +34,7 @@ external-test: venv
 	$(CARGO) build --locked --bin witboost-token-operator
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
+	tests/seed/run.sh $(BIN) $(VENV)/bin/python
 
 ## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
 sandbox:

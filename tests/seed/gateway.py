@@ -23,9 +23,9 @@ def forward(method, path, headers, body):
             request.add_header(name, headers[name])
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        return error.code, error.headers, error.read()
 
 
 class Gateway(BaseHTTPRequestHandler):
@@ -51,7 +51,9 @@ class Gateway(BaseHTTPRequestHandler):
         if status != 200:
             self.reply(status, headers, answer)
             return
-        bearer = headers.get("Authorization", "")
+        # For a Bearer JWT the token service answers 200 without a header of its own: the
+        # request goes on with the caller's header, as with an ingress's forward-auth.
+        bearer = headers.get("Authorization") or self.headers.get("Authorization", "")
         ok = bearer.startswith("Bearer ")
         payload = {"items": [], "authenticated": ok}
         self.reply(200 if ok else 502, {"Content-Type": "application/json"},
