@@ -32,7 +32,8 @@ const OBJECT_NAME_PATTERN: &str =
            keeping its expiry.",
     printcolumn(name = "Account", type_ = "string", json_path = ".status.account"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt"),
+    // A string, not a date: kubectl shows a future date column as "<invalid>".
+    printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt"),
     printcolumn(
         name = "Age",
         type_ = "date",
