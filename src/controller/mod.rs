@@ -9,6 +9,7 @@ pub mod access_token;
 mod backoff;
 pub mod report;
 pub mod service_account;
+mod status_patch;
 
 use std::sync::Arc;
 use std::time::Duration;

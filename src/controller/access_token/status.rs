@@ -2,9 +2,7 @@
 //! Written after the Secret, so status only ever reports a value the Secret already holds.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
-use serde_json::json;
+use kube::ResourceExt;
 use thiserror::Error;
 
 use crate::controller::ACCESS_TOKEN_MANAGER;
@@ -32,27 +30,18 @@ pub async fn patch(
     token: &AccessToken,
     desired: &AccessTokenStatus,
 ) -> Result<bool, Error> {
-    if token.status.as_ref() == Some(desired) {
-        return Ok(false);
-    }
-    let name = token.name_any();
-    let api: Api<AccessToken> = Api::namespaced(
-        client.clone(),
-        token.metadata.namespace.as_deref().unwrap_or_default(),
-    );
-    let body = json!({
-        "apiVersion": AccessToken::api_version(&()),
-        "kind": AccessToken::kind(&()),
-        "status": desired,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(ACCESS_TOKEN_MANAGER).force(),
-        &Patch::Apply(&body),
+    crate::controller::status_patch::apply_if_changed(
+        client,
+        token,
+        token.status.as_ref(),
+        desired,
+        ACCESS_TOKEN_MANAGER,
     )
     .await
-    .map_err(|source| Error::Patch { name, source })?;
-    Ok(true)
+    .map_err(|source| Error::Patch {
+        name: token.name_any(),
+        source,
+    })
 }
 
 /// The status of a token whose spec cannot be used: the rest of the status stays as it was.

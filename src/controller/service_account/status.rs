@@ -1,8 +1,6 @@
 //! Step 3, status: write the ServiceAccount's status when it differs.
 
-use kube::api::{Api, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
-use serde_json::json;
+use kube::ResourceExt;
 use thiserror::Error;
 
 use crate::controller::SERVICE_ACCOUNT_MANAGER;
@@ -30,25 +28,16 @@ pub async fn patch(
     account: &ServiceAccount,
     desired: &ServiceAccountStatus,
 ) -> Result<bool, Error> {
-    if account.status.as_ref() == Some(desired) {
-        return Ok(false);
-    }
-    let name = account.name_any();
-    let api: Api<ServiceAccount> = Api::namespaced(
-        client.clone(),
-        account.metadata.namespace.as_deref().unwrap_or_default(),
-    );
-    let body = json!({
-        "apiVersion": ServiceAccount::api_version(&()),
-        "kind": ServiceAccount::kind(&()),
-        "status": desired,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(SERVICE_ACCOUNT_MANAGER).force(),
-        &Patch::Apply(&body),
+    crate::controller::status_patch::apply_if_changed(
+        client,
+        account,
+        account.status.as_ref(),
+        desired,
+        SERVICE_ACCOUNT_MANAGER,
     )
     .await
-    .map_err(|source| Error::Patch { name, source })?;
-    Ok(true)
+    .map_err(|source| Error::Patch {
+        name: account.name_any(),
+        source,
+    })
 }

@@ -1,0 +1,46 @@
+//! The last step shared by both controllers: server-side apply of a status, only when it changed.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
+
+/// Applies `desired` as the status of `object` under `manager` unless `current` already equals
+/// it; true if it wrote.
+pub(crate) async fn apply_if_changed<K, S>(
+    client: &kube::Client,
+    object: &K,
+    current: Option<&S>,
+    desired: &S,
+    manager: &str,
+) -> Result<bool, kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+    S: PartialEq + Serialize,
+{
+    if current == Some(desired) {
+        return Ok(false);
+    }
+    let api: Api<K> = Api::namespaced(
+        client.clone(),
+        object.meta().namespace.as_deref().unwrap_or_default(),
+    );
+    let body = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": desired,
+    });
+    api.patch_status(
+        &object.name_any(),
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(true)
+}
