@@ -2,7 +2,6 @@
 //! operator talking to it over HTTP. Waits are a condition plus a deadline, never a sleep.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -332,31 +331,10 @@ impl AccessTokenFixture for AccessToken {
     }
 }
 
-/// Polls `check` until it yields `Some`, failing after `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Awaits `fut`, failing after `secs` seconds.
-pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
+// The waiting helpers are the sandbox tests' own.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{eventually, within};
 
 /// Logs to the test's output with `RUST_LOG` set (e.g. `RUST_LOG=witboost_token_operator=debug`).
 pub fn init_test_logging() {
