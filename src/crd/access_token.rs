@@ -117,7 +117,8 @@ pub struct AccessTokenSpec {
     pub secret_template: Option<SecretTemplate>,
 
     /// Keeps a short-lived JWT, minted from this token, under the key `jwt` of the Secret, and
-    /// refreshes it before it expires.
+    /// refreshes it before it expires. Not acted on yet: the field is accepted and stored, and no
+    /// `jwt` key is written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtSpec>,
 
