@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{Instrument, info_span};
@@ -31,6 +31,7 @@ use self::build::{Claim, Plan};
 use self::claims::{Candidate, Claims};
 use self::dereference::{Readers, Source};
 use self::validate::Account;
+use super::outcome::{self, ReconcileError};
 use super::report::Report;
 use super::{Backoff, ControllerConfig};
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
@@ -55,9 +56,8 @@ pub enum Error {
     Status(#[from] status::Error),
 }
 
-impl Error {
-    /// Bounded label for metrics and Event reasons.
-    pub fn category(&self) -> &'static str {
+impl ReconcileError for Error {
+    fn category(&self) -> &'static str {
         match self {
             Error::Invalid(_) => "InvalidObject",
             Error::Dereference(e) => e.category(),
@@ -67,8 +67,7 @@ impl Error {
         }
     }
 
-    /// The user must change something; retrying the same object cannot help.
-    pub fn is_user_error(&self) -> bool {
+    fn is_user_error(&self) -> bool {
         matches!(self, Error::Invalid(_) | Error::Validate(_))
     }
 }
@@ -110,24 +109,7 @@ pub async fn reconcile(
     }
     .instrument(span.clone())
     .await;
-    let outcome = match &result {
-        Ok(_) => {
-            ctx.backoff.reset(&key(&namespace, &name));
-            "success"
-        }
-        Err(error) => {
-            ctx.report
-                .failure(
-                    object.object_ref(&()),
-                    error.category(),
-                    error,
-                    error.is_user_error(),
-                )
-                .instrument(span)
-                .await;
-            error.category()
-        }
-    };
+    let outcome = outcome::record(object.as_ref(), &result, &ctx.backoff, &ctx.report, span).await;
     ctx.metrics.observe(NAME, started.elapsed(), outcome);
     result
 }
@@ -139,16 +121,7 @@ pub fn error_policy(
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
-    if error.is_user_error() {
-        Action::await_change()
-    } else {
-        let key = key(&object.namespace().unwrap_or_default(), &object.name_any());
-        Action::requeue(ctx.backoff.next(&key))
-    }
-}
-
-fn key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
+    outcome::retry(object.as_ref(), error, &ctx.backoff)
 }
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {

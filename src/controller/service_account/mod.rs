@@ -9,14 +9,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jiff::Timestamp;
+use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
-use kube::{Resource, ResourceExt};
 use thiserror::Error;
 use tracing::{Instrument, debug, info_span};
 
+use super::outcome::{self, ReconcileError};
 use super::report::Report;
 use super::{Backoff, ControllerConfig};
 use crate::crd::{AccessToken, ServiceAccount};
@@ -32,15 +33,15 @@ pub enum Error {
     Status(#[from] status::Error),
 }
 
-impl Error {
-    pub fn category(&self) -> &'static str {
+impl ReconcileError for Error {
+    fn category(&self) -> &'static str {
         match self {
             Error::Invalid(_) => "InvalidObject",
             Error::Status(e) => e.category(),
         }
     }
 
-    pub fn is_user_error(&self) -> bool {
+    fn is_user_error(&self) -> bool {
         matches!(self, Error::Invalid(_))
     }
 }
@@ -79,29 +80,7 @@ pub async fn reconcile(
     }
     .instrument(span.clone())
     .await;
-    let key = format!(
-        "{}/{}",
-        object.namespace().unwrap_or_default(),
-        object.name_any()
-    );
-    let outcome = match &result {
-        Ok(_) => {
-            ctx.backoff.reset(&key);
-            "success"
-        }
-        Err(error) => {
-            ctx.report
-                .failure(
-                    object.object_ref(&()),
-                    error.category(),
-                    error,
-                    error.is_user_error(),
-                )
-                .instrument(span)
-                .await;
-            error.category()
-        }
-    };
+    let outcome = outcome::record(object.as_ref(), &result, &ctx.backoff, &ctx.report, span).await;
     ctx.metrics.observe(NAME, started.elapsed(), outcome);
     result
 }
@@ -111,14 +90,5 @@ pub fn error_policy(
     error: &Error,
     ctx: Arc<Context>,
 ) -> Action {
-    if error.is_user_error() {
-        Action::await_change()
-    } else {
-        let key = format!(
-            "{}/{}",
-            object.namespace().unwrap_or_default(),
-            object.name_any()
-        );
-        Action::requeue(ctx.backoff.next(&key))
-    }
+    outcome::retry(object.as_ref(), error, &ctx.backoff)
 }
