@@ -28,6 +28,7 @@ use crate::controller::{
     service_account,
 };
 use crate::crd::{AccessToken, GoDuration, ServiceAccount};
+use crate::jwt::Issuer;
 use crate::server::{self, TokenServiceArgs};
 use crate::telemetry::{self, LogArgs, ReconcileMetrics};
 
@@ -69,6 +70,9 @@ pub struct OperatorConfig {
     /// Serve the admin endpoints here (port 0 picks one); `None` serves none.
     pub admin_addr: Option<SocketAddr>,
     pub controller: ControllerConfig,
+    /// The token service's keys and policy, to keep JWTs in Secrets (`spec.jwt`); without it,
+    /// such tokens report `JwtReady=False`.
+    pub issuer: Option<Issuer>,
 }
 
 impl From<&RunArgs> for OperatorConfig {
@@ -80,6 +84,7 @@ impl From<&RunArgs> for OperatorConfig {
                 resync_period: args.resync_period,
                 concurrency: args.concurrency,
             },
+            issuer: None,
         }
     }
 }
@@ -140,6 +145,7 @@ impl Operator {
             backoff: backoff(),
             wake,
             wake_account,
+            issuer: config.issuer.clone(),
         });
         let account_ctx = Arc::new(service_account::Context {
             client: client.clone(),
@@ -322,13 +328,16 @@ impl Running {
         let mut registry = telemetry::registry();
         let metrics = server::Metrics::register(&mut registry);
         let stop_token_service = CancellationToken::new();
-        let token_service = tokio::spawn(server::serve(
-            args.token_service.clone(),
-            client.clone(),
-            metrics,
-            stop_token_service.clone(),
-        ));
-        let operator = Operator::start(client, OperatorConfig::from(args), registry).await?;
+        // The service first: its keys sign the JWTs the controller keeps in Secrets.
+        let service =
+            server::TokenService::start(args.token_service.clone(), client.clone(), metrics)
+                .await?;
+        let config = OperatorConfig {
+            issuer: Some(service.issuer()),
+            ..OperatorConfig::from(args)
+        };
+        let token_service = tokio::spawn(service.run(stop_token_service.clone()));
+        let operator = Operator::start(client, config, registry).await?;
         Ok(Self {
             operator,
             token_service,

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::access_token::apply::Rollout;
 use super::access_token::build::{Issue, Plan, Reason, reason_of};
+use super::access_token::secret_jwt;
 use crate::crd::{AccessToken, AccessTokenStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -187,6 +188,20 @@ impl Report {
                 events.push((kind, event_reason, message));
             }
         }
+        let jwt_reason = |status: Option<&AccessTokenStatus>| {
+            status?
+                .conditions
+                .iter()
+                .flatten()
+                .find(|c| c.type_ == secret_jwt::CONDITION)
+                .map(|c| c.reason.clone())
+        };
+        if let Some((reason, message)) = &plan.jwt.state
+            && reason.is_user_error()
+            && jwt_reason(before).as_deref() != Some(reason.as_str())
+        {
+            events.push((EventType::Warning, reason.as_str(), message.clone()));
+        }
         for rollout in rollouts {
             match rollout {
                 Rollout::Restarted(t) => events.push((
@@ -201,6 +216,14 @@ impl Report {
                 )),
                 Rollout::AlreadyAtRevision(_) => {}
             }
+        }
+        if plan.jwt.minted {
+            // Routine (every refresh), so a log line rather than an Event.
+            let expires_at = plan.jwt.jwt.as_ref().map(|j| j.expires_at);
+            info!(
+                revision = plan.status.revision,
+                expires_at, "minted a JWT into Secret {secret}"
+            );
         }
         if events.is_empty() {
             debug!(

@@ -116,9 +116,9 @@ pub struct AccessTokenSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_template: Option<SecretTemplate>,
 
-    /// Keeps a short-lived JWT, minted from this token, under the key `jwt` of the Secret, and
-    /// refreshes it before it expires. Not acted on yet: the field is accepted and stored, and no
-    /// `jwt` key is written.
+    /// Keeps a short-lived JWT, minted from this token by the token service's keys, under the
+    /// key `jwt` of the Secret. It is replaced at 80% of its lifetime, never outlives the token,
+    /// and is removed while the token is not active. The `JwtReady` condition reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtSpec>,
 
@@ -153,8 +153,8 @@ pub struct JwtSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 
-    /// Lifetime of each JWT in seconds. Unset means the token service's default (300).
-    /// A JWT never outlives its access token.
+    /// Lifetime of each JWT in seconds. Unset means the token service's default (300); at
+    /// most its maximum (86400). A JWT never outlives its access token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub duration_seconds: Option<i64>,

@@ -15,6 +15,26 @@ pub struct Account {
     pub allowed_scopes: Option<Vec<String>>,
 }
 
+impl Account {
+    /// The account of a service account's tokens.
+    pub fn of_service_account(spec: &crate::crd::ServiceAccountSpec) -> Self {
+        Self {
+            email: spec.email.clone(),
+            groups: spec.groups.clone(),
+            allowed_scopes: spec.allowed_scopes.clone(),
+        }
+    }
+
+    /// The account of a user's personal access tokens.
+    pub fn of_user(email: &str) -> Self {
+        Self {
+            email: email.to_owned(),
+            groups: None,
+            allowed_scopes: None,
+        }
+    }
+}
+
 /// Where a JWT came from: one revision of one AccessToken. A JWT is active only while this exact
 /// revision is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

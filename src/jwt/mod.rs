@@ -6,11 +6,13 @@
 //! for a signed JWT; everything that can be decided without I/O is decided here.
 
 pub mod claims;
+pub mod issuer;
 pub mod keys;
 pub mod lifetime;
 pub mod scope;
 
 pub use claims::{Account, Claims, Grant, Source};
+pub use issuer::{Issuer, Keys};
 pub use keys::{Algorithm, KeyError, KeySet, SignError, SigningKey};
 pub use lifetime::{DurationError, LifetimeLimits};
 pub use scope::{Scope, ScopeError};

@@ -102,11 +102,7 @@ impl Inner {
             return None;
         }
         let account = match &entry.owner {
-            Owner::User(email) => Account {
-                email: email.clone(),
-                groups: None,
-                allowed_scopes: None,
-            },
+            Owner::User(email) => Account::of_user(email),
             Owner::ServiceAccount(name) => {
                 let sa = self.accounts.get(&(key.0.clone(), name.clone()))?;
                 if sa.disabled {
@@ -179,11 +175,7 @@ impl MemoryIndex {
 
     pub fn apply_account(&self, sa: &ServiceAccount) {
         let entry = AccountEntry {
-            account: Account {
-                email: sa.spec.email.clone(),
-                groups: sa.spec.groups.clone(),
-                allowed_scopes: sa.spec.allowed_scopes.clone(),
-            },
+            account: Account::of_service_account(&sa.spec),
             disabled: !sa.spec.is_enabled(),
         };
         self.inner

@@ -12,7 +12,7 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 
-use super::routes::Keys;
+use crate::jwt::Keys;
 use crate::jwt::{self, Algorithm, KeyError, KeySet, SigningKey};
 
 /// Data key of the current private key (PKCS#8 PEM).

@@ -37,9 +37,11 @@ pub use error::ApiError;
 pub use index::{MemoryIndex, TokenIndex};
 pub use keystore::KeyPolicy;
 pub use metrics::Metrics;
-pub use routes::{AppState, Keys, router};
+pub use routes::{AppState, router};
 
-use crate::jwt::{Algorithm, LifetimeLimits, Policy};
+pub use crate::jwt::Keys;
+
+use crate::jwt::{Algorithm, Issuer, LifetimeLimits, Policy};
 
 /// Options of the token service, flattened into the `run` and `sandbox` commands.
 #[derive(clap::Args, Clone, Debug)]
@@ -114,6 +116,7 @@ pub struct TokenService {
     tls: Option<TlsAcceptor>,
     router: Router,
     tasks: Vec<JoinHandle<()>>,
+    issuer: Issuer,
 }
 
 impl TokenService {
@@ -177,9 +180,13 @@ impl TokenService {
                 max: args.max_jwt_duration,
             },
         };
-        let router = router(AppState {
+        let issuer = Issuer {
             policy: Arc::new(policy),
             keys,
+        };
+        let router = router(AppState {
+            policy: issuer.policy.clone(),
+            keys: issuer.keys.clone(),
             index,
             metrics,
         });
@@ -190,7 +197,14 @@ impl TokenService {
             tls,
             router,
             tasks,
+            issuer,
         })
+    }
+
+    /// The service's policy and live keys, for others in the process that mint JWTs (the
+    /// controller's `spec.jwt`).
+    pub fn issuer(&self) -> Issuer {
+        self.issuer.clone()
     }
 
     /// The address actually bound (useful with port 0).

@@ -1,6 +1,6 @@
 //! The HTTP endpoints: JWT exchange, forward-auth (Basic → Bearer), discovery and introspection.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::{
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiError, Metrics, TokenIndex};
-use crate::jwt::{self, Claims, Grant, KeySet, Policy};
+use crate::jwt::{self, Claims, Grant, Keys, Policy};
 use crate::token::Token;
 
 /// Largest accepted request body.
@@ -28,24 +28,6 @@ pub const VERIFY_PATH: &str = "/api/auth/verify";
 pub const INTROSPECT_PATH: &str = "/api/auth/introspect";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_PATH: &str = "/.well-known/openid-configuration";
-
-/// The key set in force; replaced whole when the key Secret changes.
-#[derive(Clone)]
-pub struct Keys(Arc<RwLock<Arc<KeySet>>>);
-
-impl Keys {
-    pub fn new(keys: KeySet) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(keys))))
-    }
-
-    pub fn load(&self) -> Arc<KeySet> {
-        self.0.read().expect("keys lock").clone()
-    }
-
-    pub fn store(&self, keys: KeySet) {
-        *self.0.write().expect("keys lock") = Arc::new(keys);
-    }
-}
 
 /// Everything a request handler needs.
 #[derive(Clone)]

@@ -9,12 +9,15 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use tokio_util::sync::CancellationToken;
 use witboost_token_operator::controller::ControllerConfig;
 use witboost_token_operator::crd::{
-    self, AccessToken, AccessTokenPhase, AccessTokenSpec, ServiceAccount, ServiceAccountSpec,
+    self, AccessToken, AccessTokenPhase, AccessTokenSpec, JwtSpec, ServiceAccount,
+    ServiceAccountSpec,
 };
 use witboost_token_operator::operator::{Operator, OperatorConfig};
 use witboost_token_operator::sandbox::{Sandbox, SandboxConfig};
+use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
 use witboost_token_operator::telemetry;
 use witboost_token_operator::token;
 
@@ -37,6 +40,7 @@ pub fn config() -> OperatorConfig {
             resync_period: RESYNC,
             concurrency: 16,
         },
+        issuer: None,
     }
 }
 
@@ -86,6 +90,27 @@ impl Harness {
             operator: None,
             config,
         }
+    }
+
+    /// A sandbox with the CRDs, the token service on a free port, and the operator minting
+    /// `spec.jwt` JWTs with the service's keys, as `run` wires them. The service stops with
+    /// the returned guard.
+    pub async fn with_token_service(config: OperatorConfig) -> (Self, TokenServiceGuard) {
+        init_test_logging();
+        let mut harness = Self::without_operator(config).await;
+        let service = TokenService::start(
+            TokenServiceArgs::on("127.0.0.1:0".parse().unwrap()),
+            harness.client.clone(),
+            Metrics::unregistered(),
+        )
+        .await
+        .expect("token service starts");
+        let addr = service.local_addr();
+        harness.config.issuer = Some(service.issuer());
+        let stop = CancellationToken::new();
+        tokio::spawn(service.run(stop.clone()));
+        harness.start_operator().await;
+        (harness, TokenServiceGuard { addr, stop })
     }
 
     pub async fn start_operator(&mut self) {
@@ -245,6 +270,18 @@ impl Harness {
     }
 }
 
+/// The token service of [`Harness::with_token_service`]; stops it when dropped.
+pub struct TokenServiceGuard {
+    pub addr: std::net::SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Drop for TokenServiceGuard {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 pub async fn create_namespace(h: &Harness, name: &str) {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(h.client.clone());
     let mut ns = k8s_openapi::api::core::v1::Namespace::default();
@@ -302,6 +339,7 @@ pub trait AccessTokenFixture {
     fn expiring_at(self, at: jiff::Timestamp) -> Self;
     fn rotating(self, duration: &str, renew_before: &str) -> Self;
     fn in_secret(self, secret: &str) -> Self;
+    fn with_jwt(self, scope: Option<&str>, duration_seconds: Option<i64>) -> Self;
 }
 
 impl AccessTokenFixture for AccessToken {
@@ -329,6 +367,31 @@ impl AccessTokenFixture for AccessToken {
         self.spec.secret_name = Some(secret.into());
         self
     }
+    fn with_jwt(mut self, scope: Option<&str>, duration_seconds: Option<i64>) -> Self {
+        self.spec.jwt = Some(JwtSpec {
+            scope: scope.map(str::to_owned),
+            duration_seconds,
+        });
+        self
+    }
+}
+
+/// The JWT in Secret `secret`'s `jwt` key, if any.
+pub fn jwt_of(secret: &Secret) -> Option<String> {
+    let value = secret.data.as_ref()?.get("jwt")?;
+    Some(String::from_utf8(value.0.clone()).unwrap())
+}
+
+/// `(status, reason)` of the JwtReady condition.
+pub fn jwt_ready_of(token: &AccessToken) -> Option<(String, String)> {
+    let c = token
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "JwtReady")?;
+    Some((c.status.clone(), c.reason.clone()))
 }
 
 // The waiting helpers are the sandbox tests' own.

@@ -1,8 +1,8 @@
 //! Step 4, apply: write the Secret (server-side apply, one field manager) when it differs from
 //! the desired one, then restart the rollout targets when the value changed.
 //!
-//! Only the keys this controller applies are its own: another writer (the token service's
-//! `jwt` key, a user's extra label) applies under its own field manager and is left alone.
+//! Only the keys this controller applies are its own: another writer (a user's extra label or
+//! data key) applies under its own field manager and is left alone.
 //! Because the Secret is applied whole every time, a key dropped from the desired Secret (the
 //! token once it expires, a label removed from `secretTemplate`) is removed from the cluster.
 
@@ -18,6 +18,7 @@ use thiserror::Error;
 
 use super::build::DesiredSecret;
 use super::record::{PASSWORD_KEY, TOKEN_KEY, USERNAME, USERNAME_KEY};
+use super::secret_jwt::{JWT_EXPIRES_AT, JWT_KEY, JWT_REFRESH_AT};
 use crate::controller::{
     ACCESS_TOKEN_LABEL, ACCESS_TOKEN_MANAGER, MANAGED_BY, MANAGED_BY_LABEL,
     TOKEN_REVISION_ANNOTATION,
@@ -71,6 +72,16 @@ pub fn render(desired: &DesiredSecret, token: &AccessToken) -> Secret {
     if let Some(value) = &desired.token {
         for key in [PASSWORD_KEY, TOKEN_KEY] {
             data.insert(key.into(), ByteString(value.expose().into()));
+        }
+    }
+    if let Some(jwt) = &desired.jwt {
+        data.insert(JWT_KEY.into(), ByteString(jwt.value.expose().into()));
+        let time = |at: i64| jiff::Timestamp::from_second(at).map(|t| t.to_string());
+        if let Ok(at) = time(jwt.expires_at) {
+            annotations.insert(JWT_EXPIRES_AT.into(), at);
+        }
+        if let Some(Ok(at)) = jwt.refresh_at.map(time) {
+            annotations.insert(JWT_REFRESH_AT.into(), at);
         }
     }
     let mut secret = Secret {
@@ -313,6 +324,7 @@ mod tests {
                 value: Value::None,
             },
             token: value,
+            jwt: None,
         }
     }
 
@@ -364,6 +376,34 @@ mod tests {
             (owner.controller, owner.uid.as_str()),
             (Some(true), "uid-1")
         );
+    }
+
+    #[test]
+    fn a_kept_jwt_is_written_under_the_jwt_key_with_its_times_and_removed_with_it() {
+        use crate::controller::access_token::secret_jwt::{JwtValue, KeptJwt};
+        let mut with_jwt = desired(Some(Token::generate()));
+        with_jwt.jwt = Some(KeptJwt {
+            value: JwtValue::new("h.c.s".into()),
+            expires_at: 1_800_000_300,
+            refresh_at: Some(1_800_000_240),
+        });
+        let s = render(&with_jwt, &token());
+        assert_eq!(s.data.as_ref().unwrap()["jwt"].0, b"h.c.s");
+        let annotations = s.metadata.annotations.as_ref().unwrap();
+        assert_eq!(
+            annotations["iam.witboost.com/jwt-expires-at"],
+            "2027-01-15T08:05:00Z"
+        );
+        assert_eq!(
+            annotations["iam.witboost.com/jwt-refresh-at"],
+            "2027-01-15T08:04:00Z"
+        );
+        // Applied once by us, the key goes when the desired Secret no longer has it.
+        let observed = stored(&s);
+        assert!(is_current(&s, &observed));
+        let mut without = with_jwt.clone();
+        without.jwt = None;
+        assert!(!is_current(&render(&without, &token()), &observed));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::record::{SecretRecord, Value};
+use super::secret_jwt::{self, JwtPlan, KeptJwt, Reason as JwtReason};
 use super::validate::{ExpiryPolicy, ValidSpec};
 use crate::crd::{AccessTokenPhase, AccessTokenStatus};
 use crate::token::Token;
@@ -106,6 +107,8 @@ pub struct DesiredSecret {
     pub record: SecretRecord,
     /// The value, or `None` when it must be removed from the cluster.
     pub token: Option<Token>,
+    /// The JWT kept next to the value (`spec.jwt`), or `None` when the Secret holds none.
+    pub jwt: Option<KeptJwt>,
 }
 
 /// The result of `build`: what to write and what happened.
@@ -124,6 +127,8 @@ pub struct Plan {
     pub requeue_after: Duration,
     /// A Secret of this token under a previous `secretName`, to delete.
     pub stale_secret: Option<String>,
+    /// What `spec.jwt` asked of this reconcile (see [`with_jwt`]).
+    pub jwt: JwtPlan,
 }
 
 impl Plan {
@@ -227,6 +232,7 @@ pub fn plan(
             rollout: None,
             requeue_after: resync,
             stale_secret: moved_from(spec, obs),
+            jwt: JwtPlan::default(),
         }
     };
 
@@ -393,7 +399,37 @@ pub fn plan(
         rollout: value_changed.then_some(revision),
         requeue_after: next,
         stale_secret: moved_from(spec, obs),
+        jwt: JwtPlan::default(),
     }
+}
+
+/// Adds the JWT step's result ([`super::secret_jwt`]) to `plan`: the Secret's `jwt` key, the
+/// `JwtReady` condition, and a requeue at the JWT's refresh time.
+pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
+    if let Some((reason, message)) = &jwt.state {
+        let current = *reason == JwtReason::Current;
+        let jwt_condition = condition(
+            obs,
+            secret_jwt::CONDITION,
+            current,
+            reason.as_str(),
+            message.clone(),
+        );
+        plan.status
+            .conditions
+            .get_or_insert_default()
+            .push(jwt_condition);
+    }
+    if let Some(at) = jwt.jwt.as_ref().and_then(|j| j.refresh_at)
+        && let Ok(at) = Timestamp::from_second(at)
+    {
+        plan.requeue_after = plan.requeue_after.min(until(obs.now, at));
+    }
+    if let Some(secret) = plan.secret.as_mut() {
+        secret.jwt = jwt.jwt.clone();
+    }
+    plan.jwt = jwt;
+    plan
 }
 
 /// The value the Secret holds, if it may be adopted: well-formed, recorded with its digest,
@@ -473,6 +509,7 @@ fn desired_secret(spec: &ValidSpec, record: SecretRecord, token: Option<Token>) 
         annotations: spec.annotations.clone(),
         record,
         token,
+        jwt: None,
     }
 }
 
@@ -487,20 +524,31 @@ fn base_status(spec: &ValidSpec, obs: &Observed) -> AccessTokenStatus {
 
 /// The `Ready` condition, keeping its transition time while its status stays the same.
 fn ready(obs: &Observed, is_ready: bool, reason: Reason, message: String) -> Condition {
-    let status = if is_ready { "True" } else { "False" };
+    condition(obs, "Ready", is_ready, reason.as_str(), message)
+}
+
+/// A condition of `type_`, keeping its transition time while its status stays the same.
+fn condition(
+    obs: &Observed,
+    type_: &str,
+    is_true: bool,
+    reason: &str,
+    message: String,
+) -> Condition {
+    let status = if is_true { "True" } else { "False" };
     let previous = obs
         .status
         .conditions
         .as_ref()
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+        .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
     let last_transition_time = previous
         .filter(|c| c.status == status)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or(Time(seconds(obs.now)));
     Condition {
-        type_: "Ready".into(),
+        type_: type_.into(),
         status: status.into(),
-        reason: reason.as_str().into(),
+        reason: reason.into(),
         message,
         observed_generation: obs.generation,
         last_transition_time,

@@ -11,7 +11,9 @@ use thiserror::Error;
 
 use super::build::{AccountState, Observed, SecretState};
 use super::record::SecretRecord;
+use super::secret_jwt::JWT_KEY;
 use crate::crd::{AccessToken, ServiceAccount};
+use crate::jwt;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -41,6 +43,19 @@ pub struct Found {
     pub observed: Observed,
     pub secret: Option<Secret>,
     pub source: Source,
+    /// What JWTs minted from this token say of its account (`None` when the account is missing).
+    pub account: Option<jwt::Account>,
+}
+
+impl Found {
+    /// The JWT an owned Secret holds under the `jwt` key.
+    pub fn held_jwt(&self) -> Option<&str> {
+        if !matches!(self.observed.secret, SecretState::Owned(_)) {
+            return None;
+        }
+        let value = self.secret.as_ref()?.data.as_ref()?.get(JWT_KEY)?;
+        std::str::from_utf8(&value.0).ok()
+    }
 }
 
 /// The caches and client dereference reads from.
@@ -58,21 +73,25 @@ pub async fn observe(
 ) -> Result<Found, Error> {
     let namespace = token.metadata.namespace.clone().unwrap_or_default();
     let status = token.status.clone().unwrap_or_default();
-    let account = match &token.spec.service_account_name {
-        None => AccountState::User,
-        Some(name) => {
+    let (account, claims) = match (&token.spec.service_account_name, &token.spec.user) {
+        (None, user) => (
+            AccountState::User,
+            user.as_deref().map(jwt::Account::of_user),
+        ),
+        (Some(name), _) => {
             let found = readers
                 .accounts
                 .get(&ObjectRef::new(name).within(&namespace));
             match found.as_deref().map(|guard| &guard.0) {
                 Some(Ok(sa)) if sa.metadata.deletion_timestamp.is_none() => {
-                    if sa.spec.is_enabled() {
+                    let state = if sa.spec.is_enabled() {
                         AccountState::Enabled
                     } else {
                         AccountState::Disabled
-                    }
+                    };
+                    (state, Some(jwt::Account::of_service_account(&sa.spec)))
                 }
-                _ => AccountState::Missing,
+                _ => (AccountState::Missing, None),
             }
         }
     };
@@ -110,6 +129,7 @@ pub async fn observe(
         },
         secret,
         source,
+        account: claims,
     })
 }
 

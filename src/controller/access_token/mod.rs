@@ -1,7 +1,8 @@
 //! The AccessToken controller: issues, rotates, expires and revokes tokens in Secrets.
 //!
 //! Pipeline per reconcile: [`dereference`] → [`validate`] → (claim the account, [`claims`]) →
-//! [`build`] → [`apply`] → [`status`]; results are published by [`crate::controller::report`].
+//! [`build`] (the value, then the JWT kept beside it: [`secret_jwt`]) → [`apply`] → [`status`];
+//! results are published by [`crate::controller::report`].
 //! The Secret is always written before status and carries the value's revision and digest in
 //! its annotations ([`record`]), so a crash between the two writes is repaired by adopting the
 //! Secret's value, never by generating another one for the same revision.
@@ -11,6 +12,7 @@ pub mod build;
 pub mod claims;
 pub mod dereference;
 pub mod record;
+pub mod secret_jwt;
 pub mod status;
 pub mod validate;
 
@@ -35,6 +37,7 @@ use super::outcome::{self, ReconcileError};
 use super::report::Report;
 use super::{Backoff, ControllerConfig};
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
+use crate::jwt::{self, Grant, Issuer};
 use crate::telemetry::ReconcileMetrics;
 use crate::token::Token;
 
@@ -50,6 +53,8 @@ pub enum Error {
     Dereference(#[from] dereference::Error),
     #[error("failed to validate the spec")]
     Validate(#[from] validate::Error),
+    #[error("failed to mint the token's JWT")]
+    Jwt(#[from] secret_jwt::Error),
     #[error("failed to write the token's objects")]
     Apply(#[from] apply::Error),
     #[error("failed to write the status")]
@@ -62,6 +67,7 @@ impl ReconcileError for Error {
             Error::Invalid(_) => "InvalidObject",
             Error::Dereference(e) => e.category(),
             Error::Validate(e) => e.category(),
+            Error::Jwt(e) => e.category(),
             Error::Apply(e) => e.category(),
             Error::Status(e) => e.category(),
         }
@@ -90,6 +96,8 @@ pub struct Context {
     pub backoff: Backoff,
     pub wake: Wake,
     pub wake_account: WakeAccount,
+    /// The token service's keys and policy, for `spec.jwt`; `None` when it does not run here.
+    pub issuer: Option<Issuer>,
 }
 
 /// Reconciles one AccessToken.
@@ -140,7 +148,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         }
     };
     let me = token_key(token);
-    let mut plan = decide(ctx, token, &spec, &found);
+    let mut plan = decide(ctx, token, &spec, &found)?;
     let mut rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
     let must_write = |rendered: &Option<Secret>, observed: &Option<Secret>| {
         rendered
@@ -151,7 +159,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         // Writes, and above all new tokens, are decided on a fresh read, never on a cache
         // that may not have seen our last write yet.
         found = dereference::observe(&readers, token, true).await?;
-        plan = decide(ctx, token, &spec, &found);
+        plan = decide(ctx, token, &spec, &found)?;
         rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
     }
     if let Some(rendered) = rendered {
@@ -192,8 +200,46 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     Ok(Action::requeue(plan.requeue_after))
 }
 
-/// Claims the account if the token competes for it, then builds the plan.
+/// Claims the account if the token competes for it, then builds the plan: the value, then the
+/// JWT kept beside it.
 fn decide(
+    ctx: &Context,
+    token: &AccessToken,
+    spec: &validate::ValidSpec,
+    found: &dereference::Found,
+) -> Result<Plan, Error> {
+    let plan = decide_value(ctx, token, spec, found);
+    let grant = grant_of(token, &plan, found.account.as_ref());
+    let jwt = secret_jwt::plan(
+        spec.jwt.as_ref(),
+        grant.as_ref(),
+        found.held_jwt(),
+        found.observed.now.as_second(),
+        ctx.issuer.as_ref(),
+    )?;
+    Ok(build::with_jwt(plan, jwt, &found.observed))
+}
+
+/// The right of the planned value to mint JWTs: only while it is active and ready.
+fn grant_of(token: &AccessToken, plan: &Plan, account: Option<&jwt::Account>) -> Option<Grant> {
+    if plan.status.phase != Some(AccessTokenPhase::Active)
+        || plan.reason() != Some(build::Reason::Active)
+    {
+        return None;
+    }
+    Some(Grant {
+        account: account?.clone(),
+        source: jwt::Source {
+            namespace: token.namespace().unwrap_or_default(),
+            name: token.name_any(),
+            revision: plan.status.revision?,
+        },
+        expires_at: plan.status.expires_at.as_ref().map(|t| t.0.as_second()),
+    })
+}
+
+/// Claims the account if the token competes for it, then builds the plan of the value.
+fn decide_value(
     ctx: &Context,
     token: &AccessToken,
     spec: &validate::ValidSpec,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use thiserror::Error;
 
-use crate::crd::{AccessToken, GoDuration, ParseDurationError, RolloutTarget};
+use crate::crd::{AccessToken, GoDuration, JwtSpec, ParseDurationError, RolloutTarget};
 
 /// Whose token it is. Service accounts are namespaced; users are global.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,6 +68,8 @@ pub struct ValidSpec {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub rollout_targets: Vec<RolloutTarget>,
+    /// The JWT to keep in the Secret, if any.
+    pub jwt: Option<JwtSpec>,
     /// The current value of the regenerate annotation.
     pub regenerate_request: Option<String>,
 }
@@ -157,6 +159,7 @@ pub fn spec(token: &AccessToken) -> Result<ValidSpec, Error> {
         labels,
         annotations,
         rollout_targets: spec.rollout_targets.clone().unwrap_or_default(),
+        jwt: spec.jwt.clone(),
         regenerate_request: token
             .metadata
             .annotations

@@ -25,6 +25,7 @@ fn spec() -> ValidSpec {
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
         rollout_targets: vec![],
+        jwt: None,
         regenerate_request: None,
     }
 }
@@ -373,4 +374,54 @@ fn a_changed_secret_name_issues_the_next_revision_into_the_new_secret_and_drops_
     assert_eq!(plan.stale_secret.as_deref(), Some("ci"));
     assert_eq!(plan.status.secret_name.as_deref(), Some("elsewhere"));
     assert_eq!(run(&spec(), &after(&first, T0)).stale_secret, None);
+}
+
+#[test]
+fn the_jwt_step_adds_its_key_its_condition_and_an_earlier_requeue() {
+    let obs = fresh(T0);
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.requeue_after, RESYNC);
+    let refresh = t(T0).as_second() + 240;
+    let kept = KeptJwt {
+        value: secret_jwt::JwtValue::new("header.claims.signature".into()),
+        expires_at: t(T0).as_second() + 300,
+        refresh_at: Some(refresh),
+    };
+    let jwt = JwtPlan {
+        jwt: Some(kept.clone()),
+        minted: true,
+        state: Some((JwtReason::Current, "fresh".into())),
+    };
+    let with = with_jwt(plan, jwt, &obs);
+    assert_eq!(with.secret.as_ref().unwrap().jwt, Some(kept));
+    assert_eq!(with.requeue_after, Duration::from_millis(240_005));
+    let conditions = with.status.conditions.as_ref().unwrap();
+    assert_eq!(
+        conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str()))
+            .collect::<Vec<_>>(),
+        [("Ready", "True", "Active"), ("JwtReady", "True", "Current")]
+    );
+
+    // A failing JWT leaves the token Ready and says why in its own condition.
+    let refused = JwtPlan {
+        jwt: None,
+        minted: false,
+        state: Some((
+            JwtReason::ScopeNotAllowed,
+            "scope \"w\" is not allowed".into(),
+        )),
+    };
+    let plan = with_jwt(run(&spec(), &obs), refused, &obs);
+    assert_eq!(plan.secret.as_ref().unwrap().jwt, None);
+    assert_eq!(plan.reason(), Some(Reason::Active));
+    let jwt_condition = &plan.status.conditions.as_ref().unwrap()[1];
+    assert_eq!(
+        (jwt_condition.status.as_str(), jwt_condition.reason.as_str()),
+        ("False", "ScopeNotAllowed")
+    );
+    // Without spec.jwt: no condition at all.
+    let plain = with_jwt(run(&spec(), &obs), JwtPlan::default(), &obs);
+    assert_eq!(plain.status.conditions.as_ref().unwrap().len(), 1);
 }

@@ -1,0 +1,272 @@
+//! Step 3b, the JWT kept in the Secret (`spec.jwt`): from the token's plan and the JWT the
+//! Secret already holds, whether to keep that JWT, mint a fresh one or hold none.
+//!
+//! Like [`super::build`] it takes the time as an input and does no I/O; minting and verifying
+//! go through the process's [`Issuer`], the token service's own policy and keys, so a JWT in a
+//! Secret is exactly what `POST /api/auth/access-tokens/jwt` would have answered.
+//!
+//! A JWT is kept while it verifies, names the token's current revision, carries the wanted
+//! scope and the account's current claims, and is younger than 80 % of its lifetime. It never
+//! outlives the access token: its lifetime is capped at the token's expiry, and one that ends
+//! with the token is not refreshed (a fresh one could only be shorter).
+
+use std::fmt;
+
+use crate::crd::JwtSpec;
+use crate::jwt::{DurationError, Grant, Issuer, MintError, Scope, SignError};
+
+/// Data key of the JWT in the token's Secret.
+pub const JWT_KEY: &str = "jwt";
+/// Secret annotation: when the JWT in it expires (RFC 3339).
+pub const JWT_EXPIRES_AT: &str = "iam.witboost.com/jwt-expires-at";
+/// Secret annotation: when the controller replaces the JWT (RFC 3339).
+pub const JWT_REFRESH_AT: &str = "iam.witboost.com/jwt-refresh-at";
+/// Condition type reporting the JWT, present when `spec.jwt` is set.
+pub const CONDITION: &str = "JwtReady";
+
+/// A JWT. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtValue(String);
+
+impl JwtValue {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The JWT itself, for the Secret's data only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for JwtValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtValue([redacted])")
+    }
+}
+
+/// The JWT the Secret should hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptJwt {
+    pub value: JwtValue,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds; `None` when the JWT ends with the access token and is not replaced.
+    pub refresh_at: Option<i64>,
+}
+
+/// Why the `JwtReady` condition is what it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The Secret holds a current JWT.
+    Current,
+    /// The access token is not active, or its account is disabled.
+    TokenNotActive,
+    /// The access token expires within a second: too late for a JWT.
+    TokenExpiring,
+    InvalidScope,
+    ScopeNotAllowed,
+    InvalidDuration,
+    /// No token service keys in this process.
+    NoIssuer,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Current => "Current",
+            Reason::TokenNotActive => "TokenNotActive",
+            Reason::TokenExpiring => "TokenExpiring",
+            Reason::InvalidScope => "InvalidScope",
+            Reason::ScopeNotAllowed => "ScopeNotAllowed",
+            Reason::InvalidDuration => "InvalidDuration",
+            Reason::NoIssuer => "NoIssuer",
+        }
+    }
+
+    /// Whether the user has something to fix (an Event is worth it).
+    pub fn is_user_error(self) -> bool {
+        matches!(
+            self,
+            Reason::InvalidScope | Reason::ScopeNotAllowed | Reason::InvalidDuration
+        )
+    }
+}
+
+/// What `spec.jwt` asks of this reconcile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JwtPlan {
+    /// The JWT to write under [`JWT_KEY`]; `None` removes the key.
+    pub jwt: Option<KeptJwt>,
+    /// A new JWT was minted.
+    pub minted: bool,
+    /// The `JwtReady` condition's reason and message; `None` without `spec.jwt`.
+    pub state: Option<(Reason, String)>,
+}
+
+impl JwtPlan {
+    fn none(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            jwt: None,
+            minted: false,
+            state: Some((reason, message.into())),
+        }
+    }
+}
+
+/// Signing failed: nothing the user did, worth retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to sign the JWT for the Secret")]
+pub struct Error(#[source] SignError);
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        "JwtSignFailed"
+    }
+}
+
+const CURRENT_MESSAGE: &str =
+    "the Secret's jwt key holds a current JWT, replaced at 80% of its lifetime";
+
+/// Decides the Secret's JWT. `grant` is the token's right to mint (`None` unless the token is
+/// active and its account enabled); `held` is the JWT the Secret holds now; `now` is Unix
+/// seconds; `issuer` is the token service's, if it runs in this process.
+pub fn plan(
+    want: Option<&JwtSpec>,
+    grant: Option<&Grant>,
+    held: Option<&str>,
+    now: i64,
+    issuer: Option<&Issuer>,
+) -> Result<JwtPlan, Error> {
+    let Some(want) = want else {
+        return Ok(JwtPlan::default());
+    };
+    let Some(grant) = grant else {
+        return Ok(JwtPlan::none(
+            Reason::TokenNotActive,
+            "no JWT while the access token is not active and ready",
+        ));
+    };
+    let Some(issuer) = issuer else {
+        return Ok(JwtPlan::none(
+            Reason::NoIssuer,
+            "the token service does not run with this controller, so no JWT can be minted",
+        ));
+    };
+    let scope = match Scope::parse(want.scope.as_deref().unwrap_or_default()) {
+        Ok(scope) => scope,
+        Err(error) => return Ok(JwtPlan::none(Reason::InvalidScope, error.to_string())),
+    };
+    if let Err(error) = scope.check_allowed(grant.account.allowed_scopes.as_deref()) {
+        return Ok(JwtPlan::none(Reason::ScopeNotAllowed, error.to_string()));
+    }
+    let lifetime = |at: i64| lifetime_at(issuer, want, grant, at);
+    let wanted_lifetime = match lifetime(now) {
+        Ok(seconds) => seconds,
+        Err(DurationError::AboveMaximum(max)) => {
+            return Ok(JwtPlan::none(
+                Reason::InvalidDuration,
+                format!(
+                    "spec.jwt.durationSeconds must be at most {max}, the token service's maximum"
+                ),
+            ));
+        }
+        Err(DurationError::NotPositive) => {
+            return Ok(JwtPlan::none(
+                Reason::InvalidDuration,
+                "spec.jwt.durationSeconds must be at least 1",
+            ));
+        }
+        Err(DurationError::BeyondTokenExpiry) => {
+            return Ok(JwtPlan::none(
+                Reason::TokenExpiring,
+                "the access token expires within a second; no JWT is minted for it",
+            ));
+        }
+    };
+    let wanted_scope = (!scope.is_empty()).then(|| scope.to_string());
+
+    if let Some(held) = held
+        && let Ok(claims) = issuer.verify(held, now)
+        && claims.wbat == grant.source
+        && claims.sub == grant.account.email
+        && claims.email == grant.account.email
+        && claims.groups == grant.account.groups
+        && claims.scope == wanted_scope
+        && lifetime(claims.iat) == Ok(claims.exp - claims.iat)
+    {
+        let refresh_at = refresh_at(claims.iat, claims.exp, grant);
+        if refresh_at.is_none_or(|at| now < at) {
+            return Ok(JwtPlan {
+                jwt: Some(KeptJwt {
+                    value: JwtValue::new(held.to_owned()),
+                    expires_at: claims.exp,
+                    refresh_at,
+                }),
+                minted: false,
+                state: Some((Reason::Current, CURRENT_MESSAGE.into())),
+            });
+        }
+    }
+
+    let minted = match issuer.mint(grant, Some(wanted_lifetime), wanted_scope.as_deref(), now) {
+        Ok(minted) => minted,
+        Err(MintError::Sign(error)) => return Err(Error(error)),
+        // Scope and lifetime were checked above with the same rules.
+        Err(MintError::Scope(error)) => {
+            return Ok(JwtPlan::none(Reason::ScopeNotAllowed, error.to_string()));
+        }
+        Err(MintError::Duration(error)) => {
+            return Ok(JwtPlan::none(Reason::InvalidDuration, error.to_string()));
+        }
+    };
+    let claims = minted.claims;
+    Ok(JwtPlan {
+        jwt: Some(KeptJwt {
+            value: JwtValue::new(minted.jwt),
+            expires_at: claims.exp,
+            refresh_at: refresh_at(claims.iat, claims.exp, grant),
+        }),
+        minted: true,
+        state: Some((Reason::Current, CURRENT_MESSAGE.into())),
+    })
+}
+
+/// The lifetime of a JWT minted at `at`: the wanted (or default) duration, shortened to the
+/// access token's remaining lifetime.
+fn lifetime_at(
+    issuer: &Issuer,
+    want: &JwtSpec,
+    grant: &Grant,
+    at: i64,
+) -> Result<i64, DurationError> {
+    let limits = issuer.policy.limits;
+    match want.duration_seconds {
+        Some(d) if d < 1 => return Err(DurationError::NotPositive),
+        Some(d) if d > limits.max => return Err(DurationError::AboveMaximum(limits.max)),
+        _ => {}
+    }
+    let remaining = grant.expires_at.map(|expires| expires - at);
+    if remaining.is_some_and(|r| r < 1) {
+        return Err(DurationError::BeyondTokenExpiry);
+    }
+    let requested = want
+        .duration_seconds
+        .map(|d| remaining.map_or(d, |r| d.min(r)));
+    limits.resolve(requested, remaining)
+}
+
+/// When a JWT issued at `iat`, expiring at `exp`, is replaced: at 80 % of its lifetime (at
+/// least a second after issue), or never when it ends with the access token.
+fn refresh_at(iat: i64, exp: i64, grant: &Grant) -> Option<i64> {
+    if grant
+        .expires_at
+        .is_some_and(|token_expiry| exp >= token_expiry)
+    {
+        return None;
+    }
+    Some(iat + ((exp - iat) * 4 / 5).max(1))
+}
+
+#[cfg(test)]
+mod tests;

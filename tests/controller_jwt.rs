@@ -1,0 +1,281 @@
+//! `spec.jwt`: the controller keeps a JWT, minted with the token service's keys, in the token's
+//! Secret; refreshes it at 80 % of its lifetime; never lets it outlive the access token; and
+//! removes it when the token stops being valid. The token service runs beside the operator, as
+//! in `run`, and judges every JWT through its own introspection endpoint.
+
+mod harness;
+
+use std::net::SocketAddr;
+
+use harness::*;
+use jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use witboost_token_operator::crd::{AccessToken, AccessTokenPhase};
+
+/// `POST /api/auth/introspect` with `token`, as a resource server would.
+async fn introspect(addr: SocketAddr, token: &str) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = json!({ "token": token }).to_string();
+    let request = format!(
+        "POST /api/auth/introspect HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap()
+}
+
+/// Waits until Secret `name` holds a JWT satisfying `check`, and returns it.
+async fn wait_jwt(h: &Harness, name: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let secrets = h.secrets();
+    eventually(15, &format!("Secret {name}: {what}"), || async {
+        let secret = secrets.get_opt(name).await.ok().flatten()?;
+        jwt_of(&secret).filter(|jwt| check(jwt))
+    })
+    .await
+}
+
+async fn wait_no_jwt(h: &Harness, name: &str) {
+    let secrets = h.secrets();
+    eventually(15, &format!("Secret {name} to hold no JWT"), || async {
+        let secret = secrets.get_opt(name).await.ok().flatten()?;
+        jwt_of(&secret).is_none().then_some(())
+    })
+    .await;
+}
+
+async fn account_with(h: &Harness, name: &str, spec: Value) {
+    let account = serde_json::from_value(json!({
+        "apiVersion": "iam.witboost.com/v1alpha1", "kind": "ServiceAccount",
+        "metadata": { "name": name }, "spec": spec,
+    }))
+    .unwrap();
+    h.accounts()
+        .create(&Default::default(), &account)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_secret_gets_a_jwt_of_the_token_service_refreshed_at_80_percent_of_its_lifetime() {
+    let (h, service) = Harness::with_token_service(slow_resync()).await;
+    account_with(
+        &h,
+        "bot",
+        json!({ "email": "bot@example.com", "groups": ["platform"] }),
+    )
+    .await;
+    h.create(
+        &AccessToken::test("ci")
+            .for_service_account("bot")
+            .with_jwt(Some("read write"), Some(5)),
+    )
+    .await;
+    let first = wait_jwt(&h, "ci", "a JWT", |_| true).await;
+    let claims = introspect(service.addr, &first).await;
+    assert_eq!(claims["active"], true, "{claims}");
+    assert_eq!(claims["sub"], "bot@example.com");
+    assert_eq!(claims["groups"], json!(["platform"]));
+    assert_eq!(claims["scope"], "read write");
+    assert_eq!(
+        claims["wbat"],
+        json!({ "namespace": NS, "name": "ci", "revision": 1 })
+    );
+    let iat = claims["iat"].as_i64().unwrap();
+    assert_eq!(claims["exp"].as_i64().unwrap(), iat + 5);
+    let secret = h.secrets().get("ci").await.unwrap();
+    let annotations = secret.metadata.annotations.unwrap();
+    let at = |s: i64| Timestamp::from_second(s).unwrap().to_string();
+    assert_eq!(annotations["iam.witboost.com/jwt-expires-at"], at(iat + 5));
+    assert_eq!(annotations["iam.witboost.com/jwt-refresh-at"], at(iat + 4));
+    let token = h
+        .wait_token("ci", "JwtReady=True", |t| {
+            jwt_ready_of(t) == Some(("True".into(), "Current".into()))
+        })
+        .await;
+    assert_eq!(reason_of(&token).as_deref(), Some("Active"));
+
+    // The resync is 10 minutes away: only the scheduled refresh can replace it, at iat + 4.
+    let second = wait_jwt(&h, "ci", "a refreshed JWT", |jwt| jwt != first).await;
+    let refreshed = introspect(service.addr, &second).await;
+    assert_eq!(refreshed["active"], true);
+    let new_iat = refreshed["iat"].as_i64().unwrap();
+    assert!(
+        (iat + 4..=iat + 6).contains(&new_iat),
+        "refreshed at {new_iat}, issued at {iat}"
+    );
+    // The token itself did not change.
+    assert_eq!(refreshed["wbat"]["revision"], 1);
+}
+
+#[tokio::test]
+async fn a_jwt_never_outlives_its_token_and_leaves_the_secret_when_the_token_expires() {
+    let (h, service) = Harness::with_token_service(config()).await;
+    let expires = Timestamp::from_second(Timestamp::now().as_second() + 4).unwrap();
+    h.create(
+        &AccessToken::test("pat")
+            .for_user("dev@example.com")
+            .expiring_at(expires)
+            .with_jwt(None, Some(3_600)),
+    )
+    .await;
+    let jwt = wait_jwt(&h, "pat", "a JWT", |_| true).await;
+    let claims = introspect(service.addr, &jwt).await;
+    assert_eq!(claims["active"], true, "{claims}");
+    assert_eq!(claims["exp"].as_i64().unwrap(), expires.as_second());
+    let secret = h.secrets().get("pat").await.unwrap();
+    let annotations = secret.metadata.annotations.unwrap();
+    assert!(
+        !annotations.contains_key("iam.witboost.com/jwt-refresh-at"),
+        "a JWT ending with its token is not refreshed"
+    );
+
+    h.wait_phase("pat", AccessTokenPhase::Expired).await;
+    wait_no_jwt(&h, "pat").await;
+    assert_eq!(introspect(service.addr, &jwt).await["active"], false);
+    let token = h.tokens().get("pat").await.unwrap();
+    assert_eq!(
+        jwt_ready_of(&token),
+        Some(("False".into(), "TokenNotActive".into()))
+    );
+}
+
+#[tokio::test]
+async fn revoking_or_disabling_removes_the_jwt_and_regenerating_replaces_it() {
+    let (h, service) = Harness::with_token_service(config()).await;
+    h.create_account("bot").await;
+    h.create(
+        &AccessToken::test("ci")
+            .for_service_account("bot")
+            .with_jwt(None, None),
+    )
+    .await;
+    let first = wait_jwt(&h, "ci", "a JWT", |_| true).await;
+    let claims = introspect(service.addr, &first).await;
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        300,
+        "the service's default duration"
+    );
+
+    // A new value (next revision) gets a JWT naming it; the old JWT is inactive at once.
+    h.tokens()
+        .patch(
+            "ci",
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "metadata": { "annotations": {
+                    witboost_token_operator::crd::REGENERATE_ANNOTATION: "now"
+                } }
+            })),
+        )
+        .await
+        .unwrap();
+    let second = wait_jwt(&h, "ci", "a JWT of revision 2", |jwt| jwt != first).await;
+    assert_eq!(
+        introspect(service.addr, &second).await["wbat"]["revision"],
+        2
+    );
+    assert_eq!(introspect(service.addr, &first).await["active"], false);
+
+    h.accounts()
+        .patch(
+            "bot",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "disabled": true } })),
+        )
+        .await
+        .unwrap();
+    wait_no_jwt(&h, "ci").await;
+    assert!(h.secret_value("ci").await.is_some(), "the value is kept");
+    h.accounts()
+        .patch(
+            "bot",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "disabled": false } })),
+        )
+        .await
+        .unwrap();
+    let third = wait_jwt(&h, "ci", "a JWT again", |jwt| jwt != second).await;
+    assert_eq!(introspect(service.addr, &third).await["active"], true);
+
+    h.patch_spec("ci", json!({ "revoked": true })).await;
+    h.wait_phase("ci", AccessTokenPhase::Revoked).await;
+    wait_no_jwt(&h, "ci").await;
+    assert_eq!(introspect(service.addr, &third).await["active"], false);
+}
+
+#[tokio::test]
+async fn a_scope_the_account_does_not_allow_is_reported_until_the_account_allows_it() {
+    let (h, service) = Harness::with_token_service(slow_resync()).await;
+    account_with(
+        &h,
+        "bot",
+        json!({ "email": "bot@example.com", "allowedScopes": ["read"] }),
+    )
+    .await;
+    h.create(
+        &AccessToken::test("ci")
+            .for_service_account("bot")
+            .with_jwt(Some("read write"), None),
+    )
+    .await;
+    let token = h
+        .wait_token("ci", "JwtReady=False", |t| jwt_ready_of(t).is_some())
+        .await;
+    assert_eq!(
+        jwt_ready_of(&token),
+        Some(("False".into(), "ScopeNotAllowed".into()))
+    );
+    assert_eq!(
+        reason_of(&token).as_deref(),
+        Some("Active"),
+        "the token is fine"
+    );
+    let note = h.wait_event("ci", "ScopeNotAllowed").await;
+    assert!(note.contains("write"), "{note}");
+    let secret = h.secrets().get("ci").await.unwrap();
+    assert!(jwt_of(&secret).is_none());
+    assert!(h.secret_value("ci").await.is_some());
+
+    h.accounts()
+        .patch(
+            "bot",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "allowedScopes": ["read", "write"] } })),
+        )
+        .await
+        .unwrap();
+    let jwt = wait_jwt(&h, "ci", "a JWT once allowed", |_| true).await;
+    assert_eq!(introspect(service.addr, &jwt).await["scope"], "read write");
+    h.wait_token("ci", "JwtReady=True", |t| {
+        jwt_ready_of(t).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_the_token_service_in_the_process_the_condition_says_so() {
+    let h = Harness::start().await;
+    h.create(
+        &AccessToken::test("pat")
+            .for_user("dev@example.com")
+            .with_jwt(None, None),
+    )
+    .await;
+    let token = h
+        .wait_token("pat", "JwtReady", |t| jwt_ready_of(t).is_some())
+        .await;
+    assert_eq!(
+        jwt_ready_of(&token),
+        Some(("False".into(), "NoIssuer".into()))
+    );
+    assert_eq!(phase_of(&token), Some(AccessTokenPhase::Active));
+    assert!(jwt_of(&h.secrets().get("pat").await.unwrap()).is_none());
+}
