@@ -6,6 +6,7 @@ pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod jwt;
+pub mod leader;
 pub mod operator;
 pub mod sandbox;
 pub mod server;

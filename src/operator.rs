@@ -1,8 +1,13 @@
-//! `run`: the controllers and the admin server, against a cluster, until SIGTERM.
+//! `run`: the token service, the controllers and the admin server, against a cluster, until
+//! SIGTERM.
 //!
 //! [`Operator::start`] is the library entry point (tests start it against a sandbox's client
 //! and stop it); [`run`] wraps it for the command line. Each kind is watched once: the
 //! reflectors feed both the controllers and the caches their reconciles read from.
+//!
+//! With leader election ([`crate::leader`]) the controllers start only once this replica holds
+//! the Lease and stop the moment it is lost; the token service and the admin server run on every
+//! replica.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use crate::controller::{
 };
 use crate::crd::{AccessToken, GoDuration, ServiceAccount};
 use crate::jwt::Issuer;
+use crate::leader::{Elector, LeaseConfig};
 use crate::server::{self, TokenServiceArgs};
 use crate::telemetry::{self, LogArgs, ReconcileMetrics};
 
@@ -48,6 +54,14 @@ pub struct RunArgs {
     /// Reconciles running at once, per controller.
     #[arg(long, default_value_t = 16)]
     pub concurrency: u16,
+    /// Run the controllers only while holding a Lease, so that several replicas can run: one
+    /// leads, the others stand by and serve the token service.
+    #[arg(long, env = "WITBOOST_LEADER_ELECT", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease. Default: $POD_NAMESPACE, else the kubeconfig's namespace.
+    #[arg(long, env = "WITBOOST_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
@@ -73,6 +87,8 @@ pub struct OperatorConfig {
     /// The token service's keys and policy, to keep JWTs in Secrets (`spec.jwt`); without it,
     /// such tokens report `JwtReady=False`.
     pub issuer: Option<Issuer>,
+    /// Run the controllers only while holding this Lease; `None` runs them at once.
+    pub leader_election: Option<LeaseConfig>,
 }
 
 impl From<&RunArgs> for OperatorConfig {
@@ -85,6 +101,7 @@ impl From<&RunArgs> for OperatorConfig {
                 concurrency: args.concurrency,
             },
             issuer: None,
+            leader_election: None,
         }
     }
 }
@@ -94,6 +111,7 @@ pub struct Operator {
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     ready: watch::Receiver<bool>,
+    lost: watch::Receiver<bool>,
     admin_addr: Option<SocketAddr>,
     registry: Arc<Registry>,
 }
@@ -107,145 +125,39 @@ impl Operator {
         mut registry: Registry,
     ) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
-        let reconcile_metrics = ReconcileMetrics::register(&mut registry);
-        let report = Arc::new(Report::new(
-            controllers::recorder(client.clone()),
-            TokenMetrics::register(&mut registry),
-        ));
-        let registry = Arc::new(registry);
-
-        let (tokens_api, secrets_api, accounts_api) = match &config.namespace {
-            Some(ns) => (
-                Api::<DeserializeGuard<AccessToken>>::namespaced(client.clone(), ns),
-                Api::<Secret>::namespaced(client.clone(), ns),
-                Api::<DeserializeGuard<ServiceAccount>>::namespaced(client.clone(), ns),
-            ),
-            None => (
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-                Api::all(client.clone()),
-            ),
+        let metrics = ControllerMetrics {
+            reconcile: ReconcileMetrics::register(&mut registry),
+            tokens: TokenMetrics::register(&mut registry),
         };
-        let (tokens, tokens_writer) = reflector::store();
-        let (secrets, secrets_writer) = reflector::store();
-        let (accounts, accounts_writer) = reflector::store();
-        let (wake, wake_rx) = mpsc::unbounded_channel();
-        let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
-        let backoff = || Backoff::new(Duration::from_millis(200), Duration::from_secs(60));
-
-        let token_ctx = Arc::new(access_token::Context {
-            client: client.clone(),
-            tokens: tokens.clone(),
-            secrets: secrets.clone(),
-            accounts: accounts.clone(),
-            claims: Default::default(),
-            report: report.clone(),
-            metrics: reconcile_metrics.clone(),
-            config: config.controller.clone(),
-            backoff: backoff(),
-            wake,
-            wake_account,
-            issuer: config.issuer.clone(),
-        });
-        let account_ctx = Arc::new(service_account::Context {
-            client: client.clone(),
-            tokens: tokens.clone(),
-            report,
-            metrics: reconcile_metrics,
-            config: config.controller.clone(),
-            backoff: backoff(),
-        });
-
-        let on_token = token_ctx.clone();
-        let token_stream = watcher(tokens_api, watcher::Config::default())
-            .default_backoff()
-            .reflect(tokens_writer)
-            .inspect(move |event| match event {
-                Ok(watcher::Event::Delete(object)) => {
-                    if let Ok(token) = &object.0 {
-                        access_token::deleted(&on_token, token);
-                        access_token::token_changed(&on_token, token);
-                    }
-                }
-                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
-                    if let Ok(token) = &object.0 {
-                        access_token::token_changed(&on_token, token);
-                    }
-                }
-                _ => {}
-            })
-            .touched_objects();
-        let secret_stream = watcher(
-            secrets_api,
-            watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
-        )
-        .default_backoff()
-        .reflect(secrets_writer)
-        .touched_objects();
-        let on_account = token_ctx.clone();
-        let account_stream = watcher(accounts_api, watcher::Config::default())
-            .default_backoff()
-            .reflect(accounts_writer)
-            .inspect(move |event| {
-                if let Ok(
-                    watcher::Event::Apply(object)
-                    | watcher::Event::Delete(object)
-                    | watcher::Event::InitApply(object),
-                ) = event
-                {
-                    access_token::account_changed(
-                        &on_account,
-                        &object.namespace().unwrap_or_default(),
-                        &object.name_any(),
-                    );
-                }
-            })
-            .touched_objects();
-
-        let controller_config =
-            controller::Config::default().concurrency(config.controller.concurrency);
-        let token_controller = Controller::for_stream(token_stream, tokens.clone())
-            .owns_stream(secret_stream)
-            .reconcile_on(UnboundedReceiverStream::new(wake_rx))
-            .with_config(controller_config.clone())
-            .graceful_shutdown_on(shutdown.clone().cancelled_owned())
-            .run(
-                access_token::reconcile,
-                access_token::error_policy,
-                token_ctx,
-            )
-            .for_each(|_| future::ready(()));
-        let account_controller = Controller::for_stream(account_stream, accounts.clone())
-            .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
-            .with_config(controller_config)
-            .graceful_shutdown_on(shutdown.clone().cancelled_owned())
-            .run(
-                service_account::reconcile,
-                service_account::error_policy,
-                account_ctx,
-            )
-            .for_each(|_| future::ready(()));
-
+        let registry = Arc::new(registry);
         let (ready_tx, ready) = watch::channel(false);
-        let mut tasks = vec![
-            tokio::spawn(token_controller),
-            tokio::spawn(account_controller),
-        ];
-        let synced = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let all = async {
-                synced_store(&tokens).await;
-                synced_store(&secrets).await;
-                synced_store(&accounts).await;
-            };
-            tokio::select! {
-                () = all => {
-                    info!("caches synced; ready");
-                    let _ = ready_tx.send(true);
-                }
-                () = synced.cancelled() => {}
+        let (lost_tx, lost) = watch::channel(false);
+        let mut tasks = vec![];
+        match config.leader_election.clone() {
+            None => {
+                let (controllers, synced) =
+                    controllers(client.clone(), &config, metrics, shutdown.clone());
+                tasks.extend(controllers);
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(async move {
+                    tokio::select! {
+                        () = synced => {
+                            info!("caches synced; ready");
+                            let _ = ready_tx.send(true);
+                        }
+                        () = stop.cancelled() => {}
+                    }
+                }));
             }
-        }));
+            Some(lease) => tasks.push(tokio::spawn(lead(
+                client.clone(),
+                config.clone(),
+                lease,
+                metrics,
+                (ready_tx, lost_tx),
+                shutdown.clone(),
+            ))),
+        }
         let mut admin_addr = None;
         if let Some(addr) = config.admin_addr {
             let (bound, task) =
@@ -259,9 +171,20 @@ impl Operator {
             shutdown,
             tasks,
             ready,
+            lost,
             admin_addr,
             registry,
         })
+    }
+
+    /// Resolves if the operator lost the leader Lease: its controllers have stopped, and the
+    /// process should exit so that it starts over as a candidate. Never resolves without
+    /// leader election.
+    pub async fn lost_leadership(&self) {
+        let mut lost = self.lost.clone();
+        if lost.wait_for(|l| *l).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Waits until the caches have synced (what `/readyz` reports).
@@ -289,6 +212,195 @@ impl Operator {
     }
 }
 
+/// The controllers' metrics, registered once per process (the controllers may start later,
+/// when this replica becomes the leader).
+#[derive(Clone)]
+struct ControllerMetrics {
+    reconcile: ReconcileMetrics,
+    tokens: TokenMetrics,
+}
+
+/// Starts both controllers and their watches; they stop when `stop` is cancelled. Returns
+/// their tasks and a future that resolves once every cache has its first full list.
+fn controllers(
+    client: kube::Client,
+    config: &OperatorConfig,
+    metrics: ControllerMetrics,
+    stop: CancellationToken,
+) -> (Vec<JoinHandle<()>>, impl Future<Output = ()> + use<>) {
+    let reconcile_metrics = metrics.reconcile;
+    let report = Arc::new(Report::new(
+        controllers::recorder(client.clone()),
+        metrics.tokens,
+    ));
+    let (tokens_api, secrets_api, accounts_api) = match &config.namespace {
+        Some(ns) => (
+            Api::<DeserializeGuard<AccessToken>>::namespaced(client.clone(), ns),
+            Api::<Secret>::namespaced(client.clone(), ns),
+            Api::<DeserializeGuard<ServiceAccount>>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let (tokens, tokens_writer) = reflector::store();
+    let (secrets, secrets_writer) = reflector::store();
+    let (accounts, accounts_writer) = reflector::store();
+    let (wake, wake_rx) = mpsc::unbounded_channel();
+    let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
+    let backoff = || Backoff::new(Duration::from_millis(200), Duration::from_secs(60));
+
+    let token_ctx = Arc::new(access_token::Context {
+        client: client.clone(),
+        tokens: tokens.clone(),
+        secrets: secrets.clone(),
+        accounts: accounts.clone(),
+        claims: Default::default(),
+        report: report.clone(),
+        metrics: reconcile_metrics.clone(),
+        config: config.controller.clone(),
+        backoff: backoff(),
+        wake,
+        wake_account,
+        issuer: config.issuer.clone(),
+    });
+    let account_ctx = Arc::new(service_account::Context {
+        client: client.clone(),
+        tokens: tokens.clone(),
+        report,
+        metrics: reconcile_metrics,
+        config: config.controller.clone(),
+        backoff: backoff(),
+    });
+
+    let on_token = token_ctx.clone();
+    let token_stream = watcher(tokens_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(tokens_writer)
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Delete(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::deleted(&on_token, token);
+                    access_token::token_changed(&on_token, token);
+                }
+            }
+            Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::token_changed(&on_token, token);
+                }
+            }
+            _ => {}
+        })
+        .touched_objects();
+    let secret_stream = watcher(
+        secrets_api,
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+    )
+    .default_backoff()
+    .reflect(secrets_writer)
+    .touched_objects();
+    let on_account = token_ctx.clone();
+    let account_stream = watcher(accounts_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(accounts_writer)
+        .inspect(move |event| {
+            if let Ok(
+                watcher::Event::Apply(object)
+                | watcher::Event::Delete(object)
+                | watcher::Event::InitApply(object),
+            ) = event
+            {
+                access_token::account_changed(
+                    &on_account,
+                    &object.namespace().unwrap_or_default(),
+                    &object.name_any(),
+                );
+            }
+        })
+        .touched_objects();
+
+    let controller_config =
+        controller::Config::default().concurrency(config.controller.concurrency);
+    let token_controller = Controller::for_stream(token_stream, tokens.clone())
+        .owns_stream(secret_stream)
+        .reconcile_on(UnboundedReceiverStream::new(wake_rx))
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(
+            access_token::reconcile,
+            access_token::error_policy,
+            token_ctx,
+        )
+        .for_each(|_| future::ready(()));
+    let account_controller = Controller::for_stream(account_stream, accounts.clone())
+        .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
+        .with_config(controller_config)
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(
+            service_account::reconcile,
+            service_account::error_policy,
+            account_ctx,
+        )
+        .for_each(|_| future::ready(()));
+
+    let tasks = vec![
+        tokio::spawn(token_controller),
+        tokio::spawn(account_controller),
+    ];
+    let synced = async move {
+        synced_store(&tokens).await;
+        synced_store(&secrets).await;
+        synced_store(&accounts).await;
+    };
+    (tasks, synced)
+}
+
+/// With leader election: stand by (ready, serving the token service) until this replica holds
+/// the Lease, then run the controllers until the Lease is lost or the operator stops; stop
+/// them before giving the Lease up.
+async fn lead(
+    client: kube::Client,
+    config: OperatorConfig,
+    lease: LeaseConfig,
+    metrics: ControllerMetrics,
+    (ready, lost): (watch::Sender<bool>, watch::Sender<bool>),
+    shutdown: CancellationToken,
+) {
+    let elector = Elector::new(client.clone(), lease);
+    let leadership = tokio::select! {
+        leadership = elector.acquire(|_| { ready.send_replace(true); }) => leadership,
+        () = shutdown.cancelled() => return,
+    };
+    let stop = CancellationToken::new();
+    let (tasks, synced) = controllers(client, &config, metrics, stop.clone());
+    tokio::pin!(synced);
+    let mut synced_done = false;
+    loop {
+        tokio::select! {
+            () = &mut synced, if !synced_done => {
+                synced_done = true;
+                info!("caches synced; leading");
+                ready.send_replace(true);
+            }
+            () = leadership.lost() => {
+                tracing::error!("lost the leader Lease: the controllers stop");
+                break;
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+    stop.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    if leadership.is_lost() {
+        lost.send_replace(true);
+    }
+    leadership.release().await;
+}
+
 /// Waits until `store` has its first full list. `Store::wait_until_ready` wakes only the
 /// last of several concurrent waiters (a oneshot channel underneath, and the controller waits
 /// on the same store), so it is polled again on a short tick rather than trusted to wake us.
@@ -311,9 +423,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("failed to configure a Kubernetes client")?;
     let running = Running::start(client, &args).await?;
-    wait_for_signal().await?;
+    let lost = tokio::select! {
+        signal = wait_for_signal() => {
+            signal?;
+            false
+        }
+        () = running.lost_leadership() => true,
+    };
     info!("shutting down");
-    running.shutdown().await
+    running.shutdown().await?;
+    if lost {
+        anyhow::bail!("lost the leader Lease; exiting so that this replica starts over");
+    }
+    Ok(())
 }
 
 /// Everything `run` (and `sandbox`) starts, sharing one metrics registry.
@@ -334,6 +456,7 @@ impl Running {
                 .await?;
         let config = OperatorConfig {
             issuer: Some(service.issuer()),
+            leader_election: args.leader_elect.then(|| lease_config(&client, args)),
             ..OperatorConfig::from(args)
         };
         let token_service = tokio::spawn(service.run(stop_token_service.clone()));
@@ -345,6 +468,11 @@ impl Running {
         })
     }
 
+    /// Resolves if this replica lost the leader Lease (see [`Operator::lost_leadership`]).
+    pub async fn lost_leadership(&self) {
+        self.operator.lost_leadership().await;
+    }
+
     /// Stops both gracefully; an error of the token service is reported.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.stop_token_service.cancel();
@@ -353,6 +481,21 @@ impl Running {
             .await
             .context("the token service panicked")?
     }
+}
+
+/// The Lease of `run`: one per watched scope, so operators for different namespaces do not
+/// compete.
+fn lease_config(client: &kube::Client, args: &RunArgs) -> LeaseConfig {
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let name = match &args.namespace {
+        Some(watched) => format!("{MANAGED_BY}.{watched}"),
+        None => MANAGED_BY.to_owned(),
+    };
+    LeaseConfig::new(namespace, name)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

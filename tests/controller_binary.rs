@@ -8,6 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use harness::*;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::Api;
 use witboost_token_operator::crd::AccessToken;
 
 const BIN: &str = env!("CARGO_BIN_EXE_witboost-token-operator");
@@ -68,9 +71,54 @@ async fn run_issues_tokens_against_the_kubeconfig_and_stops_gracefully_on_sigter
         digest_of(&active),
         Some(digest(&h.secret_value("ci").await.unwrap()))
     );
+    // It led through a Lease of its own scope, and gives it up when it stops.
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let lease_name = format!("witboost-token-operator.{NS}");
+    let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity);
+    assert!(holder(leases.get(&lease_name).await.unwrap()).is_some());
     terminate(&child.0);
     let status = exit_within(&mut child.0, 10).await;
     assert!(status.success(), "{status:?}");
+    assert_eq!(holder(leases.get(&lease_name).await.unwrap()), None);
+}
+
+#[tokio::test]
+async fn run_exits_with_an_error_when_another_replica_takes_its_lease() {
+    let h = Harness::without_operator(config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    h.sandbox.write_kubeconfig(&kubeconfig).unwrap();
+    let mut child = Running(
+        Command::new(BIN)
+            .args(["run", "--leader-election-namespace", "kube-system"])
+            .args(["--admin-addr", &free_addr().to_string()])
+            .args(["--http-addr", &free_addr().to_string()])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), "kube-system");
+    let mut lease = eventually(10, "run to take the Lease", || async {
+        leases
+            .get_opt("witboost-token-operator")
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    let spec = lease.spec.as_mut().unwrap();
+    spec.holder_identity = Some("another-replica".into());
+    spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+    leases
+        .replace("witboost-token-operator", &Default::default(), &lease)
+        .await
+        .unwrap();
+    // It renews every 2 s: it sees the new holder, stops its controllers and exits.
+    let status = exit_within(&mut child.0, 10).await;
+    assert_eq!(status.code(), Some(1), "{status:?}");
 }
 
 #[tokio::test]
@@ -113,6 +161,18 @@ async fn the_sandbox_runs_the_operator_and_the_token_service_against_itself() {
                 .all(|t| ready_of(t).is_some_and(|(status, _, _)| status == "True")))
         .then_some(())
     })
+    .await;
+    // The rotating example keeps a JWT in its Secret (spec.jwt).
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(tokens.clone().into_client(), NS);
+    eventually(
+        30,
+        "the rotating example's Secret to hold a JWT",
+        || async {
+            let secret = secrets.get_opt("governance-bot-token").await.ok()??;
+            jwt_of(&secret).filter(|jwt| jwt.split('.').count() == 3)
+        },
+    )
     .await;
     eventually(30, "the token service to publish its keys", || async {
         let body = http_get(http, "/.well-known/jwks.json").await?;

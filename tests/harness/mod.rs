@@ -41,6 +41,7 @@ pub fn config() -> OperatorConfig {
             concurrency: 16,
         },
         issuer: None,
+        leader_election: None,
     }
 }
 

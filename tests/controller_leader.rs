@@ -1,0 +1,166 @@
+//! Leader election: with several replicas, exactly one runs the controllers; the others stand
+//! by (ready, for the token service) and take over when the leader stops, and a leader that can
+//! no longer prove it holds the Lease stops its controllers. End to end against the sandbox.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::*;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, PostParams};
+use witboost_token_operator::crd::AccessToken;
+use witboost_token_operator::leader::LeaseConfig;
+use witboost_token_operator::operator::{Operator, OperatorConfig};
+use witboost_token_operator::telemetry;
+
+const LEASE: &str = "witboost-token-operator";
+
+/// Timings a few times shorter than the defaults, so take-overs fit in a test.
+fn elected(identity: &str) -> OperatorConfig {
+    let mut lease = LeaseConfig::new(NS, LEASE);
+    lease.identity = identity.into();
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(200);
+    OperatorConfig {
+        leader_election: Some(lease),
+        ..config()
+    }
+}
+
+async fn replica(h: &Harness, identity: &str) -> Operator {
+    let operator = Operator::start(h.client.clone(), elected(identity), telemetry::registry())
+        .await
+        .expect("operator starts");
+    within(10, "the replica to be ready", operator.ready()).await;
+    operator
+}
+
+fn leases(h: &Harness) -> Api<Lease> {
+    Api::namespaced(h.client.clone(), NS)
+}
+
+async fn holder(h: &Harness) -> Option<String> {
+    leases(h)
+        .get_opt(LEASE)
+        .await
+        .unwrap()?
+        .spec?
+        .holder_identity
+        .filter(|holder| !holder.is_empty())
+}
+
+async fn wait_holder(h: &Harness, identity: &str) {
+    eventually(10, &format!("{identity} to hold the Lease"), || async {
+        (holder(h).await.as_deref() == Some(identity)).then_some(())
+    })
+    .await;
+}
+
+fn reconciled(operator: &Operator) -> bool {
+    operator
+        .metrics_text()
+        .contains("witboost_controller_reconciles_total{controller=\"accesstoken\"")
+}
+
+#[tokio::test]
+async fn of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops() {
+    let h = Harness::without_operator(config()).await;
+    let a = replica(&h, "a").await;
+    wait_holder(&h, "a").await;
+    let b = replica(&h, "b").await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("first").for_service_account("bot"))
+        .await;
+    h.wait_active("first").await;
+    assert!(reconciled(&a), "the leader reconciles");
+    assert!(!reconciled(&b), "the standby replica does not");
+    assert_eq!(holder(&h).await.as_deref(), Some("a"));
+
+    // A graceful stop gives the Lease up: b takes over at its next try, not after 3 s.
+    within(10, "the leader to stop", a.shutdown()).await;
+    let lease = leases(&h).get(LEASE).await.unwrap();
+    let transitions = lease.spec.unwrap().lease_transitions.unwrap_or(0);
+    within(2, "b to take over", wait_holder(&h, "b")).await;
+    h.create(&AccessToken::test("second").for_user("dev@example.com"))
+        .await;
+    h.wait_active("second").await;
+    assert!(reconciled(&b), "the new leader reconciles");
+    let lease = leases(&h).get(LEASE).await.unwrap();
+    assert_eq!(lease.spec.unwrap().lease_transitions, Some(transitions + 1));
+    within(10, "b to stop", b.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_replica_waits_for_a_lease_nobody_renews_to_run_out_before_taking_it() {
+    let h = Harness::without_operator(config()).await;
+    // A leader that died without giving the Lease up.
+    let mut lease = Lease::default();
+    lease.metadata.name = Some(LEASE.into());
+    lease.spec = Some(k8s_openapi::api::coordination::v1::LeaseSpec {
+        holder_identity: Some("gone".into()),
+        lease_duration_seconds: Some(3),
+        renew_time: Some(MicroTime(jiff::Timestamp::now())),
+        ..Default::default()
+    });
+    leases(&h)
+        .create(&PostParams::default(), &lease)
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let b = replica(&h, "b").await;
+    h.create(&AccessToken::test("pat").for_user("dev@example.com"))
+        .await;
+    wait_holder(&h, "b").await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3),
+        "took over after {waited:?}, before the Lease ran out"
+    );
+    h.wait_active("pat").await;
+    within(10, "b to stop", b.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_leader_that_loses_its_lease_stops_its_controllers_and_says_so() {
+    let h = Harness::without_operator(config()).await;
+    let a = replica(&h, "a").await;
+    wait_holder(&h, "a").await;
+
+    // Another replica holds the Lease now (as after a long pause of this one).
+    let mut lease = leases(&h).get(LEASE).await.unwrap();
+    let spec = lease.spec.as_mut().unwrap();
+    spec.holder_identity = Some("intruder".into());
+    spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+    leases(&h)
+        .replace(LEASE, &PostParams::default(), &lease)
+        .await
+        .unwrap();
+    within(5, "a to notice it lost the Lease", a.lost_leadership()).await;
+
+    // Its controllers have stopped: a new token is left alone.
+    h.create(&AccessToken::test("orphan").for_user("dev@example.com"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let token = h.tokens().get("orphan").await.unwrap();
+    assert_eq!(token.status, None, "nothing reconciled it");
+    assert_eq!(
+        holder(&h).await.as_deref(),
+        Some("intruder"),
+        "not released"
+    );
+    within(10, "a to stop", a.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_leader_that_cannot_renew_within_the_deadline_stops() {
+    let h = Harness::without_operator(config()).await;
+    let a = replica(&h, "a").await;
+    wait_holder(&h, "a").await;
+    // Every Lease read fails from now on, for longer than the renew deadline (2 s).
+    h.sandbox.faults().fail_next("get", "leases", 1_000, 503);
+    within(5, "a to give up leading", a.lost_leadership()).await;
+    within(10, "a to stop", a.shutdown()).await;
+}
