@@ -109,7 +109,12 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let running = Running::start(client, &operator).await?;
-    let result = (&mut api).await.context("the sandbox panicked")?;
+    let result = tokio::select! {
+        result = &mut api => result.context("the sandbox panicked")?,
+        () = running.lost_leadership() => {
+            Err(anyhow::anyhow!("the operator lost its leader Lease; stopping the sandbox"))
+        }
+    };
     running.shutdown().await?;
     result
 }

@@ -53,6 +53,28 @@ impl LeaseConfig {
     }
 }
 
+impl LeaseConfig {
+    /// Checks the timings the way client-go does: the leader must give up before anyone may
+    /// take over, and retry more than once before giving up.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease_duration.as_secs() < 1 {
+            return Err("the lease duration must be at least one second".into());
+        }
+        if self.renew_deadline >= self.lease_duration {
+            return Err("the renew deadline must be shorter than the lease duration".into());
+        }
+        if self.retry_period.is_zero() || self.retry_period >= self.renew_deadline {
+            return Err(
+                "the retry period must be positive and shorter than the renew deadline".into(),
+            );
+        }
+        if self.identity.is_empty() {
+            return Err("the identity must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
 /// The Lease as last observed, and when (on our clock) it last changed.
 struct Observed {
     holder: Option<String>,
@@ -68,6 +90,8 @@ enum Attempt {
     Held,
     /// Someone else does, and their Lease has not run out.
     Other(String),
+    /// The Lease changed between our read and our write: read again.
+    Conflict,
 }
 
 /// One replica's view of the election.
@@ -100,6 +124,7 @@ impl Elector {
         loop {
             match self.try_acquire_or_renew().await {
                 Ok(Attempt::Held) => break,
+                Ok(Attempt::Conflict) => {}
                 Ok(Attempt::Other(holder)) => {
                     if reported.as_ref() != Some(&holder) {
                         info!(%holder, lease = %self.config.name, "standing by: another replica leads");
@@ -125,24 +150,26 @@ impl Elector {
     /// Renews until `stop`, or until the Lease is lost: taken by another replica, or not
     /// renewed within the renew deadline.
     async fn keep(mut self, lost: CancellationToken, stop: CancellationToken) -> Self {
+        // When the last successful renewal was *sent*: the Lease runs from then at the latest.
         let mut renewed = Instant::now();
         loop {
+            let left = self.config.renew_deadline.saturating_sub(renewed.elapsed());
             tokio::select! {
                 () = stop.cancelled() => return self,
-                () = tokio::time::sleep(self.config.retry_period) => {}
+                () = tokio::time::sleep(self.config.retry_period.min(left)) => {}
             }
-            let attempt = tokio::time::timeout(
-                self.config.renew_deadline.saturating_sub(renewed.elapsed()),
-                self.try_acquire_or_renew(),
-            )
-            .await;
+            let sent = Instant::now();
+            let left = self.config.renew_deadline.saturating_sub(renewed.elapsed());
+            let attempt = tokio::time::timeout(left, self.try_acquire_or_renew()).await;
             match attempt {
-                Ok(Ok(Attempt::Held)) => renewed = Instant::now(),
+                Ok(Ok(Attempt::Held)) => renewed = sent,
                 Ok(Ok(Attempt::Other(holder))) => {
                     warn!(%holder, "the leader Lease was taken over");
                     lost.cancel();
                     return self;
                 }
+                // Someone else wrote the Lease (a label, say): the next try reads it again.
+                Ok(Ok(Attempt::Conflict)) => {}
                 Ok(Err(error)) => warn!(%error, "failed to renew the leader Lease"),
                 Err(_) => {}
             }
@@ -174,9 +201,7 @@ impl Elector {
             });
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(Attempt::Held),
-                Err(kube::Error::Api(status)) if status.code == 409 => {
-                    Ok(Attempt::Other(String::new()))
-                }
+                Err(kube::Error::Api(status)) if status.code == 409 => Ok(Attempt::Conflict),
                 Err(error) => Err(error),
             };
         };
@@ -223,9 +248,7 @@ impl Elector {
             .await
         {
             Ok(_) => Ok(Attempt::Held),
-            Err(kube::Error::Api(status)) if status.code == 409 => {
-                Ok(Attempt::Other(holder.unwrap_or_default()))
-            }
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(Attempt::Conflict),
             Err(error) => Err(error),
         }
     }
@@ -277,4 +300,33 @@ impl Leadership {
 /// `period` plus up to 20 % more, so candidates do not retry in lockstep.
 fn jittered(period: Duration) -> Duration {
     period + period.mul_f64(rand::random::<f64>() * 0.2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_a_leader_must_give_up_before_others_may_take_over() {
+        let config = LeaseConfig::new("ns", "lease");
+        assert_eq!(config.validate(), Ok(()));
+        assert!(config.identity.len() > "_00000000".len());
+        let mut late = config.clone();
+        late.renew_deadline = late.lease_duration;
+        assert!(late.validate().unwrap_err().contains("renew deadline"));
+        let mut busy = config.clone();
+        busy.retry_period = busy.renew_deadline;
+        assert!(busy.validate().unwrap_err().contains("retry period"));
+        let mut short = config;
+        short.lease_duration = Duration::from_millis(500);
+        assert!(short.validate().is_err());
+    }
+
+    #[test]
+    fn two_replicas_get_different_identities() {
+        assert_ne!(
+            LeaseConfig::new("ns", "lease").identity,
+            LeaseConfig::new("ns", "lease").identity
+        );
+    }
 }

@@ -149,14 +149,19 @@ impl Operator {
                     }
                 }));
             }
-            Some(lease) => tasks.push(tokio::spawn(lead(
-                client.clone(),
-                config.clone(),
-                lease,
-                metrics,
-                (ready_tx, lost_tx),
-                shutdown.clone(),
-            ))),
+            Some(lease) => {
+                lease
+                    .validate()
+                    .map_err(|e| anyhow::anyhow!("invalid leader election settings: {e}"))?;
+                tasks.push(tokio::spawn(lead(
+                    client.clone(),
+                    config.clone(),
+                    lease,
+                    metrics,
+                    (ready_tx, lost_tx),
+                    shutdown.clone(),
+                )));
+            }
         }
         let mut admin_addr = None;
         if let Some(addr) = config.admin_addr {
@@ -187,7 +192,8 @@ impl Operator {
         }
     }
 
-    /// Waits until the caches have synced (what `/readyz` reports).
+    /// Waits until the operator is ready (what `/readyz` reports): the caches have synced or,
+    /// with leader election, this replica stands by while another leads.
     pub async fn ready(&self) {
         let mut ready = self.ready.clone();
         let _ = ready.wait_for(|r| *r).await;
@@ -385,18 +391,28 @@ async fn lead(
                 ready.send_replace(true);
             }
             () = leadership.lost() => {
-                tracing::error!("lost the leader Lease: the controllers stop");
+                tracing::error!("lost the leader Lease: the controllers stop now");
                 break;
             }
             () = shutdown.cancelled() => break,
         }
     }
-    stop.cancel();
-    for task in tasks {
-        let _ = task.await;
-    }
     if leadership.is_lost() {
+        // Another replica may lead already: in-flight reconciles are dropped, not finished,
+        // so no write of ours lands after this point.
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
         lost.send_replace(true);
+    } else {
+        // Still the leader: let running reconciles finish, then give the Lease up.
+        stop.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
     }
     leadership.release().await;
 }
@@ -460,7 +476,14 @@ impl Running {
             ..OperatorConfig::from(args)
         };
         let token_service = tokio::spawn(service.run(stop_token_service.clone()));
-        let operator = Operator::start(client, config, registry).await?;
+        let operator = match Operator::start(client, config, registry).await {
+            Ok(operator) => operator,
+            Err(error) => {
+                stop_token_service.cancel();
+                let _ = token_service.await;
+                return Err(error);
+            }
+        };
         Ok(Self {
             operator,
             token_service,

@@ -59,6 +59,24 @@ async fn wait_holder(h: &Harness, identity: &str) {
     .await;
 }
 
+/// Writes `holder` into the Lease as a replica taking it over would, retrying while the
+/// current leader's renewals get in between.
+async fn take_lease(leases: &Api<Lease>, name: &str, holder: &str) {
+    eventually(10, "the Lease to be taken over", || async {
+        let mut lease = leases.get(name).await.ok()?;
+        let spec = lease.spec.get_or_insert_default();
+        spec.holder_identity = Some(holder.into());
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        spec.lease_duration_seconds = Some(60);
+        leases
+            .replace(name, &PostParams::default(), &lease)
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
 fn reconciled(operator: &Operator) -> bool {
     operator
         .metrics_text()
@@ -80,9 +98,9 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops() {
     assert_eq!(holder(&h).await.as_deref(), Some("a"));
 
     // A graceful stop gives the Lease up: b takes over at its next try, not after 3 s.
-    within(10, "the leader to stop", a.shutdown()).await;
     let lease = leases(&h).get(LEASE).await.unwrap();
     let transitions = lease.spec.unwrap().lease_transitions.unwrap_or(0);
+    within(10, "the leader to stop", a.shutdown()).await;
     within(2, "b to take over", wait_holder(&h, "b")).await;
     h.create(&AccessToken::test("second").for_user("dev@example.com"))
         .await;
@@ -130,14 +148,7 @@ async fn a_leader_that_loses_its_lease_stops_its_controllers_and_says_so() {
     wait_holder(&h, "a").await;
 
     // Another replica holds the Lease now (as after a long pause of this one).
-    let mut lease = leases(&h).get(LEASE).await.unwrap();
-    let spec = lease.spec.as_mut().unwrap();
-    spec.holder_identity = Some("intruder".into());
-    spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-    leases(&h)
-        .replace(LEASE, &PostParams::default(), &lease)
-        .await
-        .unwrap();
+    take_lease(&leases(&h), LEASE, "intruder").await;
     within(5, "a to notice it lost the Lease", a.lost_leadership()).await;
 
     // Its controllers have stopped: a new token is left alone.

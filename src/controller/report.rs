@@ -197,7 +197,7 @@ impl Report {
                 .map(|c| c.reason.clone())
         };
         if let Some((reason, message)) = &plan.jwt.state
-            && reason.is_user_error()
+            && reason.is_warning()
             && jwt_reason(before).as_deref() != Some(reason.as_str())
         {
             events.push((EventType::Warning, reason.as_str(), message.clone()));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use tokio_util::sync::CancellationToken;
 use witboost_token_operator::controller::ControllerConfig;
@@ -303,16 +303,20 @@ pub fn phase_of(token: &AccessToken) -> Option<AccessTokenPhase> {
     token.status.as_ref()?.phase
 }
 
-/// `(status, reason, message)` of the Ready condition.
-pub fn ready_of(token: &AccessToken) -> Option<(String, String, String)> {
-    let c = token
+/// The condition of `type_` in the token's status.
+pub fn condition_of<'a>(token: &'a AccessToken, type_: &str) -> Option<&'a Condition> {
+    token
         .status
         .as_ref()?
         .conditions
         .as_ref()?
         .iter()
-        .find(|c| c.type_ == "Ready")?
-        .clone();
+        .find(|c| c.type_ == type_)
+}
+
+/// `(status, reason, message)` of the Ready condition.
+pub fn ready_of(token: &AccessToken) -> Option<(String, String, String)> {
+    let c = condition_of(token, "Ready")?.clone();
     Some((c.status, c.reason, c.message))
 }
 
@@ -385,13 +389,7 @@ pub fn jwt_of(secret: &Secret) -> Option<String> {
 
 /// `(status, reason)` of the JwtReady condition.
 pub fn jwt_ready_of(token: &AccessToken) -> Option<(String, String)> {
-    let c = token
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "JwtReady")?;
+    let c = condition_of(token, "JwtReady")?;
     Some((c.status.clone(), c.reason.clone()))
 }
 

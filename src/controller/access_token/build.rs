@@ -403,6 +403,9 @@ pub fn plan(
     }
 }
 
+/// How soon a JWT whose signing failed is tried again.
+const SIGN_RETRY: Duration = Duration::from_secs(10);
+
 /// Adds the JWT step's result ([`super::secret_jwt`]) to `plan`: the Secret's `jwt` key, the
 /// `JwtReady` condition, and a requeue at the JWT's refresh time.
 pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
@@ -419,6 +422,9 @@ pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
             .conditions
             .get_or_insert_default()
             .push(jwt_condition);
+    }
+    if matches!(jwt.state, Some((JwtReason::SignFailed, _))) {
+        plan.requeue_after = plan.requeue_after.min(SIGN_RETRY);
     }
     if let Some(at) = jwt.jwt.as_ref().and_then(|j| j.refresh_at)
         && let Ok(at) = Timestamp::from_second(at)

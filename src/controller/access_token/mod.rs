@@ -53,8 +53,6 @@ pub enum Error {
     Dereference(#[from] dereference::Error),
     #[error("failed to validate the spec")]
     Validate(#[from] validate::Error),
-    #[error("failed to mint the token's JWT")]
-    Jwt(#[from] secret_jwt::Error),
     #[error("failed to write the token's objects")]
     Apply(#[from] apply::Error),
     #[error("failed to write the status")]
@@ -67,7 +65,6 @@ impl ReconcileError for Error {
             Error::Invalid(_) => "InvalidObject",
             Error::Dereference(e) => e.category(),
             Error::Validate(e) => e.category(),
-            Error::Jwt(e) => e.category(),
             Error::Apply(e) => e.category(),
             Error::Status(e) => e.category(),
         }
@@ -148,7 +145,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         }
     };
     let me = token_key(token);
-    let mut plan = decide(ctx, token, &spec, &found)?;
+    let mut plan = decide(ctx, token, &spec, &found);
     let mut rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
     let must_write = |rendered: &Option<Secret>, observed: &Option<Secret>| {
         rendered
@@ -159,7 +156,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         // Writes, and above all new tokens, are decided on a fresh read, never on a cache
         // that may not have seen our last write yet.
         found = dereference::observe(&readers, token, true).await?;
-        plan = decide(ctx, token, &spec, &found)?;
+        plan = decide(ctx, token, &spec, &found);
         rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
     }
     if let Some(rendered) = rendered {
@@ -207,7 +204,7 @@ fn decide(
     token: &AccessToken,
     spec: &validate::ValidSpec,
     found: &dereference::Found,
-) -> Result<Plan, Error> {
+) -> Plan {
     let plan = decide_value(ctx, token, spec, found);
     let grant = grant_of(token, &plan, found.account.as_ref());
     let jwt = secret_jwt::plan(
@@ -216,8 +213,8 @@ fn decide(
         found.held_jwt(),
         found.observed.now.as_second(),
         ctx.issuer.as_ref(),
-    )?;
-    Ok(build::with_jwt(plan, jwt, &found.observed))
+    );
+    build::with_jwt(plan, jwt, &found.observed)
 }
 
 /// The right of the planned value to mint JWTs: only while it is active and ready.

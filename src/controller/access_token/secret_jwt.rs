@@ -13,7 +13,7 @@
 use std::fmt;
 
 use crate::crd::JwtSpec;
-use crate::jwt::{DurationError, Grant, Issuer, MintError, Scope, SignError};
+use crate::jwt::{DurationError, Grant, Issuer, MintError, Scope};
 
 /// Data key of the JWT in the token's Secret.
 pub const JWT_KEY: &str = "jwt";
@@ -69,6 +69,8 @@ pub enum Reason {
     InvalidDuration,
     /// No token service keys in this process.
     NoIssuer,
+    /// Signing failed; retried shortly.
+    SignFailed,
 }
 
 impl Reason {
@@ -81,14 +83,18 @@ impl Reason {
             Reason::ScopeNotAllowed => "ScopeNotAllowed",
             Reason::InvalidDuration => "InvalidDuration",
             Reason::NoIssuer => "NoIssuer",
+            Reason::SignFailed => "SignFailed",
         }
     }
 
-    /// Whether the user has something to fix (an Event is worth it).
-    pub fn is_user_error(self) -> bool {
+    /// Whether someone has something to fix: a Warning Event is worth it.
+    pub fn is_warning(self) -> bool {
         matches!(
             self,
-            Reason::InvalidScope | Reason::ScopeNotAllowed | Reason::InvalidDuration
+            Reason::InvalidScope
+                | Reason::ScopeNotAllowed
+                | Reason::InvalidDuration
+                | Reason::SignFailed
         )
     }
 }
@@ -114,17 +120,6 @@ impl JwtPlan {
     }
 }
 
-/// Signing failed: nothing the user did, worth retrying.
-#[derive(Debug, thiserror::Error)]
-#[error("failed to sign the JWT for the Secret")]
-pub struct Error(#[source] SignError);
-
-impl Error {
-    pub fn category(&self) -> &'static str {
-        "JwtSignFailed"
-    }
-}
-
 const CURRENT_MESSAGE: &str =
     "the Secret's jwt key holds a current JWT, replaced at 80% of its lifetime";
 
@@ -137,91 +132,104 @@ pub fn plan(
     held: Option<&str>,
     now: i64,
     issuer: Option<&Issuer>,
-) -> Result<JwtPlan, Error> {
+) -> JwtPlan {
     let Some(want) = want else {
-        return Ok(JwtPlan::default());
+        return JwtPlan::default();
     };
     let Some(grant) = grant else {
-        return Ok(JwtPlan::none(
+        return JwtPlan::none(
             Reason::TokenNotActive,
             "no JWT while the access token is not active and ready",
-        ));
+        );
     };
     let Some(issuer) = issuer else {
-        return Ok(JwtPlan::none(
+        return JwtPlan::none(
             Reason::NoIssuer,
             "the token service does not run with this controller, so no JWT can be minted",
-        ));
+        );
     };
     let scope = match Scope::parse(want.scope.as_deref().unwrap_or_default()) {
         Ok(scope) => scope,
-        Err(error) => return Ok(JwtPlan::none(Reason::InvalidScope, error.to_string())),
+        Err(error) => return JwtPlan::none(Reason::InvalidScope, error.to_string()),
     };
     if let Err(error) = scope.check_allowed(grant.account.allowed_scopes.as_deref()) {
-        return Ok(JwtPlan::none(Reason::ScopeNotAllowed, error.to_string()));
+        return JwtPlan::none(Reason::ScopeNotAllowed, error.to_string());
     }
     let lifetime = |at: i64| lifetime_at(issuer, want, grant, at);
     let wanted_lifetime = match lifetime(now) {
         Ok(seconds) => seconds,
         Err(DurationError::AboveMaximum(max)) => {
-            return Ok(JwtPlan::none(
+            return JwtPlan::none(
                 Reason::InvalidDuration,
                 format!(
                     "spec.jwt.durationSeconds must be at most {max}, the token service's maximum"
                 ),
-            ));
+            );
         }
         Err(DurationError::NotPositive) => {
-            return Ok(JwtPlan::none(
+            return JwtPlan::none(
                 Reason::InvalidDuration,
                 "spec.jwt.durationSeconds must be at least 1",
-            ));
+            );
         }
         Err(DurationError::BeyondTokenExpiry) => {
-            return Ok(JwtPlan::none(
+            return JwtPlan::none(
                 Reason::TokenExpiring,
                 "the access token expires within a second; no JWT is minted for it",
-            ));
+            );
         }
     };
     let wanted_scope = (!scope.is_empty()).then(|| scope.to_string());
 
-    if let Some(held) = held
-        && let Ok(claims) = issuer.verify(held, now)
-        && claims.wbat == grant.source
-        && claims.sub == grant.account.email
-        && claims.email == grant.account.email
-        && claims.groups == grant.account.groups
-        && claims.scope == wanted_scope
-        && lifetime(claims.iat) == Ok(claims.exp - claims.iat)
+    // The held JWT, if it is ours and still says what a new one would.
+    let valid = held.and_then(|held| {
+        let claims = issuer.verify(held, now).ok()?;
+        let matches = claims.wbat == grant.source
+            && claims.sub == grant.account.email
+            && claims.email == grant.account.email
+            && claims.groups == grant.account.groups
+            && claims.scope == wanted_scope
+            && lifetime(claims.iat) == Ok(claims.exp - claims.iat);
+        matches.then(|| KeptJwt {
+            value: JwtValue::new(held.to_owned()),
+            expires_at: claims.exp,
+            refresh_at: refresh_at(claims.iat, claims.exp, grant),
+        })
+    });
+    if let Some(kept) = &valid
+        && kept.refresh_at.is_none_or(|at| now < at)
     {
-        let refresh_at = refresh_at(claims.iat, claims.exp, grant);
-        if refresh_at.is_none_or(|at| now < at) {
-            return Ok(JwtPlan {
-                jwt: Some(KeptJwt {
-                    value: JwtValue::new(held.to_owned()),
-                    expires_at: claims.exp,
-                    refresh_at,
-                }),
-                minted: false,
-                state: Some((Reason::Current, CURRENT_MESSAGE.into())),
-            });
-        }
+        return JwtPlan {
+            jwt: valid,
+            minted: false,
+            state: Some((Reason::Current, CURRENT_MESSAGE.into())),
+        };
     }
 
     let minted = match issuer.mint(grant, Some(wanted_lifetime), wanted_scope.as_deref(), now) {
         Ok(minted) => minted,
-        Err(MintError::Sign(error)) => return Err(Error(error)),
+        Err(MintError::Sign(error)) => {
+            // Nothing the user did, and the token is unaffected. The held JWT stays while it is
+            // valid; signing is retried soon (`build::with_jwt`).
+            return JwtPlan {
+                jwt: valid,
+                minted: false,
+                state: Some((
+                    Reason::SignFailed,
+                    format!("failed to sign the JWT: {}", error_chain(&error)),
+                )),
+            };
+        }
         // Scope and lifetime were checked above with the same rules.
         Err(MintError::Scope(error)) => {
-            return Ok(JwtPlan::none(Reason::ScopeNotAllowed, error.to_string()));
+            return JwtPlan::none(Reason::ScopeNotAllowed, error.to_string());
         }
         Err(MintError::Duration(error)) => {
-            return Ok(JwtPlan::none(Reason::InvalidDuration, error.to_string()));
+            return JwtPlan::none(Reason::InvalidDuration, error.to_string());
         }
     };
     let claims = minted.claims;
-    Ok(JwtPlan {
+    JwtPlan {
         jwt: Some(KeptJwt {
             value: JwtValue::new(minted.jwt),
             expires_at: claims.exp,
@@ -229,7 +237,19 @@ pub fn plan(
         }),
         minted: true,
         state: Some((Reason::Current, CURRENT_MESSAGE.into())),
-    })
+    }
+}
+
+/// An error and its sources, one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// The lifetime of a JWT minted at `at`: the wanted (or default) duration, shortened to the
