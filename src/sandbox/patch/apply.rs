@@ -279,7 +279,7 @@ pub fn apply_as(
                     fieldset::lookup(live, path),
                     fieldset::lookup(&applied, path),
                 );
-                before != after && !both_mergeable(path, before, after)
+                !same_value(before, after) && !both_mergeable(path, before, after)
             })
             .collect();
         if conflicting.is_empty() {
@@ -424,6 +424,30 @@ fn is_leaf_in(set: &FieldSet, path: &[String]) -> bool {
 
 /// Whether the values at `path` are maps, or keyed or set lists, on both sides: such values
 /// merge and are compared field by field, never as a whole.
+/// JSON equality with numbers compared by value, as structured-merge-diff compares them: a
+/// field stored as `1.0` (a float the sandbox serialised itself) and applied as `1` (how Go
+/// clients send a YAML `1.0`) is the same value, not a conflict.
+fn same_value(a: Option<&Value>, b: Option<&Value>) -> bool {
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                x == y || ((x.is_f64() || y.is_f64()) && x.as_f64() == y.as_f64())
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (a, b) => a == b,
+    }
+}
+
 fn both_mergeable(path: &[String], before: Option<&Value>, after: Option<&Value>) -> bool {
     let name = path
         .last()

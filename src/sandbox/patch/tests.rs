@@ -378,6 +378,18 @@ fn apply_with_the_same_value_shares_ownership_without_conflict() {
 }
 
 #[test]
+fn apply_of_the_same_number_written_as_integer_or_float_is_no_conflict() {
+    let configmap = |value: Value| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+               "spec": {"versions": [{"name": "v1", "minimum": value}]}})
+    };
+    let live = apply(None, &configmap(json!(1.0)), "installer", false).unwrap();
+    apply(Some(&live), &configmap(json!(1)), "kubectl", false).unwrap();
+    let err = apply(Some(&live), &configmap(json!(2)), "kubectl", false).unwrap_err();
+    assert!(matches!(err, ApplyError::Conflict(_)), "{err}");
+}
+
+#[test]
 fn forced_apply_takes_ownership_of_conflicting_fields() {
     let live = apply(
         None,
