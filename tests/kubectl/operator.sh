@@ -1,50 +1,42 @@
 #!/usr/bin/env bash
-# kubectl against the sandbox with the operator running: `kubectl apply -f examples/` then
-# `kubectl wait --for=condition=Ready accesstoken --all` succeeds, and the token is in its Secret.
+# kubectl with the operator running: `kubectl apply -f examples/`, every live token gets Ready
+# and the revoked one Revoked, the token is in its Secret, `kubectl delete -f examples/`.
+#
+# Against the sandbox by default; against the cluster of KUBECONFIG, in a throwaway namespace,
+# with WITBOOST_E2E_CLUSTER=1 (tests/e2e/lib.sh does the set-up of both).
 #
 # Usage: tests/kubectl/operator.sh KUBECTL BINARY
 set -euo pipefail
 
-kubectl_bin=$(realpath "${1:?usage: operator.sh KUBECTL BINARY}")
-binary=$(realpath "${2:?usage: operator.sh KUBECTL BINARY}")
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-sandbox_pid=""
+E2E_KUBECTL=${1:?usage: operator.sh KUBECTL BINARY}
+E2E_BINARY=${2:?usage: operator.sh KUBECTL BINARY}
+source "$(dirname "$0")/../e2e/lib.sh"
+e2e_up
 
-cleanup() {
-    if [[ -n "$sandbox_pid" ]]; then kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; [[ -f "$work/sandbox.log" ]] && sed 's/^/  sandbox: /' "$work/sandbox.log" >&2; exit 1; }
-step() { echo "--- $*"; }
-contains() { grep -qF -- "$2" <<<"$1" || fail "expected output to contain '$2', got:"$'\n'"$1"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-export HOME="$work" KUBECONFIG="$work/kubeconfig"
-k() { "$kubectl_bin" --cache-dir "$work/cache" "$@"; }
-
-step "start the sandbox with the operator"
-"$binary" sandbox --api-addr "127.0.0.1:$(free_port)" --kubeconfig "$KUBECONFIG" \
-    --admin-addr "127.0.0.1:$(free_port)" --http-addr "127.0.0.1:$(free_port)" \
-    --resync-period 10s >"$work/sandbox.log" 2>&1 &
-sandbox_pid=$!
-for _ in $(seq 1 300); do
-    grep -q "sandbox ready" "$work/sandbox.log" 2>/dev/null && break
-    kill -0 "$sandbox_pid" 2>/dev/null || fail "the sandbox exited"
-    sleep 0.1
-done
-grep -q "sandbox ready" "$work/sandbox.log" || fail "the sandbox did not get ready"
+examples=$(e2e_manifests "$E2E_REPO/examples")
 
 step "kubectl apply -f examples/"
-k apply -f "$repo/examples/"
+k apply -f "$examples"
 
-step "kubectl wait --for=condition=Ready accesstoken --all"
-k wait --for=condition=Ready accesstoken --all --timeout=30s
+# One line per AccessToken: namespace, name, and whether it is revoked.
+tokens=$(k get accesstoken $E2E_SCOPE -o go-template='{{range .items}}{{.metadata.namespace}} {{.metadata.name}} {{if .spec.revoked}}revoked{{else}}live{{end}}{{"\n"}}{{end}}')
+grep -q ' live$' <<<"$tokens" || fail "no live token among:"$'\n'"$tokens"
+grep -q ' revoked$' <<<"$tokens" || fail "no revoked token among:"$'\n'"$tokens"
+
+step "kubectl wait --for=condition=Ready on every live token"
+while read -r ns name state; do
+    [[ "$state" == live ]] || continue
+    k wait -n "$ns" --for=condition=Ready "accesstoken/$name" --timeout=30s
+done <<<"$tokens"
+
+step "the revoked token gets Revoked"
+while read -r ns name state; do
+    [[ "$state" == revoked ]] || continue
+    k wait -n "$ns" --for=jsonpath='{.status.phase}'=Revoked "accesstoken/$name" --timeout=30s
+done <<<"$tokens"
 
 step "the tokens are Active, the revoked one Revoked"
-out=$(k get wbat -A)
+out=$(k get wbat $E2E_SCOPE)
 echo "$out"
 contains "$out" "Active"
 contains "$out" "Revoked"
@@ -55,4 +47,4 @@ digest=$(k get wbat ci-pipeline-token -o jsonpath='{.status.tokenDigest}')
 [[ "$digest" == "sha256:$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)" ]] || fail "digest mismatch"
 
 step "kubectl delete -f examples/"
-k delete -f "$repo/examples/" --wait=true --timeout=30s
+k delete -f "$examples" --wait=true --timeout=30s

@@ -1,35 +1,28 @@
 #!/usr/bin/env bash
 # Runs the seed page's own curl and Python `requests` examples (docs: API Authentication)
-# against a sandbox with the operator and the token service running, behind a stand-in
-# Witboost gateway that authenticates every other request through the forward-auth endpoint.
+# against the operator and the token service, behind a stand-in Witboost gateway that
+# authenticates every other request through the forward-auth endpoint.
 #
-# usage: tests/seed/run.sh path/to/witboost-token-operator [python]
+# Against the sandbox by default; against the cluster of KUBECONFIG, in a throwaway namespace,
+# with WITBOOST_E2E_CLUSTER=1 (tests/e2e/lib.sh does the set-up of both).
+#
+# usage: tests/seed/run.sh KUBECTL BINARY [PYTHON]
 # The python interpreter needs `requests` and `PyJWT[crypto]` (tests/requirements.txt).
 set -euo pipefail
 
-BIN=$(realpath "$1")
-PYTHON=${2:-python3}
+E2E_KUBECTL=${1:?usage: run.sh KUBECTL BINARY [PYTHON]}
+E2E_BINARY=${2:?usage: run.sh KUBECTL BINARY [PYTHON]}
+PYTHON=${3:-python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-API_PORT=$(free_port)
-HTTP_PORT=$(free_port)
+source "$HERE/../e2e/lib.sh"
+e2e_up
 GATEWAY_PORT=$(free_port)
 
-cat > "$WORK/seed.yaml" <<YAML
+cat > "$E2E_WORK/seed.yaml" <<YAML
 apiVersion: iam.witboost.com/v1alpha1
 kind: ServiceAccount
 metadata:
   name: seed-bot
-  namespace: default
 spec:
   email: seed-bot@example.com
   groups: [platform-team]
@@ -39,38 +32,19 @@ apiVersion: iam.witboost.com/v1alpha1
 kind: AccessToken
 metadata:
   name: seed-token
-  namespace: default
 spec:
   serviceAccountName: seed-bot
   duration: 24h
 YAML
 
-"$BIN" sandbox --api-addr "127.0.0.1:$API_PORT" --kubeconfig "$WORK/kubeconfig" \
-    --http-addr "127.0.0.1:$HTTP_PORT" --issuer "http://127.0.0.1:$HTTP_PORT" \
-    --apply "$WORK/seed.yaml" > "$WORK/sandbox.log" 2>&1 &
-PIDS+=($!)
+step "apply the seed's account and token, wait for the token"
+k apply -f "$E2E_WORK/seed.yaml"
+k wait --for=condition=Ready accesstoken/seed-token --timeout=30s
+TOKEN=$(k get secret seed-token -o jsonpath='{.data.token}' | base64 -d)
+[ -n "$TOKEN" ] || fail "the Secret seed-token holds no token"
 
-SECRET_URL="http://127.0.0.1:$API_PORT/api/v1/namespaces/default/secrets/seed-token"
-TOKEN=""
-for _ in $(seq 1 300); do
-    TOKEN=$("$PYTHON" - "$SECRET_URL" <<'PY' 2>/dev/null || true
-import base64, json, sys, urllib.request
-secret = json.load(urllib.request.urlopen(sys.argv[1], timeout=2))
-print(base64.b64decode(secret["data"]["token"]).decode())
-PY
-)
-    [ -n "$TOKEN" ] && curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/.well-known/jwks.json" 2>/dev/null && break
-    TOKEN=""
-    sleep 0.1
-done
-if [ -z "$TOKEN" ]; then
-    echo "the sandbox never produced the seed token and the token service; its log:" >&2
-    cat "$WORK/sandbox.log" >&2
-    exit 1
-fi
-
-"$PYTHON" "$HERE/gateway.py" "$GATEWAY_PORT" "http://127.0.0.1:$HTTP_PORT" &
-PIDS+=($!)
+"$PYTHON" "$HERE/gateway.py" "$GATEWAY_PORT" "$E2E_HTTP_URL" &
+E2E_PIDS+=($!)
 for _ in $(seq 1 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/.well-known/jwks.json" 2>/dev/null && break
     sleep 0.1
@@ -78,7 +52,6 @@ done
 
 BASE="http://127.0.0.1:$GATEWAY_PORT"
 export SEED_BASE_URL="$BASE" SEED_TOKEN="$TOKEN"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # The seed's curl examples, with its placeholders (instance URL, token) filled in.
 JWT_RESPONSE=$(curl -sS -X POST "$BASE/api/auth/access-tokens/jwt" \
