@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test e2e-cluster build venv crds sandbox
+.PHONY: test lint unit-test external-test e2e-cluster e2e-standin build venv crds sandbox
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -41,6 +41,7 @@ external-test: venv build
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
+	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 
 ## e2e-cluster: the operator-level end-to-end tests against the cluster of $KUBECONFIG, in a
 ## throwaway namespace (opt-in; KUBECTL=kubectl to use your own)
@@ -48,6 +49,10 @@ e2e-cluster: venv build
 	@test -n "$$KUBECONFIG" || { echo "make e2e-cluster needs KUBECONFIG naming the cluster to test against" >&2; exit 2; }
 	WITBOOST_E2E_CLUSTER=1 tests/kubectl/operator.sh $(KUBECTL) $(BIN)
 	WITBOOST_E2E_CLUSTER=1 tests/seed/run.sh $(KUBECTL) $(BIN) $(VENV)/bin/python
+
+## e2e-standin: e2e-cluster against a bare sandbox standing in for the cluster (part of external-test)
+e2e-standin: venv build
+	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 
 ## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
 sandbox:
