@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test e2e-cluster e2e-standin build venv crds sandbox
+.PHONY: test lint unit-test external-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -45,10 +45,12 @@ external-test: venv build
 
 ## e2e-cluster: the operator-level end-to-end tests against the cluster of $KUBECONFIG, in a
 ## throwaway namespace (opt-in; KUBECTL=kubectl to use your own)
-e2e-cluster: venv build
-	@test -n "$$KUBECONFIG" || { echo "make e2e-cluster needs KUBECONFIG naming the cluster to test against" >&2; exit 2; }
+e2e-cluster: kubeconfig-given venv build
 	WITBOOST_E2E_CLUSTER=1 tests/kubectl/operator.sh $(KUBECTL) $(BIN)
 	WITBOOST_E2E_CLUSTER=1 tests/seed/run.sh $(KUBECTL) $(BIN) $(VENV)/bin/python
+
+kubeconfig-given:
+	@test -n "$$KUBECONFIG" || { echo "make e2e-cluster needs KUBECONFIG naming the cluster to test against" >&2; exit 2; }
 
 ## e2e-standin: e2e-cluster against a bare sandbox standing in for the cluster (part of external-test)
 e2e-standin: venv build

@@ -9,8 +9,9 @@
 # Cluster mode (opt-in: WITBOOST_E2E_CLUSTER=1 and KUBECONFIG): against the cluster of
 # KUBECONFIG, the CRDs are installed with `kubectl apply --server-side -f crds/`, a throwaway
 # namespace is created, and `BINARY run --namespace NS` runs locally with its signing-key
-# Secret in that namespace. At exit the operator stops and the namespace is deleted; the CRDs
-# stay installed (deleting them would delete every AccessToken of the cluster).
+# Secret and its leader Lease in that namespace. At exit the operator stops and the namespace
+# is deleted; the CRDs stay installed (deleting them would delete every AccessToken of the
+# cluster).
 #
 # The sourcing script sets E2E_KUBECTL and E2E_BINARY (paths, or command names looked up in
 # PATH), then calls e2e_up. After it:
@@ -156,6 +157,7 @@ YAML
 
     step "start witboost-token-operator run --namespace $E2E_NS"
     "$E2E_BINARY" run --namespace "$E2E_NS" --signing-key-namespace "$E2E_NS" \
+        --leader-election-namespace "$E2E_NS" \
         "$@" >"$E2E_LOG" 2>&1 &
     E2E_PIDS+=($!)
 }

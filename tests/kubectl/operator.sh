@@ -46,5 +46,12 @@ token=$(k get secret ci-pipeline-token -o jsonpath='{.data.token}' | base64 -d)
 digest=$(k get wbat ci-pipeline-token -o jsonpath='{.status.tokenDigest}')
 [[ "$digest" == "sha256:$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)" ]] || fail "digest mismatch"
 
+step "the rotating token keeps a JWT in its Secret (spec.jwt), reported by JwtReady"
+k wait --for=condition=JwtReady accesstoken/governance-bot-token --timeout=30s
+jwt=$(k get secret governance-bot-token -o jsonpath='{.data.jwt}' | base64 -d)
+[[ "$jwt" =~ ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$ ]] || fail "no JWT in the Secret's jwt key"
+refresh=$(k get secret governance-bot-token -o jsonpath='{.metadata.annotations.iam\.witboost\.com/jwt-refresh-at}')
+[[ -n "$refresh" ]] || fail "no jwt-refresh-at annotation"
+
 step "kubectl delete -f examples/"
 k delete -f "$examples" --wait=true --timeout=30s
