@@ -6,14 +6,17 @@ use std::time::Instant;
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, MatchedPath, Query, Request, State, rejection::BytesRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{
+        DefaultBodyLimit, FromRequestParts, MatchedPath, Query, Request, State,
+        rejection::BytesRejection,
+    },
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, Metrics, TokenIndex};
@@ -38,8 +41,10 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
-/// The token service's router.
+/// The token service's router. Handlers share one `Arc` of the state, so a request clones a
+/// pointer, not every field.
 pub fn router(state: AppState) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route(EXCHANGE_PATH, post(exchange))
         .route(VERIFY_PATH, any(verify))
@@ -54,7 +59,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Records the request count and latency of every request under a fixed endpoint label.
-async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let endpoint = match request
         .extensions()
         .get::<MatchedPath>()
@@ -83,6 +88,18 @@ fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+/// Whether the request says its body is JSON; read from the request head without copying the
+/// other headers.
+struct JsonContentType(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonContentType {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(content_type_is(&parts.headers, "application/json")))
+    }
 }
 
 fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -132,11 +149,6 @@ impl AppState {
     }
 }
 
-#[derive(Serialize)]
-struct ExchangeResponse {
-    jwt: String,
-}
-
 #[derive(Deserialize)]
 struct ExchangeRequest {
     access_token: String,
@@ -148,11 +160,11 @@ struct ExchangeRequest {
 
 /// `POST /api/auth/access-tokens/jwt`: `{access_token, duration_seconds?, scope?}` → `{"jwt"}`.
 async fn exchange(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<Arc<AppState>>,
+    JsonContentType(is_json): JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !content_type_is(&headers, "application/json") {
+    if !is_json {
         return Err(ApiError::UnsupportedMediaType("application/json"));
     }
     let body = body_or_error(body)?;
@@ -165,11 +177,30 @@ async fn exchange(
         request.scope.as_deref(),
         now,
     )?;
-    Ok((
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(ExchangeResponse { jwt: minted.jwt }),
-    )
-        .into_response())
+    Ok(exchange_response(&minted.jwt))
+}
+
+/// `{"jwt":"<jwt>"}` as `Json` would write it. A compact JWS is base64url and dots, which JSON
+/// never escapes, so the body is assembled directly.
+fn exchange_response(jwt: &str) -> Response {
+    debug_assert!(
+        jwt.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    );
+    const START: &[u8] = br#"{"jwt":""#;
+    const END: &[u8] = br#""}"#;
+    let mut body = Vec::with_capacity(START.len() + jwt.len() + END.len());
+    body.extend_from_slice(START);
+    body.extend_from_slice(jwt.as_bytes());
+    body.extend_from_slice(END);
+    let mut response = Response::new(axum::body::Body::from(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 #[derive(Deserialize)]
@@ -180,7 +211,7 @@ struct VerifyQuery {
 /// `GET /api/auth/verify`: forward-auth for ingress controllers. Basic `witboost:<token>` is
 /// answered with a fresh `Authorization: Bearer <jwt>`; a valid Bearer JWT of ours is passed on.
 async fn verify(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Query(query): Query<VerifyQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -235,7 +266,7 @@ async fn verify(
 }
 
 /// `GET /.well-known/jwks.json`: the current key and the previous keys not yet retired.
-async fn jwks(State(state): State<AppState>) -> Response {
+async fn jwks(State(state): State<Arc<AppState>>) -> Response {
     let jwks = state.keys.load().jwks(jwt::now());
     (
         [(
@@ -248,7 +279,7 @@ async fn jwks(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /.well-known/openid-configuration`: enough discovery for JWT libraries and gateways.
-async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
+async fn openid_configuration(State(state): State<Arc<AppState>>) -> Json<Value> {
     let issuer = state.policy.issuer.trim_end_matches('/');
     let algorithm = state.keys.load().current().algorithm().as_str();
     Json(json!({
@@ -271,7 +302,7 @@ struct IntrospectRequest {
 
 /// `POST /api/auth/introspect` (RFC 7662): is this access token or JWT active right now?
 async fn introspect(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -325,4 +356,26 @@ async fn introspect(
         Json(answer),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_exchange_response_is_what_json_would_write() {
+        let jwt = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJlLV8";
+        let expected = (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(json!({ "jwt": jwt })),
+        )
+            .into_response();
+        let actual = exchange_response(jwt);
+        assert_eq!(actual.status(), expected.status());
+        assert_eq!(actual.headers(), expected.headers());
+        let headers = |r: &Response| r.headers().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(headers(&actual), headers(&expected), "header order");
+        let body = |r: Response| axum::body::to_bytes(r.into_body(), usize::MAX);
+        assert_eq!(body(actual).await.unwrap(), body(expected).await.unwrap());
+    }
 }
