@@ -206,33 +206,42 @@ impl SigningKey {
 
     /// A compact JWS (RFC 7515 §7.1) of `claims`: this key's header, the claims, the signature.
     pub fn sign_jwt<T: Serialize>(&self, claims: &T) -> Result<String, SignError> {
-        let claims = serde_json::to_vec(claims).map_err(SignError::Claims)?;
+        // Sized for our claims, so serializing them does not grow the buffer.
+        let mut payload = Vec::with_capacity(512);
+        serde_json::to_writer(&mut payload, claims).map_err(SignError::Claims)?;
         let mut jwt = String::with_capacity(
-            self.header.len() + 2 + claims.len().div_ceil(3) * 4 + self.signature_len() * 4 / 3 + 4,
+            self.header.len()
+                + 2
+                + payload.len().div_ceil(3) * 4
+                + self.signature_len().div_ceil(3) * 4,
         );
         jwt.push_str(&self.header);
         jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(&claims, &mut jwt);
-        let signature = self.sign(jwt.as_bytes())?;
-        jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut jwt);
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
+        self.sign_and_append(&mut jwt)?;
         Ok(jwt)
     }
 
-    /// The JWS signature of `message`: `r‖s` for ES256, PKCS#1 v1.5 for RS512.
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    /// Appends `.` and the base64url JWS signature of `jwt` (the signing input): `r‖s` for
+    /// ES256, PKCS#1 v1.5 for RS512.
+    fn sign_and_append(&self, jwt: &mut String) -> Result<(), SignError> {
         match &*self.signer {
-            Signer::Es256(key) => key
-                .sign(&self.rng, message)
-                .map(|signature| signature.as_ref().to_vec())
-                .map_err(|_| SignError::Signature),
+            Signer::Es256(key) => {
+                let signature = key
+                    .sign(&self.rng, jwt.as_bytes())
+                    .map_err(|_| SignError::Signature)?;
+                jwt.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature.as_ref(), jwt);
+            }
             Signer::Rs512(key) => {
                 let mut signature = vec![0; key.public().modulus_len()];
-                key.sign(&RSA_PKCS1_SHA512, &self.rng, message, &mut signature)
+                key.sign(&RSA_PKCS1_SHA512, &self.rng, jwt.as_bytes(), &mut signature)
                     .map_err(|_| SignError::Signature)?;
-                Ok(signature)
+                jwt.push('.');
+                URL_SAFE_NO_PAD.encode_string(&signature, jwt);
             }
         }
+        Ok(())
     }
 
     fn signature_len(&self) -> usize {
