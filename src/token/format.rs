@@ -18,16 +18,15 @@ pub enum MalformedToken {
 }
 
 /// The base62 CRC32 of `random`, left-padded with `0` to [`CHECKSUM_LEN`] characters
-/// (62^6 > 2^32, so every CRC32 fits).
-pub(super) fn checksum(random: &[u8]) -> String {
+/// (62^6 > 2^32, so every CRC32 fits). ASCII.
+pub(super) fn checksum(random: &[u8]) -> [u8; CHECKSUM_LEN] {
     let mut n = crc32fast::hash(random);
     let mut out = [b'0'; CHECKSUM_LEN];
     for slot in out.iter_mut().rev() {
         *slot = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    // The alphabet is ASCII, so this cannot fail.
-    String::from_utf8(out.to_vec()).expect("base62 is ASCII")
+    out
 }
 
 pub(super) fn check(candidate: &str) -> Result<(), MalformedToken> {
@@ -41,7 +40,7 @@ pub(super) fn check(candidate: &str) -> Result<(), MalformedToken> {
         return Err(MalformedToken::Charset);
     }
     let (random, sum) = body.split_at(body.len() - CHECKSUM_LEN);
-    if checksum(random.as_bytes()) != sum {
+    if checksum(random.as_bytes()) != sum.as_bytes() {
         return Err(MalformedToken::Checksum);
     }
     Ok(())

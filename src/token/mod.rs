@@ -35,7 +35,8 @@ impl Token {
         let mut value = String::with_capacity(TOKEN_LEN);
         value.push_str(PREFIX);
         value.push_str(&random);
-        value.push_str(&format::checksum(random.as_bytes()));
+        let checksum = format::checksum(random.as_bytes());
+        value.push_str(std::str::from_utf8(&checksum).expect("base62 is ASCII"));
         Self(value)
     }
 
@@ -64,7 +65,13 @@ impl Token {
 
 /// `sha256:<hex>` of any bytes; for a well-formed token use [`Token::digest`].
 pub fn digest(value: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(value)))
+    const LABEL: &str = "sha256:";
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(value), &mut hex).expect("64 hex digits for 32 bytes");
+    let mut digest = String::with_capacity(LABEL.len() + hex.len());
+    digest.push_str(LABEL);
+    digest.push_str(std::str::from_utf8(&hex).expect("hex is ASCII"));
+    digest
 }
 
 impl fmt::Debug for Token {
