@@ -100,6 +100,18 @@ impl TokenMetrics {
     }
 }
 
+/// An error and its sources on one line: `outer: inner: innermost`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    chain
+}
+
 /// Publishes reconcile results.
 pub struct Report {
     recorder: Arc<Recorder>,
@@ -252,14 +264,7 @@ impl Report {
         error: &(dyn std::error::Error + Send + Sync + 'static),
         user_error: bool,
     ) {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        let chain = redact(&chain);
+        let chain = redact(&error_chain(error));
         warn!(reason = category, user_error, "{chain}");
         if user_error || category != "StatusPatchFailed" {
             self.publish(reference, EventType::Warning, category, chain)

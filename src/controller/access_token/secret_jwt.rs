@@ -12,6 +12,7 @@
 
 use std::fmt;
 
+use crate::controller::report::error_chain;
 use crate::crd::JwtSpec;
 use crate::jwt::{DurationError, Grant, Issuer, MintError, Scope};
 
@@ -238,18 +239,6 @@ pub fn plan(
         minted: true,
         state: Some((Reason::Current, CURRENT_MESSAGE.into())),
     }
-}
-
-/// An error and its sources, one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// The lifetime of a JWT minted at `at`: the wanted (or default) duration, shortened to the
