@@ -126,6 +126,25 @@ async fn the_secret_gets_a_jwt_of_the_token_service_refreshed_at_80_percent_of_i
     );
     // The token itself did not change.
     assert_eq!(refreshed["wbat"]["revision"], 1);
+
+    // Metrics: when the Secret's JWT expires, and how many were minted.
+    let gauge = |exp: i64| {
+        format!(
+            "witboost_accesstoken_jwt_expiration_timestamp_seconds{{namespace=\"{NS}\",name=\"ci\"}} {exp}"
+        )
+    };
+    let exp = refreshed["exp"].as_i64().unwrap();
+    eventually(10, "the JWT expiry gauge to follow the refresh", || async {
+        h.metrics().contains(&gauge(exp)).then_some(())
+    })
+    .await;
+    let minted: u64 = h
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("witboost_accesstoken_jwts_minted_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(minted >= 2, "{minted} minted");
 }
 
 #[tokio::test]
@@ -150,8 +169,23 @@ async fn a_jwt_never_outlives_its_token_and_leaves_the_secret_when_the_token_exp
         "a JWT ending with its token is not refreshed"
     );
 
+    let gauge = format!(
+        "witboost_accesstoken_jwt_expiration_timestamp_seconds{{namespace=\"{NS}\",name=\"pat\"}} {}",
+        expires.as_second()
+    );
+    eventually(10, "the JWT expiry gauge", || async {
+        h.metrics().contains(&gauge).then_some(())
+    })
+    .await;
+
     h.wait_phase("pat", AccessTokenPhase::Expired).await;
     wait_no_jwt(&h, "pat").await;
+    eventually(10, "no JWT, no gauge", || async {
+        (!h.metrics()
+            .contains("witboost_accesstoken_jwt_expiration_timestamp_seconds{"))
+        .then_some(())
+    })
+    .await;
     introspected(service.addr, &jwt, false).await;
     let token = h.tokens().get("pat").await.unwrap();
     assert_eq!(

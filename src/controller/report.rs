@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -16,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::access_token::apply::Rollout;
 use super::access_token::build::{Issue, Plan, Reason, reason_of};
-use super::access_token::secret_jwt;
+use super::access_token::secret_jwt::{self, JwtPlan};
 use crate::crd::{AccessToken, AccessTokenStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -37,6 +38,8 @@ struct ReadyLabels {
 pub struct TokenMetrics {
     expiration: Family<ObjectLabels, Gauge>,
     ready: Family<ReadyLabels, Gauge>,
+    jwt_expiration: Family<ObjectLabels, Gauge>,
+    jwts_minted: Counter,
 }
 
 impl TokenMetrics {
@@ -52,7 +55,39 @@ impl TokenMetrics {
             "The AccessToken's Ready condition: 1 for its current status, 0 for the others",
             metrics.ready.clone(),
         );
+        registry.register(
+            "witboost_accesstoken_jwt_expiration_timestamp_seconds",
+            "When the JWT kept in the AccessToken's Secret (spec.jwt) expires, in Unix seconds \
+             (absent without one)",
+            metrics.jwt_expiration.clone(),
+        );
+        registry.register(
+            "witboost_accesstoken_jwts_minted",
+            "JWTs minted into Secrets for spec.jwt",
+            metrics.jwts_minted.clone(),
+        );
         metrics
+    }
+
+    /// The JWT kept in the token's Secret, after a reconcile.
+    fn set_jwt(&self, namespace: &str, name: &str, jwt: &JwtPlan) {
+        let object = ObjectLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        match &jwt.jwt {
+            Some(kept) => {
+                self.jwt_expiration
+                    .get_or_create(&object)
+                    .set(kept.expires_at);
+            }
+            None => {
+                self.jwt_expiration.remove(&object);
+            }
+        }
+        if jwt.minted {
+            self.jwts_minted.inc();
+        }
     }
 
     fn set(&self, namespace: &str, name: &str, status: &AccessTokenStatus) {
@@ -86,10 +121,12 @@ impl TokenMetrics {
     }
 
     fn remove(&self, namespace: &str, name: &str) {
-        self.expiration.remove(&ObjectLabels {
+        let object = ObjectLabels {
             namespace: namespace.into(),
             name: name.into(),
-        });
+        };
+        self.expiration.remove(&object);
+        self.jwt_expiration.remove(&object);
         for condition in ["True", "False", "Unknown"] {
             self.ready.remove(&ReadyLabels {
                 namespace: namespace.into(),
@@ -134,6 +171,7 @@ impl Report {
         let namespace = token.namespace().unwrap_or_default();
         let name = token.name_any();
         self.metrics.set(&namespace, &name, &plan.status);
+        self.metrics.set_jwt(&namespace, &name, &plan.jwt);
         let secret = plan
             .status
             .secret_name
