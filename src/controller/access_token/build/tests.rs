@@ -425,3 +425,35 @@ fn the_jwt_step_adds_its_key_its_condition_and_an_earlier_requeue() {
     let plain = with_jwt(run(&spec(), &obs), JwtPlan::default(), &obs);
     assert_eq!(plain.status.conditions.as_ref().unwrap().len(), 1);
 }
+
+#[test]
+fn a_failed_signature_keeps_the_valid_jwt_and_retries_within_ten_seconds() {
+    let obs = fresh(T0);
+    let kept = KeptJwt {
+        value: secret_jwt::JwtValue::new("header.claims.signature".into()),
+        expires_at: t(T0).as_second() + 60,
+        refresh_at: None,
+    };
+    let failed = JwtPlan {
+        jwt: Some(kept.clone()),
+        minted: false,
+        state: Some((JwtReason::SignFailed, "failed to sign the JWT".into())),
+    };
+    let plan = with_jwt(run(&spec(), &obs), failed, &obs);
+    assert_eq!(plan.secret.as_ref().unwrap().jwt, Some(kept));
+    assert_eq!(
+        plan.requeue_after,
+        Duration::from_secs(10),
+        "not the 300 s resync"
+    );
+    assert_eq!(
+        plan.reason(),
+        Some(Reason::Active),
+        "the token is unaffected"
+    );
+    let jwt_condition = &plan.status.conditions.as_ref().unwrap()[1];
+    assert_eq!(
+        (jwt_condition.status.as_str(), jwt_condition.reason.as_str()),
+        ("False", "SignFailed")
+    );
+}
