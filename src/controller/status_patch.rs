@@ -7,6 +7,23 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
+use thiserror::Error;
+
+/// Writing a status failed.
+#[derive(Debug, Error)]
+#[error("failed to patch the status of {kind} {name}")]
+pub struct StatusError {
+    kind: String,
+    name: String,
+    #[source]
+    source: kube::Error,
+}
+
+impl StatusError {
+    pub fn category(&self) -> &'static str {
+        "StatusPatchFailed"
+    }
+}
 
 /// Applies `desired` as the status of `object` under `manager` unless `current` already equals
 /// it; true if it wrote.
@@ -16,7 +33,7 @@ pub(crate) async fn apply_if_changed<K, S>(
     current: Option<&S>,
     desired: &S,
     manager: &str,
-) -> Result<bool, kube::Error>
+) -> Result<bool, StatusError>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
@@ -41,6 +58,11 @@ where
         &PatchParams::apply(manager).force(),
         &Patch::Apply(&body),
     )
-    .await?;
+    .await
+    .map_err(|source| StatusError {
+        kind: K::kind(&()).into_owned(),
+        name: object.name_any(),
+        source,
+    })?;
     Ok(true)
 }

@@ -2,27 +2,11 @@
 //! Written after the Secret, so status only ever reports a value the Secret already holds.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::ResourceExt;
-use thiserror::Error;
 
 use crate::controller::ACCESS_TOKEN_MANAGER;
 use crate::crd::{AccessToken, AccessTokenStatus};
 
-#[derive(Debug, Error)]
-pub enum Error {
-    #[error("failed to patch the status of AccessToken {name}")]
-    Patch {
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl Error {
-    pub fn category(&self) -> &'static str {
-        "StatusPatchFailed"
-    }
-}
+pub use crate::controller::status_patch::StatusError as Error;
 
 /// Applies `desired` as the status of `token` unless it already is; true if it wrote.
 pub async fn patch(
@@ -38,10 +22,6 @@ pub async fn patch(
         ACCESS_TOKEN_MANAGER,
     )
     .await
-    .map_err(|source| Error::Patch {
-        name: token.name_any(),
-        source,
-    })
 }
 
 /// The status of a token whose spec cannot be used: the rest of the status stays as it was.

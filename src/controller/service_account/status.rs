@@ -1,26 +1,9 @@
 //! Step 3, status: write the ServiceAccount's status when it differs.
 
-use kube::ResourceExt;
-use thiserror::Error;
-
 use crate::controller::SERVICE_ACCOUNT_MANAGER;
 use crate::crd::{ServiceAccount, ServiceAccountStatus};
 
-#[derive(Debug, Error)]
-pub enum Error {
-    #[error("failed to patch the status of ServiceAccount {name}")]
-    Patch {
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl Error {
-    pub fn category(&self) -> &'static str {
-        "StatusPatchFailed"
-    }
-}
+pub use crate::controller::status_patch::StatusError as Error;
 
 /// Applies `desired` unless it already is the status; true if it wrote.
 pub async fn patch(
@@ -36,8 +19,4 @@ pub async fn patch(
         SERVICE_ACCOUNT_MANAGER,
     )
     .await
-    .map_err(|source| Error::Patch {
-        name: account.name_any(),
-        source,
-    })
 }
