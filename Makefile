@@ -34,8 +34,10 @@ $(VENV)/.installed: tests/requirements.txt
 BIN := target/debug/witboost-token-operator
 KUBECTL ?= $(VENV)/bin/kubectl
 
+# The binary `cargo test` builds for its own tests: one build with one feature set (dev-dependencies
+# included) serves `cargo test` and the external-client scripts alike.
 build:
-	$(CARGO) build --locked --bin witboost-token-operator
+	$(CARGO) test --locked --no-run
 
 external-test: venv build
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
@@ -57,5 +59,5 @@ e2e-standin: venv build
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 
 ## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
-sandbox:
-	$(CARGO) run --locked --quiet -- sandbox --kubeconfig sandbox.kubeconfig --apply examples/
+sandbox: build
+	$(BIN) sandbox --kubeconfig sandbox.kubeconfig --apply examples/

@@ -1,6 +1,6 @@
 //! Create, read, update, patch, delete and their errors, through a real `kube::Client`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Custom resources: CRDs served from creation to deletion, schema validation, pruning, CEL,
 //! status subresource; Secrets validated like the real server.
 
-mod common;
+use crate::common;
 
 use common::{install_widgets, sandbox, status};
 use k8s_openapi::api::core::v1::Secret;

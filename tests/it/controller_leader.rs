@@ -2,7 +2,7 @@
 //! by (ready, for the token service) and take over when the leader stops, and a leader that can
 //! no longer prove it holds the Lease stops its controllers. End to end against the sandbox.
 
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 

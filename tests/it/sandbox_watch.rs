@@ -1,7 +1,7 @@
 //! Watches: initial events, resume in order, 410 on compacted history, bookmarks, timeouts,
 //! selectors — through `kube::Api::watch`.
 
-mod common;
+use crate::common;
 
 use common::{sandbox, within};
 use futures::{StreamExt, TryStreamExt};

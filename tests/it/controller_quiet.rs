@@ -1,7 +1,7 @@
 //! Quiet and safe: no writes in steady state or after a restart, and convergence under
 //! failing writes and dropped watches. End to end against the sandbox.
 
-mod harness;
+use crate::harness;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,16 +60,32 @@ fn deployment(name: &str) -> Deployment {
     .unwrap()
 }
 
-/// Waits until all `count` tokens are Active with the digest of their Secret's value, and
-/// returns them.
+/// Waits until all `count` tokens are Active with the digest of their Secret's value, and every
+/// ServiceAccount's status names its active token for its current generation (the accounts'
+/// statuses follow the tokens' and may lag behind them on a loaded machine), and returns the
+/// tokens.
 async fn all_active_and_consistent(h: &Harness, count: usize, secs: u64) -> Vec<AccessToken> {
     eventually(
         secs,
-        &format!("{count} tokens Active and consistent"),
+        &format!("{count} tokens Active and consistent, their accounts' statuses settled"),
         || async {
             let tokens = h.tokens().list(&ListParams::default()).await.ok()?.items;
             let secrets = h.secrets().list(&ListParams::default()).await.ok()?.items;
-            let consistent = tokens.len() == count
+            let accounts = h.accounts().list(&ListParams::default()).await.ok()?.items;
+            let accounts_settled = accounts.iter().all(|a| {
+                let status = a.status.as_ref();
+                status.and_then(|s| s.observed_generation) == a.metadata.generation
+                    && status
+                        .and_then(|s| s.active_token.as_ref())
+                        .is_some_and(|name| {
+                            tokens.iter().any(|t| {
+                                &t.name_any() == name
+                                    && t.spec.service_account_name.as_deref() == Some(&a.name_any())
+                            })
+                        })
+            });
+            let consistent = accounts_settled
+                && tokens.len() == count
                 && tokens.iter().all(|t| {
                     phase_of(t) == Some(AccessTokenPhase::Active)
                         && secrets.iter().any(|s| {
@@ -95,8 +111,8 @@ fn fast_resync() -> witboost_token_operator::operator::OperatorConfig {
 async fn a_steady_state_of_100_active_tokens_writes_nothing_through_5_resyncs() {
     let h = Harness::start_with(fast_resync()).await;
     create_tokens(&h, 100, 0).await;
-    all_active_and_consistent(&h, 100, 30).await;
-    // One full resync lets the last status writes and the accounts' statuses land.
+    all_active_and_consistent(&h, 100, 60).await;
+    // One full resync lets any write still in flight land.
     h.wait_reconciles(100).await;
     let before = h.sandbox.request_counts();
     h.wait_reconciles(500).await;
@@ -108,7 +124,7 @@ async fn a_steady_state_of_100_active_tokens_writes_nothing_through_5_resyncs() 
 async fn restarting_over_200_active_tokens_writes_nothing_and_reissues_nothing() {
     let mut h = Harness::start_with(fast_resync()).await;
     create_tokens(&h, 200, 10).await;
-    let before_restart = all_active_and_consistent(&h, 200, 60).await;
+    let before_restart = all_active_and_consistent(&h, 200, 90).await;
     h.wait_reconciles(200).await;
     h.stop_operator().await;
 
@@ -118,7 +134,7 @@ async fn restarting_over_200_active_tokens_writes_nothing_and_reissues_nothing()
     let since = h.sandbox.request_counts().since(&before);
     assert_eq!(since.writes(), 0, "writes after a restart: {since:?}");
 
-    let after = all_active_and_consistent(&h, 200, 5).await;
+    let after = all_active_and_consistent(&h, 200, 30).await;
     for token in &after {
         let earlier = before_restart
             .iter()

@@ -2,7 +2,7 @@
 //! the token service against itself. (`kubectl apply -f examples/` + `kubectl wait` against
 //! it is `tests/kubectl/operator.sh`, run by `make test` with the pinned kubectl.)
 
-mod harness;
+use crate::harness;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

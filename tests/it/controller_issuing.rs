@@ -1,6 +1,6 @@
 //! Issuing, expiry, revocation, regeneration and rotation, end to end against the sandbox.
 
-mod harness;
+use crate::harness;
 
 use harness::*;
 use jiff::Timestamp;

@@ -3,7 +3,7 @@
 //! removes it when the token stops being valid. The token service runs beside the operator, as
 //! in `run`, and judges every JWT through its own introspection endpoint.
 
-mod harness;
+use crate::harness;
 
 use std::net::SocketAddr;
 

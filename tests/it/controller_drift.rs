@@ -1,7 +1,7 @@
 //! Drift and ownership: Secrets deleted, edited or taken by someone else, and the workloads
 //! that consume a token. End to end against the sandbox.
 
-mod harness;
+use crate::harness;
 
 use harness::*;
 use k8s_openapi::ByteString;

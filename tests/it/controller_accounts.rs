@@ -1,7 +1,7 @@
 //! Witboost's rules about accounts: one active token per account, and what a missing or
 //! disabled ServiceAccount does to its tokens. End to end against the sandbox.
 
-mod harness;
+use crate::harness;
 
 use std::time::Instant;
 

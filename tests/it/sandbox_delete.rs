@@ -1,6 +1,6 @@
 //! Deletion: finalizers, owner-reference garbage collection, propagation policies, namespaces.
 
-mod common;
+use crate::common;
 
 use common::{eventually, sandbox, status};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};

@@ -1,6 +1,6 @@
 //! List filtering: label selector operators and field selectors.
 
-mod common;
+use crate::common;
 
 use common::{sandbox, status};
 use k8s_openapi::api::core::v1::ConfigMap;

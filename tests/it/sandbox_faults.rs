@@ -1,6 +1,6 @@
 //! Fault injection, and a kube-runtime watcher recovering from every fault.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

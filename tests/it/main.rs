@@ -1,0 +1,25 @@
+//! The integration tests, in one binary: each module is one former test file, and they share
+//! the sandbox helpers (`common`) and the operator harness (`harness`).
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../harness/mod.rs"]
+mod harness;
+
+mod cli;
+mod controller_accounts;
+mod controller_binary;
+mod controller_drift;
+mod controller_issuing;
+mod controller_jwt;
+mod controller_leader;
+mod controller_quiet;
+mod crd_rules;
+mod crds;
+mod examples;
+mod sandbox_crd;
+mod sandbox_crud;
+mod sandbox_delete;
+mod sandbox_faults;
+mod sandbox_list;
+mod sandbox_watch;
