@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox
+.PHONY: test lint unit-test external-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox fuzz
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -17,6 +17,11 @@ lint:
 
 unit-test:
 	$(CARGO) test --locked
+
+## fuzz: the property tests of every input parser, a million cases each (make test runs 256)
+FUZZ_CASES ?= 1000000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --locked --release --lib properties -- --test-threads 2
 
 ## crds: regenerate crds/ from the Rust types
 crds:
