@@ -8,6 +8,7 @@
 pub mod access_token;
 mod backoff;
 pub mod cache;
+pub mod events;
 pub mod outcome;
 pub mod report;
 pub mod service_account;
@@ -16,7 +17,9 @@ mod status_patch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
+
+use self::events::Recorder;
 
 pub use backoff::Backoff;
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use super::access_token::apply::Rollout;
 use super::access_token::build::{Issue, Plan, Reason, reason_of};
 use super::access_token::secret_jwt::{self, JwtPlan};
+use super::events::Recorder;
 use crate::crd::{AccessToken, AccessTokenStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -10,6 +10,7 @@ mod cli;
 mod controller_accounts;
 mod controller_binary;
 mod controller_drift;
+mod controller_events;
 mod controller_issuing;
 mod controller_jwt;
 mod controller_leader;
