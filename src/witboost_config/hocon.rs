@@ -16,7 +16,8 @@ pub const PATH: &str =
     "computational-governance-platform.platform-services.auth.basic-auth.enabled";
 
 /// The first line of the managed block.
-pub const BEGIN: &str = "# BEGIN witboost-token-operator basic-auth (managed: `witboost-token-operator values basic-auth` and the BasicAuth resource replace this block)";
+pub const BEGIN: &str =
+    "# BEGIN witboost-token-operator basic-auth (managed: replaced by each edit, keep it last)";
 /// The last line of the managed block.
 pub const END: &str = "# END witboost-token-operator basic-auth";
 

@@ -214,3 +214,13 @@ fn values_hocon_error_names_the_line_in_the_values_file() {
         "{error:?}"
     );
 }
+
+#[test]
+fn created_levels_follow_the_indentation_where_they_are_created() {
+    let text = "a:\n  b: 1\nui:\n    appConfig:\n        app: {}\n";
+    let on = values::set_basic_auth(text, true).unwrap().text;
+    assert!(
+        on.starts_with("a:\n  b: 1\nui:\n    appConfig:\n        app: {}\n        backend:\n            auth:\n                basicAuth:\n                    enabled: true\n"),
+        "{on}"
+    );
+}

@@ -23,3 +23,5 @@ mod sandbox_delete;
 mod sandbox_faults;
 mod sandbox_list;
 mod sandbox_watch;
+mod values_cli;
+mod witboost_config_corpus;
