@@ -229,23 +229,39 @@ impl Yaml<'_> {
             }
             Place::Null { entry, depth } => {
                 let colon = colon_of(entry);
-                let value = value_node(entry).and_then(|v| content_of(&v));
-                let end = value.as_ref().map_or(colon, end_of).max(colon);
+                // An explicit `~` or `null` is replaced; an implicit null leaves the line (and a
+                // comment on it) as it is, and nested lines go below it.
+                let explicit = value_node(entry)
+                    .and_then(|v| content_of(&v))
+                    .filter(|v| !v.text().to_string().trim().is_empty());
+                let end = explicit.as_ref().map_or(colon, end_of).max(colon);
                 let keys = &path[*depth..];
                 let step = entry.parent().map_or(self.step, |m| self.step_at(&m));
                 let column = self.column(start_of(entry)) + step;
-                let with = match (keys.is_empty(), parent_is_flow(entry), leaf) {
-                    (true, true, Leaf::Block(text)) => format!(" {}", json_string(text)),
-                    (true, _, Leaf::Plain(text)) => format!(" {text}"),
+                let (head, below) = match (keys.is_empty(), parent_is_flow(entry), leaf) {
+                    (true, true, Leaf::Block(text)) => (format!(" {}", json_string(text)), None),
+                    (true, _, Leaf::Plain(text)) => (format!(" {text}"), None),
                     (true, false, Leaf::Block(text)) => {
-                        format!(" |-{nl}{}", block_body(text, column, nl))
+                        (" |-".to_owned(), Some(block_body(text, column, nl)))
                     }
-                    (false, true, _) => format!(" {{{}}}", flow_entries(keys, leaf)),
-                    (false, false, _) => {
-                        format!("{nl}{}", self.block_lines(keys, column, step, leaf))
-                    }
+                    (false, true, _) => (format!(" {{{}}}", flow_entries(keys, leaf)), None),
+                    (false, false, _) => (
+                        String::new(),
+                        Some(self.block_lines(keys, column, step, leaf)),
+                    ),
                 };
-                splice(self.text, colon, end, &with)
+                let out = splice(self.text, colon, end, &head);
+                match below {
+                    None => out,
+                    Some(lines) => {
+                        let at = line_end_after(&out, colon + head.len());
+                        if at == out.len() && !out.ends_with('\n') {
+                            splice(&out, at, at, &format!("{nl}{lines}"))
+                        } else {
+                            splice(&out, at, at, &format!("{lines}{nl}"))
+                        }
+                    }
+                }
             }
         }
     }

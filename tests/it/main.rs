@@ -25,3 +25,4 @@ mod sandbox_list;
 mod sandbox_watch;
 mod values_cli;
 mod witboost_config_corpus;
+mod witboost_config_properties;

@@ -170,7 +170,11 @@ fn edited_in_place(old: &str, new: &str) -> bool {
         inserted.contains("basicAuth: {enabled: ") || inserted.contains("configOverride: \"");
     let flag_value =
         old[..prefix].ends_with("enabled: ") || removed.is_empty() && inserted.contains("enabled");
-    (removed.is_empty() && flow_levels) || (flag_value && !removed.contains([',', '{', '}']))
+    let null_level =
+        ["~", "null", "Null", "NULL"].contains(&removed.trim()) && inserted.trim().is_empty();
+    (removed.is_empty() && flow_levels)
+        || (flag_value && !removed.contains([',', '{', '}']))
+        || null_level
 }
 
 fn check_edit(name: &str, text: &str, edit: &Edit) {

@@ -60,7 +60,12 @@ def edited_in_place(old, new):
     inserted = new[prefix : len(new) - suffix]
     flow_levels = "basicAuth: {enabled: " in inserted or 'configOverride: "' in inserted
     flag_value = old[:prefix].endswith("enabled: ") or (not removed and "enabled" in inserted)
-    return (not removed and flow_levels) or (flag_value and not any(c in removed for c in ",{}"))
+    null_level = removed.strip() in ("~", "null", "Null", "NULL") and not inserted.strip()
+    return (
+        (not removed and flow_levels)
+        or (flag_value and not any(c in removed for c in ",{}"))
+        or null_level
+    )
 
 failures = []
 
