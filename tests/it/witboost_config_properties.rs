@@ -396,3 +396,28 @@ proptest! {
         }
     }
 }
+
+/// The properties above are not vacuous: most generated documents are edited, not refused.
+#[test]
+fn most_generated_documents_are_edited_rather_than_refused() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut sample = |strategy: &BoxedStrategy<String>, edit: &dyn Fn(&str) -> bool| {
+        (0..200)
+            .filter(|_| edit(&strategy.new_tree(&mut runner).unwrap().current()))
+            .count()
+    };
+    let app = sample(&yaml_document().boxed(), &|t| {
+        app_config::set_basic_auth(t, true).is_ok()
+    });
+    let hocon = sample(&hocon_document().boxed(), &|t| {
+        hocon::set_basic_auth(t, true).is_ok()
+    });
+    let values = sample(&values_document().boxed(), &|t| {
+        values::set_basic_auth(t, true).is_ok()
+    });
+    assert!(
+        app > 100 && hocon > 100 && values > 100,
+        "{app} {hocon} {values} of 200"
+    );
+}
