@@ -30,7 +30,7 @@ use tracing::info;
 use crate::controller::report::{Report, TokenMetrics};
 use crate::controller::{
     self as controllers, Backoff, ControllerConfig, MANAGED_BY, MANAGED_BY_LABEL, access_token,
-    service_account,
+    cache, service_account,
 };
 use crate::crd::{AccessToken, GoDuration, ServiceAccount};
 use crate::jwt::Issuer;
@@ -284,6 +284,7 @@ fn controllers(
     let on_token = token_ctx.clone();
     let token_stream = watcher(tokens_api, watcher::Config::default())
         .default_backoff()
+        .modify(cache::slim)
         .reflect(tokens_writer)
         .inspect(move |event| match event {
             Ok(watcher::Event::Delete(object)) => {
@@ -305,11 +306,13 @@ fn controllers(
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
     )
     .default_backoff()
+    .modify(cache::slim_secret)
     .reflect(secrets_writer)
     .touched_objects();
     let on_account = token_ctx.clone();
     let account_stream = watcher(accounts_api, watcher::Config::default())
         .default_backoff()
+        .modify(cache::slim)
         .reflect(accounts_writer)
         .inspect(move |event| {
             if let Ok(

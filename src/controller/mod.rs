@@ -7,6 +7,7 @@
 
 pub mod access_token;
 mod backoff;
+pub mod cache;
 pub mod outcome;
 pub mod report;
 pub mod service_account;
