@@ -53,7 +53,7 @@ pub(crate) fn parse(text: &str) -> Result<Yaml<'_>, EditError> {
         return Err(EditError::Invalid {
             line,
             column,
-            message: format!("invalid YAML: {}", error.message),
+            message: format!("invalid YAML: {}", short(&error.message)),
         });
     }
     let file = parsed.tree();
@@ -70,7 +70,7 @@ pub(crate) fn parse(text: &str) -> Result<Yaml<'_>, EditError> {
         EditError::Invalid {
             line,
             column,
-            message: format!("invalid YAML: {}", first_line(&e.to_string())),
+            message: format!("invalid YAML: {}", short(&e.to_string())),
         }
     })?;
     if values.len() > 1 {
@@ -569,6 +569,29 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or(message)
+/// A parser's message cut to its first sentence, lowercase: the position is reported apart.
+fn short(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message);
+    // serde-saphyr repeats the position (`error: line 2 column 1: …`) and names its own options.
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((_, rest)) => rest,
+        None => first,
+    };
+    let first = first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first);
+    let sentence = first
+        .split(". ")
+        .next()
+        .unwrap_or(first)
+        .trim_end_matches('.');
+    let mut chars = sentence.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
