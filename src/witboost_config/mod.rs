@@ -45,9 +45,12 @@ pub enum EditError {
     /// The flag is a `${VAR}` substitution: the environment decides, not this file.
     #[error("line {line}: the flag is {value}, set by the environment")]
     ControlledByEnvironment { line: usize, value: String },
-    /// A level of the flag's path comes from an alias or a merge key (`<<: *x`): editing it
-    /// would change every place that shares it, or replace what the merge brings in.
-    #[error("line {line}: the path to the flag runs through an alias")]
+    /// A level of the flag's path comes from an alias or a merge key (`<<: *x`), or is an
+    /// anchored node an alias uses elsewhere: editing it would change every place that shares
+    /// it, or replace what the merge brings in.
+    #[error(
+        "line {line}: the path to the flag runs through an alias, a merge key or a shared anchor"
+    )]
     ThroughAlias { line: usize },
     /// A level of the flag's path (or the document itself) is not a mapping.
     #[error("line {line}, column {column}: not a mapping")]
@@ -88,7 +91,7 @@ impl EditError {
                 "set the environment variable instead, or replace the substitution with true or false"
             }
             Self::ThroughAlias { .. } => {
-                "write that level out in place instead of taking it from an alias or merge key"
+                "write that level out in place instead of sharing it through an anchor, alias or merge key"
             }
             Self::NotAMapping { .. } => "make that level a mapping, or remove it",
             Self::MultipleDocuments { .. } => "split the file so it holds one document",

@@ -272,3 +272,18 @@ fn hocon_substitutions_of_the_application_config_are_left_to_it() {
     assert!(on.text.starts_with(text));
     assert_eq!(hocon::basic_auth(&on.text).unwrap(), Some(true));
 }
+
+#[test]
+fn an_anchored_flag_used_elsewhere_is_refused_naming_the_anchor() {
+    let text = "backend:\n  auth:\n    basicAuth:\n      enabled: &on false\nother: *on\n";
+    assert_eq!(
+        app_config::set_basic_auth(text, true).unwrap_err(),
+        EditError::ThroughAlias { line: 4 }
+    );
+    // An anchor nobody uses is no reason to refuse.
+    let unused = "backend:\n  auth:\n    basicAuth:\n      enabled: &on false\n";
+    assert_eq!(
+        app_config::set_basic_auth(unused, true).unwrap().text,
+        "backend:\n  auth:\n    basicAuth:\n      enabled: &on true\n"
+    );
+}

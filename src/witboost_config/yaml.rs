@@ -132,6 +132,7 @@ impl Yaml<'_> {
             }
             match content {
                 Some(node) if depth + 1 == path.len() && !is_null(&node) => {
+                    self.refuse_shared_anchor(&node)?;
                     return Ok(Place::Found { entry, value: node });
                 }
                 _ if depth + 1 == path.len() => {
@@ -156,16 +157,14 @@ impl Yaml<'_> {
         unreachable!("the loop returns at the path's last key")
     }
 
-    /// An anchored mapping on the path, used by an alias elsewhere, would change there too.
-    fn refuse_shared_anchor(&self, mapping: &Node) -> Result<(), EditError> {
-        let Some(anchor) = anchor_of(mapping) else {
+    /// An anchored node on the path (a mapping, or the flag's own value), used by an alias
+    /// elsewhere, would change there too.
+    fn refuse_shared_anchor(&self, node: &Node) -> Result<(), EditError> {
+        let Some(anchor) = anchor_of(node) else {
             return Ok(());
         };
         let name = anchor.text().trim_start_matches('&').to_owned();
-        let root = mapping
-            .ancestors()
-            .last()
-            .unwrap_or_else(|| mapping.clone());
+        let root = node.ancestors().last().unwrap_or_else(|| node.clone());
         let used = root
             .descendants_with_tokens()
             .filter_map(NodeOrToken::into_token)
