@@ -9,6 +9,8 @@ ConfigMaps, as the UI and the Governance Platform would. Each output must read t
 flag and every other value exactly as the input did; the diff of each file may touch only the
 flag's lines; editing the output again must change nothing (and `--check` must agree). Inputs
 under `refused/` must be refused with exit code 2 and the reason their first line names.
+Deliberately wrong outputs (another value changed, the flag not set) must be caught, so the
+check is known to bite.
 
 usage: run.py BIN READERS_DIR
 """
@@ -106,6 +108,39 @@ def put(value, path, leaf):
             value[key] = {}
         value = value[key]
     value[keys[-1]] = leaf
+
+
+def disagreement(before, after, flag, enabled):
+    """What the reader sees wrong in `after`, None when it reads the flag as requested and
+    everything else as in `before`."""
+    if "error" in before or "error" in after:
+        return f"cannot read: {before.get('error') or after.get('error')}"
+    if after["flag"] is not enabled:
+        return f"reads the flag as {after['flag']}, not {enabled}"
+    expected = before["config"]
+    put(expected, flag, get(after["config"], flag))
+    if expected != after["config"]:
+        return f"reads other values differently:\n  before {before['config']}\n  after  {after['config']}"
+    return None
+
+
+def controls(binary, work):
+    """Deliberately wrong outputs, for the readers' check to catch: another value changed, the
+    flag not set."""
+    directory = work / "control"
+    directory.mkdir()
+    reads = []
+    for kind, fmt, source, old, new, reader in (
+        ("app-config", "app-config", "backstage-production.yaml", "port: 7007", "port: 7008", "node"),
+        ("hocon", "hocon", "application.conf", "loglevel = INFO", "loglevel = DEBUG", "java"),
+    ):
+        path = CORPUS / kind / source
+        edited = run_editor(binary, fmt, path, True).stdout.decode()
+        changed_other = directory / f"other-{source}"
+        changed_other.write_text(edited.replace(old, new))
+        reads.append((f"control: {kind}/{source} with {new!r}", reader, path, changed_other, True))
+        reads.append((f"control: {kind}/{source} not edited", reader, path, path, True))
+    return reads
 
 
 def diff_is_only_the_flags(case, before, after):
@@ -229,6 +264,8 @@ def main():
                     reads.append((case, "java", before_gp, after_gp, enabled))
                     checksums.append((case, before_ui, after_ui, before_sum, after_sum))
 
+    reads += controls(binary, work)
+
     for case, before_ui, after_ui, before_sum, after_sum in checksums:
         # The UI restarts exactly when its rendered app-config changed.
         if (before_ui.read_text() != after_ui.read_text()) != (before_sum != after_sum):
@@ -238,17 +275,17 @@ def main():
         mine = [r for r in reads if r[1] == reader]
         files = [f for r in mine for f in (r[2], r[3])]
         seen = dump(command, flag, files)
-        for (case, _, before_file, after_file, enabled), before, after in zip(mine, seen[::2], seen[1::2]):
-            name = "Backstage's config loader" if reader == "node" else "Lightbend Config"
-            if "error" in before or "error" in after:
-                fail(case, f"{name} cannot read: {before.get('error') or after.get('error')}")
-                continue
-            if after["flag"] is not enabled:
-                fail(case, f"{name} reads the flag as {after['flag']}, not {enabled}")
-            expected = before["config"]
-            put(expected, flag, get(after["config"], flag))
-            if expected != after["config"]:
-                fail(case, f"{name} reads other values differently:\n  before {before['config']}\n  after  {after['config']}")
+        name = "Backstage's config loader" if reader == "node" else "Lightbend Config"
+        for (case, _, _, _, enabled), before, after in zip(mine, seen[::2], seen[1::2]):
+            problem = disagreement(before, after, flag, enabled)
+            if case.startswith("control:"):
+                # The check itself must catch a wrong output.
+                if problem is None:
+                    fail(case, f"{name} found nothing wrong with a deliberately wrong output")
+                else:
+                    print(f"ok   {case}: {name} catches it: {problem.splitlines()[0]}", flush=True)
+            elif problem is not None:
+                fail(case, f"{name} {problem}")
             else:
                 print(f"ok   {case}: {name} reads the flag {enabled} and everything else as before", flush=True)
 
@@ -268,7 +305,7 @@ def main():
     if failures:
         print(f"\n{len(failures)} failure(s)", file=sys.stderr)
         sys.exit(1)
-    print(f"\nall {len(reads)} reads agree")
+    print(f"\nall {len(reads)} reads as expected (the deliberately wrong controls caught)")
 
 
 if __name__ == "__main__":
