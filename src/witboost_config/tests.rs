@@ -287,3 +287,15 @@ fn an_anchored_flag_used_elsewhere_is_refused_naming_the_anchor() {
         "backend:\n  auth:\n    basicAuth:\n      enabled: &on true\n"
     );
 }
+
+#[test]
+fn hocon_block_overridden_by_a_later_setting_moves_to_the_end() {
+    let block = |on: bool| format!("{}\n{} = {on}\n{}", hocon::BEGIN, hocon::PATH, hocon::END);
+    let text = format!("a = 1\n{}\n{} = false\nb = 2\n", block(false), hocon::PATH);
+    let on = hocon::set_basic_auth(&text, true).unwrap().text;
+    assert_eq!(
+        on,
+        format!("a = 1\n{} = false\nb = 2\n\n{}\n", hocon::PATH, block(true))
+    );
+    assert_eq!(hocon::basic_auth(&on).unwrap(), Some(true));
+}
