@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::controller::report::{Report, TokenMetrics};
+use crate::controller::scaffold::Scaffold;
 use crate::controller::{
     self as controllers, Backoff, ControllerConfig, MANAGED_BY, MANAGED_BY_LABEL, access_token,
     service_account,
@@ -256,7 +257,12 @@ fn controllers(
     let (accounts, accounts_writer) = reflector::store();
     let (wake, wake_rx) = mpsc::unbounded_channel();
     let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
-    let backoff = || Backoff::new(Duration::from_millis(200), Duration::from_secs(60));
+    let scaffold = |name| Scaffold {
+        name,
+        report: report.clone(),
+        metrics: reconcile_metrics.clone(),
+        backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
+    };
 
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
@@ -264,10 +270,8 @@ fn controllers(
         secrets: secrets.clone(),
         accounts: accounts.clone(),
         claims: Default::default(),
-        report: report.clone(),
-        metrics: reconcile_metrics.clone(),
+        scaffold: scaffold(access_token::NAME),
         config: config.controller.clone(),
-        backoff: backoff(),
         wake,
         wake_account,
         issuer: config.issuer.clone(),
@@ -275,10 +279,8 @@ fn controllers(
     let account_ctx = Arc::new(service_account::Context {
         client: client.clone(),
         tokens: tokens.clone(),
-        report,
-        metrics: reconcile_metrics,
+        scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
-        backoff: backoff(),
     });
 
     let on_token = token_ctx.clone();

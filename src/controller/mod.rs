@@ -2,13 +2,19 @@
 //!
 //! Each reconcile runs the same pipeline, one file per step: `dereference` (read what the cluster
 //! holds) → `validate` (check the spec, no I/O) → `build` (compute the desired state, no I/O) →
-//! `apply` (write children that differ) → `status` (write status if it differs). Results are
-//! logged and published as Events in one place, `report`.
+//! `apply` (write children that differ) → `status` (write status if it differs). Where a write
+//! must be decided on a fresh read rather than the cache, that read is a step of its own before
+//! `build`, so each reconcile goes down the pipeline once. Every reconcile runs inside the same
+//! frame, [`scaffold`] (span, metrics, failure report, error policy); conditions are built by
+//! [`condition`]. Results are logged and published as Events in one place, `report`, which the
+//! pure steps never reach.
 
 pub mod access_token;
 mod backoff;
-pub mod outcome;
+pub mod condition;
+pub mod error_chain;
 pub mod report;
+pub mod scaffold;
 pub mod service_account;
 mod status_patch;
 

@@ -18,6 +18,8 @@ use tracing::{debug, info, warn};
 use super::access_token::apply::Rollout;
 use super::access_token::build::{Issue, Plan, Reason, reason_of};
 use super::access_token::secret_jwt::{self, JwtPlan};
+use super::condition;
+use super::error_chain::error_chain;
 use crate::crd::{AccessToken, AccessTokenStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -103,12 +105,8 @@ impl TokenMetrics {
                 self.expiration.remove(&object);
             }
         }
-        let current = status
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == "Ready")
-            .map_or("Unknown", |c| c.status.as_str());
+        let current =
+            condition::ready(status.conditions.as_deref()).map_or("Unknown", |c| c.status.as_str());
         for condition in ["True", "False", "Unknown"] {
             self.ready
                 .get_or_create(&ReadyLabels {
@@ -135,18 +133,6 @@ impl TokenMetrics {
             });
         }
     }
-}
-
-/// An error and its sources on one line: `outer: inner: innermost`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    chain
 }
 
 /// Publishes reconcile results.
@@ -213,12 +199,7 @@ impl Report {
         if was != now
             && let Some(reason) = now
         {
-            let message = plan
-                .status
-                .conditions
-                .iter()
-                .flatten()
-                .find(|c| c.type_ == "Ready")
+            let message = condition::ready(plan.status.conditions.as_deref())
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
             let kind = match reason {
@@ -239,11 +220,7 @@ impl Report {
             }
         }
         let jwt_reason = |status: Option<&AccessTokenStatus>| {
-            status?
-                .conditions
-                .iter()
-                .flatten()
-                .find(|c| c.type_ == secret_jwt::CONDITION)
+            condition::find(status?.conditions.as_deref(), secret_jwt::CONDITION)
                 .map(|c| c.reason.clone())
         };
         if let Some((reason, message)) = &plan.jwt.state
