@@ -276,6 +276,20 @@ fn secret_template_keys_under_the_operator_prefix_are_reserved() {
 }
 
 #[test]
+fn secret_template_may_not_set_the_managed_by_label_the_operator_selects_its_secrets_by() {
+    rejects::<AccessToken>(
+        json!({"serviceAccountName": "bot", "secretTemplate": {"labels": {"app.kubernetes.io/managed-by": "argocd"}}}),
+        "spec.secretTemplate.labels",
+        "the label app.kubernetes.io/managed-by is reserved for the operator",
+    );
+    // As an annotation it selects nothing, and the controller accepts it too.
+    accepts::<AccessToken>(json!({
+        "serviceAccountName": "bot",
+        "secretTemplate": {"annotations": {"app.kubernetes.io/managed-by": "argocd"}},
+    }));
+}
+
+#[test]
 fn jwt_duration_is_at_least_one_second() {
     accepts::<AccessToken>(
         json!({"serviceAccountName": "bot", "jwt": {"scope": "a b", "durationSeconds": 1}}),
