@@ -12,3 +12,4 @@ pub mod sandbox;
 pub mod server;
 pub mod telemetry;
 pub mod token;
+pub mod witboost_config;
