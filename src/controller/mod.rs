@@ -11,6 +11,7 @@
 
 pub mod access_token;
 mod backoff;
+pub mod basic_auth;
 pub mod condition;
 pub mod error_chain;
 pub mod report;
@@ -29,6 +30,9 @@ pub use backoff::Backoff;
 pub const ACCESS_TOKEN_MANAGER: &str = "iam.witboost.com/accesstoken";
 /// Field manager of the ServiceAccount controller's status writes.
 pub const SERVICE_ACCOUNT_MANAGER: &str = "iam.witboost.com/serviceaccount";
+/// Field manager of every write of the BasicAuth controller (ConfigMap keys, workload
+/// annotations, status).
+pub const BASIC_AUTH_MANAGER: &str = "iam.witboost.com/basicauth";
 
 /// Label on every Secret the operator writes, to select them (`-l` or a watch selector).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -40,7 +44,7 @@ pub const ACCESS_TOKEN_LABEL: &str = "iam.witboost.com/access-token";
 /// Pod-template annotation set on rollout targets when the token's value changes.
 pub const TOKEN_REVISION_ANNOTATION: &str = "iam.witboost.com/token-revision";
 
-/// Settings shared by both controllers.
+/// Settings shared by the controllers.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
     /// How often every object is reconciled even without a change.
