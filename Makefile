@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox
+.PHONY: test lint unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -23,7 +23,7 @@ crds:
 	rm -f crds/*.yaml
 	$(CARGO) run --locked --quiet -- crds --output-dir crds
 
-## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT)
+## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT, Helm)
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: tests/requirements.txt
@@ -44,6 +44,12 @@ external-test: venv build
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
+	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
+
+## witboost-config-test: the Basic-auth editors read back by Backstage's and Lightbend's own
+## config readers (part of external-test; installs them with npm ci and apt-get download)
+witboost-config-test: venv build
+	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
 
 ## e2e-cluster: the operator-level end-to-end tests against the cluster of $KUBECONFIG, in a
 ## throwaway namespace (opt-in; KUBECTL=kubectl to use your own)

@@ -120,11 +120,10 @@ fn edit(format: Format, text: &str, enabled: bool) -> Result<Edit, EditError> {
     }
 }
 
-/// `FILE:LINE: what is wrong (reason); what to do`.
+/// `FILE: line N: what is wrong (reason); nothing was written; what to do`.
 fn describe(name: &str, error: &EditError) -> String {
     format!(
-        "{name}:{}: {error} ({}); nothing was written; {}",
-        error.line(),
+        "{name}: {error} ({}); nothing was written; {}",
         error.category(),
         error.hint()
     )

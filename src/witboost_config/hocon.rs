@@ -16,7 +16,8 @@ pub const PATH: &str =
     "computational-governance-platform.platform-services.auth.basic-auth.enabled";
 
 /// The first line of the managed block.
-pub const BEGIN: &str = "# BEGIN witboost-token-operator basic-auth (managed: `witboost-token-operator values basic-auth` and the BasicAuth resource replace this block)";
+pub const BEGIN: &str =
+    "# BEGIN witboost-token-operator basic-auth (managed: replaced by each edit, keep it last)";
 /// The last line of the managed block.
 pub const END: &str = "# END witboost-token-operator basic-auth";
 
@@ -27,7 +28,9 @@ const END_PREFIX: &str = "# END witboost-token-operator basic-auth";
 /// Sets the flag to `enabled`. The text is unchanged when HOCON already reads it so.
 pub fn set_basic_auth(text: &str, enabled: bool) -> Result<Edit, EditError> {
     parse(text)?;
-    if flag(text)? == Some(enabled) {
+    refuse_value_on_path(text)?;
+    // A flag that is not a boolean (or not resolvable) is simply overridden by the block.
+    if flag(text).ok().flatten() == Some(enabled) {
         return Ok(Edit::unchanged(text));
     }
     let ending = LineEnding::of(text);
@@ -40,7 +43,7 @@ pub fn set_basic_auth(text: &str, enabled: bool) -> Result<Edit, EditError> {
                 &text[block.end..]
             );
             // A setting after the block wins over it: then the block moves to the end.
-            if flag(&in_place)? == Some(enabled) {
+            if flag(&in_place).ok().flatten() == Some(enabled) {
                 in_place
             } else {
                 let without = remove_block(text, &block);
@@ -99,6 +102,39 @@ fn flag(text: &str) -> Result<Option<bool>, EditError> {
                 message: format!("{PATH} is not a boolean: {}", e.message),
             }),
     }
+}
+
+/// A level of the path holding a value (not an object, not null) would be replaced by the block's
+/// object: another setting would change, so the edit is refused, naming the level's last setting.
+fn refuse_value_on_path(text: &str) -> Result<(), EditError> {
+    let resolved = parse(text)?
+        .resolve(
+            ResolveOptions::defaults()
+                .with_use_system_environment(false)
+                .with_allow_unresolved(true),
+        )
+        .map_err(invalid)?;
+    let segments: Vec<&str> = PATH.split('.').collect();
+    for depth in 1..segments.len() {
+        let prefix = segments[..depth].join(".");
+        let holds_value = match resolved.get(&prefix) {
+            None | Some(hocon::HoconValue::Object(_)) => false,
+            Some(hocon::HoconValue::Scalar(s)) => s.value_type != hocon::ScalarType::Null,
+            Some(_) => true,
+        };
+        if holds_value {
+            let last = segments[depth - 1];
+            let token = hocon::tokenize(text).ok().and_then(|tokens| {
+                tokens
+                    .into_iter()
+                    .rev()
+                    .find(|t| t.value.split('.').any(|s| s == last))
+            });
+            let (line, column) = token.map_or((1, 1), |t| (t.line, t.col));
+            return Err(EditError::NotAMapping { line, column });
+        }
+    }
+    Ok(())
 }
 
 fn invalid(error: HoconError) -> EditError {

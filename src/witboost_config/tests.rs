@@ -214,3 +214,42 @@ fn values_hocon_error_names_the_line_in_the_values_file() {
         "{error:?}"
     );
 }
+
+#[test]
+fn created_levels_follow_the_indentation_where_they_are_created() {
+    let text = "a:\n  b: 1\nui:\n    appConfig:\n        app: {}\n";
+    let on = values::set_basic_auth(text, true).unwrap().text;
+    assert!(
+        on.starts_with("a:\n  b: 1\nui:\n    appConfig:\n        app: {}\n        backend:\n            auth:\n                basicAuth:\n                    enabled: true\n"),
+        "{on}"
+    );
+}
+
+#[test]
+fn an_empty_level_with_a_comment_keeps_the_comment_on_its_line() {
+    assert_eq!(
+        enable_app("backend:\n  auth: # later\n  baseUrl: x\n"),
+        "backend:\n  auth: # later\n    basicAuth:\n      enabled: true\n  baseUrl: x\n"
+    );
+    assert_eq!(
+        enable_app("backend:\n  auth: ~ # none\n"),
+        "backend:\n  auth: # none\n    basicAuth:\n      enabled: true\n"
+    );
+    assert_eq!(
+        enable_app("backend:\n  auth:\n    basicAuth:\n      enabled: # unset"),
+        "backend:\n  auth:\n    basicAuth:\n      enabled: true # unset"
+    );
+    let on = values::set_basic_auth(
+        "governance-platform:\n  configOverride: # none yet\nui: {}\n",
+        true,
+    )
+    .unwrap();
+    assert!(
+        on.text.starts_with(&format!(
+            "governance-platform:\n  configOverride: |- # none yet\n    {}\n",
+            hocon::BEGIN
+        )),
+        "{}",
+        on.text
+    );
+}

@@ -68,7 +68,8 @@ fn set_config_override(text: &str, enabled: bool) -> Result<Edit, EditError> {
     let edited = match &place {
         Place::Found { value, entry } if current.is_empty() => {
             // `configOverride: ""`: as if absent, a `|-` block.
-            let column = column(text, yaml::start_of(entry)) + yaml.step();
+            let step = entry.parent().map_or(2, |m| yaml.step_at(&m));
+            let column = column(text, yaml::start_of(entry)) + step;
             let body = yaml::block_body(&hocon.text, column, yaml.ending().as_str());
             yaml::splice(
                 text,

@@ -193,7 +193,7 @@ impl Yaml<'_> {
                 if !out.is_empty() && !out.ends_with('\n') {
                     out.push_str(nl);
                 }
-                out.push_str(&self.block_lines(&path[*depth..], 0, leaf));
+                out.push_str(&self.block_lines(&path[*depth..], 0, self.step, leaf));
                 out.push_str(nl);
                 out
             }
@@ -215,7 +215,7 @@ impl Yaml<'_> {
                 depth,
             } => {
                 let column = self.column(start_of(mapping));
-                let lines = self.block_lines(&path[*depth..], column, leaf);
+                let lines = self.block_lines(&path[*depth..], column, self.step_at(mapping), leaf);
                 let at = line_end_after(
                     self.text,
                     last_significant(mapping, false)
@@ -229,30 +229,49 @@ impl Yaml<'_> {
             }
             Place::Null { entry, depth } => {
                 let colon = colon_of(entry);
-                let value = value_node(entry).and_then(|v| content_of(&v));
-                let end = value.as_ref().map_or(colon, end_of).max(colon);
+                // An explicit `~` or `null` is replaced; an implicit null leaves the line (and a
+                // comment on it) as it is, and nested lines go below it.
+                let explicit = value_node(entry)
+                    .and_then(|v| content_of(&v))
+                    .filter(|v| !v.text().to_string().trim().is_empty());
+                let end = explicit.as_ref().map_or(colon, end_of).max(colon);
                 let keys = &path[*depth..];
-                let column = self.column(start_of(entry)) + self.step;
-                let with = match (keys.is_empty(), parent_is_flow(entry), leaf) {
-                    (true, true, Leaf::Block(text)) => format!(" {}", json_string(text)),
-                    (true, _, Leaf::Plain(text)) => format!(" {text}"),
+                let step = entry.parent().map_or(self.step, |m| self.step_at(&m));
+                let column = self.column(start_of(entry)) + step;
+                let (head, below) = match (keys.is_empty(), parent_is_flow(entry), leaf) {
+                    (true, true, Leaf::Block(text)) => (format!(" {}", json_string(text)), None),
+                    (true, _, Leaf::Plain(text)) => (format!(" {text}"), None),
                     (true, false, Leaf::Block(text)) => {
-                        format!(" |-{nl}{}", block_body(text, column, nl))
+                        (" |-".to_owned(), Some(block_body(text, column, nl)))
                     }
-                    (false, true, _) => format!(" {{{}}}", flow_entries(keys, leaf)),
-                    (false, false, _) => format!("{nl}{}", self.block_lines(keys, column, leaf)),
+                    (false, true, _) => (format!(" {{{}}}", flow_entries(keys, leaf)), None),
+                    (false, false, _) => (
+                        String::new(),
+                        Some(self.block_lines(keys, column, step, leaf)),
+                    ),
                 };
-                splice(self.text, colon, end, &with)
+                let out = splice(self.text, colon, end, &head);
+                match below {
+                    None => out,
+                    Some(lines) => {
+                        let at = line_end_after(&out, colon + head.len());
+                        if at == out.len() && !out.ends_with('\n') {
+                            splice(&out, at, at, &format!("{nl}{lines}"))
+                        } else {
+                            splice(&out, at, at, &format!("{lines}{nl}"))
+                        }
+                    }
+                }
             }
         }
     }
 
     /// `keys` as nested block mappings at `column`, the leaf on the last; no final line ending.
-    fn block_lines(&self, keys: &[&str], column: usize, leaf: &Leaf) -> String {
+    fn block_lines(&self, keys: &[&str], column: usize, step: usize, leaf: &Leaf) -> String {
         let nl = self.ending.as_str();
         let mut out = String::new();
         for (i, key) in keys.iter().enumerate() {
-            let indent = " ".repeat(column + i * self.step);
+            let indent = " ".repeat(column + i * step);
             if i > 0 {
                 out.push_str(nl);
             }
@@ -263,7 +282,7 @@ impl Yaml<'_> {
                     Leaf::Block(text) => {
                         out.push_str(" |-");
                         out.push_str(nl);
-                        out.push_str(&block_body(text, column + (i + 1) * self.step, nl));
+                        out.push_str(&block_body(text, column + (i + 1) * step, nl));
                     }
                 }
             }
@@ -279,8 +298,18 @@ impl Yaml<'_> {
         offset - self.text[..offset].rfind('\n').map_or(0, |i| i + 1)
     }
 
-    pub(crate) fn step(&self) -> usize {
-        self.step
+    /// The indentation step where `mapping` is: how far it is indented from the block mapping
+    /// holding it, or the document's smallest step at the top or inside flow collections.
+    pub(crate) fn step_at(&self, mapping: &Node) -> usize {
+        let outer = mapping.ancestors().skip(1).find(|a| a.kind() == K::MAPPING);
+        match outer {
+            Some(outer) if !is_flow(&outer) && !is_flow(mapping) => self
+                .column(start_of(mapping))
+                .checked_sub(self.column(start_of(&outer)))
+                .filter(|s| *s > 0)
+                .unwrap_or(self.step),
+            _ => self.step,
+        }
     }
 
     pub(crate) fn ending(&self) -> LineEnding {

@@ -24,3 +24,6 @@ mod sandbox_delete;
 mod sandbox_faults;
 mod sandbox_list;
 mod sandbox_watch;
+mod values_cli;
+mod witboost_config_corpus;
+mod witboost_config_properties;
