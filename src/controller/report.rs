@@ -339,7 +339,22 @@ impl Report {
         if events.is_empty() {
             debug!(reason = now.as_str(), "reconciled, nothing changed");
         }
+        // The recorder folds Events of one reason about one object into a series that keeps
+        // the first note, so several of a kind (three workloads restarted) become one Event.
+        let mut merged: Vec<(EventType, &str, String)> = vec![];
         for (kind, reason, note) in events {
+            match merged
+                .iter_mut()
+                .find(|(k, r, _)| *k == kind && *r == reason)
+            {
+                Some((_, _, notes)) => {
+                    notes.push_str("; ");
+                    notes.push_str(&note);
+                }
+                None => merged.push((kind, reason, note)),
+            }
+        }
+        for (kind, reason, note) in merged {
             info!(reason, "{note}");
             self.publish(basic_auth.object_ref(&()), kind, reason, note)
                 .await;
