@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox
+.PHONY: test lint unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox fuzz bench
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -17,6 +17,17 @@ lint:
 
 unit-test:
 	$(CARGO) test --locked
+
+## fuzz: the property tests of every input parser, a million cases each (make test runs 256)
+FUZZ_CASES ?= 1000000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --locked --release --lib properties -- --test-threads 2
+
+## bench: tokens/s, writes per token, operator memory at 1,000 and 10,000 tokens, restart, and the
+## token service under wrk (release build; installs wrk from Debian when missing)
+bench:
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(CARGO) bench --locked --bench scale
 
 ## crds: regenerate crds/ from the Rust types
 crds:

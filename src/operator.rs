@@ -31,7 +31,7 @@ use crate::controller::report::{Report, TokenMetrics};
 use crate::controller::scaffold::Scaffold;
 use crate::controller::{
     self as controllers, Backoff, ControllerConfig, MANAGED_BY, MANAGED_BY_LABEL, access_token,
-    basic_auth, service_account,
+    basic_auth, cache, service_account,
 };
 use crate::crd::{AccessToken, BasicAuth, GoDuration, ServiceAccount};
 use crate::jwt::Issuer;
@@ -305,6 +305,7 @@ fn controllers(
     let on_token = token_ctx.clone();
     let token_stream = watcher(tokens_api, watcher::Config::default())
         .default_backoff()
+        .modify(cache::slim)
         .reflect(tokens_writer)
         .inspect(move |event| match event {
             Ok(watcher::Event::Delete(object)) => {
@@ -326,11 +327,13 @@ fn controllers(
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
     )
     .default_backoff()
+    .modify(cache::slim_secret)
     .reflect(secrets_writer)
     .touched_objects();
     let on_account = token_ctx.clone();
     let account_stream = watcher(accounts_api, watcher::Config::default())
         .default_backoff()
+        .modify(cache::slim)
         .reflect(accounts_writer)
         .inspect(move |event| {
             if let Ok(
@@ -351,6 +354,7 @@ fn controllers(
     let on_basic_auth = basic_auth_ctx.clone();
     let basic_auth_stream = watcher(basic_auths_api, watcher::Config::default())
         .default_backoff()
+        .modify(cache::slim)
         .reflect(basic_auths_writer)
         .inspect(move |event| {
             if let Ok(
@@ -364,9 +368,11 @@ fn controllers(
             }
         })
         .touched_objects();
-    // Every ConfigMap in the watched namespaces: a revert must be noticed within seconds.
+    // Every ConfigMap in the watched namespaces: a revert must be noticed within seconds. (Who
+    // reverted is read from the API: the write that undoes it is decided on a fresh read.)
     let config_map_stream = watcher(config_maps_api, watcher::Config::default())
         .default_backoff()
+        .modify(cache::slim_config_map)
         .reflect(config_maps_writer)
         .touched_objects();
     let naming = basic_auths.clone();

@@ -1,6 +1,7 @@
 //! Logs, Events, statuses and metrics: what they say, and that no token value ever appears
 //! in them. The admin endpoints. End to end against the sandbox.
 
+mod common;
 mod harness;
 
 use std::collections::BTreeSet;

@@ -12,6 +12,7 @@
 pub mod access_token;
 mod backoff;
 pub mod basic_auth;
+pub mod cache;
 pub mod condition;
 pub mod error_chain;
 pub mod report;

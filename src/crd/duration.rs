@@ -133,4 +133,33 @@ mod tests {
             assert_eq!(s.parse::<GoDuration>().unwrap().to_string(), s);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
+            let _ = s.parse::<GoDuration>();
+        }
+
+        #[test]
+        fn components_add_up_and_display_round_trips(h in 0u64..1_000_000, m in 0u64..100_000, sec in 0u64..100_000) {
+            let d: GoDuration = format!("{h}h{m}m{sec}s").parse().unwrap();
+            proptest::prop_assert_eq!(d.as_secs(), h * 3600 + m * 60 + sec);
+            let shown = d.to_string();
+            proptest::prop_assert_eq!(shown.parse::<GoDuration>().unwrap(), d);
+            proptest::prop_assert!(regex_free_pattern_match(&shown));
+        }
+    }
+
+    /// `^([0-9]+(h|m|s))+$`, the schema's pattern, checked by hand.
+    fn regex_free_pattern_match(s: &str) -> bool {
+        let mut digits = 0;
+        for c in s.chars() {
+            match c {
+                '0'..='9' => digits += 1,
+                'h' | 'm' | 's' if digits > 0 => digits = 0,
+                _ => return false,
+            }
+        }
+        !s.is_empty() && digits == 0
+    }
 }

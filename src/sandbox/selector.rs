@@ -729,4 +729,70 @@ mod tests {
         );
         assert_eq!(selector.required_value("metadata.name"), Some("a"));
     }
+
+    /// A label key or value as Kubernetes allows them (no prefix, short).
+    fn name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        // `in` and `notin` are keywords of the selector language, as in Kubernetes.
+        "[a-z0-9]([a-z0-9._-]{0,8}[a-z0-9])?"
+            .prop_filter("a keyword", |s| s != "in" && s != "notin")
+    }
+
+    fn requirement() -> impl proptest::strategy::Strategy<Value = Requirement> {
+        use proptest::prelude::*;
+        let operator = prop_oneof![
+            Just(Operator::Exists),
+            Just(Operator::DoesNotExist),
+            Just(Operator::Equals),
+            Just(Operator::NotEquals),
+            Just(Operator::In),
+            Just(Operator::NotIn),
+        ];
+        (name(), operator, proptest::collection::vec(name(), 1..4)).prop_map(
+            |(key, operator, mut values)| {
+                match operator {
+                    Operator::Exists | Operator::DoesNotExist => values.clear(),
+                    Operator::Equals | Operator::NotEquals => values.truncate(1),
+                    _ => {
+                        values.sort();
+                        values.dedup();
+                    }
+                }
+                Requirement {
+                    key,
+                    operator,
+                    values,
+                }
+            },
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_label_selector_text_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
+            if let Ok(selector) = LabelSelector::parse(&s) {
+                let _ = selector.matches(&object(json!({"a": "b"})));
+            }
+        }
+
+        #[test]
+        fn any_field_selector_text_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
+            if let Ok(selector) = FieldSelector::parse(&s) {
+                let _ = selector.matches(&object(json!({})));
+            }
+        }
+
+        #[test]
+        fn a_printed_selector_parses_back_and_selects_the_same_objects(
+            requirements in proptest::collection::vec(requirement(), 1..5),
+            labels in proptest::collection::btree_map(name(), name(), 0..4),
+        ) {
+            let selector = LabelSelector { requirements };
+            let printed = selector.to_string();
+            let parsed = LabelSelector::parse(&printed).unwrap();
+            proptest::prop_assert_eq!(parsed.to_string(), printed);
+            let object = object(serde_json::to_value(&labels).unwrap());
+            proptest::prop_assert_eq!(parsed.matches(&object), selector.matches(&object));
+        }
+    }
 }

@@ -87,6 +87,9 @@ impl fmt::Display for Token {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

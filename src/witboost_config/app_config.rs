@@ -27,10 +27,8 @@ pub(crate) fn set_flag(text: &str, path: &[&str], enabled: bool) -> Result<Edit,
     let edited = match &place {
         Place::Found { value, .. } => {
             let line = yaml.line(yaml::start_of(value));
-            if let Some(current) = meaning(yaml::get(&yaml.value, path), line)? {
-                if current == enabled {
-                    return Ok(Edit::unchanged(text));
-                }
+            if meaning(yaml::get(&yaml.value, path), line)? == Some(enabled) {
+                return Ok(Edit::unchanged(text));
             }
             yaml::splice(text, yaml::start_of(value), yaml::end_of(value), literal)
         }

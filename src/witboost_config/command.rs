@@ -16,11 +16,13 @@ use super::{Edit, EditError, app_config, hocon, values};
 /// `values …`: edits of a Witboost Helm values file.
 #[derive(Debug, Subcommand)]
 pub enum ValuesCommand {
-    /// Switch Basic auth on or off in a Witboost values file: `ui.appConfig.backend.auth.basicAuth.enabled`
-    /// and, in the `governance-platform.configOverride` HOCON string,
-    /// `computational-governance-platform.platform-services.auth.basic-auth.enabled`. Every other
+    /// Switch Basic auth on or off in a Witboost values file, changing nothing else.
+    ///
+    /// Sets `ui.appConfig.backend.auth.basicAuth.enabled` and, in the
+    /// `governance-platform.configOverride` HOCON string,
+    /// `computational-governance-platform.platform-services.auth.basic-auth.enabled`; every other
     /// byte stays as it was. Prints the result unless --in-place or --check. Exit codes: 0 done
-    /// (or, with --check, already in the requested state), 1 --check found a difference, 2 error.
+    /// (with --check: already in the requested state), 1 --check found a difference, 2 error.
     BasicAuth(BasicAuthArgs),
 }
 

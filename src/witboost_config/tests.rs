@@ -253,3 +253,22 @@ fn an_empty_level_with_a_comment_keeps_the_comment_on_its_line() {
         on.text
     );
 }
+
+#[test]
+fn values_with_numeric_keys_and_tags_are_edited() {
+    let text = "ports:\n  80: http\n  443: https\nui:\n  appConfig:\n    x: !!str 12\n";
+    let on = values::set_basic_auth(text, true).unwrap();
+    assert!(on.text.starts_with(text), "{}", on.text);
+    assert_eq!(
+        values::basic_auth(&on.text).unwrap(),
+        (Some(true), Some(true))
+    );
+}
+
+#[test]
+fn hocon_substitutions_of_the_application_config_are_left_to_it() {
+    let text = "cgp.persistence.url = ${database.url}\ncgp.timeout = ${?TIMEOUT}\n";
+    let on = hocon::set_basic_auth(text, true).unwrap();
+    assert!(on.text.starts_with(text));
+    assert_eq!(hocon::basic_auth(&on.text).unwrap(), Some(true));
+}

@@ -78,12 +78,12 @@ pub(crate) fn parse(text: &str) -> Result<Yaml<'_>, EditError> {
     }
     let value = values.pop().unwrap_or(Value::Null);
     let root = document.and_then(|d| content_of(d.syntax()));
-    if let Some(root) = &root {
-        if !(root.kind() == K::MAPPING || is_null(root)) || !(value.is_object() || value.is_null())
-        {
-            let (line, column) = line_column(text, start_of(root));
-            return Err(EditError::NotAMapping { line, column });
-        }
+    if let Some(root) = &root
+        && (!(root.kind() == K::MAPPING || is_null(root))
+            || !(value.is_object() || value.is_null()))
+    {
+        let (line, column) = line_column(text, start_of(root));
+        return Err(EditError::NotAMapping { line, column });
     }
     let step = root.as_ref().map_or(2, |r| indentation_step(text, r));
     Ok(Yaml {
@@ -125,12 +125,10 @@ impl Yaml<'_> {
             };
             value = value.get(key).unwrap_or(&Value::Null);
             let content = value_node(&entry).as_ref().and_then(content_of);
-            if let Some(node) = &content {
-                if node.kind() == K::ALIAS {
-                    return Err(EditError::ThroughAlias {
-                        line: self.line(start_of(&entry)),
-                    });
-                }
+            if content.as_ref().is_some_and(|node| node.kind() == K::ALIAS) {
+                return Err(EditError::ThroughAlias {
+                    line: self.line(start_of(&entry)),
+                });
             }
             match content {
                 Some(node) if depth + 1 == path.len() && !is_null(&node) => {
@@ -503,11 +501,8 @@ fn last_significant(node: &Node, closing: bool) -> Option<Token> {
         })
         .filter(|t| !t.text().is_empty())
         .collect::<Vec<_>>();
-    if closing {
-        while tokens.last().is_some_and(|t| t.kind() == K::RIGHT_BRACE) {
-            tokens.pop();
-            break;
-        }
+    if closing && tokens.last().is_some_and(|t| t.kind() == K::RIGHT_BRACE) {
+        tokens.pop();
     }
     tokens.pop()
 }

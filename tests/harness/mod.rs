@@ -393,10 +393,9 @@ pub fn jwt_ready_of(token: &AccessToken) -> Option<(String, String)> {
     Some((c.status.clone(), c.reason.clone()))
 }
 
-// The waiting helpers are the sandbox tests' own.
-#[path = "../common/mod.rs"]
-mod common;
-pub use common::{eventually, within};
+// The waiting helpers are the sandbox tests' own (every test crate using the harness declares
+// `common` too).
+pub use crate::common::{eventually, within};
 
 /// Logs to the test's output with `RUST_LOG` set (e.g. `RUST_LOG=witboost_token_operator=debug`).
 pub fn init_test_logging() {

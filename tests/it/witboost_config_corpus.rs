@@ -83,10 +83,8 @@ fn remove(value: &mut HoconValue, path: &[&str]) -> bool {
             map.shift_remove(*last);
         }
         [first, rest @ ..] => {
-            if let Some(child) = map.get_mut(*first) {
-                if remove(child, rest) {
-                    map.shift_remove(*first);
-                }
+            if map.get_mut(*first).is_some_and(|child| remove(child, rest)) {
+                map.shift_remove(*first);
             }
         }
     }

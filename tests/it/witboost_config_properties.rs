@@ -182,9 +182,9 @@ fn hocon_object(
         match value {
             Tree::Scalar(s) => out.push_str(&format!(
                 "{pad}{key} {} {s}\n",
-                if style % 2 == 0 { "=" } else { ":" }
+                if style.is_multiple_of(2) { "=" } else { ":" }
             )),
-            Tree::Map(children, _) if children.len() == 1 && style % 3 == 0 => {
+            Tree::Map(children, _) if children.len() == 1 && style.is_multiple_of(3) => {
                 let (child, grandchild) = &children[0];
                 hocon_object(
                     &[(format!("{key}.{child}"), grandchild.clone())],

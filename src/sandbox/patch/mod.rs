@@ -113,4 +113,6 @@ pub fn strategic_merge_patch(target: &Value, patch: &Value) -> Result<Value, Pat
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
