@@ -15,6 +15,7 @@ pub mod basic_auth;
 pub mod cache;
 pub mod condition;
 pub mod error_chain;
+pub mod events;
 pub mod report;
 pub mod scaffold;
 pub mod service_account;
@@ -23,7 +24,9 @@ mod status_patch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
+
+use self::events::Recorder;
 
 pub use backoff::Backoff;
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +21,7 @@ use super::access_token::secret_jwt::{self, JwtPlan};
 use super::basic_auth;
 use super::condition;
 use super::error_chain::error_chain;
+use super::events::Recorder;
 use crate::crd::{AccessToken, AccessTokenStatus, BasicAuth, BasicAuthStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -339,22 +340,7 @@ impl Report {
         if events.is_empty() {
             debug!(reason = now.as_str(), "reconciled, nothing changed");
         }
-        // The recorder folds Events of one reason about one object into a series that keeps
-        // the first note, so several of a kind (three workloads restarted) become one Event.
-        let mut merged: Vec<(EventType, &str, String)> = vec![];
         for (kind, reason, note) in events {
-            match merged
-                .iter_mut()
-                .find(|(k, r, _)| *k == kind && *r == reason)
-            {
-                Some((_, _, notes)) => {
-                    notes.push_str("; ");
-                    notes.push_str(&note);
-                }
-                None => merged.push((kind, reason, note)),
-            }
-        }
-        for (kind, reason, note) in merged {
             info!(reason, "{note}");
             self.publish(basic_auth.object_ref(&()), kind, reason, note)
                 .await;

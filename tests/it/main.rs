@@ -11,6 +11,7 @@ mod controller_accounts;
 mod controller_basic_auth;
 mod controller_binary;
 mod controller_drift;
+mod controller_events;
 mod controller_issuing;
 mod controller_jwt;
 mod controller_leader;
