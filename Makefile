@@ -53,6 +53,7 @@ build:
 external-test: venv build
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
+	tests/kubectl/basic-auth.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
@@ -66,6 +67,7 @@ witboost-config-test: venv build
 ## throwaway namespace (opt-in; KUBECTL=kubectl to use your own)
 e2e-cluster: kubeconfig-given venv build
 	WITBOOST_E2E_CLUSTER=1 tests/kubectl/operator.sh $(KUBECTL) $(BIN)
+	WITBOOST_E2E_CLUSTER=1 tests/kubectl/basic-auth.sh $(KUBECTL) $(BIN)
 	WITBOOST_E2E_CLUSTER=1 tests/seed/run.sh $(KUBECTL) $(BIN) $(VENV)/bin/python
 
 kubeconfig-given:

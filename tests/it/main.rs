@@ -8,6 +8,7 @@ mod harness;
 
 mod cli;
 mod controller_accounts;
+mod controller_basic_auth;
 mod controller_binary;
 mod controller_drift;
 mod controller_events;
