@@ -6,7 +6,9 @@
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 use kube::core::DeserializeGuard;
+use serde_json::{Map, Value};
 
 use super::ACCESS_TOKEN_MANAGER;
 
@@ -34,7 +36,9 @@ pub fn slim_config_map(config_map: &mut ConfigMap) {
 }
 
 /// A Secret as cached: of its managedFields only this controller's own apply entry, which
-/// tells which keys the next apply would own (so an unchanged Secret is not written again).
+/// tells which keys the next apply would own (so an unchanged Secret is not written again),
+/// and of that entry only the manager, the operation and the owned labels, annotations and
+/// data keys ([`owned_fields`]).
 pub fn slim_secret(secret: &mut Secret) {
     let own = secret.metadata.managed_fields.take().map(|entries| {
         entries
@@ -43,16 +47,49 @@ pub fn slim_secret(secret: &mut Secret) {
                 e.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
                     && e.operation.as_deref() == Some("Apply")
             })
+            .map(|e| ManagedFieldsEntry {
+                manager: e.manager,
+                operation: e.operation,
+                fields_v1: e.fields_v1.map(|f| FieldsV1(owned_fields(&f.0))),
+                ..Default::default()
+            })
             .collect::<Vec<_>>()
     });
     drop_bookkeeping(&mut secret.metadata);
     secret.metadata.managed_fields = own.filter(|e| !e.is_empty());
 }
 
+/// Of a fieldsV1 set, the labels, annotations and data keys, each leaf an empty set (which
+/// allocates nothing): the owner references and the type are not needed to tell whether an
+/// apply would change the Secret, and every map of a parsed fieldsV1 costs a B-tree node.
+fn owned_fields(fields: &Value) -> Value {
+    let keys = |node: Option<&Value>| -> Option<Value> {
+        let map = node?.as_object()?;
+        Some(Value::Object(
+            map.keys()
+                .filter(|k| k.starts_with("f:"))
+                .map(|k| (k.clone(), Value::Object(Map::new())))
+                .collect(),
+        ))
+    };
+    let mut metadata = Map::new();
+    for field in ["f:labels", "f:annotations"] {
+        if let Some(set) = keys(fields.pointer(&format!("/f:metadata/{field}"))) {
+            metadata.insert(field.to_owned(), set);
+        }
+    }
+    let mut out = Map::new();
+    if !metadata.is_empty() {
+        out.insert("f:metadata".to_owned(), Value::Object(metadata));
+    }
+    if let Some(set) = keys(fields.get("f:data")) {
+        out.insert("f:data".to_owned(), set);
+    }
+    Value::Object(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
-
     use super::*;
     use crate::crd::AccessToken;
 
@@ -96,6 +133,45 @@ mod tests {
         assert_eq!(token.metadata.managed_fields, None);
         let annotations = token.metadata.annotations.unwrap();
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
+    }
+
+    #[test]
+    fn a_cached_secrets_own_entry_keeps_the_owned_keys_and_nothing_else() {
+        let fields = serde_json::json!({
+            "f:data": {"f:token": {}, "f:password": {}},
+            "f:metadata": {
+                "f:labels": {"f:app": {}},
+                "f:annotations": {"f:iam.witboost.com/revision": {}},
+                "f:ownerReferences": {"k:{\"uid\":\"u\"}": {".": {}}}
+            },
+            "f:type": {}
+        });
+        let mut secret = Secret {
+            metadata: ObjectMeta {
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    fields_v1: Some(FieldsV1(fields)),
+                    time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                        jiff::Timestamp::now(),
+                    )),
+                    ..entry(ACCESS_TOKEN_MANAGER, "Apply")
+                }]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        slim_secret(&mut secret);
+        let kept = &secret.metadata.managed_fields.unwrap()[0];
+        assert_eq!(kept.time, None);
+        assert_eq!(
+            kept.fields_v1.as_ref().unwrap().0,
+            serde_json::json!({
+                "f:data": {"f:token": {}, "f:password": {}},
+                "f:metadata": {
+                    "f:labels": {"f:app": {}},
+                    "f:annotations": {"f:iam.witboost.com/revision": {}}
+                }
+            })
+        );
     }
 
     #[test]
