@@ -21,13 +21,18 @@ pub fn status<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> Status {
     }
 }
 
-/// Poll `check` until it yields `Some`, failing after `secs` seconds.
+/// How much longer than its stated deadline a wait may take before it fails. The deadlines
+/// are written for an idle machine; CI's two cores may be several times slower while tests run
+/// in parallel. A condition that holds still returns at once: only a failure waits longer.
+pub const SLOWDOWN: u64 = 3;
+
+/// Poll `check` until it yields `Some`, failing after `secs` seconds (times [`SLOWDOWN`]).
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs * SLOWDOWN);
     loop {
         if let Some(v) = check().await {
             return v;
@@ -40,9 +45,9 @@ where
     }
 }
 
-/// Await `fut`, failing after `secs` seconds.
+/// Await `fut`, failing after `secs` seconds (times [`SLOWDOWN`]).
 pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), fut)
+    tokio::time::timeout(Duration::from_secs(secs * SLOWDOWN), fut)
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
