@@ -29,10 +29,11 @@ bench:
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(CARGO) bench --locked --bench scale
 
-## crds: regenerate crds/ from the Rust types
+## crds: regenerate crds/ and the Helm chart's CRD templates from the Rust types
+CHART := charts/witboost-token-operator
 crds:
-	rm -f crds/*.yaml
-	$(CARGO) run --locked --quiet -- crds --output-dir crds
+	rm -f crds/*.yaml $(CHART)/templates/crds/*.yaml
+	$(CARGO) run --locked --quiet -- crds --output-dir crds --chart-templates-dir $(CHART)/templates/crds
 
 ## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT)
 venv: $(VENV)/.installed
@@ -55,6 +56,7 @@ external-test: venv build
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
+	tests/chart/run.sh $(VENV)/bin/python
 
 ## e2e-cluster: the operator-level end-to-end tests against the cluster of $KUBECONFIG, in a
 ## throwaway namespace (opt-in; KUBECTL=kubectl to use your own)
@@ -72,3 +74,4 @@ e2e-standin: venv build
 ## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
 sandbox: build
 	$(BIN) sandbox --kubeconfig sandbox.kubeconfig --apply examples/
+
