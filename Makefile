@@ -107,4 +107,4 @@ image: static buildah
 ## image-test: build the image and run it with buildah: `crds`, then `run` against a sandbox on
 ## the host, ready, issuing a token that the token service exchanges (run by .ci/run)
 image-test: image venv build
-	tests/image/run.sh $(IMAGE) $(VENV)/bin/kubectl $(BIN)
+	tests/image/run.sh $(IMAGE) $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python

@@ -7,11 +7,13 @@
 #   becomes ready at /readyz, issues a token into a Secret, and its token service exchanges
 #   that token for a JWT; and it wrote nothing into the image's root filesystem meanwhile.
 #
-# Usage: tests/image/run.sh IMAGE KUBECTL BINARY
+# Usage: tests/image/run.sh IMAGE KUBECTL BINARY PYTHON (with cryptography)
 set -euo pipefail
-image=${1:?usage: tests/image/run.sh IMAGE KUBECTL BINARY}
-kubectl_bin=$(realpath "${2:?usage: tests/image/run.sh IMAGE KUBECTL BINARY}")
-binary=$(realpath "${3:?usage: tests/image/run.sh IMAGE KUBECTL BINARY}")
+usage="usage: tests/image/run.sh IMAGE KUBECTL BINARY PYTHON"
+image=${1:?$usage}
+kubectl_bin=$(realpath "${2:?$usage}")
+binary=$(realpath "${3:?$usage}")
+python=${4:?$usage}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 buildah=(buildah --storage-driver vfs)
 work=$(mktemp -d)
@@ -33,8 +35,9 @@ fail() {
 }
 step() { echo "=== $*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# The files of the container's root filesystem with owner, mode and size (what a write changes).
-rootfs() { (cd "$root" && find . -xdev -printf '%p %u:%g %m %s\n' | sort); }
+# The files of the container's root filesystem with owner, mode and size (what a write changes),
+# except /run/.containerenv, which buildah itself (as root) drops in for a run.
+rootfs() { (cd "$root" && find . -xdev -printf '%p %u:%g %m %s\n' | grep -v '^\./run/\.containerenv ' | sort); }
 passed=0
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
 
@@ -76,6 +79,25 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 grep -q "sandbox ready" "$work/api.log" || fail "the sandbox did not get ready"
+# The image has no CA bundle: a kubeconfig must name the API server's CA, as the in-cluster
+# configuration always does. The sandbox speaks plain HTTP, so any CA will do.
+"$python" - "$work/ca.crt" <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "image-test")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+open(sys.argv[1], "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+PY
+cluster=$(k config view -o jsonpath='{.clusters[0].name}')
+k config set-cluster "$cluster" --certificate-authority="$work/ca.crt" --embed-certs >/dev/null
 chmod 644 "$KUBECONFIG"
 k apply --server-side -f "$repo/crds/" >/dev/null
 k apply -f "$repo/examples/service-account.yaml" -f "$repo/examples/access-token-with-expiry.yaml" >/dev/null
@@ -101,6 +123,11 @@ done
 [[ -n "$ready" ]] || fail "/readyz did not answer 200 within 60 s"
 [[ "$(curl -s "http://127.0.0.1:$admin_port/livez")" == ok ]] || fail "/livez did not answer ok"
 ok "run in the image reaches /readyz"
+pid=$(pgrep -f "^/witboost-token-operator run --admin-addr 127.0.0.1:$admin_port" | head -n 1) ||
+    fail "no operator process found"
+uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status")
+[[ "$uid" == 65532 ]] || fail "the operator runs as UID $uid, not 65532"
+ok "the operator in the image runs as UID 65532"
 
 k wait --for=condition=Ready accesstoken/ci-pipeline-token --timeout=60s >/dev/null ||
     fail "the AccessToken did not get Ready"
