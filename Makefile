@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox fuzz bench \
+.PHONY: test lint unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox fuzz bench \
 	static image image-test buildah
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
@@ -36,7 +36,7 @@ crds:
 	rm -f crds/*.yaml $(CHART)/templates/crds/*.yaml
 	$(CARGO) run --locked --quiet -- crds --output-dir crds --chart-templates-dir $(CHART)/templates/crds
 
-## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT)
+## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT, Helm)
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: tests/requirements.txt
@@ -55,14 +55,22 @@ build:
 external-test: venv build
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
+	tests/kubectl/basic-auth.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/chart/run.sh $(VENV)/bin/python
+	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
+
+## witboost-config-test: the Basic-auth editors read back by Backstage's and Lightbend's own
+## config readers (part of external-test; installs them with npm ci and apt-get download)
+witboost-config-test: venv build
+	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
 
 ## e2e-cluster: the operator-level end-to-end tests against the cluster of $KUBECONFIG, in a
 ## throwaway namespace (opt-in; KUBECTL=kubectl to use your own)
 e2e-cluster: kubeconfig-given venv build
 	WITBOOST_E2E_CLUSTER=1 tests/kubectl/operator.sh $(KUBECTL) $(BIN)
+	WITBOOST_E2E_CLUSTER=1 tests/kubectl/basic-auth.sh $(KUBECTL) $(BIN)
 	WITBOOST_E2E_CLUSTER=1 tests/seed/run.sh $(KUBECTL) $(BIN) $(VENV)/bin/python
 
 kubeconfig-given:

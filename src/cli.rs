@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::operator::{RunArgs, Running};
 use crate::sandbox::SandboxArgs;
+use crate::witboost_config::command::ValuesCommand;
 use crate::{crd, telemetry, token::Token};
 
 /// Witboost service accounts and access tokens as Kubernetes resources.
@@ -47,6 +48,9 @@ pub enum Command {
     /// Work with access token values.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Edit a Witboost Helm values file (for GitOps: the result is committed or fed to Flux).
+    #[command(subcommand)]
+    Values(ValuesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_sandbox(sandbox, operator).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Values(command) => Ok(crate::witboost_config::command::run(command)),
         Command::Token(TokenCommand::Check) => {
             let mut input = String::new();
             std::io::stdin()

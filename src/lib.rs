@@ -13,3 +13,4 @@ pub mod sandbox;
 pub mod server;
 pub mod telemetry;
 pub mod token;
+pub mod witboost_config;

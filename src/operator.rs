@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::{StreamExt, future};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -28,11 +28,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::controller::report::{Report, TokenMetrics};
+use crate::controller::scaffold::Scaffold;
 use crate::controller::{
     self as controllers, Backoff, ControllerConfig, MANAGED_BY, MANAGED_BY_LABEL, access_token,
-    cache, service_account,
+    basic_auth, cache, service_account,
 };
-use crate::crd::{AccessToken, GoDuration, ServiceAccount};
+use crate::crd::{AccessToken, BasicAuth, GoDuration, ServiceAccount};
 use crate::jwt::Issuer;
 use crate::leader::{Elector, LeaseConfig};
 use crate::server::{self, TokenServiceArgs};
@@ -226,7 +227,7 @@ struct ControllerMetrics {
     tokens: TokenMetrics,
 }
 
-/// Starts both controllers and their watches; they stop when `stop` is cancelled. Returns
+/// Starts the controllers and their watches; they stop when `stop` is cancelled. Returns
 /// their tasks and a future that resolves once every cache has its first full list.
 fn controllers(
     client: kube::Client,
@@ -251,12 +252,27 @@ fn controllers(
             Api::all(client.clone()),
         ),
     };
+    let (basic_auths_api, config_maps_api) = match &config.namespace {
+        Some(ns) => (
+            Api::<DeserializeGuard<BasicAuth>>::namespaced(client.clone(), ns),
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
     let (tokens, tokens_writer) = reflector::store();
     let (secrets, secrets_writer) = reflector::store();
     let (accounts, accounts_writer) = reflector::store();
+    let (basic_auths, basic_auths_writer) = reflector::store();
+    let (config_maps, config_maps_writer) = reflector::store();
     let (wake, wake_rx) = mpsc::unbounded_channel();
+    let (wake_basic_auth, wake_basic_auth_rx) = mpsc::unbounded_channel();
     let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
-    let backoff = || Backoff::new(Duration::from_millis(200), Duration::from_secs(60));
+    let scaffold = |name| Scaffold {
+        name,
+        report: report.clone(),
+        metrics: reconcile_metrics.clone(),
+        backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
+    };
 
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
@@ -264,10 +280,8 @@ fn controllers(
         secrets: secrets.clone(),
         accounts: accounts.clone(),
         claims: Default::default(),
-        report: report.clone(),
-        metrics: reconcile_metrics.clone(),
+        scaffold: scaffold(access_token::NAME),
         config: config.controller.clone(),
-        backoff: backoff(),
         wake,
         wake_account,
         issuer: config.issuer.clone(),
@@ -275,10 +289,17 @@ fn controllers(
     let account_ctx = Arc::new(service_account::Context {
         client: client.clone(),
         tokens: tokens.clone(),
-        report,
-        metrics: reconcile_metrics,
+        scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
-        backoff: backoff(),
+    });
+
+    let basic_auth_ctx = Arc::new(basic_auth::Context {
+        client: client.clone(),
+        basic_auths: basic_auths.clone(),
+        config_maps: config_maps.clone(),
+        scaffold: scaffold(basic_auth::NAME),
+        config: config.controller.clone(),
+        wake: wake_basic_auth,
     });
 
     let on_token = token_ctx.clone();
@@ -330,6 +351,32 @@ fn controllers(
         })
         .touched_objects();
 
+    let on_basic_auth = basic_auth_ctx.clone();
+    let basic_auth_stream = watcher(basic_auths_api, watcher::Config::default())
+        .default_backoff()
+        .modify(cache::slim)
+        .reflect(basic_auths_writer)
+        .inspect(move |event| {
+            if let Ok(
+                watcher::Event::Apply(object)
+                | watcher::Event::Delete(object)
+                | watcher::Event::InitApply(object),
+            ) = event
+                && let Ok(changed) = &object.0
+            {
+                basic_auth::basic_auth_changed(&on_basic_auth, changed);
+            }
+        })
+        .touched_objects();
+    // Every ConfigMap in the watched namespaces: a revert must be noticed within seconds. (Who
+    // reverted is read from the API: the write that undoes it is decided on a fresh read.)
+    let config_map_stream = watcher(config_maps_api, watcher::Config::default())
+        .default_backoff()
+        .modify(cache::slim_config_map)
+        .reflect(config_maps_writer)
+        .touched_objects();
+    let naming = basic_auths.clone();
+
     let controller_config =
         controller::Config::default().concurrency(config.controller.concurrency);
     let token_controller = Controller::for_stream(token_stream, tokens.clone())
@@ -345,7 +392,7 @@ fn controllers(
         .for_each(|_| future::ready(()));
     let account_controller = Controller::for_stream(account_stream, accounts.clone())
         .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
-        .with_config(controller_config)
+        .with_config(controller_config.clone())
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(
             service_account::reconcile,
@@ -354,14 +401,31 @@ fn controllers(
         )
         .for_each(|_| future::ready(()));
 
+    let basic_auth_controller = Controller::for_stream(basic_auth_stream, basic_auths.clone())
+        .watches_stream(config_map_stream, move |config_map: ConfigMap| {
+            basic_auth::naming(&naming, &config_map)
+        })
+        .reconcile_on(UnboundedReceiverStream::new(wake_basic_auth_rx))
+        .with_config(controller_config)
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(
+            basic_auth::reconcile,
+            basic_auth::error_policy,
+            basic_auth_ctx,
+        )
+        .for_each(|_| future::ready(()));
+
     let tasks = vec![
         tokio::spawn(token_controller),
         tokio::spawn(account_controller),
+        tokio::spawn(basic_auth_controller),
     ];
     let synced = async move {
         synced_store(&tokens).await;
         synced_store(&secrets).await;
         synced_store(&accounts).await;
+        synced_store(&basic_auths).await;
+        synced_store(&config_maps).await;
     };
     (tasks, synced)
 }

@@ -1,9 +1,10 @@
 //! What the controllers' caches keep of each watched object: everything a reconcile reads, and
 //! not the bookkeeping of other writers. `managedFields` and kubectl's
 //! `last-applied-configuration` are often larger than the object itself, and with one cached
-//! copy per AccessToken, Secret and ServiceAccount they decide the operator's memory.
+//! copy per AccessToken, Secret, ServiceAccount, BasicAuth and ConfigMap they decide the
+//! operator's memory.
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DeserializeGuard;
 
@@ -23,6 +24,13 @@ pub fn slim<K: kube::Resource>(guard: &mut DeserializeGuard<K>) {
     if let Ok(object) = guard.0.as_mut() {
         drop_bookkeeping(object.meta_mut());
     }
+}
+
+/// A ConfigMap as cached (for BasicAuth): its data, without managedFields or the last-applied
+/// annotation. The writer of a key is read from the API when it matters (see
+/// `basic_auth::dereference::refresh`).
+pub fn slim_config_map(config_map: &mut ConfigMap) {
+    drop_bookkeeping(&mut config_map.metadata);
 }
 
 /// A Secret as cached: of its managedFields only this controller's own apply entry, which

@@ -2,21 +2,31 @@
 //!
 //! Each reconcile runs the same pipeline, one file per step: `dereference` (read what the cluster
 //! holds) → `validate` (check the spec, no I/O) → `build` (compute the desired state, no I/O) →
-//! `apply` (write children that differ) → `status` (write status if it differs). Results are
-//! logged and published as Events in one place, `report`.
+//! `apply` (write children that differ) → `status` (write status if it differs). Where a write
+//! must be decided on a fresh read rather than the cache, that read is a step of its own before
+//! `build`, so each reconcile goes down the pipeline once. Every reconcile runs inside the same
+//! frame, [`scaffold`] (span, metrics, failure report, error policy); conditions are built by
+//! [`condition`]. Results are logged and published as Events in one place, `report`, which the
+//! pure steps never reach.
 
 pub mod access_token;
 mod backoff;
+pub mod basic_auth;
 pub mod cache;
-pub mod outcome;
+pub mod condition;
+pub mod error_chain;
+pub mod events;
 pub mod report;
+pub mod scaffold;
 pub mod service_account;
 mod status_patch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
+
+use self::events::Recorder;
 
 pub use backoff::Backoff;
 
@@ -24,6 +34,9 @@ pub use backoff::Backoff;
 pub const ACCESS_TOKEN_MANAGER: &str = "iam.witboost.com/accesstoken";
 /// Field manager of the ServiceAccount controller's status writes.
 pub const SERVICE_ACCOUNT_MANAGER: &str = "iam.witboost.com/serviceaccount";
+/// Field manager of every write of the BasicAuth controller (ConfigMap keys, workload
+/// annotations, status).
+pub const BASIC_AUTH_MANAGER: &str = "iam.witboost.com/basicauth";
 
 /// Label on every Secret the operator writes, to select them (`-l` or a watch selector).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -35,7 +48,7 @@ pub const ACCESS_TOKEN_LABEL: &str = "iam.witboost.com/access-token";
 /// Pod-template annotation set on rollout targets when the token's value changes.
 pub const TOKEN_REVISION_ANNOTATION: &str = "iam.witboost.com/token-revision";
 
-/// Settings shared by both controllers.
+/// Settings shared by the controllers.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
     /// How often every object is reconciled even without a change.

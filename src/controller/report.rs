@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +18,11 @@ use tracing::{debug, info, warn};
 use super::access_token::apply::Rollout;
 use super::access_token::build::{Issue, Plan, Reason, reason_of};
 use super::access_token::secret_jwt::{self, JwtPlan};
-use crate::crd::{AccessToken, AccessTokenStatus};
+use super::basic_auth;
+use super::condition;
+use super::error_chain::error_chain;
+use super::events::Recorder;
+use crate::crd::{AccessToken, AccessTokenStatus, BasicAuth, BasicAuthStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ObjectLabels {
@@ -103,12 +107,8 @@ impl TokenMetrics {
                 self.expiration.remove(&object);
             }
         }
-        let current = status
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == "Ready")
-            .map_or("Unknown", |c| c.status.as_str());
+        let current =
+            condition::ready(status.conditions.as_deref()).map_or("Unknown", |c| c.status.as_str());
         for condition in ["True", "False", "Unknown"] {
             self.ready
                 .get_or_create(&ReadyLabels {
@@ -135,18 +135,6 @@ impl TokenMetrics {
             });
         }
     }
-}
-
-/// An error and its sources on one line: `outer: inner: innermost`.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    chain
 }
 
 /// Publishes reconcile results.
@@ -213,12 +201,7 @@ impl Report {
         if was != now
             && let Some(reason) = now
         {
-            let message = plan
-                .status
-                .conditions
-                .iter()
-                .flatten()
-                .find(|c| c.type_ == "Ready")
+            let message = condition::ready(plan.status.conditions.as_deref())
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
             let kind = match reason {
@@ -239,11 +222,7 @@ impl Report {
             }
         }
         let jwt_reason = |status: Option<&AccessTokenStatus>| {
-            status?
-                .conditions
-                .iter()
-                .flatten()
-                .find(|c| c.type_ == secret_jwt::CONDITION)
+            condition::find(status?.conditions.as_deref(), secret_jwt::CONDITION)
                 .map(|c| c.reason.clone())
         };
         if let Some((reason, message)) = &plan.jwt.state
@@ -294,6 +273,80 @@ impl Report {
         }
     }
 
+    /// After a successful BasicAuth reconcile: `before` is the status it started from.
+    pub async fn basic_auth(
+        &self,
+        basic_auth: &BasicAuth,
+        before: Option<&BasicAuthStatus>,
+        spec: &basic_auth::validate::ValidSpec,
+        plan: &basic_auth::build::Plan,
+        rollouts: &[basic_auth::apply::Rollout],
+    ) {
+        use basic_auth::apply::Rollout;
+        use basic_auth::build::Reason;
+        let mut events = vec![];
+        for write in &plan.writes {
+            let flag = format!("{} = {}", write.field.flag(), spec.enabled);
+            let place = format!("ConfigMap {} key {}", write.config_map, write.key);
+            events.push(match &write.reverted {
+                Some(by) => (
+                    EventType::Warning,
+                    "Reapplied",
+                    format!(
+                        "{place} was changed by {}; set {flag} again (GitOps users: change the \
+                         values file with `witboost-token-operator values basic-auth`)",
+                        by.as_deref().unwrap_or("an unknown field manager")
+                    ),
+                ),
+                None => (
+                    EventType::Normal,
+                    "Applied",
+                    format!("set {flag} in {place}"),
+                ),
+            });
+        }
+        let was = before.and_then(basic_auth::build::reason_of);
+        let now = plan.reason();
+        if was != Some(now) {
+            let message = condition::ready(plan.status.conditions.as_deref())
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            match now {
+                Reason::Applied if plan.writes.is_empty() => {
+                    events.push((EventType::Normal, now.as_str(), message));
+                }
+                Reason::Applied => {}
+                other => events.push((EventType::Warning, other.as_str(), message)),
+            }
+        }
+        for rollout in rollouts {
+            match rollout {
+                Rollout::Restarted(w) => events.push((
+                    EventType::Normal,
+                    "RolloutRestarted",
+                    format!(
+                        "{:?} {} restarted for the new configuration",
+                        w.kind, w.name
+                    ),
+                )),
+                Rollout::NotFound(w) => events.push((
+                    EventType::Warning,
+                    "WorkloadNotFound",
+                    format!("{:?} {} does not exist", w.kind, w.name),
+                )),
+                Rollout::Current(_) => {}
+            }
+        }
+        if events.is_empty() {
+            debug!(reason = now.as_str(), "reconciled, nothing changed");
+        }
+        for (kind, reason, note) in events {
+            info!(reason, "{note}");
+            self.publish(basic_auth.object_ref(&()), kind, reason, note)
+                .await;
+        }
+    }
+
     /// After a failed reconcile of any object.
     pub async fn failure(
         &self,
@@ -304,7 +357,9 @@ impl Report {
     ) {
         let chain = redact(&error_chain(error));
         warn!(reason = category, user_error, "{chain}");
-        if user_error || category != "StatusPatchFailed" {
+        // A failed status write, or a ConfigMap changed under a write, is retried at once and
+        // says nothing the user must act on.
+        if user_error || !matches!(category, "StatusPatchFailed" | "ConfigMapConflict") {
             self.publish(reference, EventType::Warning, category, chain)
                 .await;
         }

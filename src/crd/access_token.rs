@@ -112,7 +112,8 @@ pub struct AccessTokenSpec {
     #[schemars(length(max = 253), regex(pattern = OBJECT_NAME_PATTERN))]
     pub secret_name: Option<String>,
 
-    /// Labels and annotations added to the Secret. Keys under `iam.witboost.com/` are reserved.
+    /// Labels and annotations added to the Secret. Keys under `iam.witboost.com/`, and the
+    /// label `app.kubernetes.io/managed-by` (which selects the operator's Secrets), are reserved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_template: Option<SecretTemplate>,
 
@@ -132,10 +133,15 @@ pub struct AccessTokenSpec {
 /// Labels and annotations for the token's Secret.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct SecretTemplate {
-    /// Labels added to the Secret.
+    /// Labels added to the Secret. Keys under `iam.witboost.com/` and
+    /// `app.kubernetes.io/managed-by` (always `witboost-token-operator`) are reserved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('iam.witboost.com/'))")
-        .message("labels under iam.witboost.com/ are reserved for the operator"))]
+    #[x_kube(
+        validation = Rule::new("self.all(k, !k.startsWith('iam.witboost.com/'))")
+            .message("labels under iam.witboost.com/ are reserved for the operator"),
+        validation = Rule::new("!('app.kubernetes.io/managed-by' in self)")
+            .message("the label app.kubernetes.io/managed-by is reserved for the operator"),
+    )]
     pub labels: Option<BTreeMap<String, String>>,
 
     /// Annotations added to the Secret.

@@ -1,16 +1,22 @@
-//! The custom resources of group `iam.witboost.com`: their types and user-facing documentation.
+//! The custom resources of group `iam.witboost.com` (ServiceAccount, AccessToken, BasicAuth):
+//! their types and user-facing documentation.
 //!
 //! `///` comments on fields become `kubectl explain` text; notes for Rust readers use `//`.
 //! Optional fields carry no schema defaults (defaults are resolved in code and reported in status),
 //! so GitOps tools never see drift between the applied and the stored object.
 
 mod access_token;
+mod basic_auth;
 mod duration;
 mod service_account;
 
 pub use access_token::{
     AccessToken, AccessTokenPhase, AccessTokenSpec, AccessTokenStatus, JwtSpec, RolloutKind,
     RolloutTarget, SecretTemplate,
+};
+pub use basic_auth::{
+    BasicAuth, BasicAuthSpec, BasicAuthStatus, ConfigMapKeyRef, ConfigTarget, TargetStatus,
+    Workload,
 };
 pub use duration::{GoDuration, ParseDurationError};
 pub use service_account::{ServiceAccount, ServiceAccountSpec, ServiceAccountStatus};
@@ -26,7 +32,7 @@ pub const REGENERATE_ANNOTATION: &str = "iam.witboost.com/regenerate-requested-a
 
 /// Every custom resource definition this operator serves, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![AccessToken::crd(), ServiceAccount::crd()]
+    vec![AccessToken::crd(), ServiceAccount::crd(), BasicAuth::crd()]
 }
 
 /// Renders one CRD as the YAML document `witboost-token-operator crds` prints and `crds/` holds.

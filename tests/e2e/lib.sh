@@ -20,6 +20,7 @@
 #   E2E_SCOPE        the kubectl flag for "every namespace the test may look at": `-A` in the
 #                    sandbox, empty (the test namespace) in a cluster
 #   E2E_HTTP_URL     the token service
+#   E2E_ADMIN_URL    the operator's admin server (/readyz, /metrics)
 #   E2E_WORK         a scratch directory, removed at exit
 #   E2E_PIDS         background processes to stop at exit (append yours)
 #   e2e_manifests P  prints a file or directory to apply in place of P: P itself in the
@@ -98,6 +99,7 @@ e2e_up() {
     admin_port=$(free_port)
     http_port=$(free_port)
     E2E_HTTP_URL="http://127.0.0.1:$http_port"
+    E2E_ADMIN_URL="http://127.0.0.1:$admin_port"
     local operator_flags=(--admin-addr "127.0.0.1:$admin_port" --http-addr "127.0.0.1:$http_port"
         --issuer "$E2E_HTTP_URL" --resync-period 10s)
     if e2e_cluster_mode; then
@@ -106,7 +108,7 @@ e2e_up() {
         e2e_up_sandbox "${operator_flags[@]}"
     fi
     local pid=${E2E_PIDS[-1]}
-    e2e_wait_url "http://127.0.0.1:$admin_port/readyz" "$pid" "the operator"
+    e2e_wait_url "$E2E_ADMIN_URL/readyz" "$pid" "the operator"
     e2e_wait_url "$E2E_HTTP_URL/.well-known/jwks.json" "$pid" "the token service"
 }
 

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use tokio_util::sync::CancellationToken;
 use witboost_token_operator::controller::ControllerConfig;
 use witboost_token_operator::crd::{
-    self, AccessToken, AccessTokenPhase, AccessTokenSpec, JwtSpec, ServiceAccount,
+    self, AccessToken, AccessTokenPhase, AccessTokenSpec, BasicAuth, JwtSpec, ServiceAccount,
     ServiceAccountSpec,
 };
 use witboost_token_operator::operator::{Operator, OperatorConfig};
@@ -79,9 +79,11 @@ impl Harness {
         }
         let tokens: Api<AccessToken> = Api::namespaced(client.clone(), NS);
         let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
+        let basic_auths: Api<BasicAuth> = Api::namespaced(client.clone(), NS);
         eventually(10, "the CRDs to be served", || async {
             (tokens.list(&ListParams::default()).await.is_ok()
-                && accounts.list(&ListParams::default()).await.is_ok())
+                && accounts.list(&ListParams::default()).await.is_ok()
+                && basic_auths.list(&ListParams::default()).await.is_ok())
             .then_some(())
         })
         .await;

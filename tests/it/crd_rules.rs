@@ -5,7 +5,7 @@
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 use witboost_token_operator::{
-    crd::{AccessToken, ServiceAccount},
+    crd::{AccessToken, BasicAuth, ServiceAccount},
     sandbox::validation::{FieldError, SchemaValidator},
 };
 
@@ -276,6 +276,20 @@ fn secret_template_keys_under_the_operator_prefix_are_reserved() {
 }
 
 #[test]
+fn secret_template_may_not_set_the_managed_by_label_the_operator_selects_its_secrets_by() {
+    rejects::<AccessToken>(
+        json!({"serviceAccountName": "bot", "secretTemplate": {"labels": {"app.kubernetes.io/managed-by": "argocd"}}}),
+        "spec.secretTemplate.labels",
+        "the label app.kubernetes.io/managed-by is reserved for the operator",
+    );
+    // As an annotation it selects nothing, and the controller accepts it too.
+    accepts::<AccessToken>(json!({
+        "serviceAccountName": "bot",
+        "secretTemplate": {"annotations": {"app.kubernetes.io/managed-by": "argocd"}},
+    }));
+}
+
+#[test]
 fn jwt_duration_is_at_least_one_second() {
     accepts::<AccessToken>(
         json!({"serviceAccountName": "bot", "jwt": {"scope": "a b", "durationSeconds": 1}}),
@@ -312,5 +326,77 @@ fn revoked_is_a_boolean() {
         json!({"serviceAccountName": "bot", "revoked": "yes"}),
         "spec.revoked",
         "boolean",
+    );
+}
+
+// BasicAuth
+
+fn target(name: &str, key: &str) -> Value {
+    json!({"configMap": {"name": name, "key": key}, "workloads": [{"kind": "Deployment", "name": name}]})
+}
+
+#[test]
+fn basic_auth_needs_enabled_and_at_least_one_target() {
+    accepts::<BasicAuth>(json!({"enabled": true, "ui": target("ui", "app-config.yaml")}));
+    accepts::<BasicAuth>(
+        json!({"enabled": false, "governancePlatform": target("gp", "application.conf")}),
+    );
+    accepts::<BasicAuth>(json!({
+        "enabled": true,
+        "ui": target("ui", "app-config.yaml"),
+        "governancePlatform": target("gp", "application.conf"),
+    }));
+    rejects::<BasicAuth>(
+        json!({"enabled": true}),
+        "spec",
+        "at least one of ui and governancePlatform must be set",
+    );
+    rejects::<BasicAuth>(
+        json!({"ui": target("ui", "app-config.yaml")}),
+        "spec.enabled",
+        "Required value",
+    );
+}
+
+#[test]
+fn basic_auth_targets_name_different_config_map_keys() {
+    accepts::<BasicAuth>(json!({
+        "enabled": true,
+        "ui": target("witboost", "app-config.yaml"),
+        "governancePlatform": target("witboost", "application.conf"),
+    }));
+    rejects::<BasicAuth>(
+        json!({
+            "enabled": true,
+            "ui": target("witboost", "config"),
+            "governancePlatform": target("witboost", "config"),
+        }),
+        "spec",
+        "ui and governancePlatform must name different ConfigMap keys",
+    );
+}
+
+#[test]
+fn basic_auth_targets_name_a_config_map_key_and_supported_workloads() {
+    rejects::<BasicAuth>(
+        json!({"enabled": true, "ui": {"workloads": []}}),
+        "spec.ui.configMap",
+        "Required value",
+    );
+    rejects::<BasicAuth>(
+        json!({"enabled": true, "ui": {"configMap": {"name": "Not_A_Name", "key": "k"}}}),
+        "spec.ui.configMap.name",
+        "should match",
+    );
+    rejects::<BasicAuth>(
+        json!({"enabled": true, "ui": {"configMap": {"name": "ui", "key": "a/b"}}}),
+        "spec.ui.configMap.key",
+        "should match",
+    );
+    rejects::<BasicAuth>(
+        json!({"enabled": true, "ui": {"configMap": {"name": "ui", "key": "k"},
+               "workloads": [{"kind": "CronJob", "name": "x"}]}}),
+        "spec.ui.workloads[0].kind",
+        "supported values",
     );
 }

@@ -44,10 +44,11 @@ fn crd_files_parse_back_into_the_same_definition() {
 }
 
 #[test]
-fn both_kinds_are_namespaced_in_the_witboost_category_with_a_status_subresource() {
+fn every_kind_is_namespaced_in_the_witboost_category_with_a_status_subresource() {
     for (name, short) in [
         ("accesstokens.iam.witboost.com", "wbat"),
         ("serviceaccounts.iam.witboost.com", "wbsa"),
+        ("basicauths.iam.witboost.com", "wbba"),
     ] {
         let crd = crd_named(name);
         assert_eq!(crd.spec.group, "iam.witboost.com");
@@ -118,5 +119,13 @@ fn printer_columns_are_the_documented_ones() {
     assert_eq!(
         columns("accesstokens.iam.witboost.com", true),
         ["Account", "Phase", "Expires", "Age", "Secret", "Revision"]
+    );
+    assert_eq!(
+        columns("basicauths.iam.witboost.com", false),
+        ["Enabled", "Ready", "Age"]
+    );
+    assert_eq!(
+        columns("basicauths.iam.witboost.com", true),
+        ["Enabled", "Ready", "Age", "Reason"]
     );
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use kube::CustomResourceExt;
 use serde_json::Value;
 use witboost_token_operator::{
-    crd::{AccessToken, ServiceAccount},
+    crd::{AccessToken, BasicAuth, ServiceAccount},
     sandbox::validation::SchemaValidator,
 };
 
@@ -45,6 +45,7 @@ fn the_examples_cover_the_documented_cases() {
         "personal-access-token.yaml",
         "rotating-token.yaml",
         "revoked-token.yaml",
+        "basic-auth.yaml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -55,7 +56,11 @@ fn the_examples_cover_the_documented_cases() {
 
 #[test]
 fn every_example_parses_and_passes_the_crd_schema() {
-    let (tokens, accounts) = (validator::<AccessToken>(), validator::<ServiceAccount>());
+    let (tokens, accounts, basic_auths) = (
+        validator::<AccessToken>(),
+        validator::<ServiceAccount>(),
+        validator::<BasicAuth>(),
+    );
     let mut checked = 0;
     for path in example_files() {
         let text = std::fs::read_to_string(&path).unwrap();
@@ -79,6 +84,16 @@ fn every_example_parses_and_passes_the_crd_schema() {
                     serde_json::from_value::<ServiceAccount>(doc.clone())
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     accounts.validate(&mut validated, None)
+                }
+                (Some("iam.witboost.com/v1alpha1"), "BasicAuth") => {
+                    serde_json::from_value::<BasicAuth>(doc.clone())
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    basic_auths.validate(&mut validated, None)
+                }
+                (Some("v1"), "ConfigMap") => {
+                    serde_json::from_value::<k8s_openapi::api::core::v1::ConfigMap>(doc.clone())
+                        .unwrap();
+                    continue;
                 }
                 (Some("v1"), "Namespace") => {
                     serde_json::from_value::<k8s_openapi::api::core::v1::Namespace>(doc.clone())
@@ -105,5 +120,5 @@ fn every_example_parses_and_passes_the_crd_schema() {
             checked += 1;
         }
     }
-    assert!(checked >= 7, "only {checked} custom resources checked");
+    assert!(checked >= 8, "only {checked} custom resources checked");
 }

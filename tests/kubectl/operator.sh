@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kubectl with the operator running: `kubectl apply -f examples/`, every live token gets Ready
-# and the revoked one Revoked, the token is in its Secret, `kubectl delete -f examples/`.
+# and the revoked one Revoked, the token is in its Secret, the example BasicAuth sets its flag,
+# `kubectl delete -f examples/`.
 #
 # Against the sandbox by default; against the cluster of KUBECONFIG, in a throwaway namespace,
 # with WITBOOST_E2E_CLUSTER=1 (tests/e2e/lib.sh does the set-up of both).
@@ -55,6 +56,12 @@ jwt=$(k get secret governance-bot-token -o jsonpath='{.data.jwt}' | base64 -d)
 [[ "$jwt" =~ ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$ ]] || fail "no JWT in the Secret's jwt key"
 refresh=$(k get secret governance-bot-token -o jsonpath='{.metadata.annotations.iam\.witboost\.com/jwt-refresh-at}')
 [[ -n "$refresh" ]] || fail "no jwt-refresh-at annotation"
+
+step "the example BasicAuth switches Basic auth on in its stand-in Witboost"
+k wait --for=condition=Ready basicauth/witboost --timeout=30s
+contains "$(k get configmap witboost-ui-app-config -o jsonpath='{.data.app-config\.yaml}')" "enabled: true"
+[[ -n "$(k get deployment witboost-ui -o jsonpath='{.spec.template.metadata.annotations.iam\.witboost\.com/basic-auth-checksum}')" ]] ||
+    fail "the example's UI Deployment was not stamped"
 
 step "kubectl delete -f examples/"
 k delete -f "$examples" --wait=true --timeout=30s

@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use super::record::{SecretRecord, Value};
 use super::secret_jwt::{self, JwtPlan, KeptJwt, Reason as JwtReason};
 use super::validate::{ExpiryPolicy, ValidSpec};
+use crate::controller::condition::{self, Desired, seconds};
 use crate::crd::{AccessTokenPhase, AccessTokenStatus};
 use crate::token::Token;
 
@@ -139,11 +140,7 @@ impl Plan {
 
 /// The `Ready` reason recorded in a status.
 pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
-    let ready = status
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready")?;
+    let ready = condition::ready(status.conditions.as_deref())?;
     [
         Reason::Active,
         Reason::AccountHasActiveToken,
@@ -165,6 +162,49 @@ pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
         || obs.account == AccountState::Missing
         || (obs.account == AccountState::Disabled && current(obs).is_none());
     !blocked && !is_expired(spec, obs)
+}
+
+/// Whether a reconcile on `obs` can write nothing: the Secret is ours and holds what status
+/// reports, status is of the current spec, no regenerate request waits, and no time (rotation,
+/// expiry, the JWT's refresh) has come. Then the cached Secret is good enough; otherwise it is
+/// read again before `plan` (`dereference::refresh`), so a write is decided once, on the
+/// latest version. `jwt_held` and `jwt_refresh_at` describe the JWT the Secret holds.
+pub fn settled(
+    spec: &ValidSpec,
+    obs: &Observed,
+    jwt_held: bool,
+    jwt_refresh_at: Option<Timestamp>,
+) -> bool {
+    let SecretState::Owned(record) = &obs.secret else {
+        // Absent: a value may be issued. Foreign: never written, whatever the cache says.
+        return matches!(obs.secret, SecretState::Foreign);
+    };
+    if obs.status.observed_generation != obs.generation
+        || spec.regenerate_request.is_some()
+            && spec.regenerate_request != obs.status.last_regenerate_request
+    {
+        return false;
+    }
+    let due = |at: Option<Timestamp>| at.is_some_and(|at| at <= obs.now);
+    match current(obs) {
+        Some((current, _)) => {
+            obs.status.phase == Some(AccessTokenPhase::Active)
+                && !spec.revoked
+                && obs.account != AccountState::Missing
+                && !due(renew_at(spec, &current))
+                && !due(current.expires_at)
+                && spec.jwt.is_some() == jwt_held
+                && !due(jwt_refresh_at)
+        }
+        None => {
+            matches!(record.value, Value::None)
+                && !jwt_held
+                && matches!(
+                    obs.status.phase,
+                    Some(AccessTokenPhase::Revoked | AccessTokenPhase::Expired)
+                )
+        }
+    }
 }
 
 /// Computes the desired Secret and status. `claim` is consulted only if [`needs_claim`].
@@ -413,10 +453,12 @@ pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
         let current = *reason == JwtReason::Current;
         let jwt_condition = condition(
             obs,
-            secret_jwt::CONDITION,
-            current,
-            reason.as_str(),
-            message.clone(),
+            Desired {
+                type_: secret_jwt::CONDITION,
+                is_true: current,
+                reason: reason.as_str(),
+                message: message.clone(),
+            },
         );
         plan.status
             .conditions
@@ -530,40 +572,12 @@ fn base_status(spec: &ValidSpec, obs: &Observed) -> AccessTokenStatus {
 
 /// The `Ready` condition, keeping its transition time while its status stays the same.
 fn ready(obs: &Observed, is_ready: bool, reason: Reason, message: String) -> Condition {
-    condition(obs, "Ready", is_ready, reason.as_str(), message)
+    condition(obs, Desired::ready(is_ready, reason.as_str(), message))
 }
 
-/// A condition of `type_`, keeping its transition time while its status stays the same.
-fn condition(
-    obs: &Observed,
-    type_: &str,
-    is_true: bool,
-    reason: &str,
-    message: String,
-) -> Condition {
-    let status = if is_true { "True" } else { "False" };
-    let previous = obs
-        .status
-        .conditions
-        .as_ref()
-        .and_then(|cs| cs.iter().find(|c| c.type_ == type_));
-    let last_transition_time = previous
-        .filter(|c| c.status == status)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(seconds(obs.now)));
-    Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message,
-        observed_generation: obs.generation,
-        last_transition_time,
-    }
-}
-
-/// Kubernetes times have whole seconds.
-pub fn seconds(t: Timestamp) -> Timestamp {
-    Timestamp::from_second(t.as_second()).unwrap_or(t)
+/// A condition, keeping its transition time while its status stays the same.
+fn condition(obs: &Observed, desired: Desired<'_>) -> Condition {
+    desired.build(obs.status.conditions.as_deref(), obs.generation, obs.now)
 }
 
 /// How long from `now` until `at` (zero if past), a few milliseconds late rather than early.

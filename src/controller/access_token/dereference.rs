@@ -1,6 +1,9 @@
 //! Step 1, dereference: read the token's account and Secret. Reads come from the informer
 //! caches; the Secret is read from the API instead when the cache cannot be trusted (absent,
-//! or older than status) or when a write is about to be decided on it.
+//! or older than status). Step 1b, [`refresh`], after `validate` and before `build`: the
+//! Secret is read again from the API when the reconcile may write, so that a write (and above
+//! all a new value) is decided once, on the latest version, never on a cache that may not have
+//! seen the operator's own last write yet.
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -9,9 +12,11 @@ use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 use thiserror::Error;
 
+use super::build;
 use super::build::{AccountState, Observed, SecretState};
 use super::record::SecretRecord;
-use super::secret_jwt::JWT_KEY;
+use super::secret_jwt::{JWT_KEY, JWT_REFRESH_AT};
+use super::validate::ValidSpec;
 use crate::crd::{AccessToken, ServiceAccount};
 use crate::jwt;
 
@@ -56,6 +61,18 @@ impl Found {
         let value = self.secret.as_ref()?.data.as_ref()?.get(JWT_KEY)?;
         std::str::from_utf8(&value.0).ok()
     }
+
+    /// When the JWT the Secret holds is due for replacement, from its annotation.
+    pub fn jwt_refresh_at(&self) -> Option<Timestamp> {
+        self.secret
+            .as_ref()?
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(JWT_REFRESH_AT)?
+            .parse()
+            .ok()
+    }
 }
 
 /// The caches and client dereference reads from.
@@ -65,12 +82,8 @@ pub struct Readers<'a> {
     pub accounts: &'a Store<DeserializeGuard<ServiceAccount>>,
 }
 
-/// Reads what the cluster holds for `token`; `fresh` forces an API read of the Secret.
-pub async fn observe(
-    readers: &Readers<'_>,
-    token: &AccessToken,
-    fresh: bool,
-) -> Result<Found, Error> {
+/// Reads what the cluster holds for `token`.
+pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found, Error> {
     let namespace = token.metadata.namespace.clone().unwrap_or_default();
     let status = token.status.clone().unwrap_or_default();
     let (account, claims) = match (&token.spec.service_account_name, &token.spec.user) {
@@ -101,23 +114,8 @@ pub async fn observe(
         .secrets
         .get(&ObjectRef::new(&name).within(&namespace));
     let (secret, source) = match cached {
-        Some(s) if !fresh && agrees_with_status(&s, &status) => (Some((*s).clone()), Source::Cache),
-        _ => {
-            let api: Api<Secret> = Api::namespaced(readers.client.clone(), &namespace);
-            let secret = api
-                .get_opt(&name)
-                .await
-                .map_err(|source| Error::ReadSecret {
-                    name: name.clone(),
-                    source,
-                })?;
-            (secret, Source::Api)
-        }
-    };
-    let secret_state = match &secret {
-        None => SecretState::Absent,
-        Some(s) if controlled_by(s, token) => SecretState::Owned(SecretRecord::parse(s)),
-        Some(_) => SecretState::Foreign,
+        Some(s) if agrees_with_status(&s, &status) => (Some((*s).clone()), Source::Cache),
+        _ => (read_secret(readers, token).await?, Source::Api),
     };
     Ok(Found {
         observed: Observed {
@@ -125,12 +123,54 @@ pub async fn observe(
             generation: token.metadata.generation,
             status,
             account,
-            secret: secret_state,
+            secret: secret_state(secret.as_ref(), token),
         },
         secret,
         source,
         account: claims,
     })
+}
+
+/// Step 1b: reads the Secret again from the API unless it came from there already or nothing
+/// can be written ([`build::settled`]). A stale read that slips through costs a conflict, not a
+/// wrong write: every write carries the resourceVersion it was decided on.
+pub async fn refresh(
+    readers: &Readers<'_>,
+    token: &AccessToken,
+    spec: &ValidSpec,
+    mut found: Found,
+) -> Result<Found, Error> {
+    let settled = build::settled(
+        spec,
+        &found.observed,
+        found.held_jwt().is_some(),
+        found.jwt_refresh_at(),
+    );
+    if found.source == Source::Api || settled {
+        return Ok(found);
+    }
+    let secret = read_secret(readers, token).await?;
+    found.observed.secret = secret_state(secret.as_ref(), token);
+    found.secret = secret;
+    found.source = Source::Api;
+    Ok(found)
+}
+
+async fn read_secret(readers: &Readers<'_>, token: &AccessToken) -> Result<Option<Secret>, Error> {
+    let name = token.secret_name();
+    let namespace = token.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(readers.client.clone(), &namespace);
+    api.get_opt(&name)
+        .await
+        .map_err(|source| Error::ReadSecret { name, source })
+}
+
+fn secret_state(secret: Option<&Secret>, token: &AccessToken) -> SecretState {
+    match secret {
+        None => SecretState::Absent,
+        Some(s) if controlled_by(s, token) => SecretState::Owned(SecretRecord::parse(s)),
+        Some(_) => SecretState::Foreign,
+    }
 }
 
 /// A cached Secret older than what status reports is stale (our own write is on its way).

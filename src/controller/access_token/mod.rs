@@ -1,6 +1,7 @@
 //! The AccessToken controller: issues, rotates, expires and revokes tokens in Secrets.
 //!
-//! Pipeline per reconcile: [`dereference`] → [`validate`] → (claim the account, [`claims`]) →
+//! Pipeline per reconcile, once down: [`dereference`] → [`validate`] → [`dereference::refresh`]
+//! (the Secret from the API when a write may be decided) → (claim the account, [`claims`]) →
 //! [`build`] (the value, then the JWT kept beside it: [`secret_jwt`]) → [`apply`] → [`status`];
 //! results are published by [`crate::controller::report`].
 //! The Secret is always written before status and carries the value's revision and digest in
@@ -17,28 +18,23 @@ pub mod status;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
-use kube::core::error_boundary::InvalidObject;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{Instrument, info_span};
 
 use self::build::{Claim, Plan};
 use self::claims::{Candidate, Claims};
-use self::dereference::{Readers, Source};
+use self::dereference::Readers;
 use self::validate::Account;
-use super::outcome::{self, ReconcileError};
-use super::report::Report;
-use super::{Backoff, ControllerConfig};
+use super::ControllerConfig;
+use super::scaffold::{self, ReconcileError, Scaffold};
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 use crate::jwt::{self, Grant, Issuer};
-use crate::telemetry::ReconcileMetrics;
 use crate::token::Token;
 
 /// The name of this controller in metrics and logs.
@@ -47,8 +43,6 @@ pub const NAME: &str = "accesstoken";
 /// What a failed reconcile of an AccessToken was doing.
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("failed to read the AccessToken")]
-    Invalid(#[source] Box<InvalidObject>),
     #[error("failed to read the token's objects")]
     Dereference(#[from] dereference::Error),
     #[error("failed to validate the spec")]
@@ -62,7 +56,6 @@ pub enum Error {
 impl ReconcileError for Error {
     fn category(&self) -> &'static str {
         match self {
-            Error::Invalid(_) => "InvalidObject",
             Error::Dereference(e) => e.category(),
             Error::Validate(e) => e.category(),
             Error::Apply(e) => e.category(),
@@ -71,7 +64,7 @@ impl ReconcileError for Error {
     }
 
     fn is_user_error(&self) -> bool {
-        matches!(self, Error::Invalid(_) | Error::Validate(_))
+        matches!(self, Error::Validate(_))
     }
 }
 
@@ -87,10 +80,8 @@ pub struct Context {
     pub secrets: Store<Secret>,
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
     pub claims: Claims,
-    pub report: Arc<Report>,
-    pub metrics: ReconcileMetrics,
+    pub scaffold: Scaffold,
     pub config: ControllerConfig,
-    pub backoff: Backoff,
     pub wake: Wake,
     pub wake_account: WakeAccount,
     /// The token service's keys and policy, for `spec.jwt`; `None` when it does not run here.
@@ -101,32 +92,19 @@ pub struct Context {
 pub async fn reconcile(
     object: Arc<DeserializeGuard<AccessToken>>,
     ctx: Arc<Context>,
-) -> Result<Action, Error> {
-    let started = Instant::now();
-    let namespace = object.namespace().unwrap_or_default();
-    let name = object.name_any();
-    let span = info_span!("reconcile", controller = NAME, %namespace, %name);
-    let result = async {
-        match &object.0 {
-            Ok(token) => reconcile_token(token, &ctx).await,
-            Err(invalid) => Err(Error::Invalid(Box::new(invalid.clone()))),
-        }
-    }
-    .instrument(span.clone())
-    .await;
-    let outcome = outcome::record(object.as_ref(), &result, &ctx.backoff, &ctx.report, span).await;
-    ctx.metrics.observe(NAME, started.elapsed(), outcome);
-    result
+) -> Result<Action, scaffold::Error<Error>> {
+    ctx.scaffold
+        .reconcile(&object, |token| reconcile_token(token, &ctx))
+        .await
 }
 
-/// What to do after a failed reconcile: wait for a change after a user error, retry with
-/// backoff after a transient one.
+/// What to do after a failed reconcile (see [`Scaffold::error_policy`]).
 pub fn error_policy(
     object: Arc<DeserializeGuard<AccessToken>>,
-    error: &Error,
+    error: &scaffold::Error<Error>,
     ctx: Arc<Context>,
 ) -> Action {
-    outcome::retry(object.as_ref(), error, &ctx.backoff)
+    ctx.scaffold.error_policy(&object, error)
 }
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
@@ -135,7 +113,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         secrets: &ctx.secrets,
         accounts: &ctx.accounts,
     };
-    let mut found = dereference::observe(&readers, token, false).await?;
+    let cached = dereference::observe(&readers, token).await?;
     let spec = match validate::spec(token) {
         Ok(spec) => spec,
         Err(error) => {
@@ -144,23 +122,16 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
             return Err(error.into());
         }
     };
+    let found = dereference::refresh(&readers, token, &spec, cached).await?;
     let me = token_key(token);
-    let mut plan = decide(ctx, token, &spec, &found);
-    let mut rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
-    let must_write = |rendered: &Option<Secret>, observed: &Option<Secret>| {
-        rendered
-            .as_ref()
-            .is_some_and(|r| observed.as_ref().is_none_or(|o| !apply::is_current(r, o)))
-    };
-    if found.source == Source::Cache && must_write(&rendered, &found.secret) {
-        // Writes, and above all new tokens, are decided on a fresh read, never on a cache
-        // that may not have seen our last write yet.
-        found = dereference::observe(&readers, token, true).await?;
-        plan = decide(ctx, token, &spec, &found);
-        rendered = plan.secret.as_ref().map(|d| apply::render(d, token));
-    }
-    if let Some(rendered) = rendered {
-        apply::secret(&ctx.client, rendered, found.secret.as_ref()).await?;
+    let plan = decide(ctx, token, &spec, &found);
+    if let Some(desired) = &plan.secret {
+        apply::secret(
+            &ctx.client,
+            apply::render(desired, token),
+            found.secret.as_ref(),
+        )
+        .await?;
     }
     if let Some(old) = &plan.stale_secret {
         apply::remove_stale(&ctx.client, token, old).await?;
@@ -191,7 +162,8 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         }
     }
     let before = token.status.as_ref();
-    ctx.report
+    ctx.scaffold
+        .report
         .access_token(token, before, &plan, &rollouts)
         .await;
     Ok(Action::requeue(plan.requeue_after))
@@ -336,7 +308,8 @@ fn wake_waiting(ctx: &Context, account: &Account, except: &str) {
 /// An AccessToken left the cluster: give back its claim and wake the tokens waiting for it.
 pub fn deleted(ctx: &Context, token: &AccessToken) {
     let namespace = token.namespace().unwrap_or_default();
-    ctx.report
+    ctx.scaffold
+        .report
         .access_token_deleted(&namespace, &token.name_any());
     let me = token_key(token);
     if let Some(account) = account_of(token)

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::controller::report::error_chain;
+use crate::controller::error_chain::error_chain;
 use crate::crd::JwtSpec;
 use crate::jwt::{DurationError, Grant, Issuer, MintError, Scope};
 

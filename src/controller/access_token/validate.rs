@@ -143,10 +143,17 @@ pub fn spec(token: &AccessToken) -> Result<ValidSpec, Error> {
     let template = spec.secret_template.clone().unwrap_or_default();
     let labels = template.labels.unwrap_or_default();
     let annotations = template.annotations.unwrap_or_default();
+    // The same rules as the CRD schema's: the prefix for both, the managed-by label (which
+    // selects the operator's Secrets) for labels only.
     if let Some(key) = labels
         .keys()
-        .chain(annotations.keys())
-        .find(|k| k.starts_with(RESERVED_PREFIX) || k.as_str() == super::super::MANAGED_BY_LABEL)
+        .find(|k| k.as_str() == super::super::MANAGED_BY_LABEL)
+        .or_else(|| {
+            labels
+                .keys()
+                .chain(annotations.keys())
+                .find(|k| k.starts_with(RESERVED_PREFIX))
+        })
     {
         return Err(Error::ReservedKey(key.clone()));
     }
@@ -278,6 +285,25 @@ mod tests {
             ..for_bot()
         };
         assert!(matches!(spec(&token(reserved)), Err(Error::ReservedKey(_))));
+    }
+
+    #[test]
+    fn the_managed_by_label_is_reserved_but_an_annotation_of_that_name_is_not() {
+        let template = |labels: bool| SecretTemplate {
+            labels: labels
+                .then(|| [("app.kubernetes.io/managed-by".into(), "argocd".into())].into()),
+            annotations: (!labels)
+                .then(|| [("app.kubernetes.io/managed-by".into(), "argocd".into())].into()),
+        };
+        let with = |labels| AccessTokenSpec {
+            secret_template: Some(template(labels)),
+            ..for_bot()
+        };
+        assert!(matches!(
+            spec(&token(with(true))),
+            Err(Error::ReservedKey(_))
+        ));
+        assert!(spec(&token(with(false))).is_ok());
     }
 
     #[test]

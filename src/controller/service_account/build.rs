@@ -2,9 +2,9 @@
 //! spec, and nothing is derived from it but `disabled`. No apply step: no children.)
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::dereference::ActiveToken;
+use crate::controller::condition::Desired;
 use crate::crd::{ServiceAccount, ServiceAccountStatus};
 
 /// The desired status of `account` at `now`.
@@ -31,25 +31,14 @@ pub fn status(
             format!("AccessToken {} is active", token.name),
         ),
     };
-    let status = if ready { "True" } else { "False" };
     let previous = account
         .status
         .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
-    let last_transition_time = previous
-        .filter(|c| c.status == status)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(Timestamp::from_second(now.as_second()).unwrap_or(now)));
+        .and_then(|s| s.conditions.as_deref());
     ServiceAccountStatus {
-        conditions: Some(vec![Condition {
-            type_: "Ready".into(),
-            status: status.into(),
-            reason: reason.into(),
-            message,
-            observed_generation: generation,
-            last_transition_time,
-        }]),
+        conditions: Some(vec![
+            Desired::ready(ready, reason, message).build(previous, generation, now),
+        ]),
         active_token: active.first().map(|t| t.name.clone()),
         observed_generation: generation,
     }

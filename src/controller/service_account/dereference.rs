@@ -4,6 +4,7 @@ use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::Store;
 
+use crate::controller::condition;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 
 /// An Active token of the account, as cached.
@@ -30,11 +31,7 @@ pub fn active_tokens(
             let status = t.status.as_ref()?;
             (status.phase == Some(AccessTokenPhase::Active)).then(|| ActiveToken {
                 name: t.name_any(),
-                ready: status
-                    .conditions
-                    .iter()
-                    .flatten()
-                    .any(|c| c.type_ == "Ready" && c.status == "True"),
+                ready: condition::is_ready(status.conditions.as_deref()),
             })
         })
         .collect();

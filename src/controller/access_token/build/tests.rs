@@ -457,3 +457,48 @@ fn a_failed_signature_keeps_the_valid_jwt_and_retries_within_ten_seconds() {
         ("False", "SignFailed")
     );
 }
+
+#[test]
+fn a_settled_token_is_decided_on_the_cache_until_something_is_due() {
+    let s = ValidSpec {
+        expiry: ExpiryPolicy::After(Duration::from_secs(3600)),
+        renew_before: Some(Duration::from_secs(600)),
+        ..spec()
+    };
+    assert!(
+        !settled(&s, &fresh(T0), false, None),
+        "nothing issued yet: read fresh"
+    );
+    let first = plan(&s, &fresh(T0), &Claim::Held, RESYNC, Token::generate);
+    let quiet = after(&first, "2026-01-01T00:10:00Z");
+    assert!(settled(&s, &quiet, false, None));
+    // Rotation due, a new regenerate request, a JWT wanted or due: each is a possible write.
+    assert!(!settled(
+        &s,
+        &after(&first, "2026-01-01T00:55:00Z"),
+        false,
+        None
+    ));
+    let regenerate = ValidSpec {
+        regenerate_request: Some("2026-01-01".into()),
+        ..s.clone()
+    };
+    assert!(!settled(&regenerate, &quiet, false, None));
+    let with_jwt = ValidSpec {
+        jwt: Some(Default::default()),
+        ..s.clone()
+    };
+    assert!(!settled(&with_jwt, &quiet, false, None));
+    assert!(settled(
+        &with_jwt,
+        &quiet,
+        true,
+        Some(t("2026-01-01T00:20:00Z"))
+    ));
+    assert!(!settled(
+        &with_jwt,
+        &quiet,
+        true,
+        Some(t("2026-01-01T00:05:00Z"))
+    ));
+}

@@ -1,0 +1,479 @@
+//! Step 3, build: from the checked spec and the files the ConfigMaps hold, the files with the
+//! requested flag, the workloads to restart and the status. Plain functions: no client, no
+//! clock (the time is an input); the flag is set by the editors of [`crate::witboost_config`],
+//! which change nothing but the flag.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::validate::{Field, ValidSpec};
+use crate::controller::condition::{self, Desired};
+use crate::crd::{BasicAuth, BasicAuthStatus, TargetStatus, Workload};
+use crate::witboost_config::{EditError, app_config, hocon};
+
+/// Pod-template annotation carrying the checksum of the configuration a workload must run with.
+pub const CHECKSUM_ANNOTATION: &str = "iam.witboost.com/basic-auth-checksum";
+
+/// What the cluster holds for one target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// The ConfigMap does not exist.
+    ConfigMapMissing,
+    /// The ConfigMap exists without the key.
+    KeyMissing,
+    /// The file in the key.
+    File(File),
+    /// An older BasicAuth (`namespace/name` shown as its name) already manages this key.
+    ClaimedBy(String),
+}
+
+/// A file found in a ConfigMap key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub text: String,
+    /// The ConfigMap's resourceVersion: a write is refused if it changed since.
+    pub resource_version: Option<String>,
+    /// The field manager that last wrote the key (from managedFields), to name a reverter.
+    pub last_writer: Option<String>,
+}
+
+/// Everything `build` needs to know about the cluster.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub now: Timestamp,
+    pub generation: Option<i64>,
+    pub status: BasicAuthStatus,
+    /// One entry per target of the spec, in its order.
+    pub found: Vec<Found>,
+}
+
+/// Why a target is in the state it is; the `Ready` reason when it is the first failing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Applied,
+    ConfigMapNotFound,
+    KeyNotFound,
+    InvalidConfig,
+    ControlledByEnvironment,
+    TargetConflict,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Applied => "Applied",
+            Reason::ConfigMapNotFound => "ConfigMapNotFound",
+            Reason::KeyNotFound => "KeyNotFound",
+            Reason::InvalidConfig => "InvalidConfig",
+            Reason::ControlledByEnvironment => "ControlledByEnvironment",
+            Reason::TargetConflict => "TargetConflict",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Reason::Applied,
+            Reason::ConfigMapNotFound,
+            Reason::KeyNotFound,
+            Reason::InvalidConfig,
+            Reason::ControlledByEnvironment,
+            Reason::TargetConflict,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+/// A ConfigMap key to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    pub field: Field,
+    pub config_map: String,
+    pub key: String,
+    pub text: String,
+    /// The resourceVersion the edit was made on.
+    pub resource_version: Option<String>,
+    /// The key held the flag before and someone changed it since: who, if known.
+    pub reverted: Option<Option<String>>,
+}
+
+/// A workload whose pod template must carry `checksum`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub workload: Workload,
+    pub checksum: String,
+}
+
+/// One target's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetPlan {
+    pub field: Field,
+    pub reason: Reason,
+    pub message: String,
+}
+
+/// The result of `build`.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub writes: Vec<Write>,
+    /// Workloads to check and stamp; empty when nothing can have changed for them.
+    pub stamps: Vec<Stamp>,
+    pub targets: Vec<TargetPlan>,
+    pub status: BasicAuthStatus,
+}
+
+impl Plan {
+    /// The `Ready` reason of this plan.
+    pub fn reason(&self) -> Reason {
+        self.targets
+            .iter()
+            .map(|t| t.reason)
+            .find(|r| *r != Reason::Applied)
+            .unwrap_or(Reason::Applied)
+    }
+}
+
+/// The reason a status reports.
+pub fn reason_of(status: &BasicAuthStatus) -> Option<Reason> {
+    condition::ready_reason(status.conditions.as_deref()).and_then(Reason::parse)
+}
+
+/// Sets the flag of `field`'s format in `text`.
+pub fn edit(
+    field: Field,
+    text: &str,
+    enabled: bool,
+) -> Result<crate::witboost_config::Edit, EditError> {
+    match field {
+        Field::Ui => app_config::set_basic_auth(text, enabled),
+        Field::GovernancePlatform => hocon::set_basic_auth(text, enabled),
+    }
+}
+
+/// Whether the file already holds the requested flag exactly as the editor would leave it.
+pub fn is_current(field: Field, text: &str, enabled: bool) -> bool {
+    edit(field, text, enabled).is_ok_and(|e| !e.changed)
+}
+
+/// `sha256:<hex>` of a rendered file.
+pub fn checksum(text: &str) -> String {
+    crate::token::digest(text.as_bytes())
+}
+
+/// Computes the writes, the workload stamps and the status.
+pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
+    let before = &obs.status;
+    let same_spec = before.observed_generation == obs.generation;
+    let mut writes = vec![];
+    let mut targets = vec![];
+    let mut statuses: Vec<(Field, TargetStatus)> = vec![];
+    // Workload → the checksums of the files it reads.
+    let mut wanted: BTreeMap<(String, String), (Workload, Vec<String>)> = BTreeMap::new();
+    let mut check_workloads = false;
+    for (target, found) in spec.targets.iter().zip(&obs.found) {
+        let previous = previous_of(before, target.field);
+        let location = format!("{}/{}", target.config_map.name, target.config_map.key);
+        let (reason, message, rendered) = match found {
+            Found::ConfigMapMissing => (
+                Reason::ConfigMapNotFound,
+                format!(
+                    "ConfigMap {} does not exist; the flag is set as soon as it does",
+                    target.config_map.name
+                ),
+                None,
+            ),
+            Found::KeyMissing => (
+                Reason::KeyNotFound,
+                format!(
+                    "ConfigMap {} has no key {}; the flag is set as soon as it does",
+                    target.config_map.name, target.config_map.key
+                ),
+                None,
+            ),
+            Found::ClaimedBy(holder) => (
+                Reason::TargetConflict,
+                format!("{location} is already managed by BasicAuth {holder}; it is left to it"),
+                None,
+            ),
+            Found::File(file) => match edit(target.field, &file.text, spec.enabled) {
+                Err(error) => {
+                    let reason = if error.category() == "ControlledByEnvironment" {
+                        Reason::ControlledByEnvironment
+                    } else {
+                        Reason::InvalidConfig
+                    };
+                    (reason, format!("{location}: {error}"), None)
+                }
+                Ok(edited) => {
+                    if edited.changed {
+                        let reverted = (same_spec
+                            && previous.is_some_and(|p| p.reason == Reason::Applied.as_str()))
+                        .then(|| file.last_writer.clone());
+                        writes.push(Write {
+                            field: target.field,
+                            config_map: target.config_map.name.clone(),
+                            key: target.config_map.key.clone(),
+                            text: edited.text.clone(),
+                            resource_version: file.resource_version.clone(),
+                            reverted,
+                        });
+                    }
+                    (
+                        Reason::Applied,
+                        format!("{location} has {} = {}", target.field.flag(), spec.enabled),
+                        Some((checksum(&edited.text), edited.changed)),
+                    )
+                }
+            },
+        };
+        let (checksum, rendered_at) = match &rendered {
+            Some((sum, changed)) => {
+                let kept_time = previous
+                    .filter(|p| p.checksum.as_ref() == Some(sum))
+                    .and_then(|p| p.rendered_at.clone());
+                if *changed
+                    || previous.is_none_or(|p| {
+                        p.checksum.as_ref() != Some(sum) || p.reason != Reason::Applied.as_str()
+                    })
+                {
+                    check_workloads = true;
+                }
+                for workload in target.workloads.iter() {
+                    wanted
+                        .entry((format!("{:?}", workload.kind), workload.name.clone()))
+                        .or_insert_with(|| (workload.clone(), vec![]))
+                        .1
+                        .push(sum.clone());
+                }
+                (
+                    Some(sum.clone()),
+                    Some(kept_time.unwrap_or(Time(condition::seconds(obs.now)))),
+                )
+            }
+            // Not rendered now: what was rendered last stays on record.
+            None => (
+                previous.and_then(|p| p.checksum.clone()),
+                previous.and_then(|p| p.rendered_at.clone()),
+            ),
+        };
+        statuses.push((
+            target.field,
+            TargetStatus {
+                config_map: location,
+                reason: reason.as_str().into(),
+                checksum,
+                rendered_at,
+            },
+        ));
+        targets.push(TargetPlan {
+            field: target.field,
+            reason,
+            message,
+        });
+    }
+    let stamps = if check_workloads {
+        wanted
+            .into_values()
+            .map(|(workload, sums)| Stamp {
+                workload,
+                checksum: combined(&sums),
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let failing: Vec<&TargetPlan> = targets
+        .iter()
+        .filter(|t| t.reason != Reason::Applied)
+        .collect();
+    let ready = match failing.first() {
+        None => Desired::ready(
+            true,
+            Reason::Applied.as_str(),
+            format!(
+                "Basic auth is {} in {}",
+                if spec.enabled { "enabled" } else { "disabled" },
+                targets
+                    .iter()
+                    .map(|t| t.field.describe())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        ),
+        Some(first) => Desired::ready(
+            false,
+            first.reason.as_str(),
+            failing
+                .iter()
+                .map(|t| t.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
+    let mut status = BasicAuthStatus {
+        conditions: Some(vec![ready.build(
+            before.conditions.as_deref(),
+            obs.generation,
+            obs.now,
+        )]),
+        observed_generation: obs.generation,
+        ui: None,
+        governance_platform: None,
+    };
+    for (field, target_status) in statuses {
+        match field {
+            Field::Ui => status.ui = Some(target_status),
+            Field::GovernancePlatform => status.governance_platform = Some(target_status),
+        }
+    }
+    Plan {
+        writes,
+        stamps,
+        targets,
+        status,
+    }
+}
+
+fn previous_of(status: &BasicAuthStatus, field: Field) -> Option<&TargetStatus> {
+    match field {
+        Field::Ui => status.ui.as_ref(),
+        Field::GovernancePlatform => status.governance_platform.as_ref(),
+    }
+}
+
+/// One checksum for a workload reading one file, a checksum of the checksums for several.
+fn combined(sums: &[String]) -> String {
+    match sums {
+        [one] => one.clone(),
+        many => checksum(&many.join("\n")),
+    }
+}
+
+/// The status of a BasicAuth whose spec cannot be used: the targets stay as last rendered.
+pub fn invalid_spec(basic_auth: &BasicAuth, message: String, now: Timestamp) -> BasicAuthStatus {
+    let mut status = basic_auth.status.clone().unwrap_or_default();
+    let ready = Desired::ready(false, "InvalidSpec", message).build(
+        status.conditions.as_deref(),
+        basic_auth.metadata.generation,
+        now,
+    );
+    status.conditions = Some(vec![ready]);
+    status.observed_generation = basic_auth.metadata.generation;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::basic_auth::validate::Target;
+    use crate::crd::{ConfigMapKeyRef, RolloutKind};
+
+    const UI: &str = "app:\n  title: Witboost # portal\nbackend:\n  auth:\n    basicAuth:\n      enabled: false\n";
+
+    fn spec(enabled: bool) -> ValidSpec {
+        ValidSpec {
+            enabled,
+            targets: vec![Target {
+                field: Field::Ui,
+                config_map: ConfigMapKeyRef {
+                    name: "ui".into(),
+                    key: "app-config.yaml".into(),
+                },
+                workloads: vec![Workload {
+                    kind: RolloutKind::Deployment,
+                    name: "ui".into(),
+                }],
+            }],
+        }
+    }
+
+    fn file(text: &str, writer: Option<&str>) -> Found {
+        Found::File(File {
+            text: text.into(),
+            resource_version: Some("7".into()),
+            last_writer: writer.map(str::to_owned),
+        })
+    }
+
+    fn observed(found: Found, status: BasicAuthStatus, second: i64) -> Observed {
+        Observed {
+            now: Timestamp::from_second(second).unwrap(),
+            generation: Some(1),
+            status,
+            found: vec![found],
+        }
+    }
+
+    #[test]
+    fn a_file_without_the_flag_is_written_once_and_its_workloads_stamped() {
+        let first = plan(
+            &spec(true),
+            &observed(file(UI, None), Default::default(), 10),
+        );
+        let [write] = first.writes.as_slice() else {
+            panic!("one write expected: {:?}", first.writes)
+        };
+        assert_eq!(write.text, UI.replace("false", "true"));
+        assert_eq!(write.resource_version.as_deref(), Some("7"));
+        assert_eq!(write.reverted, None);
+        let sum = checksum(&write.text);
+        assert_eq!(first.stamps[0].checksum, sum);
+        assert_eq!(first.reason(), Reason::Applied);
+        let ui = first.status.ui.clone().unwrap();
+        assert_eq!(ui.checksum.as_deref(), Some(sum.as_str()));
+        assert_eq!(ui.config_map, "ui/app-config.yaml");
+
+        // Written, stamped and recorded: the next reconcile, later, changes nothing.
+        let again = plan(
+            &spec(true),
+            &observed(file(&write.text, None), first.status.clone(), 500),
+        );
+        assert!(again.writes.is_empty() && again.stamps.is_empty());
+        assert_eq!(again.status, first.status);
+    }
+
+    #[test]
+    fn a_file_changed_back_after_it_was_applied_is_a_revert_naming_its_writer() {
+        let first = plan(
+            &spec(true),
+            &observed(file(UI, None), Default::default(), 10),
+        );
+        let reverted = plan(
+            &spec(true),
+            &observed(file(UI, Some("helm")), first.status.clone(), 20),
+        );
+        assert_eq!(reverted.writes[0].reverted, Some(Some("helm".into())));
+        // The same file as before: the workloads already carry its checksum (apply checks).
+        assert_eq!(reverted.status.ui, first.status.ui);
+        assert_eq!(reverted.stamps, first.stamps);
+    }
+
+    #[test]
+    fn unreadable_or_missing_files_are_never_written_and_say_why() {
+        let cases = [
+            (Found::ConfigMapMissing, Reason::ConfigMapNotFound),
+            (Found::KeyMissing, Reason::KeyNotFound),
+            (file("backend: [unclosed\n", None), Reason::InvalidConfig),
+            (
+                file(
+                    "backend:\n  auth:\n    basicAuth:\n      enabled: ${FLAG}\n",
+                    None,
+                ),
+                Reason::ControlledByEnvironment,
+            ),
+            (Found::ClaimedBy("other".into()), Reason::TargetConflict),
+        ];
+        for (found, reason) in cases {
+            let p = plan(&spec(true), &observed(found, Default::default(), 10));
+            assert!(p.writes.is_empty() && p.stamps.is_empty(), "{reason:?}");
+            assert_eq!(p.reason(), reason);
+            let ready = condition::ready(p.status.conditions.as_deref()).unwrap();
+            assert_eq!(
+                (ready.status.as_str(), ready.reason.as_str()),
+                ("False", reason.as_str())
+            );
+        }
+    }
+}

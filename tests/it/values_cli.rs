@@ -1,0 +1,171 @@
+//! `witboost-token-operator values basic-auth`, run as a user runs it.
+
+use std::{
+    io::Write,
+    os::unix::fs::PermissionsExt,
+    process::{Command, Output, Stdio},
+};
+
+use witboost_token_operator::witboost_config::values;
+
+const BIN: &str = env!("CARGO_BIN_EXE_witboost-token-operator");
+
+const VALUES: &str = "# Witboost values\nui:\n  appConfig:\n    app: {title: Witboost}\ngovernance-platform:\n  configOverride: |-\n    akka.loglevel = INFO\n";
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(["values", "basic-auth"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+#[test]
+fn values_basic_auth_prints_the_edited_file_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, VALUES).unwrap();
+    let out = run(&["--enable", file.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        values::set_basic_auth(VALUES, true).unwrap().text
+    );
+    assert_eq!(
+        values::basic_auth(&stdout(&out)).unwrap(),
+        (Some(true), Some(true))
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), VALUES);
+}
+
+#[test]
+fn values_basic_auth_reads_standard_input_given_a_dash() {
+    let out = run(&["--disable", "-"], VALUES);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        values::basic_auth(&stdout(&out)).unwrap(),
+        (Some(false), Some(false))
+    );
+}
+
+#[test]
+fn values_basic_auth_in_place_rewrites_the_file_keeping_its_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, VALUES).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = run(&["--enable", "--in-place", file.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(values::basic_auth(&text).unwrap(), (Some(true), Some(true)));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    // Nothing but the file itself is left in its directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn values_basic_auth_check_prints_a_diff_and_exits_1_until_the_file_is_in_the_requested_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, VALUES).unwrap();
+    let path = file.to_str().unwrap();
+    let out = run(&["--enable", "--check", path], "");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diff = stdout(&out);
+    assert!(
+        diff.starts_with(&format!("--- {path}\n+++ {path}\n@@")),
+        "{diff}"
+    );
+    assert!(diff.contains("\n+          enabled: true\n"), "{diff}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        VALUES,
+        "--check writes nothing"
+    );
+
+    assert_eq!(
+        run(&["--enable", "--in-place", path], "").status.code(),
+        Some(0)
+    );
+    let out = run(&["--enable", "--check", path], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        run(&["--disable", "--check", path], "").status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn values_basic_auth_error_exits_2_naming_file_line_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    let text = "ui:\n  appConfig:\n    backend:\n      auth:\n        basicAuth:\n          enabled: ${BASIC_AUTH}\n";
+    std::fs::write(&file, text).unwrap();
+    let path = file.to_str().unwrap();
+    for args in [
+        vec!["--enable", path],
+        vec!["--enable", "--in-place", path],
+        vec!["--enable", "--check", path],
+    ] {
+        let out = run(&args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+        let message = stderr(&out);
+        assert!(message.contains(&format!("{path}: line 6: ")), "{message}");
+        assert!(message.contains("ControlledByEnvironment"), "{message}");
+        assert!(
+            message.contains("set the environment variable"),
+            "{message}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    let invalid = run(&["--enable", "-"], "ui: [unclosed\n");
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(
+        stderr(&invalid).contains("<stdin>:"),
+        "{}",
+        stderr(&invalid)
+    );
+
+    let missing = run(&["--enable", "/nonexistent/values.yaml"], "");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("/nonexistent/values.yaml"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let stdin_in_place = run(&["--enable", "--in-place", "-"], VALUES);
+    assert_eq!(stdin_in_place.status.code(), Some(2));
+}
+
+#[test]
+fn values_basic_auth_needs_exactly_one_of_enable_and_disable() {
+    assert_eq!(run(&["-"], VALUES).status.code(), Some(2));
+    assert_eq!(
+        run(&["--enable", "--disable", "-"], VALUES).status.code(),
+        Some(2)
+    );
+}
