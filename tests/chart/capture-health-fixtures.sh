@@ -3,7 +3,8 @@
 # operator, with kubectl: every phase and reason of AccessToken and ServiceAccount, as the API
 # serves them. Run by hand when the status changes shape; the output is committed under
 # docs/argocd/health/iam.witboost.com/<Kind>/testdata/ (managedFields dropped: Argo CD's health
-# checks never read them). BasicAuth fixtures are written by hand.
+# checks never read them). BasicAuth: Applied, ConfigMapNotFound and KeyNotFound are captured;
+# the other reasons are written by hand (captured-*.yaml are the captured ones).
 #
 # Usage: tests/chart/capture-health-fixtures.sh KUBECTL BINARY PYTHON (with PyYAML)
 set -euo pipefail
@@ -163,6 +164,28 @@ wait_for --for=jsonpath='{.status.phase}'=Expired accesstoken/short-lived-token
 wait_for --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=Disabled serviceaccount.iam.witboost.com/paused
 wait_for --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=NoActiveToken serviceaccount.iam.witboost.com/idle
 wait_for --for=condition=Ready serviceaccount.iam.witboost.com/ci-pipeline
+k apply -f - <<'YAML' >/dev/null
+apiVersion: iam.witboost.com/v1alpha1
+kind: BasicAuth
+metadata:
+  name: missing-configmap
+spec:
+  enabled: true
+  ui:
+    configMap: {name: not-there, key: app-config.yaml}
+---
+apiVersion: iam.witboost.com/v1alpha1
+kind: BasicAuth
+metadata:
+  name: missing-key
+spec:
+  enabled: true
+  ui:
+    configMap: {name: witboost-ui-app-config, key: not-there.yaml}
+YAML
+wait_for --for=condition=Ready basicauth/witboost
+wait_for --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=ConfigMapNotFound basicauth/missing-configmap
+wait_for --for=jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'=KeyNotFound basicauth/missing-key
 
 save AccessToken ci-pipeline-token active
 save AccessToken governance-bot-token active-with-jwt
@@ -176,6 +199,9 @@ save AccessToken short-lived-token expired
 save ServiceAccount ci-pipeline active-token
 save ServiceAccount paused disabled
 save ServiceAccount idle no-active-token
+save BasicAuth witboost captured-applied
+save BasicAuth missing-configmap captured-configmap-not-found
+save BasicAuth missing-key captured-key-not-found
 
 # A new object as the API stores it before the operator has seen it, and an edited one whose
 # status still speaks of the previous generation: from a bare sandbox (--no-operator), where
