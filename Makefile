@@ -3,7 +3,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox fuzz bench
+.PHONY: test lint unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv crds sandbox fuzz bench \
+	static image image-test buildah
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -29,10 +30,11 @@ bench:
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(CARGO) bench --locked --bench scale
 
-## crds: regenerate crds/ from the Rust types
+## crds: regenerate crds/ and the Helm chart's CRD templates from the Rust types
+CHART := charts/witboost-token-operator
 crds:
-	rm -f crds/*.yaml
-	$(CARGO) run --locked --quiet -- crds --output-dir crds
+	rm -f crds/*.yaml $(CHART)/templates/crds/*.yaml
+	$(CARGO) run --locked --quiet -- crds --output-dir crds --chart-templates-dir $(CHART)/templates/crds
 
 ## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT, Helm)
 venv: $(VENV)/.installed
@@ -56,6 +58,7 @@ external-test: venv build
 	tests/kubectl/basic-auth.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
+	tests/chart/run.sh $(VENV)/bin/python
 	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
 
 ## witboost-config-test: the Basic-auth editors read back by Backstage's and Lightbend's own
@@ -80,3 +83,36 @@ e2e-standin: venv build
 ## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
 sandbox: build
 	$(BIN) sandbox --kubeconfig sandbox.kubeconfig --apply examples/
+
+## image: the container image of Containerfile around a statically linked release binary, as an
+## OCI archive under target/ (buildah, no daemon, no registry; buildah is installed if missing)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+STATIC_TARGET := x86_64-unknown-linux-gnu
+STATIC_BIN := target/static/$(STATIC_TARGET)/release/witboost-token-operator
+IMAGE := localhost/witboost-token-operator:$(VERSION)
+IMAGE_ARCHIVE := target/witboost-token-operator-$(VERSION).oci.tar
+BUILDAH := buildah --storage-driver vfs
+
+# --target keeps RUSTFLAGS off build scripts and proc macros, which cannot be static; a target
+# directory of its own keeps the static build from invalidating the test build.
+static:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --locked --release \
+		--target $(STATIC_TARGET) --target-dir target/static
+
+buildah:
+	@command -v buildah >/dev/null || apt-get install -y buildah || \
+		{ apt-get update && apt-get install -y buildah; }
+
+# The build context is a directory holding the binary alone, not the repository (and its target/).
+image: static buildah
+	rm -rf target/image-context && mkdir -p target/image-context
+	cp $(STATIC_BIN) target/image-context/witboost-token-operator
+	$(BUILDAH) build --isolation chroot -f $(CURDIR)/Containerfile -t $(IMAGE) target/image-context
+	rm -f $(IMAGE_ARCHIVE)
+	$(BUILDAH) push $(IMAGE) oci-archive:$(IMAGE_ARCHIVE):$(IMAGE)
+	@echo "image $(IMAGE) written to $(IMAGE_ARCHIVE)"
+
+## image-test: build the image and run it with buildah: `crds`, then `run` against a sandbox on
+## the host, ready, issuing a token that the token service exchanges (run by .ci/run)
+image-test: image venv build
+	tests/image/run.sh $(IMAGE) $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python

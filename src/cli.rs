@@ -29,6 +29,10 @@ pub enum Command {
         /// Write one file per CRD, named after it, into this directory instead of printing.
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Also write the Helm chart's CRD templates (behind `crds.enabled`, kept on uninstall
+        /// with `crds.keep`) into this directory, one file per CRD.
+        #[arg(long, value_name = "DIR")]
+        chart_templates_dir: Option<PathBuf>,
     },
     /// Run the controllers, the token service and the admin server against the current
     /// kubeconfig or the in-cluster configuration, until SIGTERM.
@@ -59,8 +63,14 @@ pub enum TokenCommand {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Crds { output_dir } => {
+        Command::Crds {
+            output_dir,
+            chart_templates_dir,
+        } => {
             write_crds(output_dir)?;
+            if let Some(dir) = chart_templates_dir {
+                write_chart_templates(&dir)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => {
@@ -142,6 +152,16 @@ fn write_crds(output_dir: Option<PathBuf>) -> anyhow::Result<()> {
                 write!(out, "---\n{}", crd::to_yaml(crd)).context("failed to write to stdout")?;
             }
         }
+    }
+    Ok(())
+}
+
+fn write_chart_templates(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    for crd in crd::all() {
+        let path = dir.join(crate::chart::file_name(&crd));
+        std::fs::write(&path, crate::chart::crd_template(&crd))
+            .with_context(|| format!("failed to write {}", path.display()))?;
     }
     Ok(())
 }

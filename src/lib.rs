@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod chart;
 pub mod cli;
 pub mod controller;
 pub mod crd;

@@ -30,6 +30,9 @@ while read -r ns name state; do
     k wait -n "$ns" --for=condition=Ready "accesstoken/$name" --timeout=30s
 done <<<"$tokens"
 
+step "kubectl wait --for=condition=Ready on the ServiceAccounts of live tokens (kstatus)"
+k wait -n "$E2E_NS" --for=condition=Ready serviceaccount.iam.witboost.com/ci-pipeline --timeout=30s
+
 step "the revoked token gets Revoked"
 while read -r ns name state; do
     [[ "$state" == revoked ]] || continue

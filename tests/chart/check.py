@@ -1,0 +1,380 @@
+"""Checks of the Helm chart that need no cluster. Run by tests/chart/run.sh."""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import helm_python
+import yaml
+from kubernetes_validate.utils import latest_version
+
+CHART = Path(sys.argv[1]).resolve()
+RELEASE = "wto"
+NAMESPACE = "witboost-system"
+FULLNAME = "wto-witboost-token-operator"
+BIN = Path(sys.executable).parent
+
+passed = 0
+failed = 0
+
+
+def check(name, fn):
+    global passed, failed
+    try:
+        fn()
+    except Exception as error:  # report every failing check, not just the first
+        failed += 1
+        print(f"FAIL {name}: {error}")
+    else:
+        passed += 1
+        print(f"ok   {name}")
+
+
+def render(values, namespace=NAMESPACE):
+    """Renders the chart with Helm; returns the objects (NOTES.txt apart) and the notes."""
+    out = helm_python.Chart.load(CHART).render(values, name=RELEASE, namespace=namespace)
+    objects = []
+    notes = ""
+    for path, text in sorted(out.items()):
+        if path.endswith("NOTES.txt"):
+            notes = text
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                objects.append(doc)
+    return objects, notes
+
+
+def load_values(path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def find(objects, kind, name=None, namespace=None):
+    found = [
+        o
+        for o in objects
+        if o["kind"] == kind
+        and (name is None or o["metadata"]["name"] == name)
+        and (namespace is None or o["metadata"].get("namespace") == namespace)
+    ]
+    return found
+
+
+def one(objects, kind, name=None, namespace=None):
+    found = find(objects, kind, name, namespace)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def args_of(objects):
+    deployment = one(objects, "Deployment")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def expect_error(values, *fragments):
+    """Rendering with `values` fails, and the message says what is wrong."""
+    try:
+        render(values)
+    except helm_python.HelmError as error:
+        message = str(error)
+        for fragment in fragments:
+            assert fragment in message, f"{fragment!r} not in the error: {message}"
+        return message
+    raise AssertionError(f"rendering {values} succeeded")
+
+
+# --- helm lint --strict -------------------------------------------------------------------
+
+def lint_is_clean():
+    values_files = [None] + sorted((CHART / "ci").glob("*-values.yaml"))
+    for values_file in values_files:
+        values = load_values(values_file) if values_file else None
+        report = helm_python.lint(CHART, values, strict=True, namespace=NAMESPACE)
+        problems = [m for m in report["messages"] if m["severity"] >= 2]
+        assert not report["errors"] and not problems, (
+            f"lint with {values_file}: {report['errors']} {problems}"
+        )
+
+
+check("helm lint --strict is clean with the defaults and every ci/ values file", lint_is_clean)
+
+
+# --- every ci/ values file renders to valid Kubernetes objects ------------------------------
+
+CI_FILES = sorted((CHART / "ci").glob("*-values.yaml"))
+KUBE_VERSION = latest_version()
+
+
+def ci_files_exist():
+    names = {p.name for p in CI_FILES}
+    for wanted in [
+        "default-values.yaml",
+        "single-namespace-values.yaml",
+        "ha-monitoring-tls-values.yaml",
+        "minimal-values.yaml",
+    ]:
+        assert wanted in names, f"ci/{wanted} missing"
+
+
+check("ci/ holds the default, single-namespace, HA and minimal values files", ci_files_exist)
+
+
+def validates(values_file):
+    def run():
+        objects, _ = render(load_values(values_file))
+        assert objects, "nothing rendered"
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump_all(objects, f)
+            f.flush()
+            result = subprocess.run(
+                [str(BIN / "kubernetes-validate"), "--strict", "--no-warn",
+                 "-k", f"{KUBE_VERSION}.0", f.name],
+                capture_output=True, text=True,
+            )
+        assert result.returncode == 0, result.stdout + result.stderr
+        known = [o for o in objects if o["apiVersion"] != "monitoring.coreos.com/v1"]
+        assert known, "no object validated"
+    return run
+
+
+for values_file in CI_FILES:
+    check(f"ci/{values_file.name} renders objects valid for Kubernetes {KUBE_VERSION} (strict)",
+          validates(values_file))
+
+
+# --- what the values files mean -----------------------------------------------------------
+
+def defaults_are_cluster_wide_ha_and_restricted():
+    objects, notes = render({})
+    deployment = one(objects, "Deployment", FULLNAME, NAMESPACE)
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http-admin"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-admin"}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "http-admin": 8081}, ports
+    args = container["args"]
+    assert args[0] == "run"
+    assert "--leader-elect=true" in args
+    assert f"--leader-election-namespace={NAMESPACE}" in args
+    assert not any(a.startswith("--namespace") for a in args), args
+    assert f"--issuer=http://{FULLNAME}.{NAMESPACE}.svc" in args
+    assert container["image"] == "localhost/witboost-token-operator:" + \
+        helm_python.Chart.load(CHART).metadata["appVersion"]
+    one(objects, "ClusterRole", FULLNAME)
+    one(objects, "ClusterRoleBinding", FULLNAME)
+    assert not find(objects, "Role", FULLNAME)
+    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    assert not find(objects, "ServiceMonitor") and not find(objects, "PodMonitor")
+    crds = find(objects, "CustomResourceDefinition")
+    assert {c["metadata"]["name"] for c in crds} >= {
+        "accesstokens.iam.witboost.com", "serviceaccounts.iam.witboost.com",
+        "basicauths.iam.witboost.com"}
+    for crd in crds:
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    service = one(objects, "Service", FULLNAME)
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert "kubectl wait" in notes and "ci-pipeline-token" in notes
+
+
+check("defaults: cluster-wide RBAC, 2 replicas with a PDB, restricted pod, probes on named ports, kept CRDs",
+      defaults_are_cluster_wide_ha_and_restricted)
+
+
+def rules(role):
+    return [(tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r.get("resourceNames", [])),
+             tuple(r["verbs"])) for r in role["rules"]]
+
+
+def operator_rules_are_least_privilege():
+    objects, _ = render({})
+    cluster = rules(one(objects, "ClusterRole", FULLNAME))
+    assert cluster == [
+        (("iam.witboost.com",), ("accesstokens", "serviceaccounts"), (), ("list", "watch")),
+        (("iam.witboost.com",), ("accesstokens/status", "serviceaccounts/status"), (), ("patch",)),
+        (("",), ("secrets",), (), ("get", "list", "watch", "create", "patch", "delete")),
+        (("events.k8s.io",), ("events",), (), ("create", "patch")),
+        (("apps",), ("deployments", "statefulsets", "daemonsets"), (), ("get", "patch")),
+        (("iam.witboost.com",), ("basicauths",), (), ("list", "watch")),
+        (("iam.witboost.com",), ("basicauths/status",), (), ("patch",)),
+        (("",), ("configmaps",), (), ("list", "watch")),
+    ], cluster
+    lease = one(objects, "Role", f"{FULLNAME}-leader-election", NAMESPACE)
+    assert rules(lease) == [
+        (("coordination.k8s.io",), ("leases",), ("witboost-token-operator",), ("get", "update")),
+        (("coordination.k8s.io",), ("leases",), (), ("create",)),
+    ]
+    key = one(objects, "Role", f"{FULLNAME}-signing-key", NAMESPACE)
+    assert rules(key) == [
+        (("",), ("secrets",), ("witboost-token-service-signing-key",),
+         ("get", "list", "watch", "update")),
+        (("",), ("secrets",), (), ("create",)),
+    ]
+    for kind in ["ClusterRole", "Role"]:
+        for role in find(objects, kind):
+            for rule in role["rules"]:
+                assert "*" not in rule["verbs"] and "*" not in rule["resources"], role
+
+
+check("operator RBAC: the verbs the code uses, resourceNames for the Lease and the signing key",
+      operator_rules_are_least_privilege)
+
+
+def single_namespace_is_a_role():
+    objects, _ = render(load_values(CHART / "ci" / "single-namespace-values.yaml"))
+    assert "--namespace=team-a" in args_of(objects)
+    assert "--leader-election-namespace=witboost-system" in args_of(objects)
+    assert not find(objects, "ClusterRole", FULLNAME)
+    role = one(objects, "Role", FULLNAME, "team-a")
+    assert ("", ) in [r[0] for r in rules(role)]
+    one(objects, "RoleBinding", FULLNAME, "team-a")
+    # The token index watches every namespace (read-only, no Secrets).
+    index = one(objects, "ClusterRole", f"{FULLNAME}-token-index")
+    assert rules(index) == [(("iam.witboost.com",), ("accesstokens", "serviceaccounts"), (),
+                             ("list", "watch"))]
+    for role in find(objects, "ClusterRole"):
+        for rule in role["rules"]:
+            assert "secrets" not in rule["resources"], role["metadata"]["name"]
+    lease = one(objects, "Role", f"{FULLNAME}-leader-election", "witboost-system")
+    assert rules(lease)[0][2] == ("witboost-token-operator.team-a",)
+    basic = one(objects, "Role", f"{FULLNAME}-basic-auth", "witboost")
+    assert rules(basic) == [
+        (("",), ("configmaps",), (), ("get", "patch")),
+        (("apps",), ("deployments", "statefulsets", "daemonsets"), (), ("get", "patch")),
+    ]
+    assert len(find(objects, "Role")) == 4  # watched namespace, Lease, signing key, BasicAuth
+
+
+check("watchNamespace: Role and RoleBinding there, --namespace, Secrets in no ClusterRole",
+      single_namespace_is_a_role)
+
+
+def basic_auth_rights_only_when_enabled():
+    def writes_configmaps(role):
+        return any("configmaps" in r["resources"] and set(r["verbs"]) & {"get", "patch", "update"}
+                   for r in role["rules"])
+    objects, _ = render({})
+    assert not any(writes_configmaps(r) for r in find(objects, "ClusterRole") + find(objects, "Role"))
+    objects, _ = render({"basicAuth": {"enabled": True, "namespaces": ["witboost", "wb-2"]}})
+    basic = find(objects, "Role", f"{FULLNAME}-basic-auth")
+    assert {r["metadata"]["namespace"] for r in basic} == {"witboost", "wb-2"}
+    assert [r for r in find(objects, "ClusterRole") + find(objects, "Role") if writes_configmaps(r)] \
+        == basic
+
+
+check("BasicAuth may read and patch ConfigMaps only when enabled, only in the namespaces named",
+      basic_auth_rights_only_when_enabled)
+
+
+def ha_monitoring_tls():
+    objects, _ = render(load_values(CHART / "ci" / "ha-monitoring-tls-values.yaml"))
+    deployment = one(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert deployment["spec"]["replicas"] == 3
+    assert container["image"].endswith(":0.1.0@sha256:" + "0123456789abcdef" * 4) or \
+        "@sha256:" in container["image"], container["image"]
+    args = container["args"]
+    for arg in ["--tls-cert-file=/etc/witboost-token-operator/tls/tls.crt",
+                "--tls-key-file=/etc/witboost-token-operator/tls/tls.key",
+                "--issuer=https://witboost-tokens.example.com", "--jwt-algorithm=RS512",
+                "--default-jwt-duration=600", "--max-jwt-duration=3600"]:
+        assert arg in args, (arg, args)
+    assert pod["volumes"] == [{"name": "tls", "secret": {"secretName": "witboost-token-service-tls"}}]
+    assert {p["name"] for p in container["ports"]} == {"https", "http-admin"}
+    assert one(objects, "PodDisruptionBudget")["spec"] == {
+        "selector": deployment["spec"]["selector"], "maxUnavailable": 1}
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http-admin"
+    metrics = one(objects, "Service", f"{FULLNAME}-metrics")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert all(metrics["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    token_service = one(objects, "Service", FULLNAME)
+    assert not all(token_service["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    for key in ["priorityClassName", "tolerations", "affinity", "topologySpreadConstraints"]:
+        assert pod[key], key
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {"example.com/team": "platform"}
+    assert deployment["spec"]["template"]["metadata"]["labels"]["example.com/cost-center"] == "platform"
+    assert {"name": "RUST_BACKTRACE", "value": "1"} in container["env"]
+
+
+check("HA: 3 replicas, PDB, ServiceMonitor on a metrics Service, HTTPS from a Secret, every token-service flag",
+      ha_monitoring_tls)
+
+
+def minimal():
+    objects, notes = render(load_values(CHART / "ci" / "minimal-values.yaml"))
+    assert not find(objects, "CustomResourceDefinition")
+    assert not find(objects, "PodDisruptionBudget")
+    assert not find(objects, "Role", f"{FULLNAME}-leader-election")
+    assert "--leader-elect=false" in args_of(objects)
+    assert "--log-json" not in args_of(objects)
+    assert not any(o["metadata"]["name"].endswith("-edit") for o in find(objects, "ClusterRole"))
+    assert not any("apps" in r[0] for r in rules(one(objects, "ClusterRole", FULLNAME)))
+    assert "WARNING: one replica" in notes
+
+
+check("minimal: one replica, no Lease rights, no CRDs, no PDB, no user roles, no rollout rights", minimal)
+
+
+def crds_not_kept_on_request():
+    objects, notes = render({"crds": {"keep": False}})
+    for crd in find(objects, "CustomResourceDefinition"):
+        assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+    assert "crds.keep is false" in notes
+
+
+check("crds.keep=false drops the keep annotation and warns", crds_not_kept_on_request)
+
+
+def user_roles_aggregation():
+    objects, _ = render({})
+    view = one(objects, "ClusterRole", f"{FULLNAME}-view")["metadata"]["labels"]
+    for role in ["view", "edit", "admin"]:
+        assert view[f"rbac.authorization.k8s.io/aggregate-to-{role}"] == "true"
+    for name in ["serviceaccounts-edit", "accesstokens-edit"]:
+        labels = one(objects, "ClusterRole", f"{FULLNAME}-{name}")["metadata"]["labels"]
+        assert not any(k.startswith("rbac.authorization.k8s.io/aggregate") for k in labels), name
+    objects, _ = render({"userRoles": {"aggregateAccessTokensEdit": True}})
+    labels = one(objects, "ClusterRole", f"{FULLNAME}-accesstokens-edit")["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert "rbac.authorization.k8s.io/aggregate-to-view" not in labels
+
+
+check("user roles: view aggregated by default, the two edit roles only on request",
+      user_roles_aggregation)
+
+
+# --- bad values are refused with a clear message -------------------------------------------
+
+check("a misspelled top-level value is rejected by the schema, naming it",
+      lambda: expect_error({"replicaCout": 3}, "additional properties 'replicaCout' not allowed"))
+check("a misspelled nested value is rejected by the schema, naming it",
+      lambda: expect_error({"tokenService": {"jwtAlgoritm": "RS512"}},
+                               "at '/tokenService': additional properties 'jwtAlgoritm' not allowed"))
+check("a wrong enum value is rejected by the schema",
+      lambda: expect_error({"tokenService": {"jwtAlgorithm": "HS256"}}, "jwtAlgorithm"))
+check("global stays open for umbrella charts",
+      lambda: render({"global": {"anything": {"goes": True}}}))
+check("ServiceMonitor and PodMonitor together fail clearly",
+      lambda: expect_error({"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}},
+                           "mutually exclusive"))
+check("TLS without a Secret fails clearly",
+      lambda: expect_error({"tokenService": {"tls": {"enabled": True}}}, "tls.secretName"))
+check("BasicAuth without namespaces fails clearly",
+      lambda: expect_error({"basicAuth": {"enabled": True}}, "basicAuth.namespaces"))
+check("several replicas without leader election fail clearly",
+      lambda: expect_error({"leaderElection": {"enabled": False}}, "leaderElection.enabled"))
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
