@@ -25,6 +25,7 @@ mod sandbox_delete;
 mod sandbox_faults;
 mod sandbox_list;
 mod sandbox_watch;
+mod server_connections;
 mod values_cli;
 mod witboost_config_corpus;
 mod witboost_config_properties;
