@@ -510,9 +510,10 @@ where
 /// against the current kubeconfig or in-cluster configuration, until SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&args.log);
-    let client = kube::Client::try_default()
-        .await
-        .context("failed to configure a Kubernetes client")?;
+    let client = kube::Client::try_default().await.context(
+        "failed to configure a Kubernetes client (set KUBECONFIG to a readable kubeconfig \
+         file, or run in a pod with a service account)",
+    )?;
     let running = Running::start(client, &args).await?;
     let lost = tokio::select! {
         signal = wait_for_signal() => {

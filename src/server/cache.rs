@@ -11,7 +11,9 @@
 //! call.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
+
+use axum::http::HeaderValue;
 
 use crate::jwt::Grant;
 
@@ -35,7 +37,8 @@ struct Entry {
     kid: Box<str>,
     iat: i64,
     exp: i64,
-    jwt: Arc<str>,
+    /// `Bearer <jwt>`, ready to answer: cloning it is a reference count, not a copy.
+    bearer: HeaderValue,
 }
 
 impl Entry {
@@ -58,6 +61,16 @@ impl JwtCache {
     /// The default capacity: about 1 KiB per entry, so about 10 MiB when full.
     pub const DEFAULT_CAPACITY: usize = 10_000;
 
+    // A poisoned lock is recovered, as everywhere in the project (see `MemoryIndex`): an entry
+    // is pushed or removed whole, and `len` is recounted when the cache makes room.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A cache of at most `capacity` JWTs; 0 caches nothing.
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -66,9 +79,10 @@ impl JwtCache {
         }
     }
 
-    /// The JWT minted for exactly this, if at least half of its lifetime remains at `now`.
-    pub fn get(&self, key: &Minted<'_>, now: i64) -> Option<Arc<str>> {
-        let inner = self.inner.read().expect("jwt cache lock");
+    /// The `Bearer <jwt>` header value of the JWT minted for exactly this, if at least half of
+    /// its lifetime remains at `now`.
+    pub fn get(&self, key: &Minted<'_>, now: i64) -> Option<HeaderValue> {
+        let inner = self.read();
         inner
             .by_digest
             .get(key.digest)?
@@ -79,15 +93,16 @@ impl JwtCache {
                     && e.grant == *key.grant
                     && e.reusable_at(now)
             })
-            .map(|e| e.jwt.clone())
+            .map(|e| e.bearer.clone())
     }
 
-    /// Keeps `jwt`, issued at `iat` and expiring at `exp`, for later requests for the same.
-    pub fn insert(&self, key: &Minted<'_>, iat: i64, exp: i64, jwt: Arc<str>) {
+    /// Keeps `bearer` (`Bearer <jwt>`), whose JWT was issued at `iat` and expires at `exp`, for
+    /// later requests for the same.
+    pub fn insert(&self, key: &Minted<'_>, iat: i64, exp: i64, bearer: HeaderValue) {
         if self.capacity == 0 {
             return;
         }
-        let mut inner = self.inner.write().expect("jwt cache lock");
+        let mut inner = self.write();
         let inner = &mut *inner;
         if let Some(entries) = inner.by_digest.get_mut(key.digest) {
             let before = entries.len();
@@ -107,14 +122,14 @@ impl JwtCache {
                 kid: key.kid.into(),
                 iat,
                 exp,
-                jwt,
+                bearer,
             });
         inner.len += 1;
     }
 
     /// Drops every JWT minted from the access token with this digest.
     pub fn forget(&self, digest: &str) {
-        let mut inner = self.inner.write().expect("jwt cache lock");
+        let mut inner = self.write();
         if let Some(entries) = inner.by_digest.remove(digest) {
             inner.len -= entries.len();
         }
@@ -122,14 +137,14 @@ impl JwtCache {
 
     /// Drops everything.
     pub fn clear(&self) {
-        let mut inner = self.inner.write().expect("jwt cache lock");
+        let mut inner = self.write();
         inner.by_digest.clear();
         inner.len = 0;
     }
 
     /// How many JWTs are kept.
     pub fn len(&self) -> usize {
-        self.inner.read().expect("jwt cache lock").len
+        self.read().len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,11 +158,10 @@ impl Inner {
     fn make_room(&mut self, capacity: usize, now: i64) {
         let target = capacity - capacity.div_ceil(8);
         for entries in self.by_digest.values_mut() {
-            let before = entries.len();
             entries.retain(|e| e.reusable_at(now));
-            self.len -= before - entries.len();
         }
         self.by_digest.retain(|_, entries| !entries.is_empty());
+        self.len = self.by_digest.values().map(Vec::len).sum();
         if self.len <= target {
             return;
         }
@@ -180,6 +194,14 @@ mod tests {
         }
     }
 
+    fn bearer(jwt: &'static str) -> HeaderValue {
+        HeaderValue::from_static(jwt)
+    }
+
+    fn text(value: HeaderValue) -> String {
+        value.to_str().unwrap().to_owned()
+    }
+
     fn key<'a>(digest: &'a str, scope: Option<&'a str>, grant: &'a Grant) -> Minted<'a> {
         Minted {
             digest,
@@ -193,13 +215,13 @@ mod tests {
     fn a_jwt_is_reused_while_half_of_its_lifetime_remains() {
         let cache = JwtCache::new(10);
         let g = grant("ci", 1);
-        cache.insert(&key("d1", None, &g), 1000, 1300, "jwt-1".into());
+        cache.insert(&key("d1", None, &g), 1000, 1300, bearer("jwt-1"));
         assert_eq!(
-            cache.get(&key("d1", None, &g), 1000).as_deref(),
+            cache.get(&key("d1", None, &g), 1000).map(text).as_deref(),
             Some("jwt-1")
         );
         assert_eq!(
-            cache.get(&key("d1", None, &g), 1150).as_deref(),
+            cache.get(&key("d1", None, &g), 1150).map(text).as_deref(),
             Some("jwt-1")
         );
         assert_eq!(cache.get(&key("d1", None, &g), 1151), None);
@@ -209,7 +231,7 @@ mod tests {
     fn a_jwt_is_answered_only_for_the_same_scope_grant_and_key() {
         let cache = JwtCache::new(10);
         let g = grant("ci", 1);
-        cache.insert(&key("d1", Some("a"), &g), 1000, 1300, "jwt-a".into());
+        cache.insert(&key("d1", Some("a"), &g), 1000, 1300, bearer("jwt-a"));
         assert_eq!(cache.get(&key("d1", None, &g), 1000), None);
         assert_eq!(cache.get(&key("d1", Some("b"), &g), 1000), None);
         assert_eq!(cache.get(&key("d2", Some("a"), &g), 1000), None);
@@ -233,7 +255,10 @@ mod tests {
         };
         assert_eq!(cache.get(&rotated, 1000), None);
         assert_eq!(
-            cache.get(&key("d1", Some("a"), &g), 1000).as_deref(),
+            cache
+                .get(&key("d1", Some("a"), &g), 1000)
+                .map(text)
+                .as_deref(),
             Some("jwt-a")
         );
 
@@ -247,26 +272,21 @@ mod tests {
         let cache = JwtCache::new(64);
         let g = grant("ci", 1);
         let digests: Vec<String> = (0..1000).map(|i| format!("d{i}")).collect();
-        for (i, digest) in digests.iter().enumerate() {
-            cache.insert(
-                &key(digest, None, &g),
-                1000,
-                1300,
-                format!("jwt-{i}").into(),
-            );
+        for digest in &digests {
+            cache.insert(&key(digest, None, &g), 1000, 1300, bearer("jwt"));
             assert!(cache.len() <= 64, "{} entries", cache.len());
         }
         // The latest is kept; a replaced scope does not count twice.
         assert!(cache.get(&key("d999", None, &g), 1000).is_some());
-        cache.insert(&key("d999", None, &g), 1001, 1301, "again".into());
+        cache.insert(&key("d999", None, &g), 1001, 1301, bearer("again"));
         assert_eq!(
-            cache.get(&key("d999", None, &g), 1001).as_deref(),
+            cache.get(&key("d999", None, &g), 1001).map(text).as_deref(),
             Some("again")
         );
         assert!(cache.len() <= 64);
 
         let none = JwtCache::new(0);
-        none.insert(&key("d1", None, &g), 1000, 1300, "jwt".into());
+        none.insert(&key("d1", None, &g), 1000, 1300, bearer("jwt"));
         assert!(none.is_empty());
     }
 
@@ -275,11 +295,16 @@ mod tests {
         let cache = JwtCache::new(8);
         let g = grant("ci", 1);
         for i in 0..7 {
-            cache.insert(&key(&format!("old{i}"), None, &g), 1000, 1100, "old".into());
+            cache.insert(
+                &key(&format!("old{i}"), None, &g),
+                1000,
+                1100,
+                bearer("old"),
+            );
         }
-        cache.insert(&key("fresh", None, &g), 1040, 1140, "fresh".into());
+        cache.insert(&key("fresh", None, &g), 1040, 1140, bearer("fresh"));
         // At 1060 the old ones are past half their lifetime; the fresh one is not.
-        cache.insert(&key("new", None, &g), 1060, 1160, "new".into());
+        cache.insert(&key("new", None, &g), 1060, 1160, bearer("new"));
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&key("fresh", None, &g), 1060).is_some());
         assert!(cache.get(&key("new", None, &g), 1060).is_some());

@@ -172,6 +172,18 @@ impl Inner {
 }
 
 impl MemoryIndex {
+    // Lock poisoning, the project's one policy (the sandbox's storage does the same): recover
+    // the data and go on. Every write keeps the maps consistent step by step (a look-up checks
+    // the token's digest against the entry it finds), and a poisoned lock that panicked every
+    // later request would turn one bug into an outage that /livez does not see.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -186,7 +198,7 @@ impl MemoryIndex {
 
     pub fn apply_token(&self, token: &AccessToken) {
         let key = key_of(token);
-        let mut inner = self.inner.write().expect("index lock");
+        let mut inner = self.write();
         match TokenEntry::from_resource(token) {
             Some(entry) => inner.insert_token(key, entry, &self.cache),
             None => inner.remove_token(&key, &self.cache, None),
@@ -194,16 +206,13 @@ impl MemoryIndex {
     }
 
     pub fn delete_token(&self, namespace: &str, name: &str) {
-        self.inner.write().expect("index lock").remove_token(
-            &(namespace.to_owned(), name.to_owned()),
-            &self.cache,
-            None,
-        );
+        self.write()
+            .remove_token(&(namespace.to_owned(), name.to_owned()), &self.cache, None);
     }
 
     /// Replaces every token with `tokens` (after a watch (re)list).
     pub fn replace_tokens(&self, tokens: &[AccessToken]) {
-        let mut inner = self.inner.write().expect("index lock");
+        let mut inner = self.write();
         inner.tokens.clear();
         inner.by_digest.clear();
         self.cache.clear();
@@ -220,7 +229,7 @@ impl MemoryIndex {
             disabled: !sa.spec.is_enabled(),
         };
         let key = key_of(sa);
-        let mut inner = self.inner.write().expect("index lock");
+        let mut inner = self.write();
         if inner.accounts.get(&key) != Some(&entry) {
             inner.forget_account(&key.0, &key.1, &self.cache);
         }
@@ -228,7 +237,7 @@ impl MemoryIndex {
     }
 
     pub fn delete_account(&self, namespace: &str, name: &str) {
-        let mut inner = self.inner.write().expect("index lock");
+        let mut inner = self.write();
         inner.forget_account(namespace, name, &self.cache);
         inner
             .accounts
@@ -237,7 +246,7 @@ impl MemoryIndex {
 
     /// Replaces every account with `accounts` (after a watch (re)list).
     pub fn replace_accounts(&self, accounts: &[ServiceAccount]) {
-        self.inner.write().expect("index lock").accounts.clear();
+        self.write().accounts.clear();
         self.cache.clear();
         for sa in accounts {
             self.apply_account(sa);
@@ -247,7 +256,7 @@ impl MemoryIndex {
 
 impl TokenIndex for MemoryIndex {
     fn grant(&self, digest: &str, now: i64) -> Option<Grant> {
-        let inner = self.inner.read().expect("index lock");
+        let inner = self.read();
         let key = inner.by_digest.get(digest)?;
         let entry = inner.tokens.get(key)?;
         if entry.digest.as_deref() != Some(digest) {
@@ -257,7 +266,7 @@ impl TokenIndex for MemoryIndex {
     }
 
     fn source_grant(&self, source: &Source, now: i64) -> Option<Grant> {
-        let inner = self.inner.read().expect("index lock");
+        let inner = self.read();
         let key = (source.namespace.clone(), source.name.clone());
         let entry = inner.tokens.get(&key)?;
         if entry.revision != source.revision {
@@ -401,6 +410,22 @@ pub(crate) mod tests {
 
         index.delete_token("team-a", "ci");
         assert!(index.grant(&new.digest(), NOW).is_none());
+    }
+
+    #[test]
+    fn a_writer_that_panicked_does_not_take_look_ups_down_with_it() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        index.apply_account(&bot());
+        index.apply_token(&active_token("ci", &token));
+        let poisoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _writing = index.inner.write().unwrap();
+            panic!("a writer fails half-way");
+        }));
+        assert!(poisoned.is_err() && index.inner.is_poisoned());
+        assert!(index.grant(&token.digest(), NOW).is_some());
+        index.delete_token("team-a", "ci");
+        assert!(index.grant(&token.digest(), NOW).is_none());
     }
 
     #[test]

@@ -125,15 +125,11 @@ pub async fn serve(
             match tls {
                 None => connection(stream, router, &limits, shutdown).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(
-                        limits.tls_handshake_timeout,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(stream)) => connection(stream, router, &limits, shutdown).await,
-                        // A failed or too slow handshake: nothing to answer.
-                        Ok(Err(_)) | Err(_) => {}
+                    // A failed or too slow handshake has nothing to answer.
+                    let handshake =
+                        tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        connection(stream, router, &limits, shutdown).await;
                     }
                 }
             }

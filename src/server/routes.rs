@@ -198,14 +198,15 @@ impl AppState {
         Some((claims, grant))
     }
 
-    /// Forward auth's JWT for a Basic credential: the cached one minted for the same token,
-    /// revision, scope and key while half its lifetime remains, else a fresh one (then cached).
-    fn forward_jwt(
+    /// Forward auth's `Bearer <jwt>` for a Basic credential: the cached one minted for the same
+    /// token, revision, scope and key while half its lifetime remains, else a fresh one (then
+    /// cached).
+    fn forward_bearer(
         &self,
         candidate: &str,
         scope: Option<&str>,
         now: i64,
-    ) -> Result<Arc<str>, ApiError> {
+    ) -> Result<HeaderValue, ApiError> {
         let token = Token::parse(candidate).map_err(|_| ApiError::Unauthenticated)?;
         let digest = token.digest();
         let grant = self
@@ -220,15 +221,18 @@ impl AppState {
             kid: keys.current().kid(),
         };
         let cache = self.index.jwt_cache();
-        if let Some(jwt) = cache.and_then(|cache| cache.get(&key, now)) {
-            return Ok(jwt);
+        if let Some(bearer) = cache.and_then(|cache| cache.get(&key, now)) {
+            return Ok(bearer);
         }
         let minted = self.mint(&keys, &grant, None, scope, now)?;
-        let jwt: Arc<str> = minted.jwt.into();
+        let mut bearer =
+            HeaderValue::from_maybe_shared(Bytes::from(format!("Bearer {}", minted.jwt)))
+                .map_err(|_| ApiError::Internal)?;
+        bearer.set_sensitive(true);
         if let Some(cache) = cache {
-            cache.insert(&key, minted.claims.iat, minted.claims.exp, jwt.clone());
+            cache.insert(&key, minted.claims.iat, minted.claims.exp, bearer.clone());
         }
-        Ok(jwt)
+        Ok(bearer)
     }
 }
 
@@ -363,13 +367,12 @@ async fn verify(
             Some(("witboost", token)) => token,
             _ => return Err(ApiError::Unauthenticated),
         };
-        let jwt = state
-            .forward_jwt(token, query.scope.as_deref(), now)
+        state
+            .forward_bearer(token, query.scope.as_deref(), now)
             .map_err(|error| match error {
                 ApiError::InvalidToken => ApiError::Unauthenticated,
                 other => other,
-            })?;
-        HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(|_| ApiError::Unauthenticated)?
+            })?
     } else if scheme.eq_ignore_ascii_case("bearer") {
         state
             .active_jwt(credentials, now)
