@@ -6,6 +6,7 @@ mod common;
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod binary_output;
 mod cli;
 mod controller_accounts;
 mod controller_basic_auth;
