@@ -1,18 +1,23 @@
 //! The admin HTTP server: `/livez` (the process serves), `/readyz` (the caches have synced)
-//! and `/metrics` (Prometheus/OpenMetrics text of the shared registry).
+//! and `/metrics` (Prometheus/OpenMetrics text of the shared registry). Its connections have the
+//! token service's limits ([`crate::server::listen`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::server::listen::{self, ConnectionLimits};
 
 #[derive(Clone)]
 struct AdminState {
@@ -46,22 +51,28 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     )
 }
 
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    tokio::time::timeout(limit, next.run(request))
+        .await
+        .unwrap_or_else(|_| (StatusCode::REQUEST_TIMEOUT, "request timed out").into_response())
+}
+
 /// Binds `addr` and serves until `shutdown`; returns the bound address (port 0 picks one).
 pub async fn serve(
     addr: SocketAddr,
     ready: watch::Receiver<bool>,
     registry: Arc<Registry>,
+    limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("failed to bind the admin address {addr}: {e}"))?;
     let bound = listener.local_addr()?;
-    let app = router(ready, registry);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-    });
+    let app = router(ready, registry).layer(middleware::from_fn_with_state(
+        limits.request_timeout,
+        time_limit,
+    ));
+    let task = tokio::spawn(listen::serve(listener, None, app, limits, shutdown));
     Ok((bound, task))
 }

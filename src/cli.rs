@@ -166,6 +166,19 @@ fn write_chart_templates(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An error and its causes on one line, each cause once: errors whose message already quotes
+/// their source (kube's do) would otherwise repeat it at every level of the chain.
+pub fn error_report(error: &anyhow::Error) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if !kept.iter().any(|k| k.contains(&message)) {
+            kept.push(message);
+        }
+    }
+    kept.join(": ")
+}
+
 /// The verdict line of `token check` for the given input (surrounding whitespace ignored).
 pub fn check_token(input: &str) -> (String, bool) {
     match Token::parse(input.trim()) {
@@ -177,6 +190,32 @@ pub fn check_token(input: &str) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_report_names_each_cause_once() {
+        let missing = kube::config::Kubeconfig::read_from("/nonexistent/kubeconfig").unwrap_err();
+        let error = anyhow::Error::new(missing).context("failed to configure a Kubernetes client");
+        let report = error_report(&error);
+        assert!(
+            report.starts_with("failed to configure a Kubernetes client: "),
+            "{report}"
+        );
+        assert_eq!(
+            report.matches("/nonexistent/kubeconfig").count(),
+            1,
+            "{report}"
+        );
+        assert_eq!(
+            report.matches("No such file or directory").count(),
+            1,
+            "{report}"
+        );
+
+        let plain = anyhow::anyhow!("innermost")
+            .context("middle")
+            .context("outer");
+        assert_eq!(error_report(&plain), "outer: middle: innermost");
+    }
 
     #[test]
     fn token_check_prints_the_hint_of_a_valid_token_and_never_the_token() {

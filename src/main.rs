@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     match cli::run(Cli::parse()).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cli::error_report(&error));
             ExitCode::FAILURE
         }
     }

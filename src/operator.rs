@@ -84,6 +84,8 @@ pub struct OperatorConfig {
     pub namespace: Option<String>,
     /// Serve the admin endpoints here (port 0 picks one); `None` serves none.
     pub admin_addr: Option<SocketAddr>,
+    /// The admin server's connection limits.
+    pub admin_connections: server::ConnectionLimits,
     pub controller: ControllerConfig,
     /// The token service's keys and policy, to keep JWTs in Secrets (`spec.jwt`); without it,
     /// such tokens report `JwtReady=False`.
@@ -97,6 +99,7 @@ impl From<&RunArgs> for OperatorConfig {
         Self {
             namespace: args.namespace.clone(),
             admin_addr: Some(args.admin_addr),
+            admin_connections: args.token_service.connections.clone(),
             controller: ControllerConfig {
                 resync_period: args.resync_period,
                 concurrency: args.concurrency,
@@ -166,9 +169,14 @@ impl Operator {
         }
         let mut admin_addr = None;
         if let Some(addr) = config.admin_addr {
-            let (bound, task) =
-                crate::admin::serve(addr, ready.clone(), registry.clone(), shutdown.clone())
-                    .await?;
+            let (bound, task) = crate::admin::serve(
+                addr,
+                ready.clone(),
+                registry.clone(),
+                config.admin_connections.clone(),
+                shutdown.clone(),
+            )
+            .await?;
             info!(%bound, "admin server listening");
             admin_addr = Some(bound);
             tasks.push(task);
@@ -502,9 +510,10 @@ where
 /// against the current kubeconfig or in-cluster configuration, until SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&args.log);
-    let client = kube::Client::try_default()
-        .await
-        .context("failed to configure a Kubernetes client")?;
+    let client = kube::Client::try_default().await.context(
+        "failed to configure a Kubernetes client (set KUBECONFIG to a readable kubeconfig \
+         file, or run in a pod with a service account)",
+    )?;
     let running = Running::start(client, &args).await?;
     let lost = tokio::select! {
         signal = wait_for_signal() => {

@@ -1,13 +1,16 @@
 //! Logs and metrics.
 //!
-//! Logs: `tracing`, human-readable by default, JSON lines with `--log-json`; the filter comes
-//! from `RUST_LOG` (default `info`). Each reconcile is a root span naming its object.
+//! Logs: `tracing` on standard output, human-readable by default (coloured only when standard
+//! output is a terminal, so files and pod logs get plain text), JSON lines with `--log-json`;
+//! the filter comes from `RUST_LOG` (default `info`). Each reconcile is a root span naming its
+//! object.
 //!
 //! Metrics: one `prometheus_client` [`Registry`], built by `run` and handed by `&mut` to every
-//! part that owns metrics, which registers them itself (the controllers here, the token
-//! service later); the admin server encodes it at `/metrics`. Label sets are small and fixed:
+//! part that owns metrics, which registers them itself (the controllers' reconcile metrics here,
+//! their token metrics, the token service's); the admin server encodes it at `/metrics`. Label sets are small and fixed:
 //! no error text, no token, nothing unbounded but object names.
 
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -36,7 +39,10 @@ pub fn init_logging(args: &LogArgs) {
             .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
             .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
+        let ansi = std::io::stdout().is_terminal();
+        registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(ansi))
+            .try_init()
     };
     // A subscriber already installed (tests, embedding) is kept.
     let _ = result;

@@ -16,11 +16,13 @@ impl Keys {
     }
 
     pub fn load(&self) -> Arc<KeySet> {
-        self.0.read().expect("keys lock").clone()
+        // A poisoned lock is recovered (the project's policy, see `server::MemoryIndex`): the
+        // key set is replaced whole, so it is never half-written.
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn store(&self, keys: KeySet) {
-        *self.0.write().expect("keys lock") = Arc::new(keys);
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
     }
 }
 

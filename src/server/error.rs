@@ -15,6 +15,8 @@ use crate::jwt::{DurationError, MintError, ScopeError};
 pub enum ApiError {
     /// 400: the body is not the documented JSON, or a field has the wrong type.
     MalformedBody,
+    /// 400: the session-token exchange's body is not the documented JSON.
+    MalformedSessionBody,
     /// 400: `duration_seconds` is out of range.
     Duration(DurationErrorKind),
     /// 400: `scope` is not a space-separated list of scope names.
@@ -33,6 +35,9 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 413: the body exceeds 64 KiB.
     PayloadTooLarge,
+    /// 408: the request was not answered within the request timeout (e.g. a body sent too
+    /// slowly).
+    RequestTimeout,
     /// 415: the body is not of the expected content type.
     UnsupportedMediaType(&'static str),
     /// 500: signing failed.
@@ -55,13 +60,16 @@ struct Body {
 impl ApiError {
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MalformedBody | Self::Duration(_) | Self::MalformedScope | Self::MissingToken => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MalformedBody
+            | Self::MalformedSessionBody
+            | Self::Duration(_)
+            | Self::MalformedScope
+            | Self::MissingToken => StatusCode::BAD_REQUEST,
             Self::InvalidToken | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::ScopeNotAllowed => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -70,12 +78,16 @@ impl ApiError {
 
     fn code(self) -> &'static str {
         match self {
-            Self::MalformedBody | Self::Duration(_) | Self::MissingToken => "invalid_request",
+            Self::MalformedBody
+            | Self::MalformedSessionBody
+            | Self::Duration(_)
+            | Self::MissingToken => "invalid_request",
             Self::MalformedScope => "invalid_scope",
             Self::InvalidToken | Self::Unauthenticated => "invalid_token",
             Self::ScopeNotAllowed => "insufficient_scope",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Internal => "server_error",
@@ -86,6 +98,9 @@ impl ApiError {
         match self {
             Self::MalformedBody => "the body must be a JSON object with a string access_token, \
                  an optional integer duration_seconds and an optional string scope"
+                .into(),
+            Self::MalformedSessionBody => "the body must be a JSON object with an optional \
+                 integer duration_seconds and an optional string scope"
                 .into(),
             Self::Duration(DurationErrorKind::NotPositive) => {
                 DurationError::NotPositive.to_string()
@@ -106,6 +121,7 @@ impl ApiError {
             }
             Self::NotFound => "no such endpoint".into(),
             Self::MethodNotAllowed => "this endpoint does not accept this method".into(),
+            Self::RequestTimeout => "the request took too long".into(),
             Self::PayloadTooLarge => "the body must not exceed 64 KiB".into(),
             Self::UnsupportedMediaType(expected) => format!("the body must be {expected}"),
             Self::Internal => "the token service failed to sign the jwt".into(),

@@ -8,6 +8,7 @@ use std::sync::RwLock;
 
 use kube::ResourceExt;
 
+use super::cache::JwtCache;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 use crate::jwt::{Account, Grant, Source};
 
@@ -17,6 +18,11 @@ pub trait TokenIndex: Send + Sync + 'static {
     fn grant(&self, digest: &str, now: i64) -> Option<Grant>;
     /// The grant of exactly this AccessToken revision, if it is still valid at `now`.
     fn source_grant(&self, source: &Source, now: i64) -> Option<Grant>;
+    /// The forward-auth JWT cache this index invalidates when a token or account changes;
+    /// `None`: forward auth mints a JWT per request.
+    fn jwt_cache(&self) -> Option<&JwtCache> {
+        None
+    }
 }
 
 type Key = (String, String);
@@ -27,7 +33,7 @@ enum Owner {
     User(String),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct TokenEntry {
     digest: Option<String>,
     revision: i64,
@@ -37,7 +43,7 @@ struct TokenEntry {
     expires_at: Option<i64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct AccountEntry {
     account: Account,
     disabled: bool,
@@ -51,9 +57,16 @@ struct Inner {
 }
 
 /// The index the watches feed. Cheap to read from many request tasks at once.
-#[derive(Default)]
 pub struct MemoryIndex {
     inner: RwLock<Inner>,
+    /// Lock order: `inner`, then the cache's own lock; requests never hold both.
+    cache: JwtCache,
+}
+
+impl Default for MemoryIndex {
+    fn default() -> Self {
+        Self::with_jwt_cache(JwtCache::DEFAULT_CAPACITY)
+    }
 }
 
 fn key_of(obj: &impl ResourceExt) -> Key {
@@ -122,53 +135,90 @@ impl Inner {
         })
     }
 
-    fn remove_token(&mut self, key: &Key) {
-        if let Some(old) = self.tokens.remove(key)
-            && let Some(digest) = old.digest
-            && self.by_digest.get(&digest) == Some(key)
-        {
-            self.by_digest.remove(&digest);
+    /// Removes a token; its JWTs leave the cache unless `unchanged_by` is the same entry.
+    fn remove_token(&mut self, key: &Key, cache: &JwtCache, unchanged_by: Option<&TokenEntry>) {
+        let Some(old) = self.tokens.remove(key) else {
+            return;
+        };
+        if let Some(digest) = &old.digest {
+            if unchanged_by != Some(&old) {
+                cache.forget(digest);
+            }
+            if self.by_digest.get(digest) == Some(key) {
+                self.by_digest.remove(digest);
+            }
         }
     }
 
-    fn insert_token(&mut self, key: Key, entry: TokenEntry) {
-        self.remove_token(&key);
+    fn insert_token(&mut self, key: Key, entry: TokenEntry, cache: &JwtCache) {
+        self.remove_token(&key, cache, Some(&entry));
         if let Some(digest) = &entry.digest {
             self.by_digest.insert(digest.clone(), key.clone());
         }
         self.tokens.insert(key, entry);
     }
+
+    /// Drops the cached JWTs of every token of this service account.
+    fn forget_account(&self, namespace: &str, name: &str, cache: &JwtCache) {
+        for ((ns, _), token) in &self.tokens {
+            if ns == namespace
+                && token.owner == Owner::ServiceAccount(name.to_owned())
+                && let Some(digest) = &token.digest
+            {
+                cache.forget(digest);
+            }
+        }
+    }
 }
 
 impl MemoryIndex {
+    // Lock poisoning, the project's one policy (the sandbox's storage does the same): recover
+    // the data and go on. Every write keeps the maps consistent step by step (a look-up checks
+    // the token's digest against the entry it finds), and a poisoned lock that panicked every
+    // later request would turn one bug into an outage that /livez does not see.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An index whose forward-auth JWT cache holds at most `capacity` JWTs (0: none).
+    pub fn with_jwt_cache(capacity: usize) -> Self {
+        Self {
+            inner: RwLock::default(),
+            cache: JwtCache::new(capacity),
+        }
+    }
+
     pub fn apply_token(&self, token: &AccessToken) {
         let key = key_of(token);
-        let mut inner = self.inner.write().expect("index lock");
+        let mut inner = self.write();
         match TokenEntry::from_resource(token) {
-            Some(entry) => inner.insert_token(key, entry),
-            None => inner.remove_token(&key),
+            Some(entry) => inner.insert_token(key, entry, &self.cache),
+            None => inner.remove_token(&key, &self.cache, None),
         }
     }
 
     pub fn delete_token(&self, namespace: &str, name: &str) {
-        self.inner
-            .write()
-            .expect("index lock")
-            .remove_token(&(namespace.to_owned(), name.to_owned()));
+        self.write()
+            .remove_token(&(namespace.to_owned(), name.to_owned()), &self.cache, None);
     }
 
     /// Replaces every token with `tokens` (after a watch (re)list).
     pub fn replace_tokens(&self, tokens: &[AccessToken]) {
-        let mut inner = self.inner.write().expect("index lock");
+        let mut inner = self.write();
         inner.tokens.clear();
         inner.by_digest.clear();
+        self.cache.clear();
         for token in tokens {
             if let Some(entry) = TokenEntry::from_resource(token) {
-                inner.insert_token(key_of(token), entry);
+                inner.insert_token(key_of(token), entry, &self.cache);
             }
         }
     }
@@ -178,24 +228,26 @@ impl MemoryIndex {
             account: Account::of_service_account(&sa.spec),
             disabled: !sa.spec.is_enabled(),
         };
-        self.inner
-            .write()
-            .expect("index lock")
-            .accounts
-            .insert(key_of(sa), entry);
+        let key = key_of(sa);
+        let mut inner = self.write();
+        if inner.accounts.get(&key) != Some(&entry) {
+            inner.forget_account(&key.0, &key.1, &self.cache);
+        }
+        inner.accounts.insert(key, entry);
     }
 
     pub fn delete_account(&self, namespace: &str, name: &str) {
-        self.inner
-            .write()
-            .expect("index lock")
+        let mut inner = self.write();
+        inner.forget_account(namespace, name, &self.cache);
+        inner
             .accounts
             .remove(&(namespace.to_owned(), name.to_owned()));
     }
 
     /// Replaces every account with `accounts` (after a watch (re)list).
     pub fn replace_accounts(&self, accounts: &[ServiceAccount]) {
-        self.inner.write().expect("index lock").accounts.clear();
+        self.write().accounts.clear();
+        self.cache.clear();
         for sa in accounts {
             self.apply_account(sa);
         }
@@ -204,7 +256,7 @@ impl MemoryIndex {
 
 impl TokenIndex for MemoryIndex {
     fn grant(&self, digest: &str, now: i64) -> Option<Grant> {
-        let inner = self.inner.read().expect("index lock");
+        let inner = self.read();
         let key = inner.by_digest.get(digest)?;
         let entry = inner.tokens.get(key)?;
         if entry.digest.as_deref() != Some(digest) {
@@ -214,13 +266,17 @@ impl TokenIndex for MemoryIndex {
     }
 
     fn source_grant(&self, source: &Source, now: i64) -> Option<Grant> {
-        let inner = self.inner.read().expect("index lock");
+        let inner = self.read();
         let key = (source.namespace.clone(), source.name.clone());
         let entry = inner.tokens.get(&key)?;
         if entry.revision != source.revision {
             return None;
         }
         inner.grant_for(&key, entry, now)
+    }
+
+    fn jwt_cache(&self) -> Option<&JwtCache> {
+        Some(&self.cache)
     }
 }
 
@@ -354,6 +410,22 @@ pub(crate) mod tests {
 
         index.delete_token("team-a", "ci");
         assert!(index.grant(&new.digest(), NOW).is_none());
+    }
+
+    #[test]
+    fn a_writer_that_panicked_does_not_take_look_ups_down_with_it() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        index.apply_account(&bot());
+        index.apply_token(&active_token("ci", &token));
+        let poisoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _writing = index.inner.write().unwrap();
+            panic!("a writer fails half-way");
+        }));
+        assert!(poisoned.is_err() && index.inner.is_poisoned());
+        assert!(index.grant(&token.digest(), NOW).is_some());
+        index.delete_token("team-a", "ci");
+        assert!(index.grant(&token.digest(), NOW).is_none());
     }
 
     #[test]

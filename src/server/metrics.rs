@@ -30,8 +30,9 @@ struct AlgorithmLabels {
 }
 
 /// The `endpoint` label values the token service records.
-const ENDPOINTS: [&str; 6] = [
+const ENDPOINTS: [&str; 7] = [
     "exchange",
+    "session-exchange",
     "verify",
     "introspect",
     "jwks",
@@ -39,7 +40,7 @@ const ENDPOINTS: [&str; 6] = [
     "other",
 ];
 /// The status codes the token service answers with; others are recorded through the family.
-const CODES: [u16; 9] = [200, 400, 401, 403, 404, 405, 413, 415, 500];
+const CODES: [u16; 10] = [200, 400, 401, 403, 404, 405, 408, 413, 415, 500];
 /// The `algorithm` label values.
 const ALGORITHMS: [&str; 2] = ["ES256", "RS512"];
 

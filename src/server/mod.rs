@@ -5,20 +5,26 @@
 //! AccessTokens and ServiceAccounts ([`feed`]), answers them. The signing keys live in a Secret
 //! ([`keystore`]). The JWT rules themselves are in [`crate::jwt`].
 //!
+//! Connections are accepted with limits against slow and idle clients ([`listen`]), which the
+//! admin server shares. Forward auth reuses the JWTs it mints while they are young ([`cache`]).
+//!
 //! ```no_run
 //! # async fn demo(client: kube::Client, args: witboost_token_operator::server::TokenServiceArgs) -> anyhow::Result<()> {
-//! use witboost_token_operator::server::{self, Metrics};
+//! use witboost_token_operator::server::{Metrics, TokenService};
 //! let mut registry = prometheus_client::registry::Registry::default();
 //! let metrics = Metrics::register(&mut registry);
 //! let shutdown = tokio_util::sync::CancellationToken::new();
-//! server::serve(args, client, metrics, shutdown).await?;
+//! let service = TokenService::start(args, client, metrics).await?;
+//! service.run(shutdown).await?;
 //! # Ok(()) }
 //! ```
 
+pub mod cache;
 mod error;
 pub mod feed;
 mod index;
 pub mod keystore;
+pub mod listen;
 mod metrics;
 pub mod routes;
 pub mod tls;
@@ -33,11 +39,13 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+pub use cache::JwtCache;
 pub use error::ApiError;
 pub use index::{MemoryIndex, TokenIndex};
 pub use keystore::KeyPolicy;
+pub use listen::ConnectionLimits;
 pub use metrics::Metrics;
-pub use routes::{AppState, router};
+pub use routes::{AppState, router, router_with};
 
 pub use crate::jwt::Keys;
 
@@ -90,6 +98,14 @@ pub struct TokenServiceArgs {
     /// Namespace of the signing key Secret. Default: $POD_NAMESPACE, else the client's namespace.
     #[arg(long, env = "WITBOOST_SIGNING_KEY_NAMESPACE")]
     pub signing_key_namespace: Option<String>,
+
+    /// JWTs forward auth keeps for reuse (about 1 KiB each); 0 mints one per request.
+    #[arg(long, env = "WITBOOST_FORWARD_AUTH_CACHE_SIZE", default_value_t = JwtCache::DEFAULT_CAPACITY)]
+    pub forward_auth_cache_size: usize,
+
+    /// Connection limits, applied to the token service and the admin server alike.
+    #[command(flatten)]
+    pub connections: ConnectionLimits,
 }
 
 impl TokenServiceArgs {
@@ -105,6 +121,8 @@ impl TokenServiceArgs {
             max_jwt_duration: 86_400,
             signing_key_secret: "witboost-token-service-signing-key".into(),
             signing_key_namespace: None,
+            forward_auth_cache_size: JwtCache::DEFAULT_CAPACITY,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -115,6 +133,7 @@ pub struct TokenService {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     router: Router,
+    limits: ConnectionLimits,
     tasks: Vec<JoinHandle<()>>,
     issuer: Issuer,
 }
@@ -157,7 +176,7 @@ impl TokenService {
             keys.clone(),
         ))];
 
-        let index = Arc::new(MemoryIndex::new());
+        let index = Arc::new(MemoryIndex::with_jwt_cache(args.forward_auth_cache_size));
         let (mut ready, feeds) = feed::spawn(client, index.clone());
         tasks.extend(feeds);
         ready
@@ -184,18 +203,22 @@ impl TokenService {
             policy: Arc::new(policy),
             keys,
         };
-        let router = router(AppState {
-            policy: issuer.policy.clone(),
-            keys: issuer.keys.clone(),
-            index,
-            metrics,
-        });
+        let router = router_with(
+            AppState {
+                policy: issuer.policy.clone(),
+                keys: issuer.keys.clone(),
+                index,
+                metrics,
+            },
+            args.connections.request_timeout,
+        );
         tracing::info!(%addr, tls = tls.is_some(), "token service listening");
         Ok(Self {
             addr,
             listener,
             tls,
             router,
+            limits: args.connections,
             tasks,
             issuer,
         })
@@ -214,36 +237,12 @@ impl TokenService {
 
     /// Serves until `shutdown` is cancelled, then stops the watches.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let result = match self.tls {
-            Some(acceptor) => {
-                tls::serve(self.listener, acceptor, self.router, shutdown).await;
-                Ok(())
-            }
-            None => axum::serve(self.listener, self.router)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-                .context("the token service failed"),
-        };
+        listen::serve(self.listener, self.tls, self.router, self.limits, shutdown).await;
         for task in self.tasks {
             task.abort();
         }
-        result
+        Ok(())
     }
-}
-
-/// Starts the token service and serves until `shutdown` is cancelled: what `run` and `sandbox`
-/// call with their client and the shared metrics registry's [`Metrics`].
-pub async fn serve(
-    args: TokenServiceArgs,
-    client: kube::Client,
-    metrics: Metrics,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let service = tokio::select! {
-        service = TokenService::start(args, client, metrics) => service?,
-        _ = shutdown.cancelled() => return Ok(()),
-    };
-    service.run(shutdown).await
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The HTTP endpoints: JWT exchange, forward-auth (Basic → Bearer), discovery and introspection.
+//! The HTTP endpoints: JWT exchange (from an access token, and from a JWT of ours for Witboost's
+//! session-token exchange), forward-auth (Basic → Bearer), discovery and introspection.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::{
     Json, Router,
@@ -19,14 +20,15 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, Metrics, TokenIndex};
-use crate::jwt::{self, Claims, Grant, Keys, Policy};
+use super::{ApiError, ConnectionLimits, Metrics, TokenIndex, cache};
+use crate::jwt::{self, Claims, Grant, KeySet, Keys, MintError, Policy, SignError, Source};
 use crate::token::Token;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub const EXCHANGE_PATH: &str = "/api/auth/access-tokens/jwt";
+pub const SESSION_EXCHANGE_PATH: &str = "/api/auth/session-tokens/jwt";
 pub const VERIFY_PATH: &str = "/api/auth/verify";
 pub const INTROSPECT_PATH: &str = "/api/auth/introspect";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -41,12 +43,19 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
-/// The token service's router. Handlers share one `Arc` of the state, so a request clones a
-/// pointer, not every field.
+/// The token service's router with the default request timeout.
 pub fn router(state: AppState) -> Router {
+    router_with(state, ConnectionLimits::default().request_timeout)
+}
+
+/// The token service's router; a request not answered within `request_timeout` (its body
+/// included) gets a 408. Handlers share one `Arc` of the state, so a request clones a pointer,
+/// not every field.
+pub fn router_with(state: AppState, request_timeout: Duration) -> Router {
     let state = Arc::new(state);
     Router::new()
         .route(EXCHANGE_PATH, post(exchange))
+        .route(SESSION_EXCHANGE_PATH, post(session_exchange))
         .route(VERIFY_PATH, any(verify))
         .route(INTROSPECT_PATH, post(introspect))
         .route(JWKS_PATH, get(jwks))
@@ -54,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -66,6 +76,7 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         .map(|p| p.as_str())
     {
         Some(EXCHANGE_PATH) => "exchange",
+        Some(SESSION_EXCHANGE_PATH) => "session-exchange",
         Some(VERIFY_PATH) => "verify",
         Some(INTROSPECT_PATH) => "introspect",
         Some(JWKS_PATH) => "jwks",
@@ -80,6 +91,13 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Answers 408 for a request (a slow body, typically) not answered within the limit.
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    tokio::time::timeout(limit, next.run(request))
+        .await
+        .unwrap_or_else(|_| ApiError::RequestTimeout.into_response())
 }
 
 fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
@@ -99,6 +117,33 @@ impl<S: Send + Sync> FromRequestParts<S> for JsonContentType {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(content_type_is(&parts.headers, "application/json")))
+    }
+}
+
+/// The request's `Authorization` header, copied alone rather than with every other header.
+struct Authorization(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::AUTHORIZATION).cloned()))
+    }
+}
+
+impl Authorization {
+    /// The scheme and the credentials, both trimmed.
+    fn parts(&self) -> Option<(&str, &str)> {
+        let value = self.0.as_ref()?.to_str().ok()?;
+        let (scheme, credentials) = value.trim().split_once(' ')?;
+        Some((scheme, credentials.trim()))
+    }
+
+    /// The credentials of a `Bearer` header.
+    fn bearer(&self) -> Option<&str> {
+        self.parts()
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, credentials)| credentials)
     }
 }
 
@@ -128,25 +173,87 @@ impl AppState {
 
     fn mint(
         &self,
+        keys: &KeySet,
         grant: &Grant,
         duration_seconds: Option<i64>,
         scope: Option<&str>,
         now: i64,
     ) -> Result<jwt::Minted, ApiError> {
-        let keys = self.keys.load();
         let minted = self
             .policy
-            .mint(&keys, grant, duration_seconds, scope, now)?;
+            .mint(keys, grant, duration_seconds, scope, now)
+            .inspect_err(|error| {
+                if let MintError::Sign(error) = error {
+                    log_sign_failure(error, &grant.source, keys.current().kid());
+                }
+            })?;
         self.metrics.minted(keys.current().algorithm().as_str());
         Ok(minted)
     }
 
-    /// The claims of a JWT of ours whose source access token is still valid.
-    fn active_jwt(&self, candidate: &str, now: i64) -> Option<Claims> {
+    /// The claims and grant of a JWT of ours whose source access token is still valid.
+    fn active_jwt(&self, candidate: &str, now: i64) -> Option<(Claims, Grant)> {
         let claims = self.policy.verify(&self.keys.load(), candidate, now).ok()?;
-        self.index.source_grant(&claims.wbat, now)?;
-        Some(claims)
+        let grant = self.index.source_grant(&claims.wbat, now)?;
+        Some((claims, grant))
     }
+
+    /// Forward auth's `Bearer <jwt>` for a Basic credential: the cached one minted for the same
+    /// token, revision, scope and key while half its lifetime remains, else a fresh one (then
+    /// cached).
+    fn forward_bearer(
+        &self,
+        candidate: &str,
+        scope: Option<&str>,
+        now: i64,
+    ) -> Result<HeaderValue, ApiError> {
+        let token = Token::parse(candidate).map_err(|_| ApiError::Unauthenticated)?;
+        let digest = token.digest();
+        let grant = self
+            .index
+            .grant(&digest, now)
+            .ok_or(ApiError::Unauthenticated)?;
+        let keys = self.keys.load();
+        let key = cache::Minted {
+            digest: &digest,
+            scope,
+            grant: &grant,
+            kid: keys.current().kid(),
+        };
+        let cache = self.index.jwt_cache();
+        if let Some(bearer) = cache.and_then(|cache| cache.get(&key, now)) {
+            return Ok(bearer);
+        }
+        let minted = self.mint(&keys, &grant, None, scope, now)?;
+        let mut bearer =
+            HeaderValue::from_maybe_shared(Bytes::from(format!("Bearer {}", minted.jwt)))
+                .map_err(|_| ApiError::Internal)?;
+        bearer.set_sensitive(true);
+        if let Some(cache) = cache {
+            cache.insert(&key, minted.claims.iat, minted.claims.exp, bearer.clone());
+        }
+        Ok(bearer)
+    }
+}
+
+/// A signing failure is the service's fault, not the caller's: it is logged (the key's `kid`
+/// and the token's source, never a token or the claims) before the caller gets a 500.
+pub(crate) fn log_sign_failure(error: &SignError, source: &Source, kid: &str) {
+    let mut chain = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        chain.push_str(": ");
+        chain.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    tracing::error!(
+        error = %chain,
+        kid = %kid,
+        namespace = %source.namespace,
+        accesstoken = %source.name,
+        revision = source.revision,
+        "failed to sign a jwt"
+    );
 }
 
 #[derive(Deserialize)]
@@ -172,6 +279,7 @@ async fn exchange(
     let now = jwt::now();
     let grant = state.grant_for_token(&request.access_token, now)?;
     let minted = state.mint(
+        &state.keys.load(),
         &grant,
         request.duration_seconds,
         request.scope.as_deref(),
@@ -189,29 +297,68 @@ struct ExchangeResponse<'a> {
     jwt: &'a str,
 }
 
+#[derive(Default, Deserialize)]
+struct SessionExchangeRequest {
+    #[serde(default)]
+    duration_seconds: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// `POST /api/auth/session-tokens/jwt`: `Authorization: Bearer <a JWT of ours>` and
+/// `{duration_seconds?, scope?}` → `{"jwt"}`, a fresh JWT of the same access token (Witboost's
+/// exchange of a session for a scoped JWT). The new JWT follows the exchange's rules for its
+/// scope and lifetime; the presented JWT's own scope and expiry do not limit it.
+async fn session_exchange(
+    State(state): State<Arc<AppState>>,
+    authorization: Authorization,
+    JsonContentType(is_json): JsonContentType,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let now = jwt::now();
+    // The credential first: an unauthenticated caller learns nothing about its body.
+    let (_, grant) = authorization
+        .bearer()
+        .and_then(|jwt| state.active_jwt(jwt, now))
+        .ok_or(ApiError::InvalidToken)?;
+    let body = body_or_error(body)?;
+    let request: SessionExchangeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SessionExchangeRequest::default()
+    } else if !is_json {
+        return Err(ApiError::UnsupportedMediaType("application/json"));
+    } else {
+        json_object(&body).map_err(|_| ApiError::MalformedSessionBody)?
+    };
+    let minted = state.mint(
+        &state.keys.load(),
+        &grant,
+        request.duration_seconds,
+        request.scope.as_deref(),
+        now,
+    )?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(ExchangeResponse { jwt: &minted.jwt }),
+    )
+        .into_response())
+}
+
 #[derive(Deserialize)]
 struct VerifyQuery {
     scope: Option<String>,
 }
 
 /// `GET /api/auth/verify`: forward-auth for ingress controllers. Basic `witboost:<token>` is
-/// answered with a fresh `Authorization: Bearer <jwt>`; a valid Bearer JWT of ours is passed on.
+/// answered with `Authorization: Bearer <jwt>` (reused while half its lifetime remains, see
+/// [`cache`]); a valid Bearer JWT of ours is passed on.
 async fn verify(
     State(state): State<Arc<AppState>>,
     Query(query): Query<VerifyQuery>,
-    headers: HeaderMap,
+    authorization: Authorization,
 ) -> Result<Response, ApiError> {
     let now = jwt::now();
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthenticated)?;
-    let (scheme, credentials) = authorization
-        .trim()
-        .split_once(' ')
-        .ok_or(ApiError::Unauthenticated)?;
-    let credentials = credentials.trim();
-    let jwt = if scheme.eq_ignore_ascii_case("basic") {
+    let (scheme, credentials) = authorization.parts().ok_or(ApiError::Unauthenticated)?;
+    let bearer = if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(credentials)
             .map_err(|_| ApiError::Unauthenticated)?;
@@ -220,26 +367,22 @@ async fn verify(
             Some(("witboost", token)) => token,
             _ => return Err(ApiError::Unauthenticated),
         };
-        let grant = state
-            .grant_for_token(token, now)
-            .map_err(|_| ApiError::Unauthenticated)?;
         state
-            .mint(&grant, None, query.scope.as_deref(), now)
+            .forward_bearer(token, query.scope.as_deref(), now)
             .map_err(|error| match error {
                 ApiError::InvalidToken => ApiError::Unauthenticated,
                 other => other,
             })?
-            .jwt
     } else if scheme.eq_ignore_ascii_case("bearer") {
         state
             .active_jwt(credentials, now)
             .ok_or(ApiError::Unauthenticated)?;
-        credentials.to_owned()
+        HeaderValue::from_str(&format!("Bearer {credentials}"))
+            .map_err(|_| ApiError::Unauthenticated)?
     } else {
         return Err(ApiError::Unauthenticated);
     };
-    let mut bearer =
-        HeaderValue::from_str(&format!("Bearer {jwt}")).map_err(|_| ApiError::Unauthenticated)?;
+    let mut bearer = bearer;
     bearer.set_sensitive(true);
     Ok((
         [
@@ -273,6 +416,7 @@ async fn openid_configuration(State(state): State<Arc<AppState>>) -> Json<Value>
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
         "introspection_endpoint": format!("{issuer}{INTROSPECT_PATH}"),
         "token_endpoint": format!("{issuer}{EXCHANGE_PATH}"),
+        "session_token_endpoint": format!("{issuer}{SESSION_EXCHANGE_PATH}"),
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [algorithm],
@@ -328,7 +472,7 @@ async fn introspect(
         }
     } else {
         match state.active_jwt(&token, now) {
-            Some(claims) => {
+            Some((claims, _)) => {
                 let mut answer = serde_json::to_value(&claims).expect("claims serialize");
                 answer["active"] = json!(true);
                 answer["token_type"] = json!("Bearer");

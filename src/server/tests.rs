@@ -14,7 +14,7 @@ use tower::ServiceExt;
 
 use super::index::tests::{active_token, bot};
 use super::*;
-use crate::jwt::{self, KeySet, SigningKey};
+use crate::jwt::{self, Claims, KeySet, SigningKey};
 use crate::token::Token;
 
 struct Fixture {
@@ -490,4 +490,508 @@ async fn metrics_count_requests_by_endpoint_and_code_and_jwts_by_algorithm_witho
     assert!(text.contains(r#"token_service_jwts_minted_total{algorithm="ES256"} 2"#));
     assert!(text.contains("token_service_http_request_duration_seconds_bucket"));
     assert!(!text.contains(&t[5..]));
+}
+
+// --- The session-token exchange (Witboost's `POST /api/auth/session-tokens/jwt`) ---
+
+impl Fixture {
+    async fn session_exchange(&self, authorization: Option<&str>, body: Option<Value>) -> Answer {
+        let mut request = Request::post(routes::SESSION_EXCHANGE_PATH)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.send(request.body(body).unwrap()).await
+    }
+
+    /// A JWT from the exchange, unscoped, with the default lifetime.
+    async fn jwt(&self) -> String {
+        let answer = self
+            .exchange(json!({ "access_token": self.token.expose() }))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        answer.body["jwt"].as_str().unwrap().to_owned()
+    }
+
+    fn claims(&self, jwt: &str) -> Claims {
+        self.state
+            .policy
+            .verify(&self.state.keys.load(), jwt, jwt::now())
+            .unwrap()
+    }
+}
+
+const CG: &str = "service:computational-governance";
+
+#[tokio::test]
+async fn session_exchange_turns_an_active_jwt_into_a_fresh_scoped_jwt_of_the_same_token() {
+    let f = fixture();
+    let jwt = f.jwt().await;
+    let answer = f
+        .session_exchange(
+            Some(&format!("Bearer {jwt}")),
+            Some(json!({ "duration_seconds": 3600, "scope": CG })),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.body.as_object().unwrap().len(), 1);
+    assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store");
+    let scoped = answer.body["jwt"].as_str().unwrap();
+    let (before, after) = (f.claims(&jwt), f.claims(scoped));
+    assert_eq!(after.scope.as_deref(), Some(CG));
+    assert_eq!(after.exp - after.iat, 3600, "longer than the presented JWT");
+    assert_eq!(after.sub, before.sub);
+    assert_eq!(after.groups, before.groups);
+    assert_eq!(after.wbat, before.wbat);
+    assert_ne!(after.jti, before.jti);
+
+    // The scoped JWT is itself a session: it can be exchanged again, and without a body the
+    // exchange's defaults apply.
+    let again = f
+        .session_exchange(Some(&format!("bearer  {scoped} ")), None)
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let unscoped = f.claims(again.body["jwt"].as_str().unwrap());
+    assert_eq!(unscoped.scope, None);
+    assert_eq!(unscoped.exp - unscoped.iat, 300);
+}
+
+#[tokio::test]
+async fn every_unusable_bearer_gets_the_exchanges_401() {
+    let f = fixture();
+    let jwt = f.jwt().await;
+    let grant = f.index.grant(&f.token.digest(), jwt::now()).unwrap();
+    let foreign = {
+        let other = KeySet::new(SigningKey::generate(Algorithm::Es256).unwrap());
+        f.state
+            .policy
+            .mint(&other, &grant, None, None, jwt::now())
+            .unwrap()
+            .jwt
+    };
+    let expired = f
+        .state
+        .policy
+        .mint(
+            &f.state.keys.load(),
+            &grant,
+            Some(60),
+            None,
+            jwt::now() - 120,
+        )
+        .unwrap()
+        .jwt;
+    let other_issuer = Policy {
+        issuer: "https://elsewhere.example.com".into(),
+        limits: LifetimeLimits::default(),
+    }
+    .mint(&f.state.keys.load(), &grant, None, None, jwt::now())
+    .unwrap()
+    .jwt;
+    let mut tampered = jwt.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let body = Some(json!({ "duration_seconds": 3600, "scope": CG }));
+
+    let reference = f
+        .exchange(json!({ "access_token": Token::generate().expose() }))
+        .await;
+    assert_eq!(reference.status, StatusCode::UNAUTHORIZED);
+    let mut answers = vec![
+        ("no header", f.session_exchange(None, body.clone()).await),
+        (
+            "foreign key",
+            f.session_exchange(Some(&format!("Bearer {foreign}")), body.clone())
+                .await,
+        ),
+        (
+            "tampered signature",
+            f.session_exchange(Some(&format!("Bearer {tampered}")), body.clone())
+                .await,
+        ),
+        (
+            "expired",
+            f.session_exchange(Some(&format!("Bearer {expired}")), body.clone())
+                .await,
+        ),
+        (
+            "other issuer",
+            f.session_exchange(Some(&format!("Bearer {other_issuer}")), body.clone())
+                .await,
+        ),
+        (
+            "access token instead of a JWT",
+            f.session_exchange(Some(&format!("Bearer {}", f.token.expose())), body.clone())
+                .await,
+        ),
+        (
+            "Basic scheme",
+            f.session_exchange(Some(&basic("witboost", f.token.expose())), body.clone())
+                .await,
+        ),
+        (
+            "garbage",
+            f.session_exchange(Some("Bearer a.b.c"), body.clone()).await,
+        ),
+    ];
+
+    // Disabled account, then the source token revoked, then regenerated (a new revision):
+    // the JWT itself is still validly signed and unexpired each time.
+    let bearer = format!("Bearer {jwt}");
+    let mut sa = bot();
+    sa.spec.disabled = Some(true);
+    f.index.apply_account(&sa);
+    answers.push((
+        "disabled account",
+        f.session_exchange(Some(&bearer), body.clone()).await,
+    ));
+    f.index.apply_account(&bot());
+    assert_eq!(
+        f.session_exchange(Some(&bearer), body.clone()).await.status,
+        StatusCode::OK
+    );
+    let mut at = active_token("ci", &f.token);
+    at.spec.revoked = Some(true);
+    f.index.apply_token(&at);
+    answers.push((
+        "revoked source token",
+        f.session_exchange(Some(&bearer), body.clone()).await,
+    ));
+    let regenerated = Token::generate();
+    let mut at = active_token("ci", &regenerated);
+    at.status.as_mut().unwrap().revision = Some(2);
+    f.index.apply_token(&at);
+    answers.push((
+        "regenerated source token",
+        f.session_exchange(Some(&bearer), body.clone()).await,
+    ));
+    let mut at = active_token("ci", &f.token);
+    at.spec.expires_at = Some(Time(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1),
+    ));
+    f.index.apply_token(&at);
+    answers.push((
+        "expired source token",
+        f.session_exchange(Some(&bearer), body.clone()).await,
+    ));
+
+    for (what, answer) in &answers {
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(answer.text, reference.text, "{what}");
+        assert_eq!(answer.headers, reference.headers, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn session_exchange_refuses_a_scope_outside_allowed_scopes_with_the_exchanges_403() {
+    let f = fixture();
+    let mut sa = bot();
+    sa.spec.allowed_scopes = Some(vec![CG.into()]);
+    f.index.apply_account(&sa);
+    let bearer = format!("Bearer {}", f.jwt().await);
+    let refused = f
+        .session_exchange(Some(&bearer), Some(json!({ "scope": "catalog:write" })))
+        .await;
+    let from_exchange = f
+        .exchange(json!({ "access_token": f.token.expose(), "scope": "catalog:write" }))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.body["error"], "insufficient_scope");
+    assert_eq!(refused.text, from_exchange.text);
+    let malformed = f
+        .session_exchange(Some(&bearer), Some(json!({ "scope": "a\"b" })))
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.body["error"], "invalid_scope");
+    let allowed = f
+        .session_exchange(Some(&bearer), Some(json!({ "scope": CG })))
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text);
+}
+
+#[tokio::test]
+async fn session_exchange_lifetimes_follow_the_exchanges_rule() {
+    let f = fixture();
+    let bearer = format!("Bearer {}", f.jwt().await);
+    let above_max = f
+        .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 86_401 })))
+        .await;
+    assert_eq!(above_max.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        above_max.body["message"],
+        "duration_seconds must be at most 86400"
+    );
+    let not_positive = f
+        .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 0 })))
+        .await;
+    assert_eq!(not_positive.status, StatusCode::BAD_REQUEST);
+    let at_max = f
+        .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 86_400 })))
+        .await;
+    let claims = f.claims(at_max.body["jwt"].as_str().unwrap());
+    assert_eq!(claims.exp - claims.iat, 86_400);
+
+    // The access token has 120 s left: an explicit longer duration is refused, the default is
+    // shortened to fit.
+    let mut at = active_token("ci", &f.token);
+    at.spec.expires_at = Some(Time(
+        jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120),
+    ));
+    f.index.apply_token(&at);
+    let beyond = f
+        .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 3600 })))
+        .await;
+    assert_eq!(beyond.status, StatusCode::BAD_REQUEST);
+    assert!(
+        beyond.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("remaining lifetime")
+    );
+    let shortened = f.session_exchange(Some(&bearer), None).await;
+    assert_eq!(shortened.status, StatusCode::OK, "{}", shortened.text);
+    let claims = f.claims(shortened.body["jwt"].as_str().unwrap());
+    assert!(claims.exp - claims.iat <= 120, "{claims:?}");
+}
+
+#[tokio::test]
+async fn session_exchange_bodies_must_be_the_documented_json() {
+    let f = fixture();
+    let bearer = format!("Bearer {}", f.jwt().await);
+    for body in [
+        json!([1]),
+        json!({ "duration_seconds": "60" }),
+        json!({ "scope": 1 }),
+    ] {
+        let answer = f.session_exchange(Some(&bearer), Some(body.clone())).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(answer.body["error"], "invalid_request");
+        assert!(
+            answer.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("optional integer duration_seconds"),
+            "{}",
+            answer.text
+        );
+    }
+    let text = f
+        .send(
+            Request::post(routes::SESSION_EXCHANGE_PATH)
+                .header(header::AUTHORIZATION, &bearer)
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let get = f
+        .send(
+            Request::get(routes::SESSION_EXCHANGE_PATH)
+                .header(header::AUTHORIZATION, &bearer)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn session_exchange_is_counted_and_listed_in_discovery() {
+    let f = fixture();
+    let jwt = f.jwt().await;
+    f.session_exchange(Some(&format!("Bearer {jwt}")), None)
+        .await;
+    f.session_exchange(None, None).await;
+    let text = f.metrics_text();
+    for series in [
+        r#"token_service_http_requests_total{endpoint="session-exchange",code="200"} 1"#,
+        r#"token_service_http_requests_total{endpoint="session-exchange",code="401"} 1"#,
+        r#"token_service_http_request_duration_seconds_count{endpoint="session-exchange"} 2"#,
+        r#"token_service_jwts_minted_total{algorithm="ES256"} 2"#,
+    ] {
+        assert!(text.contains(series), "{series} missing from\n{text}");
+    }
+    assert!(!text.contains(&jwt));
+    let config = f
+        .send(
+            Request::get(routes::OPENID_PATH)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        config.body["session_token_endpoint"],
+        "https://witboost.example.com/api/auth/session-tokens/jwt"
+    );
+}
+
+// --- Forward auth reuses its JWTs; the exchange does not ---
+
+impl Fixture {
+    async fn forward(&self, token: &Token) -> Answer {
+        self.verify(&basic("witboost", token.expose())).await
+    }
+
+    fn cached(&self) -> usize {
+        self.index.jwt_cache().unwrap().len()
+    }
+}
+
+fn bearer_of(answer: &Answer) -> String {
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    answer.headers[header::AUTHORIZATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn forward_auth_reuses_the_jwt_of_the_same_token_and_scope_and_the_exchange_never_does() {
+    let f = fixture();
+    let first = bearer_of(&f.forward(&f.token).await);
+    let second = bearer_of(&f.forward(&f.token).await);
+    assert_eq!(first, second);
+    assert_eq!(f.cached(), 1);
+    let scoped = f
+        .send(
+            Request::get(format!("{}?scope={CG}", routes::VERIFY_PATH))
+                .header(header::AUTHORIZATION, basic("witboost", f.token.expose()))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let scoped = bearer_of(&scoped);
+    assert_ne!(scoped, first);
+    assert_eq!(
+        f.claims(scoped.strip_prefix("Bearer ").unwrap())
+            .scope
+            .as_deref(),
+        Some(CG)
+    );
+    assert_eq!(f.cached(), 2);
+    assert!(
+        f.metrics_text()
+            .contains(r#"token_service_jwts_minted_total{algorithm="ES256"} 2"#)
+    );
+
+    let a = f.jwt().await;
+    let b = f.jwt().await;
+    assert_ne!(a, b, "the exchange mints a fresh JWT per call");
+}
+
+#[tokio::test]
+async fn forward_auth_never_answers_a_cached_jwt_once_its_token_or_account_changed() {
+    let f = fixture();
+    let original = bearer_of(&f.forward(&f.token).await);
+
+    // Revoked: refused at once, and the cached JWT is dropped; un-revoked: a new JWT.
+    let mut at = active_token("ci", &f.token);
+    at.spec.revoked = Some(true);
+    f.index.apply_token(&at);
+    assert_eq!(f.cached(), 0);
+    assert_eq!(f.forward(&f.token).await.status, StatusCode::UNAUTHORIZED);
+    f.index.apply_token(&active_token("ci", &f.token));
+    let after_revocation = bearer_of(&f.forward(&f.token).await);
+    assert_ne!(after_revocation, original);
+
+    // An unchanged object delivered again (a resync) keeps the cached JWT.
+    f.index.apply_token(&active_token("ci", &f.token));
+    assert_eq!(bearer_of(&f.forward(&f.token).await), after_revocation);
+
+    // Account disabled, then enabled again.
+    let mut sa = bot();
+    sa.spec.disabled = Some(true);
+    f.index.apply_account(&sa);
+    assert_eq!(f.cached(), 0);
+    assert_eq!(f.forward(&f.token).await.status, StatusCode::UNAUTHORIZED);
+    f.index.apply_account(&bot());
+    let after_enable = bearer_of(&f.forward(&f.token).await);
+    assert_ne!(after_enable, after_revocation);
+
+    // The account's groups changed: the next JWT says so.
+    let mut sa = bot();
+    sa.spec.groups = Some(vec!["auditors".into()]);
+    f.index.apply_account(&sa);
+    let regrouped = bearer_of(&f.forward(&f.token).await);
+    assert_ne!(regrouped, after_enable);
+    assert_eq!(
+        f.claims(regrouped.strip_prefix("Bearer ").unwrap()).groups,
+        Some(vec!["auditors".to_owned()])
+    );
+
+    // Regenerated: the old value is refused, the new one gets a JWT of the new revision.
+    let regenerated = Token::generate();
+    let mut at = active_token("ci", &regenerated);
+    at.status.as_mut().unwrap().revision = Some(2);
+    f.index.apply_token(&at);
+    assert_eq!(f.forward(&f.token).await.status, StatusCode::UNAUTHORIZED);
+    let new = bearer_of(&f.forward(&regenerated).await);
+    assert_eq!(
+        f.claims(new.strip_prefix("Bearer ").unwrap()).wbat.revision,
+        2
+    );
+
+    // Expired by the clock: refused although a young JWT is cached.
+    at.spec.expires_at = Some(Time(
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1),
+    ));
+    f.index.apply_token(&at);
+    assert_eq!(
+        f.forward(&regenerated).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Deleted.
+    f.index.delete_token("team-a", "ci");
+    assert_eq!(
+        f.forward(&regenerated).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(f.cached(), 0);
+}
+
+#[test]
+fn a_signing_failure_is_logged_without_token_values() {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let source = crate::jwt::Source {
+        namespace: "team-a".into(),
+        name: "ci".into(),
+        revision: 3,
+    };
+    tracing::subscriber::with_default(subscriber, || {
+        routes::log_sign_failure(&jwt::SignError::Signature, &source, "kid-1")
+    });
+    let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("ERROR"), "{logged}");
+    assert!(logged.contains("failed to sign a jwt"), "{logged}");
+    assert!(
+        logged.contains("failed to compute the signature"),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("accesstoken=ci") && logged.contains("kid=kid-1"),
+        "{logged}"
+    );
 }

@@ -36,6 +36,7 @@ pub fn config() -> OperatorConfig {
     OperatorConfig {
         namespace: None,
         admin_addr: Some("127.0.0.1:0".parse().unwrap()),
+        admin_connections: Default::default(),
         controller: ControllerConfig {
             resync_period: RESYNC,
             concurrency: 16,

@@ -6,6 +6,7 @@ mod common;
 #[path = "../harness/mod.rs"]
 mod harness;
 
+mod binary_output;
 mod chart;
 mod cli;
 mod controller_accounts;
@@ -26,6 +27,7 @@ mod sandbox_delete;
 mod sandbox_faults;
 mod sandbox_list;
 mod sandbox_watch;
+mod server_connections;
 mod values_cli;
 mod witboost_config_corpus;
 mod witboost_config_properties;

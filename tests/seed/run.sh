@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the seed page's own curl and Python `requests` examples (docs: API Authentication)
-# against the operator and the token service, behind a stand-in Witboost gateway that
-# authenticates every other request through the forward-auth endpoint.
+# Runs the seed page's own curl and Python `requests` examples (docs: API Authentication), then
+# the token handling of Witboost's own API client (witboost_client.py), against the operator and
+# the token service, behind a stand-in Witboost gateway that authenticates every other request
+# through the forward-auth endpoint.
 #
 # Against the sandbox by default; against the cluster of KUBECONFIG, in a throwaway namespace,
 # with WITBOOST_E2E_CLUSTER=1 (tests/e2e/lib.sh does the set-up of both).
@@ -35,13 +36,23 @@ metadata:
 spec:
   serviceAccountName: seed-bot
   duration: 24h
+---
+apiVersion: iam.witboost.com/v1alpha1
+kind: AccessToken
+metadata:
+  name: seed-pat
+spec:
+  user: seed-user@example.com
+  duration: 24h
 YAML
 
 step "apply the seed's account and token, wait for the token"
 k apply -f "$E2E_WORK/seed.yaml"
-k wait --for=condition=Ready accesstoken/seed-token --timeout=30s
+k wait --for=condition=Ready accesstoken/seed-token accesstoken/seed-pat --timeout=30s
 TOKEN=$(k get secret seed-token -o jsonpath='{.data.token}' | base64 -d)
 [ -n "$TOKEN" ] || fail "the Secret seed-token holds no token"
+PAT=$(k get secret seed-pat -o jsonpath='{.data.token}' | base64 -d)
+[ -n "$PAT" ] || fail "the Secret seed-pat holds no token"
 
 "$PYTHON" "$HERE/gateway.py" "$GATEWAY_PORT" "$E2E_HTTP_URL" &
 E2E_PIDS+=($!)
@@ -51,7 +62,7 @@ for _ in $(seq 1 100); do
 done
 
 BASE="http://127.0.0.1:$GATEWAY_PORT"
-export SEED_BASE_URL="$BASE" SEED_TOKEN="$TOKEN"
+export SEED_BASE_URL="$BASE" SEED_TOKEN="$TOKEN" SEED_PAT="$PAT"
 
 # The seed's curl examples, with its placeholders (instance URL, token) filled in.
 JWT_RESPONSE=$(curl -sS -X POST "$BASE/api/auth/access-tokens/jwt" \
@@ -81,5 +92,7 @@ status=$(curl -sS -o /dev/null -w '%{http_code}' -u "admin:$TOKEN" "$BASE/api/ca
 echo "curl examples: ok"
 
 # The seed's Python examples, then the independent JWKS check.
-"$PYTHON" "$HERE/seed.py"
-echo "2 passed, 0 failed"
+"$PYTHON" "$HERE/seed.py" || fail "the seed's Python examples"
+# Witboost's own client: PAT and session-token exchanges, its JWT cache, its error parsing.
+"$PYTHON" "$HERE/witboost_client.py" || fail "Witboost's client sequence"
+echo "3 passed, 0 failed"
