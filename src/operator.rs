@@ -543,9 +543,11 @@ impl Running {
         let metrics = server::Metrics::register(&mut registry);
         let stop_token_service = CancellationToken::new();
         // The service first: its keys sign the JWTs the controller keeps in Secrets.
-        let service =
-            server::TokenService::start(args.token_service.clone(), client.clone(), metrics)
-                .await?;
+        let service_args = server::TokenServiceArgs {
+            namespace: args.namespace.clone(),
+            ..args.token_service.clone()
+        };
+        let service = server::TokenService::start(service_args, client.clone(), metrics).await?;
         let config = OperatorConfig {
             issuer: Some(service.issuer()),
             leader_election: args.leader_elect.then(|| lease_config(&client, args)),

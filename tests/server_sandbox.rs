@@ -515,3 +515,42 @@ async fn with_a_certificate_the_service_exchanges_tokens_over_https_only() {
     assert!(!response.starts_with(b"HTTP/"), "plain HTTP was answered");
     shutdown.cancel();
 }
+
+/// An Active personal access token `name` in `namespace`, with the status the controller would
+/// write. Returns the token value.
+async fn active_pat_in(client: &kube::Client, namespace: &str, name: &str) -> Token {
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let ats: Api<AccessToken> = Api::namespaced(client.clone(), namespace);
+    let at: AccessToken = serde_json::from_value(json!({
+        "apiVersion": "iam.witboost.com/v1alpha1", "kind": "AccessToken",
+        "metadata": { "name": name }, "spec": { "user": "jane@example.com" },
+    }))
+    .unwrap();
+    ats.create(&PostParams::default(), &at).await.unwrap();
+    let token = Token::generate();
+    let status = json!({ "phase": "Active", "revision": 1, "tokenDigest": token.digest() });
+    ats.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await
+    .unwrap();
+    token
+}
+
+#[tokio::test]
+async fn limited_to_a_namespace_the_service_answers_only_for_its_tokens() {
+    let e = env().await;
+    let ours = active_pat_in(&e.client, "team-a", "ci").await;
+    let theirs = active_pat_in(&e.client, "team-b", "ci").await;
+    let mut args = TokenServiceArgs::on("127.0.0.1:0".parse().unwrap());
+    args.namespace = Some("team-a".into());
+    let (addr, stop) = e.service_with(args).await;
+    assert_eq!(exchange(addr, &ours).await.0, 200);
+    // Active in the cluster, but outside the service's namespace: unknown to it.
+    assert_eq!(exchange(addr, &theirs).await.0, 401);
+    stop.cancel();
+}

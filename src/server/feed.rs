@@ -1,4 +1,5 @@
-//! Feeds the index from watches on AccessTokens and ServiceAccounts in all namespaces.
+//! Feeds the index from watches on AccessTokens and ServiceAccounts, in all namespaces or in
+//! the one the operator is limited to.
 //! Objects that fail to deserialize are dropped from the index instead of stalling the watch.
 
 use std::fmt::Debug;
@@ -16,21 +17,33 @@ use tokio::sync::watch;
 use super::MemoryIndex;
 use crate::crd::{AccessToken, ServiceAccount};
 
-/// Starts both watches; the returned receiver turns true once both have listed everything.
+/// Starts both watches (in `namespace` only, when given); the returned receiver turns true once
+/// both have listed everything.
 pub fn spawn(
     client: Client,
     index: Arc<MemoryIndex>,
+    namespace: Option<&str>,
 ) -> (watch::Receiver<bool>, Vec<tokio::task::JoinHandle<()>>) {
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
     let (tokens_ready, mut tokens_rx) = watch::channel(false);
     let (accounts_ready, mut accounts_rx) = watch::channel(false);
     let (ready, ready_rx) = watch::channel(false);
     let tokens = tokio::spawn(feed::<AccessToken>(
-        Api::all(client.clone()),
+        api(&client, namespace),
         index.clone(),
         tokens_ready,
     ));
     let accounts = tokio::spawn(feed::<ServiceAccount>(
-        Api::all(client),
+        api(&client, namespace),
         index,
         accounts_ready,
     ));

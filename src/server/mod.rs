@@ -106,6 +106,12 @@ pub struct TokenServiceArgs {
     /// Connection limits, applied to the token service and the admin server alike.
     #[command(flatten)]
     pub connections: ConnectionLimits,
+
+    /// The one namespace whose AccessTokens and ServiceAccounts the service answers for (all
+    /// when unset). Not a flag of its own: `run` passes its `--namespace`, so the service needs
+    /// no right outside the namespace the operator is limited to.
+    #[arg(skip)]
+    pub namespace: Option<String>,
 }
 
 impl TokenServiceArgs {
@@ -123,6 +129,7 @@ impl TokenServiceArgs {
             signing_key_namespace: None,
             forward_auth_cache_size: JwtCache::DEFAULT_CAPACITY,
             connections: ConnectionLimits::default(),
+            namespace: None,
         }
     }
 }
@@ -177,7 +184,7 @@ impl TokenService {
         ))];
 
         let index = Arc::new(MemoryIndex::with_jwt_cache(args.forward_auth_cache_size));
-        let (mut ready, feeds) = feed::spawn(client, index.clone());
+        let (mut ready, feeds) = feed::spawn(client, index.clone(), args.namespace.as_deref());
         tasks.extend(feeds);
         ready
             .wait_for(|ready| *ready)
