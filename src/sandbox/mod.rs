@@ -17,7 +17,7 @@
 //!
 //! Layout by concern: `storage` (objects, versions, history, garbage collection), `routing`
 //! (REST paths and per-kind write rules), `watch`, `discovery` (+ OpenAPI), `faults`, `counts`,
-//! `registry` (which resources are served), `errors` (`metav1.Status`), `filter` (selectors
+//! `registry` (which resources are served, built-ins from the `kinds` table), `errors` (`metav1.Status`), `filter` (selectors
 //! on lists and watches), `command` (the CLI subcommand); and the pure modules `patch`,
 //! `selector`, `table`, `validation`.
 
@@ -27,6 +27,7 @@ mod discovery;
 pub mod errors;
 pub mod faults;
 mod filter;
+pub mod kinds;
 pub mod patch;
 pub mod registry;
 mod routing;

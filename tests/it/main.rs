@@ -21,5 +21,6 @@ mod sandbox_crd;
 mod sandbox_crud;
 mod sandbox_delete;
 mod sandbox_faults;
+mod sandbox_kinds;
 mod sandbox_list;
 mod sandbox_watch;
