@@ -29,6 +29,7 @@ pub mod faults;
 mod filter;
 pub mod kinds;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 mod routing;
 pub mod selector;
