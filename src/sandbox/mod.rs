@@ -49,7 +49,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use command::{SandboxArgs, run_command};
+pub use command::{SandboxArgs, run_command, start_until, stop_on_signal};
 pub use counts::CountSnapshot;
 pub use faults::Faults;
 

@@ -23,4 +23,5 @@ mod sandbox_delete;
 mod sandbox_faults;
 mod sandbox_kinds;
 mod sandbox_list;
+mod sandbox_signals;
 mod sandbox_watch;
