@@ -46,6 +46,9 @@ pub enum TypeError {
     Missing { path: String },
 }
 
+/// Decodes a kind's protobuf message and prints it with its derived `Debug`.
+pub type DecodeProtobuf = fn(&[u8]) -> Result<String, prost::DecodeError>;
+
 /// The Kubernetes types behind one kind, as plain function pointers so the table stays `static`.
 #[derive(Clone, Copy, Debug)]
 pub struct Types {
@@ -55,7 +58,7 @@ pub struct Types {
     pub schema: fn(&mut SchemaGenerator) -> Schema,
     /// Decodes the kind's protobuf message with k8s-pb's type and prints it with its derived
     /// `Debug`, the structure `protobuf` turns into Kubernetes JSON (`None`: JSON only).
-    pub protobuf: Option<fn(&[u8]) -> Result<String, prost::DecodeError>>,
+    pub protobuf: Option<DecodeProtobuf>,
 }
 
 const fn types<T, P>() -> Types
