@@ -17,7 +17,7 @@
 //!
 //! Layout by concern: `storage` (objects, versions, history, garbage collection), `routing`
 //! (REST paths and per-kind write rules), `watch`, `discovery` (+ OpenAPI), `faults`, `counts`,
-//! `registry` (which resources are served), `errors` (`metav1.Status`), `filter` (selectors
+//! `registry` (which resources are served, built-ins from the `kinds` table), `errors` (`metav1.Status`), `filter` (selectors
 //! on lists and watches), `command` (the CLI subcommand); and the pure modules `patch`,
 //! `selector`, `table`, `validation`.
 
@@ -27,7 +27,9 @@ mod discovery;
 pub mod errors;
 pub mod faults;
 mod filter;
+pub mod kinds;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 mod routing;
 pub mod selector;
@@ -47,8 +49,10 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use command::{SandboxArgs, run_command};
+pub use command::{SandboxArgs, run_command, start_until, stop_on_signal};
 pub use counts::CountSnapshot;
+/// The gnostic `openapi_v2` messages `/openapi/v2` answers in (for clients and tests).
+pub use discovery::openapi_v2::gnostic;
 pub use faults::Faults;
 
 use registry::Registry;

@@ -7,6 +7,7 @@
 //! `storageVersionHash`.
 
 pub mod openapi;
+pub mod openapi_v2;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,17 +19,6 @@ use serde_json::{Value, json};
 use super::errors::ApiError;
 use super::registry::ResourceInfo;
 use super::routing::ApiState;
-
-const VERBS: [&str; 8] = [
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
 
 fn ok(v: Value) -> Response {
     (
@@ -45,6 +35,7 @@ pub(crate) fn serve(
     method: &Method,
     path: &str,
     params: &HashMap<String, String>,
+    headers: &http::HeaderMap,
 ) -> Option<Response> {
     if method != Method::GET {
         return None;
@@ -88,6 +79,7 @@ pub(crate) fn serve(
                 ok(resource_list(group, version, &resources))
             }
         }
+        ["openapi", "v2"] => openapi_v2::serve(st, headers),
         ["openapi", ..] => return openapi::serve(st, &segs[1..], params),
         _ => return None,
     })
@@ -116,7 +108,7 @@ fn resource_list(group: &str, version: &str, resources: &[Arc<ResourceInfo>]) ->
     let mut out = vec![];
     for r in resources {
         let mut doc = json!({
-            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS,
+            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": r.verbs,
         });
         if !r.short_names.is_empty() {
             doc["shortNames"] = json!(r.short_names);

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::super::errors::{ApiError, Cause};
 use super::super::filter::ObjectFilter;
+use super::super::protobuf;
 use super::super::registry::ResourceInfo;
 use super::super::storage::{DeleteOptions, Deletion, Propagation};
 use super::super::watch;
@@ -64,7 +65,7 @@ pub(super) async fn handle(
         }
         ("patch", Some(name)) => patch(st, &info, ns, name, rp.subresource, params, headers, &body),
         ("delete", Some(name)) if rp.subresource.is_none() => {
-            delete(st, &info, ns, name, params, &body)
+            delete(st, &info, ns, name, params, headers, &body)
         }
         ("deletecollection", None) => delete_collection(st, &info, rp.namespace, params, format),
         _ => Err(ApiError::method_not_allowed(format!(
@@ -118,7 +119,21 @@ fn list(
     Ok(output::list(info, &items, rv, format))
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A create or update body: JSON, or Kubernetes protobuf for a built-in kind.
+fn parse_body(info: &ResourceInfo, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    if protobuf::is_protobuf(content_type(headers)) {
+        return match info.builtin {
+            Some(kind) => protobuf::decode_object(body, kind),
+            None => Err(ApiError::unsupported_media_type(protobuf::MEDIA_TYPE)),
+        };
+    }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body of the request could not be decoded as JSON: {e}"
@@ -154,7 +169,7 @@ fn create(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let mut obj = parse_body(body)?;
+    let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, None)?;
     strategy::prepare_create(info, &mut obj)?;
     pure::record_update(None, &mut obj, &manager(params, headers), None);
@@ -179,7 +194,7 @@ fn update(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let mut obj = parse_body(body)?;
+    let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
     let manager = manager(params, headers);
     let (stored, _) = st.store.write(&info.storage, ns, name, |cur| {
@@ -203,11 +218,7 @@ fn patch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|c| c.to_str().ok())
-        .unwrap_or("");
-    let kind = pure::patch_kind(content_type, info)?;
+    let kind = pure::patch_kind(content_type(headers), info)?;
     let patch = pure::parse_patch(kind, body)?;
     let force = super::truthy(params.get("force"));
     let manager = if kind == PatchKind::Apply {
@@ -268,9 +279,15 @@ fn patch(
     Ok(output::object(info, &stored, code, Format::Json))
 }
 
-fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(
+    params: &Params,
+    headers: Option<&HeaderMap>,
+    body: &[u8],
+) -> Result<DeleteOptions, ApiError> {
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
+    } else if headers.is_some_and(|h| protobuf::is_protobuf(content_type(h))) {
+        protobuf::decode_delete_options(body)?
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
@@ -312,9 +329,10 @@ fn delete(
     ns: &str,
     name: &str,
     params: &Params,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let opts = delete_options(params, body)?;
+    let opts = delete_options(params, Some(headers), body)?;
     let ns = if info.namespaced { ns } else { "" };
     let outcome = st.store.delete(&info.storage, ns, name, &opts)?;
     crd_hooks::after_delete(st, info, &outcome);
@@ -331,7 +349,7 @@ fn delete_collection(
     params: &Params,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let opts = delete_options(params, b"")?;
+    let opts = delete_options(params, None, b"")?;
     let filter = filter_for(info, ns, None, params)?;
     let (items, _) = st.store.list(&info.storage, ns, |v| filter.matches(v));
     let mut deleted = Vec::with_capacity(items.len());

@@ -3,7 +3,8 @@
 //! Faithful: the path layout (`/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}`,
 //! `/apis/{group}/{version}/...`), verbs (get, list, watch, create, update, patch, delete,
 //! deletecollection), the `/status` subresource, `metav1.Status` errors, server-side Table output
-//! for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`. Simplified: JSON only (no
+//! for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`; protobuf bodies of built-in
+//! kinds on create and update (`super::protobuf`). Simplified: answers are JSON only (no
 //! protobuf, no CBOR); `limit` is ignored and every list comes in one page (which the API allows);
 //! `dryRun` is refused; `resourceVersion` on get/list is ignored (always the latest state).
 
@@ -129,7 +130,7 @@ async fn dispatch(
 ) -> Response {
     st.faults.delay().await;
     let path = uri.path();
-    if let Some(resp) = super::discovery::serve(&st, &method, path, &params) {
+    if let Some(resp) = super::discovery::serve(&st, &method, path, &params, &headers) {
         return resp;
     }
     let Some(rp) = parse_path(path) else {
