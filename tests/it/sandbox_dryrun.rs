@@ -62,7 +62,7 @@ async fn dry_run_writes_answer_like_real_ones_and_store_nothing() {
     // patch: merge and server-side apply (also creating)
     let pp = PatchParams {
         dry_run: true,
-        ..PatchParams::apply("tester")
+        ..PatchParams::apply("tester").force()
     };
     let merged = api
         .patch(
