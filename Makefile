@@ -41,6 +41,7 @@ build:
 
 external-test: venv build
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
+	tests/kubectl/api.sh $(VENV)/bin/kubectl $(BIN)
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python

@@ -45,8 +45,18 @@ for _ in $(seq 1 300); do
 done
 grep -q "sandbox ready" "$work/sandbox.log" || fail "the sandbox did not get ready"
 
-k create namespace team
-k create namespace other
+# Manifests rather than imperative `kubectl create <kind>` (those send protobuf bodies, proven
+# elsewhere): this script is about what happens once the server has the object.
+rolebinding() { # NAME ROLE_KIND ROLE SERVICE_ACCOUNT (all in namespace team)
+    cat <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: $1, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: $2, name: $3}
+subjects: [{kind: ServiceAccount, name: $4, namespace: team}]
+EOF
+}
+printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n---\n' team other | k apply -f -
 
 cat >"$work/cm.yaml" <<'EOF'
 apiVersion: v1
@@ -83,11 +93,11 @@ contains "$out" "+  colour: green"
 out=$(k apply --server-side --force-conflicts --dry-run=server -f "$work/cm-green.yaml")
 contains "$out" "serverside-applied (server dry run)"
 out=$(k delete configmap settings -n team --dry-run=server)
-contains "$out" "deleted (server dry run)"
+contains "$out" "configmap \"settings\" deleted from team namespace (server dry run)"
 [[ $(k get configmap settings -n team -o jsonpath='{.metadata.resourceVersion} {.data.colour}') == "$rv blue" ]] \
     || fail "a dry run changed the object"
 k apply --server-side --force-conflicts -f "$work/cm-green.yaml"
-k diff -f "$work/cm-green.yaml" || fail "kubectl diff should find no difference after apply"
+k diff --server-side -f "$work/cm-green.yaml" || fail "kubectl diff should find no difference after apply"
 
 step "field validation: strict (kubectl's default), warn, ignore"
 cat >"$work/bad.yaml" <<'EOF'
@@ -120,7 +130,9 @@ out=$(k get deployment web -n team -o yaml)
 lacks "$out" "imagee"
 
 step "kubectl get --chunk-size=2 returns every object once, in pages"
-for i in 1 2 3 4 5; do k create configmap "page-$i" -n other --from-literal=i="$i" >/dev/null; done
+for i in 1 2 3 4 5; do
+    printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: page-%s, namespace: other}\n---\n' "$i"
+done | k apply -f - >/dev/null
 out=$(k get configmaps -n other --chunk-size=2 -o name -v=6 2>"$work/chunks.log")
 [[ $(grep -c '^configmap/page-' <<<"$out") == 5 ]] || fail "expected 5 configmaps once each, got:"$'\n'"$out"
 [[ $(sort <<<"$out" | uniq -d) == "" ]] || fail "an object came twice:"$'\n'"$out"
@@ -129,9 +141,16 @@ contains "$(cat "$work/chunks.log")" "continue="
 
 step "kubectl auth can-i --as a service account: roles, bindings, an aggregated ClusterRole"
 sa=system:serviceaccount:team:deployer
-k create serviceaccount deployer -n team
-k create role config-reader -n team --verb=get,list --resource=configmaps
-k create rolebinding deployer-config -n team --role=config-reader --serviceaccount=team:deployer
+k apply -f - <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: config-reader, namespace: team}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list]
+EOF
+rolebinding deployer-config Role config-reader deployer | k apply -f -
 [[ $(k auth can-i list configmaps -n team --as "$sa") == yes ]] || fail "deployer should list configmaps in team"
 [[ $(k auth can-i list configmaps -n other --as "$sa" || true) == no ]] || fail "deployer must not list configmaps in other"
 [[ $(k auth can-i delete configmaps -n team --as "$sa" || true) == no ]] || fail "deployer must not delete configmaps"
@@ -162,7 +181,7 @@ rules:
 EOF
 [[ $(k auth can-i create deployments.apps -n team --as "$sa" || true) == no ]] || fail "not yet bound"
 k apply -f "$work/aggregated.yaml"
-k create rolebinding deployer-aggregated -n team --clusterrole=deployer --serviceaccount=team:deployer
+rolebinding deployer-aggregated ClusterRole deployer deployer | k apply -f -
 for _ in $(seq 1 300); do
     [[ $(k auth can-i create deployments.apps -n team --as "$sa" || true) == yes ]] && break
     sleep 0.1
@@ -176,11 +195,11 @@ contains "$out" "configmaps"
 contains "$out" "deployments.apps"
 
 step "the bootstrap roles: view, edit, admin nest through their aggregation labels"
-k create rolebinding viewer -n team --clusterrole=view --serviceaccount=team:viewer
+rolebinding viewer ClusterRole view viewer | k apply -f -
 [[ $(k auth can-i list deployments.apps -n team --as system:serviceaccount:team:viewer) == yes ]] || fail "view lists deployments"
 [[ $(k auth can-i get secrets -n team --as system:serviceaccount:team:viewer || true) == no ]] || fail "view does not read secrets"
 [[ $(k auth can-i create configmaps -n team --as system:serviceaccount:team:viewer || true) == no ]] || fail "view does not write"
-k create rolebinding admin -n team --clusterrole=admin --serviceaccount=team:boss
+rolebinding admin ClusterRole admin boss | k apply -f -
 [[ $(k auth can-i create rolebindings -n team --as system:serviceaccount:team:boss) == yes ]] || fail "admin manages rolebindings"
 [[ $(k auth can-i list configmaps -n team --as system:serviceaccount:team:boss) == yes ]] || fail "admin includes view"
 
