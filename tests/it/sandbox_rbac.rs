@@ -29,19 +29,19 @@ async fn client_as(sb: &Sandbox, user: &str, groups: &[&str]) -> kube::Client {
     kube::Client::try_from(config).unwrap()
 }
 
-async fn create<K>(client: &kube::Client, ns: Option<&str>, obj: serde_json::Value)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-{
-    let api: Api<K> = match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+async fn create<K: kube::Resource<DynamicType = ()>>(
+    client: &kube::Client,
+    ns: Option<&str>,
+    mut obj: serde_json::Value,
+) {
+    let ar = kube::api::ApiResource::erase::<K>(&());
+    let api: Api<DynamicObject> = match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
     };
-    let obj: K = serde_json::from_value(obj).unwrap();
+    obj["apiVersion"] = json!(ar.api_version);
+    obj["kind"] = json!(ar.kind);
+    let obj: DynamicObject = serde_json::from_value(obj).unwrap();
     api.create(&PostParams::default(), &obj).await.unwrap();
 }
 

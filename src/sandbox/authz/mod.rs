@@ -20,6 +20,7 @@ pub mod aggregate;
 pub mod bootstrap;
 pub mod rbac;
 mod reviews;
+mod wire;
 
 use std::collections::HashMap;
 

@@ -70,12 +70,15 @@ fn review(
     caller: &UserInfo,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let mut obj = super::json_body(body)?;
     let kind = match resource {
         "selfsubjectaccessreviews" => "SelfSubjectAccessReview",
         "subjectaccessreviews" => "SubjectAccessReview",
         "localsubjectaccessreviews" => "LocalSubjectAccessReview",
         _ => "SelfSubjectRulesReview",
+    };
+    let mut obj = match super::wire::review_from_protobuf(body, kind) {
+        Some(obj) => obj,
+        None => super::json_body(body)?,
     };
     let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     let policy = super::policy(&st.store);
