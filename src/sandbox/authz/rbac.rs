@@ -268,7 +268,7 @@ fn applicable<'a>(
 pub fn applies_to(subject: &Subject, user: &UserInfo, binding_ns: &str) -> bool {
     match subject.kind.as_str() {
         "User" => subject.name == user.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
             let ns = subject
                 .namespace
