@@ -10,7 +10,8 @@
 //! `deletionTimestamp` + finalizers, owner-reference garbage collection in the background with
 //! `propagationPolicy` Orphan/Background/Foreground, namespace deletion removing its contents,
 //! a bounded per-resource event history (the watch cache) that resumes watches or answers
-//! "too old resource version".
+//! "too old resource version", list pages as of an earlier resourceVersion (rebuilt from that
+//! history, like an etcd revision), and dry-run writes that check everything and store nothing.
 //! Simplified: Orphan deletion strips owner references synchronously instead of through an
 //! `orphan` finalizer; Foreground deletion waits for every dependent regardless of
 //! `blockOwnerDeletion`; there is no grace period (pods do not exist here).
