@@ -19,7 +19,7 @@
 //! (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests), `paging`
 //! (`limit`/`continue`), `fieldvalidation` (unknown and duplicate fields), `watch`,
 //! `discovery` (+ OpenAPI), `faults`, `counts`,
-//! `registry` (which resources are served), `errors` (`metav1.Status`), `filter` (selectors
+//! `registry` (which resources are served, built-ins from the `kinds` table), `errors` (`metav1.Status`), `filter` (selectors
 //! on lists and watches), `command` (the CLI subcommand); and the pure modules `patch`,
 //! `selector`, `table`, `validation`.
 
@@ -31,6 +31,7 @@ pub mod errors;
 pub mod faults;
 pub mod fieldvalidation;
 mod filter;
+pub mod kinds;
 pub mod paging;
 pub mod patch;
 pub mod registry;

@@ -1,11 +1,11 @@
-//! The resources the sandbox serves: a fixed set of built-in kinds plus every served version of
-//! every CustomResourceDefinition created through the API.
+//! The resources the sandbox serves: the built-in kinds of the table in [`super::kinds`] plus
+//! every served version of every CustomResourceDefinition created through the API.
 //!
 //! Faithful: group/version/plural/kind/scope, short names, categories, the status subresource
 //! and printer columns come from the CRD exactly as written; a CRD's resources disappear when the
 //! CRD is deleted; all versions of one resource share one storage (conversion strategy `None`:
-//! only `apiVersion` is rewritten). Simplified: built-in kinds are not defaulted or validated
-//! beyond what `strategy` does, and `events.k8s.io` events are stored apart from core events.
+//! only `apiVersion` is rewritten). Simplified: built-in kinds are not defaulted beyond what
+//! `strategy` does, and `events.k8s.io` events are stored apart from core events.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -15,6 +15,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 
 use super::errors::Target;
+use super::kinds::{ALL_VERBS, KINDS, Kind};
 
 /// How `metadata.generation` moves for a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,10 @@ pub struct ResourceInfo {
     pub table: super::table::TableConvertor,
     /// Created through a CRD (rather than built in).
     pub custom: bool,
+    /// The row of a built-in kind (its Kubernetes types).
+    pub builtin: Option<&'static Kind>,
+    /// What discovery lists as allowed.
+    pub verbs: &'static [&'static str],
     pub storage: StorageKey,
 }
 
@@ -80,82 +85,35 @@ impl ResourceInfo {
         self.group == group && self.plural == plural
     }
 
-    fn builtin(group: &str, version: &str, plural: &str, kind: &str, namespaced: bool) -> Self {
+    fn builtin(kind: &'static Kind) -> Self {
         Self {
-            group: group.into(),
-            version: version.into(),
-            plural: plural.into(),
-            singular: kind.to_lowercase(),
-            kind: kind.into(),
-            namespaced,
-            short_names: vec![],
-            categories: vec![],
-            status_subresource: false,
-            generation: Generation::None,
+            group: kind.group.into(),
+            version: kind.version.into(),
+            plural: kind.plural.into(),
+            singular: kind.kind.to_lowercase(),
+            kind: kind.kind.into(),
+            namespaced: kind.namespaced,
+            short_names: kind.short_names.iter().map(|s| s.to_string()).collect(),
+            categories: kind.categories.iter().map(|s| s.to_string()).collect(),
+            status_subresource: kind.status,
+            generation: if kind.generation {
+                Generation::Spec
+            } else {
+                Generation::None
+            },
             printer_columns: vec![],
             schema: None,
             validator: None,
-            table: super::table::TableConvertor::for_builtin(group, kind),
+            table: super::table::TableConvertor::for_builtin(kind.group, kind.kind),
             custom: false,
+            builtin: Some(kind),
+            verbs: kind.verbs,
             storage: StorageKey {
-                group: group.into(),
-                resource: plural.into(),
+                group: kind.group.into(),
+                resource: kind.plural.into(),
             },
         }
     }
-
-    fn short(mut self, names: &[&str]) -> Self {
-        self.short_names = names.iter().map(|s| s.to_string()).collect();
-        self
-    }
-
-    fn with_status(mut self) -> Self {
-        self.status_subresource = true;
-        self.generation = Generation::Spec;
-        self
-    }
-
-    fn category(mut self, c: &str) -> Self {
-        self.categories.push(c.into());
-        self
-    }
-}
-
-fn builtins() -> Vec<ResourceInfo> {
-    let r = ResourceInfo::builtin;
-    let mut namespaces = r("", "v1", "namespaces", "Namespace", false).short(&["ns"]);
-    namespaces.status_subresource = true;
-    vec![
-        namespaces,
-        r("", "v1", "secrets", "Secret", true),
-        r("", "v1", "configmaps", "ConfigMap", true).short(&["cm"]),
-        r("", "v1", "events", "Event", true).short(&["ev"]),
-        r("", "v1", "serviceaccounts", "ServiceAccount", true).short(&["sa"]),
-        r("apps", "v1", "deployments", "Deployment", true)
-            .short(&["deploy"])
-            .with_status()
-            .category("all"),
-        r("apps", "v1", "statefulsets", "StatefulSet", true)
-            .short(&["sts"])
-            .with_status()
-            .category("all"),
-        r("apps", "v1", "daemonsets", "DaemonSet", true)
-            .short(&["ds"])
-            .with_status()
-            .category("all"),
-        r("coordination.k8s.io", "v1", "leases", "Lease", true),
-        r("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
-        r(
-            "apiextensions.k8s.io",
-            "v1",
-            "customresourcedefinitions",
-            "CustomResourceDefinition",
-            false,
-        )
-        .short(&["crd", "crds"])
-        .with_status()
-        .category("api-extensions"),
-    ]
 }
 
 type VersionKey = (String, String, String);
@@ -182,8 +140,8 @@ impl Registry {
         };
         {
             let mut inner = registry.inner.write().expect("registry lock");
-            for info in builtins() {
-                inner.insert(Arc::new(info));
+            for kind in KINDS {
+                inner.insert(Arc::new(ResourceInfo::builtin(kind)));
             }
         }
         registry
@@ -355,6 +313,8 @@ fn crd_resources(crd: &CustomResourceDefinition) -> Vec<Arc<ResourceInfo>> {
                     super::table::TableConvertor::for_crd(&[]).expect("no columns always work")
                 }),
                 custom: true,
+                builtin: None,
+                verbs: ALL_VERBS,
                 storage: StorageKey {
                     group: spec.group.clone(),
                     resource: names.plural.clone(),

@@ -23,6 +23,8 @@ mod sandbox_delete;
 mod sandbox_dryrun;
 mod sandbox_faults;
 mod sandbox_fieldvalidation;
+mod sandbox_kinds;
 mod sandbox_list;
 mod sandbox_paging;
+mod sandbox_rbac;
 mod sandbox_watch;

@@ -19,17 +19,6 @@ use super::errors::ApiError;
 use super::registry::ResourceInfo;
 use super::routing::ApiState;
 
-const VERBS: [&str; 8] = [
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
 fn ok(v: Value) -> Response {
     (
         StatusCode::OK,
@@ -116,7 +105,7 @@ fn resource_list(group: &str, version: &str, resources: &[Arc<ResourceInfo>]) ->
     let mut out = vec![];
     for r in resources {
         let mut doc = json!({
-            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": VERBS,
+            "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": r.verbs,
         });
         if !r.short_names.is_empty() {
             doc["shortNames"] = json!(r.short_names);

@@ -5,6 +5,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use serde_json::{Value, json};
 
 use super::super::errors::{ApiError, Cause};
+use super::super::kinds::TypeError;
 use super::super::registry::ResourceInfo;
 use super::super::storage::metadata_mut;
 use super::pure;
@@ -66,7 +67,7 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiErr
     if info.custom {
         pure::validate_custom(info, obj, None)?;
     }
-    Ok(())
+    check_builtin(info, obj)
 }
 
 /// The object an update stores: on the main endpoint `.status` stays as it was; on `/status`
@@ -99,7 +100,39 @@ pub fn prepare_update(
     if info.custom {
         pure::validate_custom(info, &mut new, Some(old))?;
     }
+    check_builtin(info, &new)?;
     Ok(new)
+}
+
+/// A built-in object must fit its Kubernetes type: a field of the wrong type is a BadRequest
+/// (kube-apiserver cannot decode it), a missing required field is Invalid.
+fn check_builtin(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    let Some(kind) = info.builtin else {
+        return Ok(());
+    };
+    match kind.check(obj) {
+        Ok(()) => Ok(()),
+        Err(TypeError::Decode { path, message }) => Err(ApiError::bad_request(format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: {path}: {message}",
+            kind = info.kind,
+            version = info.version,
+        ))),
+        Err(TypeError::Missing { path }) => {
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Err(ApiError::invalid(
+                info.target(),
+                name,
+                vec![Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value".into(),
+                    field: path,
+                }],
+            ))
+        }
+    }
 }
 
 fn set_or_remove(obj: &mut Value, field: &str, value: Option<Value>) {
