@@ -18,7 +18,9 @@ use witboost_token_operator::sandbox::Sandbox;
 /// A client acting as `user` (and `groups`), built the way a user's kubeconfig would be.
 async fn client_as(sb: &Sandbox, user: &str, groups: &[&str]) -> kube::Client {
     let mut kubeconfig: Kubeconfig = sb.kubeconfig();
-    let auth = kubeconfig.auth_infos[0].auth_info.get_or_insert_with(Default::default);
+    let auth = kubeconfig.auth_infos[0]
+        .auth_info
+        .get_or_insert_with(Default::default);
     auth.impersonate = Some(user.to_string());
     if !groups.is_empty() {
         auth.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
@@ -88,7 +90,10 @@ async fn a_service_account_may_do_what_its_role_binding_grants_in_that_namespace
     let team: Api<ConfigMap> = Api::namespaced(bot.clone(), "team");
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
     team.create(&PostParams::default(), &cm).await.unwrap();
-    assert_eq!(team.list(&ListParams::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        team.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
 
     let denied = status(team.delete("c", &DeleteParams::default()).await);
     assert_eq!((denied.code, denied.reason.as_str()), (403, "Forbidden"));
@@ -115,7 +120,10 @@ async fn a_service_account_may_do_what_its_role_binding_grants_in_that_namespace
 
     // Without impersonation the client is the sandbox's administrator.
     let admin_cms: Api<ConfigMap> = Api::namespaced(admin, "team");
-    admin_cms.delete("c", &DeleteParams::default()).await.unwrap();
+    admin_cms
+        .delete("c", &DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -176,7 +184,15 @@ async fn aggregated_cluster_roles_follow_their_parts_and_the_bootstrap_roles_nes
             "clusterRoleSelectors": [{"matchLabels": {"example.com/aggregate-to-team": "true"}}]}}),
     )
     .await;
-    bind(&admin, "default", "team", "ClusterRole", "widget-team", "dev").await;
+    bind(
+        &admin,
+        "default",
+        "team",
+        "ClusterRole",
+        "widget-team",
+        "dev",
+    )
+    .await;
     let dev = client_as(&sb, "system:serviceaccount:default:dev", &[]).await;
     let cms: Api<ConfigMap> = Api::namespaced(dev.clone(), "default");
     assert_eq!(status(cms.list(&ListParams::default()).await).code, 403);
@@ -190,10 +206,14 @@ async fn aggregated_cluster_roles_follow_their_parts_and_the_bootstrap_roles_nes
     )
     .await;
     let roles: Api<ClusterRole> = Api::all(admin.clone());
-    eventually(30, "the aggregated role to get the part's rules", || async {
-        let role = roles.get("widget-team").await.unwrap();
-        role.rules.filter(|r| r.len() == 1).map(|_| ())
-    })
+    eventually(
+        30,
+        "the aggregated role to get the part's rules",
+        || async {
+            let role = roles.get("widget-team").await.unwrap();
+            role.rules.filter(|r| r.len() == 1).map(|_| ())
+        },
+    )
     .await;
     cms.list(&ListParams::default()).await.unwrap();
 
@@ -201,10 +221,14 @@ async fn aggregated_cluster_roles_follow_their_parts_and_the_bootstrap_roles_nes
         .delete("widget-team-configmaps", &DeleteParams::default())
         .await
         .unwrap();
-    eventually(30, "the aggregated role to lose the part's rules", || async {
-        let role = roles.get("widget-team").await.unwrap();
-        role.rules.unwrap_or_default().is_empty().then_some(())
-    })
+    eventually(
+        30,
+        "the aggregated role to lose the part's rules",
+        || async {
+            let role = roles.get("widget-team").await.unwrap();
+            role.rules.unwrap_or_default().is_empty().then_some(())
+        },
+    )
     .await;
     assert_eq!(status(cms.list(&ListParams::default()).await).code, 403);
 
@@ -216,20 +240,29 @@ async fn aggregated_cluster_roles_follow_their_parts_and_the_bootstrap_roles_nes
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
     let as_viewer: Api<ConfigMap> = Api::namespaced(viewer.clone(), "default");
     as_viewer.list(&ListParams::default()).await.unwrap();
-    assert_eq!(status(as_viewer.create(&PostParams::default(), &cm).await).code, 403);
+    assert_eq!(
+        status(as_viewer.create(&PostParams::default(), &cm).await).code,
+        403
+    );
     let viewer_secrets: Api<Secret> = Api::namespaced(viewer, "default");
-    assert_eq!(status(viewer_secrets.list(&ListParams::default()).await).code, 403);
+    assert_eq!(
+        status(viewer_secrets.list(&ListParams::default()).await).code,
+        403
+    );
     let as_editor: Api<ConfigMap> = Api::namespaced(editor.clone(), "default");
     as_editor.create(&PostParams::default(), &cm).await.unwrap();
     as_editor.list(&ListParams::default()).await.unwrap();
     let editor_roles: Api<Role> = Api::namespaced(editor, "default");
-    assert_eq!(status(editor_roles.list(&ListParams::default()).await).code, 403);
-    let admin_role = roles.get("admin").await.unwrap().rules.unwrap();
-    assert!(
-        admin_role
-            .iter()
-            .any(|r| r.resources.as_ref().is_some_and(|r| r.contains(&"roles".to_string())))
+    assert_eq!(
+        status(editor_roles.list(&ListParams::default()).await).code,
+        403
     );
+    let admin_role = roles.get("admin").await.unwrap().rules.unwrap();
+    assert!(admin_role.iter().any(|r| {
+        r.resources
+            .as_ref()
+            .is_some_and(|r| r.contains(&"roles".to_string()))
+    }));
 }
 
 #[tokio::test]
@@ -260,7 +293,9 @@ async fn self_subject_access_reviews_answer_for_the_impersonated_identity() {
     assert!(allowed.allowed);
     assert_eq!(
         allowed.reason.as_deref(),
-        Some(r#"RBAC: allowed by RoleBinding "viewer/default" of ClusterRole "view" to ServiceAccount "viewer/default""#)
+        Some(
+            r#"RBAC: allowed by RoleBinding "viewer/default" of ClusterRole "view" to ServiceAccount "viewer/default""#
+        )
     );
     let denied = reviews
         .create(&PostParams::default(), &ask("list", "secrets"))
