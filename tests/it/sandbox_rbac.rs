@@ -6,7 +6,8 @@ use crate::common;
 
 use common::{eventually, install_widgets, sandbox, status};
 use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec, SubjectAccessReview,
+    SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
@@ -316,5 +317,51 @@ async fn self_subject_access_reviews_answer_for_the_impersonated_identity() {
             .status
             .unwrap()
             .allowed
+    );
+}
+
+#[tokio::test]
+async fn subject_access_reviews_answer_for_the_named_user_and_need_the_right_to_ask() {
+    let sb = sandbox().await;
+    let admin = sb.client();
+    bind(&admin, "default", "viewer", "ClusterRole", "view", "viewer").await;
+    let ask = |verb: &str, resource: &str| SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some("system:serviceaccount:default:viewer".into()),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some("default".into()),
+                verb: Some(verb.into()),
+                resource: Some(resource.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let reviews: Api<SubjectAccessReview> = Api::all(admin);
+    let answer = |r: SubjectAccessReview| r.status.unwrap().allowed;
+    assert!(answer(
+        reviews
+            .create(&PostParams::default(), &ask("watch", "configmaps"))
+            .await
+            .unwrap()
+    ));
+    assert!(!answer(
+        reviews
+            .create(&PostParams::default(), &ask("get", "secrets"))
+            .await
+            .unwrap()
+    ));
+
+    let viewer = client_as(&sb, "system:serviceaccount:default:viewer", &[]).await;
+    let as_viewer: Api<SubjectAccessReview> = Api::all(viewer);
+    let denied = status(
+        as_viewer
+            .create(&PostParams::default(), &ask("get", "configmaps"))
+            .await,
+    );
+    assert_eq!(
+        denied.message,
+        r#"subjectaccessreviews.authorization.k8s.io is forbidden: User "system:serviceaccount:default:viewer" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope"#
     );
 }
