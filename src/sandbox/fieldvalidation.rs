@@ -108,17 +108,17 @@ pub fn warning_header(text: &str) -> http::HeaderValue {
 /// Remove the fields of `obj` the kind does not declare; returns their paths.
 pub fn prune_unknown(info: &ResourceInfo, obj: &mut Value) -> Vec<String> {
     let mut found = vec![];
-    if let Some(meta) = obj.get_mut("metadata")
-        && let Some(known) =
-            round_trip::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(meta)
-    {
-        diff(meta, &known, "metadata", &mut found);
-    }
     let known = if info.custom {
+        // The structural schema keeps root `metadata` whole: check it as ObjectMeta first.
+        if let Some(meta) = obj.get_mut("metadata")
+            && let Some(known) =
+                round_trip::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(meta)
+        {
+            diff(meta, &known, "metadata", &mut found);
+        }
         info.validator.as_ref().map(|v| {
             let mut pruned = obj.clone();
             v.prune(&mut pruned);
-            // metadata was checked above; the schema keeps it whole
             pruned
         })
     } else {

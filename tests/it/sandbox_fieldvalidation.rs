@@ -126,8 +126,8 @@ async fn warn_answers_with_warning_headers_and_ignore_stays_silent_both_dropping
         assert_eq!(
             warnings,
             [
-                r#"299 - "unknown field \"metadata.bogus\"""#,
-                r#"299 - "unknown field \"extra\"""#
+                r#"299 - "unknown field \"extra\"""#,
+                r#"299 - "unknown field \"metadata.bogus\"""#
             ],
             "{directive}"
         );
