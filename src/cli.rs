@@ -84,39 +84,68 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The sandbox API, and the operator and the token service against it once it answers.
+/// The sandbox API, and the operator and the token service against it once it is up. A SIGTERM
+/// or Ctrl-C at any moment stops everything started so far, each step bounded in time.
 async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&operator.log);
-    let no_operator = sandbox.no_operator;
-    let api_addr = sandbox.api_addr;
-    let mut api = tokio::spawn(crate::sandbox::run_command(sandbox));
-    if no_operator {
-        return api.await.context("the sandbox panicked")?;
+    let stop = crate::sandbox::stop_on_signal()?;
+    let Some(sb) = crate::sandbox::start_until(&sandbox, &stop).await? else {
+        return Ok(());
+    };
+    if sandbox.no_operator {
+        stop.cancelled().await;
+        return stop_within(sb.shutdown(), "the sandbox API").await;
     }
-    let mut config = kube::Config::new(
-        format!("http://{api_addr}")
-            .parse()
-            .context("failed to build the sandbox URL")?,
-    );
-    config.default_namespace = "default".into();
-    let client = kube::Client::try_from(config).context("failed to build a client")?;
-    // The token service reads its signing key at start: wait for the API to answer first.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while client.apiserver_version().await.is_err() {
-        if api.is_finished() || tokio::time::Instant::now() > deadline {
-            return api.await.context("the sandbox panicked")?;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let running = Running::start(client, &operator).await?;
-    let result = tokio::select! {
-        result = &mut api => result.context("the sandbox panicked")?,
-        () = running.lost_leadership() => {
-            Err(anyhow::anyhow!("the operator lost its leader Lease; stopping the sandbox"))
+    // The operator talks to the address the sandbox really bound, not the one asked for.
+    let started = tokio::select! {
+        running = Running::start(sb.client(), &operator) => Some(running),
+        () = stop.cancelled() => None,
+    };
+    let result = match started {
+        None => Ok(()),
+        Some(Err(e)) => Err(e.context("the operator failed to start against the sandbox")),
+        Some(Ok(running)) => {
+            let result = tokio::select! {
+                () = stop.cancelled() => Ok(()),
+                () = running.lost_leadership() => {
+                    Err(anyhow::anyhow!("the operator lost its leader Lease; stopping the sandbox"))
+                }
+            };
+            let stopped = stop_within(running.shutdown(), "the operator").await;
+            result.and(stopped)
         }
     };
-    running.shutdown().await?;
-    result
+    let api = stop_within(sb.shutdown(), "the sandbox API").await;
+    result.and(api)
+}
+
+/// Waits for a shutdown step, at most 10 s: a stop never hangs on one part.
+async fn stop_within<T>(
+    step: impl std::future::Future<Output = T>,
+    what: &str,
+) -> anyhow::Result<()>
+where
+    T: Into<StepResult>,
+{
+    match tokio::time::timeout(std::time::Duration::from_secs(10), step).await {
+        Ok(done) => done.into().0,
+        Err(_) => Err(anyhow::anyhow!("{what} did not stop within 10 s")),
+    }
+}
+
+/// The outcome of a shutdown step: `()` or a `Result`.
+struct StepResult(anyhow::Result<()>);
+
+impl From<()> for StepResult {
+    fn from((): ()) -> Self {
+        Self(Ok(()))
+    }
+}
+
+impl From<anyhow::Result<()>> for StepResult {
+    fn from(r: anyhow::Result<()>) -> Self {
+        Self(r)
+    }
 }
 
 fn write_crds(output_dir: Option<PathBuf>) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::{Sandbox, SandboxConfig};
 
@@ -32,16 +33,34 @@ pub struct SandboxArgs {
     pub no_operator: bool,
 }
 
-/// Run the sandbox until Ctrl-C or SIGTERM.
+/// Run the sandbox alone until Ctrl-C or SIGTERM.
 pub async fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
-    run_with_crds(args, crate::crd::all()).await
+    let stop = stop_on_signal()?;
+    if let Some(sb) = start_until(&args, &stop).await? {
+        stop.cancelled().await;
+        sb.shutdown().await;
+    }
+    Ok(())
 }
 
-/// [`run_command`] installing the given CRDs.
-pub async fn run_with_crds(
-    args: SandboxArgs,
+/// [`start`] with the project's CRDs, unless `stop` is cancelled first (then `None`: nothing
+/// is left running).
+pub async fn start_until(
+    args: &SandboxArgs,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<Sandbox>> {
+    tokio::select! {
+        started = start(args, crate::crd::all()) => started.map(Some),
+        () = stop.cancelled() => Ok(None),
+    }
+}
+
+/// Serve on `--api-addr`, write a kubeconfig naming the address really bound (port 0 picks a
+/// free one), install the CRDs, apply the files, and print the ready line.
+pub async fn start(
+    args: &SandboxArgs,
     crds: Vec<CustomResourceDefinition>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Sandbox> {
     let sb = Sandbox::start(SandboxConfig {
         addr: args.api_addr,
         ..SandboxConfig::default()
@@ -67,18 +86,26 @@ pub async fn run_with_crds(
         kubeconfig.display(),
         kubeconfig.display()
     );
-    wait_for_signal().await?;
-    sb.shutdown().await;
-    Ok(())
+    Ok(sb)
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
+/// A token cancelled by the first SIGTERM or Ctrl-C. The handlers are installed before anything
+/// starts, so a signal at any moment of start-up or shutdown is seen (once installed, the
+/// default action of SIGTERM, ending the process, no longer applies).
+pub fn stop_on_signal() -> anyhow::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("failed to handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to handle SIGINT")?;
+    let stop = CancellationToken::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        cancel.cancel();
+    });
+    Ok(stop)
 }
 
 /// Every document of a file, or of the `.yaml`/`.yml`/`.json` files of a directory (sorted,

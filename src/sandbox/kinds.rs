@@ -8,12 +8,15 @@
 //! only — no controller runs for it (no Pods behind a Deployment, no webhook is called, no
 //! defaulting beyond what `routing::strategy` does).
 
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::OnceLock;
+
 use k8s_openapi::api as k8s;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as k8s_ext;
+use k8s_pb::api as pb;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
@@ -50,16 +53,37 @@ pub struct Types {
     pub check: fn(&Value) -> Result<(), TypeError>,
     /// Adds the k8s-openapi schema to a generator's definitions; returns a `$ref` to it.
     pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// Decodes the kind's protobuf message with k8s-pb's type and prints it with its derived
+    /// `Debug`, the structure `protobuf` turns into Kubernetes JSON (`None`: JSON only).
+    pub protobuf: Option<fn(&[u8]) -> Result<String, prost::DecodeError>>,
 }
 
-const fn types<T>() -> Types
+const fn types<T, P>() -> Types
+where
+    T: DeserializeOwned + JsonSchema,
+    P: prost::Message + Default + Debug,
+{
+    Types {
+        check: check::<T>,
+        schema: schema::<T>,
+        protobuf: Some(protobuf::<P>),
+    }
+}
+
+/// A kind whose protobuf form the sandbox does not decode.
+const fn json_only<T>() -> Types
 where
     T: DeserializeOwned + JsonSchema,
 {
     Types {
         check: check::<T>,
         schema: schema::<T>,
+        protobuf: None,
     }
+}
+
+fn protobuf<P: prost::Message + Default + Debug>(raw: &[u8]) -> Result<String, prost::DecodeError> {
+    P::decode(raw).map(|m| format!("{m:?}"))
 }
 
 fn check<T: DeserializeOwned>(value: &Value) -> Result<(), TypeError> {
@@ -190,17 +214,24 @@ const API_EXTENSIONS: &[&str] = &["api-extensions"];
 /// The built-in kinds, in the order discovery lists their groups.
 pub static KINDS: &[Kind] = &[
     // core/v1
-    Kind::new("", "v1", "pods", "Pod", NS, types::<k8s::core::v1::Pod>())
-        .short(&["po"])
-        .categories(ALL)
-        .with_status(),
+    Kind::new(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        NS,
+        types::<k8s::core::v1::Pod, pb::core::v1::Pod>(),
+    )
+    .short(&["po"])
+    .categories(ALL)
+    .with_status(),
     Kind::new(
         "",
         "v1",
         "services",
         "Service",
         NS,
-        types::<k8s::core::v1::Service>(),
+        types::<k8s::core::v1::Service, pb::core::v1::Service>(),
     )
     .short(&["svc"])
     .categories(ALL)
@@ -211,7 +242,7 @@ pub static KINDS: &[Kind] = &[
         "endpoints",
         "Endpoints",
         NS,
-        types::<k8s::core::v1::Endpoints>(),
+        types::<k8s::core::v1::Endpoints, pb::core::v1::Endpoints>(),
     )
     .short(&["ep"]),
     Kind::new(
@@ -220,7 +251,7 @@ pub static KINDS: &[Kind] = &[
         "persistentvolumeclaims",
         "PersistentVolumeClaim",
         NS,
-        types::<k8s::core::v1::PersistentVolumeClaim>(),
+        types::<k8s::core::v1::PersistentVolumeClaim, pb::core::v1::PersistentVolumeClaim>(),
     )
     .short(&["pvc"])
     .status_only(),
@@ -230,7 +261,7 @@ pub static KINDS: &[Kind] = &[
         "resourcequotas",
         "ResourceQuota",
         NS,
-        types::<k8s::core::v1::ResourceQuota>(),
+        types::<k8s::core::v1::ResourceQuota, pb::core::v1::ResourceQuota>(),
     )
     .short(&["quota"])
     .status_only(),
@@ -240,7 +271,7 @@ pub static KINDS: &[Kind] = &[
         "limitranges",
         "LimitRange",
         NS,
-        types::<k8s::core::v1::LimitRange>(),
+        types::<k8s::core::v1::LimitRange, pb::core::v1::LimitRange>(),
     )
     .short(&["limits"]),
     Kind::new(
@@ -249,7 +280,7 @@ pub static KINDS: &[Kind] = &[
         "serviceaccounts",
         "ServiceAccount",
         NS,
-        types::<k8s::core::v1::ServiceAccount>(),
+        types::<k8s::core::v1::ServiceAccount, pb::core::v1::ServiceAccount>(),
     )
     .short(&["sa"]),
     Kind::new(
@@ -258,7 +289,7 @@ pub static KINDS: &[Kind] = &[
         "configmaps",
         "ConfigMap",
         NS,
-        types::<k8s::core::v1::ConfigMap>(),
+        types::<k8s::core::v1::ConfigMap, pb::core::v1::ConfigMap>(),
     )
     .short(&["cm"]),
     Kind::new(
@@ -267,7 +298,7 @@ pub static KINDS: &[Kind] = &[
         "secrets",
         "Secret",
         NS,
-        types::<k8s::core::v1::Secret>(),
+        types::<k8s::core::v1::Secret, pb::core::v1::Secret>(),
     ),
     Kind::new(
         "",
@@ -275,7 +306,7 @@ pub static KINDS: &[Kind] = &[
         "namespaces",
         "Namespace",
         CLUSTER,
-        types::<k8s::core::v1::Namespace>(),
+        types::<k8s::core::v1::Namespace, pb::core::v1::Namespace>(),
     )
     .short(&["ns"])
     .status_only()
@@ -286,7 +317,7 @@ pub static KINDS: &[Kind] = &[
         "events",
         "Event",
         NS,
-        types::<k8s::core::v1::Event>(),
+        types::<k8s::core::v1::Event, pb::core::v1::Event>(),
     )
     .short(&["ev"]),
     // apps/v1
@@ -296,7 +327,7 @@ pub static KINDS: &[Kind] = &[
         "deployments",
         "Deployment",
         NS,
-        types::<k8s::apps::v1::Deployment>(),
+        types::<k8s::apps::v1::Deployment, pb::apps::v1::Deployment>(),
     )
     .short(&["deploy"])
     .categories(ALL)
@@ -307,7 +338,7 @@ pub static KINDS: &[Kind] = &[
         "statefulsets",
         "StatefulSet",
         NS,
-        types::<k8s::apps::v1::StatefulSet>(),
+        types::<k8s::apps::v1::StatefulSet, pb::apps::v1::StatefulSet>(),
     )
     .short(&["sts"])
     .categories(ALL)
@@ -318,7 +349,7 @@ pub static KINDS: &[Kind] = &[
         "daemonsets",
         "DaemonSet",
         NS,
-        types::<k8s::apps::v1::DaemonSet>(),
+        types::<k8s::apps::v1::DaemonSet, pb::apps::v1::DaemonSet>(),
     )
     .short(&["ds"])
     .categories(ALL)
@@ -329,7 +360,7 @@ pub static KINDS: &[Kind] = &[
         "replicasets",
         "ReplicaSet",
         NS,
-        types::<k8s::apps::v1::ReplicaSet>(),
+        types::<k8s::apps::v1::ReplicaSet, pb::apps::v1::ReplicaSet>(),
     )
     .short(&["rs"])
     .categories(ALL)
@@ -341,7 +372,7 @@ pub static KINDS: &[Kind] = &[
         "jobs",
         "Job",
         NS,
-        types::<k8s::batch::v1::Job>(),
+        types::<k8s::batch::v1::Job, pb::batch::v1::Job>(),
     )
     .categories(ALL)
     .with_status(),
@@ -351,7 +382,7 @@ pub static KINDS: &[Kind] = &[
         "cronjobs",
         "CronJob",
         NS,
-        types::<k8s::batch::v1::CronJob>(),
+        types::<k8s::batch::v1::CronJob, pb::batch::v1::CronJob>(),
     )
     .short(&["cj"])
     .categories(ALL)
@@ -363,7 +394,7 @@ pub static KINDS: &[Kind] = &[
         "roles",
         "Role",
         NS,
-        types::<k8s::rbac::v1::Role>(),
+        types::<k8s::rbac::v1::Role, pb::rbac::v1::Role>(),
     ),
     Kind::new(
         "rbac.authorization.k8s.io",
@@ -371,7 +402,7 @@ pub static KINDS: &[Kind] = &[
         "rolebindings",
         "RoleBinding",
         NS,
-        types::<k8s::rbac::v1::RoleBinding>(),
+        types::<k8s::rbac::v1::RoleBinding, pb::rbac::v1::RoleBinding>(),
     ),
     Kind::new(
         "rbac.authorization.k8s.io",
@@ -379,7 +410,7 @@ pub static KINDS: &[Kind] = &[
         "clusterroles",
         "ClusterRole",
         CLUSTER,
-        types::<k8s::rbac::v1::ClusterRole>(),
+        types::<k8s::rbac::v1::ClusterRole, pb::rbac::v1::ClusterRole>(),
     ),
     Kind::new(
         "rbac.authorization.k8s.io",
@@ -387,7 +418,7 @@ pub static KINDS: &[Kind] = &[
         "clusterrolebindings",
         "ClusterRoleBinding",
         CLUSTER,
-        types::<k8s::rbac::v1::ClusterRoleBinding>(),
+        types::<k8s::rbac::v1::ClusterRoleBinding, pb::rbac::v1::ClusterRoleBinding>(),
     ),
     // policy/v1
     Kind::new(
@@ -396,7 +427,7 @@ pub static KINDS: &[Kind] = &[
         "poddisruptionbudgets",
         "PodDisruptionBudget",
         NS,
-        types::<k8s::policy::v1::PodDisruptionBudget>(),
+        types::<k8s::policy::v1::PodDisruptionBudget, pb::policy::v1::PodDisruptionBudget>(),
     )
     .short(&["pdb"])
     .with_status(),
@@ -407,7 +438,7 @@ pub static KINDS: &[Kind] = &[
         "ingresses",
         "Ingress",
         NS,
-        types::<k8s::networking::v1::Ingress>(),
+        types::<k8s::networking::v1::Ingress, pb::networking::v1::Ingress>(),
     )
     .short(&["ing"])
     .with_status(),
@@ -417,7 +448,7 @@ pub static KINDS: &[Kind] = &[
         "ingressclasses",
         "IngressClass",
         CLUSTER,
-        types::<k8s::networking::v1::IngressClass>(),
+        types::<k8s::networking::v1::IngressClass, pb::networking::v1::IngressClass>(),
     ),
     Kind::new(
         "networking.k8s.io",
@@ -425,7 +456,7 @@ pub static KINDS: &[Kind] = &[
         "networkpolicies",
         "NetworkPolicy",
         NS,
-        types::<k8s::networking::v1::NetworkPolicy>(),
+        types::<k8s::networking::v1::NetworkPolicy, pb::networking::v1::NetworkPolicy>(),
     )
     .short(&["netpol"])
     .generation(),
@@ -436,7 +467,10 @@ pub static KINDS: &[Kind] = &[
         "horizontalpodautoscalers",
         "HorizontalPodAutoscaler",
         NS,
-        types::<k8s::autoscaling::v2::HorizontalPodAutoscaler>(),
+        types::<
+            k8s::autoscaling::v2::HorizontalPodAutoscaler,
+            pb::autoscaling::v2::HorizontalPodAutoscaler,
+        >(),
     )
     .short(&["hpa"])
     .categories(ALL)
@@ -448,7 +482,7 @@ pub static KINDS: &[Kind] = &[
         "priorityclasses",
         "PriorityClass",
         CLUSTER,
-        types::<k8s::scheduling::v1::PriorityClass>(),
+        types::<k8s::scheduling::v1::PriorityClass, pb::scheduling::v1::PriorityClass>(),
     )
     .short(&["pc"]),
     // admissionregistration.k8s.io/v1: stored only, no webhook is ever called.
@@ -458,7 +492,10 @@ pub static KINDS: &[Kind] = &[
         "validatingwebhookconfigurations",
         "ValidatingWebhookConfiguration",
         CLUSTER,
-        types::<k8s::admissionregistration::v1::ValidatingWebhookConfiguration>(),
+        types::<
+            k8s::admissionregistration::v1::ValidatingWebhookConfiguration,
+            pb::admissionregistration::v1::ValidatingWebhookConfiguration,
+        >(),
     )
     .categories(API_EXTENSIONS)
     .generation(),
@@ -468,7 +505,10 @@ pub static KINDS: &[Kind] = &[
         "mutatingwebhookconfigurations",
         "MutatingWebhookConfiguration",
         CLUSTER,
-        types::<k8s::admissionregistration::v1::MutatingWebhookConfiguration>(),
+        types::<
+            k8s::admissionregistration::v1::MutatingWebhookConfiguration,
+            pb::admissionregistration::v1::MutatingWebhookConfiguration,
+        >(),
     )
     .categories(API_EXTENSIONS)
     .generation(),
@@ -479,7 +519,7 @@ pub static KINDS: &[Kind] = &[
         "leases",
         "Lease",
         NS,
-        types::<k8s::coordination::v1::Lease>(),
+        types::<k8s::coordination::v1::Lease, pb::coordination::v1::Lease>(),
     ),
     Kind::new(
         "events.k8s.io",
@@ -487,7 +527,7 @@ pub static KINDS: &[Kind] = &[
         "events",
         "Event",
         NS,
-        types::<k8s::events::v1::Event>(),
+        types::<k8s::events::v1::Event, pb::events::v1::Event>(),
     )
     .short(&["ev"]),
     // apiextensions.k8s.io/v1
@@ -497,7 +537,7 @@ pub static KINDS: &[Kind] = &[
         "customresourcedefinitions",
         "CustomResourceDefinition",
         CLUSTER,
-        types::<k8s_ext::CustomResourceDefinition>(),
+        json_only::<k8s_ext::CustomResourceDefinition>(),
     )
     .short(&["crd", "crds"])
     .categories(API_EXTENSIONS)

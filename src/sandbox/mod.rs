@@ -34,6 +34,7 @@ mod filter;
 pub mod kinds;
 pub mod paging;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 mod routing;
 pub mod selector;
@@ -53,7 +54,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use command::{SandboxArgs, run_command};
+pub use command::{SandboxArgs, run_command, start_until, stop_on_signal};
 pub use counts::CountSnapshot;
 pub use faults::Faults;
 

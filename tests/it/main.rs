@@ -27,4 +27,5 @@ mod sandbox_kinds;
 mod sandbox_list;
 mod sandbox_paging;
 mod sandbox_rbac;
+mod sandbox_signals;
 mod sandbox_watch;

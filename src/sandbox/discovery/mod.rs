@@ -7,6 +7,7 @@
 //! `storageVersionHash`.
 
 pub mod openapi;
+pub mod openapi_v2;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub(crate) fn serve(
     method: &Method,
     path: &str,
     params: &HashMap<String, String>,
+    headers: &http::HeaderMap,
 ) -> Option<Response> {
     if method != Method::GET {
         return None;
@@ -77,6 +79,7 @@ pub(crate) fn serve(
                 ok(resource_list(group, version, &resources))
             }
         }
+        ["openapi", "v2"] => openapi_v2::serve(st, headers),
         ["openapi", ..] => return openapi::serve(st, &segs[1..], params),
         _ => return None,
     })

@@ -5,8 +5,9 @@
 //! operations and the `fieldValidation` query parameter (so kubectl leaves field validation to
 //! the server), and, for custom resources, the CRD's `openAPIV3Schema` as a component schema
 //! tagged with its group/version/kind (what `kubectl explain` reads). Simplified: built-in kinds
-//! have no component schemas (kubectl then uses its compiled-in types), there is no
-//! `/openapi/v2`, and `fieldValidation` is accepted but unknown fields are pruned silently.
+//! have no component schemas here (kubectl then uses its compiled-in types; `/openapi/v2`, in
+//! [`super::openapi_v2`], has them), and `fieldValidation` is accepted but unknown fields are
+//! pruned silently.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,7 +83,7 @@ fn gv_document(st: &ApiState, group: &str, version: &str) -> Response {
 }
 
 /// `com.witboost.iam.v1alpha1.AccessToken`: the reversed group, as the real server names them.
-fn schema_name(info: &ResourceInfo) -> String {
+pub(super) fn schema_name(info: &ResourceInfo) -> String {
     let mut parts: Vec<&str> = info.group.split('.').filter(|s| !s.is_empty()).collect();
     parts.reverse();
     if parts.is_empty() {

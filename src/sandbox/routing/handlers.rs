@@ -12,6 +12,7 @@ use super::super::errors::{ApiError, Cause};
 use super::super::fieldvalidation::{self, Directive, Source};
 use super::super::filter::ObjectFilter;
 use super::super::paging;
+use super::super::protobuf;
 use super::super::registry::ResourceInfo;
 use super::super::storage::{DeleteOptions, Deletion, Propagation};
 use super::super::watch;
@@ -74,7 +75,7 @@ pub(super) async fn handle(
             patch(st, &info, ns, w, params, headers, &body)
         }
         ("delete", Some(name)) if rp.subresource.is_none() => {
-            delete(st, &info, ns, name, params, &body, dry_run)
+            delete(st, &info, ns, name, params, headers, &body)
         }
         ("deletecollection", None) => {
             delete_collection(st, &info, rp.namespace, params, format, dry_run)
@@ -193,7 +194,21 @@ fn list(
     Ok(output::list_page(info, &page.items, &meta, format))
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or("")
+}
+
+/// A create or update body: JSON, or Kubernetes protobuf for a built-in kind.
+fn parse_body(info: &ResourceInfo, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    if protobuf::is_protobuf(content_type(headers)) {
+        return match info.builtin {
+            Some(kind) => protobuf::decode_object(body, kind),
+            None => Err(ApiError::unsupported_media_type(protobuf::MEDIA_TYPE)),
+        };
+    }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body of the request could not be decoded as JSON: {e}"
@@ -231,7 +246,7 @@ fn create(
     dry_run: bool,
 ) -> Result<Response, ApiError> {
     let directive = Directive::from_params(params)?;
-    let mut obj = parse_body(body)?;
+    let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, None)?;
     let warnings = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
     strategy::prepare_create(info, &mut obj)?;
@@ -255,7 +270,7 @@ fn update(
 ) -> Result<Response, ApiError> {
     let Write { name, sub, dry_run } = w;
     let directive = Directive::from_params(params)?;
-    let mut obj = parse_body(body)?;
+    let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
     let warnings = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
     let manager = manager(params, headers);
@@ -285,11 +300,7 @@ fn patch(
 ) -> Result<Response, ApiError> {
     let Write { name, sub, dry_run } = w;
     let directive = Directive::from_params(params)?;
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|c| c.to_str().ok())
-        .unwrap_or("");
-    let kind = pure::patch_kind(content_type, info)?;
+    let kind = pure::patch_kind(content_type(headers), info)?;
     let mut patch = pure::parse_patch(kind, body)?;
     let mut warnings = vec![];
     if kind == PatchKind::Apply {
@@ -391,9 +402,15 @@ fn patch(
     Ok(with_warnings(resp, &warnings))
 }
 
-fn delete_options(params: &Params, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(
+    params: &Params,
+    headers: Option<&HeaderMap>,
+    body: &[u8],
+) -> Result<DeleteOptions, ApiError> {
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
+    } else if headers.is_some_and(|h| protobuf::is_protobuf(content_type(h))) {
+        protobuf::decode_delete_options(body)?
     } else {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
@@ -440,11 +457,11 @@ fn delete(
     ns: &str,
     name: &str,
     params: &Params,
+    headers: &HeaderMap,
     body: &[u8],
-    dry_run: bool,
 ) -> Result<Response, ApiError> {
-    let mut opts = delete_options(params, body)?;
-    opts.dry_run |= dry_run;
+    let mut opts = delete_options(params, Some(headers), body)?;
+    opts.dry_run |= dry_run(params)?;
     let ns = if info.namespaced { ns } else { "" };
     let outcome = st.store.delete(&info.storage, ns, name, &opts)?;
     if !opts.dry_run {
@@ -464,7 +481,7 @@ fn delete_collection(
     format: Format,
     dry_run: bool,
 ) -> Result<Response, ApiError> {
-    let mut opts = delete_options(params, b"")?;
+    let mut opts = delete_options(params, None, b"")?;
     opts.dry_run = dry_run;
     let filter = filter_for(info, ns, None, params)?;
     let (items, _) = st.store.list(&info.storage, ns, |v| filter.matches(v));

@@ -3,10 +3,11 @@
 //! Faithful: the path layout (`/api/v1/namespaces/{ns}/{resource}/{name}/{subresource}`,
 //! `/apis/{group}/{version}/...`), verbs (get, list, watch, create, update, patch, delete,
 //! deletecollection), the `/status` subresource, `metav1.Status` errors, server-side Table output
-//! for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`, `dryRun=All`, `limit`/`continue`
+//! for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`; protobuf bodies of built-in
+//! kinds on create and update (`super::protobuf`), `dryRun=All`, `limit`/`continue`
 //! (`paging`), `fieldValidation` (`fieldvalidation`), impersonated requests authorized first
-//! (`authz`). Simplified: JSON only (no protobuf, no CBOR); `resourceVersion` on get/list is
-//! ignored (always the latest state).
+//! (`authz`). Simplified: answers are JSON only (no protobuf, no CBOR); `resourceVersion` on
+//! get/list is ignored (always the latest state).
 
 mod handlers;
 mod output;
@@ -133,7 +134,7 @@ async fn dispatch(
     if let Some(resp) = super::authz::intercept(&st, &method, path, &params, &headers, &body) {
         return resp;
     }
-    if let Some(resp) = super::discovery::serve(&st, &method, path, &params) {
+    if let Some(resp) = super::discovery::serve(&st, &method, path, &params, &headers) {
         return resp;
     }
     let Some(rp) = parse_path(path) else {
