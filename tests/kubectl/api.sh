@@ -81,6 +81,14 @@ contains "$out" "kubectl-create Update"
 k_fails 'conflict with "kubectl-create"' apply --server-side -f "$work/cm-green.yaml"
 k_fails '.data.colour' apply --server-side -f "$work/cm-green.yaml"
 
+step "imperative kubectl create (protobuf bodies): server dry run, then the same conflicts"
+out=$(k create configmap imperative -n team --from-literal=colour=blue --dry-run=server)
+contains "$out" "configmap/imperative created (server dry run)"
+k_fails 'configmaps "imperative" not found' get configmap imperative -n team
+k create configmap imperative -n team --from-literal=colour=blue
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: imperative, namespace: team}\ndata: {colour: red}\n' >"$work/imperative.yaml"
+k_fails 'conflict with "kubectl-create" using v1: .data.colour' apply --server-side -f "$work/imperative.yaml"
+
 step "kubectl diff shows the change; --dry-run=server on an existing object changes nothing"
 rv=$(k get configmap settings -n team -o jsonpath='{.metadata.resourceVersion}')
 set +e
