@@ -253,6 +253,8 @@ async fn aggregated_cluster_roles_follow_their_parts_and_the_bootstrap_roles_nes
     let as_editor: Api<ConfigMap> = Api::namespaced(editor.clone(), "default");
     as_editor.create(&PostParams::default(), &cm).await.unwrap();
     as_editor.list(&ListParams::default()).await.unwrap();
+    let editor_secrets: Api<Secret> = Api::namespaced(editor.clone(), "default");
+    editor_secrets.list(&ListParams::default()).await.unwrap();
     let editor_roles: Api<Role> = Api::namespaced(editor, "default");
     assert_eq!(
         status(editor_roles.list(&ListParams::default()).await).code,

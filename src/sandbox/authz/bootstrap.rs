@@ -152,6 +152,19 @@ pub fn cluster_roles() -> Vec<Value> {
             "system:aggregate-to-edit",
             &[(TO_EDIT, "true")],
             vec![
+                // Read access to the resources that can escalate, which view leaves out.
+                rule(
+                    &[""],
+                    &[
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                        "secrets",
+                        "services/proxy",
+                    ],
+                    &READ,
+                ),
                 rule(&[""], &["serviceaccounts"], &["impersonate"]),
                 rule(
                     &[""],
