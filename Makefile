@@ -23,7 +23,7 @@ crds:
 	rm -f crds/*.yaml
 	$(CARGO) run --locked --quiet -- crds --output-dir crds
 
-## venv: the pinned Python tools the external-client tests drive (kubectl, requests, PyJWT)
+## venv: the pinned Python tools the external-client tests drive (kubectl, Helm, requests, PyJWT)
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: tests/requirements.txt
@@ -42,6 +42,8 @@ build:
 external-test: venv build
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 	tests/kubectl/api.sh $(VENV)/bin/kubectl $(BIN)
+	tests/kubectl/imperative.sh $(VENV)/bin/kubectl $(BIN)
+	tests/helm/run.sh $(BIN) $(VENV)/bin/python
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python

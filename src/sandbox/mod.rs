@@ -56,6 +56,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use command::{SandboxArgs, run_command, start_until, stop_on_signal};
 pub use counts::CountSnapshot;
+/// The gnostic `openapi_v2` messages `/openapi/v2` answers in (for clients and tests).
+pub use discovery::openapi_v2::gnostic;
 pub use faults::Faults;
 
 use registry::Registry;

@@ -385,3 +385,75 @@ async fn a_built_in_body_of_the_wrong_type_is_a_bad_request_and_a_missing_field_
         "FieldValueRequired"
     );
 }
+
+async fn openapi_v2(client: &kube::Client, accept: &str) -> (String, Vec<u8>) {
+    use http_body_util::BodyExt as _;
+    let request = http::Request::get("/openapi/v2")
+        .header(http::header::ACCEPT, accept)
+        .body(kube::client::Body::empty())
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()[http::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (content_type, body.to_vec())
+}
+
+#[tokio::test]
+async fn openapi_v2_has_every_built_in_kind_and_served_crd_as_json_and_as_gnostic_protobuf() {
+    use prost::Message as _;
+    use witboost_token_operator::sandbox::gnostic;
+    let sb = sandbox().await;
+    let client = sb.client();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    crds.create(&PostParams::default(), &common::widget_crd())
+        .await
+        .unwrap();
+
+    let (content_type, body) = openapi_v2(&client, "application/json").await;
+    assert_eq!(content_type, "application/json");
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["swagger"], "2.0");
+    let defs = doc["definitions"].as_object().unwrap();
+    let gvk_of = |def: &Value| def["x-kubernetes-group-version-kind"][0].clone();
+    for (api_version, kind, _, _, _, _) in KINDS {
+        let wanted = gvk(api_version, kind);
+        let found = defs.values().any(|d| {
+            let g = gvk_of(d);
+            g["group"] == wanted.group.as_str()
+                && g["version"] == wanted.version.as_str()
+                && g["kind"] == wanted.kind.as_str()
+        });
+        assert!(found, "{api_version} {kind} has a definition");
+    }
+    let widget = &defs["com.example.v1.Widget"];
+    assert_eq!(gvk_of(widget)["kind"], "Widget");
+    assert_eq!(
+        widget["properties"]["metadata"]["$ref"],
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
+
+    let proto = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+    let (content_type, body) = openapi_v2(&client, proto).await;
+    assert_eq!(content_type, proto);
+    let doc = gnostic::Document::decode(body.as_slice()).unwrap();
+    let names: Vec<String> = doc
+        .definitions
+        .unwrap()
+        .additional_properties
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names.len(), defs.len());
+    for name in [
+        "io.k8s.api.apps.v1.Deployment",
+        "io.k8s.api.rbac.v1.ClusterRole",
+        "com.example.v1.Widget",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name}");
+    }
+}

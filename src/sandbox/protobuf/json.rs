@@ -96,6 +96,14 @@ fn object(
             other => other,
         };
         let Some((name, field_schema)) = property(schema, rust_name) else {
+            // A Go struct embedded inline (`IngressRule.IngressRuleValue`, `Volume.VolumeSource`,
+            // `Probe.ProbeHandler`) is a message field on the wire and its fields in JSON.
+            if let Node::Struct(_, inner) = value
+                && let Value::Object(inlined) = object(inner, schema, defs)?
+            {
+                out.extend(inlined);
+                continue;
+            }
             return Err(format!(
                 "the field {rust_name} has no counterpart in the Kubernetes schema"
             ));
@@ -111,6 +119,10 @@ fn object(
             _ => false,
         };
         if zero && !is_required {
+            continue;
+        }
+        // A zero `Time` (and an empty `RawExtension`): Kubernetes 1.37 omits them (`omitzero`).
+        if converted.is_null() && matches!(value, Node::Struct(..)) {
             continue;
         }
         let converted = match value {

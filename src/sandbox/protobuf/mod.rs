@@ -6,7 +6,7 @@
 //! and whose `raw` is the object's message. The message is decoded with k8s-pb's prost type of
 //! the kind (exact wire format) and turned into the JSON kube-apiserver would have stored for the
 //! same Go object: property names and byte fields from k8s-openapi's schema of the kind,
-//! `Time`/`MicroTime` as RFC 3339 (`null` when zero), `Duration` as Go prints it, `Quantity` as
+//! `Time`/`MicroTime` as RFC 3339 (left out when zero), `Duration` as Go prints it, `Quantity` as
 //! its string, `IntOrString` as number or string, `RawExtension`/`FieldsV1` as embedded JSON,
 //! 64-bit integers as JSON numbers, bytes as base64. k8s-pb has neither serde nor descriptors,
 //! so the decoded message is read through its derived `Debug` ([`debug`]).
