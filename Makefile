@@ -54,6 +54,7 @@ build:
 
 external-test: venv build
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
+	tests/kubectl/api.sh $(VENV)/bin/kubectl $(BIN)
 	tests/kubectl/imperative.sh $(VENV)/bin/kubectl $(BIN)
 	tests/helm/run.sh $(BIN) $(VENV)/bin/python
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)

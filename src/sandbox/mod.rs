@@ -16,18 +16,23 @@
 //! ```
 //!
 //! Layout by concern: `storage` (objects, versions, history, garbage collection), `routing`
-//! (REST paths and per-kind write rules), `watch`, `discovery` (+ OpenAPI), `faults`, `counts`,
+//! (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests), `paging`
+//! (`limit`/`continue`), `fieldvalidation` (unknown and duplicate fields), `watch`,
+//! `discovery` (+ OpenAPI), `faults`, `counts`,
 //! `registry` (which resources are served, built-ins from the `kinds` table), `errors` (`metav1.Status`), `filter` (selectors
 //! on lists and watches), `command` (the CLI subcommand); and the pure modules `patch`,
 //! `selector`, `table`, `validation`.
 
+pub mod authz;
 mod command;
 pub mod counts;
 mod discovery;
 pub mod errors;
 pub mod faults;
+pub mod fieldvalidation;
 mod filter;
 pub mod kinds;
+pub mod paging;
 pub mod patch;
 pub mod protobuf;
 pub mod registry;
@@ -93,6 +98,7 @@ pub struct Sandbox {
     state: Arc<ApiState>,
     server: Option<JoinHandle<()>>,
     gc: JoinHandle<()>,
+    aggregator: JoinHandle<()>,
 }
 
 impl Sandbox {
@@ -113,6 +119,7 @@ impl Sandbox {
                 json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns }, "status": { "phase": "Active" } }),
             )?;
         }
+        authz::bootstrap::install(&store)?;
         let gc = storage::spawn_collector(&store, gc_queue);
         let state = Arc::new(ApiState {
             faults: Arc::new(Faults::new(store.clone())),
@@ -123,6 +130,7 @@ impl Sandbox {
             default_watch_timeout: config.default_watch_timeout,
             shutdown: CancellationToken::new(),
         });
+        let aggregator = authz::aggregate::spawn(state.store.clone(), state.shutdown.clone());
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("failed to bind {}", config.addr))?;
@@ -139,6 +147,7 @@ impl Sandbox {
             state,
             server: Some(server),
             gc,
+            aggregator,
         })
     }
 
@@ -201,5 +210,6 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.state.shutdown.cancel();
         self.gc.abort();
+        self.aggregator.abort();
     }
 }

@@ -1,6 +1,8 @@
 """Helm (its Go SDK through helm-python-sdk) against the sandbox: install, upgrade, roll back and
 uninstall the stock chart `helm create` makes (which needs /openapi/v2 as Helm asks for it, the
-gnostic protobuf document); an invalid manifest is refused.
+gnostic protobuf document); an invalid manifest is refused; an identity whose RoleBinding
+(to the bootstrap `admin` ClusterRole) covers one namespace installs there as an impersonated
+user (`kube_as_user`) and is forbidden in another.
 
 Usage: python lifecycle.py KUBECONFIG WORKDIR
 
@@ -8,8 +10,11 @@ Each step is a function taking the Config, so further scenarios (an impersonated
 `Config(kube_as_user=...)`) add a function and a line in `main`.
 """
 
+import json
 import pathlib
+import re
 import sys
+import urllib.request
 
 import helm_python as helm
 
@@ -83,6 +88,50 @@ def invalid_manifest(cfg, work):
     )
 
 
+def impersonated_install(kubeconfig, chart):
+    step("an identity whose RoleBinding covers one namespace installs there, not elsewhere")
+    server = re.search(r"server:\s*(\S+)", pathlib.Path(kubeconfig).read_text()).group(1)
+
+    def create(path, body):
+        request = urllib.request.Request(
+            server + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as answer:
+            expect(answer.status == 201, f"created {path}")
+
+    for ns in ("team-a", "team-b"):
+        create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    create(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "deployer-admin"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "team-a"}],
+        },
+    )
+    user = "system:serviceaccount:team-a:deployer"
+    with helm.Config(kubeconfig_path=kubeconfig, namespace="team-a", kube_as_user=user) as cfg:
+        release = cfg.install(chart, "team", namespace="team-a", timeout=60)
+        expect(release["status"] == "deployed", f"installed as {user}: {release['status']}")
+        cfg.uninstall("team", timeout=60)
+    with helm.Config(kubeconfig_path=kubeconfig, namespace="team-b", kube_as_user=user) as cfg:
+        try:
+            cfg.install(chart, "team", namespace="team-b", timeout=60)
+        except helm.HelmError as e:
+            message = str(e)
+            print(f"refused: {message}")
+            expect("forbidden" in message, f"a 403: {message}")
+            expect(f'User "{user}"' in message, f"naming the identity: {message}")
+            expect('in the namespace "team-b"' in message, f"and the namespace: {message}")
+        else:
+            raise SystemExit("FAIL: installed into a namespace the identity has no rights in")
+
+
 def chart_dir(work, name):
     return str(pathlib.Path(work) / name)
 
@@ -93,6 +142,7 @@ def main():
     with helm.Config(kubeconfig_path=kubeconfig, namespace=NAMESPACE) as cfg:
         lifecycle(cfg, chart)
         invalid_manifest(cfg, work)
+    impersonated_install(kubeconfig, chart)
     print("helm: all steps passed")
 
 

@@ -9,7 +9,9 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
 use super::super::errors::{ApiError, Cause};
+use super::super::fieldvalidation::{self, Directive, Source};
 use super::super::filter::ObjectFilter;
+use super::super::paging;
 use super::super::protobuf;
 use super::super::registry::ResourceInfo;
 use super::super::storage::{DeleteOptions, Deletion, Propagation};
@@ -42,11 +44,7 @@ pub(super) async fn handle(
     {
         return Err(ApiError::path_not_found());
     }
-    if params.contains_key("dryRun") {
-        return Err(ApiError::bad_request(
-            "dryRun is not supported by the sandbox",
-        ));
-    }
+    let dry_run = dry_run(params)?;
     let format = Format::from_request(headers, params.get("includeObject"));
     let ns = rp.namespace.unwrap_or_default();
     match (verb, rp.name) {
@@ -59,19 +57,60 @@ pub(super) async fn handle(
             filter_for(&info, rp.namespace, name, params)?,
             params,
         ),
-        ("create", None) => create(st, &info, ns, params, headers, &body),
+        ("create", None) => create(st, &info, ns, params, headers, &body, dry_run),
         ("update", Some(name)) => {
-            update(st, &info, ns, name, rp.subresource, params, headers, &body)
+            let w = Write {
+                name,
+                sub: rp.subresource,
+                dry_run,
+            };
+            update(st, &info, ns, w, params, headers, &body)
         }
-        ("patch", Some(name)) => patch(st, &info, ns, name, rp.subresource, params, headers, &body),
+        ("patch", Some(name)) => {
+            let w = Write {
+                name,
+                sub: rp.subresource,
+                dry_run,
+            };
+            patch(st, &info, ns, w, params, headers, &body)
+        }
         ("delete", Some(name)) if rp.subresource.is_none() => {
             delete(st, &info, ns, name, params, headers, &body)
         }
-        ("deletecollection", None) => delete_collection(st, &info, rp.namespace, params, format),
+        ("deletecollection", None) => {
+            delete_collection(st, &info, rp.namespace, params, format, dry_run)
+        }
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({method})"
         ))),
     }
+}
+
+/// `dryRun=All` (the only value the API defines).
+fn dry_run(params: &Params) -> Result<bool, ApiError> {
+    match params.get("dryRun").map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
+        ))),
+    }
+}
+
+/// The object named by an update or patch.
+struct Write<'a> {
+    name: &'a str,
+    sub: Option<&'a str>,
+    dry_run: bool,
+}
+
+/// The response with one `Warning` header per field-validation warning.
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        resp.headers_mut()
+            .append(http::header::WARNING, fieldvalidation::warning_header(w));
+    }
+    resp
 }
 
 fn filter_for(
@@ -115,8 +154,44 @@ fn list(
     format: Format,
 ) -> Result<Response, ApiError> {
     let filter = filter_for(info, ns, None, params)?;
-    let (items, rv) = st.store.list(&info.storage, ns, |v| filter.matches(v));
-    Ok(output::list(info, &items, rv, format))
+    let limit = params
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let from = match params.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => Some(paging::decode(token, info.namespaced)?),
+        None => None,
+    };
+    if limit.is_none() && from.is_none() {
+        let (items, rv) = st.store.list(&info.storage, ns, |v| filter.matches(v));
+        return Ok(output::list(info, &items, rv, format));
+    }
+    let page = st.store.list_page(
+        &info.storage,
+        ns,
+        |v| filter.matches(v),
+        limit,
+        from.as_ref().map(|c| (c.rv, &c.after)),
+    )?;
+    let mut meta = paging::ListMeta {
+        rv: page.rv,
+        ..Default::default()
+    };
+    if page.remaining > 0
+        && let Some(last) = page.items.last()
+    {
+        meta.continue_token = Some(paging::encode(
+            page.rv,
+            &super::super::storage::object_key(&last.value),
+        ));
+        let selected = ["labelSelector", "fieldSelector"]
+            .iter()
+            .any(|p| params.get(*p).is_some_and(|s| !s.is_empty()));
+        if !selected {
+            meta.remaining = Some(page.remaining);
+        }
+    }
+    Ok(output::list_page(info, &page.items, &meta, format))
 }
 
 fn content_type(headers: &HeaderMap) -> &str {
@@ -168,58 +243,90 @@ fn create(
     params: &Params,
     headers: &HeaderMap,
     body: &[u8],
+    dry_run: bool,
 ) -> Result<Response, ApiError> {
+    let directive = Directive::from_params(params)?;
     let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, None)?;
+    let warnings = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
     strategy::prepare_create(info, &mut obj)?;
     pure::record_update(None, &mut obj, &manager(params, headers), None);
-    let stored = st.store.create(&info.storage, obj)?;
-    crd_hooks::after_write(st, info, &stored);
-    Ok(output::object(
-        info,
-        &stored,
-        StatusCode::CREATED,
-        Format::Json,
-    ))
+    let stored = st.store.create_with(&info.storage, obj, dry_run)?;
+    if !dry_run {
+        crd_hooks::after_write(st, info, &stored);
+    }
+    let resp = output::object(info, &stored, StatusCode::CREATED, Format::Json);
+    Ok(with_warnings(resp, &warnings))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn update(
     st: &ApiState,
     info: &Arc<ResourceInfo>,
     ns: &str,
-    name: &str,
-    sub: Option<&str>,
+    w: Write<'_>,
     params: &Params,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    let Write { name, sub, dry_run } = w;
+    let directive = Directive::from_params(params)?;
     let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
+    let warnings = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
     let manager = manager(params, headers);
-    let (stored, _) = st.store.write(&info.storage, ns, name, |cur| {
-        let cur = cur.ok_or_else(|| ApiError::not_found(info.target(), name))?;
-        let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
-        pure::record_update(Some(&cur.value), &mut new, &manager, sub);
-        Ok(new)
-    })?;
-    crd_hooks::after_write(st, info, &stored);
-    Ok(output::object(info, &stored, StatusCode::OK, Format::Json))
+    let (stored, _) = st
+        .store
+        .write_with(&info.storage, ns, name, dry_run, |cur| {
+            let cur = cur.ok_or_else(|| ApiError::not_found(info.target(), name))?;
+            let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
+            pure::record_update(Some(&cur.value), &mut new, &manager, sub);
+            Ok(new)
+        })?;
+    if !dry_run {
+        crd_hooks::after_write(st, info, &stored);
+    }
+    let resp = output::object(info, &stored, StatusCode::OK, Format::Json);
+    Ok(with_warnings(resp, &warnings))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn patch(
     st: &ApiState,
     info: &Arc<ResourceInfo>,
     ns: &str,
-    name: &str,
-    sub: Option<&str>,
+    w: Write<'_>,
     params: &Params,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    let Write { name, sub, dry_run } = w;
+    let directive = Directive::from_params(params)?;
     let kind = pure::patch_kind(content_type(headers), info)?;
-    let patch = pure::parse_patch(kind, body)?;
+    let mut patch = pure::parse_patch(kind, body)?;
+    let mut warnings = vec![];
+    if kind == PatchKind::Apply {
+        // Unknown fields of an apply patch are found in the patch, before it is merged.
+        let body_json = body.first() == Some(&b'{');
+        let mut checked = patch.clone();
+        checked["apiVersion"] = Value::String(info.api_version());
+        checked["kind"] = Value::String(info.kind.clone());
+        warnings = fieldvalidation::check(
+            info,
+            directive,
+            Source::Apply,
+            body_json.then_some(body),
+            &mut checked,
+        )?;
+        for field in ["apiVersion", "kind"] {
+            match (patch.get(field), checked.as_object_mut()) {
+                (Some(v), _) => checked[field] = v.clone(),
+                (None, Some(m)) => {
+                    m.remove(field);
+                }
+                (None, None) => {}
+            }
+        }
+        patch = checked;
+    }
     let force = super::truthy(params.get("force"));
     let manager = if kind == PatchKind::Apply {
         params
@@ -252,31 +359,47 @@ fn patch(
         force,
         name,
     };
-    let (stored, created) = st.store.write(&info.storage, ns, name, |cur| match cur {
-        None if kind == PatchKind::Apply && sub.is_none() => {
-            let mut obj = pure::apply_patch(info, None, &req)?;
-            strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
-            strategy::prepare_create(info, &mut obj)?;
-            Ok(obj)
-        }
-        None => Err(ApiError::not_found(info.target(), name)),
-        Some(cur) => {
-            let mut obj = pure::apply_patch(info, Some(&cur.value), &req)?;
-            strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
-            let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
-            if kind != PatchKind::Apply {
-                pure::record_update(Some(&cur.value), &mut new, &manager, sub);
-            }
-            Ok(new)
-        }
-    })?;
-    crd_hooks::after_write(st, info, &stored);
+    let patched_warnings = &mut warnings;
+    let (stored, created) =
+        st.store
+            .write_with(&info.storage, ns, name, dry_run, |cur| match cur {
+                None if kind == PatchKind::Apply && sub.is_none() => {
+                    let mut obj = pure::apply_patch(info, None, &req)?;
+                    strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
+                    strategy::prepare_create(info, &mut obj)?;
+                    Ok(obj)
+                }
+                None => Err(ApiError::not_found(info.target(), name)),
+                Some(cur) => {
+                    let mut obj = pure::apply_patch(info, Some(&cur.value), &req)?;
+                    strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
+                    if kind != PatchKind::Apply {
+                        let json_body = (kind != PatchKind::Json).then_some(body);
+                        *patched_warnings = fieldvalidation::check(
+                            info,
+                            directive,
+                            Source::Patch,
+                            json_body,
+                            &mut obj,
+                        )?;
+                    }
+                    let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
+                    if kind != PatchKind::Apply {
+                        pure::record_update(Some(&cur.value), &mut new, &manager, sub);
+                    }
+                    Ok(new)
+                }
+            })?;
+    if !dry_run {
+        crd_hooks::after_write(st, info, &stored);
+    }
     let code = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(output::object(info, &stored, code, Format::Json))
+    let resp = output::object(info, &stored, code, Format::Json);
+    Ok(with_warnings(resp, &warnings))
 }
 
 fn delete_options(
@@ -316,10 +439,15 @@ fn delete_options(
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let dry_run = body
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         propagation,
         precondition_uid: field("uid"),
         precondition_rv: field("resourceVersion"),
+        dry_run,
     })
 }
 
@@ -332,10 +460,13 @@ fn delete(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let opts = delete_options(params, Some(headers), body)?;
+    let mut opts = delete_options(params, Some(headers), body)?;
+    opts.dry_run |= dry_run(params)?;
     let ns = if info.namespaced { ns } else { "" };
     let outcome = st.store.delete(&info.storage, ns, name, &opts)?;
-    crd_hooks::after_delete(st, info, &outcome);
+    if !opts.dry_run {
+        crd_hooks::after_delete(st, info, &outcome);
+    }
     Ok(match outcome {
         Deletion::Deleted(s) => output::object(info, &s, StatusCode::OK, Format::Json),
         Deletion::Pending(s) => output::object(info, &s, StatusCode::ACCEPTED, Format::Json),
@@ -348,8 +479,10 @@ fn delete_collection(
     ns: Option<&str>,
     params: &Params,
     format: Format,
+    dry_run: bool,
 ) -> Result<Response, ApiError> {
-    let opts = delete_options(params, None, b"")?;
+    let mut opts = delete_options(params, None, b"")?;
+    opts.dry_run = dry_run;
     let filter = filter_for(info, ns, None, params)?;
     let (items, _) = st.store.list(&info.storage, ns, |v| filter.matches(v));
     let mut deleted = Vec::with_capacity(items.len());
@@ -357,7 +490,9 @@ fn delete_collection(
         let (ins, iname) = super::super::storage::object_key(&item.value);
         match st.store.delete(&info.storage, &ins, &iname, &opts) {
             Ok(outcome) => {
-                crd_hooks::after_delete(st, info, &outcome);
+                if !dry_run {
+                    crd_hooks::after_delete(st, info, &outcome);
+                }
                 deleted.push(match outcome {
                     Deletion::Deleted(s) | Deletion::Pending(s) => s,
                 });

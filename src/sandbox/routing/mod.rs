@@ -4,9 +4,10 @@
 //! `/apis/{group}/{version}/...`), verbs (get, list, watch, create, update, patch, delete,
 //! deletecollection), the `/status` subresource, `metav1.Status` errors, server-side Table output
 //! for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`; protobuf bodies of built-in
-//! kinds on create and update (`super::protobuf`). Simplified: answers are JSON only (no
-//! protobuf, no CBOR); `limit` is ignored and every list comes in one page (which the API allows);
-//! `dryRun` is refused; `resourceVersion` on get/list is ignored (always the latest state).
+//! kinds on create and update (`super::protobuf`), `dryRun=All`, `limit`/`continue`
+//! (`paging`), `fieldValidation` (`fieldvalidation`), impersonated requests authorized first
+//! (`authz`). Simplified: answers are JSON only (no protobuf, no CBOR); `resourceVersion` on
+//! get/list is ignored (always the latest state).
 
 mod handlers;
 mod output;
@@ -130,6 +131,9 @@ async fn dispatch(
 ) -> Response {
     st.faults.delay().await;
     let path = uri.path();
+    if let Some(resp) = super::authz::intercept(&st, &method, path, &params, &headers, &body) {
+        return resp;
+    }
     if let Some(resp) = super::discovery::serve(&st, &method, path, &params, &headers) {
         return resp;
     }

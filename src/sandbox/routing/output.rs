@@ -7,6 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use super::super::paging::ListMeta;
 use super::super::registry::ResourceInfo;
 use super::super::storage::Stored;
 use super::super::table::IncludeObject;
@@ -78,16 +79,31 @@ pub fn object(info: &ResourceInfo, stored: &Stored, code: StatusCode, format: Fo
 }
 
 pub fn list(info: &ResourceInfo, items: &[Stored], rv: u64, format: Format) -> Response {
+    let meta = ListMeta {
+        rv,
+        ..ListMeta::default()
+    };
+    list_page(info, items, &meta, format)
+}
+
+/// A list with its metadata (`continue`, `remainingItemCount` of a page).
+pub fn list_page(
+    info: &ResourceInfo,
+    items: &[Stored],
+    meta: &ListMeta,
+    format: Format,
+) -> Response {
     if let Format::Table(include) = format {
-        return table(info, items, Some(rv), include);
+        return table(info, items, Some(meta), include);
     }
     let size: usize = items.iter().map(|s| s.json.len() + 1).sum();
     let mut buf = BytesMut::with_capacity(size + 128);
     buf.put_slice(
         format!(
-            r#"{{"kind":"{}List","apiVersion":"{}","metadata":{{"resourceVersion":"{rv}"}},"items":["#,
+            r#"{{"kind":"{}List","apiVersion":"{}","metadata":{},"items":["#,
             info.kind,
-            info.api_version()
+            info.api_version(),
+            meta.to_json()
         )
         .as_bytes(),
     );
@@ -104,13 +120,13 @@ pub fn list(info: &ResourceInfo, items: &[Stored], rv: u64, format: Format) -> R
 fn table(
     info: &ResourceInfo,
     items: &[Stored],
-    rv: Option<u64>,
+    meta: Option<&ListMeta>,
     include: IncludeObject,
 ) -> Response {
     let objects: Vec<Value> = items.iter().map(|s| (*s.value).clone()).collect();
     let mut table = info.table.render(&objects, include, jiff::Timestamp::now());
-    if let Some(rv) = rv {
-        table["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+    if let Some(meta) = meta {
+        table["metadata"] = meta.to_json();
     }
     json_response(
         StatusCode::OK,

@@ -56,6 +56,9 @@ pub fn random_suffix() -> String {
 
 /// RFC 1123 subdomain, as most kinds require of their names.
 pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
+    if info.group == "rbac.authorization.k8s.io" {
+        return validate_path_segment_name(info, name);
+    }
     let ok = !name.is_empty()
         && name.len() <= 253
         && name
@@ -83,6 +86,29 @@ pub fn validate_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
             field: "metadata.name".into(),
         }],
     ))
+}
+
+/// RBAC objects' names only have to be usable as one path segment (`system:discovery`).
+fn validate_path_segment_name(info: &ResourceInfo, name: &str) -> Result<(), ApiError> {
+    let problem = match name {
+        "" => Some("Required value: name or generateName is required".to_string()),
+        "." | ".." => Some(format!("Invalid value: {name:?}: may not be '{name}'")),
+        _ if name.contains('/') => Some(format!("Invalid value: {name:?}: may not contain '/'")),
+        _ if name.contains('%') => Some(format!("Invalid value: {name:?}: may not contain '%'")),
+        _ => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some(message) => Err(ApiError::invalid(
+            info.target(),
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message,
+                field: "metadata.name".into(),
+            }],
+        )),
+    }
 }
 
 /// Fields clients cannot change through an update: uid, creation and deletion timestamps.

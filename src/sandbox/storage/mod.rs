@@ -10,7 +10,8 @@
 //! `deletionTimestamp` + finalizers, owner-reference garbage collection in the background with
 //! `propagationPolicy` Orphan/Background/Foreground, namespace deletion removing its contents,
 //! a bounded per-resource event history (the watch cache) that resumes watches or answers
-//! "too old resource version".
+//! "too old resource version", list pages as of an earlier resourceVersion (rebuilt from that
+//! history, like an etcd revision), and dry-run writes that check everything and store nothing.
 //! Simplified: Orphan deletion strips owner references synchronously instead of through an
 //! `orphan` finalizer; Foreground deletion waits for every dependent regardless of
 //! `blockOwnerDeletion`; there is no grace period (pods do not exist here).
@@ -152,6 +153,17 @@ pub struct DeleteOptions {
     pub propagation: Propagation,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
+    /// `dryRun=All`: check and answer, change nothing.
+    pub dry_run: bool,
+}
+
+/// One page of a list (see `paging`): the items, the snapshot's resourceVersion, and the
+/// matching items left after them.
+#[derive(Debug)]
+pub struct ListPage {
+    pub items: Vec<Stored>,
+    pub rv: u64,
+    pub remaining: u64,
 }
 
 /// Work handed to the background garbage collector.
@@ -254,6 +266,11 @@ impl Store {
         inner.collections.remove(key);
     }
 
+    /// Whether a resource has a collection (is served).
+    pub fn serves(&self, key: &StorageKey) -> bool {
+        self.read().collections.contains_key(key)
+    }
+
     pub fn current_rv(&self) -> u64 {
         self.read().rv
     }
@@ -284,6 +301,76 @@ impl Store {
             .cloned()
             .collect();
         (items, inner.rv)
+    }
+
+    /// Up to `limit` objects (all for `None`) after the key `after`, as they were at `at`
+    /// (the current state for `None`). An earlier state is rebuilt from the retained history:
+    /// each object changed since then is taken as it was before its first later change. A state
+    /// older than the history is `410 Expired`, as a compacted etcd revision.
+    pub fn list_page(
+        &self,
+        key: &StorageKey,
+        ns: Option<&str>,
+        mut keep: impl FnMut(&Value) -> bool,
+        limit: Option<usize>,
+        at: Option<(u64, &ObjKey)>,
+    ) -> Result<ListPage, ApiError> {
+        let inner = self.read();
+        let Some(c) = inner.collections.get(key) else {
+            let rv = at.map_or(inner.rv, |(rv, _)| rv);
+            return Ok(ListPage {
+                items: vec![],
+                rv,
+                remaining: 0,
+            });
+        };
+        let after = at.map(|(_, k)| k);
+        let in_scope = |k: &ObjKey| ns.is_none_or(|ns| k.0 == ns) && after.is_none_or(|a| k > a);
+        // Objects changed since the snapshot, as they were then (`None`: did not exist).
+        let mut undone: HashMap<ObjKey, Option<&Stored>> = HashMap::new();
+        let rv = match at {
+            None => inner.rv,
+            Some((rv, _)) => {
+                if rv < c.compacted {
+                    return Err(super::paging::expired());
+                }
+                let start = c.history.partition_point(|e| e.rv <= rv);
+                for e in c.history.range(start..) {
+                    undone
+                        .entry(object_key(&e.object.value))
+                        .or_insert(e.previous.as_ref());
+                }
+                rv
+            }
+        };
+        let mut state: BTreeMap<&ObjKey, &Stored> = match after {
+            Some(a) => c
+                .objects
+                .range::<ObjKey, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+                .filter(|(k, _)| in_scope(k))
+                .collect(),
+            None => c.objects.iter().filter(|(k, _)| in_scope(k)).collect(),
+        };
+        for (k, before) in &undone {
+            if !in_scope(k) {
+                continue;
+            }
+            match before {
+                Some(s) => state.insert(k, s),
+                None => state.remove(k),
+            };
+        }
+        let mut matching = state.into_values().filter(|s| keep(&s.value));
+        let items: Vec<Stored> = match limit {
+            Some(n) => matching.by_ref().take(n).cloned().collect(),
+            None => matching.by_ref().cloned().collect(),
+        };
+        let remaining = matching.count() as u64;
+        Ok(ListPage {
+            items,
+            rv,
+            remaining,
+        })
     }
 
     fn in_namespace<'a>(
@@ -368,7 +455,17 @@ impl Store {
     }
 
     /// Create an object. `generateName` is resolved here; the namespace must exist.
-    pub fn create(&self, key: &StorageKey, mut obj: Value) -> Result<Stored, ApiError> {
+    pub fn create(&self, key: &StorageKey, obj: Value) -> Result<Stored, ApiError> {
+        self.create_with(key, obj, false)
+    }
+
+    /// [`Self::create`], or with `dry_run` every check and the answer without storing anything.
+    pub fn create_with(
+        &self,
+        key: &StorageKey,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Stored, ApiError> {
         let mut inner = self.write_lock();
         let (ns, mut name) = object_key(&obj);
         let info = inner
@@ -403,7 +500,7 @@ impl Store {
             }
             meta::set(&mut obj, "name", Value::String(name.clone()));
         }
-        self.insert_new(&mut inner, &info, obj, ns, name)
+        self.insert_new(&mut inner, &info, obj, ns, name, dry_run)
     }
 
     fn insert_new(
@@ -413,6 +510,7 @@ impl Store {
         mut obj: Value,
         ns: String,
         name: String,
+        dry_run: bool,
     ) -> Result<Stored, ApiError> {
         meta::validate_name(info, &name)?;
         if info.namespaced {
@@ -462,6 +560,10 @@ impl Store {
         } else {
             m.insert("generation".into(), Value::from(1));
         }
+        if dry_run {
+            // As the real server: the answer carries no resourceVersion, nothing was stored.
+            return Ok(Stored::new(obj, 0));
+        }
         Ok(self.put(inner, &info.storage, key, obj, EventType::Added, None))
     }
 
@@ -474,6 +576,19 @@ impl Store {
         key: &StorageKey,
         ns: &str,
         name: &str,
+        f: impl FnOnce(Option<&Stored>) -> Result<Value, ApiError>,
+    ) -> Result<(Stored, bool), ApiError> {
+        self.write_with(key, ns, name, false, f)
+    }
+
+    /// [`Self::write`], or with `dry_run` every check and the answer without storing anything
+    /// (the answer keeps the current resourceVersion).
+    pub fn write_with(
+        &self,
+        key: &StorageKey,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
         f: impl FnOnce(Option<&Stored>) -> Result<Value, ApiError>,
     ) -> Result<(Stored, bool), ApiError> {
         let mut inner = self.write_lock();
@@ -494,7 +609,7 @@ impl Store {
         let Some(old) = old else {
             let obj = f(None)?;
             return self
-                .insert_new(&mut inner, &info, obj, okey.0, okey.1)
+                .insert_new(&mut inner, &info, obj, okey.0, okey.1, dry_run)
                 .map(|s| (s, true));
         };
         let mut new = f(Some(&old))?;
@@ -537,6 +652,14 @@ impl Store {
         meta::set_generation(&old.value, &mut new, info.generation);
         if meta::same_content(&old.value, &new) {
             return Ok((old, false));
+        }
+        if dry_run {
+            meta::set(
+                &mut new,
+                "resourceVersion",
+                Value::String(old.rv.to_string()),
+            );
+            return Ok((Stored::new(new, old.rv), false));
         }
         if deleting && meta::finalizers(&new).is_empty() {
             let stored = self.remove(&mut inner, key, &okey, new);
@@ -601,7 +724,7 @@ impl Store {
                 ),
             ));
         }
-        if opts.propagation == Propagation::Orphan {
+        if opts.propagation == Propagation::Orphan && !opts.dry_run {
             self.orphan_dependents(&mut inner, &uid);
         }
         let mut new = (*old.value).clone();
@@ -617,6 +740,9 @@ impl Store {
             meta::set(&mut new, "finalizers", Value::from(finalizers.clone()));
         }
         if finalizers.is_empty() && !is_namespace {
+            if opts.dry_run {
+                return Ok(Deletion::Deleted(Stored::new(new, old.rv)));
+            }
             return Ok(Deletion::Deleted(self.remove(&mut inner, key, &okey, new)));
         }
         if meta::get(&new, "deletionTimestamp").is_some() {
@@ -629,6 +755,9 @@ impl Store {
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             meta::set(&mut new, "generation", Value::from(g + 1));
+        }
+        if opts.dry_run {
+            return Ok(Deletion::Pending(Stored::new(new, old.rv)));
         }
         let stored = self.put(
             &mut inner,

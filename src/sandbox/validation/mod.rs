@@ -99,6 +99,12 @@ impl SchemaValidator {
         })
     }
 
+    /// Drop what the schema does not declare: the first step of [`Self::validate`], alone
+    /// (field validation reports what it drops).
+    pub fn prune(&self, obj: &mut Value) {
+        structural::prune(obj, &self.inner.schema, true);
+    }
+
     /// Prunes and defaults `obj` in place, then validates it; `old` is the stored object on
     /// update (it enables transition rules).
     pub fn validate(&self, obj: &mut Value, old: Option<&Value>) -> Result<(), Vec<FieldError>> {

@@ -1,0 +1,222 @@
+//! `fieldValidation`: Strict rejects unknown and duplicate fields with kube-apiserver's message,
+//! Warn accepts and answers with `Warning` headers, Ignore drops them silently.
+
+use crate::common;
+
+use common::{install_widgets, sandbox};
+use serde_json::{Value, json};
+
+/// One raw request: status code, `Warning` header values, JSON body.
+async fn send(
+    base: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Vec<String>, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let warnings = head
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("warning")
+                .then(|| v.trim().to_string())
+        })
+        .collect();
+    (
+        head[9..12].parse().unwrap(),
+        warnings,
+        serde_json::from_str(body).unwrap_or_default(),
+    )
+}
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+#[tokio::test]
+async fn strict_rejects_unknown_and_duplicate_fields_of_built_in_kinds() {
+    let sb = sandbox().await;
+    let url = sb.url();
+    let (code, _, body) = send(
+        &url,
+        "POST",
+        &format!("{CMS}?fieldValidation=Strict"),
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"},"spec":{"foo":1}}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(body["reason"], "BadRequest");
+    assert_eq!(
+        body["message"],
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "spec""#
+    );
+
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
+            "metadata": {"labels": {"app": "d"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx", "imagee": "typo"}]}}},
+    });
+    let (code, _, body) = send(
+        &url,
+        "POST",
+        "/apis/apps/v1/namespaces/default/deployments?fieldValidation=Strict",
+        "application/json",
+        &deployment.to_string(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.template.spec.containers[0].imagee""#
+    );
+
+    let (code, _, body) = send(
+        &url,
+        "POST",
+        &format!("{CMS}?fieldValidation=Strict"),
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","name":"b"},"data":{}}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "metadata.name""#
+    );
+    let (code, _, _) = send(&url, "GET", &format!("{CMS}/a"), "application/json", "").await;
+    assert_eq!(code, 404, "nothing was stored");
+}
+
+#[tokio::test]
+async fn warn_answers_with_warning_headers_and_ignore_stays_silent_both_dropping_the_field() {
+    let sb = sandbox().await;
+    let url = sb.url();
+    let body = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","bogus":1}},"data":{{"k":"v"}},"extra":true}}"#
+        )
+    };
+    for (directive, name) in [("Warn", "w"), ("", "default")] {
+        let query = if directive.is_empty() {
+            String::new()
+        } else {
+            format!("?fieldValidation={directive}")
+        };
+        let (code, warnings, stored) = send(
+            &url,
+            "POST",
+            &format!("{CMS}{query}"),
+            "application/json",
+            &body(name),
+        )
+        .await;
+        assert_eq!(code, 201, "{directive}");
+        assert_eq!(
+            warnings,
+            [
+                r#"299 - "unknown field \"extra\"""#,
+                r#"299 - "unknown field \"metadata.bogus\"""#
+            ],
+            "{directive}"
+        );
+        assert!(stored.get("extra").is_none());
+        assert!(stored["metadata"].get("bogus").is_none());
+    }
+    let (code, warnings, stored) = send(
+        &url,
+        "POST",
+        &format!("{CMS}?fieldValidation=Ignore"),
+        "application/json",
+        &body("i"),
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(stored.get("extra").is_none());
+
+    let (code, _, body) = send(
+        &url,
+        "POST",
+        &format!("{CMS}?fieldValidation=Sometimes"),
+        "application/json",
+        &body("x"),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+}
+
+#[tokio::test]
+async fn custom_resources_and_patches_are_checked_too() {
+    let sb = sandbox().await;
+    install_widgets(&sb.client()).await;
+    let url = sb.url();
+    let widgets = "/apis/example.com/v1/namespaces/default/widgets";
+    let widget = json!({
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"email": "a@example.com", "bogus": 1, "free": {"anything": "goes"}},
+    });
+    let (code, _, body) = send(
+        &url,
+        "POST",
+        &format!("{widgets}?fieldValidation=Strict"),
+        "application/json",
+        &widget.to_string(),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        r#"Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.bogus""#
+    );
+    let (code, warnings, stored) = send(
+        &url,
+        "POST",
+        &format!("{widgets}?fieldValidation=Warn"),
+        "application/json",
+        &widget.to_string(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert_eq!(warnings, [r#"299 - "unknown field \"spec.bogus\"""#]);
+    assert_eq!(stored["spec"]["free"]["anything"], "goes");
+
+    let (code, _, body) = send(
+        &url,
+        "PATCH",
+        &format!("{widgets}/w?fieldValidation=Strict"),
+        "application/merge-patch+json",
+        r#"{"spec":{"colour":"red"}}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        r#"strict decoding error: unknown field "spec.colour""#
+    );
+
+    let (code, _, body) = send(
+        &url,
+        "PATCH",
+        &format!("{widgets}/w?fieldValidation=Strict&fieldManager=me"),
+        "application/apply-patch+yaml",
+        r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"colour":"red"}}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["message"],
+        r#"failed to create typed patch object (example.com/v1, Kind=Widget): .spec.colour: field not declared in schema"#
+    );
+}
