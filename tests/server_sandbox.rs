@@ -521,7 +521,10 @@ async fn with_a_certificate_the_service_exchanges_tokens_over_https_only() {
 async fn active_pat_in(client: &kube::Client, namespace: &str, name: &str) -> Token {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({ "metadata": { "name": namespace } })).unwrap();
-    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     let ats: Api<AccessToken> = Api::namespaced(client.clone(), namespace);
     let at: AccessToken = serde_json::from_value(json!({
         "apiVersion": "iam.witboost.com/v1alpha1", "kind": "AccessToken",
