@@ -168,8 +168,10 @@ fn edited_in_place(old: &str, new: &str) -> bool {
         inserted.contains("basicAuth: {enabled: ") || inserted.contains("configOverride: \"");
     let flag_value =
         old[..prefix].ends_with("enabled: ") || removed.is_empty() && inserted.contains("enabled");
-    let null_level =
-        ["~", "null", "Null", "NULL"].contains(&removed.trim()) && inserted.trim().is_empty();
+    let is_null = ["~", "null", "Null", "NULL"].contains(&removed.trim());
+    // A null level either goes (block style: the levels follow on lines of their own) or, in
+    // a flow mapping, becomes the flow levels holding the flag.
+    let null_level = is_null && (inserted.trim().is_empty() || flow_levels);
     (removed.is_empty() && flow_levels)
         || (flag_value && !removed.contains([',', '{', '}']))
         || null_level
