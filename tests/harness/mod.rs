@@ -196,10 +196,24 @@ impl Harness {
         check: impl Fn(&AccessToken) -> bool,
     ) -> AccessToken {
         let api = self.tokens();
-        eventually(15, &format!("{name}: {what}"), || async {
-            api.get_opt(name).await.ok().flatten().filter(|t| check(t))
-        })
-        .await
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15 * common::SLOWDOWN);
+        loop {
+            let token = api.get_opt(name).await.ok().flatten();
+            if let Some(token) = token.as_ref().filter(|t| check(t)) {
+                return token.clone();
+            }
+            if tokio::time::Instant::now() >= deadline {
+                // Say what the token looked like, so that a failure on a loaded machine
+                // explains itself: its status and its Secret's record (never the value).
+                let secret = self.secrets().get_opt(name).await.ok().flatten();
+                panic!(
+                    "timed out waiting for {name}: {what}; last status: {:?}; Secret annotations: {:?}",
+                    token.and_then(|t| t.status),
+                    secret.and_then(|s| s.metadata.annotations),
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub async fn wait_phase(&self, name: &str, phase: AccessTokenPhase) -> AccessToken {
@@ -398,6 +412,7 @@ pub fn jwt_ready_of(token: &AccessToken) -> Option<(String, String)> {
 
 // The waiting helpers are the sandbox tests' own (every test crate using the harness declares
 // `common` too).
+use crate::common;
 pub use crate::common::{eventually, within};
 
 /// Logs to the test's output with `RUST_LOG` set (e.g. `RUST_LOG=witboost_token_operator=debug`).
