@@ -211,9 +211,17 @@ async fn look_ups_under_load_make_no_api_requests_and_log_no_token() {
     let token = env.active_token(None).await;
     let (addr, shutdown) = env.service().await;
     // The watches deliver the token shortly after the initial listing.
-    eventually(Duration::from_secs(5), "the token is usable", || async {
+    eventually(Duration::from_secs(30), "the token is usable", || async {
         exchange(addr, &token).await.0 == 200
     })
+    .await;
+    // The signing-key follower lists and watches its Secret in the background after start:
+    // its set-up is not a look-up, so it is waited for before counting.
+    eventually(
+        Duration::from_secs(30),
+        "the signing key to be watched",
+        || async { env.sb.request_counts().get("watch", "secrets") > 0 },
+    )
     .await;
 
     let before = env.sb.request_counts();
@@ -246,7 +254,7 @@ async fn a_revocation_is_effective_within_a_second() {
     let env = env().await;
     let token = env.active_token(None).await;
     let (addr, shutdown) = env.service().await;
-    eventually(Duration::from_secs(5), "the token is usable", || async {
+    eventually(Duration::from_secs(30), "the token is usable", || async {
         exchange(addr, &token).await.0 == 200
     })
     .await;
@@ -370,7 +378,7 @@ async fn after_a_rotation_jwts_of_the_previous_key_stay_valid() {
     let token = env.active_token(None).await;
     let (a, stop_a) = env.service().await;
     let (b, stop_b) = env.service().await;
-    eventually(Duration::from_secs(5), "the token is usable", || async {
+    eventually(Duration::from_secs(30), "the token is usable", || async {
         exchange(a, &token).await.0 == 200
     })
     .await;
@@ -478,7 +486,7 @@ async fn with_a_certificate_the_service_exchanges_tokens_over_https_only() {
         .await;
         (status, answer)
     };
-    eventually(Duration::from_secs(5), "the token is usable", || async {
+    eventually(Duration::from_secs(30), "the token is usable", || async {
         exchange_over_tls().await.0 == 200
     })
     .await;
