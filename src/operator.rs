@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::controller::report::{Report, TokenMetrics};
-use crate::controller::scaffold::Scaffold;
+use crate::controller::scaffold::{self, Scaffold};
 use crate::controller::{
     self as controllers, Backoff, ControllerConfig, MANAGED_BY, MANAGED_BY_LABEL, access_token,
     basic_auth, cache, service_account,
@@ -280,6 +280,7 @@ fn controllers(
         report: report.clone(),
         metrics: reconcile_metrics.clone(),
         backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
+        timeout: scaffold::RECONCILE_TIMEOUT,
     };
 
     let token_ctx = Arc::new(access_token::Context {

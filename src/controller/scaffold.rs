@@ -6,7 +6,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kube::core::DeserializeGuard;
 use kube::core::error_boundary::InvalidObject;
@@ -38,13 +38,23 @@ pub enum Error<E: std::error::Error + 'static> {
     },
     #[error(transparent)]
     Reconcile(E),
+    /// The pipeline did not finish within [`RECONCILE_TIMEOUT`]: an API call that never
+    /// answers must not hold the object forever (kube-runtime runs one reconcile per object at
+    /// a time). Stopping a pipeline half-way is safe: it is what a crash does, and every step
+    /// is written to be resumed from what the cluster holds.
+    #[error("the reconcile did not finish within {} s", .0.as_secs())]
+    TimedOut(Duration),
 }
+
+/// How long one reconcile may take before it is stopped and retried with backoff.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl<E: ReconcileError> ReconcileError for Error<E> {
     fn category(&self) -> &'static str {
         match self {
             Error::Invalid { .. } => "InvalidObject",
             Error::Reconcile(e) => e.category(),
+            Error::TimedOut(_) => "ReconcileTimedOut",
         }
     }
 
@@ -52,6 +62,7 @@ impl<E: ReconcileError> ReconcileError for Error<E> {
         match self {
             Error::Invalid { .. } => true,
             Error::Reconcile(e) => e.is_user_error(),
+            Error::TimedOut(_) => false,
         }
     }
 }
@@ -64,6 +75,8 @@ pub struct Scaffold {
     pub report: Arc<Report>,
     pub metrics: ReconcileMetrics,
     pub backoff: Backoff,
+    /// [`RECONCILE_TIMEOUT`] outside tests.
+    pub timeout: Duration,
 }
 
 impl Scaffold {
@@ -86,10 +99,17 @@ impl Scaffold {
             name = %object.name_any()
         );
         let result = match &object.0 {
-            Ok(resource) => pipeline(resource)
-                .instrument(span.clone())
+            Ok(resource) => {
+                match tokio::time::timeout(
+                    self.timeout,
+                    pipeline(resource).instrument(span.clone()),
+                )
                 .await
-                .map_err(Error::Reconcile),
+                {
+                    Ok(done) => done.map_err(Error::Reconcile),
+                    Err(_) => Err(Error::TimedOut(self.timeout)),
+                }
+            }
             Err(invalid) => Err(Error::Invalid {
                 kind: kind_name::<K>(),
                 source: Box::new(invalid.clone()),
@@ -146,4 +166,61 @@ fn key<K: Resource<DynamicType = ()> + Clone + Debug>(object: &DeserializeGuard<
         object.namespace().unwrap_or_default(),
         object.name_any()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+    use crate::controller::report::TokenMetrics;
+    use crate::crd::{AccessToken, AccessTokenSpec};
+
+    #[derive(Debug, Error)]
+    #[error("never")]
+    struct Never;
+
+    impl ReconcileError for Never {
+        fn category(&self) -> &'static str {
+            "Never"
+        }
+        fn is_user_error(&self) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reconcile_that_hangs_is_stopped_and_retried_with_backoff() {
+        // Events about the failure go to an address nobody listens on, and are dropped.
+        let client =
+            kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap()))
+                .unwrap();
+        let mut registry = Registry::default();
+        let report = Report::new(
+            super::super::recorder(client),
+            TokenMetrics::register(&mut registry),
+        );
+        let scaffold = Scaffold {
+            name: "test",
+            report: Arc::new(report),
+            metrics: ReconcileMetrics::register(&mut registry),
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
+            timeout: Duration::from_millis(50),
+        };
+        let mut token = AccessToken::new("ci", AccessTokenSpec::default());
+        token.metadata.namespace = Some("default".into());
+        let object = DeserializeGuard(Ok(token));
+
+        let result = scaffold
+            .reconcile(&object, |_| std::future::pending::<Result<Action, Never>>())
+            .await;
+
+        let error = result.expect_err("a hung pipeline ends in an error");
+        assert!(matches!(error, Error::TimedOut(_)), "{error:?}");
+        assert_eq!(error.category(), "ReconcileTimedOut");
+        assert_eq!(
+            scaffold.error_policy(&object, &error),
+            Action::requeue(Duration::from_millis(200))
+        );
+    }
 }
