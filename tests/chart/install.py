@@ -1,6 +1,7 @@
 """Our chart installed by Helm's Go SDK (helm-python-sdk) into a bare sandbox, checked with kubectl:
 install and upgrade render what exists, the user-facing ClusterRoles grant what the chart README
-says (kubectl auth can-i --as), and uninstall keeps the CRDs and the tokens.
+says (kubectl auth can-i --as), by default and with userRoles.aggregateAccessTokensEdit, and
+uninstall keeps the CRDs and the tokens.
 
 Usage: python install.py KUBECONFIG KUBECTL
 
@@ -197,7 +198,8 @@ def user_roles(kubectl):
     expect("at-editor", "create", SA, False)
     expect("at-editor", "get", "secrets", False)
 
-    # README: the view role is aggregated into view, edit and admin; neither edit role is.
+    # README: the view role is aggregated into view, edit and admin; neither edit role is
+    # by default.
     wait_for(lambda: kubectl.can_i("builtin-view", "list", AT), "view aggregated into built-in view")
     wait_for(lambda: kubectl.can_i("builtin-admin", "list", AT), "view aggregated into built-in admin")
     for role in ("view", "edit", "admin"):
@@ -211,6 +213,22 @@ def user_roles(kubectl):
         expect(user, "update", SA, False)
     expect("builtin-view", "get", "secrets", False)
     expect("builtin-edit", "get", "secrets", True)
+
+
+def opt_in_aggregation(kubectl, cfg):
+    """userRoles.aggregateAccessTokensEdit puts token editing into edit and admin, not view."""
+    AT = "accesstokens.iam.witboost.com"
+    values = {"replicaCount": 3, "userRoles": {"aggregateAccessTokensEdit": True}}
+    cfg.upgrade(CHART, RELEASE, values, namespace=NAMESPACE, timeout=120)
+    check(cfg.status(RELEASE)["revision"] == 3, "helm upgrade --set userRoles.aggregateAccessTokensEdit=true")
+    if wait_for(lambda: kubectl.can_i("builtin-edit", "create", AT), "accesstokens-edit aggregated into edit"):
+        check(True, f"builtin-edit can create {AT} in {TEAM} once opted in")
+    check(kubectl.can_i("builtin-admin", "create", AT), f"builtin-admin can create {AT} in {TEAM} once opted in")
+    check(not kubectl.can_i("builtin-view", "create", AT), f"builtin-view still cannot create {AT}")
+    check(
+        not kubectl.can_i("builtin-edit", "create", "serviceaccounts.iam.witboost.com"),
+        "builtin-edit still cannot create serviceaccounts.iam.witboost.com",
+    )
 
 
 def tokens_survive_uninstall(kubectl, cfg):
@@ -296,6 +314,7 @@ def main():
         install_and_upgrade(kubectl, cfg)
         kubectl.ok("create", "namespace", TEAM)
         user_roles(kubectl)
+        opt_in_aggregation(kubectl, cfg)
         tokens_survive_uninstall(kubectl, cfg)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
