@@ -67,6 +67,7 @@ external-test: venv build
 	tests/seed/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 	tests/chart/run.sh $(VENV)/bin/python
+	tests/chart/install.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl
 	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
 
 ## witboost-config-test: the Basic-auth editors read back by Backstage's and Lightbend's own
