@@ -474,3 +474,24 @@ async fn restarting_the_operator_writes_nothing() {
     assert_eq!(since.writes(), 0, "writes after a restart: {since:?}");
     assert_eq!(workloads(&h).await, stamped);
 }
+
+#[tokio::test]
+async fn workloads_created_after_the_basic_auth_are_stamped_once_they_appear() {
+    let h = Harness::start().await;
+    create_config_maps(&h, APP_CONFIG, APPLICATION_CONF).await;
+    create(&h, &basic_auth("witboost", true)).await;
+    wait_reason(&h, "witboost", "Applied").await;
+    create_workloads(&h).await;
+    let stamped = eventually(30, "the late workloads to carry the checksum", || async {
+        let all = workloads(&h).await;
+        all.iter().all(|(_, sum)| sum.is_some()).then_some(all)
+    })
+    .await;
+    assert_eq!(flags(&h).await, (Some(true), Some(true)));
+    // Stamped once; later reconciles find the checksum there and write nothing.
+    let before = h.sandbox.request_counts();
+    wait_basic_auth_reconciles(&h, 2).await;
+    assert_eq!(workloads(&h).await, stamped);
+    let since = h.sandbox.request_counts().since(&before);
+    assert_eq!(since.writes(), 0, "writes once stamped: {since:?}");
+}

@@ -60,8 +60,15 @@ refresh=$(k get secret governance-bot-token -o jsonpath='{.metadata.annotations.
 step "the example BasicAuth switches Basic auth on in its stand-in Witboost"
 k wait --for=condition=Ready basicauth/witboost --timeout=30s
 contains "$(k get configmap witboost-ui-app-config -o jsonpath='{.data.app-config\.yaml}')" "enabled: true"
-[[ -n "$(k get deployment witboost-ui -o jsonpath='{.spec.template.metadata.annotations.iam\.witboost\.com/basic-auth-checksum}')" ]] ||
-    fail "the example's UI Deployment was not stamped"
+# The Deployments are applied together with the BasicAuth and may appear after its first
+# reconcile, which then looks for them again a few seconds later.
+stamped=""
+for _ in $(seq 1 300); do
+    stamped=$(k get deployment witboost-ui -o jsonpath='{.spec.template.metadata.annotations.iam\.witboost\.com/basic-auth-checksum}')
+    [[ -n "$stamped" ]] && break
+    sleep 0.1
+done
+[[ -n "$stamped" ]] || fail "the example's UI Deployment was not stamped within 30 s"
 
 step "kubectl delete -f examples/"
 k delete -f "$examples" --wait=true --timeout=30s

@@ -118,7 +118,7 @@ pub struct TargetPlan {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub writes: Vec<Write>,
-    /// Workloads to check and stamp; empty when nothing can have changed for them.
+    /// Every named workload of a rendered file, with the checksum it should carry.
     pub stamps: Vec<Stamp>,
     pub targets: Vec<TargetPlan>,
     pub status: BasicAuthStatus,
@@ -171,7 +171,6 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
     let mut statuses: Vec<(Field, TargetStatus)> = vec![];
     // Workload → the checksums of the files it reads.
     let mut wanted: BTreeMap<(String, String), (Workload, Vec<String>)> = BTreeMap::new();
-    let mut check_workloads = false;
     for (target, found) in spec.targets.iter().zip(&obs.found) {
         let previous = previous_of(before, target.field);
         let location = format!("{}/{}", target.config_map.name, target.config_map.key);
@@ -223,23 +222,16 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
                     (
                         Reason::Applied,
                         format!("{location} has {} = {}", target.field.flag(), spec.enabled),
-                        Some((checksum(&edited.text), edited.changed)),
+                        Some(checksum(&edited.text)),
                     )
                 }
             },
         };
         let (checksum, rendered_at) = match &rendered {
-            Some((sum, changed)) => {
+            Some(sum) => {
                 let kept_time = previous
                     .filter(|p| p.checksum.as_ref() == Some(sum))
                     .and_then(|p| p.rendered_at.clone());
-                if *changed
-                    || previous.is_none_or(|p| {
-                        p.checksum.as_ref() != Some(sum) || p.reason != Reason::Applied.as_str()
-                    })
-                {
-                    check_workloads = true;
-                }
                 for workload in target.workloads.iter() {
                     wanted
                         .entry((format!("{:?}", workload.kind), workload.name.clone()))
@@ -273,17 +265,16 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
             message,
         });
     }
-    let stamps = if check_workloads {
-        wanted
-            .into_values()
-            .map(|(workload, sums)| Stamp {
-                workload,
-                checksum: combined(&sums),
-            })
-            .collect()
-    } else {
-        vec![]
-    };
+    // Every reconcile checks that each named workload carries the checksum of what it reads
+    // (the apply step reads it and writes only when it differs), so a workload created after
+    // the file was edited, or whose annotation a `helm upgrade` dropped, is still stamped.
+    let stamps = wanted
+        .into_values()
+        .map(|(workload, sums)| Stamp {
+            workload,
+            checksum: combined(&sums),
+        })
+        .collect();
     let failing: Vec<&TargetPlan> = targets
         .iter()
         .filter(|t| t.reason != Reason::Applied)
@@ -425,12 +416,14 @@ mod tests {
         assert_eq!(ui.checksum.as_deref(), Some(sum.as_str()));
         assert_eq!(ui.config_map, "ui/app-config.yaml");
 
-        // Written, stamped and recorded: the next reconcile, later, changes nothing.
+        // Written, stamped and recorded: the next reconcile, later, writes no file and wants
+        // the checksum the workloads already carry (so the apply step writes nothing either).
         let again = plan(
             &spec(true),
             &observed(file(&write.text, None), first.status.clone(), 500),
         );
-        assert!(again.writes.is_empty() && again.stamps.is_empty());
+        assert!(again.writes.is_empty());
+        assert_eq!(again.stamps, first.stamps);
         assert_eq!(again.status, first.status);
     }
 

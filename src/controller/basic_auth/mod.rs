@@ -127,8 +127,21 @@ async fn reconcile_basic_auth(basic_auth: &BasicAuth, ctx: &Context) -> Result<A
             &rollouts,
         )
         .await;
+    // A named workload that does not exist yet (applied together with the BasicAuth, say) is
+    // looked for again soon rather than at the next resync; no watch on workloads is needed.
+    if rollouts
+        .iter()
+        .any(|r| matches!(r, apply::Rollout::NotFound(_)))
+    {
+        return Ok(Action::requeue(
+            WORKLOAD_RETRY.min(ctx.config.resync_period),
+        ));
+    }
     Ok(Action::requeue(ctx.config.resync_period))
 }
+
+/// How soon a reconcile looks again for a named workload it did not find.
+const WORKLOAD_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The BasicAuths naming `config_map`: they reconcile when it changes, appears or goes.
 pub fn naming(
