@@ -20,6 +20,7 @@ pub mod report;
 pub mod scaffold;
 pub mod service_account;
 mod status_patch;
+pub mod workload;
 
 use std::sync::Arc;
 use std::time::Duration;

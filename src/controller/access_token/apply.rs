@@ -9,12 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
-use serde_json::{Value as Json, json};
 use thiserror::Error;
+
+use crate::controller::workload::{self as workloads, Stamped};
 
 use super::build::DesiredSecret;
 use super::record::{PASSWORD_KEY, TOKEN_KEY, USERNAME, USERNAME_KEY};
@@ -248,45 +248,24 @@ pub async fn rollout(
 ) -> Result<Vec<Rollout>, Error> {
     let mut results = Vec::with_capacity(targets.len());
     for target in targets {
-        let resource = match target.kind {
-            RolloutKind::Deployment => ApiResource::erase::<Deployment>(&()),
-            RolloutKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
-            RolloutKind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
-        };
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-        let failed = |source| Error::Rollout {
+        let stamped = workloads::stamp(
+            client,
+            namespace,
+            (target.kind, &target.name),
+            (TOKEN_REVISION_ANNOTATION, &revision.to_string()),
+            ACCESS_TOKEN_MANAGER,
+        )
+        .await
+        .map_err(|source| Error::Rollout {
             kind: target.kind,
             name: target.name.clone(),
             source,
-        };
-        let Some(workload) = api.get_opt(&target.name).await.map_err(failed)? else {
-            results.push(Rollout::NotFound(target.clone()));
-            continue;
-        };
-        let current = workload
-            .data
-            .pointer("/spec/template/metadata/annotations")
-            .and_then(|a| a.get(TOKEN_REVISION_ANNOTATION))
-            .and_then(Json::as_str);
-        let wanted = revision.to_string();
-        if current == Some(wanted.as_str()) {
-            results.push(Rollout::AlreadyAtRevision(target.clone()));
-            continue;
-        }
-        let patch = json!({ "spec": { "template": { "metadata": { "annotations": {
-            TOKEN_REVISION_ANNOTATION: wanted
-        } } } } });
-        api.patch(
-            &target.name,
-            &PatchParams {
-                field_manager: Some(ACCESS_TOKEN_MANAGER.into()),
-                ..Default::default()
-            },
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(failed)?;
-        results.push(Rollout::Restarted(target.clone()));
+        })?;
+        results.push(match stamped {
+            Stamped::Restarted => Rollout::Restarted(target.clone()),
+            Stamped::Current => Rollout::AlreadyAtRevision(target.clone()),
+            Stamped::NotFound => Rollout::NotFound(target.clone()),
+        });
     }
     Ok(results)
 }
@@ -294,6 +273,8 @@ pub async fn rollout(
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+
+    use serde_json::{Value as Json, json};
 
     use super::*;
     use crate::controller::access_token::record::{SecretRecord, Value};

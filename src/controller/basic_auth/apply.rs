@@ -7,11 +7,12 @@
 //! other change. Workloads get a pod-template annotation only when it differs, so each one
 //! restarts once per change.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use serde_json::{Value as Json, json};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
 use thiserror::Error;
+
+use crate::controller::workload::{self as workloads, Stamped};
 
 use super::build::{CHECKSUM_ANNOTATION, Stamp, Write};
 use crate::controller::BASIC_AUTH_MANAGER;
@@ -99,44 +100,24 @@ pub async fn stamp(
 ) -> Result<Vec<Rollout>, Error> {
     let mut results = Vec::with_capacity(stamps.len());
     for Stamp { workload, checksum } in stamps {
-        let resource = match workload.kind {
-            RolloutKind::Deployment => ApiResource::erase::<Deployment>(&()),
-            RolloutKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
-            RolloutKind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
-        };
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-        let failed = |source| Error::Rollout {
+        let stamped = workloads::stamp(
+            client,
+            namespace,
+            (workload.kind, &workload.name),
+            (CHECKSUM_ANNOTATION, checksum),
+            BASIC_AUTH_MANAGER,
+        )
+        .await
+        .map_err(|source| Error::Rollout {
             kind: workload.kind,
             name: workload.name.clone(),
             source,
-        };
-        let Some(object) = api.get_opt(&workload.name).await.map_err(failed)? else {
-            results.push(Rollout::NotFound(workload.clone()));
-            continue;
-        };
-        let current = object
-            .data
-            .pointer("/spec/template/metadata/annotations")
-            .and_then(|a| a.get(CHECKSUM_ANNOTATION))
-            .and_then(Json::as_str);
-        if current == Some(checksum.as_str()) {
-            results.push(Rollout::Current(workload.clone()));
-            continue;
-        }
-        let patch = json!({ "spec": { "template": { "metadata": { "annotations": {
-            CHECKSUM_ANNOTATION: checksum
-        } } } } });
-        api.patch(
-            &workload.name,
-            &PatchParams {
-                field_manager: Some(BASIC_AUTH_MANAGER.into()),
-                ..Default::default()
-            },
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map_err(failed)?;
-        results.push(Rollout::Restarted(workload.clone()));
+        })?;
+        results.push(match stamped {
+            Stamped::Restarted => Rollout::Restarted(workload.clone()),
+            Stamped::Current => Rollout::Current(workload.clone()),
+            Stamped::NotFound => Rollout::NotFound(workload.clone()),
+        });
     }
     Ok(results)
 }

@@ -1,0 +1,58 @@
+//! Restarting a named workload by setting one annotation on its pod template, shared by the
+//! AccessToken controller (`rolloutTargets`, the token's revision) and the BasicAuth controller
+//! (its named workloads, the checksum of the files they read). A workload that already carries
+//! the value is left alone, so a reconcile that changes nothing writes nothing.
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use serde_json::{Value as Json, json};
+
+use crate::crd::RolloutKind;
+
+/// What [`stamp`] did to one workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamped {
+    /// The annotation was set: the workload rolls out.
+    Restarted,
+    /// The pod template carried the value already.
+    Current,
+    /// No such workload.
+    NotFound,
+}
+
+/// Sets `annotation: value` on the pod template of workload `kind/name` unless it is there,
+/// as field manager `manager`.
+pub async fn stamp(
+    client: &kube::Client,
+    namespace: &str,
+    (kind, name): (RolloutKind, &str),
+    (annotation, value): (&str, &str),
+    manager: &str,
+) -> Result<Stamped, kube::Error> {
+    let resource = match kind {
+        RolloutKind::Deployment => ApiResource::erase::<Deployment>(&()),
+        RolloutKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
+        RolloutKind::DaemonSet => ApiResource::erase::<DaemonSet>(&()),
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let Some(workload) = api.get_opt(name).await? else {
+        return Ok(Stamped::NotFound);
+    };
+    let current = workload
+        .data
+        .pointer("/spec/template/metadata/annotations")
+        .and_then(|a| a.get(annotation))
+        .and_then(Json::as_str);
+    if current == Some(value) {
+        return Ok(Stamped::Current);
+    }
+    let patch = json!({ "spec": { "template": { "metadata": { "annotations": {
+        annotation: value
+    } } } } });
+    let params = PatchParams {
+        field_manager: Some(manager.into()),
+        ..Default::default()
+    };
+    api.patch(name, &params, &Patch::Merge(&patch)).await?;
+    Ok(Stamped::Restarted)
+}
