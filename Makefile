@@ -90,8 +90,8 @@ lua:
 	@command -v lua5.1 >/dev/null || { echo "lua5.1 could not be installed" >&2; exit 1; }
 
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
-# they run two at a time, longest first; each one's output is printed whole when it ends.
-EXTERNAL_JOBS ?= 2
+# they run three at a time, longest first; each one's output is printed whole when it ends.
+EXTERNAL_JOBS ?= 3
 EXTERNAL := ext-basic-auth ext-imperative ext-chart-install ext-standin ext-witboost-config \
 	ext-chart ext-api ext-seed ext-operator ext-kubectl ext-helm
 external-test: tools build
