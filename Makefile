@@ -75,7 +75,7 @@ CLIPPY_DRIVER := $(shell command -v clippy-driver 2>/dev/null)
 CLIPPY_WRAPPED = RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 build:
 	@test -n "$(CLIPPY_DRIVER)" || { echo "clippy-driver not found: rustup component add clippy" >&2; exit 1; }
-	MAKEFLAGS= MFLAGS= $(CLIPPY_WRAPPED) $(CARGO) test --locked --all-targets --no-run
+	MAKEFLAGS= MFLAGS= $(CLIPPY_WRAPPED) $(CARGO) test --locked --lib --tests --benches --no-run
 
 ## tools: every external tool the scripts drive, installed (pinned) once: the Python venv
 ## (kubectl, Helm, kubernetes-validate, ...), Backstage's and Lightbend's config readers, Lua 5.1
