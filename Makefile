@@ -92,8 +92,8 @@ lua:
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
 # they run three at a time, longest first; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
-EXTERNAL := ext-basic-auth ext-imperative ext-chart-install ext-standin ext-witboost-config \
-	ext-chart ext-api ext-seed ext-operator ext-kubectl ext-helm
+EXTERNAL := ext-chart-rbac ext-basic-auth ext-imperative ext-chart-install ext-standin \
+	ext-witboost-config ext-chart ext-api ext-seed ext-operator ext-kubectl ext-helm
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
 
@@ -117,6 +117,8 @@ ext-chart:
 	tests/chart/run.sh $(VENV)/bin/python
 ext-chart-install:
 	tests/chart/install.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl
+ext-chart-rbac:
+	tests/chart/rbac.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl
 ext-witboost-config:
 	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
 
