@@ -70,8 +70,12 @@ pub struct RunArgs {
     pub basic_auth: bool,
     /// Run the BasicAuth controller only in these namespaces (comma-separated, or the flag
     /// repeated), whatever --namespace says. Default: where --namespace says.
-    #[arg(long, env = "WITBOOST_BASIC_AUTH_NAMESPACES", value_delimiter = ',',
-          value_name = "NAMESPACES")]
+    #[arg(
+        long,
+        env = "WITBOOST_BASIC_AUTH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NAMESPACES"
+    )]
     pub basic_auth_namespaces: Vec<String>,
     #[command(flatten)]
     pub log: LogArgs,
@@ -354,7 +358,6 @@ fn controllers(
         })
         .touched_objects();
 
-
     let controller_config =
         controller::Config::default().concurrency(config.controller.concurrency);
     let token_controller = Controller::for_stream(token_stream, tokens.clone())
@@ -378,7 +381,6 @@ fn controllers(
             account_ctx,
         )
         .for_each(|_| future::ready(()));
-
 
     let mut tasks = vec![
         tokio::spawn(token_controller),

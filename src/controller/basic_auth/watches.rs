@@ -193,9 +193,15 @@ mod tests {
     fn each_scope_names_its_watches() {
         assert_eq!(Scope::Watched.watches(None), vec![None]);
         assert_eq!(Scope::Watched.watches(Some("team-a")), vec![Some("team-a")]);
-        assert_eq!(Scope::Off.watches(Some("team-a")), Vec::<Option<&str>>::new());
+        assert_eq!(
+            Scope::Off.watches(Some("team-a")),
+            Vec::<Option<&str>>::new()
+        );
         let some = Scope::Namespaces(names(&["witboost", "wb-2"]));
         assert_eq!(some.watches(None), vec![Some("witboost"), Some("wb-2")]);
-        assert_eq!(some.watches(Some("team-a")), vec![Some("witboost"), Some("wb-2")]);
+        assert_eq!(
+            some.watches(Some("team-a")),
+            vec![Some("witboost"), Some("wb-2")]
+        );
     }
 }
