@@ -431,14 +431,20 @@ def minimal(mode, binary, kubectl, work):
                 label = f"{where}: {rule['apiGroups'][0] or 'core'} {','.join(rule['resources'])} {rule['verbs']}"
                 if not check(key in RULES, f"{mode}: {label} has an entry in RULES", f"no entry for {key}"):
                     continue
+                entry = dict(RULES[key])
+                if role["kind"] == "Role":
+                    # A Role's rule is missed in its own namespace: the evidence must say so.
+                    ns = re.escape(role["metadata"]["namespace"])
+                    entry["evidence"] = [re.compile(rf'{e.pattern} in the namespace [\\]*"{ns}[\\]*"')
+                                         for e in entry["evidence"]]
                 changed = copy.deepcopy(roles)
                 del changed[r]["rules"][i]
                 cases.append((f"{label}{' (resourceNames)' if rule.get('resourceNames') else ''} dropped",
-                              changed, RULES[key]))
+                              changed, entry))
                 if rule.get("resourceNames"):
                     changed = copy.deepcopy(roles)
                     changed[r]["rules"][i]["resourceNames"] = [f"not-{n}" for n in rule["resourceNames"]]
-                    cases.append((f"{label} naming another object", changed, RULES[key]))
+                    cases.append((f"{label} naming another object", changed, entry))
         for n, (label, changed, entry) in enumerate(cases):
             patterns = entry["evidence"]
             reset(k, things, lease)
