@@ -548,7 +548,10 @@ async fn limited_to_named_namespaces_it_acts_there_only() {
         config_map("witboost-ui-app-config", "app-config.yaml", APP_CONFIG),
         config_map("witboost-gp-config", "application.conf", APPLICATION_CONF),
     ] {
-        there_maps.create(&PostParams::default(), &cm).await.unwrap();
+        there_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .unwrap();
     }
     there
         .create(&PostParams::default(), &basic_auth("witboost", true))
