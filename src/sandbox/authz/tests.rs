@@ -530,7 +530,15 @@ fn an_apply_that_creates_needs_create_too() {
     let p = Policy::from_objects([], [&patcher], [], [&binding]);
     let bot = sa("team", "bot");
     let admin = administrator();
-    let cases: Vec<(Option<&UserInfo>, (&str, &str), &str, &str, Option<&str>)> = vec![
+    // (who, (group, resource), namespace, name, the Forbidden message or None when allowed)
+    type Case<'a> = (
+        Option<&'a UserInfo>,
+        (&'a str, &'a str),
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
         // patch alone does not create
         (
             Some(&bot),
