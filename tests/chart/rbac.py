@@ -336,7 +336,8 @@ def sufficient(mode, binary, kubectl, work):
         sys.stdout.write("".join(f"  | {line}\n" for line in done.stdout.splitlines()[-8:]))
         if not check(done.returncode == 0, f"{mode}: tests/kubectl/operator.sh passes against the operator "
                      f"running as {account['metadata']['name']} with the chart's RBAC",
-                     done.stdout[-3000:] + done.stderr[-6000:]):
+                     done.stdout[-3000:] + "\n".join(l for l in done.stderr.splitlines() if l.startswith("FAIL"))
+                     + done.stderr[-4000:]):
             return
         text = log.read_text()
         forbidden = [line for line in text.splitlines() if "forbidden" in line.lower()]
