@@ -31,7 +31,7 @@ use crate::leader::LeaseConfig;
 use crate::server;
 
 pub use args::RunArgs;
-pub use running::{Running, run, wait_for_signal};
+pub use running::{Running, run};
 pub use start::Operator;
 
 /// How an [`Operator`] runs.

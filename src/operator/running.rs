@@ -16,16 +16,22 @@ use super::{Operator, OperatorConfig};
 /// against the current kubeconfig or in-cluster configuration, until SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&args.log);
+    // First, so that a signal during start-up stops what has started so far.
+    let stop = crate::signal::stop_on_signal()?;
     let client = kube::Client::try_default().await.context(
         "failed to configure a Kubernetes client (set KUBECONFIG to a readable kubeconfig \
          file, or run in a pod with a service account)",
     )?;
-    let running = Running::start(client, &args).await?;
-    let lost = tokio::select! {
-        signal = wait_for_signal() => {
-            signal?;
-            false
+    // A signal before the start completes drops it: what it has spawned ends with the process.
+    let running = tokio::select! {
+        running = Running::start(client, &args) => running?,
+        () = stop.cancelled() => {
+            info!("stopped while starting");
+            return Ok(());
         }
+    };
+    let lost = tokio::select! {
+        () = stop.cancelled() => false,
         () = running.lost_leadership() => true,
     };
     info!("shutting down");
@@ -88,15 +94,4 @@ impl Running {
             .await
             .context("the token service panicked")?
     }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("failed to listen for SIGTERM")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("failed to listen for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -7,6 +7,7 @@
 //! its tokens.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{StreamExt, future};
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tracing::debug;
 
 use crate::controller::report::{Report, TokenMetrics};
 use crate::controller::scaffold::{self, Scaffold};
@@ -115,12 +117,16 @@ pub(super) fn controllers(
         wake: wake_basic_auth,
     });
 
+    let (tokens_listed, accounts_listed, basic_auths_listed) =
+        (Listed::default(), Listed::default(), Listed::default());
     let on_token = token_ctx.clone();
+    let listed = tokens_listed.clone();
     let token_stream = watcher(tokens_api, watcher::Config::default())
         .default_backoff()
         .modify(cache::slim)
         .reflect(tokens_writer)
         .inspect(move |event| match event {
+            Ok(watcher::Event::InitDone) => listed.set(),
             Ok(watcher::Event::Delete(object)) => {
                 if let Ok(token) = &object.0 {
                     access_token::deleted(&on_token, token);
@@ -144,11 +150,13 @@ pub(super) fn controllers(
     .reflect(secrets_writer)
     .touched_objects();
     let on_account = token_ctx.clone();
+    let listed = accounts_listed.clone();
     let account_stream = watcher(accounts_api, watcher::Config::default())
         .default_backoff()
         .modify(cache::slim)
         .reflect(accounts_writer)
         .inspect(move |event| {
+            listed.see(event);
             if let Ok(
                 watcher::Event::Apply(object)
                 | watcher::Event::Delete(object)
@@ -165,11 +173,13 @@ pub(super) fn controllers(
         .touched_objects();
 
     let on_basic_auth = basic_auth_ctx.clone();
+    let listed = basic_auths_listed.clone();
     let basic_auth_stream = watcher(basic_auths_api, watcher::Config::default())
         .default_backoff()
         .modify(cache::slim)
         .reflect(basic_auths_writer)
         .inspect(move |event| {
+            listed.see(event);
             if let Ok(
                 watcher::Event::Apply(object)
                 | watcher::Event::Delete(object)
@@ -229,9 +239,17 @@ pub(super) fn controllers(
         .for_each(|_| future::ready(()));
 
     let tasks = vec![
-        tokio::spawn(token_controller),
-        tokio::spawn(account_controller),
-        tokio::spawn(basic_auth_controller),
+        tokio::spawn(until_stopped(token_controller, tokens_listed, stop.clone())),
+        tokio::spawn(until_stopped(
+            account_controller,
+            accounts_listed,
+            stop.clone(),
+        )),
+        tokio::spawn(until_stopped(
+            basic_auth_controller,
+            basic_auths_listed,
+            stop,
+        )),
     ];
     let synced = async move {
         synced_store(&tokens).await;
@@ -241,6 +259,52 @@ pub(super) fn controllers(
         synced_store(&config_maps).await;
     };
     (tasks, synced)
+}
+
+/// Whether a controller's own watch has delivered its first full list (set by the watch stream
+/// itself, right after the reflector has marked the store ready).
+#[derive(Clone, Default)]
+struct Listed(Arc<AtomicBool>);
+
+impl Listed {
+    fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn see<K>(&self, event: &Result<watcher::Event<K>, watcher::Error>) {
+        if let Ok(watcher::Event::InitDone) = event {
+            self.set();
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a controller until it has stopped after `stop`.
+///
+/// Once its watch has listed everything, the controller's own graceful shutdown lets running
+/// reconciles finish. Before that, kube's controller would never end: it holds its reconciles
+/// until the store is ready, and its graceful shutdown stops polling the watch that would make
+/// it ready, so it waits for that first list forever. Nothing can be running then, so the
+/// controller is simply dropped. The flag is set by the watch stream that this same task polls,
+/// so it cannot change between the check and the drop.
+async fn until_stopped(
+    controller: impl Future<Output = ()>,
+    listed: Listed,
+    stop: CancellationToken,
+) {
+    let before_first_list = async {
+        stop.cancelled().await;
+        if listed.is_set() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = controller => {}
+        () = before_first_list => debug!("stopped before the first list; nothing was running"),
+    }
 }
 
 /// Waits until `store` has its first full list. `Store::wait_until_ready` wakes only the
