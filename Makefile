@@ -23,7 +23,8 @@ PROPTEST_SEED ?= 20261130
 unit-test:
 	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CARGO) test --locked
 
-## fuzz: the property tests of every input parser, a million cases each (make test runs 256)
+## fuzz: the property tests of every input parser, a million cases each (make test runs 256);
+## every test whose path contains `properties` (src/**/properties.rs, tests/it/*_properties.rs)
 FUZZ_CASES ?= 1000000
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --locked --release --lib properties -- --test-threads 2
