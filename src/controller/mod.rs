@@ -16,6 +16,7 @@ pub mod cache;
 pub mod condition;
 pub mod error_chain;
 pub mod events;
+pub mod redact;
 pub mod report;
 pub mod scaffold;
 pub mod service_account;
