@@ -7,8 +7,8 @@
 //! - [`start`]: [`Operator`], the controllers and the admin server as one running unit,
 //!   started and stopped together (the library entry point: tests start it against a
 //!   sandbox's client and stop it);
-//! - [`wiring`]: the watches, caches and controllers, and how they feed each other;
-//! - [`leader_loop`]: with leader election, the controllers run only while this replica holds
+//! - `wiring`: the watches, caches and controllers, and how they feed each other;
+//! - `leader_loop`: with leader election, the controllers run only while this replica holds
 //!   the Lease;
 //! - [`running`]: [`Running`], the token service beside an [`Operator`] sharing one metrics
 //!   registry, and [`run`], the command itself.
