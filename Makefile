@@ -35,7 +35,8 @@ TEST_THREADS ?= 8
 unit-test: build
 	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CLIPPY_WRAPPED) $(CARGO) test --locked -- --test-threads $(TEST_THREADS)
 
-## fuzz: the property tests of every input parser, a million cases each (make test runs 256)
+## fuzz: the property tests of every input parser, a million cases each (make test runs 256);
+## every test whose path contains `properties` (src/**/properties.rs, tests/it/*_properties.rs)
 FUZZ_CASES ?= 1000000
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --locked --release --lib properties -- --test-threads 2

@@ -103,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// or Ctrl-C at any moment stops everything started so far, each step bounded in time.
 async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&operator.log);
-    let stop = crate::sandbox::stop_on_signal()?;
+    let stop = crate::signal::stop_on_signal()?;
     let Some(sb) = crate::sandbox::start_until(&sandbox, &stop).await? else {
         return Ok(());
     };

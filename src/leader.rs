@@ -17,6 +17,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+/// How long a leader that stops waits for the API to take its Lease back. Past it, the Lease
+/// runs out after its duration, as if the process had been killed.
+pub const RELEASE_DEADLINE: Duration = Duration::from_secs(2);
+
 /// How an election runs. The defaults are client-go's.
 #[derive(Clone, Debug)]
 pub struct LeaseConfig {
@@ -160,7 +164,12 @@ impl Elector {
             }
             let sent = Instant::now();
             let left = self.config.renew_deadline.saturating_sub(renewed.elapsed());
-            let attempt = tokio::time::timeout(left, self.try_acquire_or_renew()).await;
+            // A stop abandons a renewal in flight: the release that follows reads the Lease
+            // afresh, and an API that does not answer must not hold the shutdown up.
+            let attempt = tokio::select! {
+                () = stop.cancelled() => return self,
+                attempt = tokio::time::timeout(left, self.try_acquire_or_renew()) => attempt,
+            };
             match attempt {
                 Ok(Ok(Attempt::Held)) => renewed = sent,
                 Ok(Ok(Attempt::Other(holder))) => {
@@ -286,13 +295,21 @@ impl Leadership {
         self.lost.is_cancelled()
     }
 
-    /// Stops renewing and gives the Lease up (unless it was lost already).
+    /// Stops renewing and gives the Lease up (unless it was lost already), waiting at most
+    /// [`RELEASE_DEADLINE`] for the API: a Lease not released runs out by itself, and the
+    /// process must stop within seconds.
     pub async fn release(self) {
         self.stop.cancel();
         if let Ok(elector) = self.renewer.await
             && !self.lost.is_cancelled()
+            && tokio::time::timeout(RELEASE_DEADLINE, elector.release())
+                .await
+                .is_err()
         {
-            elector.release().await;
+            warn!(
+                deadline = ?RELEASE_DEADLINE,
+                "could not release the leader Lease in time; it runs out by itself"
+            );
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod leader;
 pub mod operator;
 pub mod sandbox;
 pub mod server;
+pub mod signal;
 pub mod telemetry;
 pub mod token;
 pub mod witboost_config;

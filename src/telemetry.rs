@@ -5,10 +5,11 @@
 //! the filter comes from `RUST_LOG` (default `info`). Each reconcile is a root span naming its
 //! object.
 //!
-//! Metrics: one `prometheus_client` [`Registry`], built by `run` and handed by `&mut` to every
-//! part that owns metrics, which registers them itself (the controllers' reconcile metrics here,
-//! their token metrics, the token service's); the admin server encodes it at `/metrics`. Label sets are small and fixed:
-//! no error text, no token, nothing unbounded but object names.
+//! Metrics: one `prometheus_client` [`Registry`] per process, built by
+//! `operator::Running::start` (for `run` and `sandbox`) and handed by `&mut` to every part that
+//! owns metrics, which registers them itself: the controllers' reconcile metrics (defined here),
+//! their token metrics, the token service's. The admin server encodes it at `/metrics`. Label
+//! sets are small and fixed: no error text, no token, nothing unbounded but object names.
 
 use std::io::IsTerminal as _;
 use std::time::Duration;

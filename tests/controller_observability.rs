@@ -149,11 +149,18 @@ async fn no_token_value_appears_in_logs_events_statuses_or_metrics_through_a_ful
         "the lifecycle was logged"
     );
     assert!(logs.contains("minted a JWT"), "JWT refreshes were logged");
-    // A token's body, and a JWT's signature (its header and claims are not secret).
-    let secrets = values.iter().map(|v| v["wbat-".len()..].to_owned()).chain(
-        jwts.iter()
-            .map(|j| j.rsplit('.').next().unwrap().to_owned()),
-    );
+    // A token's body, and a JWT's signature (its header and claims are not secret); and both
+    // base64-encoded, as a Secret's `data` holds them and an API error might echo them.
+    use base64::Engine as _;
+    let encoded = |v: &String| base64::engine::general_purpose::STANDARD.encode(v);
+    let secrets = values
+        .iter()
+        .map(|v| v["wbat-".len()..].to_owned())
+        .chain(
+            jwts.iter()
+                .map(|j| j.rsplit('.').next().unwrap().to_owned()),
+        )
+        .chain(values.iter().chain(jwts.iter()).map(encoded));
     for body in secrets {
         let body = body.as_str();
         for (what, text) in [

@@ -16,10 +16,12 @@ pub mod cache;
 pub mod condition;
 pub mod error_chain;
 pub mod events;
+pub mod redact;
 pub mod report;
 pub mod scaffold;
 pub mod service_account;
 mod status_patch;
+pub mod stopping;
 pub mod workload;
 
 use std::sync::Arc;

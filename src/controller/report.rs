@@ -22,6 +22,7 @@ use super::basic_auth;
 use super::condition;
 use super::error_chain::error_chain;
 use super::events::Recorder;
+use super::redact::redact;
 use crate::crd::{AccessToken, AccessTokenStatus, BasicAuth, BasicAuthStatus};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -389,41 +390,5 @@ impl Report {
         if let Err(error) = self.recorder.publish(&event, &reference).await {
             warn!(%error, reason, "failed to publish an Event");
         }
-    }
-}
-
-/// Replaces anything shaped like a token with `[redacted]`: error texts come from elsewhere
-/// (the API server may echo a request), so they are not trusted to be clean.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(crate::token::PREFIX) {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + crate::token::PREFIX.len()..];
-        let body = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .unwrap_or(after.len());
-        if body == 0 {
-            out.push_str(crate::token::PREFIX);
-        } else {
-            out.push_str("[redacted]");
-        }
-        rest = &after[body..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::token::Token;
-
-    #[test]
-    fn token_shaped_text_in_error_messages_is_redacted() {
-        let token = Token::generate();
-        let text = format!("Invalid value: \"{}\": nope; wbat- alone", token.expose());
-        let clean = redact(&text);
-        assert_eq!(clean, "Invalid value: \"[redacted]\": nope; wbat- alone");
     }
 }

@@ -134,19 +134,24 @@ mod tests {
         }
     }
 
-    proptest::proptest! {
-        #[test]
-        fn any_input_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
-            let _ = s.parse::<GoDuration>();
-        }
+    /// Property tests (`make fuzz` runs every module named `properties`).
+    mod properties {
+        use super::*;
 
-        #[test]
-        fn components_add_up_and_display_round_trips(h in 0u64..1_000_000, m in 0u64..100_000, sec in 0u64..100_000) {
-            let d: GoDuration = format!("{h}h{m}m{sec}s").parse().unwrap();
-            proptest::prop_assert_eq!(d.as_secs(), h * 3600 + m * 60 + sec);
-            let shown = d.to_string();
-            proptest::prop_assert_eq!(shown.parse::<GoDuration>().unwrap(), d);
-            proptest::prop_assert!(regex_free_pattern_match(&shown));
+        proptest::proptest! {
+            #[test]
+            fn any_input_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
+                let _ = s.parse::<GoDuration>();
+            }
+
+            #[test]
+            fn components_add_up_and_display_round_trips(h in 0u64..1_000_000, m in 0u64..100_000, sec in 0u64..100_000) {
+                let d: GoDuration = format!("{h}h{m}m{sec}s").parse().unwrap();
+                proptest::prop_assert_eq!(d.as_secs(), h * 3600 + m * 60 + sec);
+                let shown = d.to_string();
+                proptest::prop_assert_eq!(shown.parse::<GoDuration>().unwrap(), d);
+                proptest::prop_assert!(regex_free_pattern_match(&shown));
+            }
         }
     }
 

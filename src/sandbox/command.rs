@@ -35,7 +35,7 @@ pub struct SandboxArgs {
 
 /// Run the sandbox alone until Ctrl-C or SIGTERM.
 pub async fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
-    let stop = stop_on_signal()?;
+    let stop = crate::signal::stop_on_signal()?;
     if let Some(sb) = start_until(&args, &stop).await? {
         stop.cancelled().await;
         sb.shutdown().await;
@@ -87,25 +87,6 @@ pub async fn start(
         kubeconfig.display()
     );
     Ok(sb)
-}
-
-/// A token cancelled by the first SIGTERM or Ctrl-C. The handlers are installed before anything
-/// starts, so a signal at any moment of start-up or shutdown is seen (once installed, the
-/// default action of SIGTERM, ending the process, no longer applies).
-pub fn stop_on_signal() -> anyhow::Result<CancellationToken> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("failed to handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("failed to handle SIGINT")?;
-    let stop = CancellationToken::new();
-    let cancel = stop.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = interrupt.recv() => {}
-        }
-        cancel.cancel();
-    });
-    Ok(stop)
 }
 
 /// Every document of a file, or of the `.yaml`/`.yml`/`.json` files of a directory (sorted,

@@ -54,7 +54,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use command::{SandboxArgs, run_command, start_until, stop_on_signal};
+pub use command::{SandboxArgs, run_command, start_until};
 pub use counts::CountSnapshot;
 /// The gnostic `openapi_v2` messages `/openapi/v2` answers in (for clients and tests).
 pub use discovery::openapi_v2::gnostic;

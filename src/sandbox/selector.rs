@@ -767,32 +767,37 @@ mod tests {
         )
     }
 
-    proptest::proptest! {
-        #[test]
-        fn any_label_selector_text_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
-            if let Ok(selector) = LabelSelector::parse(&s) {
-                let _ = selector.matches(&object(json!({"a": "b"})));
-            }
-        }
+    /// Property tests (`make fuzz` runs every module named `properties`).
+    mod properties {
+        use super::*;
 
-        #[test]
-        fn any_field_selector_text_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
-            if let Ok(selector) = FieldSelector::parse(&s) {
-                let _ = selector.matches(&object(json!({})));
+        proptest::proptest! {
+            #[test]
+            fn any_label_selector_text_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
+                if let Ok(selector) = LabelSelector::parse(&s) {
+                    let _ = selector.matches(&object(json!({"a": "b"})));
+                }
             }
-        }
 
-        #[test]
-        fn a_printed_selector_parses_back_and_selects_the_same_objects(
-            requirements in proptest::collection::vec(requirement(), 1..5),
-            labels in proptest::collection::btree_map(name(), name(), 0..4),
-        ) {
-            let selector = LabelSelector { requirements };
-            let printed = selector.to_string();
-            let parsed = LabelSelector::parse(&printed).unwrap();
-            proptest::prop_assert_eq!(parsed.to_string(), printed);
-            let object = object(serde_json::to_value(&labels).unwrap());
-            proptest::prop_assert_eq!(parsed.matches(&object), selector.matches(&object));
+            #[test]
+            fn any_field_selector_text_parses_or_is_refused_without_panicking(s in proptest::prelude::any::<String>()) {
+                if let Ok(selector) = FieldSelector::parse(&s) {
+                    let _ = selector.matches(&object(json!({})));
+                }
+            }
+
+            #[test]
+            fn a_printed_selector_parses_back_and_selects_the_same_objects(
+                requirements in proptest::collection::vec(requirement(), 1..5),
+                labels in proptest::collection::btree_map(name(), name(), 0..4),
+            ) {
+                let selector = LabelSelector { requirements };
+                let printed = selector.to_string();
+                let parsed = LabelSelector::parse(&printed).unwrap();
+                proptest::prop_assert_eq!(parsed.to_string(), printed);
+                let object = object(serde_json::to_value(&labels).unwrap());
+                proptest::prop_assert_eq!(parsed.matches(&object), selector.matches(&object));
+            }
         }
     }
 }

@@ -26,6 +26,7 @@ mod index;
 pub mod keystore;
 pub mod listen;
 mod metrics;
+pub mod parse;
 pub mod routes;
 pub mod tls;
 
@@ -252,5 +253,7 @@ impl TokenService {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

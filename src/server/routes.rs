@@ -16,11 +16,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, ConnectionLimits, Metrics, TokenIndex, cache};
+use super::{ApiError, ConnectionLimits, Metrics, TokenIndex, cache, parse};
 use crate::jwt::{self, Claims, Grant, KeySet, Keys, MintError, Policy, SignError, Source};
 use crate::token::Token;
 
@@ -100,14 +99,6 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
         .unwrap_or_else(|_| ApiError::RequestTimeout.into_response())
 }
 
-fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
-}
-
 /// Whether the request says its body is JSON; read from the request head without copying the
 /// other headers.
 struct JsonContentType(bool);
@@ -116,7 +107,10 @@ impl<S: Send + Sync> FromRequestParts<S> for JsonContentType {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(content_type_is(&parts.headers, "application/json")))
+        Ok(Self(parse::content_type_is(
+            &parts.headers,
+            "application/json",
+        )))
     }
 }
 
@@ -134,9 +128,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorization {
 impl Authorization {
     /// The scheme and the credentials, both trimmed.
     fn parts(&self) -> Option<(&str, &str)> {
-        let value = self.0.as_ref()?.to_str().ok()?;
-        let (scheme, credentials) = value.trim().split_once(' ')?;
-        Some((scheme, credentials.trim()))
+        parse::authorization_parts(self.0.as_ref()?.to_str().ok()?)
     }
 
     /// The credentials of a `Bearer` header.
@@ -152,15 +144,6 @@ fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError>
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::MalformedBody,
     })
-}
-
-/// A JSON object body as `T`, parsed in one pass. serde would also accept an array for a
-/// struct; we don't.
-fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(ApiError::MalformedBody);
-    }
-    serde_json::from_slice(body).map_err(|_| ApiError::MalformedBody)
 }
 
 impl AppState {
@@ -256,26 +239,14 @@ pub(crate) fn log_sign_failure(error: &SignError, source: &Source, kid: &str) {
     );
 }
 
-#[derive(Deserialize)]
-struct ExchangeRequest {
-    access_token: String,
-    #[serde(default)]
-    duration_seconds: Option<i64>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
 /// `POST /api/auth/access-tokens/jwt`: `{access_token, duration_seconds?, scope?}` → `{"jwt"}`.
 async fn exchange(
     State(state): State<Arc<AppState>>,
     JsonContentType(is_json): JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType("application/json"));
-    }
     let body = body_or_error(body)?;
-    let request: ExchangeRequest = json_object(&body)?;
+    let request = parse::exchange_request(is_json, &body)?;
     let now = jwt::now();
     let grant = state.grant_for_token(&request.access_token, now)?;
     let minted = state.mint(
@@ -297,14 +268,6 @@ struct ExchangeResponse<'a> {
     jwt: &'a str,
 }
 
-#[derive(Default, Deserialize)]
-struct SessionExchangeRequest {
-    #[serde(default)]
-    duration_seconds: Option<i64>,
-    #[serde(default)]
-    scope: Option<String>,
-}
-
 /// `POST /api/auth/session-tokens/jwt`: `Authorization: Bearer <a JWT of ours>` and
 /// `{duration_seconds?, scope?}` → `{"jwt"}`, a fresh JWT of the same access token (Witboost's
 /// exchange of a session for a scoped JWT). The new JWT follows the exchange's rules for its
@@ -322,13 +285,7 @@ async fn session_exchange(
         .and_then(|jwt| state.active_jwt(jwt, now))
         .ok_or(ApiError::InvalidToken)?;
     let body = body_or_error(body)?;
-    let request: SessionExchangeRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        SessionExchangeRequest::default()
-    } else if !is_json {
-        return Err(ApiError::UnsupportedMediaType("application/json"));
-    } else {
-        json_object(&body).map_err(|_| ApiError::MalformedSessionBody)?
-    };
+    let request = parse::session_request(is_json, &body)?;
     let minted = state.mint(
         &state.keys.load(),
         &grant,
@@ -359,16 +316,9 @@ async fn verify(
     let now = jwt::now();
     let (scheme, credentials) = authorization.parts().ok_or(ApiError::Unauthenticated)?;
     let bearer = if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(credentials)
-            .map_err(|_| ApiError::Unauthenticated)?;
-        let decoded = String::from_utf8(decoded).map_err(|_| ApiError::Unauthenticated)?;
-        let token = match decoded.split_once(':') {
-            Some(("witboost", token)) => token,
-            _ => return Err(ApiError::Unauthenticated),
-        };
+        let token = parse::basic_token(credentials).ok_or(ApiError::Unauthenticated)?;
         state
-            .forward_bearer(token, query.scope.as_deref(), now)
+            .forward_bearer(&token, query.scope.as_deref(), now)
             .map_err(|error| match error {
                 ApiError::InvalidToken => ApiError::Unauthenticated,
                 other => other,
@@ -425,26 +375,14 @@ async fn openid_configuration(State(state): State<Arc<AppState>>) -> Json<Value>
     }))
 }
 
-#[derive(Deserialize)]
-struct IntrospectRequest {
-    token: Option<String>,
-}
-
 /// `POST /api/auth/introspect` (RFC 7662): is this access token or JWT active right now?
 async fn introspect(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    const EXPECTED: &str = "application/x-www-form-urlencoded or application/json";
     let body = body_or_error(body)?;
-    let request: IntrospectRequest = if content_type_is(&headers, "application/json") {
-        json_object(&body)?
-    } else if content_type_is(&headers, "application/x-www-form-urlencoded") {
-        serde_urlencoded::from_bytes(&body).map_err(|_| ApiError::MalformedBody)?
-    } else {
-        return Err(ApiError::UnsupportedMediaType(EXPECTED));
-    };
+    let request = parse::introspect_request(&headers, &body)?;
     let token = request.token.ok_or(ApiError::MissingToken)?;
     let now = jwt::now();
     let answer = if token.starts_with(crate::token::PREFIX) {

@@ -21,6 +21,7 @@ mod controller_quiet;
 mod crd_rules;
 mod crds;
 mod examples;
+mod operator_shutdown;
 mod sandbox_crd;
 mod sandbox_crud;
 mod sandbox_delete;

@@ -6,7 +6,6 @@
 //! the operator run with rights on ConfigMaps in Witboost's namespaces only: a watch of one
 //! namespace needs a Role there, a watch of all namespaces a ClusterRole.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use futures::{StreamExt, future};
@@ -19,11 +18,13 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 use super::Context;
 use crate::controller::ControllerConfig;
 use crate::controller::cache;
 use crate::controller::scaffold::Scaffold;
+use crate::controller::stopping::{Listed, until_stopped};
 use crate::crd::BasicAuth;
 
 /// Where the BasicAuth controller runs (`run --basic-auth`, `--basic-auth-namespaces`).
@@ -84,13 +85,13 @@ pub struct Caches {
 }
 
 /// Starts one BasicAuth controller watching `namespace` (`None`: every namespace); it stops
-/// gracefully when `stop` resolves.
+/// when `stop` is cancelled (see [`until_stopped`]).
 pub fn start(
     client: kube::Client,
     namespace: Option<&str>,
     scaffold: Scaffold,
     config: ControllerConfig,
-    stop: impl Future<Output = ()> + Send + Sync + 'static,
+    stop: CancellationToken,
 ) -> (JoinHandle<()>, Caches) {
     let (basic_auths_api, config_maps_api) = match namespace {
         Some(ns) => (
@@ -113,11 +114,14 @@ pub fn start(
     });
 
     let on_basic_auth = ctx.clone();
+    let listed = Listed::default();
+    let on_list = listed.clone();
     let basic_auth_stream = watcher(basic_auths_api, watcher::Config::default())
         .default_backoff()
         .modify(cache::slim)
         .reflect(basic_auths_writer)
         .inspect(move |event| {
+            on_list.see(event);
             if let Ok(
                 watcher::Event::Apply(object)
                 | watcher::Event::Delete(object)
@@ -144,11 +148,11 @@ pub fn start(
         })
         .reconcile_on(UnboundedReceiverStream::new(wake_rx))
         .with_config(controller_config)
-        .graceful_shutdown_on(stop)
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(super::reconcile, super::error_policy, ctx)
         .for_each(|_| future::ready(()));
     (
-        tokio::spawn(running),
+        tokio::spawn(until_stopped(running, listed, stop)),
         Caches {
             basic_auths,
             config_maps,

@@ -1,0 +1,55 @@
+//! Stopping a controller at any moment, including before its first list.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kube::runtime::watcher;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+/// Whether a controller's own watch has delivered its first full list (set by the watch stream
+/// itself, right after the reflector has marked the store ready).
+#[derive(Clone, Default)]
+pub struct Listed(Arc<AtomicBool>);
+
+impl Listed {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn see<K>(&self, event: &Result<watcher::Event<K>, watcher::Error>) {
+        if let Ok(watcher::Event::InitDone) = event {
+            self.set();
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a controller until it has stopped after `stop`.
+///
+/// Once its watch has listed everything, the controller's own graceful shutdown lets running
+/// reconciles finish. Before that, kube's controller would never end: it holds its reconciles
+/// until the store is ready, and its graceful shutdown stops polling the watch that would make
+/// it ready, so it waits for that first list forever. Nothing can be running then, so the
+/// controller is simply dropped. The flag is set by the watch stream that this same task polls,
+/// so it cannot change between the check and the drop.
+pub async fn until_stopped(
+    controller: impl Future<Output = ()>,
+    listed: Listed,
+    stop: CancellationToken,
+) {
+    let before_first_list = async {
+        stop.cancelled().await;
+        if listed.is_set() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = controller => {}
+        () = before_first_list => debug!("stopped before the first list; nothing was running"),
+    }
+}

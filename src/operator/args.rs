@@ -1,0 +1,99 @@
+//! The options of `run` (and of the operator inside `sandbox`), and what they turn into: an
+//! [`OperatorConfig`] and the leader Lease.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::controller::{ControllerConfig, MANAGED_BY};
+use crate::crd::GoDuration;
+use crate::leader::LeaseConfig;
+use crate::server::TokenServiceArgs;
+use crate::telemetry::LogArgs;
+
+use super::OperatorConfig;
+
+/// Options of `run` (and of the operator inside `sandbox`). Flatten-friendly: other parts of
+/// `run` add their own `#[command(flatten)]` groups next to it.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WITBOOST_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of the admin server: /livez, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8081", env = "WITBOOST_ADMIN_ADDR")]
+    pub admin_addr: SocketAddr,
+    /// How often every object is reconciled even when nothing changed (e.g. 5m, 30s).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resync_period: Duration,
+    /// Reconciles running at once, per controller.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: u16,
+    /// Run the controllers only while holding a Lease, so that several replicas can run: one
+    /// leads, the others stand by and serve the token service.
+    #[arg(long, env = "WITBOOST_LEADER_ELECT", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease. Default: $POD_NAMESPACE, else the kubeconfig's namespace.
+    #[arg(long, env = "WITBOOST_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Run the BasicAuth controller. Off, nothing reads BasicAuths or ConfigMaps and `/readyz`
+    /// does not wait for them.
+    #[arg(long, env = "WITBOOST_BASIC_AUTH", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub basic_auth: bool,
+    /// Run the BasicAuth controller only in these namespaces (comma-separated, or the flag
+    /// repeated), whatever --namespace says. Default: where --namespace says.
+    #[arg(
+        long,
+        env = "WITBOOST_BASIC_AUTH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NAMESPACES"
+    )]
+    pub basic_auth_namespaces: Vec<String>,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub token_service: TokenServiceArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d: GoDuration = text.parse().map_err(|e| format!("{e}"))?;
+    if d.as_std().is_zero() {
+        return Err("must be positive".into());
+    }
+    Ok(d.as_std())
+}
+
+impl From<&RunArgs> for OperatorConfig {
+    /// What the arguments alone decide. The issuer (the token service's) and the Lease
+    /// ([`lease_config`], which needs the client's namespace) are the caller's to fill in.
+    fn from(args: &RunArgs) -> Self {
+        Self {
+            namespace: args.namespace.clone(),
+            admin_addr: Some(args.admin_addr),
+            admin_connections: args.token_service.connections.clone(),
+            controller: ControllerConfig {
+                resync_period: args.resync_period,
+                concurrency: args.concurrency,
+            },
+            issuer: None,
+            leader_election: None,
+            basic_auth: Default::default(),
+        }
+    }
+}
+
+/// The Lease of `run`: one per watched scope, so operators for different namespaces do not
+/// compete.
+pub fn lease_config(client: &kube::Client, args: &RunArgs) -> LeaseConfig {
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let name = match &args.namespace {
+        Some(watched) => format!("{MANAGED_BY}.{watched}"),
+        None => MANAGED_BY.to_owned(),
+    };
+    LeaseConfig::new(namespace, name)
+}

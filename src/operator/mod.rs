@@ -1,0 +1,54 @@
+//! `run`: the token service, the controllers and the admin server, against a cluster, until
+//! SIGTERM.
+//!
+//! One file per job:
+//! - [`args`]: the command-line options of `run` (and of the operator inside `sandbox`), and
+//!   how they become an [`OperatorConfig`] and a leader Lease;
+//! - [`start`]: [`Operator`], the controllers and the admin server as one running unit,
+//!   started and stopped together (the library entry point: tests start it against a
+//!   sandbox's client and stop it);
+//! - `wiring`: the watches, caches and controllers, and how they feed each other;
+//! - `leader_loop`: with leader election, the controllers run only while this replica holds
+//!   the Lease;
+//! - [`running`]: [`Running`], the token service beside an [`Operator`] sharing one metrics
+//!   registry, and [`run`], the command itself.
+//!
+//! With leader election ([`crate::leader`]) the controllers start only once this replica holds
+//! the Lease and stop the moment it is lost; the token service and the admin server run on every
+//! replica.
+
+pub mod args;
+mod leader_loop;
+pub mod running;
+pub mod start;
+mod wiring;
+
+use std::net::SocketAddr;
+
+use crate::controller::{ControllerConfig, basic_auth};
+use crate::jwt::Issuer;
+use crate::leader::LeaseConfig;
+use crate::server;
+
+pub use args::RunArgs;
+pub use running::{Running, run};
+pub use start::Operator;
+
+/// How an [`Operator`] runs.
+#[derive(Clone, Debug, Default)]
+pub struct OperatorConfig {
+    /// Watch only this namespace.
+    pub namespace: Option<String>,
+    /// Serve the admin endpoints here (port 0 picks one); `None` serves none.
+    pub admin_addr: Option<SocketAddr>,
+    /// The admin server's connection limits.
+    pub admin_connections: server::ConnectionLimits,
+    pub controller: ControllerConfig,
+    /// The token service's keys and policy, to keep JWTs in Secrets (`spec.jwt`); without it,
+    /// such tokens report `JwtReady=False`.
+    pub issuer: Option<Issuer>,
+    /// Run the controllers only while holding this Lease; `None` runs them at once.
+    pub leader_election: Option<LeaseConfig>,
+    /// Where the BasicAuth controller runs.
+    pub basic_auth: basic_auth::watches::Scope,
+}

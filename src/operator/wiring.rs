@@ -1,0 +1,222 @@
+//! The watches, caches and controllers, and how they feed each other.
+//!
+//! Within the controllers each kind is watched once: the reflectors feed both the controllers
+//! and the caches their reconciles read from. (The token service keeps watches of its own on
+//! AccessTokens and ServiceAccounts, for its index.) The watch streams also wake the
+//! controllers of other kinds: a changed ServiceAccount, for instance, wakes the reconciles of
+//! its tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, ResourceExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::report::{Report, TokenMetrics};
+use crate::controller::scaffold::{self, Scaffold};
+use crate::controller::stopping::{Listed, until_stopped};
+use crate::controller::{
+    self as controllers, Backoff, MANAGED_BY, MANAGED_BY_LABEL, access_token, basic_auth, cache,
+    service_account,
+};
+use crate::crd::{AccessToken, ServiceAccount};
+use crate::telemetry::ReconcileMetrics;
+
+use super::OperatorConfig;
+
+/// The controllers' metrics, registered once per process (the controllers may start later,
+/// when this replica becomes the leader).
+#[derive(Clone)]
+pub(super) struct ControllerMetrics {
+    pub(super) reconcile: ReconcileMetrics,
+    pub(super) tokens: TokenMetrics,
+}
+
+/// Starts the controllers and their watches; they stop when `stop` is cancelled. Returns
+/// their tasks and a future that resolves once every cache has its first full list.
+pub(super) fn controllers(
+    client: kube::Client,
+    config: &OperatorConfig,
+    metrics: ControllerMetrics,
+    stop: CancellationToken,
+) -> (Vec<JoinHandle<()>>, impl Future<Output = ()> + use<>) {
+    let reconcile_metrics = metrics.reconcile;
+    let report = Arc::new(Report::new(
+        controllers::recorder(client.clone()),
+        metrics.tokens,
+    ));
+    let (tokens_api, secrets_api, accounts_api) = match &config.namespace {
+        Some(ns) => (
+            Api::<DeserializeGuard<AccessToken>>::namespaced(client.clone(), ns),
+            Api::<Secret>::namespaced(client.clone(), ns),
+            Api::<DeserializeGuard<ServiceAccount>>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let (tokens, tokens_writer) = reflector::store();
+    let (secrets, secrets_writer) = reflector::store();
+    let (accounts, accounts_writer) = reflector::store();
+    let (wake, wake_rx) = mpsc::unbounded_channel();
+    let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
+    let scaffold = |name| Scaffold {
+        name,
+        report: report.clone(),
+        metrics: reconcile_metrics.clone(),
+        backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
+        timeout: scaffold::RECONCILE_TIMEOUT,
+    };
+
+    let token_ctx = Arc::new(access_token::Context {
+        client: client.clone(),
+        tokens: tokens.clone(),
+        secrets: secrets.clone(),
+        accounts: accounts.clone(),
+        claims: Default::default(),
+        scaffold: scaffold(access_token::NAME),
+        config: config.controller.clone(),
+        wake,
+        wake_account,
+        issuer: config.issuer.clone(),
+    });
+    let account_ctx = Arc::new(service_account::Context {
+        client: client.clone(),
+        tokens: tokens.clone(),
+        scaffold: scaffold(service_account::NAME),
+        config: config.controller.clone(),
+    });
+
+    let (tokens_listed, accounts_listed) = (Listed::default(), Listed::default());
+    let on_token = token_ctx.clone();
+    let listed = tokens_listed.clone();
+    let token_stream = watcher(tokens_api, watcher::Config::default())
+        .default_backoff()
+        .modify(cache::slim)
+        .reflect(tokens_writer)
+        .inspect(move |event| match event {
+            Ok(watcher::Event::InitDone) => listed.set(),
+            Ok(watcher::Event::Delete(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::deleted(&on_token, token);
+                    access_token::token_changed(&on_token, token);
+                }
+            }
+            Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::token_changed(&on_token, token);
+                }
+            }
+            _ => {}
+        })
+        .touched_objects();
+    let secret_stream = watcher(
+        secrets_api,
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+    )
+    .default_backoff()
+    .modify(cache::slim_secret)
+    .reflect(secrets_writer)
+    .touched_objects();
+    let on_account = token_ctx.clone();
+    let listed = accounts_listed.clone();
+    let account_stream = watcher(accounts_api, watcher::Config::default())
+        .default_backoff()
+        .modify(cache::slim)
+        .reflect(accounts_writer)
+        .inspect(move |event| {
+            listed.see(event);
+            if let Ok(
+                watcher::Event::Apply(object)
+                | watcher::Event::Delete(object)
+                | watcher::Event::InitApply(object),
+            ) = event
+            {
+                access_token::account_changed(
+                    &on_account,
+                    &object.namespace().unwrap_or_default(),
+                    &object.name_any(),
+                );
+            }
+        })
+        .touched_objects();
+
+    let controller_config =
+        controller::Config::default().concurrency(config.controller.concurrency);
+    let token_controller = Controller::for_stream(token_stream, tokens.clone())
+        .owns_stream(secret_stream)
+        .reconcile_on(UnboundedReceiverStream::new(wake_rx))
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(
+            access_token::reconcile,
+            access_token::error_policy,
+            token_ctx,
+        )
+        .for_each(|_| future::ready(()));
+    let account_controller = Controller::for_stream(account_stream, accounts.clone())
+        .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
+        .with_config(controller_config)
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(
+            service_account::reconcile,
+            service_account::error_policy,
+            account_ctx,
+        )
+        .for_each(|_| future::ready(()));
+
+    let mut tasks = vec![
+        tokio::spawn(until_stopped(token_controller, tokens_listed, stop.clone())),
+        tokio::spawn(until_stopped(
+            account_controller,
+            accounts_listed,
+            stop.clone(),
+        )),
+    ];
+    let mut basic_auth_caches = vec![];
+    for namespace in config.basic_auth.watches(config.namespace.as_deref()) {
+        let (task, caches) = basic_auth::watches::start(
+            client.clone(),
+            namespace,
+            scaffold(basic_auth::NAME),
+            config.controller.clone(),
+            stop.clone(),
+        );
+        tasks.push(task);
+        basic_auth_caches.push(caches);
+    }
+    let synced = async move {
+        synced_store(&tokens).await;
+        synced_store(&secrets).await;
+        synced_store(&accounts).await;
+        for caches in &basic_auth_caches {
+            synced_store(&caches.basic_auths).await;
+            synced_store(&caches.config_maps).await;
+        }
+    };
+    (tasks, synced)
+}
+
+/// Waits until `store` has its first full list. `Store::wait_until_ready` wakes only the
+/// last of several concurrent waiters (a oneshot channel underneath, and the controller waits
+/// on the same store), so it is polled again on a short tick rather than trusted to wake us.
+async fn synced_store<K>(store: &reflector::Store<K>)
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    while tokio::time::timeout(Duration::from_millis(50), store.wait_until_ready())
+        .await
+        .is_err()
+    {}
+}

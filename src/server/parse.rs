@@ -1,0 +1,99 @@
+//! What the token service reads from a request: the `Authorization` header and the request
+//! bodies. Plain functions over text and bytes, so every input can be tried without HTTP
+//! (`properties.rs` does, against small reference models).
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::ApiError;
+
+/// Whether the `Content-Type` is `expected` (its parameters, such as `charset`, ignored).
+pub fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+/// The scheme and the credentials of an `Authorization` value, both trimmed: `Basic abc=`.
+pub fn authorization_parts(value: &str) -> Option<(&str, &str)> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    Some((scheme, credentials.trim()))
+}
+
+/// The token of Basic credentials `base64("witboost:<token>")`. Only the canonical, padded
+/// encoding is accepted, and only the user `witboost`.
+pub fn basic_token(credentials: &str) -> Option<String> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    decoded.strip_prefix("witboost:").map(str::to_owned)
+}
+
+/// A JSON object body as `T`, parsed in one pass. serde would also accept an array for a
+/// struct; we don't.
+pub fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::MalformedBody);
+    }
+    serde_json::from_slice(body).map_err(|_| ApiError::MalformedBody)
+}
+
+/// The body of `POST /api/auth/access-tokens/jwt`.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub struct ExchangeRequest {
+    pub access_token: String,
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// The exchange's body: a JSON object, sent as JSON.
+pub fn exchange_request(is_json: bool, body: &[u8]) -> Result<ExchangeRequest, ApiError> {
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType("application/json"));
+    }
+    json_object(body)
+}
+
+/// The body of `POST /api/auth/session-tokens/jwt`.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct SessionExchangeRequest {
+    #[serde(default)]
+    pub duration_seconds: Option<i64>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// The session-token exchange's body: none (blank), or a JSON object sent as JSON.
+pub fn session_request(is_json: bool, body: &[u8]) -> Result<SessionExchangeRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(SessionExchangeRequest::default())
+    } else if !is_json {
+        Err(ApiError::UnsupportedMediaType("application/json"))
+    } else {
+        json_object(body).map_err(|_| ApiError::MalformedSessionBody)
+    }
+}
+
+/// The body of `POST /api/auth/introspect`.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub struct IntrospectRequest {
+    pub token: Option<String>,
+}
+
+/// The introspection body: a form (RFC 7662) or a JSON object, as its content type says.
+pub fn introspect_request(headers: &HeaderMap, body: &[u8]) -> Result<IntrospectRequest, ApiError> {
+    const EXPECTED: &str = "application/x-www-form-urlencoded or application/json";
+    if content_type_is(headers, "application/json") {
+        json_object(body)
+    } else if content_type_is(headers, "application/x-www-form-urlencoded") {
+        serde_urlencoded::from_bytes(body).map_err(|_| ApiError::MalformedBody)
+    } else {
+        Err(ApiError::UnsupportedMediaType(EXPECTED))
+    }
+}

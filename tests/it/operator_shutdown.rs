@@ -1,0 +1,97 @@
+//! Stopping the operator at any moment: before its watches have listed anything, while it leads,
+//! and when the API no longer answers. Each stop must end; the deadlines only catch a hang.
+
+use crate::harness;
+
+use std::time::Duration;
+
+use harness::*;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+use witboost_token_operator::leader::LeaseConfig;
+use witboost_token_operator::operator::{Operator, OperatorConfig};
+use witboost_token_operator::telemetry;
+
+const LEASE: &str = "witboost-token-operator";
+const IDENTITY: &str = "replica-a";
+
+fn elected() -> OperatorConfig {
+    let mut lease = LeaseConfig::new(NS, LEASE);
+    lease.identity = IDENTITY.into();
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(200);
+    OperatorConfig {
+        leader_election: Some(lease),
+        ..config()
+    }
+}
+
+async fn holder(h: &Harness) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    leases
+        .get_opt(LEASE)
+        .await
+        .ok()??
+        .spec?
+        .holder_identity
+        .filter(|holder| !holder.is_empty())
+}
+
+/// Every list fails from now on, so no controller's cache ever gets its first full list; waits
+/// until each controller has tried to list its kind.
+async fn lists_fail_and_the_controllers_have_tried(h: &Harness) {
+    h.sandbox.faults().fail_next("list", "*", u32::MAX, 500);
+    eventually(30, "each controller to try to list its kind", || async {
+        let counts = h.sandbox.request_counts();
+        ["accesstokens", "serviceaccounts", "basicauths"]
+            .iter()
+            .all(|kind| counts.get("list", kind) > 0)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_operator_stopped_before_its_first_list_stops_at_once() {
+    let h = Harness::without_operator(config()).await;
+    h.sandbox.faults().fail_next("list", "*", u32::MAX, 500);
+    let operator = Operator::start(h.client.clone(), config(), telemetry::registry())
+        .await
+        .expect("operator starts");
+    lists_fail_and_the_controllers_have_tried(&h).await;
+    within(30, "the operator to stop", operator.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_leader_stopped_before_its_first_list_stops_and_gives_its_lease_up() {
+    let h = Harness::without_operator(elected()).await;
+    h.sandbox.faults().fail_next("list", "*", u32::MAX, 500);
+    let operator = Operator::start(h.client.clone(), elected(), telemetry::registry())
+        .await
+        .expect("operator starts");
+    eventually(30, "the replica to lead", || async {
+        (holder(&h).await.as_deref() == Some(IDENTITY)).then_some(())
+    })
+    .await;
+    lists_fail_and_the_controllers_have_tried(&h).await;
+    within(30, "the leader to stop", operator.shutdown()).await;
+    assert_eq!(holder(&h).await, None, "the Lease is given up");
+}
+
+#[tokio::test]
+async fn a_leader_stops_within_seconds_when_the_api_no_longer_answers() {
+    let h = Harness::without_operator(elected()).await;
+    let operator = Operator::start(h.client.clone(), elected(), telemetry::registry())
+        .await
+        .expect("operator starts");
+    eventually(30, "the replica to lead", || async {
+        (holder(&h).await.as_deref() == Some(IDENTITY)).then_some(())
+    })
+    .await;
+    within(30, "the caches to sync", operator.ready()).await;
+    // Every request from now on waits an hour: the renewal in flight and the release of the
+    // Lease would too, if they were not bounded.
+    h.sandbox.faults().set_latency(Duration::from_secs(3600));
+    within(30, "the leader to stop", operator.shutdown()).await;
+}
