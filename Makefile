@@ -93,7 +93,7 @@ lua:
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
 # they run three at a time, longest first; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
-EXTERNAL := ext-chart-rbac ext-basic-auth ext-imperative ext-chart-install ext-standin \
+EXTERNAL := ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-imperative ext-chart-install ext-standin \
 	ext-witboost-config ext-chart ext-api ext-seed ext-operator ext-kubectl ext-helm
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
@@ -118,8 +118,11 @@ ext-chart:
 	tests/chart/run.sh $(VENV)/bin/python
 ext-chart-install:
 	tests/chart/install.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl
-ext-chart-rbac:
-	tests/chart/rbac.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl
+# The two modes of the chart's RBAC proof, side by side.
+ext-chart-rbac-cluster-wide:
+	tests/chart/rbac.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl cluster-wide
+ext-chart-rbac-single-namespace:
+	tests/chart/rbac.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl single-namespace
 ext-witboost-config:
 	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
 

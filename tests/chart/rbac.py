@@ -17,8 +17,12 @@ sends as Impersonate-User; the sandbox then enforces RBAC as kube-apiserver does
   a rule without an entry fails the test), the operator runs with that rule dropped, with a
   wrong name where the rule has resourceNames, and with each of its verbs dropped alone
   (VERB_PREPARE, VERB_UNPROVEN), until its log reports the Forbidden that names the denied
-  request. One sandbox serves every case of a mode: each starts from the same objects, without
-  the signing key or the Lease.
+  request. Each case has a bare sandbox of its own, started with the same objects (no signing
+  key, no Lease), so its operator's log is the evidence of that case alone; the operator is
+  stopped as soon as the evidence shows.
+
+The chart is rendered once per mode; the sufficient check and the minimal cases of a mode run
+side by side, RBAC_JOBS (default 6) at a time, and their lines are printed in a fixed order.
 
 Usage: python rbac.py BINARY KUBECTL [MODE...]   (modes: cluster-wide, single-namespace)
 Each check prints one line; the last line is `N passed, M failed`, and any failure exits 1.
@@ -34,7 +38,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import helm_python
 import yaml
@@ -45,6 +51,10 @@ RELEASE = "wto"
 NAMESPACE = "witboost-system"
 FULLNAME = "wto-witboost-token-operator"
 DEADLINE_S = 60
+# How long a stopped process may take to exit after SIGTERM before it is killed: its evidence is
+# already in, so a slow shutdown must not cost the test time.
+STOP_S = 3
+POLL_S = 0.05
 
 # The values of each mode. The BasicAuth namespaces are where operator.sh applies its example
 # (the test namespace), and, with watchNamespace, also one outside it, whose Role then carries
@@ -160,19 +170,40 @@ def created_on_apply(group, resource):
     return re.compile(rf'{qualified} [\\]*"[a-z0-9.-]+[\\]*" is forbidden: (?!User)')
 
 
-passed = 0
-failed = 0
+class Report:
+    """The lines and counts of one part of the test (the sufficient check, or one minimal case),
+    which runs beside the others and is printed whole, in order, when it ends."""
+
+    def __init__(self):
+        self.lines = []
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+            self.lines.append(f"ok   {what}")
+        else:
+            self.failed += 1
+            self.lines.append(f"FAIL {what}{': ' + detail if detail else ''}")
+        return cond
+
+    def say(self, line):
+        self.lines.append(line)
 
 
-def check(cond, what, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {what}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}", flush=True)
-    return cond
+class Totals:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.lock = threading.Lock()
+
+    def print(self, report):
+        with self.lock:
+            sys.stdout.write("".join(f"{line}\n" for line in report.lines))
+            sys.stdout.flush()
+            self.passed += report.passed
+            self.failed += report.failed
 
 
 class Kubectl:
@@ -241,6 +272,17 @@ def rule_key(role, rule):
 
 # --- running the operator as the chart's identity ----------------------------------------------
 
+def stop(proc):
+    """SIGTERM, then SIGKILL if it is not gone within STOP_S."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Sandbox:
     def __init__(self, binary, kubectl, work):
         self.kubeconfig = str(work / "admin.kubeconfig")
@@ -252,13 +294,13 @@ class Sandbox:
         end = time.monotonic() + DEADLINE_S
         while "sandbox ready" not in (work / "sandbox.log").read_text():
             if self.proc.poll() is not None or time.monotonic() > end:
+                stop(self.proc)
                 raise SystemExit(f"FAIL: the sandbox did not get ready: {(work / 'sandbox.log').read_text()}")
-            time.sleep(0.05)
+            time.sleep(POLL_S)
         self.k = Kubectl(kubectl, self.kubeconfig, str(work / "cache"))
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        stop(self.proc)
         self.log.close()
 
     def operator_kubeconfig(self, account, path):
@@ -293,32 +335,27 @@ exec {shlex.quote(binary)} "${{args[@]}}" "$@" > >(tee -a {shlex.quote(str(log))
     return str(path)
 
 
-def apply_identity(k, account, roles, bindings, create):
-    verb = "create" if create else "replace"
-    if create:
-        k.objects("create", [account])
-    k.objects(verb, roles + bindings)
-
-
-def create_namespaces(k, values):
+def namespaces(values):
+    """The namespaces a mode needs that a bare sandbox lacks (it has default, kube-system and
+    kube-public), as objects to create."""
     wanted = {NAMESPACE, values.get("watchNamespace") or "default"} | set(values["basicAuth"]["namespaces"])
-    have = set(k.ok("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").split())
-    for ns in sorted(wanted - have):
-        k.ok("create", "namespace", ns)
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+            for ns in sorted(wanted - {"default", "kube-system", "kube-public"})]
 
 
 # --- sufficient ------------------------------------------------------------------------------
 
-def sufficient(mode, binary, kubectl, work):
+def sufficient(mode, objects, binary, kubectl, work):
+    report = Report()
+    report.say(f"=== {mode}: RBAC is sufficient")
     spec = MODES[mode]
     values = spec["values"]
-    objects = render(values)
     account, roles, bindings = identity(objects)
+    work.mkdir()
     sb = Sandbox(binary, kubectl, work)
     try:
         k = sb.k
-        create_namespaces(k, values)
-        apply_identity(k, account, roles, bindings, create=True)
+        k.objects("create", namespaces(values) + [account] + roles + bindings)
         op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
         log = work / f"operator-{mode}.log"
         wrapper = write_wrapper(work / "operator", binary, deployment_args(objects), op_kubeconfig, log)
@@ -333,45 +370,48 @@ def sufficient(mode, binary, kubectl, work):
             [str(REPO / "tests" / "kubectl" / "operator.sh"), kubectl, binary], env=env,
             capture_output=True, text=True, timeout=600,
         )
-        sys.stdout.write("".join(f"  | {line}\n" for line in done.stdout.splitlines()[-8:]))
-        if not check(done.returncode == 0, f"{mode}: tests/kubectl/operator.sh passes against the operator "
-                     f"running as {account['metadata']['name']} with the chart's RBAC",
-                     done.stdout[-3000:] + "\n".join(l for l in done.stderr.splitlines() if l.startswith("FAIL"))
-                     + done.stderr[-4000:]):
-            return
+        report.lines.extend(f"  | {line}" for line in done.stdout.splitlines()[-8:])
+        if not report.check(done.returncode == 0, f"{mode}: tests/kubectl/operator.sh passes against the operator "
+                            f"running as {account['metadata']['name']} with the chart's RBAC",
+                            done.stdout[-3000:] + "\n".join(l for l in done.stderr.splitlines() if l.startswith("FAIL"))
+                            + done.stderr[-4000:]):
+            return report
         text = log.read_text()
         forbidden = [line for line in text.splitlines() if "forbidden" in line.lower()]
-        check(not forbidden, f"{mode}: the operator's log holds no Forbidden", "\n".join(forbidden[:5]))
-        check("became the leader" in text, f"{mode}: the operator took the leader Lease")
+        report.check(not forbidden, f"{mode}: the operator's log holds no Forbidden", "\n".join(forbidden[:5]))
+        report.check("became the leader" in text, f"{mode}: the operator took the leader Lease")
         lease = next(r for r in roles if role_kind(r) == "leader-election")["rules"][0]["resourceNames"][0]
         found = k.run("get", "lease", lease, "-n", NAMESPACE, "-o", "name")
-        check(found.returncode == 0, f"{mode}: its Lease {NAMESPACE}/{lease} exists", found.stderr)
+        report.check(found.returncode == 0, f"{mode}: its Lease {NAMESPACE}/{lease} exists", found.stderr)
         key = next(r for r in roles if role_kind(r) == "signing-key")["rules"][0]["resourceNames"][0]
         found = k.run("get", "secret", key, "-n", NAMESPACE, "-o", "jsonpath={.data}")
-        check(found.returncode == 0 and found.stdout, f"{mode}: it created the signing-key Secret {NAMESPACE}/{key}",
-              found.stderr)
+        report.check(found.returncode == 0 and found.stdout,
+                     f"{mode}: it created the signing-key Secret {NAMESPACE}/{key}", found.stderr)
         if other is not None:
-            single_namespace_confined(k, account, values["watchNamespace"], json.loads(other))
+            single_namespace_confined(report, k, account, values["watchNamespace"], json.loads(other))
+    except (Exception, SystemExit) as e:
+        report.check(False, f"{mode}: the sufficient check ran", str(e))
     finally:
         sb.stop()
+    return report
 
 
-def single_namespace_confined(k, account, watched, before):
+def single_namespace_confined(report, k, account, watched, before):
     user = f"system:serviceaccount:{NAMESPACE}:{account['metadata']['name']}"
     for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
         for ns in ("default", "witboost"):
             answer = k.run("auth", "can-i", verb, "secrets", "--as", user, "-n", ns).stdout.strip()
-            check(answer == "no", f"single-namespace: the operator cannot {verb} Secrets in {ns}", answer)
+            report.check(answer == "no", f"single-namespace: the operator cannot {verb} Secrets in {ns}", answer)
         answer = k.run("auth", "can-i", verb, "secrets", "--as", user, "-n", watched).stdout.strip()
-        check(answer == ("no" if verb == "update" else "yes"),
-              f"single-namespace: the operator can{'not' if verb == 'update' else ''} {verb} Secrets in {watched}",
-              answer)
+        report.check(answer == ("no" if verb == "update" else "yes"),
+                     f"single-namespace: the operator can{'not' if verb == 'update' else ''} {verb} Secrets in {watched}",
+                     answer)
     after = json.loads(k.ok("get", "accesstoken", "ci-pipeline-token", "-n", "default", "-o", "json"))
-    check(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"] and "status" not in after,
-          "single-namespace: the AccessToken in default was never touched (no status, same resourceVersion)")
+    report.check(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"] and "status" not in after,
+                 "single-namespace: the AccessToken in default was never touched (no status, same resourceVersion)")
     secret = k.run("get", "secret", "ci-pipeline-token", "-n", "default", "-o", "name")
-    check(secret.returncode != 0 and "NotFound" in secret.stderr, "single-namespace: no Secret was written in default",
-          secret.stdout)
+    report.check(secret.returncode != 0 and "NotFound" in secret.stderr,
+                 "single-namespace: no Secret was written in default", secret.stdout)
 
 
 # --- minimal ---------------------------------------------------------------------------------
@@ -394,14 +434,6 @@ def scenario(values, test_ns):
     return objects
 
 
-def reset(k, objects, lease):
-    """Every case starts from nothing the operator made: no status, Secret, signing key or Lease."""
-    k.objects("delete", objects, "--ignore-not-found", "--cascade=foreground", "--wait=true", "--timeout=60s")
-    k.ok("delete", "secret", "witboost-token-service-signing-key", "-n", NAMESPACE, "--ignore-not-found")
-    k.ok("delete", "lease", lease, "-n", NAMESPACE, "--ignore-not-found")
-    k.objects("create", objects)
-
-
 def run_until(binary, args, kubeconfig, log, patterns):
     """Runs the operator until one of `patterns` shows in its log (or the deadline), then stops
     it. Returns the matching line, or None."""
@@ -409,22 +441,21 @@ def run_until(binary, args, kubeconfig, log, patterns):
         proc = subprocess.Popen([binary] + args, stdout=out, stderr=subprocess.STDOUT, env=operator_env(kubeconfig))
     try:
         end = time.monotonic() + DEADLINE_S
+        seen = 0
         while True:
             exited = proc.poll() is not None
-            for line in pathlib.Path(log).read_text().splitlines():
+            text = pathlib.Path(log).read_text()
+            # Only whole lines, and each line once.
+            upto = text.rfind("\n") + 1 if not exited else len(text)
+            for line in text[seen:upto].splitlines():
                 if any(p.search(line) for p in patterns):
                     return line
+            seen = upto
             if exited or time.monotonic() > end:
                 return None
-            time.sleep(0.1)
+            time.sleep(POLL_S)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 def signing_key_of_another_algorithm(binary, args, admin_kubeconfig, log):
@@ -444,90 +475,123 @@ def token_moved(binary, args, sb, ns, log):
             "-p", '{"spec":{"secretName":"governance-bot-token-moved"}}')
 
 
-def minimal(mode, binary, kubectl, work):
+def minimal_cases(mode, roles, report):
+    """Every case of a mode: (label, the roles with the change, the entry). Checks (into
+    `report`) that every rendered rule has an entry in RULES."""
+    cases = []
+    for r, role in enumerate(roles):
+        for i, rule in enumerate(role["rules"]):
+            key = rule_key(role, rule)
+            where = f"{role['kind']} {role['metadata']['name']}" + (
+                f" in {role['metadata']['namespace']}" if role["kind"] == "Role" else "")
+            label = f"{where}: {rule['apiGroups'][0] or 'core'} {','.join(rule['resources'])} {rule['verbs']}"
+            if not report.check(key in RULES, f"{mode}: {label} has an entry in RULES", f"no entry for {key}"):
+                continue
+            entry = dict(RULES[key])
+            if role["kind"] == "Role":
+                # A Role's rule is missed in its own namespace: the evidence must say so.
+                ns = re.escape(role["metadata"]["namespace"])
+                entry["evidence"] = [re.compile(rf'{e.pattern} in the namespace [\\]*"{ns}[\\]*"')
+                                     for e in entry["evidence"]]
+            changed = copy.deepcopy(roles)
+            del changed[r]["rules"][i]
+            cases.append((f"{label}{' (resourceNames)' if rule.get('resourceNames') else ''} dropped",
+                          changed, entry))
+            if rule.get("resourceNames"):
+                changed = copy.deepcopy(roles)
+                changed[r]["rules"][i]["resourceNames"] = [f"not-{n}" for n in rule["resourceNames"]]
+                cases.append((f"{label} naming another object", changed, entry))
+            for verb in rule["verbs"] if len(rule["verbs"]) > 1 else []:
+                vkey = key + (verb,)
+                if vkey in VERB_UNPROVEN:
+                    report.say(f"note {mode}: {label}: {verb} alone is not proven here: {VERB_UNPROVEN[vkey]}")
+                    continue
+                evidence = [denied(verb, res, rule["apiGroups"][0]) for res in rule["resources"]]
+                if role["kind"] == "Role":
+                    ns = re.escape(role["metadata"]["namespace"])
+                    evidence = [re.compile(rf'{e.pattern} in the namespace [\\]*"{ns}[\\]*"')
+                                for e in evidence]
+                if verb == "create":
+                    evidence += [created_on_apply(rule["apiGroups"][0], res) for res in rule["resources"]]
+                changed = copy.deepcopy(roles)
+                changed[r]["rules"][i]["verbs"] = [v for v in rule["verbs"] if v != verb]
+                cases.append((f"{label}: {verb} dropped", changed,
+                              {"evidence": evidence, "prepare": VERB_PREPARE.get(vkey)}))
+    return cases
+
+
+def minimal_case(mode, n, case, setup, binary, kubectl, work):
+    """One case, against a bare sandbox of its own: the mode's namespaces, the ServiceAccount,
+    the changed roles with the rendered bindings and the scenario, created at once; then the
+    preparation if any, then the operator as the ServiceAccount until the evidence shows."""
+    label, changed, entry = case
+    account, bindings, things, args, test_ns, created = setup
+    report = Report()
+    patterns = entry["evidence"]
+    work.mkdir()
+    log = work / f"minimal-{mode}-{n}.log"
+    log.touch()
+    sb = None
+    try:
+        sb = Sandbox(binary, kubectl, work)
+        sb.k.objects("create", created + [account] + changed + bindings + things)
+        if entry.get("prepare") == "rotate":
+            signing_key_of_another_algorithm(binary, args, sb.kubeconfig, work / "prepare.log")
+        if entry.get("prepare") == "moved-secret":
+            token_moved(binary, args, sb, test_ns, work / "prepare.log")
+        op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
+        line = run_until(binary, args, op_kubeconfig, log, patterns)
+        report.check(line is not None, f"{mode}: {label}: Forbidden reported",
+                     "not within the deadline; log:\n" + log.read_text()[-3000:])
+        if line:
+            found = next(m.group(0) for p in patterns if (m := p.search(line)))
+            report.say(f"       ... {found}")
+    except (Exception, SystemExit) as e:
+        report.check(False, f"{mode}: {label}: Forbidden reported",
+                     f"the case did not run: {e}; log:\n" + log.read_text()[-3000:])
+    finally:
+        if sb is not None:
+            sb.stop()
+    return report
+
+
+def run_mode(mode, binary, kubectl, work, pool, totals):
     spec = MODES[mode]
     values = spec["values"]
     objects = render(values)
     account, roles, bindings = identity(objects)
     args = [a for a in deployment_args(objects) if not a.startswith(("--admin-addr=", "--http-addr="))]
     args += ["--admin-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"]
-    lease = next(r for r in roles if role_kind(r) == "leader-election")["rules"][0]["resourceNames"][0]
-    sb = Sandbox(binary, kubectl, work)
-    try:
-        k = sb.k
-        create_namespaces(k, values)
-        apply_identity(k, account, roles, bindings, create=True)
-        op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
-        things = scenario(values, spec["test_ns"])
-        cases = []
-        for r, role in enumerate(roles):
-            for i, rule in enumerate(role["rules"]):
-                key = rule_key(role, rule)
-                where = f"{role['kind']} {role['metadata']['name']}" + (
-                    f" in {role['metadata']['namespace']}" if role["kind"] == "Role" else "")
-                label = f"{where}: {rule['apiGroups'][0] or 'core'} {','.join(rule['resources'])} {rule['verbs']}"
-                if not check(key in RULES, f"{mode}: {label} has an entry in RULES", f"no entry for {key}"):
-                    continue
-                entry = dict(RULES[key])
-                if role["kind"] == "Role":
-                    # A Role's rule is missed in its own namespace: the evidence must say so.
-                    ns = re.escape(role["metadata"]["namespace"])
-                    entry["evidence"] = [re.compile(rf'{e.pattern} in the namespace [\\]*"{ns}[\\]*"')
-                                         for e in entry["evidence"]]
-                changed = copy.deepcopy(roles)
-                del changed[r]["rules"][i]
-                cases.append((f"{label}{' (resourceNames)' if rule.get('resourceNames') else ''} dropped",
-                              changed, entry))
-                if rule.get("resourceNames"):
-                    changed = copy.deepcopy(roles)
-                    changed[r]["rules"][i]["resourceNames"] = [f"not-{n}" for n in rule["resourceNames"]]
-                    cases.append((f"{label} naming another object", changed, entry))
-                for verb in rule["verbs"] if len(rule["verbs"]) > 1 else []:
-                    vkey = key + (verb,)
-                    if vkey in VERB_UNPROVEN:
-                        print(f"note {mode}: {label}: {verb} alone is not proven here: {VERB_UNPROVEN[vkey]}")
-                        continue
-                    evidence = [denied(verb, res, rule["apiGroups"][0]) for res in rule["resources"]]
-                    if role["kind"] == "Role":
-                        ns = re.escape(role["metadata"]["namespace"])
-                        evidence = [re.compile(rf'{e.pattern} in the namespace [\\]*"{ns}[\\]*"')
-                                    for e in evidence]
-                    if verb == "create":
-                        evidence += [created_on_apply(rule["apiGroups"][0], res) for res in rule["resources"]]
-                    changed = copy.deepcopy(roles)
-                    changed[r]["rules"][i]["verbs"] = [v for v in rule["verbs"] if v != verb]
-                    cases.append((f"{label}: {verb} dropped", changed,
-                                  {"evidence": evidence, "prepare": VERB_PREPARE.get(vkey)}))
-        for n, (label, changed, entry) in enumerate(cases):
-            patterns = entry["evidence"]
-            reset(k, things, lease)
-            if entry.get("prepare") == "rotate":
-                signing_key_of_another_algorithm(binary, args, sb.kubeconfig, work / f"prepare-{n}.log")
-            if entry.get("prepare") == "moved-secret":
-                token_moved(binary, args, sb, spec["test_ns"], work / f"prepare-{n}.log")
-            apply_identity(k, account, changed, bindings, create=False)
-            line = run_until(binary, args, op_kubeconfig, work / f"minimal-{mode}-{n}.log", patterns)
-            check(line is not None, f"{mode}: {label}: Forbidden reported",
-                  "not within the deadline; log:\n" + (work / f"minimal-{mode}-{n}.log").read_text()[-3000:])
-            if line:
-                found = next(m.group(0) for p in patterns if (m := p.search(line)))
-                print(f"       ... {found}")
-    finally:
-        sb.stop()
+    # The sufficient check is the longest part: it goes first, the minimal cases beside it.
+    suff = pool.submit(sufficient, mode, objects, binary, kubectl, work / "sufficient")
+    planned = Report()
+    planned.say(f"=== {mode}: RBAC is minimal")
+    cases = minimal_cases(mode, roles, planned)
+    setup = (account, bindings, scenario(values, spec["test_ns"]), args, spec["test_ns"], namespaces(values))
+    runs = [pool.submit(minimal_case, mode, n, case, setup, binary, kubectl, work / f"case-{n}")
+            for n, case in enumerate(cases)]
+    totals.print(suff.result())
+    totals.print(planned)
+    for run in runs:
+        totals.print(run.result())
 
 
 def main():
     binary, kubectl = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
     modes = sys.argv[3:] or list(MODES)
     for mode in modes:
-        print(f"=== {mode}: RBAC is sufficient", flush=True)
-        with tempfile.TemporaryDirectory() as work:
-            sufficient(mode, binary, kubectl, pathlib.Path(work))
-        print(f"=== {mode}: RBAC is minimal", flush=True)
-        with tempfile.TemporaryDirectory() as work:
-            minimal(mode, binary, kubectl, pathlib.Path(work))
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+        if mode not in MODES:
+            raise SystemExit(f"FAIL: unknown mode {mode!r} (modes: {', '.join(MODES)})")
+    jobs = int(os.environ.get("RBAC_JOBS", "6"))
+    totals = Totals()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for mode in modes:
+            start = time.monotonic()
+            with tempfile.TemporaryDirectory() as work:
+                run_mode(mode, binary, kubectl, pathlib.Path(work), pool, totals)
+            print(f"=== {mode}: {time.monotonic() - start:.0f} s", flush=True)
+    print(f"{totals.passed} passed, {totals.failed} failed")
+    sys.exit(1 if totals.failed else 0)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 # (tests/chart/rbac.py says how).
 #
 # Usage: tests/chart/rbac.sh BINARY PYTHON KUBECTL [MODE...]
+# (modes: cluster-wide, single-namespace; both by default. RBAC_JOBS: how many cases run at once,
+# each against its own sandbox; 6 by default.)
 set -euo pipefail
 
 usage="usage: tests/chart/rbac.sh BINARY PYTHON KUBECTL [MODE...]"
