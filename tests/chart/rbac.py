@@ -54,6 +54,8 @@ DEADLINE_S = 60
 # How long a stopped process may take to exit after SIGTERM before it is killed: its evidence is
 # already in, so a slow shutdown must not cost the test time.
 STOP_S = 3
+# An operator must end within seconds of SIGTERM whatever it was refused.
+OPERATOR_STOP_S = 10
 POLL_S = 0.05
 
 # The values of each mode. The BasicAuth namespaces are where operator.sh applies its example
@@ -272,15 +274,18 @@ def rule_key(role, rule):
 
 # --- running the operator as the chart's identity ----------------------------------------------
 
-def stop(proc):
-    """SIGTERM, then SIGKILL if it is not gone within STOP_S."""
+def stop(proc, within=None):
+    """SIGTERM, then SIGKILL if it is not gone within `within` seconds (STOP_S by default).
+    Returns whether it ended on SIGTERM."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=STOP_S)
+            proc.wait(timeout=within or STOP_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            return False
+    return True
 
 
 class Sandbox:
@@ -436,40 +441,43 @@ def scenario(values, test_ns):
 
 def run_until(binary, args, kubeconfig, log, patterns):
     """Runs the operator until one of `patterns` shows in its log (or the deadline), then stops
-    it. Returns the matching line, or None."""
+    it. Returns the matching line (or None), and whether the operator ended on SIGTERM within
+    OPERATOR_STOP_S: refused rights must not hold its shutdown up."""
     with open(log, "w") as out:
         proc = subprocess.Popen([binary] + args, stdout=out, stderr=subprocess.STDOUT, env=operator_env(kubeconfig))
+    found = None
     try:
         end = time.monotonic() + DEADLINE_S
         seen = 0
-        while True:
+        while found is None:
             exited = proc.poll() is not None
             text = pathlib.Path(log).read_text()
             # Only whole lines, and each line once.
             upto = text.rfind("\n") + 1 if not exited else len(text)
-            for line in text[seen:upto].splitlines():
-                if any(p.search(line) for p in patterns):
-                    return line
+            found = next((line for line in text[seen:upto].splitlines()
+                          if any(p.search(line) for p in patterns)), None)
             seen = upto
             if exited or time.monotonic() > end:
-                return None
-            time.sleep(POLL_S)
+                break
+            if found is None:
+                time.sleep(POLL_S)
     finally:
-        stop(proc)
+        stopped = stop(proc, OPERATOR_STOP_S)
+    return found, stopped
 
 
 def signing_key_of_another_algorithm(binary, args, admin_kubeconfig, log):
     """The signing-key Secret, made (as the administrator) for RS512 where the chart says ES256."""
     other = [a for a in args if not a.startswith(("--jwt-algorithm=", "--leader-elect="))]
     other += ["--jwt-algorithm=RS512", "--leader-elect=false"]
-    line = run_until(binary, other, admin_kubeconfig, log, [re.compile("token service listening")])
+    line, _ = run_until(binary, other, admin_kubeconfig, log, [re.compile("token service listening")])
     assert line, f"the RS512 signing key was not made: {pathlib.Path(log).read_text()[-2000:]}"
 
 
 def token_moved(binary, args, sb, ns, log):
     """The scenario's token issued (by the operator as the administrator), then its secretName
     changed: the next operator moves the value and deletes the previous Secret."""
-    line = run_until(binary, args, sb.kubeconfig, log, [re.compile("issued revision 1 into Secret governance-bot-token")])
+    line, _ = run_until(binary, args, sb.kubeconfig, log, [re.compile("issued revision 1 into Secret governance-bot-token")])
     assert line, f"the token was not issued: {pathlib.Path(log).read_text()[-2000:]}"
     sb.k.ok("patch", "accesstoken", "governance-bot-token", "-n", ns, "--type", "merge",
             "-p", '{"spec":{"secretName":"governance-bot-token-moved"}}')
@@ -540,9 +548,11 @@ def minimal_case(mode, n, case, setup, binary, kubectl, work):
         if entry.get("prepare") == "moved-secret":
             token_moved(binary, args, sb, test_ns, work / "prepare.log")
         op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
-        line = run_until(binary, args, op_kubeconfig, log, patterns)
+        line, stopped = run_until(binary, args, op_kubeconfig, log, patterns)
         report.check(line is not None, f"{mode}: {label}: Forbidden reported",
                      "not within the deadline; log:\n" + log.read_text()[-3000:])
+        report.check(stopped, f"{mode}: {label}: the operator stopped on SIGTERM",
+                     f"still running {OPERATOR_STOP_S} s after SIGTERM; log:\n" + log.read_text()[-3000:])
         if line:
             found = next(m.group(0) for p in patterns if (m := p.search(line)))
             report.say(f"       ... {found}")
