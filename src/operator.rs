@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::{StreamExt, future};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -33,7 +33,7 @@ use crate::controller::{
     self as controllers, Backoff, ControllerConfig, MANAGED_BY, MANAGED_BY_LABEL, access_token,
     basic_auth, cache, service_account,
 };
-use crate::crd::{AccessToken, BasicAuth, GoDuration, ServiceAccount};
+use crate::crd::{AccessToken, GoDuration, ServiceAccount};
 use crate::jwt::Issuer;
 use crate::leader::{Elector, LeaseConfig};
 use crate::server::{self, TokenServiceArgs};
@@ -63,6 +63,20 @@ pub struct RunArgs {
     /// Namespace of the leader Lease. Default: $POD_NAMESPACE, else the kubeconfig's namespace.
     #[arg(long, env = "WITBOOST_LEADER_ELECTION_NAMESPACE")]
     pub leader_election_namespace: Option<String>,
+    /// Run the BasicAuth controller. Off, nothing reads BasicAuths or ConfigMaps and `/readyz`
+    /// does not wait for them.
+    #[arg(long, env = "WITBOOST_BASIC_AUTH", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub basic_auth: bool,
+    /// Run the BasicAuth controller only in these namespaces (comma-separated, or the flag
+    /// repeated), whatever --namespace says. Default: where --namespace says.
+    #[arg(
+        long,
+        env = "WITBOOST_BASIC_AUTH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NAMESPACES"
+    )]
+    pub basic_auth_namespaces: Vec<String>,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
@@ -92,6 +106,8 @@ pub struct OperatorConfig {
     pub issuer: Option<Issuer>,
     /// Run the controllers only while holding this Lease; `None` runs them at once.
     pub leader_election: Option<LeaseConfig>,
+    /// Where the BasicAuth controller runs.
+    pub basic_auth: basic_auth::watches::Scope,
 }
 
 impl From<&RunArgs> for OperatorConfig {
@@ -106,6 +122,7 @@ impl From<&RunArgs> for OperatorConfig {
             },
             issuer: None,
             leader_election: None,
+            basic_auth: Default::default(),
         }
     }
 }
@@ -260,20 +277,10 @@ fn controllers(
             Api::all(client.clone()),
         ),
     };
-    let (basic_auths_api, config_maps_api) = match &config.namespace {
-        Some(ns) => (
-            Api::<DeserializeGuard<BasicAuth>>::namespaced(client.clone(), ns),
-            Api::<ConfigMap>::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
-    };
     let (tokens, tokens_writer) = reflector::store();
     let (secrets, secrets_writer) = reflector::store();
     let (accounts, accounts_writer) = reflector::store();
-    let (basic_auths, basic_auths_writer) = reflector::store();
-    let (config_maps, config_maps_writer) = reflector::store();
     let (wake, wake_rx) = mpsc::unbounded_channel();
-    let (wake_basic_auth, wake_basic_auth_rx) = mpsc::unbounded_channel();
     let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
     let scaffold = |name| Scaffold {
         name,
@@ -300,15 +307,6 @@ fn controllers(
         tokens: tokens.clone(),
         scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
-    });
-
-    let basic_auth_ctx = Arc::new(basic_auth::Context {
-        client: client.clone(),
-        basic_auths: basic_auths.clone(),
-        config_maps: config_maps.clone(),
-        scaffold: scaffold(basic_auth::NAME),
-        config: config.controller.clone(),
-        wake: wake_basic_auth,
     });
 
     let on_token = token_ctx.clone();
@@ -360,32 +358,6 @@ fn controllers(
         })
         .touched_objects();
 
-    let on_basic_auth = basic_auth_ctx.clone();
-    let basic_auth_stream = watcher(basic_auths_api, watcher::Config::default())
-        .default_backoff()
-        .modify(cache::slim)
-        .reflect(basic_auths_writer)
-        .inspect(move |event| {
-            if let Ok(
-                watcher::Event::Apply(object)
-                | watcher::Event::Delete(object)
-                | watcher::Event::InitApply(object),
-            ) = event
-                && let Ok(changed) = &object.0
-            {
-                basic_auth::basic_auth_changed(&on_basic_auth, changed);
-            }
-        })
-        .touched_objects();
-    // Every ConfigMap in the watched namespaces: a revert must be noticed within seconds. (Who
-    // reverted is read from the API: the write that undoes it is decided on a fresh read.)
-    let config_map_stream = watcher(config_maps_api, watcher::Config::default())
-        .default_backoff()
-        .modify(cache::slim_config_map)
-        .reflect(config_maps_writer)
-        .touched_objects();
-    let naming = basic_auths.clone();
-
     let controller_config =
         controller::Config::default().concurrency(config.controller.concurrency);
     let token_controller = Controller::for_stream(token_stream, tokens.clone())
@@ -401,7 +373,7 @@ fn controllers(
         .for_each(|_| future::ready(()));
     let account_controller = Controller::for_stream(account_stream, accounts.clone())
         .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
-        .with_config(controller_config.clone())
+        .with_config(controller_config)
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(
             service_account::reconcile,
@@ -410,31 +382,30 @@ fn controllers(
         )
         .for_each(|_| future::ready(()));
 
-    let basic_auth_controller = Controller::for_stream(basic_auth_stream, basic_auths.clone())
-        .watches_stream(config_map_stream, move |config_map: ConfigMap| {
-            basic_auth::naming(&naming, &config_map)
-        })
-        .reconcile_on(UnboundedReceiverStream::new(wake_basic_auth_rx))
-        .with_config(controller_config)
-        .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(
-            basic_auth::reconcile,
-            basic_auth::error_policy,
-            basic_auth_ctx,
-        )
-        .for_each(|_| future::ready(()));
-
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(token_controller),
         tokio::spawn(account_controller),
-        tokio::spawn(basic_auth_controller),
     ];
+    let mut basic_auth_caches = vec![];
+    for namespace in config.basic_auth.watches(config.namespace.as_deref()) {
+        let (task, caches) = basic_auth::watches::start(
+            client.clone(),
+            namespace,
+            scaffold(basic_auth::NAME),
+            config.controller.clone(),
+            stop.clone().cancelled_owned(),
+        );
+        tasks.push(task);
+        basic_auth_caches.push(caches);
+    }
     let synced = async move {
         synced_store(&tokens).await;
         synced_store(&secrets).await;
         synced_store(&accounts).await;
-        synced_store(&basic_auths).await;
-        synced_store(&config_maps).await;
+        for caches in &basic_auth_caches {
+            synced_store(&caches.basic_auths).await;
+            synced_store(&caches.config_maps).await;
+        }
     };
     (tasks, synced)
 }
@@ -540,6 +511,9 @@ pub struct Running {
 
 impl Running {
     pub async fn start(client: kube::Client, args: &RunArgs) -> anyhow::Result<Self> {
+        let basic_auth =
+            basic_auth::watches::Scope::from_flags(args.basic_auth, &args.basic_auth_namespaces)
+                .map_err(anyhow::Error::msg)?;
         let mut registry = telemetry::registry();
         let metrics = server::Metrics::register(&mut registry);
         let stop_token_service = CancellationToken::new();
@@ -552,6 +526,7 @@ impl Running {
         let config = OperatorConfig {
             issuer: Some(service.issuer()),
             leader_election: args.leader_elect.then(|| lease_config(&client, args)),
+            basic_auth,
             ..OperatorConfig::from(args)
         };
         let token_service = tokio::spawn(service.run(stop_token_service.clone()));

@@ -384,8 +384,10 @@ impl Report {
             action: "Reconcile".into(),
             secondary: None,
         };
+        // A warning: an Event that cannot be written (a Role without `events`, say) is
+        // otherwise lost without a trace.
         if let Err(error) = self.recorder.publish(&event, &reference).await {
-            debug!(%error, reason, "failed to publish an Event");
+            warn!(%error, reason, "failed to publish an Event");
         }
     }
 }

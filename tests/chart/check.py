@@ -204,21 +204,18 @@ def operator_rules_are_least_privilege():
         (("",), ("secrets",), (), ("get", "list", "watch", "create", "patch", "delete")),
         (("events.k8s.io",), ("events",), (), ("create", "patch")),
         (("apps",), ("deployments", "statefulsets", "daemonsets"), (), ("get", "patch")),
-        (("iam.witboost.com",), ("basicauths",), (), ("list", "watch")),
-        (("iam.witboost.com",), ("basicauths/status",), (), ("patch",)),
-        (("",), ("configmaps",), (), ("list", "watch")),
     ], cluster
+    assert "--basic-auth=false" in args_of(objects)
     lease = one(objects, "Role", f"{FULLNAME}-leader-election", NAMESPACE)
     assert rules(lease) == [
         (("coordination.k8s.io",), ("leases",), ("witboost-token-operator",), ("get", "update")),
         (("coordination.k8s.io",), ("leases",), (), ("create",)),
     ]
+    # The ClusterRole covers reading and creating Secrets everywhere: rotating the key is missing.
     key = one(objects, "Role", f"{FULLNAME}-signing-key", NAMESPACE)
     assert rules(key) == [
-        (("",), ("secrets",), ("witboost-token-service-signing-key",),
-         ("get", "list", "watch", "update")),
-        (("",), ("secrets",), (), ("create",)),
-    ]
+        (("",), ("secrets",), ("witboost-token-service-signing-key",), ("update",)),
+    ], rules(key)
     for kind in ["ClusterRole", "Role"]:
         for role in find(objects, kind):
             for rule in role["rules"]:
@@ -227,6 +224,14 @@ def operator_rules_are_least_privilege():
 
 check("operator RBAC: the verbs the code uses, resourceNames for the Lease and the signing key",
       operator_rules_are_least_privilege)
+
+
+# The BasicAuth Role in each of basicAuth.namespaces, at least.
+BASIC_AUTH_RULES = [
+    (("iam.witboost.com",), ("basicauths",), (), ("list", "watch")),
+    (("iam.witboost.com",), ("basicauths/status",), (), ("patch",)),
+    (("",), ("configmaps",), (), ("get", "list", "watch", "patch")),
+]
 
 
 def single_namespace_is_a_role():
@@ -242,13 +247,22 @@ def single_namespace_is_a_role():
     for role in find(objects, "ClusterRole"):
         for rule in role["rules"]:
             assert "secrets" not in rule["resources"], role["metadata"]["name"]
+    key = one(objects, "Role", f"{FULLNAME}-signing-key", NAMESPACE)
+    assert rules(key) == [
+        (("",), ("secrets",), ("witboost-token-service-signing-key",),
+         ("get", "list", "watch", "update")),
+        (("",), ("secrets",), (), ("create",)),
+    ], rules(key)
     lease = one(objects, "Role", f"{FULLNAME}-leader-election", "witboost-system")
     assert rules(lease)[0][2] == ("witboost-token-operator.team-a",)
+    assert "--basic-auth-namespaces=witboost" in args_of(objects)
+    # Outside the watched namespace, the BasicAuth Role also grants what the operator's Role
+    # grants only in team-a: workloads and Events.
     basic = one(objects, "Role", f"{FULLNAME}-basic-auth", "witboost")
-    assert rules(basic) == [
-        (("",), ("configmaps",), (), ("get", "patch")),
+    assert rules(basic) == BASIC_AUTH_RULES + [
         (("apps",), ("deployments", "statefulsets", "daemonsets"), (), ("get", "patch")),
-    ]
+        (("events.k8s.io",), ("events",), (), ("create", "patch")),
+    ], rules(basic)
     assert len(find(objects, "Role")) == 4  # watched namespace, Lease, signing key, BasicAuth
 
 
@@ -257,19 +271,34 @@ check("watchNamespace: Role and RoleBinding there, --namespace, Secrets in no Cl
 
 
 def basic_auth_rights_only_when_enabled():
-    def writes_configmaps(role):
-        return any("configmaps" in r["resources"] and set(r["verbs"]) & {"get", "patch", "update"}
+    def basic_auth_rights(role):
+        return any({"configmaps", "basicauths", "basicauths/status"} & set(r["resources"])
                    for r in role["rules"])
     objects, _ = render({})
-    assert not any(writes_configmaps(r) for r in find(objects, "ClusterRole") + find(objects, "Role"))
+    operator_roles = [r for r in find(objects, "ClusterRole") + find(objects, "Role")
+                      if not r["metadata"]["name"].endswith(("-view", "-edit"))]
+    assert not any(basic_auth_rights(r) for r in operator_roles)
+    assert "--basic-auth=false" in args_of(objects)
+    assert not any(a.startswith("--basic-auth-namespaces") for a in args_of(objects))
     objects, _ = render({"basicAuth": {"enabled": True, "namespaces": ["witboost", "wb-2"]}})
     basic = find(objects, "Role", f"{FULLNAME}-basic-auth")
     assert {r["metadata"]["namespace"] for r in basic} == {"witboost", "wb-2"}
-    assert [r for r in find(objects, "ClusterRole") + find(objects, "Role") if writes_configmaps(r)] \
-        == basic
+    operator_roles = [r for r in find(objects, "ClusterRole") + find(objects, "Role")
+                      if not r["metadata"]["name"].endswith(("-view", "-edit"))]
+    assert [r for r in operator_roles if basic_auth_rights(r)] == basic
+    # Cluster-wide, the ClusterRole grants workloads (rbac.rolloutTargets) and Events already.
+    for role in basic:
+        assert rules(role) == BASIC_AUTH_RULES, rules(role)
+    assert "--basic-auth=true" in args_of(objects)
+    assert "--basic-auth-namespaces=witboost,wb-2" in args_of(objects)
+    objects, _ = render({"basicAuth": {"enabled": True, "namespaces": ["witboost"]},
+                         "rbac": {"rolloutTargets": False}})
+    assert rules(one(objects, "Role", f"{FULLNAME}-basic-auth", "witboost")) == BASIC_AUTH_RULES + [
+        (("apps",), ("deployments", "statefulsets", "daemonsets"), (), ("get", "patch"))]
 
 
-check("BasicAuth may read and patch ConfigMaps only when enabled, only in the namespaces named",
+check("BasicAuth: rights on BasicAuths, ConfigMaps and its workloads only when enabled, only in "
+      "the namespaces named (--basic-auth, --basic-auth-namespaces)",
       basic_auth_rights_only_when_enabled)
 
 

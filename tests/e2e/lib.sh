@@ -13,6 +13,12 @@
 # is deleted; the CRDs stay installed (deleting them would delete every AccessToken of the
 # cluster).
 #
+# Given mode (E2E_OPERATOR_CMD set; tests/chart/rbac.py runs the operator as the chart's own
+# identity this way): the API of KUBECONFIG, which the caller set up, and the operator started
+# as `E2E_OPERATOR_CMD FLAGS...` (the address, issuer and resync flags of the other modes). With
+# E2E_GIVEN_NS, the tests are pinned to that namespace (the caller created it) as in cluster
+# mode; without it they run in `default` and look at every namespace, as in sandbox mode.
+#
 # The sourcing script sets E2E_KUBECTL and E2E_BINARY (paths, or command names looked up in
 # PATH), then calls e2e_up. After it:
 #   k ARGS...        kubectl against the test's API, in the test namespace
@@ -33,6 +39,7 @@ E2E_PIDS=()
 E2E_NS=""
 E2E_SCOPE=""
 E2E_CREATED_NS=""
+E2E_PIN_NS=""
 E2E_LOG="$E2E_WORK/operator.log"
 
 step() { echo "--- $*"; }
@@ -48,8 +55,8 @@ e2e_cluster_mode() { [[ "${WITBOOST_E2E_CLUSTER:-}" == 1 ]]; }
 
 # kubectl with a cache of the test's own; in a cluster, pinned to the test namespace.
 k() {
-    if [[ -n "$E2E_CREATED_NS" ]]; then
-        "$E2E_KUBECTL" --cache-dir "$E2E_WORK/cache" --namespace "$E2E_CREATED_NS" "$@"
+    if [[ -n "$E2E_PIN_NS" ]]; then
+        "$E2E_KUBECTL" --cache-dir "$E2E_WORK/cache" --namespace "$E2E_PIN_NS" "$@"
     else
         "$E2E_KUBECTL" --cache-dir "$E2E_WORK/cache" "$@"
     fi
@@ -102,7 +109,9 @@ e2e_up() {
     E2E_ADMIN_URL="http://127.0.0.1:$admin_port"
     local operator_flags=(--admin-addr "127.0.0.1:$admin_port" --http-addr "127.0.0.1:$http_port"
         --issuer "$E2E_HTTP_URL" --resync-period 10s)
-    if e2e_cluster_mode; then
+    if [[ -n "${E2E_OPERATOR_CMD:-}" ]]; then
+        e2e_up_given "${operator_flags[@]}"
+    elif e2e_cluster_mode; then
         e2e_up_cluster "${operator_flags[@]}"
     else
         e2e_up_sandbox "${operator_flags[@]}"
@@ -155,6 +164,7 @@ metadata:
     app.kubernetes.io/part-of: witboost-token-operator-e2e
 YAML
     E2E_CREATED_NS=$E2E_NS
+    E2E_PIN_NS=$E2E_NS
     E2E_SCOPE=""
 
     step "start witboost-token-operator run --namespace $E2E_NS"
@@ -164,15 +174,30 @@ YAML
     E2E_PIDS+=($!)
 }
 
+e2e_up_given() {
+    [[ -n "${KUBECONFIG:-}" ]] || fail "E2E_OPERATOR_CMD needs KUBECONFIG naming the API to test against"
+    if [[ -n "${E2E_GIVEN_NS:-}" ]]; then
+        E2E_NS=$E2E_GIVEN_NS
+        E2E_PIN_NS=$E2E_NS
+        E2E_SCOPE=""
+    else
+        E2E_NS=default
+        E2E_SCOPE=-A
+    fi
+    step "start the operator: $E2E_OPERATOR_CMD"
+    "$E2E_OPERATOR_CMD" "$@" >"$E2E_LOG" 2>&1 &
+    E2E_PIDS+=($!)
+}
+
 # The manifests at PATH (a file or a directory of .yaml files) as this mode applies them. In a
-# cluster everything must land in the test namespace: Namespace documents are left out, every
+# cluster (or a given namespace) everything must land in the test namespace: Namespace documents are left out, every
 # `metadata.namespace` becomes the test namespace (objects without one get it from `k`), and
 # Deployments get no replicas, so that no pod is scheduled for an example image. A namespace
 # line this does not recognise makes `kubectl apply` refuse the mismatch rather than write
 # elsewhere.
 e2e_manifests() {
     local path=$1
-    if ! e2e_cluster_mode; then
+    if [[ -z "$E2E_PIN_NS" ]]; then
         echo "$path"
         return
     fi

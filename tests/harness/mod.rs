@@ -43,6 +43,7 @@ pub fn config() -> OperatorConfig {
         },
         issuer: None,
         leader_election: None,
+        basic_auth: Default::default(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The BasicAuth controller end to end against the sandbox: the flags set in the ConfigMaps
 //! with nothing else changed, each workload restarted exactly once per change, reverts
 //! re-applied with an Event naming who reverted, waiting for missing ConfigMaps, invalid
-//! configuration refused, and no writes at steady state or across a restart.
+//! configuration refused, no writes at steady state or across a restart, and where it runs
+//! (`--basic-auth=false`, `--basic-auth-namespaces`).
 
 use crate::harness;
 
@@ -12,9 +13,11 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
+use witboost_token_operator::controller::basic_auth::watches::Scope;
 use witboost_token_operator::crd::{
-    BasicAuth, BasicAuthSpec, ConfigMapKeyRef, ConfigTarget, RolloutKind, Workload,
+    AccessToken, BasicAuth, BasicAuthSpec, ConfigMapKeyRef, ConfigTarget, RolloutKind, Workload,
 };
+use witboost_token_operator::operator::OperatorConfig;
 use witboost_token_operator::witboost_config::{app_config, hocon};
 
 const CHECKSUM: &str = "iam.witboost.com/basic-auth-checksum";
@@ -494,4 +497,77 @@ async fn workloads_created_after_the_basic_auth_are_stamped_once_they_appear() {
     assert_eq!(workloads(&h).await, stamped);
     let since = h.sandbox.request_counts().since(&before);
     assert_eq!(since.writes(), 0, "writes once stamped: {since:?}");
+}
+
+/// Reads of BasicAuths and ConfigMaps in `counts` (by the operator, once it runs).
+fn basic_auth_reads(counts: &witboost_token_operator::sandbox::CountSnapshot) -> u64 {
+    ["configmaps", "basicauths"]
+        .iter()
+        .flat_map(|r| ["get", "list", "watch"].map(|v| counts.get(v, r)))
+        .sum()
+}
+
+#[tokio::test]
+async fn switched_off_nothing_reads_basic_auths_or_config_maps_and_readiness_does_not_wait() {
+    let config = OperatorConfig {
+        basic_auth: Scope::Off,
+        ..config()
+    };
+    let mut h = Harness::without_operator(config).await;
+    create_config_maps(&h, APP_CONFIG, APPLICATION_CONF).await;
+    create_workloads(&h).await;
+    create(&h, &basic_auth("witboost", true)).await;
+    let before = h.sandbox.request_counts();
+    // Ready without the BasicAuth caches, and the other controllers run: a token is issued.
+    h.start_operator().await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("bot-token").for_service_account("bot"))
+        .await;
+    h.wait_active("bot-token").await;
+    let operator = h.sandbox.request_counts().since(&before);
+    assert_eq!(basic_auth_reads(&operator), 0, "{operator:?}");
+    let untouched = basic_auths(&h).get("witboost").await.unwrap();
+    assert!(untouched.status.is_none(), "{:?}", untouched.status);
+    assert_eq!(flags(&h).await, (Some(false), Some(false)));
+}
+
+#[tokio::test]
+async fn limited_to_named_namespaces_it_acts_there_only() {
+    let config = OperatorConfig {
+        basic_auth: Scope::Namespaces(vec!["witboost".into()]),
+        ..config()
+    };
+    let mut h = Harness::without_operator(config).await;
+    create_namespace(&h, "witboost").await;
+    // The same BasicAuth and ConfigMaps in the default namespace and in witboost.
+    create_config_maps(&h, APP_CONFIG, APPLICATION_CONF).await;
+    create(&h, &basic_auth("witboost", true)).await;
+    let there: Api<BasicAuth> = Api::namespaced(h.client.clone(), "witboost");
+    let there_maps: Api<ConfigMap> = Api::namespaced(h.client.clone(), "witboost");
+    for cm in [
+        config_map("witboost-ui-app-config", "app-config.yaml", APP_CONFIG),
+        config_map("witboost-gp-config", "application.conf", APPLICATION_CONF),
+    ] {
+        there_maps
+            .create(&PostParams::default(), &cm)
+            .await
+            .unwrap();
+    }
+    there
+        .create(&PostParams::default(), &basic_auth("witboost", true))
+        .await
+        .unwrap();
+    h.start_operator().await;
+    eventually(30, "the BasicAuth in witboost to be applied", || async {
+        there
+            .get("witboost")
+            .await
+            .ok()
+            .filter(|b| ready(b).is_some_and(|(_, r, _)| r == "Applied"))
+    })
+    .await;
+    // Its reconciles are done and counted; the one in default was never among them.
+    let untouched = basic_auths(&h).get("witboost").await.unwrap();
+    assert!(untouched.status.is_none(), "{:?}", untouched.status);
+    assert_eq!(flags(&h).await, (Some(false), Some(false)));
 }

@@ -48,7 +48,9 @@ async fn deleting_the_secret_issues_the_next_revision_and_an_event_says_why() {
 async fn editing_the_token_in_the_secret_issues_the_next_revision() {
     let h = Harness::start().await;
     let (_, first) = active_pat(&h, "ci").await;
-    let edited = format!("{}x", &first[..first.len() - 1]);
+    // A different last character: the edit must change the value whatever the token ends with.
+    let (body, last) = first.split_at(first.len() - 1);
+    let edited = format!("{body}{}", if last == "x" { "y" } else { "x" });
     h.secrets()
         .patch(
             "ci",

@@ -437,9 +437,13 @@ async fn openapi_v2_has_every_built_in_kind_and_served_crd_as_json_and_as_gnosti
         "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
     );
 
-    let proto = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-    let (content_type, body) = openapi_v2(&client, proto).await;
-    assert_eq!(content_type, proto);
+    // Asked for in either spelling, answered in the one kube-apiserver uses (and Go can parse).
+    let answer = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+    let deprecated = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+    let (content_type, _) = openapi_v2(&client, answer).await;
+    assert_eq!(content_type, answer);
+    let (content_type, body) = openapi_v2(&client, deprecated).await;
+    assert_eq!(content_type, answer);
     let doc = gnostic::Document::decode(body.as_slice()).unwrap();
     let names: Vec<String> = doc
         .definitions

@@ -367,3 +367,59 @@ async fn subject_access_reviews_answer_for_the_named_user_and_need_the_right_to_
         r#"subjectaccessreviews.authorization.k8s.io is forbidden: User "system:serviceaccount:default:viewer" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope"#
     );
 }
+
+#[tokio::test]
+async fn a_server_side_apply_that_creates_needs_create_and_one_that_updates_does_not() {
+    let sb = sandbox().await;
+    let admin = sb.client();
+    namespace(&admin, "team").await;
+    create::<Role>(
+        &admin,
+        Some("team"),
+        json!({"metadata": {"name": "appliers"}, "rules": [
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["patch"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch", "create"]},
+        ]}),
+    )
+    .await;
+    bind(&admin, "team", "appliers", "Role", "appliers", "bot").await;
+    let bot = client_as(&sb, "system:serviceaccount:team:bot", &[]).await;
+    let apply = PatchParams::apply("bot");
+    let body = |kind: &str, name: &str| {
+        json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name},
+               "data": {"k": "dmFsdWU="}})
+    };
+
+    // patch alone: the apply is refused before anything is stored, as kube-apiserver refuses it
+    let secrets: Api<Secret> = Api::namespaced(bot.clone(), "team");
+    let refused = secrets
+        .patch("new", &apply, &Patch::Apply(body("Secret", "new")))
+        .await;
+    let s = status(refused);
+    assert_eq!(s.code, 403);
+    assert_eq!(s.message, "secrets \"new\" is forbidden: ");
+    let admin_secrets: Api<Secret> = Api::namespaced(admin.clone(), "team");
+    assert!(admin_secrets.get_opt("new").await.unwrap().is_none());
+
+    // patch is enough once the object exists
+    admin_secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(body("Secret", "there")).unwrap(),
+        )
+        .await
+        .unwrap();
+    secrets
+        .patch("there", &apply, &Patch::Apply(body("Secret", "there")))
+        .await
+        .unwrap();
+
+    // with create, the apply creates
+    let config_maps: Api<ConfigMap> = Api::namespaced(bot, "team");
+    let mut cm = body("ConfigMap", "made");
+    cm["data"] = json!({"k": "value"});
+    config_maps
+        .patch("made", &apply, &Patch::Apply(cm))
+        .await
+        .unwrap();
+}

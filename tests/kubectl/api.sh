@@ -10,22 +10,10 @@ set -euo pipefail
 
 kubectl_bin=$(realpath "${1:?usage: api.sh KUBECTL BINARY}")
 binary=$(realpath "${2:?usage: api.sh KUBECTL BINARY}")
-work=$(mktemp -d)
-sandbox_pid=""
+source "$(dirname "$0")/../lib/bare-sandbox.sh"
 
-cleanup() {
-    if [[ -n "$sandbox_pid" ]]; then kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; [[ -f "$work/sandbox.log" ]] && sed 's/^/  sandbox: /' "$work/sandbox.log" >&2; exit 1; }
-step() { echo "--- $*"; }
-contains() { grep -qF -- "$2" <<<"$1" || fail "expected output to contain '$2', got:"$'\n'"$1"; }
-lacks() { if grep -qF -- "$2" <<<"$1"; then fail "expected output not to contain '$2', got:"$'\n'"$1"; fi; }
 command -v diff >/dev/null || fail "kubectl diff needs the diff program (diffutils)"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export HOME="$work" KUBECONFIG="$work/kubeconfig"
 k() { "$kubectl_bin" --cache-dir "$work/cache" "$@"; }
 # `k_fails EXPECTED ARGS...`: the command fails and its output contains EXPECTED.
@@ -36,15 +24,8 @@ k_fails() {
     contains "$out" "$want"
 }
 
-step "start the sandbox on port $port"
-"$binary" sandbox --no-operator --api-addr "127.0.0.1:$port" --kubeconfig "$KUBECONFIG" >"$work/sandbox.log" 2>&1 &
-sandbox_pid=$!
-for _ in $(seq 1 300); do
-    grep -q "sandbox ready" "$work/sandbox.log" 2>/dev/null && break
-    kill -0 "$sandbox_pid" 2>/dev/null || fail "the sandbox exited"
-    sleep 0.1
-done
-grep -q "sandbox ready" "$work/sandbox.log" || fail "the sandbox did not get ready"
+step "start the sandbox"
+sandbox_start "$binary" "$KUBECONFIG"
 
 # Manifests rather than imperative `kubectl create <kind>` (those send protobuf bodies, proven
 # elsewhere): this script is about what happens once the server has the object.

@@ -8,30 +8,14 @@ set -euo pipefail
 
 kubectl_bin=$(realpath "${1:?usage: imperative.sh KUBECTL BINARY}")
 binary=$(realpath "${2:?usage: imperative.sh KUBECTL BINARY}")
-work=$(mktemp -d)
-sandbox_pid=""
+source "$(dirname "$0")/../lib/bare-sandbox.sh"
 
-cleanup() {
-    if [[ -n "$sandbox_pid" ]]; then kill "$sandbox_pid" 2>/dev/null || true; wait "$sandbox_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; [[ -f "$work/sandbox.log" ]] && sed 's/^/  sandbox: /' "$work/sandbox.log" >&2; exit 1; }
-step() { echo "--- $*"; }
 
 export HOME="$work" KUBECONFIG="$work/kubeconfig"
 k() { "$kubectl_bin" --cache-dir "$work/cache" "$@"; }
 
-step "start the sandbox on a port of its choosing"
-"$binary" sandbox --no-operator --api-addr 127.0.0.1:0 --kubeconfig "$KUBECONFIG" >"$work/sandbox.log" 2>&1 &
-sandbox_pid=$!
-for _ in $(seq 1 300); do
-    grep -q "sandbox ready" "$work/sandbox.log" 2>/dev/null && break
-    kill -0 "$sandbox_pid" 2>/dev/null || fail "the sandbox exited"
-    sleep 0.1
-done
-grep -q "sandbox ready" "$work/sandbox.log" || fail "the sandbox did not get ready"
+step "start the sandbox"
+sandbox_start "$binary" "$KUBECONFIG"
 k create namespace demo >/dev/null
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=demo.example.com" \

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # kubectl with the operator running: `kubectl apply -f examples/`, every live token gets Ready
-# and the revoked one Revoked, the token is in its Secret, the example BasicAuth sets its flag,
-# `kubectl delete -f examples/`.
+# and the revoked one Revoked, the token is in its Secret, its JWT too (spec.jwt), the example
+# BasicAuth sets its flag and restarts its Deployment, regenerating the rotating token restarts
+# its rollout target; then one active token per account, revoking, expiring and moving a token
+# (a new secretName); `kubectl delete -f examples/`.
 #
 # Against the sandbox by default; against the cluster of KUBECONFIG, in a throwaway namespace,
-# with WITBOOST_E2E_CLUSTER=1 (tests/e2e/lib.sh does the set-up of both).
+# with WITBOOST_E2E_CLUSTER=1; against the operator E2E_OPERATOR_CMD starts (tests/chart/rbac.py:
+# as the chart's own identity). tests/e2e/lib.sh does the set-up of each.
 #
 # Usage: tests/kubectl/operator.sh KUBECTL BINARY
 set -euo pipefail
@@ -69,6 +72,70 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [[ -n "$stamped" ]] || fail "the example's UI Deployment was not stamped within 30 s"
+
+step "regenerating the rotating token restarts its rollout target, stamped with the new revision"
+# A workload created after the value was issued already reads it: only a new value restarts it,
+# so the test asks for one rather than depend on which of the two was created first.
+k annotate accesstoken governance-bot-token --overwrite \
+    "iam.witboost.com/regenerate-requested-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+k wait --for=jsonpath='{.status.revision}'=2 accesstoken/governance-bot-token --timeout=30s
+stamped=""
+for _ in $(seq 1 300); do
+    stamped=$(k get deployment governance-bot -o jsonpath='{.spec.template.metadata.annotations.iam\.witboost\.com/token-revision}')
+    [[ "$stamped" == 2 ]] && break
+    sleep 0.1
+done
+[[ "$stamped" == 2 ]] || fail "the Deployment governance-bot was not stamped with revision 2 within 30 s (got '$stamped')"
+
+ready_reason() { k get accesstoken "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'; }
+
+step "one active token per account: a second token of ci-pipeline waits for its turn"
+k apply -f - <<'YAML'
+apiVersion: iam.witboost.com/v1alpha1
+kind: AccessToken
+metadata:
+  name: ci-pipeline-second
+spec:
+  serviceAccountName: ci-pipeline
+YAML
+k wait --for=jsonpath='{.status.phase}'=Pending accesstoken/ci-pipeline-second --timeout=30s
+[[ "$(ready_reason ci-pipeline-second)" == AccountHasActiveToken ]] ||
+    fail "the second token is Pending for $(ready_reason ci-pipeline-second), not AccountHasActiveToken"
+
+step "revoking the active token removes its value; the second token takes the account's slot"
+k patch accesstoken ci-pipeline-token --type merge -p '{"spec":{"revoked":true}}'
+k wait --for=jsonpath='{.status.phase}'=Revoked accesstoken/ci-pipeline-token --timeout=30s
+[[ -z "$(k get secret ci-pipeline-token -o jsonpath='{.data.token}')" ]] ||
+    fail "the revoked token's value is still in its Secret"
+k wait --for=condition=Ready accesstoken/ci-pipeline-second --timeout=30s
+[[ -n "$(k get secret ci-pipeline-second -o jsonpath='{.data.token}')" ]] ||
+    fail "the second token's Secret holds no value"
+
+step "a token expires at expiresAt: its value is removed"
+expires=$(date -u -d '+5 seconds' +%Y-%m-%dT%H:%M:%SZ)
+k apply -f - <<YAML
+apiVersion: iam.witboost.com/v1alpha1
+kind: AccessToken
+metadata:
+  name: short-lived
+spec:
+  user: short-lived@witboost.example.com
+  expiresAt: "$expires"
+YAML
+k wait --for=jsonpath='{.status.phase}'=Expired accesstoken/short-lived --timeout=30s
+[[ -z "$(k get secret short-lived -o jsonpath='{.data.token}')" ]] ||
+    fail "the expired token's value is still in its Secret"
+
+step "a new secretName moves the value and deletes the previous Secret"
+k patch accesstoken alice-cli --type merge -p '{"spec":{"secretName":"alice-witboost-pat-2"}}'
+k wait --for=delete secret/alice-witboost-pat --timeout=30s
+for _ in $(seq 1 300); do
+    [[ -n "$(k get secret alice-witboost-pat-2 -o jsonpath='{.data.token}' 2>/dev/null)" ]] && break
+    sleep 0.1
+done
+[[ -n "$(k get secret alice-witboost-pat-2 -o jsonpath='{.data.token}')" ]] ||
+    fail "the value did not move to Secret alice-witboost-pat-2 within 30 s"
+k delete accesstoken ci-pipeline-second short-lived --wait=true --timeout=30s
 
 step "kubectl delete -f examples/"
 k delete -f "$examples" --wait=true --timeout=30s

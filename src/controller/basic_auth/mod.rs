@@ -6,13 +6,14 @@
 //! [`build`] (the edited files, the workload stamps, the status; no I/O) → [`apply`] → [`status`];
 //! results are published by [`crate::controller::report`]. Validation comes first because the
 //! targets say what to read. Deleting a BasicAuth changes nothing: it owns nothing and has no
-//! finalizer.
+//! finalizer. [`watches`] says where it runs and starts it.
 
 pub mod apply;
 pub mod build;
 pub mod dereference;
 pub mod status;
 pub mod validate;
+pub mod watches;
 
 use std::sync::Arc;
 

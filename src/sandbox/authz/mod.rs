@@ -11,8 +11,9 @@
 //! name), the service-account identity `system:serviceaccount:<ns>:<name>` with the groups
 //! `system:serviceaccounts` and `system:serviceaccounts:<ns>`, `system:authenticated` added to
 //! every impersonated user but `system:anonymous`, RBAC's rule matching and reasons (`rbac`),
-//! bootstrap roles (`bootstrap`), ClusterRole aggregation kept up to date (`aggregate`), and the
-//! access reviews `kubectl auth can-i` sends (`reviews`).
+//! bootstrap roles (`bootstrap`), ClusterRole aggregation kept up to date (`aggregate`), the
+//! access reviews `kubectl auth can-i` sends (`reviews`), and the `create` check of a
+//! server-side apply that creates its object ([`create_on_apply`]).
 //! Simplified: there is no authentication (whoever reaches the port is the administrator and may
 //! impersonate anyone); `Impersonate-Extra-*` and `Impersonate-Uid` are accepted and ignored.
 
@@ -233,6 +234,60 @@ pub(crate) fn intercept(
         }
     }
     reviews::serve(st, method, path, &user, body)
+}
+
+/// kube-apiserver's second check of a server-side apply that creates its object: the request
+/// was authorized as `patch`, and creating needs `create` of that name too (`withAuthorization`
+/// around the create validation of its patch handler). The Forbidden is worded as that handler
+/// words it: `<resource> "<name>" is forbidden: <RBAC's reason>`. `None`: the administrator.
+pub fn create_on_apply(
+    policy: &Policy,
+    user: Option<&UserInfo>,
+    (group, resource): (&str, &str),
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let attrs = Attributes::resource("create", group, resource, namespace).named(name);
+    let decision = policy.authorize(user, &attrs);
+    if decision.allowed {
+        return Ok(());
+    }
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    Err(ApiError {
+        details: Some(json!({ "name": name, "group": group, "kind": resource })),
+        ..ApiError::new(
+            403,
+            "Forbidden",
+            format!("{qualified} {name:?} is forbidden: {}", decision.reason),
+        )
+    })
+}
+
+/// [`create_on_apply`] for a request to the sandbox.
+pub(crate) fn authorize_create_on_apply(
+    st: &ApiState,
+    headers: &HeaderMap,
+    (group, resource): (&str, &str),
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    match impersonated(headers)? {
+        None => Ok(()),
+        Some(user) => create_on_apply(
+            &policy(&st.store),
+            Some(&user),
+            (group, resource),
+            namespace,
+            name,
+        ),
+    }
 }
 
 /// Parse a JSON request body into an object.

@@ -516,3 +516,69 @@ fn aggregation_collects_matching_roles_rules_in_name_order_without_duplicates() 
         vec![rule(r1), rule(r2)]
     );
 }
+
+/// A server-side apply that creates its object needs `create` of that name on top of the
+/// `patch` it was authorized for, as in kube-apiserver's patch handler.
+#[test]
+fn an_apply_that_creates_needs_create_too() {
+    let patcher = json!({"metadata": {"name": "patcher", "namespace": "team"}, "rules": [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["patch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch", "create"]},
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["named"], "verbs": ["create"]}]});
+    let binding = json!({"metadata": {"name": "patcher", "namespace": "team"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "patcher"},
+        "subjects": [{"kind": "ServiceAccount", "name": "bot"}]});
+    let p = Policy::from_objects([], [&patcher], [], [&binding]);
+    let bot = sa("team", "bot");
+    let admin = administrator();
+    // (who, (group, resource), namespace, name, the Forbidden message or None when allowed)
+    type Case<'a> = (
+        Option<&'a UserInfo>,
+        (&'a str, &'a str),
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case> = vec![
+        // patch alone does not create
+        (
+            Some(&bot),
+            ("", "secrets"),
+            "team",
+            "token",
+            Some("secrets \"token\" is forbidden: "),
+        ),
+        // create of any name, or of this one name (create is authorized with the name)
+        (Some(&bot), ("", "configmaps"), "team", "config", None),
+        (Some(&bot), ("", "secrets"), "team", "named", None),
+        // elsewhere the Role grants nothing
+        (
+            Some(&bot),
+            ("", "configmaps"),
+            "other",
+            "config",
+            Some("configmaps \"config\" is forbidden: "),
+        ),
+        // the group is part of the resource's name in the message
+        (
+            Some(&bot),
+            ("iam.witboost.com", "accesstokens"),
+            "team",
+            "t",
+            Some("accesstokens.iam.witboost.com \"t\" is forbidden: "),
+        ),
+        // the administrator (no impersonation) and system:masters may
+        (None, ("", "secrets"), "team", "token", None),
+        (Some(&admin), ("", "secrets"), "team", "token", None),
+    ];
+    for (who, resource, ns, name, want) in cases {
+        let got = create_on_apply(&p, who, resource, ns, name);
+        match (want, got) {
+            (None, Ok(())) => {}
+            (Some(message), Err(e)) => {
+                assert_eq!(e.code, 403, "{resource:?} {ns}/{name}");
+                assert_eq!(e.message, message, "{resource:?} {ns}/{name}");
+            }
+            (want, got) => panic!("{resource:?} {ns}/{name}: want {want:?}, got {got:?}"),
+        }
+    }
+}

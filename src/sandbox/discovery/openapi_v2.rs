@@ -20,8 +20,12 @@ use serde_json::{Value, json};
 use super::super::registry::ResourceInfo;
 use super::super::routing::ApiState;
 
-/// The media type Helm and kubectl ask for.
+/// The media type Helm and kubectl ask for (kube-openapi's deprecated spelling).
 pub const PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The media type kube-apiserver answers with, and accepts too: `@` is not a MIME token
+/// character, so Go's `mime.ParseMediaType` (kubectl validating a `v1 List`) rejects the
+/// deprecated spelling in a Content-Type.
+pub const PROTOBUF_ANSWER: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 pub(crate) fn serve(st: &Arc<ApiState>, headers: &HeaderMap) -> Response {
     let doc = document(st);
@@ -29,11 +33,14 @@ pub(crate) fn serve(st: &Arc<ApiState>, headers: &HeaderMap) -> Response {
         .get(http::header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .unwrap_or("");
-    if accept.split(',').any(|a| a.trim().starts_with(PROTOBUF)) {
+    if accept.split(',').any(|a| {
+        let a = a.trim();
+        a.starts_with(PROTOBUF) || a.starts_with(PROTOBUF_ANSWER)
+    }) {
         let body = gnostic::Document::from_json(&doc).encode_to_vec();
         return (
             StatusCode::OK,
-            [(http::header::CONTENT_TYPE, PROTOBUF)],
+            [(http::header::CONTENT_TYPE, PROTOBUF_ANSWER)],
             body,
         )
             .into_response();

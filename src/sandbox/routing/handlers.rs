@@ -359,6 +359,19 @@ fn patch(
         force,
         name,
     };
+    let storage_ns = if info.namespaced { ns } else { "" };
+    if kind == PatchKind::Apply
+        && sub.is_none()
+        && st.store.get(&info.storage, storage_ns, name).is_none()
+    {
+        super::super::authz::authorize_create_on_apply(
+            st,
+            headers,
+            (&info.group, &info.plural),
+            storage_ns,
+            name,
+        )?;
+    }
     let patched_warnings = &mut warnings;
     let (stored, created) =
         st.store

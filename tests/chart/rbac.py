@@ -1,0 +1,534 @@
+"""The chart's operator RBAC, proven sufficient and minimal by running the operator binary as the
+chart's own identity against a bare sandbox.
+
+The chart is rendered by Helm (helm-python-sdk); only its ServiceAccount and its operator
+Roles, ClusterRoles and bindings are applied, as rendered. The operator runs as
+`BINARY <the rendered Deployment's args>` with a kubeconfig whose user impersonates
+`system:serviceaccount:<release namespace>:<its ServiceAccount>` (kubeconfig `as`, which kube-rs
+sends as Impersonate-User; the sandbox then enforces RBAC as kube-apiserver does). Each mode
+(cluster-wide, and watchNamespace) is checked twice:
+
+- sufficient: tests/kubectl/operator.sh (the operator end-to-end checks, in tests/e2e/lib.sh's
+  given-operator mode) passes against that operator, its log holds no Forbidden, it led (its
+  Lease exists) and it created the signing-key Secret; in single-namespace mode it cannot touch
+  Secrets outside its namespace (`kubectl auth can-i --as`) and leaves an AccessToken of another
+  namespace alone;
+- minimal: for every rule of the rendered operator roles (RULES below: one entry per rule, and
+  a rule without an entry fails the test), the operator runs with that rule dropped, with a
+  wrong name where the rule has resourceNames, and with each of its verbs dropped alone
+  (VERB_PREPARE, VERB_UNPROVEN), until its log reports the Forbidden that names the denied
+  request. One sandbox serves every case of a mode: each starts from the same objects, without
+  the signing key or the Lease.
+
+Usage: python rbac.py BINARY KUBECTL [MODE...]   (modes: cluster-wide, single-namespace)
+Each check prints one line; the last line is `N passed, M failed`, and any failure exits 1.
+"""
+
+import copy
+import json
+import os
+import pathlib
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import helm_python
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "witboost-token-operator"
+RELEASE = "wto"
+NAMESPACE = "witboost-system"
+FULLNAME = "wto-witboost-token-operator"
+DEADLINE_S = 60
+
+# The values of each mode. The BasicAuth namespaces are where operator.sh applies its example
+# (the test namespace), and, with watchNamespace, also one outside it, whose Role then carries
+# the workload and Event rights the watched namespace's Role has.
+MODES = {
+    "cluster-wide": {
+        "values": {"basicAuth": {"enabled": True, "namespaces": ["default"]}},
+        "test_ns": "default",
+        "given_ns": "",
+    },
+    "single-namespace": {
+        "values": {
+            "watchNamespace": "team-a",
+            "basicAuth": {"enabled": True, "namespaces": ["team-a", "witboost"]},
+        },
+        "test_ns": "team-a",
+        "given_ns": "team-a",
+    },
+}
+
+
+def denied(verb, resource, group):
+    """A log line naming the denied request, as kube-apiserver (and the sandbox) words it. The
+    quotes may be escaped (JSON logs, Debug formatting)."""
+    q = r'[\\]*"'
+    return re.compile(
+        rf"cannot {verb} resource {q}{re.escape(resource)}{q} in API group {q}{re.escape(group)}{q}"
+    )
+
+
+# One entry per rule of the chart's operator roles: (role, apiGroup, resources, has
+# resourceNames) -> the evidence that dropping the rule (or, with resourceNames, naming another
+# object) is seen, any of which will do, and what must be prepared for the operator to need the
+# rule. Roles: "operator" (the ClusterRole, or the Role in watchNamespace), "signing-key",
+# "leader-election", "basic-auth" (one per BasicAuth namespace). Preparations: "rotate" (the
+# signing-key Secret exists with another algorithm, so the operator rotates it at start).
+RULES = {
+    ("operator", "iam.witboost.com", ("accesstokens", "serviceaccounts"), False): {
+        "evidence": [
+            denied("list", "accesstokens", "iam.witboost.com"),
+            denied("list", "serviceaccounts", "iam.witboost.com"),
+        ],
+    },
+    ("operator", "iam.witboost.com", ("accesstokens/status", "serviceaccounts/status"), False): {
+        "evidence": [
+            denied("patch", "accesstokens/status", "iam.witboost.com"),
+            denied("patch", "serviceaccounts/status", "iam.witboost.com"),
+        ],
+    },
+    ("operator", "", ("secrets",), False): {
+        # Cluster-wide, the same rule covers reading the signing key too.
+        "evidence": [denied("list", "secrets", ""), denied("get", "secrets", "")],
+    },
+    ("operator", "events.k8s.io", ("events",), False): {
+        "evidence": [denied("create", "events", "events.k8s.io")],
+    },
+    ("operator", "apps", ("deployments", "statefulsets", "daemonsets"), False): {
+        "evidence": [denied("get", "deployments", "apps")],
+    },
+    ("signing-key", "", ("secrets",), True): {
+        # Cluster-wide the Role holds `update` alone; with another watched namespace, reading too.
+        "evidence": [denied("update", "secrets", ""), denied("get", "secrets", "")],
+        "prepare": "rotate",
+    },
+    ("signing-key", "", ("secrets",), False): {
+        "evidence": [denied("create", "secrets", "")],
+    },
+    ("leader-election", "coordination.k8s.io", ("leases",), True): {
+        "evidence": [denied("get", "leases", "coordination.k8s.io")],
+    },
+    ("leader-election", "coordination.k8s.io", ("leases",), False): {
+        "evidence": [denied("create", "leases", "coordination.k8s.io")],
+    },
+    ("basic-auth", "iam.witboost.com", ("basicauths",), False): {
+        "evidence": [denied("list", "basicauths", "iam.witboost.com")],
+    },
+    ("basic-auth", "iam.witboost.com", ("basicauths/status",), False): {
+        "evidence": [denied("patch", "basicauths/status", "iam.witboost.com")],
+    },
+    ("basic-auth", "", ("configmaps",), False): {
+        "evidence": [denied("list", "configmaps", ""), denied("get", "configmaps", "")],
+    },
+    ("basic-auth", "apps", ("deployments", "statefulsets", "daemonsets"), False): {
+        "evidence": [denied("get", "deployments", "apps")],
+    },
+    ("basic-auth", "events.k8s.io", ("events",), False): {
+        "evidence": [denied("create", "events", "events.k8s.io")],
+    },
+}
+
+# Each verb of a rule with several is dropped alone too; the evidence is the Forbidden of that
+# verb (a server-side apply that would create is refused with its own wording, naming the
+# object). What the operator must be brought to first, by (rule, verb): "rotate" (above),
+# "moved-secret" (a token issued, then its secretName changed, so the old Secret is deleted).
+VERB_PREPARE = {
+    ("operator", "", ("secrets",), False, "delete"): "moved-secret",
+    ("signing-key", "", ("secrets",), True, "update"): "rotate",
+}
+# Verbs this test cannot bring the operator to use, and why; printed, never passed over silently.
+VERB_UNPROVEN = {
+    ("operator", "events.k8s.io", ("events",), False, "patch"):
+        "an Event is patched (its series counted) only when the same Event repeats within one "
+        "process and six minutes",
+    ("basic-auth", "events.k8s.io", ("events",), False, "patch"):
+        "an Event is patched (its series counted) only when the same Event repeats within one "
+        "process and six minutes",
+}
+
+
+def created_on_apply(group, resource):
+    """A server-side apply refused for want of `create`: `secrets "x" is forbidden: `."""
+    qualified = re.escape(f"{resource}.{group}" if group else resource)
+    return re.compile(rf'{qualified} [\\]*"[a-z0-9.-]+[\\]*" is forbidden: (?!User)')
+
+
+passed = 0
+failed = 0
+
+
+def check(cond, what, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok   {what}", flush=True)
+    else:
+        failed += 1
+        print(f"FAIL {what}{': ' + detail if detail else ''}", flush=True)
+    return cond
+
+
+class Kubectl:
+    def __init__(self, kubectl, kubeconfig, cache):
+        self.base = [kubectl, "--kubeconfig", kubeconfig, "--cache-dir", cache]
+
+    def run(self, *args, stdin=None):
+        return subprocess.run(
+            self.base + list(args), input=stdin, capture_output=True, text=True, timeout=120
+        )
+
+    def ok(self, *args, stdin=None):
+        done = self.run(*args, stdin=stdin)
+        if done.returncode != 0:
+            raise SystemExit(f"FAIL: kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def objects(self, verb, objects, *flags):
+        # A YAML stream of the objects, as Helm renders them.
+        return self.ok(verb, *flags, "-f", "-", stdin=yaml.safe_dump_all(objects))
+
+
+# --- the chart, rendered ----------------------------------------------------------------------
+
+def render(values):
+    out = helm_python.Chart.load(CHART).render(values, name=RELEASE, namespace=NAMESPACE)
+    objects = []
+    for path, text in sorted(out.items()):
+        if not path.endswith("NOTES.txt"):
+            objects.extend(d for d in yaml.safe_load_all(text) if d)
+    return objects
+
+
+def role_kind(role):
+    """Which of the chart's operator roles this is, or None for the user-facing ones."""
+    name = role["metadata"]["name"]
+    for suffix in ("signing-key", "leader-election", "basic-auth"):
+        if name == f"{FULLNAME}-{suffix}":
+            return suffix
+    return "operator" if name == FULLNAME else None
+
+
+def identity(objects):
+    """The operator's RBAC as rendered: its ServiceAccount, its roles and their bindings."""
+    roles = [o for o in objects if o["kind"] in ("Role", "ClusterRole") and role_kind(o)]
+    names = {(r["kind"], r["metadata"]["name"]) for r in roles}
+    bindings = [
+        o for o in objects
+        if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        and (o["roleRef"]["kind"], o["roleRef"]["name"]) in names
+    ]
+    accounts = [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert len(accounts) == 1, accounts
+    return accounts[0], roles, bindings
+
+
+def deployment_args(objects):
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def rule_key(role, rule):
+    assert len(rule["apiGroups"]) == 1, rule
+    return (role_kind(role), rule["apiGroups"][0], tuple(rule["resources"]), bool(rule.get("resourceNames")))
+
+
+# --- running the operator as the chart's identity ----------------------------------------------
+
+class Sandbox:
+    def __init__(self, binary, kubectl, work):
+        self.kubeconfig = str(work / "admin.kubeconfig")
+        self.log = open(work / "sandbox.log", "w")
+        self.proc = subprocess.Popen(
+            [binary, "sandbox", "--no-operator", "--api-addr", "127.0.0.1:0", "--kubeconfig", self.kubeconfig],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        end = time.monotonic() + DEADLINE_S
+        while "sandbox ready" not in (work / "sandbox.log").read_text():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise SystemExit(f"FAIL: the sandbox did not get ready: {(work / 'sandbox.log').read_text()}")
+            time.sleep(0.05)
+        self.k = Kubectl(kubectl, self.kubeconfig, str(work / "cache"))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+    def operator_kubeconfig(self, account, path):
+        """The admin kubeconfig with a user that impersonates the ServiceAccount."""
+        config = yaml.safe_load(pathlib.Path(self.kubeconfig).read_text())
+        ns = account["metadata"]["namespace"]
+        config["users"][0]["user"] = {"as": f"system:serviceaccount:{ns}:{account['metadata']['name']}"}
+        pathlib.Path(path).write_text(yaml.safe_dump(config))
+        return path
+
+
+def operator_env(kubeconfig):
+    # The Deployment's downward-API variables.
+    return dict(os.environ, KUBECONFIG=kubeconfig, POD_NAMESPACE=NAMESPACE, POD_NAME=f"{FULLNAME}-test")
+
+
+def write_wrapper(path, binary, args, kubeconfig, log):
+    """`E2E_OPERATOR_CMD` for tests/e2e/lib.sh: the chart's args minus the flags lib.sh gives."""
+    path = pathlib.Path(path)
+    env = operator_env(kubeconfig)
+    path.write_text(f"""#!/usr/bin/env bash
+set -euo pipefail
+chart_args=({' '.join(shlex.quote(a) for a in args)})
+args=()
+for a in "${{chart_args[@]}}"; do
+    [[ " $* " == *" ${{a%%=*}} "* ]] || args+=("$a")
+done
+export KUBECONFIG={shlex.quote(env['KUBECONFIG'])} POD_NAMESPACE={NAMESPACE} POD_NAME={shlex.quote(env['POD_NAME'])}
+exec {shlex.quote(binary)} "${{args[@]}}" "$@" > >(tee -a {shlex.quote(str(log))}) 2>&1
+""")
+    path.chmod(0o755)
+    return str(path)
+
+
+def apply_identity(k, account, roles, bindings, create):
+    verb = "create" if create else "replace"
+    if create:
+        k.objects("create", [account])
+    k.objects(verb, roles + bindings)
+
+
+def create_namespaces(k, values):
+    wanted = {NAMESPACE, values.get("watchNamespace") or "default"} | set(values["basicAuth"]["namespaces"])
+    have = set(k.ok("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").split())
+    for ns in sorted(wanted - have):
+        k.ok("create", "namespace", ns)
+
+
+# --- sufficient ------------------------------------------------------------------------------
+
+def sufficient(mode, binary, kubectl, work):
+    spec = MODES[mode]
+    values = spec["values"]
+    objects = render(values)
+    account, roles, bindings = identity(objects)
+    sb = Sandbox(binary, kubectl, work)
+    try:
+        k = sb.k
+        create_namespaces(k, values)
+        apply_identity(k, account, roles, bindings, create=True)
+        op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
+        log = work / f"operator-{mode}.log"
+        wrapper = write_wrapper(work / "operator", binary, deployment_args(objects), op_kubeconfig, log)
+        other = None
+        if values.get("watchNamespace"):
+            # A token of another namespace, which this operator must leave alone.
+            k.ok("apply", "-n", "default", "-f", str(REPO / "examples" / "service-account.yaml"),
+                 "-f", str(REPO / "examples" / "access-token-with-expiry.yaml"))
+            other = k.ok("get", "accesstoken", "ci-pipeline-token", "-n", "default", "-o", "json")
+        env = dict(os.environ, KUBECONFIG=sb.kubeconfig, E2E_OPERATOR_CMD=wrapper, E2E_GIVEN_NS=spec["given_ns"])
+        done = subprocess.run(
+            [str(REPO / "tests" / "kubectl" / "operator.sh"), kubectl, binary], env=env,
+            capture_output=True, text=True, timeout=600,
+        )
+        sys.stdout.write("".join(f"  | {line}\n" for line in done.stdout.splitlines()[-8:]))
+        if not check(done.returncode == 0, f"{mode}: tests/kubectl/operator.sh passes against the operator "
+                     f"running as {account['metadata']['name']} with the chart's RBAC",
+                     done.stdout[-3000:] + "\n".join(l for l in done.stderr.splitlines() if l.startswith("FAIL"))
+                     + done.stderr[-4000:]):
+            return
+        text = log.read_text()
+        forbidden = [line for line in text.splitlines() if "forbidden" in line.lower()]
+        check(not forbidden, f"{mode}: the operator's log holds no Forbidden", "\n".join(forbidden[:5]))
+        check("became the leader" in text, f"{mode}: the operator took the leader Lease")
+        lease = next(r for r in roles if role_kind(r) == "leader-election")["rules"][0]["resourceNames"][0]
+        found = k.run("get", "lease", lease, "-n", NAMESPACE, "-o", "name")
+        check(found.returncode == 0, f"{mode}: its Lease {NAMESPACE}/{lease} exists", found.stderr)
+        key = next(r for r in roles if role_kind(r) == "signing-key")["rules"][0]["resourceNames"][0]
+        found = k.run("get", "secret", key, "-n", NAMESPACE, "-o", "jsonpath={.data}")
+        check(found.returncode == 0 and found.stdout, f"{mode}: it created the signing-key Secret {NAMESPACE}/{key}",
+              found.stderr)
+        if other is not None:
+            single_namespace_confined(k, account, values["watchNamespace"], json.loads(other))
+    finally:
+        sb.stop()
+
+
+def single_namespace_confined(k, account, watched, before):
+    user = f"system:serviceaccount:{NAMESPACE}:{account['metadata']['name']}"
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        for ns in ("default", "witboost"):
+            answer = k.run("auth", "can-i", verb, "secrets", "--as", user, "-n", ns).stdout.strip()
+            check(answer == "no", f"single-namespace: the operator cannot {verb} Secrets in {ns}", answer)
+        answer = k.run("auth", "can-i", verb, "secrets", "--as", user, "-n", watched).stdout.strip()
+        check(answer == ("no" if verb == "update" else "yes"),
+              f"single-namespace: the operator can{'not' if verb == 'update' else ''} {verb} Secrets in {watched}",
+              answer)
+    after = json.loads(k.ok("get", "accesstoken", "ci-pipeline-token", "-n", "default", "-o", "json"))
+    check(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"] and "status" not in after,
+          "single-namespace: the AccessToken in default was never touched (no status, same resourceVersion)")
+    secret = k.run("get", "secret", "ci-pipeline-token", "-n", "default", "-o", "name")
+    check(secret.returncode != 0 and "NotFound" in secret.stderr, "single-namespace: no Secret was written in default",
+          secret.stdout)
+
+
+# --- minimal ---------------------------------------------------------------------------------
+
+def scenario(values, test_ns):
+    """What makes the operator use every right: an account with a token that keeps a JWT and
+    restarts a Deployment (examples/rotating-token.yaml) in the test namespace, and the example
+    BasicAuth with its ConfigMaps and Deployments in each BasicAuth namespace."""
+    def docs(name, ns):
+        out = []
+        for doc in yaml.safe_load_all((REPO / "examples" / name).read_text()):
+            if doc and doc["kind"] != "Namespace":
+                doc = copy.deepcopy(doc)
+                doc["metadata"]["namespace"] = ns
+                out.append(doc)
+        return out
+    objects = docs("rotating-token.yaml", test_ns)
+    for ns in values["basicAuth"]["namespaces"]:
+        objects += docs("basic-auth.yaml", ns)
+    return objects
+
+
+def reset(k, objects, lease):
+    """Every case starts from nothing the operator made: no status, Secret, signing key or Lease."""
+    k.objects("delete", objects, "--ignore-not-found", "--cascade=foreground", "--wait=true", "--timeout=60s")
+    k.ok("delete", "secret", "witboost-token-service-signing-key", "-n", NAMESPACE, "--ignore-not-found")
+    k.ok("delete", "lease", lease, "-n", NAMESPACE, "--ignore-not-found")
+    k.objects("create", objects)
+
+
+def run_until(binary, args, kubeconfig, log, patterns):
+    """Runs the operator until one of `patterns` shows in its log (or the deadline), then stops
+    it. Returns the matching line, or None."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen([binary] + args, stdout=out, stderr=subprocess.STDOUT, env=operator_env(kubeconfig))
+    try:
+        end = time.monotonic() + DEADLINE_S
+        while True:
+            exited = proc.poll() is not None
+            for line in pathlib.Path(log).read_text().splitlines():
+                if any(p.search(line) for p in patterns):
+                    return line
+            if exited or time.monotonic() > end:
+                return None
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def signing_key_of_another_algorithm(binary, args, admin_kubeconfig, log):
+    """The signing-key Secret, made (as the administrator) for RS512 where the chart says ES256."""
+    other = [a for a in args if not a.startswith(("--jwt-algorithm=", "--leader-elect="))]
+    other += ["--jwt-algorithm=RS512", "--leader-elect=false"]
+    line = run_until(binary, other, admin_kubeconfig, log, [re.compile("token service listening")])
+    assert line, f"the RS512 signing key was not made: {pathlib.Path(log).read_text()[-2000:]}"
+
+
+def token_moved(binary, args, sb, ns, log):
+    """The scenario's token issued (by the operator as the administrator), then its secretName
+    changed: the next operator moves the value and deletes the previous Secret."""
+    line = run_until(binary, args, sb.kubeconfig, log, [re.compile("issued revision 1 into Secret governance-bot-token")])
+    assert line, f"the token was not issued: {pathlib.Path(log).read_text()[-2000:]}"
+    sb.k.ok("patch", "accesstoken", "governance-bot-token", "-n", ns, "--type", "merge",
+            "-p", '{"spec":{"secretName":"governance-bot-token-moved"}}')
+
+
+def minimal(mode, binary, kubectl, work):
+    spec = MODES[mode]
+    values = spec["values"]
+    objects = render(values)
+    account, roles, bindings = identity(objects)
+    args = [a for a in deployment_args(objects) if not a.startswith(("--admin-addr=", "--http-addr="))]
+    args += ["--admin-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"]
+    lease = next(r for r in roles if role_kind(r) == "leader-election")["rules"][0]["resourceNames"][0]
+    sb = Sandbox(binary, kubectl, work)
+    try:
+        k = sb.k
+        create_namespaces(k, values)
+        apply_identity(k, account, roles, bindings, create=True)
+        op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
+        things = scenario(values, spec["test_ns"])
+        cases = []
+        for r, role in enumerate(roles):
+            for i, rule in enumerate(role["rules"]):
+                key = rule_key(role, rule)
+                where = f"{role['kind']} {role['metadata']['name']}" + (
+                    f" in {role['metadata']['namespace']}" if role["kind"] == "Role" else "")
+                label = f"{where}: {rule['apiGroups'][0] or 'core'} {','.join(rule['resources'])} {rule['verbs']}"
+                if not check(key in RULES, f"{mode}: {label} has an entry in RULES", f"no entry for {key}"):
+                    continue
+                entry = dict(RULES[key])
+                if role["kind"] == "Role":
+                    # A Role's rule is missed in its own namespace: the evidence must say so.
+                    ns = re.escape(role["metadata"]["namespace"])
+                    entry["evidence"] = [re.compile(rf'{e.pattern} in the namespace [\\]*"{ns}[\\]*"')
+                                         for e in entry["evidence"]]
+                changed = copy.deepcopy(roles)
+                del changed[r]["rules"][i]
+                cases.append((f"{label}{' (resourceNames)' if rule.get('resourceNames') else ''} dropped",
+                              changed, entry))
+                if rule.get("resourceNames"):
+                    changed = copy.deepcopy(roles)
+                    changed[r]["rules"][i]["resourceNames"] = [f"not-{n}" for n in rule["resourceNames"]]
+                    cases.append((f"{label} naming another object", changed, entry))
+                for verb in rule["verbs"] if len(rule["verbs"]) > 1 else []:
+                    vkey = key + (verb,)
+                    if vkey in VERB_UNPROVEN:
+                        print(f"note {mode}: {label}: {verb} alone is not proven here: {VERB_UNPROVEN[vkey]}")
+                        continue
+                    evidence = [denied(verb, res, rule["apiGroups"][0]) for res in rule["resources"]]
+                    if role["kind"] == "Role":
+                        ns = re.escape(role["metadata"]["namespace"])
+                        evidence = [re.compile(rf'{e.pattern} in the namespace [\\]*"{ns}[\\]*"')
+                                    for e in evidence]
+                    if verb == "create":
+                        evidence += [created_on_apply(rule["apiGroups"][0], res) for res in rule["resources"]]
+                    changed = copy.deepcopy(roles)
+                    changed[r]["rules"][i]["verbs"] = [v for v in rule["verbs"] if v != verb]
+                    cases.append((f"{label}: {verb} dropped", changed,
+                                  {"evidence": evidence, "prepare": VERB_PREPARE.get(vkey)}))
+        for n, (label, changed, entry) in enumerate(cases):
+            patterns = entry["evidence"]
+            reset(k, things, lease)
+            if entry.get("prepare") == "rotate":
+                signing_key_of_another_algorithm(binary, args, sb.kubeconfig, work / f"prepare-{n}.log")
+            if entry.get("prepare") == "moved-secret":
+                token_moved(binary, args, sb, spec["test_ns"], work / f"prepare-{n}.log")
+            apply_identity(k, account, changed, bindings, create=False)
+            line = run_until(binary, args, op_kubeconfig, work / f"minimal-{mode}-{n}.log", patterns)
+            check(line is not None, f"{mode}: {label}: Forbidden reported",
+                  "not within the deadline; log:\n" + (work / f"minimal-{mode}-{n}.log").read_text()[-3000:])
+            if line:
+                found = next(m.group(0) for p in patterns if (m := p.search(line)))
+                print(f"       ... {found}")
+    finally:
+        sb.stop()
+
+
+def main():
+    binary, kubectl = os.path.realpath(sys.argv[1]), os.path.realpath(sys.argv[2])
+    modes = sys.argv[3:] or list(MODES)
+    for mode in modes:
+        print(f"=== {mode}: RBAC is sufficient", flush=True)
+        with tempfile.TemporaryDirectory() as work:
+            sufficient(mode, binary, kubectl, pathlib.Path(work))
+        print(f"=== {mode}: RBAC is minimal", flush=True)
+        with tempfile.TemporaryDirectory() as work:
+            minimal(mode, binary, kubectl, pathlib.Path(work))
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
