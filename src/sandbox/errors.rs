@@ -192,6 +192,13 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
+    /// An error kube-apiserver returns without a `metav1.Status` of its own: 500 and no reason
+    /// (its `ErrorToAPIStatus` fallback), as for a server-side apply patch that does not fit the
+    /// schema.
+    pub fn unclassified(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
     /// The `metav1.Status` object, as sent in bodies and in watch `ERROR` events.
     pub fn to_status(&self) -> Value {
         let mut status = json!({
@@ -203,6 +210,11 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty()
+            && let Some(m) = status.as_object_mut()
+        {
+            m.remove("reason");
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }

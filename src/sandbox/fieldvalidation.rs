@@ -8,7 +8,14 @@
 //! are the ones its structural schema prunes, plus unknown `metadata` fields.
 //! Faithful: the messages (`strict decoding error: unknown field "spec.foo"`, `duplicate
 //! field "a"`), field paths (`spec.containers[0].foo`), and that unknown fields are never
-//! stored. Simplified: duplicates are found in JSON bodies only (not in YAML apply patches).
+//! stored; a server-side apply patch with unknown fields (`Strict`) or a number field of another
+//! type fails as kube-apiserver's conversion to the typed patch object fails: a 500 without a
+//! reason, `failed to create typed patch object (default/web; apps/v1, Kind=Deployment):
+//! .spec.replicas: expected numeric (int or float), got string`. Simplified: duplicates are
+//! found in JSON bodies only (not in YAML apply patches); list items are named by index
+//! (`containers[0]`), where structured-merge-diff names them by key (`containers[name="web"]`);
+//! of the type errors of an apply patch only numbers are told apart (others are a 400 once
+//! merged).
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -67,20 +74,26 @@ pub fn check(
         (Directive::Ignore, _) | (_, None) => vec![],
         (_, Some(body)) => duplicates(body),
     };
+    // A value of the wrong type in an apply patch fails its conversion to the typed patch
+    // object, whatever the directive.
+    let mut typed_errors = if source == Source::Apply {
+        numeric_mismatches(info, obj)
+    } else {
+        vec![]
+    };
     let unknown = prune_unknown(info, obj);
+    if source == Source::Apply && directive == Directive::Strict {
+        typed_errors.extend(
+            unknown
+                .iter()
+                .map(|f| (f.clone(), "field not declared in schema".to_string())),
+        );
+    }
+    if !typed_errors.is_empty() {
+        return Err(typed_patch_error(info, obj, typed_errors));
+    }
     if directive == Directive::Ignore {
         return Ok(vec![]);
-    }
-    if source == Source::Apply && directive == Directive::Strict && !unknown.is_empty() {
-        let gvk = format!("{}/{}, Kind={}", info.group, info.version, info.kind);
-        let fields: Vec<String> = unknown
-            .iter()
-            .map(|f| format!(".{f}: field not declared in schema"))
-            .collect();
-        return Err(ApiError::bad_request(format!(
-            "failed to create typed patch object ({gvk}): {}",
-            fields.join(", ")
-        )));
     }
     problems.extend(unknown.iter().map(|f| format!("unknown field {f:?}")));
     if problems.is_empty() || directive == Directive::Warn {
@@ -95,6 +108,113 @@ pub fn check(
         ),
         Source::Patch | Source::Apply => strict,
     }))
+}
+
+/// kube-apiserver's answer to an apply patch that does not convert to the kind's typed object
+/// (structured-merge-diff's `ObjectToTyped`): a plain error, so a 500 without a reason, naming
+/// the patch's namespace/name and group/version/kind, then each field's error (one, or a list).
+fn typed_patch_error(
+    info: &ResourceInfo,
+    patch: &Value,
+    mut errors: Vec<(String, String)>,
+) -> ApiError {
+    errors.sort();
+    let meta = |field: &str| {
+        patch
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let object = format!(
+        "{}/{}; {}/{}, Kind={}",
+        meta("namespace"),
+        meta("name"),
+        info.group,
+        info.version,
+        info.kind
+    );
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|(path, message)| format!(".{path}: {message}"))
+        .collect();
+    let detail = match lines.as_slice() {
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    ApiError::unclassified(format!(
+        "failed to create typed patch object ({object}): {detail}"
+    ))
+}
+
+/// Fields of a built-in kind's object whose schema is a number but whose value is not, with
+/// structured-merge-diff's message (`expected numeric (int or float), got string`).
+fn numeric_mismatches(info: &ResourceInfo, obj: &Value) -> Vec<(String, String)> {
+    let Some(kind) = info.builtin else {
+        return vec![];
+    };
+    let schemas = super::kinds::schemas();
+    let mut found = vec![];
+    if let Some(root) = schemas.root(kind) {
+        walk_numeric(schemas, obj, root, "", &mut found);
+    }
+    found
+}
+
+fn walk_numeric(
+    schemas: &super::kinds::Schemas,
+    value: &Value,
+    schema: &Value,
+    path: &str,
+    found: &mut Vec<(String, String)>,
+) {
+    let schema = schemas.resolve(schema);
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let numeric = !types.is_empty()
+        && types
+            .iter()
+            .all(|t| matches!(*t, "integer" | "number" | "null"));
+    if numeric && !value.is_number() && !value.is_null() {
+        let go_type = match value {
+            Value::String(_) => "string",
+            Value::Bool(_) => "bool",
+            Value::Array(_) => "[]interface {}",
+            _ => "map[string]interface {}",
+        };
+        found.push((
+            path.to_string(),
+            format!("expected numeric (int or float), got {go_type}"),
+        ));
+        return;
+    }
+    match value {
+        Value::Object(fields) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, v) in fields {
+                if let Some(sub) = props.and_then(|p| p.get(k)).or(additional) {
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk_numeric(schemas, v, sub, &child, found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    walk_numeric(schemas, item, item_schema, &format!("{path}[{i}]"), found);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The `Warning` header value for one warning (RFC 7234 form, as kube-apiserver sends).

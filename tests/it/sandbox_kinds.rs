@@ -461,3 +461,100 @@ async fn openapi_v2_has_every_built_in_kind_and_served_crd_as_json_and_as_gnosti
         assert!(names.iter().any(|n| n == name), "{name}");
     }
 }
+
+async fn get_with_accept(client: &kube::Client, path: &str, accept: &str) -> (String, Value) {
+    use http_body_util::BodyExt as _;
+    let request = http::Request::get(path)
+        .header(http::header::ACCEPT, accept)
+        .body(kube::client::Body::empty())
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let content_type = response.headers()[http::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (content_type, serde_json::from_slice(&body).unwrap())
+}
+
+/// What kubectl 1.37 and client-go send to `/api` and `/apis`.
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+
+#[tokio::test]
+async fn aggregated_discovery_lists_built_in_kinds_and_served_crds_in_one_document() {
+    let sb = sandbox().await;
+    let client = sb.client();
+    common::install_widgets(&client).await;
+    let (content_type, core) = get_with_accept(&client, "/api", AGGREGATED).await;
+    assert_eq!(
+        content_type,
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    assert_eq!(core["kind"], "APIGroupDiscoveryList");
+    assert_eq!(core["apiVersion"], "apidiscovery.k8s.io/v2");
+    let v1 = &core["items"][0]["versions"][0];
+    assert_eq!(v1["version"], "v1");
+    let pods = v1["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "pods")
+        .unwrap();
+    assert_eq!(
+        pods,
+        &json!({
+            "resource": "pods",
+            "responseKind": { "group": "", "version": "v1", "kind": "Pod" },
+            "scope": "Namespaced",
+            "singularResource": "pod",
+            "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            "shortNames": ["po"],
+            "categories": ["all"],
+            "subresources": [{
+                "subresource": "status",
+                "responseKind": { "group": "", "version": "v1", "kind": "Pod" },
+                "verbs": ["get", "patch", "update"],
+            }],
+        })
+    );
+
+    let (content_type, apis) = get_with_accept(&client, "/apis", AGGREGATED).await;
+    assert!(content_type.contains("as=APIGroupDiscoveryList"));
+    let groups: Vec<&str> = apis["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        groups[0], "apps",
+        "built-in groups first, as kube-apiserver lists them"
+    );
+    assert!(groups.contains(&"example.com"), "{groups:?}");
+    assert!(
+        !groups.contains(&""),
+        "the core group is served at /api only"
+    );
+    let widgets = apis["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "example.com")
+        .unwrap();
+    let resource = &widgets["versions"][0]["resources"][0];
+    assert_eq!(resource["resource"], "widgets");
+    assert_eq!(resource["scope"], "Namespaced");
+    assert_eq!(resource["singularResource"], "widget");
+    assert_eq!(resource["shortNames"], json!(["wdg"]));
+    assert_eq!(resource["categories"], json!(["example"]));
+    assert_eq!(resource["subresources"][0]["subresource"], "status");
+    assert_eq!(widgets["versions"][0]["freshness"], "Current");
+
+    // A client that does not ask for it gets the legacy documents.
+    let (content_type, legacy) = get_with_accept(&client, "/apis", "application/json").await;
+    assert_eq!(content_type, "application/json");
+    assert_eq!(legacy["kind"], "APIGroupList");
+    let (_, legacy) = get_with_accept(&client, "/api", "application/json, */*").await;
+    assert_eq!(legacy["kind"], "APIVersions");
+}

@@ -1,11 +1,12 @@
 //! Discovery and version endpoints: `/version`, `/api`, `/apis`, `/api/v1`, `/apis/{g}`,
 //! `/apis/{g}/{v}`, health checks, and OpenAPI (see [`openapi`]).
 //!
-//! Faithful: the legacy (unaggregated) discovery documents with verbs, short names, categories
-//! and subresources, which kube-rs and kubectl read (kubectl falls back to them when aggregated
-//! discovery is not offered). Simplified: no aggregated discovery (`apidiscovery.k8s.io/v2`), no
-//! `storageVersionHash`.
+//! Faithful: aggregated discovery (`apidiscovery.k8s.io/v2`, see [`aggregated`]) at `/api` and
+//! `/apis` for clients that ask for it (kubectl, client-go, Helm), and the legacy (unaggregated)
+//! documents with verbs, short names, categories and subresources otherwise (kube-rs reads
+//! those). Simplified: no `storageVersionHash`.
 
+pub mod aggregated;
 pub mod openapi;
 pub mod openapi_v2;
 
@@ -48,6 +49,9 @@ pub(crate) fn serve(
             "buildDate": "1970-01-01T00:00:00Z", "goVersion": "n/a", "compiler": "rust", "platform": "linux/amd64",
         })),
         ["healthz"] | ["livez"] | ["readyz"] => (StatusCode::OK, "ok").into_response(),
+        ["api"] | ["apis"] if aggregated::wanted(headers) => {
+            aggregated::respond(&aggregated::document(&st.registry, segs == ["api"]))
+        }
         ["api"] => ok(json!({
             "kind": "APIVersions", "versions": ["v1"],
             "serverAddressByClientCIDRs": [{ "clientCIDR": "0.0.0.0/0", "serverAddress": "" }],

@@ -127,4 +127,6 @@ pub fn envelop(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
 }
 
 #[cfg(test)]
+mod roundtrip;
+#[cfg(test)]
 mod tests;
