@@ -164,8 +164,11 @@ fn edited_in_place(old: &str, new: &str) -> bool {
         .count();
     let removed = &old[prefix..old.len() - suffix];
     let inserted = &new[prefix..new.len() - suffix];
-    let flow_levels =
-        inserted.contains("basicAuth: {enabled: ") || inserted.contains("configOverride: \"");
+    // The flow levels holding the flag; when the null was `basicAuth` itself, its key is
+    // part of the unchanged prefix.
+    let flow_levels = inserted.contains("basicAuth: {enabled: ")
+        || (old[..prefix].ends_with("basicAuth: ") && inserted.starts_with("{enabled: "))
+        || inserted.contains("configOverride: \"");
     let flag_value =
         old[..prefix].ends_with("enabled: ") || removed.is_empty() && inserted.contains("enabled");
     let is_null = ["~", "null", "Null", "NULL"].contains(&removed.trim());
