@@ -289,6 +289,7 @@ fn controllers(
         secrets: secrets.clone(),
         accounts: accounts.clone(),
         claims: Default::default(),
+        by_account: Default::default(),
         scaffold: scaffold(access_token::NAME),
         config: config.controller.clone(),
         wake,
@@ -325,9 +326,11 @@ fn controllers(
             }
             Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
                 if let Ok(token) = &object.0 {
+                    access_token::watched(&on_token, token);
                     access_token::token_changed(&on_token, token);
                 }
             }
+            Ok(watcher::Event::InitDone) => access_token::relisted(&on_token),
             _ => {}
         })
         .touched_objects();

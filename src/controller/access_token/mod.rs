@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod build;
+pub mod by_account;
 pub mod claims;
 pub mod dereference;
 pub mod record;
@@ -80,6 +81,9 @@ pub struct Context {
     pub secrets: Store<Secret>,
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
     pub claims: Claims,
+    /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
+    /// [`deleted`]).
+    pub by_account: by_account::TokensByAccount,
     pub scaffold: Scaffold,
     pub config: ControllerConfig,
     pub wake: Wake,
@@ -216,7 +220,7 @@ fn decide_value(
 ) -> Plan {
     let me = token_key(token);
     let claim = if build::needs_claim(spec, &found.observed) {
-        let candidates = candidates(&ctx.tokens, &spec.account);
+        let candidates = candidates(ctx, &spec.account);
         match ctx.claims.acquire(&spec.account, &me, &candidates) {
             Claim::HeldBy(holder) => {
                 // Name the holder as the user sees it: without the namespace when it is ours.
@@ -270,12 +274,28 @@ fn phase_of(object: &DeserializeGuard<AccessToken>) -> Option<AccessTokenPhase> 
 }
 
 /// Every cached AccessToken of `account`.
-fn candidates(tokens: &Store<DeserializeGuard<AccessToken>>, account: &Account) -> Vec<Candidate> {
-    tokens
-        .state()
+fn account_tokens(ctx: &Context, account: &Account) -> Vec<Arc<DeserializeGuard<AccessToken>>> {
+    ctx.by_account
+        .tokens(account)
+        .into_iter()
+        .filter_map(|(namespace, name)| {
+            ctx.tokens.get(&ObjectRef::new(&name).within(&namespace))
+        })
+        // The cache is the truth: the map may lag behind it by one event.
+        .filter(|object| {
+            object
+                .0
+                .as_ref()
+                .is_ok_and(|t| account_of(t).as_ref() == Some(account))
+        })
+        .collect()
+}
+
+/// Every cached AccessToken of `account`, as the claim table weighs them.
+fn candidates(ctx: &Context, account: &Account) -> Vec<Candidate> {
+    account_tokens(ctx, account)
         .iter()
         .filter_map(|object| object.0.as_ref().ok())
-        .filter(|t| account_of(t).as_ref() == Some(account))
         .map(|t| {
             let status = t.status.clone().unwrap_or_default();
             let conflict = build::reason_of(&status) == Some(build::Reason::SecretConflict);
@@ -294,15 +314,26 @@ fn candidates(tokens: &Store<DeserializeGuard<AccessToken>>, account: &Account) 
 
 /// Asks every other not-Active token of `account` to reconcile: one of them goes next.
 fn wake_waiting(ctx: &Context, account: &Account, except: &str) {
-    for object in ctx.tokens.state() {
+    for object in account_tokens(ctx, account) {
         let Ok(token) = &object.0 else { continue };
-        if token_key(token) != except
-            && account_of(token).as_ref() == Some(account)
-            && phase_of(&object) != Some(AccessTokenPhase::Active)
-        {
+        if token_key(token) != except && phase_of(&object) != Some(AccessTokenPhase::Active) {
             let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
         }
     }
+}
+
+/// The token watch listed or changed `token`.
+pub fn watched(ctx: &Context, token: &AccessToken) {
+    ctx.by_account.apply(token);
+}
+
+/// The token watch finished a (re)list: the cache now has exactly the listed tokens.
+pub fn relisted(ctx: &Context) {
+    ctx.by_account.retain(|(namespace, name)| {
+        ctx.tokens
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    });
 }
 
 /// An AccessToken left the cluster: give back its claim and wake the tokens waiting for it.
@@ -312,6 +343,7 @@ pub fn deleted(ctx: &Context, token: &AccessToken) {
         .report
         .access_token_deleted(&namespace, &token.name_any());
     let me = token_key(token);
+    ctx.by_account.delete(token);
     if let Some(account) = account_of(token)
         && ctx.claims.release(&account, &me)
     {
@@ -335,11 +367,7 @@ pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
         namespace: namespace.into(),
         name: name.into(),
     };
-    for object in ctx.tokens.state() {
-        if let Ok(token) = &object.0
-            && account_of(token).as_ref() == Some(&account)
-        {
-            let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
-        }
+    for object in account_tokens(ctx, &account) {
+        let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
     }
 }
