@@ -89,7 +89,9 @@ impl TokensByAccount {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().expect("tokens-by-account lock")
+        // Lock poisoning: recover and go on, as everywhere (see `server::index`). Each write
+        // leaves the two maps consistent, and readers check every name against the cache.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

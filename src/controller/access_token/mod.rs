@@ -278,9 +278,7 @@ fn account_tokens(ctx: &Context, account: &Account) -> Vec<Arc<DeserializeGuard<
     ctx.by_account
         .tokens(account)
         .into_iter()
-        .filter_map(|(namespace, name)| {
-            ctx.tokens.get(&ObjectRef::new(&name).within(&namespace))
-        })
+        .filter_map(|(namespace, name)| ctx.tokens.get(&ObjectRef::new(&name).within(&namespace)))
         // The cache is the truth: the map may lag behind it by one event.
         .filter(|object| {
             object
