@@ -290,6 +290,7 @@ fn controllers(
         accounts: accounts.clone(),
         claims: Default::default(),
         by_account: Default::default(),
+        unseen: Default::default(),
         scaffold: scaffold(access_token::NAME),
         config: config.controller.clone(),
         wake,
@@ -324,9 +325,15 @@ fn controllers(
                     access_token::token_changed(&on_token, token);
                 }
             }
-            Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+            Ok(watcher::Event::Apply(object)) => {
                 if let Ok(token) = &object.0 {
-                    access_token::watched(&on_token, token);
+                    access_token::watched(&on_token, token, false);
+                    access_token::token_changed(&on_token, token);
+                }
+            }
+            Ok(watcher::Event::InitApply(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::watched(&on_token, token, true);
                     access_token::token_changed(&on_token, token);
                 }
             }

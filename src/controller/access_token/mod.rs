@@ -16,6 +16,7 @@ pub mod dereference;
 pub mod record;
 pub mod secret_jwt;
 pub mod status;
+pub mod unseen;
 pub mod validate;
 
 use std::sync::Arc;
@@ -84,6 +85,8 @@ pub struct Context {
     /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
     /// [`deleted`]).
     pub by_account: by_account::TokensByAccount,
+    /// Status writes the token cache has not shown yet ([`unseen`]).
+    pub unseen: unseen::Unseen,
     pub scaffold: Scaffold,
     pub config: ControllerConfig,
     pub wake: Wake,
@@ -112,6 +115,17 @@ pub fn error_policy(
 }
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
+    let namespace = token.namespace().unwrap_or_default();
+    let name = token.name_any();
+    if ctx.unseen.behind(
+        &namespace,
+        &name,
+        token.metadata.resource_version.as_deref(),
+    ) {
+        // Our last status write is on its way to the cache, and its watch event reconciles
+        // this token again: deciding now, on a status we know to be old, would write it twice.
+        return Ok(Action::requeue(unseen::PATIENCE));
+    }
     let readers = Readers {
         client: &ctx.client,
         secrets: &ctx.secrets,
@@ -122,7 +136,9 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         Ok(spec) => spec,
         Err(error) => {
             let desired = status::invalid_spec(token, error.to_string());
-            status::patch(&ctx.client, token, &desired).await?;
+            if let Some(written) = status::patch(&ctx.client, token, &desired).await? {
+                ctx.unseen.wrote(&namespace, &name, written);
+            }
             return Err(error.into());
         }
     };
@@ -140,14 +156,15 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     if let Some(old) = &plan.stale_secret {
         apply::remove_stale(&ctx.client, token, old).await?;
     }
-    let namespace = token.namespace().unwrap_or_default();
     let rollouts = match plan.rollout {
         Some(revision) if !spec.rollout_targets.is_empty() => {
             apply::rollout(&ctx.client, &namespace, &spec.rollout_targets, revision).await?
         }
         _ => vec![],
     };
-    status::patch(&ctx.client, token, &plan.status).await?;
+    if let Some(written) = status::patch(&ctx.client, token, &plan.status).await? {
+        ctx.unseen.wrote(&namespace, &name, written);
+    }
 
     if !plan.holds_claim && ctx.claims.release(&spec.account, &me) {
         wake_waiting(ctx, &spec.account, &me);
@@ -320,9 +337,15 @@ fn wake_waiting(ctx: &Context, account: &Account, except: &str) {
     }
 }
 
-/// The token watch listed or changed `token`.
-pub fn watched(ctx: &Context, token: &AccessToken) {
+/// The token watch changed `token` or, `relisted`, listed it.
+pub fn watched(ctx: &Context, token: &AccessToken, relisted: bool) {
     ctx.by_account.apply(token);
+    ctx.unseen.seen(
+        &token.namespace().unwrap_or_default(),
+        &token.name_any(),
+        token.metadata.resource_version.as_deref(),
+        relisted,
+    );
 }
 
 /// The token watch finished a (re)list: the cache now has exactly the listed tokens.
@@ -342,6 +365,7 @@ pub fn deleted(ctx: &Context, token: &AccessToken) {
         .access_token_deleted(&namespace, &token.name_any());
     let me = token_key(token);
     ctx.by_account.delete(token);
+    ctx.unseen.forget(&namespace, &token.name_any());
     if let Some(account) = account_of(token)
         && ctx.claims.release(&account, &me)
     {
