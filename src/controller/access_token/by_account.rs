@@ -11,7 +11,7 @@
 //! reconnecting): readers check every name against the cache, which stays the truth, and
 //! [`TokensByAccount::retain`] drops the names a completed relist did not bring back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use kube::ResourceExt;
@@ -25,7 +25,9 @@ pub type TokenName = (String, String);
 
 #[derive(Debug, Default)]
 struct Inner {
-    tokens: HashMap<Account, HashSet<TokenName>>,
+    /// A list, not a set: most accounts have one token or a few, and an empty hash set alone
+    /// allocates more than a short list.
+    tokens: HashMap<Account, Vec<TokenName>>,
     /// The account each token was last seen with, to move it when its spec changes.
     account_of: HashMap<TokenName, Account>,
 }
@@ -55,7 +57,7 @@ impl TokensByAccount {
                 .tokens
                 .entry(account.clone())
                 .or_default()
-                .insert(name.clone());
+                .push(name.clone());
             inner.account_of.insert(name, account);
         }
     }
@@ -70,7 +72,7 @@ impl TokensByAccount {
         self.lock()
             .tokens
             .get(account)
-            .map(|names| names.iter().cloned().collect())
+            .map(|names| names.to_vec())
             .unwrap_or_default()
     }
 
@@ -100,7 +102,7 @@ impl Inner {
         if let Some(account) = self.account_of.remove(name)
             && let Some(names) = self.tokens.get_mut(&account)
         {
-            names.remove(name);
+            names.retain(|n| n != name);
             if names.is_empty() {
                 self.tokens.remove(&account);
             }
