@@ -4,7 +4,9 @@
 //! `make bench` (which installs `wrk` and runs `cargo bench --locked --bench scale`). This process
 //! serves the sandbox API; the operator is the release binary in a process of its own, so its
 //! memory is measured alone. Environment: `TOKENS` (token counts to measure, default
-//! `1000,10000`), `WRK_SECONDS` (10), `CONNECTIONS` (64). For each count, on a fresh sandbox:
+//! `1000,10000`), `WRK_SECONDS` (10; 0 skips `wrk`), `CONNECTIONS` (64), `OPERATOR_BIN` (the
+//! operator binary to run; default: the one built with this bench). For each count, on a fresh
+//! sandbox:
 //!
 //! 1. the AccessTokens are created over HTTP (64 in flight), then the operator starts on the
 //!    backlog; tokens/s is the count over the time from its start to the last one Active;
@@ -40,6 +42,12 @@ fn token_writes(counts: &CountSnapshot) -> u64 {
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_witboost-token-operator");
+
+/// The operator binary to measure: `OPERATOR_BIN` when set (to compare two builds with the same
+/// sandbox and client), else the one this bench was built with.
+fn operator_bin() -> String {
+    env_or("OPERATOR_BIN", BIN)
+}
 const NS: &str = "default";
 
 fn env_or(name: &str, default: &str) -> String {
@@ -63,6 +71,25 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat`, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // The fields after the command name (which may hold spaces) start after its `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    let per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0);
+    ticks / per_second
+}
+
 struct Operator {
     child: Child,
     admin: SocketAddr,
@@ -73,7 +100,7 @@ impl Operator {
     fn start(kubeconfig: &Path, log: &Path) -> Self {
         let (admin, http) = (free_port(), free_port());
         let log = std::fs::File::create(log).expect("log file");
-        let child = Command::new(BIN)
+        let child = Command::new(operator_bin())
             .args(["run", "--admin-addr", &admin.to_string()])
             .args(["--http-addr", &http.to_string()])
             .env("KUBECONFIG", kubeconfig)
@@ -218,12 +245,24 @@ async fn measure(count: usize, dir: &Path) -> (Measure, Sandbox, Operator) {
         .expect("AccessTokens created");
 
     let before = sandbox.request_counts();
+    let sandbox_cpu = cpu_seconds(std::process::id());
     let started = Instant::now();
     let operator = Operator::start(&kubeconfig, &dir.join("operator.log"));
     all_active(tokens.clone(), count).await;
     let issuing = started.elapsed();
-    let writes = token_writes(&sandbox.request_counts().since(&before));
+    let operator_cpu = cpu_seconds(operator.pid());
+    let sandbox_cpu = cpu_seconds(std::process::id()) - sandbox_cpu;
+    let requests = sandbox.request_counts().since(&before);
+    let writes = token_writes(&requests);
     let rss_issued = rss_mib(operator.pid());
+    // Where the time and the writes went, for whoever profiles the next round (stderr, not the
+    // table): the CPU of both processes while issuing, and every request by verb and resource.
+    eprintln!(
+        "{count} tokens issued in {:.2} s; CPU: operator {operator_cpu:.2} s, sandbox and client \
+         {sandbox_cpu:.2} s; requests: {:?}",
+        issuing.as_secs_f64(),
+        requests.0
+    );
 
     operator.stop();
     let before = sandbox.request_counts();
@@ -337,7 +376,11 @@ async fn main() {
         }
     }
     let (sandbox, operator) = last.expect("at least one count");
-    let service = token_service(&sandbox, &operator, &dir).await;
+    let service = if env_or("WRK_SECONDS", "10") == "0" {
+        None
+    } else {
+        Some(token_service(&sandbox, &operator, &dir).await)
+    };
     operator.stop();
 
     println!(
@@ -370,6 +413,10 @@ async fn main() {
             last.rss_restarted + restarted * (100_000 - last.tokens) as f64 / 1024.0,
         );
     }
+    let Some(service) = service else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
     let jwks = service[0].1;
     println!();
     println!("| endpoint | requests/s | ratio to JWKS |");

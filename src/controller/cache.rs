@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 use kube::core::DeserializeGuard;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::ACCESS_TOKEN_MANAGER;
 
@@ -38,7 +38,7 @@ pub fn slim_config_map(config_map: &mut ConfigMap) {
 /// A Secret as cached: of its managedFields only this controller's own apply entry, which
 /// tells which keys the next apply would own (so an unchanged Secret is not written again),
 /// and of that entry only the manager, the operation and the owned labels, annotations and
-/// data keys ([`owned_fields`]).
+/// data keys, in the compact form of [`owned_fields`].
 pub fn slim_secret(secret: &mut Secret) {
     let own = secret.metadata.managed_fields.take().map(|entries| {
         entries
@@ -59,33 +59,42 @@ pub fn slim_secret(secret: &mut Secret) {
     secret.metadata.managed_fields = own.filter(|e| !e.is_empty());
 }
 
-/// Of a fieldsV1 set, the labels, annotations and data keys, each leaf an empty set (which
-/// allocates nothing): the owner references and the type are not needed to tell whether an
-/// apply would change the Secret, and every map of a parsed fieldsV1 costs a B-tree node.
+/// The sections of a fieldsV1 set this controller's writes are decided on, and how the compact
+/// form names them.
+const OWNED_SECTIONS: [(&str, &[&str]); 3] = [
+    ("labels", &["f:metadata", "f:labels"]),
+    ("annotations", &["f:metadata", "f:annotations"]),
+    ("data", &["f:data"]),
+];
+
+/// Of a fieldsV1 set, the labels, annotations and data keys, as one string of
+/// `section:key` lines (`labels:app`, `data:token`): the owner references and the type are not
+/// needed to tell whether an apply would change the Secret, and kept as parsed JSON the nested
+/// sets cost a B-tree node each, about 3 KiB per cached Secret; one string costs its length.
+/// [`crate::controller::access_token::apply`] reads both forms.
 fn owned_fields(fields: &Value) -> Value {
-    let keys = |node: Option<&Value>| -> Option<Value> {
-        let map = node?.as_object()?;
-        Some(Value::Object(
-            map.keys()
-                .filter(|k| k.starts_with("f:"))
-                .map(|k| (k.clone(), Value::Object(Map::new())))
-                .collect(),
-        ))
-    };
-    let mut metadata = Map::new();
-    for field in ["f:labels", "f:annotations"] {
-        if let Some(set) = keys(fields.pointer(&format!("/f:metadata/{field}"))) {
-            metadata.insert(field.to_owned(), set);
+    let mut out = String::new();
+    for (section, path) in OWNED_SECTIONS {
+        let mut node = Some(fields);
+        for step in path {
+            node = node.and_then(|n| n.get(*step));
+        }
+        for key in node
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            if let Some(key) = key.strip_prefix("f:") {
+                out.push_str(section);
+                out.push(':');
+                out.push_str(key);
+                out.push('\n');
+            }
         }
     }
-    let mut out = Map::new();
-    if !metadata.is_empty() {
-        out.insert("f:metadata".to_owned(), Value::Object(metadata));
-    }
-    if let Some(set) = keys(fields.get("f:data")) {
-        out.insert("f:data".to_owned(), set);
-    }
-    Value::Object(out)
+    out.shrink_to_fit();
+    Value::String(out)
 }
 
 #[cfg(test)]
@@ -164,13 +173,7 @@ mod tests {
         assert_eq!(kept.time, None);
         assert_eq!(
             kept.fields_v1.as_ref().unwrap().0,
-            serde_json::json!({
-                "f:data": {"f:token": {}, "f:password": {}},
-                "f:metadata": {
-                    "f:labels": {"f:app": {}},
-                    "f:annotations": {"f:iam.witboost.com/revision": {}}
-                }
-            })
+            "labels:app\nannotations:iam.witboost.com/revision\ndata:password\ndata:token\n"
         );
     }
 

@@ -41,8 +41,28 @@ where
         + DeserializeOwned,
     S: PartialEq + Serialize,
 {
+    apply_if_changed_at(client, object, current, desired, manager)
+        .await
+        .map(|written| written.is_some())
+}
+
+/// [`apply_if_changed`], returning the resourceVersion of the object it wrote, if it wrote.
+pub(crate) async fn apply_if_changed_at<K, S>(
+    client: &kube::Client,
+    object: &K,
+    current: Option<&S>,
+    desired: &S,
+    manager: &str,
+) -> Result<Option<String>, StatusError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+    S: PartialEq + Serialize,
+{
     if current == Some(desired) {
-        return Ok(false);
+        return Ok(None);
     }
     let api: Api<K> = Api::namespaced(
         client.clone(),
@@ -59,10 +79,10 @@ where
         &Patch::Apply(&body),
     )
     .await
+    .map(|written| Some(written.meta().resource_version.clone().unwrap_or_default()))
     .map_err(|source| StatusError {
         kind: K::kind(&()).into_owned(),
         name: object.name_any(),
         source,
-    })?;
-    Ok(true)
+    })
 }

@@ -84,6 +84,8 @@ pub(super) fn controllers(
         secrets: secrets.clone(),
         accounts: accounts.clone(),
         claims: Default::default(),
+        by_account: Default::default(),
+        unseen: Default::default(),
         scaffold: scaffold(access_token::NAME),
         config: config.controller.clone(),
         wake,
@@ -105,15 +107,25 @@ pub(super) fn controllers(
         .modify(cache::slim)
         .reflect(tokens_writer)
         .inspect(move |event| match event {
-            Ok(watcher::Event::InitDone) => listed.set(),
+            Ok(watcher::Event::InitDone) => {
+                access_token::relisted(&on_token);
+                listed.set();
+            }
             Ok(watcher::Event::Delete(object)) => {
                 if let Ok(token) = &object.0 {
                     access_token::deleted(&on_token, token);
                     access_token::token_changed(&on_token, token);
                 }
             }
-            Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+            Ok(watcher::Event::Apply(object)) => {
                 if let Ok(token) = &object.0 {
+                    access_token::watched(&on_token, token, false);
+                    access_token::token_changed(&on_token, token);
+                }
+            }
+            Ok(watcher::Event::InitApply(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::watched(&on_token, token, true);
                     access_token::token_changed(&on_token, token);
                 }
             }

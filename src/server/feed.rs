@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use super::MemoryIndex;
+use super::index::{ListedAccount, ListedToken};
 use crate::crd::{AccessToken, ServiceAccount};
 
 /// Starts both watches (in `namespace` only, when given); the returned receiver turns true once
@@ -60,34 +61,45 @@ pub fn spawn(
 /// A kind the index holds.
 trait Indexed: Resource + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
     const WHAT: &'static str;
+    /// What the index keeps of a listed object, gathered until the list is complete.
+    type Listed;
+    fn listed(object: &Self) -> Self::Listed;
     fn apply(index: &MemoryIndex, object: &Self);
     fn delete(index: &MemoryIndex, namespace: &str, name: &str);
-    fn replace(index: &MemoryIndex, all: &[Self]);
+    fn replace(index: &MemoryIndex, all: Vec<Self::Listed>);
 }
 
 impl Indexed for AccessToken {
     const WHAT: &'static str = "accesstokens";
+    type Listed = ListedToken;
+    fn listed(object: &Self) -> ListedToken {
+        ListedToken::of(object)
+    }
     fn apply(index: &MemoryIndex, object: &Self) {
         index.apply_token(object)
     }
     fn delete(index: &MemoryIndex, namespace: &str, name: &str) {
         index.delete_token(namespace, name)
     }
-    fn replace(index: &MemoryIndex, all: &[Self]) {
-        index.replace_tokens(all)
+    fn replace(index: &MemoryIndex, all: Vec<ListedToken>) {
+        index.replace_listed_tokens(all)
     }
 }
 
 impl Indexed for ServiceAccount {
     const WHAT: &'static str = "serviceaccounts";
+    type Listed = ListedAccount;
+    fn listed(object: &Self) -> ListedAccount {
+        ListedAccount::of(object)
+    }
     fn apply(index: &MemoryIndex, object: &Self) {
         index.apply_account(object)
     }
     fn delete(index: &MemoryIndex, namespace: &str, name: &str) {
         index.delete_account(namespace, name)
     }
-    fn replace(index: &MemoryIndex, all: &[Self]) {
-        index.replace_accounts(all)
+    fn replace(index: &MemoryIndex, all: Vec<ListedAccount>) {
+        index.replace_listed_accounts(all)
     }
 }
 
@@ -97,7 +109,9 @@ where
     K::DynamicType: Default,
 {
     let what = K::WHAT;
-    let mut initial: Vec<K> = Vec::new();
+    // What the index keeps of each listed object, not the objects: 10,000 whole AccessTokens
+    // held until the list completes would cost the process tens of MiB at every (re)list.
+    let mut initial: Vec<K::Listed> = Vec::new();
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -121,13 +135,12 @@ where
             ),
             Ok(watcher::Event::Init) => initial.clear(),
             Ok(watcher::Event::InitApply(guard)) => {
-                if let Ok(object) = guard.0 {
-                    initial.push(object);
+                if let Ok(object) = &guard.0 {
+                    initial.push(K::listed(object));
                 }
             }
             Ok(watcher::Event::InitDone) => {
-                K::replace(&index, &initial);
-                initial.clear();
+                K::replace(&index, std::mem::take(&mut initial));
                 ready.send_replace(true);
             }
             Err(error) => tracing::warn!(%what, %error, "watch failed; retrying"),

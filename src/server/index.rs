@@ -195,7 +195,35 @@ impl MemoryIndex {
             cache: JwtCache::new(capacity),
         }
     }
+}
 
+/// What the index keeps of one listed AccessToken: a watch's initial list is gathered in this
+/// form rather than as whole objects, so that a (re)list of many tokens does not hold every
+/// object in memory at once.
+pub struct ListedToken(Key, Option<TokenEntry>);
+
+impl ListedToken {
+    pub fn of(token: &AccessToken) -> Self {
+        Self(key_of(token), TokenEntry::from_resource(token))
+    }
+}
+
+/// What the index keeps of one listed ServiceAccount (see [`ListedToken`]).
+pub struct ListedAccount(Key, AccountEntry);
+
+impl ListedAccount {
+    pub fn of(sa: &ServiceAccount) -> Self {
+        Self(
+            key_of(sa),
+            AccountEntry {
+                account: Account::of_service_account(&sa.spec),
+                disabled: !sa.spec.is_enabled(),
+            },
+        )
+    }
+}
+
+impl MemoryIndex {
     pub fn apply_token(&self, token: &AccessToken) {
         let key = key_of(token);
         let mut inner = self.write();
@@ -212,23 +240,27 @@ impl MemoryIndex {
 
     /// Replaces every token with `tokens` (after a watch (re)list).
     pub fn replace_tokens(&self, tokens: &[AccessToken]) {
+        self.replace_listed_tokens(tokens.iter().map(ListedToken::of).collect());
+    }
+
+    /// Replaces every token with `tokens` (after a watch (re)list).
+    pub fn replace_listed_tokens(&self, tokens: Vec<ListedToken>) {
         let mut inner = self.write();
         inner.tokens.clear();
         inner.by_digest.clear();
         self.cache.clear();
-        for token in tokens {
-            if let Some(entry) = TokenEntry::from_resource(token) {
-                inner.insert_token(key_of(token), entry, &self.cache);
+        for ListedToken(key, entry) in tokens {
+            if let Some(entry) = entry {
+                inner.insert_token(key, entry, &self.cache);
             }
         }
     }
 
     pub fn apply_account(&self, sa: &ServiceAccount) {
-        let entry = AccountEntry {
-            account: Account::of_service_account(&sa.spec),
-            disabled: !sa.spec.is_enabled(),
-        };
-        let key = key_of(sa);
+        self.apply_listed_account(ListedAccount::of(sa));
+    }
+
+    fn apply_listed_account(&self, ListedAccount(key, entry): ListedAccount) {
         let mut inner = self.write();
         if inner.accounts.get(&key) != Some(&entry) {
             inner.forget_account(&key.0, &key.1, &self.cache);
@@ -246,10 +278,15 @@ impl MemoryIndex {
 
     /// Replaces every account with `accounts` (after a watch (re)list).
     pub fn replace_accounts(&self, accounts: &[ServiceAccount]) {
+        self.replace_listed_accounts(accounts.iter().map(ListedAccount::of).collect());
+    }
+
+    /// Replaces every account with `accounts` (after a watch (re)list).
+    pub fn replace_listed_accounts(&self, accounts: Vec<ListedAccount>) {
         self.write().accounts.clear();
         self.cache.clear();
         for sa in accounts {
-            self.apply_account(sa);
+            self.apply_listed_account(sa);
         }
     }
 }

@@ -144,13 +144,26 @@ struct OwnedKeys {
     data: BTreeSet<String>,
 }
 
-/// The keys this controller's field manager owns on `secret`, from its managedFields.
+/// The keys this controller's field manager owns on `secret`, from its managedFields: as the
+/// API serves them, or in the compact form the cache keeps (`cache::slim_secret`).
 fn owned_keys(secret: &Secret) -> Option<OwnedKeys> {
     let entry = secret.metadata.managed_fields.iter().flatten().find(|m| {
         m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
             && m.operation.as_deref() == Some("Apply")
     })?;
     let fields = &entry.fields_v1.as_ref()?.0;
+    if let Some(compact) = fields.as_str() {
+        let mut owned = OwnedKeys::default();
+        for line in compact.lines() {
+            match line.split_once(':') {
+                Some(("labels", key)) => owned.labels.insert(key.to_owned()),
+                Some(("annotations", key)) => owned.annotations.insert(key.to_owned()),
+                Some(("data", key)) => owned.data.insert(key.to_owned()),
+                _ => false,
+            };
+        }
+        return Some(owned);
+    }
     let keys = |path: &[&str]| -> BTreeSet<String> {
         let mut node = fields;
         for p in path {
@@ -385,6 +398,27 @@ mod tests {
         let mut without = with_jwt.clone();
         without.jwt = None;
         assert!(!is_current(&render(&without, &token()), &observed));
+    }
+
+    #[test]
+    fn the_cache_s_compact_owned_keys_read_as_the_api_s() {
+        let rendered = render(&desired(Some(Token::generate())), &token());
+        let observed = stored(&rendered);
+        let mut cached = observed.clone();
+        crate::controller::cache::slim_secret(&mut cached);
+        assert!(
+            cached.metadata.managed_fields.as_ref().unwrap()[0]
+                .fields_v1
+                .as_ref()
+                .unwrap()
+                .0
+                .is_string()
+        );
+        assert_eq!(owned_keys(&cached), owned_keys(&observed));
+        assert!(owned_keys(&observed).unwrap().data.contains("token"));
+        assert!(is_current(&rendered, &cached));
+        let without_value = render(&desired(None), &token());
+        assert!(!is_current(&without_value, &cached));
     }
 
     #[test]

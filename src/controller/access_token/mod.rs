@@ -10,11 +10,13 @@
 
 pub mod apply;
 pub mod build;
+pub mod by_account;
 pub mod claims;
 pub mod dereference;
 pub mod record;
 pub mod secret_jwt;
 pub mod status;
+pub mod unseen;
 pub mod validate;
 
 use std::sync::Arc;
@@ -80,6 +82,11 @@ pub struct Context {
     pub secrets: Store<Secret>,
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
     pub claims: Claims,
+    /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
+    /// [`deleted`]).
+    pub by_account: by_account::TokensByAccount,
+    /// Status writes the token cache has not shown yet ([`unseen`]).
+    pub unseen: unseen::Unseen,
     pub scaffold: Scaffold,
     pub config: ControllerConfig,
     pub wake: Wake,
@@ -108,6 +115,17 @@ pub fn error_policy(
 }
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
+    let namespace = token.namespace().unwrap_or_default();
+    let name = token.name_any();
+    if ctx.unseen.behind(
+        &namespace,
+        &name,
+        token.metadata.resource_version.as_deref(),
+    ) {
+        // Our last status write is on its way to the cache, and its watch event reconciles
+        // this token again: deciding now, on a status we know to be old, would write it twice.
+        return Ok(Action::requeue(unseen::PATIENCE));
+    }
     let readers = Readers {
         client: &ctx.client,
         secrets: &ctx.secrets,
@@ -118,7 +136,9 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         Ok(spec) => spec,
         Err(error) => {
             let desired = status::invalid_spec(token, error.to_string());
-            status::patch(&ctx.client, token, &desired).await?;
+            if let Some(written) = status::patch(&ctx.client, token, &desired).await? {
+                ctx.unseen.wrote(&namespace, &name, written);
+            }
             return Err(error.into());
         }
     };
@@ -136,14 +156,15 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     if let Some(old) = &plan.stale_secret {
         apply::remove_stale(&ctx.client, token, old).await?;
     }
-    let namespace = token.namespace().unwrap_or_default();
     let rollouts = match plan.rollout {
         Some(revision) if !spec.rollout_targets.is_empty() => {
             apply::rollout(&ctx.client, &namespace, &spec.rollout_targets, revision).await?
         }
         _ => vec![],
     };
-    status::patch(&ctx.client, token, &plan.status).await?;
+    if let Some(written) = status::patch(&ctx.client, token, &plan.status).await? {
+        ctx.unseen.wrote(&namespace, &name, written);
+    }
 
     if !plan.holds_claim && ctx.claims.release(&spec.account, &me) {
         wake_waiting(ctx, &spec.account, &me);
@@ -216,7 +237,7 @@ fn decide_value(
 ) -> Plan {
     let me = token_key(token);
     let claim = if build::needs_claim(spec, &found.observed) {
-        let candidates = candidates(&ctx.tokens, &spec.account);
+        let candidates = candidates(ctx, &spec.account);
         match ctx.claims.acquire(&spec.account, &me, &candidates) {
             Claim::HeldBy(holder) => {
                 // Name the holder as the user sees it: without the namespace when it is ours.
@@ -270,12 +291,26 @@ fn phase_of(object: &DeserializeGuard<AccessToken>) -> Option<AccessTokenPhase> 
 }
 
 /// Every cached AccessToken of `account`.
-fn candidates(tokens: &Store<DeserializeGuard<AccessToken>>, account: &Account) -> Vec<Candidate> {
-    tokens
-        .state()
+fn account_tokens(ctx: &Context, account: &Account) -> Vec<Arc<DeserializeGuard<AccessToken>>> {
+    ctx.by_account
+        .tokens(account)
+        .into_iter()
+        .filter_map(|(namespace, name)| ctx.tokens.get(&ObjectRef::new(&name).within(&namespace)))
+        // The cache is the truth: the map may lag behind it by one event.
+        .filter(|object| {
+            object
+                .0
+                .as_ref()
+                .is_ok_and(|t| account_of(t).as_ref() == Some(account))
+        })
+        .collect()
+}
+
+/// Every cached AccessToken of `account`, as the claim table weighs them.
+fn candidates(ctx: &Context, account: &Account) -> Vec<Candidate> {
+    account_tokens(ctx, account)
         .iter()
         .filter_map(|object| object.0.as_ref().ok())
-        .filter(|t| account_of(t).as_ref() == Some(account))
         .map(|t| {
             let status = t.status.clone().unwrap_or_default();
             let conflict = build::reason_of(&status) == Some(build::Reason::SecretConflict);
@@ -294,15 +329,32 @@ fn candidates(tokens: &Store<DeserializeGuard<AccessToken>>, account: &Account) 
 
 /// Asks every other not-Active token of `account` to reconcile: one of them goes next.
 fn wake_waiting(ctx: &Context, account: &Account, except: &str) {
-    for object in ctx.tokens.state() {
+    for object in account_tokens(ctx, account) {
         let Ok(token) = &object.0 else { continue };
-        if token_key(token) != except
-            && account_of(token).as_ref() == Some(account)
-            && phase_of(&object) != Some(AccessTokenPhase::Active)
-        {
+        if token_key(token) != except && phase_of(&object) != Some(AccessTokenPhase::Active) {
             let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
         }
     }
+}
+
+/// The token watch changed `token` or, `relisted`, listed it.
+pub fn watched(ctx: &Context, token: &AccessToken, relisted: bool) {
+    ctx.by_account.apply(token);
+    ctx.unseen.seen(
+        &token.namespace().unwrap_or_default(),
+        &token.name_any(),
+        token.metadata.resource_version.as_deref(),
+        relisted,
+    );
+}
+
+/// The token watch finished a (re)list: the cache now has exactly the listed tokens.
+pub fn relisted(ctx: &Context) {
+    ctx.by_account.retain(|(namespace, name)| {
+        ctx.tokens
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    });
 }
 
 /// An AccessToken left the cluster: give back its claim and wake the tokens waiting for it.
@@ -312,6 +364,8 @@ pub fn deleted(ctx: &Context, token: &AccessToken) {
         .report
         .access_token_deleted(&namespace, &token.name_any());
     let me = token_key(token);
+    ctx.by_account.delete(token);
+    ctx.unseen.forget(&namespace, &token.name_any());
     if let Some(account) = account_of(token)
         && ctx.claims.release(&account, &me)
     {
@@ -335,11 +389,7 @@ pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
         namespace: namespace.into(),
         name: name.into(),
     };
-    for object in ctx.tokens.state() {
-        if let Ok(token) = &object.0
-            && account_of(token).as_ref() == Some(&account)
-        {
-            let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
-        }
+    for object in account_tokens(ctx, &account) {
+        let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
     }
 }

@@ -7,13 +7,14 @@ use crate::crd::{AccessToken, AccessTokenStatus};
 
 pub use crate::controller::status_patch::StatusError as Error;
 
-/// Applies `desired` as the status of `token` unless it already is; true if it wrote.
+/// Applies `desired` as the status of `token` unless it already is; the resourceVersion of the
+/// token it wrote, if it wrote.
 pub async fn patch(
     client: &kube::Client,
     token: &AccessToken,
     desired: &AccessTokenStatus,
-) -> Result<bool, Error> {
-    crate::controller::status_patch::apply_if_changed(
+) -> Result<Option<String>, Error> {
+    crate::controller::status_patch::apply_if_changed_at(
         client,
         token,
         token.status.as_ref(),
