@@ -5,7 +5,9 @@
 //! and either of them base64-encoded, with the standard or the URL-safe alphabet, padded or not,
 //! at any alignment, once or twice over (a Secret's `data` holds the base64 of a value; a Basic
 //! header the base64 of `user:token`). A token or a JWT is replaced by `[redacted]`; so is a
-//! whole word (a run of base64, `.` and `=` characters) that encodes one.
+//! whole word (a run of base64, `.` and `=` characters) that encodes one. So are PEM private
+//! keys (the token service's signing key), from `-----BEGIN … PRIVATE KEY-----` to the END line,
+//! and a word that encodes one.
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -31,7 +33,7 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 
 /// `text` with every token, JWT and base64-encoded token or JWT replaced by `[redacted]`.
 pub fn redact(text: &str) -> String {
-    let plain = redact_tokens(text);
+    let plain = redact_private_keys(&redact_tokens(text));
     let mut out = String::with_capacity(plain.len());
     let mut rest = plain.as_str();
     while let Some(start) = rest.find(is_word_char) {
@@ -76,9 +78,51 @@ fn redact_tokens(text: &str) -> String {
     out
 }
 
-/// Whether `text` holds a token or a JWT, plainly or encoded up to `depth` times.
+const PEM_BEGIN: &str = "-----BEGIN ";
+const PEM_END: &str = "-----END ";
+const PEM_DASHES: &str = "-----";
+
+/// Replaces each PEM block whose label names a private key, header to END line (or to the end
+/// of the text when it was cut off); other PEM blocks (certificates, public keys) stay.
+fn redact_private_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(PEM_BEGIN) {
+        let block = &rest[i..];
+        let header = block[PEM_BEGIN.len()..]
+            .find(PEM_DASHES)
+            .map(|j| PEM_BEGIN.len() + j + PEM_DASHES.len());
+        match header {
+            Some(h) if block[..h].contains("PRIVATE KEY") => {
+                out.push_str(&rest[..i]);
+                out.push_str(REDACTED);
+                let body = &block[h..];
+                let end = body
+                    .find(PEM_END)
+                    .and_then(|e| {
+                        let label = e + PEM_END.len();
+                        body[label..]
+                            .find(PEM_DASHES)
+                            .map(|f| label + f + PEM_DASHES.len())
+                    })
+                    .unwrap_or(body.len());
+                rest = &body[end..];
+            }
+            _ => {
+                out.push_str(&rest[..i + PEM_BEGIN.len()]);
+                rest = &rest[i + PEM_BEGIN.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `text` holds a token, a JWT or a private key, plainly or encoded up to `depth`
+/// times.
 fn holds_secret(text: &str, depth: u8) -> bool {
     redact_tokens(text) != text
+        || redact_private_keys(text) != text
         || text
             .split(|c| !is_word_char(c))
             .any(|word| holds_jwt(word) || encodes_secret(word, depth))
@@ -138,6 +182,43 @@ fn decode(piece: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+    const PEM: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkTfakeKeyMaterialForTheTestOnly0123456789abcdefAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n";
+
+    #[test]
+    fn a_private_key_is_redacted_plain_with_escaped_newlines_and_base64_encoded() {
+        let plain = format!("secret \"signing-key\" is invalid: {PEM} (data)");
+        let redacted = super::redact(&plain);
+        assert_eq!(
+            redacted,
+            "secret \"signing-key\" is invalid: [redacted]\n (data)"
+        );
+        // As a JSON error message echoes it: the newlines escaped.
+        let escaped = super::redact(&PEM.replace('\n', "\\n"));
+        assert!(!escaped.contains("MHcCAQEE"), "{escaped}");
+        let encoded = super::redact(&format!(
+            "data: {{\"key.pem\": \"{}\"}}",
+            STANDARD.encode(PEM)
+        ));
+        assert!(!encoded.contains(&STANDARD.encode(PEM)[..20]), "{encoded}");
+        assert!(encoded.contains("[redacted]"), "{encoded}");
+    }
+
+    #[test]
+    fn certificates_and_public_keys_stay() {
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----";
+        assert_eq!(super::redact(cert), cert);
+        let public = "-----BEGIN PUBLIC KEY-----\nMFkwfake\n-----END PUBLIC KEY-----";
+        assert_eq!(super::redact(public), public);
+    }
+
+    #[test]
+    fn a_private_key_cut_off_is_redacted_to_the_end() {
+        assert_eq!(
+            super::redact("before -----BEGIN RSA PRIVATE KEY-----\nMIIEow"),
+            "before [redacted]"
+        );
+    }
 
     use super::*;
     use crate::token::Token;

@@ -12,6 +12,8 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 
+use crate::controller::error_chain::error_chain;
+use crate::controller::redact::redact;
 use crate::jwt::Keys;
 use crate::jwt::{self, Algorithm, KeyError, KeySet, SigningKey};
 
@@ -166,6 +168,11 @@ pub async fn load_or_create(
     }
 }
 
+/// An error as logged: its whole chain, with any key material the API echoed redacted.
+fn logged(error: &dyn std::error::Error) -> String {
+    redact(&error_chain(error))
+}
+
 /// Follows the key Secret: rotations by any replica (or by hand) reach every replica's key set.
 pub async fn follow(api: Api<Secret>, name: String, policy: KeyPolicy, keys: Keys) {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
@@ -177,7 +184,7 @@ pub async fn follow(api: Api<Secret>, name: String, policy: KeyPolicy, keys: Key
         let secret = match event {
             Ok(secret) => secret,
             Err(error) => {
-                tracing::warn!(%error, "signing key secret watch failed; retrying");
+                tracing::warn!(error = %logged(&error), "signing key secret watch failed; retrying");
                 continue;
             }
         };
@@ -195,10 +202,14 @@ pub async fn follow(api: Api<Secret>, name: String, policy: KeyPolicy, keys: Key
                 match api.replace(&name, &PostParams::default(), &update).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(s)) if s.code == 409 => {}
-                    Err(error) => tracing::warn!(%error, "failed to rotate the signing key"),
+                    Err(error) => {
+                        tracing::warn!(error = %logged(&error), "failed to rotate the signing key")
+                    }
                 }
             }
-            Err(error) => tracing::warn!(%error, "ignoring an unusable signing key secret"),
+            Err(error) => {
+                tracing::warn!(error = %logged(&error), "ignoring an unusable signing key secret")
+            }
         }
     }
 }
