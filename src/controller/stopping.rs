@@ -2,20 +2,30 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use kube::runtime::watcher;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-/// Whether a controller's own watch has delivered its first full list (set by the watch stream
-/// itself, right after the reflector has marked the store ready).
-#[derive(Clone, Default)]
-pub struct Listed(Arc<AtomicBool>);
+/// Whether a watch has delivered its first full list, set by the watch stream itself right
+/// after the reflector has marked its store ready. Readiness waits on these rather than on
+/// `Store::wait_until_ready`: that future wakes only the last task that polled it, and the
+/// controller holding its reconciles until the store is ready polls it too, so a second waiter
+/// could take the controller's wake-up and leave its first reconciles waiting for some other
+/// event.
+#[derive(Clone)]
+pub struct Listed(Arc<watch::Sender<bool>>);
+
+impl Default for Listed {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(false)))
+    }
+}
 
 impl Listed {
     pub fn set(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.send_replace(true);
     }
 
     pub fn see<K>(&self, event: &Result<watcher::Event<K>, watcher::Error>) {
@@ -25,7 +35,14 @@ impl Listed {
     }
 
     fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        *self.0.borrow()
+    }
+
+    /// Waits until the first full list has been delivered.
+    pub async fn wait(&self) {
+        let mut listed = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = listed.wait_for(|done| *done).await;
     }
 }
 

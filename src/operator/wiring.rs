@@ -99,7 +99,14 @@ pub(super) fn controllers(
         config: config.controller.clone(),
     });
 
-    let (tokens_listed, accounts_listed) = (Listed::default(), Listed::default());
+    let (tokens_listed, secrets_listed, accounts_listed) =
+        (Listed::default(), Listed::default(), Listed::default());
+    let on_secrets_list = secrets_listed.clone();
+    let synced_lists = [
+        tokens_listed.clone(),
+        secrets_listed,
+        accounts_listed.clone(),
+    ];
     let on_token = token_ctx.clone();
     let listed = tokens_listed.clone();
     let token_stream = watcher(tokens_api, watcher::Config::default())
@@ -139,6 +146,7 @@ pub(super) fn controllers(
     .default_backoff()
     .modify(cache::slim_secret)
     .reflect(secrets_writer)
+    .inspect(move |event| on_secrets_list.see(event))
     .touched_objects();
     let on_account = token_ctx.clone();
     let listed = accounts_listed.clone();
@@ -208,27 +216,13 @@ pub(super) fn controllers(
         basic_auth_caches.push(caches);
     }
     let synced = async move {
-        synced_store(&tokens).await;
-        synced_store(&secrets).await;
-        synced_store(&accounts).await;
-        for caches in &basic_auth_caches {
-            synced_store(&caches.basic_auths).await;
-            synced_store(&caches.config_maps).await;
+        for listed in synced_lists.iter().chain(
+            basic_auth_caches
+                .iter()
+                .flat_map(|caches| [&caches.basic_auths, &caches.config_maps]),
+        ) {
+            listed.wait().await;
         }
     };
     (tasks, synced)
-}
-
-/// Waits until `store` has its first full list. `Store::wait_until_ready` wakes only the
-/// last of several concurrent waiters (a oneshot channel underneath, and the controller waits
-/// on the same store), so it is polled again on a short tick rather than trusted to wake us.
-async fn synced_store<K>(store: &reflector::Store<K>)
-where
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    while tokio::time::timeout(Duration::from_millis(50), store.wait_until_ready())
-        .await
-        .is_err()
-    {}
 }

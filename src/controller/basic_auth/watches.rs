@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -78,10 +77,10 @@ impl Scope {
     }
 }
 
-/// The caches of one BasicAuth controller: readiness waits for their first full list.
+/// The first full list of each cache of one BasicAuth controller: readiness waits for them.
 pub struct Caches {
-    pub basic_auths: Store<DeserializeGuard<BasicAuth>>,
-    pub config_maps: Store<ConfigMap>,
+    pub basic_auths: Listed,
+    pub config_maps: Listed,
 }
 
 /// Starts one BasicAuth controller watching `namespace` (`None`: every namespace); it stops
@@ -135,10 +134,13 @@ pub fn start(
         .touched_objects();
     // Every ConfigMap in the watched namespaces: a revert must be noticed within seconds. (Who
     // reverted is read from the API: the write that undoes it is decided on a fresh read.)
+    let config_maps_listed = Listed::default();
+    let on_config_maps_list = config_maps_listed.clone();
     let config_map_stream = watcher(config_maps_api, watcher::Config::default())
         .default_backoff()
         .modify(cache::slim_config_map)
         .reflect(config_maps_writer)
+        .inspect(move |event| on_config_maps_list.see(event))
         .touched_objects();
     let naming = basic_auths.clone();
 
@@ -152,10 +154,10 @@ pub fn start(
         .run(super::reconcile, super::error_policy, ctx)
         .for_each(|_| future::ready(()));
     (
-        tokio::spawn(until_stopped(running, listed, stop)),
+        tokio::spawn(until_stopped(running, listed.clone(), stop)),
         Caches {
-            basic_auths,
-            config_maps,
+            basic_auths: listed,
+            config_maps: config_maps_listed,
         },
     )
 }
