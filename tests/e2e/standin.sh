@@ -12,32 +12,13 @@ kubectl_bin=$(realpath "${1:?usage: standin.sh KUBECTL BINARY PYTHON}")
 binary=$(realpath "${2:?usage: standin.sh KUBECTL BINARY PYTHON}")
 python=${3:?usage: standin.sh KUBECTL BINARY PYTHON}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-api_pid=""
-
-cleanup() {
-    if [[ -n "$api_pid" ]]; then kill "$api_pid" 2>/dev/null || true; wait "$api_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "=== $*"; }
+source "$(dirname "$0")/../lib/bare-sandbox.sh"
 
 export HOME="$work" KUBECONFIG="$work/kubeconfig"
 k() { "$kubectl_bin" --cache-dir "$work/cache" "$@"; }
 
 step "start a bare sandbox (--no-operator) as the stand-in cluster"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$binary" sandbox --no-operator --api-addr "127.0.0.1:$port" --kubeconfig "$KUBECONFIG" \
-    >"$work/api.log" 2>&1 &
-api_pid=$!
-for _ in $(seq 1 300); do
-    grep -q "sandbox ready" "$work/api.log" 2>/dev/null && break
-    kill -0 "$api_pid" 2>/dev/null || fail "the sandbox exited: $(cat "$work/api.log")"
-    sleep 0.1
-done
-grep -q "sandbox ready" "$work/api.log" || fail "the sandbox did not get ready"
+sandbox_start "$binary" "$KUBECONFIG"
 
 step "a user's account and token in default, which the tests must not touch"
 k apply --server-side -f "$repo/crds/"
