@@ -4,7 +4,7 @@
 //! server's default), or silently dropped (`Ignore`).
 //!
 //! Unknown fields of a built-in kind are the ones k8s-openapi's type of the kind does not
-//! decode (the typed round trip drops them, as Go's decoding does); those of a custom resource
+//! declare (its decoding ignores them, as Go's decoding drops them); those of a custom resource
 //! are the ones its structural schema prunes, plus unknown `metadata` fields.
 //! Faithful: the messages (`strict decoding error: unknown field "spec.foo"`, `duplicate
 //! field "a"`), field paths (`spec.containers[0].foo`), and that unknown fields are never
@@ -17,15 +17,18 @@
 //! of the type errors of an apply patch only numbers are told apart (others are a 400 once
 //! merged).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use super::errors::ApiError;
+use super::fieldpath::FieldPath;
+use super::kinds::Segment;
 use super::registry::ResourceInfo;
 
 /// What the client asked the server to do about unknown and duplicate fields.
@@ -228,120 +231,101 @@ pub fn warning_header(text: &str) -> http::HeaderValue {
 /// Remove the fields of `obj` the kind does not declare; returns their paths.
 pub fn prune_unknown(info: &ResourceInfo, obj: &mut Value) -> Vec<String> {
     let mut found = vec![];
-    let known = if info.custom {
-        // The structural schema keeps root `metadata` whole: check it as ObjectMeta first.
-        if let Some(meta) = obj.get_mut("metadata")
-            && let Some(known) =
-                round_trip::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(meta)
-        {
-            diff(meta, &known, "metadata", &mut found);
+    if let Some(kind) = info.builtin {
+        for path in (kind.types.unknown)(obj).unwrap_or_default() {
+            remove_field(obj, &path, &mut found);
         }
-        info.validator.as_ref().map(|v| {
-            let mut pruned = obj.clone();
-            v.prune(&mut pruned);
-            pruned
-        })
-    } else {
-        typed_round_trip(&info.group, &info.kind, obj)
-    };
-    if let Some(known) = known {
-        diff(obj, &known, "", &mut found);
+        return found;
+    }
+    if !info.custom {
+        return found;
+    }
+    // The structural schema keeps root `metadata` whole: check it as ObjectMeta first.
+    if let Some(meta) = obj.get_mut("metadata") {
+        let known = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta::deserialize(&*meta)
+            .ok()
+            .and_then(|typed| serde_json::to_value(typed).ok());
+        if let Some(known) = known {
+            diff(meta, &known, FieldPath::Root.field("metadata"), &mut found);
+        }
+    }
+    if let Some(validator) = &info.validator {
+        let mut known = obj.clone();
+        validator.prune(&mut known);
+        diff(obj, &known, FieldPath::Root, &mut found);
     }
     found
 }
 
+/// Remove the field at `path` unless it is null (nulls are not fields), recording its path.
+fn remove_field(obj: &mut Value, path: &[Segment], found: &mut Vec<String>) {
+    let Some((Segment::Key(last), parents)) = path.split_last() else {
+        return;
+    };
+    let mut at = obj;
+    for segment in parents {
+        let next = match segment {
+            Segment::Key(key) => at.get_mut(key.as_str()),
+            Segment::Index(i) => at.get_mut(*i),
+        };
+        let Some(next) = next else {
+            return;
+        };
+        at = next;
+    }
+    let Some(fields) = at.as_object_mut() else {
+        return;
+    };
+    if fields.get(last).is_none_or(Value::is_null) {
+        return;
+    }
+    fields.remove(last);
+    found.push(written(path));
+}
+
+/// `spec.containers[0].foo`.
+fn written(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for segment in path {
+        match segment {
+            Segment::Key(key) if out.is_empty() => out.push_str(key),
+            Segment::Key(key) => {
+                out.push('.');
+                out.push_str(key);
+            }
+            Segment::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
 /// Remove from `input` what `known` lacks, recording the paths (nulls are not fields).
-fn diff(input: &mut Value, known: &Value, path: &str, found: &mut Vec<String>) {
+fn diff(input: &mut Value, known: &Value, path: FieldPath<'_>, found: &mut Vec<String>) {
     match (input, known) {
         (Value::Object(fields), Value::Object(known_fields)) => {
-            let mut gone = BTreeSet::new();
+            let mut gone = vec![];
             for (k, v) in fields.iter_mut() {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let child = path.field(k);
                 match known_fields.get(k) {
-                    Some(kv) => diff(v, kv, &child, found),
+                    Some(kv) => diff(v, kv, child, found),
                     None if v.is_null() => {}
                     None => {
-                        found.push(child);
-                        gone.insert(k.clone());
+                        found.push(child.to_string());
+                        gone.push(k.clone());
                     }
                 }
             }
-            fields.retain(|k, _| !gone.contains(k));
+            if !gone.is_empty() {
+                fields.retain(|k, _| !gone.contains(k));
+            }
         }
         (Value::Array(items), Value::Array(known_items)) => {
             for (i, (item, known)) in items.iter_mut().zip(known_items).enumerate() {
-                diff(item, known, &format!("{path}[{i}]"), found);
+                diff(item, known, path.index(i), found);
             }
         }
         _ => {}
     }
-}
-
-fn round_trip<T: DeserializeOwned + Serialize>(v: &Value) -> Option<Value> {
-    let typed: T = serde_json::from_value(v.clone()).ok()?;
-    serde_json::to_value(typed).ok()
-}
-
-/// The object as k8s-openapi's type of the kind decodes and encodes it; `None` for kinds
-/// without one and for objects that do not decode (other checks answer those).
-pub fn typed_round_trip(group: &str, kind: &str, obj: &Value) -> Option<Value> {
-    use k8s_openapi::api::{
-        admissionregistration::v1 as admission, apps::v1 as apps, autoscaling::v2 as autoscaling,
-        batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-        events::v1 as events, networking::v1 as networking, policy::v1 as policy, rbac::v1 as rbac,
-        scheduling::v1 as scheduling,
-    };
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
-    let f: fn(&Value) -> Option<Value> = match (group, kind) {
-        ("", "Namespace") => round_trip::<core::Namespace>,
-        ("", "Secret") => round_trip::<core::Secret>,
-        ("", "ConfigMap") => round_trip::<core::ConfigMap>,
-        ("", "Event") => round_trip::<core::Event>,
-        ("", "ServiceAccount") => round_trip::<core::ServiceAccount>,
-        ("", "Pod") => round_trip::<core::Pod>,
-        ("", "Service") => round_trip::<core::Service>,
-        ("", "Endpoints") => round_trip::<core::Endpoints>,
-        ("", "PersistentVolumeClaim") => round_trip::<core::PersistentVolumeClaim>,
-        ("", "ResourceQuota") => round_trip::<core::ResourceQuota>,
-        ("", "LimitRange") => round_trip::<core::LimitRange>,
-        ("apps", "Deployment") => round_trip::<apps::Deployment>,
-        ("apps", "StatefulSet") => round_trip::<apps::StatefulSet>,
-        ("apps", "DaemonSet") => round_trip::<apps::DaemonSet>,
-        ("apps", "ReplicaSet") => round_trip::<apps::ReplicaSet>,
-        ("batch", "Job") => round_trip::<batch::Job>,
-        ("batch", "CronJob") => round_trip::<batch::CronJob>,
-        ("rbac.authorization.k8s.io", "Role") => round_trip::<rbac::Role>,
-        ("rbac.authorization.k8s.io", "RoleBinding") => round_trip::<rbac::RoleBinding>,
-        ("rbac.authorization.k8s.io", "ClusterRole") => round_trip::<rbac::ClusterRole>,
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            round_trip::<rbac::ClusterRoleBinding>
-        }
-        ("policy", "PodDisruptionBudget") => round_trip::<policy::PodDisruptionBudget>,
-        ("networking.k8s.io", "Ingress") => round_trip::<networking::Ingress>,
-        ("networking.k8s.io", "IngressClass") => round_trip::<networking::IngressClass>,
-        ("networking.k8s.io", "NetworkPolicy") => round_trip::<networking::NetworkPolicy>,
-        ("autoscaling", "HorizontalPodAutoscaler") => {
-            round_trip::<autoscaling::HorizontalPodAutoscaler>
-        }
-        ("scheduling.k8s.io", "PriorityClass") => round_trip::<scheduling::PriorityClass>,
-        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
-            round_trip::<admission::ValidatingWebhookConfiguration>
-        }
-        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
-            round_trip::<admission::MutatingWebhookConfiguration>
-        }
-        ("coordination.k8s.io", "Lease") => round_trip::<coordination::Lease>,
-        ("events.k8s.io", "Event") => round_trip::<events::Event>,
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            round_trip::<apiextensions::CustomResourceDefinition>
-        }
-        _ => return None,
-    };
-    f(obj)
 }
 
 /// Paths of keys that appear twice in one JSON object of `body` (none if it is not JSON).
@@ -349,7 +333,7 @@ pub fn duplicates(body: &[u8]) -> Vec<String> {
     let found = RefCell::new(vec![]);
     let mut de = serde_json::Deserializer::from_slice(body);
     let walk = Walk {
-        path: String::new(),
+        path: FieldPath::Root,
         found: &found,
     };
     if walk.deserialize(&mut de).is_err() {
@@ -362,12 +346,13 @@ pub fn duplicates(body: &[u8]) -> Vec<String> {
         .collect()
 }
 
-struct Walk<'a> {
-    path: String,
-    found: &'a RefCell<Vec<String>>,
+/// Walks a JSON document for repeated keys, borrowing the keys from the body where it can.
+struct Walk<'p, 'f> {
+    path: FieldPath<'p>,
+    found: &'f RefCell<Vec<String>>,
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_> {
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -375,7 +360,10 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Walk<'_> {
+/// Past this many keys an object's keys are looked up in a hash set rather than a list.
+const FEW_KEYS: usize = 16;
+
+impl<'de> Visitor<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -383,15 +371,21 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = BTreeSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let path = if self.path.is_empty() {
-                key.clone()
+        let mut few: Vec<Cow<'de, str>> = vec![];
+        let mut many: HashSet<Cow<'de, str>> = HashSet::new();
+        while let Some(key) = map.next_key_seed(Key)? {
+            let repeated = if few.len() < FEW_KEYS {
+                let seen = few.contains(&key);
+                if !seen {
+                    few.push(key.clone());
+                }
+                seen
             } else {
-                format!("{}.{key}", self.path)
+                few.contains(&key) || !many.insert(key.clone())
             };
-            if !seen.insert(key) {
-                self.found.borrow_mut().push(path.clone());
+            let path = self.path.field(&key);
+            if repeated {
+                self.found.borrow_mut().push(path.to_string());
             }
             map.next_value_seed(Walk {
                 path,
@@ -405,7 +399,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let mut i = 0;
         while seq
             .next_element_seed(Walk {
-                path: format!("{}[{i}]", self.path),
+                path: self.path.index(i),
                 found: self.found,
             })?
             .is_some()
@@ -432,5 +426,96 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
     fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
+    }
+}
+
+/// An object key, borrowed from the body unless it has escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::registry::Registry;
+    use super::*;
+
+    #[test]
+    fn unknown_fields_of_a_built_in_kind_are_dropped_and_named_nulls_are_not_fields() {
+        let registry = Registry::new();
+        let deployments = registry.get("apps", "v1", "deployments").expect("served");
+        let mut obj = json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": { "name": "web", "labelz": { "a": "b" }, "nothing": null },
+            "spec": {
+                "selector": { "matchLabels": { "app": "web" } },
+                "template": { "spec": { "containers": [
+                    { "name": "a", "image": "x" },
+                    { "name": "b", "image": "y", "imagee": "z" },
+                ] } },
+            },
+            "extra": 1,
+        });
+        let found = prune_unknown(&deployments, &mut obj);
+        assert_eq!(
+            found,
+            [
+                "extra",
+                "metadata.labelz",
+                "spec.template.spec.containers[1].imagee"
+            ]
+        );
+        assert_eq!(obj.get("extra"), None);
+        assert_eq!(obj.pointer("/metadata/labelz"), None);
+        assert_eq!(obj.pointer("/metadata/nothing"), Some(&Value::Null));
+        assert_eq!(
+            obj.pointer("/spec/template/spec/containers/1"),
+            Some(&json!({ "name": "b", "image": "y" }))
+        );
+    }
+
+    #[test]
+    fn an_object_that_does_not_decode_keeps_its_fields_for_the_type_check_to_refuse() {
+        let registry = Registry::new();
+        let config_maps = registry.get("", "v1", "configmaps").expect("served");
+        let mut obj = json!({ "metadata": { "name": "c" }, "data": "not a map", "extra": 1 });
+        assert!(prune_unknown(&config_maps, &mut obj).is_empty());
+        assert_eq!(obj["extra"], 1);
+    }
+
+    #[test]
+    fn duplicate_keys_are_named_by_path_and_escaped_keys_compare_by_value() {
+        let body = br#"{"a": 1, "b": {"c": [ {"d": 1, "d": 2} ]}, "\u0061": 3}"#;
+        assert_eq!(
+            duplicates(body),
+            [r#"duplicate field "b.c[0].d""#, r#"duplicate field "a""#]
+        );
+        let many: String = (0..40).map(|i| format!("\"k{i}\": {i},")).collect();
+        let body = format!("{{{many} \"k39\": 0}}");
+        assert_eq!(duplicates(body.as_bytes()), [r#"duplicate field "k39""#]);
     }
 }

@@ -18,6 +18,8 @@ use k8s_pb::api as pb;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
+use super::fieldpath::FieldPath;
+
 use serde_json::{Map, Value};
 
 /// Every verb: what most resources allow.
@@ -46,6 +48,13 @@ pub enum TypeError {
     Missing { path: String },
 }
 
+/// One step of a path into a JSON document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
 /// Decodes a kind's protobuf message and prints it with its derived `Debug`.
 pub type DecodeProtobuf = fn(&[u8]) -> Result<String, prost::DecodeError>;
 
@@ -54,6 +63,9 @@ pub type DecodeProtobuf = fn(&[u8]) -> Result<String, prost::DecodeError>;
 pub struct Types {
     /// Checks a JSON object against the k8s-openapi type.
     pub check: fn(&Value) -> Result<(), TypeError>,
+    /// The paths of the fields the k8s-openapi type does not declare, which Go's decoding drops
+    /// (`None` if the object does not decode).
+    pub unknown: fn(&Value) -> Option<Vec<Vec<Segment>>>,
     /// Adds the k8s-openapi schema to a generator's definitions; returns a `$ref` to it.
     pub schema: fn(&mut SchemaGenerator) -> Schema,
     /// Decodes the kind's protobuf message with k8s-pb's type and prints it with its derived
@@ -68,6 +80,7 @@ where
 {
     Types {
         check: check::<T>,
+        unknown: unknown::<T>,
         schema: schema::<T>,
         protobuf: Some(protobuf::<P>),
     }
@@ -80,6 +93,7 @@ where
 {
     Types {
         check: check::<T>,
+        unknown: unknown::<T>,
         schema: schema::<T>,
         protobuf: None,
     }
@@ -90,6 +104,10 @@ fn protobuf<P: prost::Message + Default + Debug>(raw: &[u8]) -> Result<String, p
 }
 
 fn check<T: DeserializeOwned>(value: &Value) -> Result<(), TypeError> {
+    // Decoding with the path tracked costs a third more: only a failure needs the path.
+    if T::deserialize(value).is_ok() {
+        return Ok(());
+    }
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -110,6 +128,37 @@ fn check<T: DeserializeOwned>(value: &Value) -> Result<(), TypeError> {
                 None => Err(TypeError::Decode { path, message }),
             }
         }
+    }
+}
+
+/// The fields of `value` the type does not declare (Go's decoding drops them), in document
+/// order; `None` if the object does not decode.
+fn unknown<T: DeserializeOwned>(value: &Value) -> Option<Vec<Vec<Segment>>> {
+    let mut found = vec![];
+    serde_ignored::deserialize::<_, _, T>(value, |path| {
+        let mut segments = vec![];
+        segments_of(&path, &mut segments);
+        found.push(segments);
+    })
+    .ok()?;
+    Some(found)
+}
+
+fn segments_of(path: &serde_ignored::Path<'_>, out: &mut Vec<Segment>) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            segments_of(parent, out);
+            out.push(Segment::Index(*index));
+        }
+        Path::Map { parent, key } => {
+            segments_of(parent, out);
+            out.push(Segment::Key(key.clone()));
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => segments_of(parent, out),
     }
 }
 
@@ -142,7 +191,7 @@ impl Kind {
         (self.types.check)(obj)?;
         let schemas = schemas();
         match schemas.root(self) {
-            Some(root) => schemas.required(obj, root, ""),
+            Some(root) => schemas.required(obj, root, FieldPath::Root),
             None => Ok(()),
         }
     }
@@ -614,21 +663,21 @@ impl Schemas {
     }
 
     /// Every required property present (not missing, not null), recursively.
-    fn required(&self, value: &Value, schema: &Value, path: &str) -> Result<(), TypeError> {
+    fn required(
+        &self,
+        value: &Value,
+        schema: &Value,
+        path: FieldPath<'_>,
+    ) -> Result<(), TypeError> {
         let schema = self.resolve(schema);
-        let join = |field: &str| {
-            if path.is_empty() {
-                field.to_string()
-            } else {
-                format!("{path}.{field}")
-            }
-        };
         match value {
             Value::Object(obj) => {
                 if let Some(required) = schema.get("required").and_then(Value::as_array) {
                     for field in required.iter().filter_map(Value::as_str) {
                         if obj.get(field).is_none_or(Value::is_null) {
-                            return Err(TypeError::Missing { path: join(field) });
+                            return Err(TypeError::Missing {
+                                path: path.field(field).to_string(),
+                            });
                         }
                     }
                 }
@@ -636,7 +685,7 @@ impl Schemas {
                 let additional = schema.get("additionalProperties").filter(|a| a.is_object());
                 for (field, v) in obj {
                     if let Some(sub) = props.and_then(|p| p.get(field)).or(additional) {
-                        self.required(v, sub, &join(field))?;
+                        self.required(v, sub, path.field(field))?;
                     }
                 }
                 Ok(())
@@ -644,7 +693,7 @@ impl Schemas {
             Value::Array(items) => match schema.get("items") {
                 Some(item_schema) => {
                     for (i, item) in items.iter().enumerate() {
-                        self.required(item, item_schema, &format!("{path}[{i}]"))?;
+                        self.required(item, item_schema, path.index(i))?;
                     }
                     Ok(())
                 }

@@ -29,6 +29,7 @@ pub mod counts;
 mod discovery;
 pub mod errors;
 pub mod faults;
+pub mod fieldpath;
 pub mod fieldvalidation;
 mod filter;
 pub mod kinds;

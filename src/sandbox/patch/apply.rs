@@ -162,18 +162,18 @@ impl Entry {
         })
     }
 
-    fn to_json(&self) -> Value {
+    fn into_json(self) -> Value {
         let mut out = Map::new();
-        out.insert("manager".into(), json!(self.manager));
-        out.insert("operation".into(), json!(self.operation));
-        out.insert("apiVersion".into(), json!(self.api_version));
-        if let Some(time) = &self.time {
-            out.insert("time".into(), time.clone());
+        out.insert("manager".into(), Value::String(self.manager));
+        out.insert("operation".into(), Value::String(self.operation));
+        out.insert("apiVersion".into(), Value::String(self.api_version));
+        if let Some(time) = self.time {
+            out.insert("time".into(), time);
         }
         out.insert("fieldsType".into(), json!("FieldsV1"));
-        out.insert("fieldsV1".into(), self.fields.to_json());
-        if let Some(sub) = &self.subresource {
-            out.insert("subresource".into(), json!(sub));
+        out.insert("fieldsV1".into(), self.fields.into_json());
+        if let Some(sub) = self.subresource {
+            out.insert("subresource".into(), Value::String(sub));
         }
         Value::Object(out)
     }
@@ -187,7 +187,7 @@ fn entries_of(object: &Value) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
-fn store_entries(object: &mut Value, entries: &[Entry]) {
+fn store_entries(object: &mut Value, entries: Vec<Entry>) {
     let Some(fields) = object.as_object_mut() else {
         return;
     };
@@ -196,9 +196,9 @@ fn store_entries(object: &mut Value, entries: &[Entry]) {
         return;
     };
     let kept: Vec<Value> = entries
-        .iter()
+        .into_iter()
         .filter(|e| !e.fields.is_empty())
-        .map(Entry::to_json)
+        .map(Entry::into_json)
         .collect();
     if kept.is_empty() {
         metadata.remove("managedFields");
@@ -250,7 +250,7 @@ pub fn apply_as(
             time: Some(now()),
             fields: applied_set,
         };
-        store_entries(&mut created, &[entry]);
+        store_entries(&mut created, vec![entry]);
         return Ok(created);
     };
     if live.get("kind") != applied.get("kind") {
@@ -326,7 +326,7 @@ pub fn apply_as(
         time: Some(now()),
         fields: applied_set,
     });
-    store_entries(&mut result, &entries);
+    store_entries(&mut result, entries);
     Ok(result)
 }
 
@@ -354,7 +354,7 @@ pub fn record_update_as(old: Option<&Value>, new: &mut Value, manager: FieldMana
         None => (FieldSet::of_object(new, true), FieldSet::default()),
     };
     if changed.is_empty() && removed.is_empty() {
-        store_entries(new, &entries);
+        store_entries(new, entries);
         return;
     }
     for entry in &mut entries {
@@ -383,7 +383,7 @@ pub fn record_update_as(old: Option<&Value>, new: &mut Value, manager: FieldMana
             fields: changed,
         }),
     }
-    store_entries(new, &entries);
+    store_entries(new, entries);
 }
 
 /// Checks the configuration and drops what the server owns (`metadata.uid`, ...).

@@ -57,12 +57,15 @@ impl FieldSet {
                     continue;
                 }
                 let child_set = if key == "metadata" {
-                    let mut meta = child.clone();
-                    if let Some(m) = meta.as_object_mut() {
-                        m.retain(|k, _| !SYSTEM_METADATA.contains(&k.as_str()));
+                    let mut s = Self::default();
+                    if let Value::Object(meta) = child {
+                        for (k, v) in meta {
+                            if !SYSTEM_METADATA.contains(&k.as_str()) {
+                                s.members
+                                    .insert(field(k), Self::of_value(v, Some(k), own_containers));
+                            }
+                        }
                     }
-                    let mut s = Self::of_value(&meta, None, own_containers);
-                    s.owned = false;
                     s
                 } else {
                     Self::of_value(child, Some(key), own_containers)
@@ -203,14 +206,15 @@ impl FieldSet {
         }
     }
 
-    pub(crate) fn to_json(&self) -> Value {
+    /// The set in the `FieldsV1` encoding; consumes it, so its path elements move into the JSON.
+    pub(crate) fn into_json(self) -> Value {
         let mut out = Map::new();
         if self.owned && !self.members.is_empty() {
             out.insert(".".into(), Value::Object(Map::new()));
         }
-        for (element, child) in &self.members {
+        for (element, child) in self.members {
             if !child.is_empty() {
-                out.insert(element.clone(), child.to_json());
+                out.insert(element, child.into_json());
             }
         }
         Value::Object(out)

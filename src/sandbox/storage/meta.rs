@@ -45,10 +45,17 @@ pub fn object_key(obj: &Value) -> (String, String) {
     )
 }
 
+/// A version-4 UUID from the thread's CSPRNG (no system call per object, unlike `new_v4`).
+pub fn new_uid() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
 /// Five characters from the alphabet the real API server uses for `generateName`.
 pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    uuid::Uuid::new_v4().as_bytes()[..5]
+    rand::random::<[u8; 5]>()
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()

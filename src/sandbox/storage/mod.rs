@@ -547,10 +547,7 @@ impl Store {
             return Err(ApiError::already_exists(info.target(), &name));
         }
         let m = meta::metadata_mut(&mut obj);
-        m.insert(
-            "uid".into(),
-            Value::String(uuid::Uuid::new_v4().to_string()),
-        );
+        m.insert("uid".into(), Value::String(meta::new_uid()));
         m.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
         m.remove("deletionTimestamp");
         m.remove("deletionGracePeriodSeconds");
