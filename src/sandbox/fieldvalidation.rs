@@ -28,7 +28,7 @@ use serde_json::Value;
 
 use super::errors::ApiError;
 use super::fieldpath::FieldPath;
-use super::kinds::Segment;
+use super::kinds::{Segment, Typed};
 use super::registry::ResourceInfo;
 
 /// What the client asked the server to do about unknown and duplicate fields.
@@ -64,6 +64,16 @@ pub enum Source {
     Apply,
 }
 
+/// What field validation found in a write's object.
+#[derive(Debug)]
+pub struct Checked {
+    /// One `Warning` header each.
+    pub warnings: Vec<String>,
+    /// Whether the object decoded as its built-in kind's type while its unknown fields were
+    /// looked for.
+    pub typed: Typed,
+}
+
 /// Check `obj` (and, for JSON bodies, the raw `body` for duplicate keys), drop its unknown
 /// fields, and return the warnings to send; `Strict` turns any finding into a 400.
 pub fn check(
@@ -72,7 +82,7 @@ pub fn check(
     source: Source,
     body: Option<&[u8]>,
     obj: &mut Value,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Checked, ApiError> {
     let mut problems = match (directive, body) {
         (Directive::Ignore, _) | (_, None) => vec![],
         (_, Some(body)) => duplicates(body),
@@ -84,7 +94,7 @@ pub fn check(
     } else {
         vec![]
     };
-    let unknown = prune_unknown(info, obj);
+    let (unknown, typed) = prune_unknown(info, obj);
     if source == Source::Apply && directive == Directive::Strict {
         typed_errors.extend(
             unknown
@@ -96,11 +106,17 @@ pub fn check(
         return Err(typed_patch_error(info, obj, typed_errors));
     }
     if directive == Directive::Ignore {
-        return Ok(vec![]);
+        return Ok(Checked {
+            warnings: vec![],
+            typed,
+        });
     }
     problems.extend(unknown.iter().map(|f| format!("unknown field {f:?}")));
     if problems.is_empty() || directive == Directive::Warn {
-        return Ok(problems);
+        return Ok(Checked {
+            warnings: problems,
+            typed,
+        });
     }
     let strict = format!("strict decoding error: {}", problems.join(", "));
     Err(ApiError::bad_request(match source {
@@ -228,17 +244,21 @@ pub fn warning_header(text: &str) -> http::HeaderValue {
     })
 }
 
-/// Remove the fields of `obj` the kind does not declare; returns their paths.
-pub fn prune_unknown(info: &ResourceInfo, obj: &mut Value) -> Vec<String> {
+/// Remove the fields of `obj` the kind does not declare; returns their paths, and whether the
+/// object decoded as its built-in kind's type.
+pub fn prune_unknown(info: &ResourceInfo, obj: &mut Value) -> (Vec<String>, Typed) {
     let mut found = vec![];
     if let Some(kind) = info.builtin {
-        for path in (kind.types.unknown)(obj).unwrap_or_default() {
+        let Some(unknown) = (kind.types.unknown)(obj) else {
+            return (found, Typed::Unchecked);
+        };
+        for path in unknown {
             remove_field(obj, &path, &mut found);
         }
-        return found;
+        return (found, Typed::Decoded);
     }
     if !info.custom {
-        return found;
+        return (found, Typed::Unchecked);
     }
     // The structural schema keeps root `metadata` whole: check it as ObjectMeta first.
     if let Some(meta) = obj.get_mut("metadata") {
@@ -254,7 +274,7 @@ pub fn prune_unknown(info: &ResourceInfo, obj: &mut Value) -> Vec<String> {
         validator.prune(&mut known);
         diff(obj, &known, FieldPath::Root, &mut found);
     }
-    found
+    (found, Typed::Unchecked)
 }
 
 /// Remove the field at `path` unless it is null (nulls are not fields), recording its path.
@@ -480,7 +500,8 @@ mod tests {
             },
             "extra": 1,
         });
-        let found = prune_unknown(&deployments, &mut obj);
+        let (found, typed) = prune_unknown(&deployments, &mut obj);
+        assert_eq!(typed, Typed::Decoded);
         assert_eq!(
             found,
             [
@@ -503,7 +524,10 @@ mod tests {
         let registry = Registry::new();
         let config_maps = registry.get("", "v1", "configmaps").expect("served");
         let mut obj = json!({ "metadata": { "name": "c" }, "data": "not a map", "extra": 1 });
-        assert!(prune_unknown(&config_maps, &mut obj).is_empty());
+        assert_eq!(
+            prune_unknown(&config_maps, &mut obj),
+            (vec![], Typed::Unchecked)
+        );
         assert_eq!(obj["extra"], 1);
     }
 

@@ -48,6 +48,14 @@ pub enum TypeError {
     Missing { path: String },
 }
 
+/// Whether an object is already known to decode as its kind's type (field validation decodes a
+/// request body to find its unknown fields), so that only its required fields are left to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Typed {
+    Decoded,
+    Unchecked,
+}
+
 /// One step of a path into a JSON document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Segment {
@@ -187,8 +195,10 @@ pub struct Kind {
 impl Kind {
     /// Checks an object against the kind's Kubernetes type and the required fields of its schema
     /// (k8s-openapi fills missing required fields with defaults, kube-apiserver refuses them).
-    pub fn check(&'static self, obj: &Value) -> Result<(), TypeError> {
-        (self.types.check)(obj)?;
+    pub fn check(&'static self, obj: &Value, typed: Typed) -> Result<(), TypeError> {
+        if typed == Typed::Unchecked {
+            (self.types.check)(obj)?;
+        }
         let schemas = schemas();
         match schemas.root(self) {
             Some(root) => schemas.required(obj, root, FieldPath::Root),
@@ -602,6 +612,9 @@ pub struct Schemas {
     pub definitions: Map<String, Value>,
     /// The definition name of each kind, by [`Kind::key`].
     roots: HashMap<String, String>,
+    /// The definition name of each kind of the table, by group, version and kind (looked up on
+    /// every write, without formatting a key).
+    kind_roots: HashMap<(&'static str, &'static str, &'static str), String>,
 }
 
 /// Built once, on first use.
@@ -613,10 +626,12 @@ pub fn schemas() -> &'static Schemas {
         settings.meta_schema = None;
         let mut generator = settings.into_generator();
         let mut roots = HashMap::new();
+        let mut kind_roots = HashMap::new();
         for kind in KINDS {
             let root = (kind.types.schema)(&mut generator);
             if let Some(name) = ref_name(root.as_value()) {
                 roots.insert(kind.key(), name.to_string());
+                kind_roots.insert((kind.group, kind.version, kind.kind), name.to_string());
             }
         }
         let delete =
@@ -627,6 +642,7 @@ pub fn schemas() -> &'static Schemas {
         Schemas {
             definitions: generator.take_definitions(true),
             roots,
+            kind_roots,
         }
     })
 }
@@ -641,7 +657,10 @@ fn ref_name(schema: &Value) -> Option<&str> {
 impl Schemas {
     /// The schema of a kind.
     pub fn root(&self, kind: &Kind) -> Option<&Value> {
-        self.by_key(&kind.key())
+        let name = self
+            .kind_roots
+            .get(&(kind.group, kind.version, kind.kind))?;
+        self.definitions.get(name)
     }
 
     /// The schema of a root by key ([`Kind::key`] or [`DELETE_OPTIONS`]).

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::super::errors::{ApiError, Cause};
 use super::super::fieldvalidation::{self, Directive, Source};
 use super::super::filter::ObjectFilter;
+use super::super::kinds::Typed;
 use super::super::paging;
 use super::super::protobuf;
 use super::super::registry::ResourceInfo;
@@ -248,15 +249,15 @@ fn create(
     let directive = Directive::from_params(params)?;
     let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, None)?;
-    let warnings = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
-    strategy::prepare_create(info, &mut obj)?;
+    let checked = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
+    strategy::prepare_create(info, &mut obj, checked.typed)?;
     pure::record_update(None, &mut obj, &manager(params, headers), None);
     let stored = st.store.create_with(&info.storage, obj, dry_run)?;
     if !dry_run {
         crd_hooks::after_write(st, info, &stored);
     }
     let resp = output::object(info, &stored, StatusCode::CREATED, Format::Json);
-    Ok(with_warnings(resp, &warnings))
+    Ok(with_warnings(resp, &checked.warnings))
 }
 
 fn update(
@@ -272,13 +273,13 @@ fn update(
     let directive = Directive::from_params(params)?;
     let mut obj = parse_body(info, headers, body)?;
     strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
-    let warnings = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
+    let checked = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
     let manager = manager(params, headers);
     let (stored, _) = st
         .store
         .write_with(&info.storage, ns, name, dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(info.target(), name))?;
-            let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
+            let mut new = strategy::prepare_update(info, sub, &cur.value, obj, checked.typed)?;
             pure::record_update(Some(&cur.value), &mut new, &manager, sub);
             Ok(new)
         })?;
@@ -286,7 +287,7 @@ fn update(
         crd_hooks::after_write(st, info, &stored);
     }
     let resp = output::object(info, &stored, StatusCode::OK, Format::Json);
-    Ok(with_warnings(resp, &warnings))
+    Ok(with_warnings(resp, &checked.warnings))
 }
 
 fn patch(
@@ -315,7 +316,8 @@ fn patch(
             Source::Apply,
             body_json.then_some(body),
             &mut checked,
-        )?;
+        )?
+        .warnings;
         for field in ["apiVersion", "kind"] {
             match (patch.get(field), checked.as_object_mut()) {
                 (Some(v), _) => checked[field] = v.clone(),
@@ -379,7 +381,7 @@ fn patch(
                 None if kind == PatchKind::Apply && sub.is_none() => {
                     let mut obj = pure::apply_patch(info, None, &req)?;
                     strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
-                    strategy::prepare_create(info, &mut obj)?;
+                    strategy::prepare_create(info, &mut obj, Typed::Unchecked)?;
                     Ok(obj)
                 }
                 None => Err(ApiError::not_found(info.target(), name)),
@@ -394,9 +396,11 @@ fn patch(
                             Source::Patch,
                             json_body,
                             &mut obj,
-                        )?;
+                        )?
+                        .warnings;
                     }
-                    let mut new = strategy::prepare_update(info, sub, &cur.value, obj)?;
+                    let mut new =
+                        strategy::prepare_update(info, sub, &cur.value, obj, Typed::Unchecked)?;
                     if kind != PatchKind::Apply {
                         pure::record_update(Some(&cur.value), &mut new, &manager, sub);
                     }

@@ -5,7 +5,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use serde_json::{Value, json};
 
 use super::super::errors::{ApiError, Cause};
-use super::super::kinds::TypeError;
+use super::super::kinds::{TypeError, Typed};
 use super::super::registry::ResourceInfo;
 use super::super::storage::metadata_mut;
 use super::pure;
@@ -57,7 +57,7 @@ pub fn check_type_and_namespace(
     Ok(())
 }
 
-pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+pub fn prepare_create(info: &ResourceInfo, obj: &mut Value, typed: Typed) -> Result<(), ApiError> {
     if info.status_subresource
         && let Some(m) = obj.as_object_mut()
     {
@@ -67,7 +67,7 @@ pub fn prepare_create(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiErr
     if info.custom {
         pure::validate_custom(info, obj, None)?;
     }
-    check_builtin(info, obj)
+    check_builtin(info, obj, typed)
 }
 
 /// The object an update stores: on the main endpoint `.status` stays as it was; on `/status`
@@ -77,6 +77,7 @@ pub fn prepare_update(
     sub: Option<&str>,
     old: &Value,
     new: Value,
+    typed: Typed,
 ) -> Result<Value, ApiError> {
     let mut new = new;
     if sub == Some("status") {
@@ -100,17 +101,17 @@ pub fn prepare_update(
     if info.custom {
         pure::validate_custom(info, &mut new, Some(old))?;
     }
-    check_builtin(info, &new)?;
+    check_builtin(info, &new, typed)?;
     Ok(new)
 }
 
 /// A built-in object must fit its Kubernetes type: a field of the wrong type is a BadRequest
 /// (kube-apiserver cannot decode it), a missing required field is Invalid.
-fn check_builtin(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+fn check_builtin(info: &ResourceInfo, obj: &Value, typed: Typed) -> Result<(), ApiError> {
     let Some(kind) = info.builtin else {
         return Ok(());
     };
-    match kind.check(obj) {
+    match kind.check(obj, typed) {
         Ok(()) => Ok(()),
         Err(TypeError::Decode { path, message }) => Err(ApiError::bad_request(format!(
             "{kind} in version {version:?} cannot be handled as a {kind}: {path}: {message}",
