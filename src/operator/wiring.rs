@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
@@ -144,7 +144,7 @@ pub(super) fn controllers(
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
     )
     .default_backoff()
-    .modify(cache::slim_secret)
+    .map_ok(cache::secret_event)
     .reflect(secrets_writer)
     .inspect(move |event| on_secrets_list.see(event))
     .touched_objects();

@@ -21,7 +21,7 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret;
+use crate::controller::cache::CachedSecret;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -79,7 +79,7 @@ pub type WakeAccount = UnboundedSender<ObjectRef<DeserializeGuard<ServiceAccount
 pub struct Context {
     pub client: kube::Client,
     pub tokens: Store<DeserializeGuard<AccessToken>>,
-    pub secrets: Store<Secret>,
+    pub secrets: Store<CachedSecret>,
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
     pub claims: Claims,
     /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
