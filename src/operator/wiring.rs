@@ -109,7 +109,7 @@ pub(super) fn controllers(
     ];
     let on_token = token_ctx.clone();
     let listed = tokens_listed.clone();
-    let token_stream = watcher(tokens_api, watcher::Config::default())
+    let token_stream = watcher(tokens_api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim)
         .reflect(tokens_writer)
@@ -141,7 +141,7 @@ pub(super) fn controllers(
         .touched_objects();
     let secret_stream = watcher(
         secrets_api,
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+        cache::watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
     )
     .default_backoff()
     .map_ok(cache::secret_event)
@@ -150,7 +150,7 @@ pub(super) fn controllers(
     .touched_objects();
     let on_account = token_ctx.clone();
     let listed = accounts_listed.clone();
-    let account_stream = watcher(accounts_api, watcher::Config::default())
+    let account_stream = watcher(accounts_api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim)
         .reflect(accounts_writer)
