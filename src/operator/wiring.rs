@@ -78,11 +78,14 @@ pub(super) fn controllers(
         timeout: scaffold::RECONCILE_TIMEOUT,
     };
 
+    let (tokens_listed, secrets_listed, accounts_listed) =
+        (Listed::default(), Listed::default(), Listed::default());
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
         tokens: tokens.clone(),
         secrets: secrets.clone(),
         accounts: accounts.clone(),
+        accounts_listed: accounts_listed.clone(),
         claims: Default::default(),
         by_account: Default::default(),
         unseen: Default::default(),
@@ -95,12 +98,11 @@ pub(super) fn controllers(
     let account_ctx = Arc::new(service_account::Context {
         client: client.clone(),
         tokens: tokens.clone(),
+        tokens_listed: tokens_listed.clone(),
         scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
     });
 
-    let (tokens_listed, secrets_listed, accounts_listed) =
-        (Listed::default(), Listed::default(), Listed::default());
     let on_secrets_list = secrets_listed.clone();
     let synced_lists = [
         tokens_listed.clone(),
