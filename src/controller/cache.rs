@@ -4,13 +4,30 @@
 //! copy per AccessToken, Secret, ServiceAccount, BasicAuth and ConfigMap they decide the
 //! operator's memory.
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
+use k8s_openapi::{ByteString, NamespaceResourceScope};
+use kube::Resource;
 use kube::core::DeserializeGuard;
+use kube::runtime::watcher;
 use serde_json::Value;
 
 use super::ACCESS_TOKEN_MANAGER;
+
+/// Objects per page of a watch's initial list (kube's default is 500). A page is held whole,
+/// as the API served it (managedFields included), until its last object has been cached: 500
+/// token Secrets or AccessTokens are several MiB each, and at a restart the watches list side
+/// by side, so the pages, not the caches, were the operator's peak. 100 keeps a page under a
+/// MiB for 20 more list requests per 10,000 objects.
+pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// The watcher configuration of every watch that fills a cache or the token index.
+pub fn watch_config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE_SIZE)
+}
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -35,28 +52,213 @@ pub fn slim_config_map(config_map: &mut ConfigMap) {
     drop_bookkeeping(&mut config_map.metadata);
 }
 
-/// A Secret as cached: of its managedFields only this controller's own apply entry, which
-/// tells which keys the next apply would own (so an unchanged Secret is not written again),
-/// and of that entry only the manager, the operation and the owned labels, annotations and
-/// data keys, in the compact form of [`owned_fields`].
-pub fn slim_secret(secret: &mut Secret) {
-    let own = secret.metadata.managed_fields.take().map(|entries| {
-        entries
+/// A Secret as the controller's cache keeps it. Of its managedFields only this controller's own
+/// apply entry matters (which keys the next apply would own, so that an unchanged Secret is not
+/// written again), kept as the compact string of [`owned_fields`]. Its labels, annotations, data
+/// and type, and that string, are packed into one allocation: as `BTreeMap`s, each map costs a
+/// B-tree node of about 540 bytes however few keys it holds, plus two allocations per entry,
+/// which made a cached token Secret about 2.7 KiB, the largest item of the operator's memory.
+/// [`CachedSecret::to_secret`] gives back the Secret the reconcile reads, with every value.
+///
+/// `metadata` is the Secret's own, without labels, annotations and managedFields (they are in
+/// the packed part): the owner references in it are what wakes the owning AccessToken.
+#[derive(Clone)]
+pub struct CachedSecret {
+    metadata: ObjectMeta,
+    immutable: Option<bool>,
+    packed: Box<[u8]>,
+}
+
+/// What a packed entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Type = 0,
+    Label = 1,
+    Annotation = 2,
+    Data = 3,
+    /// This controller's owned keys, in the form of [`owned_fields`] (the key is empty).
+    Owned = 4,
+}
+
+impl Part {
+    fn of(tag: u8) -> Option<Self> {
+        [
+            Part::Type,
+            Part::Label,
+            Part::Annotation,
+            Part::Data,
+            Part::Owned,
+        ]
+        .into_iter()
+        .find(|p| *p as u8 == tag)
+    }
+}
+
+/// Appends one entry: its tag, then the key and the value, each after its length.
+fn pack(out: &mut Vec<u8>, part: Part, key: &[u8], value: &[u8]) {
+    out.push(part as u8);
+    for bytes in [key, value] {
+        // The API server caps a Secret at 1 MiB, far below u32::MAX.
+        let len = u32::try_from(bytes.len()).expect("a Secret field under 4 GiB");
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+}
+
+/// The entries [`pack`] wrote, in order.
+fn unpack(mut rest: &[u8]) -> impl Iterator<Item = (Part, &[u8], &[u8])> {
+    fn field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let (bytes, tail) = tail.split_at_checked(len)?;
+        *rest = tail;
+        Some(bytes)
+    }
+    std::iter::from_fn(move || {
+        let (tag, tail) = rest.split_first()?;
+        rest = tail;
+        let part = Part::of(*tag)?;
+        let key = field(&mut rest)?;
+        let value = field(&mut rest)?;
+        Some((part, key, value))
+    })
+}
+
+impl CachedSecret {
+    /// Packs `secret`, dropping the bookkeeping of other writers (managedFields but our own
+    /// apply entry's owned keys, the last-applied annotation).
+    pub fn new(mut secret: Secret) -> Self {
+        let own = secret
+            .metadata
+            .managed_fields
+            .take()
             .into_iter()
-            .filter(|e| {
+            .flatten()
+            .find(|e| {
                 e.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
                     && e.operation.as_deref() == Some("Apply")
             })
-            .map(|e| ManagedFieldsEntry {
-                manager: e.manager,
-                operation: e.operation,
-                fields_v1: e.fields_v1.map(|f| FieldsV1(owned_fields(&f.0))),
-                ..Default::default()
-            })
-            .collect::<Vec<_>>()
-    });
-    drop_bookkeeping(&mut secret.metadata);
-    secret.metadata.managed_fields = own.filter(|e| !e.is_empty());
+            .and_then(|e| e.fields_v1)
+            .map(|f| owned_fields(&f.0));
+        drop_bookkeeping(&mut secret.metadata);
+        let meta = &mut secret.metadata;
+        let mut packed = Vec::new();
+        if let Some(type_) = &secret.type_ {
+            pack(&mut packed, Part::Type, b"", type_.as_bytes());
+        }
+        for (part, map) in [
+            (Part::Label, meta.labels.take()),
+            (Part::Annotation, meta.annotations.take()),
+        ] {
+            for (key, value) in map.iter().flatten() {
+                pack(&mut packed, part, key.as_bytes(), value.as_bytes());
+            }
+        }
+        for (key, value) in secret.data.iter().flatten() {
+            pack(&mut packed, Part::Data, key.as_bytes(), &value.0);
+        }
+        // An entry without fieldsV1 owns nothing that can be read: kept as no entry, it
+        // reads the same (`apply::owned_keys` gives nothing either way).
+        if let Some(Value::String(fields)) = own {
+            pack(&mut packed, Part::Owned, b"", fields.as_bytes());
+        }
+        Self {
+            metadata: secret.metadata,
+            immutable: secret.immutable,
+            packed: packed.into_boxed_slice(),
+        }
+    }
+
+    /// The Secret as the API served it, less the bookkeeping [`CachedSecret::new`] dropped;
+    /// this controller's apply entry carries its owned keys in the compact form
+    /// [`crate::controller::access_token::apply`] reads.
+    pub fn to_secret(&self) -> Secret {
+        let mut secret = Secret {
+            metadata: self.metadata.clone(),
+            immutable: self.immutable,
+            ..Default::default()
+        };
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        for (part, key, value) in unpack(&self.packed) {
+            let meta = &mut secret.metadata;
+            match part {
+                Part::Type => secret.type_ = Some(text(value)),
+                Part::Label => {
+                    meta.labels
+                        .get_or_insert_default()
+                        .insert(text(key), text(value));
+                }
+                Part::Annotation => {
+                    meta.annotations
+                        .get_or_insert_default()
+                        .insert(text(key), text(value));
+                }
+                Part::Data => {
+                    secret
+                        .data
+                        .get_or_insert_default()
+                        .insert(text(key), ByteString(value.to_vec()));
+                }
+                Part::Owned => {
+                    meta.managed_fields = Some(vec![ManagedFieldsEntry {
+                        manager: Some(ACCESS_TOKEN_MANAGER.to_owned()),
+                        operation: Some("Apply".to_owned()),
+                        fields_v1: Some(FieldsV1(Value::String(text(value)))),
+                        ..Default::default()
+                    }]);
+                }
+            }
+        }
+        secret
+    }
+}
+
+/// Names the Secret only: its values are never printed.
+impl std::fmt::Debug for CachedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedSecret")
+            .field("namespace", &self.metadata.namespace)
+            .field("name", &self.metadata.name)
+            .field("resource_version", &self.metadata.resource_version)
+            .field("packed_bytes", &self.packed.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Resource for CachedSecret {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        Secret::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        Secret::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        Secret::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        Secret::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A watch event of Secrets as the cache keeps them.
+pub fn secret_event(event: watcher::Event<Secret>) -> watcher::Event<CachedSecret> {
+    use watcher::Event;
+    match event {
+        Event::Apply(s) => Event::Apply(CachedSecret::new(s)),
+        Event::Delete(s) => Event::Delete(CachedSecret::new(s)),
+        Event::InitApply(s) => Event::InitApply(CachedSecret::new(s)),
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
+    }
 }
 
 /// The sections of a fieldsV1 set this controller's writes are decided on, and how the compact
@@ -144,6 +346,10 @@ mod tests {
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
     }
 
+    fn cached(secret: Secret) -> Secret {
+        CachedSecret::new(secret).to_secret()
+    }
+
     #[test]
     fn a_cached_secrets_own_entry_keeps_the_owned_keys_and_nothing_else() {
         let fields = serde_json::json!({
@@ -155,7 +361,7 @@ mod tests {
             },
             "f:type": {}
         });
-        let mut secret = Secret {
+        let secret = Secret {
             metadata: ObjectMeta {
                 managed_fields: Some(vec![ManagedFieldsEntry {
                     fields_v1: Some(FieldsV1(fields)),
@@ -168,7 +374,7 @@ mod tests {
             },
             ..Default::default()
         };
-        slim_secret(&mut secret);
+        let secret = cached(secret);
         let kept = &secret.metadata.managed_fields.unwrap()[0];
         assert_eq!(kept.time, None);
         assert_eq!(
@@ -179,14 +385,20 @@ mod tests {
 
     #[test]
     fn a_cached_secret_keeps_only_this_controllers_apply_entry() {
-        let mut secret = Secret {
-            metadata: meta(),
+        let mut meta = meta();
+        for entry in meta.managed_fields.iter_mut().flatten() {
+            entry.fields_v1 = Some(FieldsV1(serde_json::json!({"f:data": {"f:token": {}}})));
+        }
+        let secret = cached(Secret {
+            metadata: meta,
             ..Default::default()
-        };
-        slim_secret(&mut secret);
+        });
+        let own = secret.metadata.managed_fields.unwrap();
         assert_eq!(
-            secret.metadata.managed_fields,
-            Some(vec![entry(ACCESS_TOKEN_MANAGER, "Apply")])
+            own.iter()
+                .map(|e| (e.manager.as_deref(), e.operation.as_deref()))
+                .collect::<Vec<_>>(),
+            [(Some(ACCESS_TOKEN_MANAGER), Some("Apply"))]
         );
         assert!(
             !secret
@@ -196,14 +408,85 @@ mod tests {
                 .contains_key(LAST_APPLIED)
         );
 
-        let mut foreign = Secret {
+        let foreign = cached(Secret {
             metadata: ObjectMeta {
                 managed_fields: Some(vec![entry("kubectl", "Update")]),
                 ..Default::default()
             },
             ..Default::default()
-        };
-        slim_secret(&mut foreign);
+        });
         assert_eq!(foreign.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn a_cached_secret_gives_back_every_label_annotation_value_and_reference() {
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some("ci".into()),
+                namespace: Some("team".into()),
+                uid: Some("u-1".into()),
+                resource_version: Some("42".into()),
+                labels: Some([("app".to_owned(), "a".to_owned())].into()),
+                annotations: Some(
+                    [
+                        ("iam.witboost.com/revision".to_owned(), "3".to_owned()),
+                        ("empty".to_owned(), String::new()),
+                        ("ünïcode".to_owned(), "välue".to_owned()),
+                    ]
+                    .into(),
+                ),
+                owner_references: Some(vec![
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                        api_version: "iam.witboost.com/v1alpha1".into(),
+                        kind: "AccessToken".into(),
+                        name: "ci".into(),
+                        uid: "t-1".into(),
+                        controller: Some(true),
+                        block_owner_deletion: Some(true),
+                    },
+                ]),
+                ..Default::default()
+            },
+            type_: Some("kubernetes.io/basic-auth".into()),
+            data: Some(
+                [
+                    ("username".to_owned(), ByteString(b"witboost".to_vec())),
+                    ("binary".to_owned(), ByteString(vec![0, 255, 1, 0])),
+                    ("empty".to_owned(), ByteString(vec![])),
+                ]
+                .into(),
+            ),
+            immutable: Some(false),
+            ..Default::default()
+        };
+        let kept = CachedSecret::new(secret.clone());
+        assert_eq!(kept.meta().labels, None, "packed, not kept twice");
+        assert_eq!(kept.to_secret(), secret);
+        assert!(
+            !format!("{kept:?}").contains("witboost"),
+            "no value printed"
+        );
+
+        let bare = Secret {
+            metadata: ObjectMeta {
+                name: Some("bare".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(cached(bare.clone()), bare);
+    }
+
+    #[test]
+    fn a_truncated_packing_reads_as_the_entries_before_the_cut() {
+        let mut packed = Vec::new();
+        pack(&mut packed, Part::Label, b"a", b"1");
+        let whole = packed.len();
+        pack(&mut packed, Part::Data, b"token", b"value");
+        for cut in whole..packed.len() {
+            let entries: Vec<_> = unpack(&packed[..cut]).collect();
+            assert_eq!(entries, [(Part::Label, &b"a"[..], &b"1"[..])]);
+        }
+        assert_eq!(unpack(&[9, 0, 0, 0, 0, 0, 0, 0, 0]).count(), 0);
     }
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
@@ -78,11 +78,14 @@ pub(super) fn controllers(
         timeout: scaffold::RECONCILE_TIMEOUT,
     };
 
+    let (tokens_listed, secrets_listed, accounts_listed) =
+        (Listed::default(), Listed::default(), Listed::default());
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
         tokens: tokens.clone(),
         secrets: secrets.clone(),
         accounts: accounts.clone(),
+        accounts_listed: accounts_listed.clone(),
         claims: Default::default(),
         by_account: Default::default(),
         unseen: Default::default(),
@@ -95,12 +98,11 @@ pub(super) fn controllers(
     let account_ctx = Arc::new(service_account::Context {
         client: client.clone(),
         tokens: tokens.clone(),
+        tokens_listed: tokens_listed.clone(),
         scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
     });
 
-    let (tokens_listed, secrets_listed, accounts_listed) =
-        (Listed::default(), Listed::default(), Listed::default());
     let on_secrets_list = secrets_listed.clone();
     let synced_lists = [
         tokens_listed.clone(),
@@ -109,7 +111,7 @@ pub(super) fn controllers(
     ];
     let on_token = token_ctx.clone();
     let listed = tokens_listed.clone();
-    let token_stream = watcher(tokens_api, watcher::Config::default())
+    let token_stream = watcher(tokens_api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim)
         .reflect(tokens_writer)
@@ -141,16 +143,16 @@ pub(super) fn controllers(
         .touched_objects();
     let secret_stream = watcher(
         secrets_api,
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+        cache::watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
     )
     .default_backoff()
-    .modify(cache::slim_secret)
+    .map_ok(cache::secret_event)
     .reflect(secrets_writer)
     .inspect(move |event| on_secrets_list.see(event))
     .touched_objects();
     let on_account = token_ctx.clone();
     let listed = accounts_listed.clone();
-    let account_stream = watcher(accounts_api, watcher::Config::default())
+    let account_stream = watcher(accounts_api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim)
         .reflect(accounts_writer)

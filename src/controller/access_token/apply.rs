@@ -145,7 +145,7 @@ struct OwnedKeys {
 }
 
 /// The keys this controller's field manager owns on `secret`, from its managedFields: as the
-/// API serves them, or in the compact form the cache keeps (`cache::slim_secret`).
+/// API serves them, or in the compact form the cache keeps (`cache::CachedSecret`).
 fn owned_keys(secret: &Secret) -> Option<OwnedKeys> {
     let entry = secret.metadata.managed_fields.iter().flatten().find(|m| {
         m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
@@ -404,8 +404,7 @@ mod tests {
     fn the_cache_s_compact_owned_keys_read_as_the_api_s() {
         let rendered = render(&desired(Some(Token::generate())), &token());
         let observed = stored(&rendered);
-        let mut cached = observed.clone();
-        crate::controller::cache::slim_secret(&mut cached);
+        let cached = crate::controller::cache::CachedSecret::new(observed.clone()).to_secret();
         assert!(
             cached.metadata.managed_fields.as_ref().unwrap()[0]
                 .fields_v1

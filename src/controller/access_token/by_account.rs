@@ -53,11 +53,13 @@ impl TokensByAccount {
         }
         inner.remove(&name);
         if let Some(account) = account {
-            inner
-                .tokens
-                .entry(account.clone())
-                .or_default()
-                .push(name.clone());
+            let names = inner.tokens.entry(account.clone()).or_default();
+            // A first push would reserve room for four names, and almost every account has
+            // one token (a user's personal token): 150 bytes per token otherwise unused.
+            if names.is_empty() {
+                names.reserve_exact(1);
+            }
+            names.push(name.clone());
             inner.account_of.insert(name, account);
         }
     }

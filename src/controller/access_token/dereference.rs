@@ -17,6 +17,7 @@ use super::build::{AccountState, Observed, SecretState};
 use super::record::SecretRecord;
 use super::secret_jwt::{JWT_KEY, JWT_REFRESH_AT};
 use super::validate::ValidSpec;
+use crate::controller::cache::CachedSecret;
 use crate::crd::{AccessToken, ServiceAccount};
 use crate::jwt;
 
@@ -78,7 +79,7 @@ impl Found {
 /// The caches and client dereference reads from.
 pub struct Readers<'a> {
     pub client: &'a kube::Client,
-    pub secrets: &'a Store<Secret>,
+    pub secrets: &'a Store<CachedSecret>,
     pub accounts: &'a Store<DeserializeGuard<ServiceAccount>>,
 }
 
@@ -112,9 +113,10 @@ pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found
     let name = token.secret_name();
     let cached = readers
         .secrets
-        .get(&ObjectRef::new(&name).within(&namespace));
+        .get(&ObjectRef::new(&name).within(&namespace))
+        .map(|s| s.to_secret());
     let (secret, source) = match cached {
-        Some(s) if agrees_with_status(&s, &status) => (Some((*s).clone()), Source::Cache),
+        Some(s) if agrees_with_status(&s, &status) => (Some(s), Source::Cache),
         _ => (read_secret(readers, token).await?, Source::Api),
     };
     Ok(Found {

@@ -21,7 +21,7 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Secret;
+use crate::controller::cache::CachedSecret;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -35,6 +35,7 @@ use self::dereference::Readers;
 use self::validate::Account;
 use super::ControllerConfig;
 use super::scaffold::{self, ReconcileError, Scaffold};
+use super::stopping::Listed;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 use crate::jwt::{self, Grant, Issuer};
 use crate::token::Token;
@@ -79,8 +80,10 @@ pub type WakeAccount = UnboundedSender<ObjectRef<DeserializeGuard<ServiceAccount
 pub struct Context {
     pub client: kube::Client,
     pub tokens: Store<DeserializeGuard<AccessToken>>,
-    pub secrets: Store<Secret>,
+    pub secrets: Store<CachedSecret>,
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
+    /// Set once the account cache has its first full list.
+    pub accounts_listed: Listed,
     pub claims: Claims,
     /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
     /// [`deleted`]).
@@ -115,6 +118,9 @@ pub fn error_policy(
 }
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
+    // The token's ServiceAccount is read from the account cache: before its first list every
+    // account would look missing, and the token's status would say so.
+    ctx.accounts_listed.wait().await;
     let namespace = token.namespace().unwrap_or_default();
     let name = token.name_any();
     if ctx.unseen.behind(

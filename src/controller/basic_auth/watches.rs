@@ -115,7 +115,7 @@ pub fn start(
     let on_basic_auth = ctx.clone();
     let listed = Listed::default();
     let on_list = listed.clone();
-    let basic_auth_stream = watcher(basic_auths_api, watcher::Config::default())
+    let basic_auth_stream = watcher(basic_auths_api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim)
         .reflect(basic_auths_writer)
@@ -136,7 +136,7 @@ pub fn start(
     // reverted is read from the API: the write that undoes it is decided on a fresh read.)
     let config_maps_listed = Listed::default();
     let on_config_maps_list = config_maps_listed.clone();
-    let config_map_stream = watcher(config_maps_api, watcher::Config::default())
+    let config_map_stream = watcher(config_maps_api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim_config_map)
         .reflect(config_maps_writer)

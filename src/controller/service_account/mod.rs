@@ -16,6 +16,7 @@ use tracing::debug;
 
 use super::ControllerConfig;
 use super::scaffold::{self, ReconcileError, Scaffold};
+use super::stopping::Listed;
 use crate::crd::{AccessToken, ServiceAccount};
 
 pub const NAME: &str = "serviceaccount";
@@ -41,6 +42,8 @@ impl ReconcileError for Error {
 pub struct Context {
     pub client: kube::Client,
     pub tokens: Store<DeserializeGuard<AccessToken>>,
+    /// Set once the token cache has its first full list.
+    pub tokens_listed: Listed,
     pub scaffold: Scaffold,
     pub config: ControllerConfig,
 }
@@ -63,6 +66,11 @@ pub fn error_policy(
 }
 
 async fn reconcile_account(account: &ServiceAccount, ctx: &Context) -> Result<Action, Error> {
+    // The status names the account's active token. Decided on a token cache that has not been
+    // listed yet (after a start the accounts' list often finishes first, the tokens' takes
+    // several pages), it would name none, be written, and be written back once the tokens
+    // arrive: two needless writes per account at every restart.
+    ctx.tokens_listed.wait().await;
     let active = dereference::active_tokens(&ctx.tokens, account);
     let desired = build::status(account, &active, Timestamp::now());
     if status::patch(&ctx.client, account, &desired).await? {
