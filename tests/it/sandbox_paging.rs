@@ -170,3 +170,61 @@ async fn a_token_older_than_the_retained_history_is_expired_and_a_forged_one_is_
     let bad = status(api.list(&page(1, Some("not-a-token"))).await);
     assert_eq!(bad.code, 400);
 }
+
+#[tokio::test]
+async fn pages_of_every_namespace_and_of_one_namespace_hold_exactly_its_objects() {
+    let sb = sandbox().await;
+    let namespaces = ["default", "kube-system", "kube-public"];
+    for ns in namespaces {
+        let api: Api<ConfigMap> = Api::namespaced(sb.client(), ns);
+        for i in 0..5 {
+            api.create(&PostParams::default(), &cm(&format!("{ns}-{i}"), "v"))
+                .await
+                .unwrap();
+        }
+    }
+    async fn all_pages(api: &Api<ConfigMap>, limit: u32) -> Vec<String> {
+        let mut names = vec![];
+        let mut token: Option<String> = None;
+        loop {
+            let list = api.list(&page(limit, token.as_deref())).await.unwrap();
+            names.extend(list.items.into_iter().map(|c| {
+                format!(
+                    "{}/{}",
+                    c.metadata.namespace.unwrap(),
+                    c.metadata.name.unwrap()
+                )
+            }));
+            token = list.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return names;
+            }
+        }
+    }
+    let everywhere: Api<ConfigMap> = Api::all(sb.client());
+    let whole: Vec<String> = everywhere
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c.metadata.namespace.unwrap(),
+                c.metadata.name.unwrap()
+            )
+        })
+        .collect();
+    assert!(whole.len() >= 15);
+    assert_eq!(all_pages(&everywhere, 4).await, whole);
+    for ns in namespaces {
+        let api: Api<ConfigMap> = Api::namespaced(sb.client(), ns);
+        let expected: Vec<String> = whole
+            .iter()
+            .filter(|n| n.starts_with(&format!("{ns}/")))
+            .cloned()
+            .collect();
+        assert_eq!(all_pages(&api, 2).await, expected, "namespace {ns}");
+    }
+}

@@ -20,6 +20,7 @@ mod gc;
 mod meta;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
@@ -326,8 +327,9 @@ impl Store {
         };
         let after = at.map(|(_, k)| k);
         let in_scope = |k: &ObjKey| ns.is_none_or(|ns| k.0 == ns) && after.is_none_or(|a| k > a);
-        // Objects changed since the snapshot, as they were then (`None`: did not exist).
-        let mut undone: HashMap<ObjKey, Option<&Stored>> = HashMap::new();
+        // Objects changed since the snapshot, as they were then (`None`: did not exist), in key
+        // order; the first change after the snapshot holds the state as of the snapshot.
+        let mut undone: BTreeMap<ObjKey, Option<&Stored>> = BTreeMap::new();
         let rv = match at {
             None => inner.rv,
             Some((rv, _)) => {
@@ -336,31 +338,31 @@ impl Store {
                 }
                 let start = c.history.partition_point(|e| e.rv <= rv);
                 for e in c.history.range(start..) {
-                    undone
-                        .entry(object_key(&e.object.value))
-                        .or_insert(e.previous.as_ref());
+                    let key = object_key(&e.object.value);
+                    if in_scope(&key) {
+                        undone.entry(key).or_insert(e.previous.as_ref());
+                    }
                 }
                 rv
             }
         };
-        let mut state: BTreeMap<&ObjKey, &Stored> = match after {
-            Some(a) => c
-                .objects
-                .range::<ObjKey, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
-                .filter(|(k, _)| in_scope(k))
-                .collect(),
-            None => c.objects.iter().filter(|(k, _)| in_scope(k)).collect(),
-        };
-        for (k, before) in &undone {
-            if !in_scope(k) {
-                continue;
+        // The objects after `after` (within `ns`) in key order, read lazily: a page costs its
+        // items plus a count of the rest, never a copy of the collection.
+        let first = match (after, ns) {
+            (Some(a), Some(ns)) if a.0.as_str() < ns => {
+                Bound::Included((ns.to_string(), String::new()))
             }
-            match before {
-                Some(s) => state.insert(k, s),
-                None => state.remove(k),
-            };
-        }
-        let mut matching = state.into_values().filter(|s| keep(&s.value));
+            (Some(a), _) => Bound::Excluded(a.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let current = c
+            .objects
+            .range::<ObjKey, _>((first, Bound::Unbounded))
+            .take_while(|(k, _)| ns.is_none_or(|ns| k.0 == ns))
+            .filter(|(k, _)| in_scope(k));
+        let changed = undone.iter().map(|(k, s)| (k, *s));
+        let mut matching = as_of(current, changed).filter(|s| keep(&s.value));
         let items: Vec<Stored> = match limit {
             Some(n) => matching.by_ref().take(n).cloned().collect(),
             None => matching.by_ref().cloned().collect(),
@@ -979,4 +981,34 @@ fn namespace_target() -> super::errors::Target<'static> {
 /// Helpers for code outside the store that builds objects.
 pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
     meta::metadata_mut(obj)
+}
+
+/// The objects of a collection as of a snapshot: the current ones (key order) overlaid with the
+/// changed ones as they were then (`None`: did not exist then), also in key order.
+fn as_of<'a>(
+    current: impl Iterator<Item = (&'a ObjKey, &'a Stored)>,
+    changed: impl Iterator<Item = (&'a ObjKey, Option<&'a Stored>)>,
+) -> impl Iterator<Item = &'a Stored> {
+    let mut current = current.peekable();
+    let mut changed = changed.peekable();
+    std::iter::from_fn(move || {
+        loop {
+            let next = match (current.peek(), changed.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => current.next().map(|(_, s)| Some(s)),
+                (None, Some(_)) => changed.next().map(|(_, s)| s),
+                (Some((a, _)), Some((b, _))) => match a.cmp(b) {
+                    std::cmp::Ordering::Less => current.next().map(|(_, s)| Some(s)),
+                    std::cmp::Ordering::Greater => changed.next().map(|(_, s)| s),
+                    std::cmp::Ordering::Equal => {
+                        current.next();
+                        changed.next().map(|(_, s)| s)
+                    }
+                },
+            };
+            if let Some(Some(stored)) = next {
+                return Some(stored);
+            }
+        }
+    })
 }
