@@ -93,7 +93,11 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops() {
     h.create(&AccessToken::test("first").for_service_account("bot"))
         .await;
     h.wait_active("first").await;
-    assert!(reconciled(&a), "the leader reconciles");
+    // The status is written before the reconcile returns and is counted.
+    eventually(10, "the leader to count its reconcile", || async {
+        reconciled(&a).then_some(())
+    })
+    .await;
     assert!(!reconciled(&b), "the standby replica does not");
     assert_eq!(holder(&h).await.as_deref(), Some("a"));
 
@@ -105,7 +109,10 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops() {
     h.create(&AccessToken::test("second").for_user("dev@example.com"))
         .await;
     h.wait_active("second").await;
-    assert!(reconciled(&b), "the new leader reconciles");
+    eventually(10, "the new leader to count its reconcile", || async {
+        reconciled(&b).then_some(())
+    })
+    .await;
     let lease = leases(&h).get(LEASE).await.unwrap();
     assert_eq!(lease.spec.unwrap().lease_transitions, Some(transitions + 1));
     within(10, "b to stop", b.shutdown()).await;
