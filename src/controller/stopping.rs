@@ -38,6 +38,18 @@ impl Listed {
         *self.0.borrow()
     }
 
+    /// Waits until the first full list has been delivered or `stop` is cancelled, and returns
+    /// whether it was delivered. A reconcile waiting on another controller's watch uses this:
+    /// that watch stops being polled once the operator stops, so its list may never come, and
+    /// a reconcile left waiting would hold up the graceful shutdown of its own controller.
+    pub async fn wait_unless_stopped(&self, stop: &CancellationToken) -> bool {
+        tokio::select! {
+            biased;
+            () = self.wait() => true,
+            () = stop.cancelled() => false,
+        }
+    }
+
     /// Waits until the first full list has been delivered.
     pub async fn wait(&self) {
         let mut listed = self.0.subscribe();
@@ -68,5 +80,28 @@ pub async fn until_stopped(
     tokio::select! {
         () = controller => {}
         () = before_first_list => debug!("stopped before the first list; nothing was running"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wait_for_a_list_ends_when_the_operator_stops() {
+        let listed = Listed::default();
+        let stop = CancellationToken::new();
+        let waiting = tokio::spawn({
+            let (listed, stop) = (listed.clone(), stop.clone());
+            async move { listed.wait_unless_stopped(&stop).await }
+        });
+        stop.cancel();
+        assert!(!waiting.await.unwrap(), "stopped, not listed");
+
+        listed.set();
+        assert!(
+            listed.wait_unless_stopped(&stop).await,
+            "a list already delivered wins"
+        );
     }
 }

@@ -86,6 +86,7 @@ pub(super) fn controllers(
         secrets: secrets.clone(),
         accounts: accounts.clone(),
         accounts_listed: accounts_listed.clone(),
+        stop: stop.clone(),
         claims: Default::default(),
         by_account: Default::default(),
         unseen: Default::default(),
@@ -99,6 +100,7 @@ pub(super) fn controllers(
         client: client.clone(),
         tokens: tokens.clone(),
         tokens_listed: tokens_listed.clone(),
+        stop: stop.clone(),
         scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
     });

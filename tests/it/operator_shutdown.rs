@@ -8,6 +8,7 @@ use std::time::Duration;
 use harness::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
+use witboost_token_operator::crd::AccessToken;
 use witboost_token_operator::leader::LeaseConfig;
 use witboost_token_operator::operator::{Operator, OperatorConfig};
 use witboost_token_operator::telemetry;
@@ -94,4 +95,31 @@ async fn a_leader_stops_within_seconds_when_the_api_no_longer_answers() {
     // Lease would too, if they were not bounded.
     h.sandbox.faults().set_latency(Duration::from_secs(3600));
     within(30, "the leader to stop", operator.shutdown()).await;
+}
+
+#[tokio::test]
+async fn an_operator_stopped_while_a_token_waits_for_the_account_list_stops_at_once() {
+    let h = Harness::without_operator(config()).await;
+    h.create(&AccessToken::test("waiting").for_user("dev@example.com"))
+        .await;
+    // The tokens list, the accounts never do: each token's reconcile waits for the account
+    // cache, which stops being polled when the operator stops.
+    h.sandbox
+        .faults()
+        .fail_next("list", "serviceaccounts", u32::MAX, 500);
+    let operator = Operator::start(h.client.clone(), config(), telemetry::registry())
+        .await
+        .expect("operator starts");
+    eventually(
+        30,
+        "the tokens listed and the accounts tried twice",
+        || async {
+            let counts = h.sandbox.request_counts();
+            (counts.get("list", "accesstokens") > 0 && counts.get("list", "serviceaccounts") > 1)
+                .then_some(())
+        },
+    )
+    .await;
+    // Without giving up the wait, the stop ends only when the reconcile times out (30 s).
+    within(5, "the operator to stop", operator.shutdown()).await;
 }

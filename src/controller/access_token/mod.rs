@@ -21,19 +21,20 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use crate::controller::cache::CachedSecret;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
 use self::build::{Claim, Plan};
 use self::claims::{Candidate, Claims};
 use self::dereference::Readers;
 use self::validate::Account;
 use super::ControllerConfig;
+use super::cache::CachedSecret;
 use super::scaffold::{self, ReconcileError, Scaffold};
 use super::stopping::Listed;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
@@ -84,6 +85,8 @@ pub struct Context {
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
     /// Set once the account cache has its first full list.
     pub accounts_listed: Listed,
+    /// Cancelled when the operator stops.
+    pub stop: CancellationToken,
     pub claims: Claims,
     /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
     /// [`deleted`]).
@@ -119,8 +122,11 @@ pub fn error_policy(
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
     // The token's ServiceAccount is read from the account cache: before its first list every
-    // account would look missing, and the token's status would say so.
-    ctx.accounts_listed.wait().await;
+    // account would look missing, and the token's status would say so. Stopped before that list,
+    // nothing is decided: the next start (or leader) reconciles the token.
+    if !ctx.accounts_listed.wait_unless_stopped(&ctx.stop).await {
+        return Ok(Action::await_change());
+    }
     let namespace = token.namespace().unwrap_or_default();
     let name = token.name_any();
     if ctx.unseen.behind(

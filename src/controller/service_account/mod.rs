@@ -12,6 +12,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use thiserror::Error;
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::ControllerConfig;
@@ -44,6 +45,8 @@ pub struct Context {
     pub tokens: Store<DeserializeGuard<AccessToken>>,
     /// Set once the token cache has its first full list.
     pub tokens_listed: Listed,
+    /// Cancelled when the operator stops.
+    pub stop: CancellationToken,
     pub scaffold: Scaffold,
     pub config: ControllerConfig,
 }
@@ -70,7 +73,9 @@ async fn reconcile_account(account: &ServiceAccount, ctx: &Context) -> Result<Ac
     // listed yet (after a start the accounts' list often finishes first, the tokens' takes
     // several pages), it would name none, be written, and be written back once the tokens
     // arrive: two needless writes per account at every restart.
-    ctx.tokens_listed.wait().await;
+    if !ctx.tokens_listed.wait_unless_stopped(&ctx.stop).await {
+        return Ok(Action::await_change());
+    }
     let active = dereference::active_tokens(&ctx.tokens, account);
     let desired = build::status(account, &active, Timestamp::now());
     if status::patch(&ctx.client, account, &desired).await? {
