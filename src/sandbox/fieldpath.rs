@@ -34,9 +34,28 @@ impl fmt::Display for FieldPath<'_> {
     }
 }
 
+/// One step of a path into a JSON document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// The path `segments` lead along, written as [`FieldPath`] writes it.
+pub fn written(segments: &[Segment]) -> String {
+    fn along(segments: &[Segment], at: FieldPath<'_>) -> String {
+        match segments.split_first() {
+            None => at.to_string(),
+            Some((Segment::Key(key), rest)) => along(rest, at.field(key)),
+            Some((Segment::Index(i), rest)) => along(rest, at.index(*i)),
+        }
+    }
+    along(segments, FieldPath::Root)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::FieldPath;
+    use super::{FieldPath, Segment, written};
 
     #[test]
     fn writes_fields_with_dots_and_items_with_brackets() {
@@ -47,5 +66,12 @@ mod tests {
         assert_eq!(first.field("image").to_string(), "spec.containers[0].image");
         assert_eq!(root.index(2).to_string(), "[2]");
         assert_eq!(root.to_string(), "");
+        let segments = [
+            Segment::Key("spec".into()),
+            Segment::Key("containers".into()),
+            Segment::Index(0),
+            Segment::Key("image".into()),
+        ];
+        assert_eq!(written(&segments), "spec.containers[0].image");
     }
 }

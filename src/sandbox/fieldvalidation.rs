@@ -27,8 +27,8 @@ use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::errors::ApiError;
-use super::fieldpath::FieldPath;
-use super::kinds::{Segment, Typed};
+use super::fieldpath::{FieldPath, Segment, written};
+use super::kinds::Typed;
 use super::registry::ResourceInfo;
 
 /// What the client asked the server to do about unknown and duplicate fields.
@@ -301,22 +301,6 @@ fn remove_field(obj: &mut Value, path: &[Segment], found: &mut Vec<String>) {
     }
     fields.remove(last);
     found.push(written(path));
-}
-
-/// `spec.containers[0].foo`.
-fn written(path: &[Segment]) -> String {
-    let mut out = String::new();
-    for segment in path {
-        match segment {
-            Segment::Key(key) if out.is_empty() => out.push_str(key),
-            Segment::Key(key) => {
-                out.push('.');
-                out.push_str(key);
-            }
-            Segment::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 /// Remove from `input` what `known` lacks, recording the paths (nulls are not fields).

@@ -18,7 +18,7 @@ use k8s_pb::api as pb;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
-use super::fieldpath::FieldPath;
+use super::fieldpath::{FieldPath, Segment};
 
 use serde_json::{Map, Value};
 
@@ -54,13 +54,6 @@ pub enum TypeError {
 pub enum Typed {
     Decoded,
     Unchecked,
-}
-
-/// One step of a path into a JSON document.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Segment {
-    Key(String),
-    Index(usize),
 }
 
 /// Decodes a kind's protobuf message and prints it with its derived `Debug`.
