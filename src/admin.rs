@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::server::listen::{self, ConnectionLimits};
 
@@ -57,14 +58,15 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
         .unwrap_or_else(|_| (StatusCode::REQUEST_TIMEOUT, "request timed out").into_response())
 }
 
-/// Binds `addr` and serves until `shutdown`; returns the bound address (port 0 picks one).
+/// Binds `addr` and serves until `shutdown`, or until the returned task is dropped; returns the
+/// bound address (port 0 picks one).
 pub async fn serve(
     addr: SocketAddr,
     ready: watch::Receiver<bool>,
     registry: Arc<Registry>,
     limits: ConnectionLimits,
     shutdown: CancellationToken,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> anyhow::Result<(SocketAddr, AbortOnDropHandle<()>)> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("failed to bind the admin address {addr}: {e}"))?;
@@ -73,6 +75,8 @@ pub async fn serve(
         limits.request_timeout,
         time_limit,
     ));
-    let task = tokio::spawn(listen::serve(listener, None, app, limits, shutdown));
+    let task = AbortOnDropHandle::new(tokio::spawn(listen::serve(
+        listener, None, app, limits, shutdown,
+    )));
     Ok((bound, task))
 }

@@ -15,6 +15,7 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{info, warn};
 
 /// How long a leader that stops waits for the API to take its Lease back. Past it, the Lease
@@ -109,7 +110,8 @@ pub struct Elector {
 pub struct Leadership {
     lost: CancellationToken,
     stop: CancellationToken,
-    renewer: tokio::task::JoinHandle<Elector>,
+    /// Dropped with the `Leadership` (a task stopped at once): the renewals stop with it.
+    renewer: AbortOnDropHandle<Elector>,
 }
 
 impl Elector {
@@ -143,7 +145,7 @@ impl Elector {
         info!(identity = %self.config.identity, lease = %self.config.name, "became the leader");
         let lost = CancellationToken::new();
         let stop = CancellationToken::new();
-        let renewer = tokio::spawn(self.keep(lost.clone(), stop.clone()));
+        let renewer = AbortOnDropHandle::new(tokio::spawn(self.keep(lost.clone(), stop.clone())));
         Leadership {
             lost,
             stop,

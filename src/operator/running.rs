@@ -2,8 +2,8 @@
 //! as both `run` and `sandbox` start them.
 
 use anyhow::Context as _;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::info;
 
 use crate::controller::basic_auth;
@@ -23,7 +23,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "failed to configure a Kubernetes client (set KUBECONFIG to a readable kubeconfig \
          file, or run in a pod with a service account)",
     )?;
-    // A signal before the start completes drops it: what it has spawned ends with the process.
+    // A signal before the start completes drops it, and with it everything it has started.
     let running = tokio::select! {
         running = Running::start(client, &args) => running?,
         () = stop.cancelled() => {
@@ -43,10 +43,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Everything `run` (and `sandbox`) starts, sharing one metrics registry.
+/// Everything `run` (and `sandbox`) starts, sharing one metrics registry. [`Running::shutdown`]
+/// stops it gracefully; dropping it stops everything at once.
 pub struct Running {
     operator: Operator,
-    token_service: JoinHandle<anyhow::Result<()>>,
+    token_service: AbortOnDropHandle<anyhow::Result<()>>,
     stop_token_service: CancellationToken,
 }
 
@@ -70,7 +71,9 @@ impl Running {
             basic_auth,
             ..OperatorConfig::from(args)
         };
-        let token_service = tokio::spawn(service.run(stop_token_service.clone()));
+        // Dropped, as when a signal cancels this start, the service stops with its watches.
+        let token_service =
+            AbortOnDropHandle::new(tokio::spawn(service.run(stop_token_service.clone())));
         let operator = match Operator::start(client, config, registry).await {
             Ok(operator) => operator,
             Err(error) => {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::info;
 
 use crate::controller::report::TokenMetrics;
@@ -17,10 +17,11 @@ use super::OperatorConfig;
 use super::leader_loop::lead;
 use super::wiring::{ControllerMetrics, controllers};
 
-/// A running operator.
+/// A running operator. [`Operator::shutdown`] stops it gracefully; dropping it stops everything
+/// it started at once, as a start that fails half-way does.
 pub struct Operator {
     shutdown: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Vec<AbortOnDropHandle<()>>,
     ready: watch::Receiver<bool>,
     lost: watch::Receiver<bool>,
     admin_addr: Option<SocketAddr>,
@@ -50,7 +51,7 @@ impl Operator {
                     controllers(client.clone(), &config, metrics, shutdown.clone());
                 tasks.extend(controllers);
                 let stop = shutdown.clone();
-                tasks.push(tokio::spawn(async move {
+                tasks.push(AbortOnDropHandle::new(tokio::spawn(async move {
                     tokio::select! {
                         () = synced => {
                             info!("caches synced; ready");
@@ -58,20 +59,20 @@ impl Operator {
                         }
                         () = stop.cancelled() => {}
                     }
-                }));
+                })));
             }
             Some(lease) => {
                 lease
                     .validate()
                     .map_err(|e| anyhow::anyhow!("invalid leader election settings: {e}"))?;
-                tasks.push(tokio::spawn(lead(
+                tasks.push(AbortOnDropHandle::new(tokio::spawn(lead(
                     client.clone(),
                     config.clone(),
                     lease,
                     metrics,
                     (ready_tx, lost_tx),
                     shutdown.clone(),
-                )));
+                ))));
             }
         }
         let mut admin_addr = None;

@@ -16,9 +16,9 @@ use kube::runtime::controller::{self, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::controller::report::{Report, TokenMetrics};
 use crate::controller::scaffold::{self, Scaffold};
@@ -40,14 +40,15 @@ pub(super) struct ControllerMetrics {
     pub(super) tokens: TokenMetrics,
 }
 
-/// Starts the controllers and their watches; they stop when `stop` is cancelled. Returns
-/// their tasks and a future that resolves once every cache has its first full list.
+/// Starts the controllers and their watches; they stop when `stop` is cancelled, or at once
+/// when their tasks are dropped. Returns their tasks and a future that resolves once every
+/// cache has its first full list.
 pub(super) fn controllers(
     client: kube::Client,
     config: &OperatorConfig,
     metrics: ControllerMetrics,
     stop: CancellationToken,
-) -> (Vec<JoinHandle<()>>, impl Future<Output = ()> + use<>) {
+) -> (Vec<AbortOnDropHandle<()>>, impl Future<Output = ()> + use<>) {
     let reconcile_metrics = metrics.reconcile;
     let report = Arc::new(Report::new(
         controllers::recorder(client.clone()),
@@ -200,12 +201,16 @@ pub(super) fn controllers(
         .for_each(|_| future::ready(()));
 
     let mut tasks = vec![
-        tokio::spawn(until_stopped(token_controller, tokens_listed, stop.clone())),
-        tokio::spawn(until_stopped(
+        AbortOnDropHandle::new(tokio::spawn(until_stopped(
+            token_controller,
+            tokens_listed,
+            stop.clone(),
+        ))),
+        AbortOnDropHandle::new(tokio::spawn(until_stopped(
             account_controller,
             accounts_listed,
             stop.clone(),
-        )),
+        ))),
     ];
     let mut basic_auth_caches = vec![];
     for namespace in config.basic_auth.watches(config.namespace.as_deref()) {

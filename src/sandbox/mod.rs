@@ -198,6 +198,15 @@ impl Sandbox {
         self.state.counts.snapshot()
     }
 
+    /// Watches of `resource` in API group `group` ("" for the core group) open right now: a
+    /// watch ends when its client goes away.
+    pub fn open_watches(&self, group: &str, resource: &str) -> usize {
+        self.state.store.watchers(&registry::StorageKey {
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+        })
+    }
+
     /// Stop serving: open watches end, the listener closes.
     pub async fn shutdown(mut self) {
         self.state.shutdown.cancel();

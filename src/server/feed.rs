@@ -13,18 +13,19 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::MemoryIndex;
 use super::index::{ListedAccount, ListedToken};
 use crate::crd::{AccessToken, ServiceAccount};
 
-/// Starts both watches (in `namespace` only, when given); the returned receiver turns true once
-/// both have listed everything.
+/// Starts both watches (in `namespace` only, when given), until their tasks are dropped; the
+/// returned receiver turns true once both have listed everything.
 pub fn spawn(
     client: Client,
     index: Arc<MemoryIndex>,
     namespace: Option<&str>,
-) -> (watch::Receiver<bool>, Vec<tokio::task::JoinHandle<()>>) {
+) -> (watch::Receiver<bool>, Vec<AbortOnDropHandle<()>>) {
     fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
     where
         K: Resource<Scope = kube::core::NamespaceResourceScope>,
@@ -55,7 +56,10 @@ pub fn spawn(
         // Keep the sender alive so receivers never see a closed channel.
         ready.closed().await;
     });
-    (ready_rx, vec![tokens, accounts, both])
+    (
+        ready_rx,
+        [tokens, accounts, both].map(AbortOnDropHandle::new).into(),
+    )
 }
 
 /// A kind the index holds.

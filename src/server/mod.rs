@@ -36,9 +36,10 @@ use anyhow::Context as _;
 use axum::Router;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 pub use cache::JwtCache;
 pub use error::ApiError;
@@ -142,7 +143,9 @@ pub struct TokenService {
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnectionLimits,
-    tasks: Vec<JoinHandle<()>>,
+    /// The key Secret's and the index's watches: they end when the service is dropped, so a
+    /// start that fails half-way leaves nothing running.
+    tasks: Vec<AbortOnDropHandle<()>>,
     issuer: Issuer,
 }
 
@@ -177,12 +180,12 @@ impl TokenService {
                 )
             })?;
         let keys = Keys::new(keys);
-        let mut tasks = vec![tokio::spawn(keystore::follow(
+        let mut tasks = vec![AbortOnDropHandle::new(tokio::spawn(keystore::follow(
             secrets,
             args.signing_key_secret.clone(),
             key_policy,
             keys.clone(),
-        ))];
+        )))];
 
         let index = Arc::new(MemoryIndex::with_jwt_cache(args.forward_auth_cache_size));
         let (mut ready, feeds) = feed::spawn(client, index.clone(), args.namespace.as_deref());
@@ -246,9 +249,7 @@ impl TokenService {
     /// Serves until `shutdown` is cancelled, then stops the watches.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         listen::serve(self.listener, self.tls, self.router, self.limits, shutdown).await;
-        for task in self.tasks {
-            task.abort();
-        }
+        drop(self.tasks);
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! Stopping the operator at any moment: before its watches have listed anything, while it leads,
-//! and when the API no longer answers. Each stop must end; the deadlines only catch a hang.
+//! and when the API no longer answers. Each stop must end; the deadlines only catch a hang. A start
+//! that fails half-way leaves nothing running.
 
 use crate::harness;
 
@@ -11,6 +12,7 @@ use kube::api::Api;
 use witboost_token_operator::crd::AccessToken;
 use witboost_token_operator::leader::LeaseConfig;
 use witboost_token_operator::operator::{Operator, OperatorConfig};
+use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
 use witboost_token_operator::telemetry;
 
 const LEASE: &str = "witboost-token-operator";
@@ -122,4 +124,80 @@ async fn an_operator_stopped_while_a_token_waits_for_the_account_list_stops_at_o
     .await;
     // Without giving up the wait, the stop ends only when the reconcile times out (30 s).
     within(5, "the operator to stop", operator.shutdown()).await;
+}
+
+/// The group of the operator's own kinds, as the sandbox stores them.
+const GROUP: &str = "iam.witboost.com";
+
+/// Watches of AccessTokens and of ServiceAccounts open in the sandbox.
+fn open_watches(h: &Harness) -> (usize, usize) {
+    (
+        h.sandbox.open_watches(GROUP, "accesstokens"),
+        h.sandbox.open_watches(GROUP, "serviceaccounts"),
+    )
+}
+
+#[tokio::test]
+async fn a_token_service_that_fails_to_bind_leaves_no_watch_open() {
+    let h = Harness::without_operator(config()).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // The service has listed both kinds, and goes on to watch them, before it binds.
+    let error = TokenService::start(
+        TokenServiceArgs::on(taken.local_addr().unwrap()),
+        h.client.clone(),
+        Metrics::unregistered(),
+    )
+    .await
+    .err()
+    .expect("the address is taken");
+    assert!(format!("{error:#}").contains("failed to bind"), "{error:#}");
+    assert!(h.sandbox.request_counts().get("list", "accesstokens") > 0);
+    // A service started and stopped afterwards: once its watches have ended, none is open.
+    let service = TokenService::start(
+        TokenServiceArgs::on("127.0.0.1:0".parse().unwrap()),
+        h.client.clone(),
+        Metrics::unregistered(),
+    )
+    .await
+    .expect("a service on a free port starts");
+    eventually(10, "the running service's watches", || async {
+        (open_watches(&h) >= (1, 1)).then_some(())
+    })
+    .await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    stop.cancel();
+    within(10, "the service to stop", service.run(stop))
+        .await
+        .unwrap();
+    eventually(10, "every watch to end", || async {
+        (open_watches(&h) == (0, 0)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_operator_that_fails_to_start_leaves_nothing_running() {
+    let mut h = Harness::without_operator(config()).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = OperatorConfig {
+        admin_addr: Some(taken.local_addr().unwrap()),
+        ..config()
+    };
+    // The controllers are started before the admin server fails to bind.
+    let error = Operator::start(h.client.clone(), busy, telemetry::registry())
+        .await
+        .err()
+        .expect("the admin address is taken");
+    assert!(format!("{error:#}").contains("admin address"), "{error:#}");
+    // An operator started and stopped afterwards: once its watches have ended, none is open.
+    h.start_operator().await;
+    eventually(10, "the running operator's watches", || async {
+        (open_watches(&h) >= (1, 1)).then_some(())
+    })
+    .await;
+    h.stop_operator().await;
+    eventually(10, "every watch to end", || async {
+        (open_watches(&h) == (0, 0)).then_some(())
+    })
+    .await;
 }

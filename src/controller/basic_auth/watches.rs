@@ -15,9 +15,9 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::Context;
 use crate::controller::ControllerConfig;
@@ -84,14 +84,14 @@ pub struct Caches {
 }
 
 /// Starts one BasicAuth controller watching `namespace` (`None`: every namespace); it stops
-/// when `stop` is cancelled (see [`until_stopped`]).
+/// when `stop` is cancelled (see [`until_stopped`]), or at once when its task is dropped.
 pub fn start(
     client: kube::Client,
     namespace: Option<&str>,
     scaffold: Scaffold,
     config: ControllerConfig,
     stop: CancellationToken,
-) -> (JoinHandle<()>, Caches) {
+) -> (AbortOnDropHandle<()>, Caches) {
     let (basic_auths_api, config_maps_api) = match namespace {
         Some(ns) => (
             Api::<DeserializeGuard<BasicAuth>>::namespaced(client.clone(), ns),
@@ -154,7 +154,7 @@ pub fn start(
         .run(super::reconcile, super::error_policy, ctx)
         .for_each(|_| future::ready(()));
     (
-        tokio::spawn(until_stopped(running, listed.clone(), stop)),
+        AbortOnDropHandle::new(tokio::spawn(until_stopped(running, listed.clone(), stop))),
         Caches {
             basic_auths: listed,
             config_maps: config_maps_listed,

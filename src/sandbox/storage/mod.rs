@@ -390,6 +390,14 @@ impl Store {
         }
     }
 
+    /// How many watches of a resource are open (receivers of its live channel).
+    pub fn watchers(&self, key: &StorageKey) -> usize {
+        self.read()
+            .collections
+            .get(key)
+            .map_or(0, |c| c.tx.receiver_count())
+    }
+
     /// Start a watch: the snapshot or the retained events to replay, and the live channel,
     /// taken under one lock so nothing falls between them.
     pub fn subscribe(
