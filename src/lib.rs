@@ -12,6 +12,7 @@ pub mod operator;
 pub mod sandbox;
 pub mod server;
 pub mod signal;
+pub mod sync;
 pub mod telemetry;
 pub mod token;
 pub mod witboost_config;

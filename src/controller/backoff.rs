@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::sync::Recover;
+
 /// Counts consecutive failures per object key.
 #[derive(Debug)]
 pub struct Backoff {
@@ -23,7 +25,7 @@ impl Backoff {
 
     /// Records one more failure of `key` and returns how long to wait before retrying.
     pub fn next(&self, key: &str) -> Duration {
-        let mut failures = self.failures.lock().expect("backoff lock");
+        let mut failures = self.failures.lock().recover();
         let n = failures.entry(key.to_owned()).or_insert(0);
         *n = n.saturating_add(1);
         let factor = 1u32 << (*n - 1).min(16);
@@ -32,7 +34,7 @@ impl Backoff {
 
     /// Forgets the failures of `key` after a successful reconcile.
     pub fn reset(&self, key: &str) {
-        self.failures.lock().expect("backoff lock").remove(key);
+        self.failures.lock().recover().remove(key);
     }
 }
 

@@ -19,6 +19,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Reporter};
 
+use crate::sync::Recover;
+
 /// How many recent Events are remembered for series.
 pub const CAPACITY: usize = 1024;
 /// How long a repeat still counts on the earlier Event (kube-runtime's and client-go's value).
@@ -107,7 +109,7 @@ impl Recorder {
         let now = Timestamp::now();
         let key = key(event, regarding);
         let repeat = {
-            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            let mut recent = self.recent.lock().recover();
             recent.prune(now);
             recent
                 .seen
@@ -158,7 +160,7 @@ impl Recorder {
     }
 
     fn remember(&self, key: u64, seen: Seen) {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = self.recent.lock().recover();
         recent.remember(key, seen);
         recent.prune(Timestamp::now());
     }

@@ -6,6 +6,8 @@ use std::sync::{Arc, RwLock};
 
 use super::{Claims, Grant, KeySet, MintError, Minted, Policy, VerifyError};
 
+use crate::sync::Recover;
+
 /// The key set in force; replaced whole when the key Secret changes.
 #[derive(Clone)]
 pub struct Keys(Arc<RwLock<Arc<KeySet>>>);
@@ -16,13 +18,13 @@ impl Keys {
     }
 
     pub fn load(&self) -> Arc<KeySet> {
-        // A poisoned lock is recovered (the project's policy, see `server::MemoryIndex`): the
+        // A poisoned lock is recovered (the project's policy, `crate::sync`): the
         // key set is replaced whole, so it is never half-written.
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.read().recover().clone()
     }
 
     pub fn store(&self, keys: KeySet) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        *self.0.write().recover() = Arc::new(keys);
     }
 }
 

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::sync::Recover;
+
 /// Live counters of one sandbox.
 #[derive(Debug, Default)]
 pub struct RequestCounts {
@@ -12,7 +14,7 @@ pub struct RequestCounts {
 
 impl RequestCounts {
     pub(crate) fn record(&self, verb: &str, resource: &str) {
-        let mut counts = self.counts.lock().expect("counts lock");
+        let mut counts = self.counts.lock().recover();
         match counts.get_mut(&(verb.to_string(), resource.to_string())) {
             Some(n) => *n += 1,
             None => {
@@ -22,7 +24,7 @@ impl RequestCounts {
     }
 
     pub fn snapshot(&self) -> CountSnapshot {
-        CountSnapshot(self.counts.lock().expect("counts lock").clone())
+        CountSnapshot(self.counts.lock().recover().clone())
     }
 }
 

@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 use super::errors::ApiError;
 use super::storage::Store;
 
+use crate::sync::Recover;
+
 #[derive(Debug)]
 struct FailureRule {
     verb: String,
@@ -38,7 +40,7 @@ impl Faults {
     /// `patch`, `delete`, `deletecollection`, or `*`) on this resource (plural, `secrets/status`
     /// style for subresources, or `*`) fail with HTTP `code` and a matching Status body.
     pub fn fail_next(&self, verb: &str, resource: &str, count: u32, code: u16) {
-        self.rules.lock().expect("faults lock").push(FailureRule {
+        self.rules.lock().recover().push(FailureRule {
             verb: verb.to_string(),
             resource: resource.to_string(),
             remaining: count,
@@ -48,12 +50,12 @@ impl Faults {
 
     /// Delay every request by `latency` (zero turns it off).
     pub fn set_latency(&self, latency: Duration) {
-        *self.latency.lock().expect("faults lock") = latency;
+        *self.latency.lock().recover() = latency;
     }
 
     /// End every open watch stream now (as an API server restart would).
     pub fn close_watches(&self) {
-        let mut token = self.watches.lock().expect("faults lock");
+        let mut token = self.watches.lock().recover();
         token.cancel();
         *token = CancellationToken::new();
     }
@@ -70,18 +72,18 @@ impl Faults {
     }
 
     pub(crate) async fn delay(&self) {
-        let latency = *self.latency.lock().expect("faults lock");
+        let latency = *self.latency.lock().recover();
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
     }
 
     pub(crate) fn watch_closer(&self) -> CancellationToken {
-        self.watches.lock().expect("faults lock").clone()
+        self.watches.lock().recover().clone()
     }
 
     pub(crate) fn take_failure(&self, verb: &str, counted: &str, plural: &str) -> Option<ApiError> {
-        let mut rules = self.rules.lock().expect("faults lock");
+        let mut rules = self.rules.lock().recover();
         let i = rules.iter().position(|r| {
             (r.verb == "*" || r.verb == verb)
                 && (r.resource == "*"

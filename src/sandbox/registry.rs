@@ -17,6 +17,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use super::errors::Target;
 use super::kinds::{ALL_VERBS, KINDS, Kind};
 
+use crate::sync::Recover;
+
 /// How `metadata.generation` moves for a resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Generation {
@@ -139,7 +141,7 @@ impl Registry {
             inner: RwLock::new(Inner::default()),
         };
         {
-            let mut inner = registry.inner.write().expect("registry lock");
+            let mut inner = registry.inner.write().recover();
             for kind in KINDS {
                 inner.insert(Arc::new(ResourceInfo::builtin(kind)));
             }
@@ -148,7 +150,7 @@ impl Registry {
     }
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
-        let inner = self.inner.read().expect("registry lock");
+        let inner = self.inner.read().recover();
         inner
             .by_gvr
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
@@ -157,7 +159,7 @@ impl Registry {
 
     /// All resources of one group/version, sorted by plural.
     pub fn resources(&self, group: &str, version: &str) -> Vec<Arc<ResourceInfo>> {
-        let inner = self.inner.read().expect("registry lock");
+        let inner = self.inner.read().recover();
         let mut out: Vec<_> = inner
             .by_gvr
             .values()
@@ -170,7 +172,7 @@ impl Registry {
 
     /// Groups (without the core group) and their versions, preferred version first.
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
-        let inner = self.inner.read().expect("registry lock");
+        let inner = self.inner.read().recover();
         inner
             .group_order
             .iter()
@@ -181,14 +183,14 @@ impl Registry {
 
     /// All resources, every version.
     pub fn all(&self) -> Vec<Arc<ResourceInfo>> {
-        let inner = self.inner.read().expect("registry lock");
+        let inner = self.inner.read().recover();
         inner.by_gvr.values().cloned().collect()
     }
 
     /// Serve (or re-serve, after an update) the versions of a CRD. Returns the resources now served.
     pub fn register_crd(&self, crd: &CustomResourceDefinition) -> Vec<Arc<ResourceInfo>> {
         let infos = crd_resources(crd);
-        let mut inner = self.inner.write().expect("registry lock");
+        let mut inner = self.inner.write().recover();
         inner.remove_resource(&crd.spec.group, &crd.spec.names.plural);
         for info in &infos {
             inner.insert(info.clone());
@@ -198,10 +200,7 @@ impl Registry {
 
     /// Stop serving a CRD's resource.
     pub fn unregister_crd(&self, group: &str, plural: &str) {
-        self.inner
-            .write()
-            .expect("registry lock")
-            .remove_resource(group, plural);
+        self.inner.write().recover().remove_resource(group, plural);
     }
 }
 

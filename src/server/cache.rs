@@ -16,6 +16,7 @@ use std::sync::RwLock;
 use axum::http::HeaderValue;
 
 use crate::jwt::Grant;
+use crate::sync::Recover;
 
 /// JWTs minted for forward auth, keyed by the access token's digest and the requested scope.
 pub struct JwtCache {
@@ -61,14 +62,14 @@ impl JwtCache {
     /// The default capacity: about 1 KiB per entry, so about 10 MiB when full.
     pub const DEFAULT_CAPACITY: usize = 10_000;
 
-    // A poisoned lock is recovered, as everywhere in the project (see `MemoryIndex`): an entry
+    // A poisoned lock is recovered (the project's policy, `crate::sync`): an entry
     // is pushed or removed whole, and `len` is recounted when the cache makes room.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.read().recover()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+        self.inner.write().recover()
     }
 
     /// A cache of at most `capacity` JWTs; 0 caches nothing.

@@ -11,6 +11,7 @@ use kube::ResourceExt;
 use super::cache::JwtCache;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 use crate::jwt::{Account, Grant, Source};
+use crate::sync::Recover;
 
 /// Where the token service looks up access tokens. Implementations must not do I/O.
 pub trait TokenIndex: Send + Sync + 'static {
@@ -172,16 +173,15 @@ impl Inner {
 }
 
 impl MemoryIndex {
-    // Lock poisoning, the project's one policy (the sandbox's storage does the same): recover
-    // the data and go on. Every write keeps the maps consistent step by step (a look-up checks
-    // the token's digest against the entry it finds), and a poisoned lock that panicked every
-    // later request would turn one bug into an outage that /livez does not see.
+    // A poisoned lock is recovered (the project's policy, `crate::sync`): every write keeps the
+    // maps consistent step by step, and a look-up checks the token's digest against the entry
+    // it finds.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.read().recover()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+        self.inner.write().recover()
     }
 
     pub fn new() -> Self {

@@ -19,6 +19,7 @@ use kube::ResourceExt;
 use super::account_of;
 use super::validate::Account;
 use crate::crd::AccessToken;
+use crate::sync::Recover;
 
 /// A token as the map names it: namespace and name.
 pub type TokenName = (String, String);
@@ -93,9 +94,9 @@ impl TokensByAccount {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Lock poisoning: recover and go on, as everywhere (see `server::index`). Each write
+        // A poisoned lock is recovered (the project's policy, `crate::sync`). Each write
         // leaves the two maps consistent, and readers check every name against the cache.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().recover()
     }
 }
 

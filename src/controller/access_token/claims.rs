@@ -17,6 +17,8 @@ use jiff::Timestamp;
 use super::build::Claim;
 use super::validate::Account;
 
+use crate::sync::Recover;
+
 /// An AccessToken of the account, as the informer cache shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
@@ -51,7 +53,7 @@ impl Claims {
     /// Who holds `account`, claiming it for the right token if it is free. `candidates` are
     /// all AccessTokens of the account in the cache; a holder missing from them was deleted.
     pub fn acquire(&self, account: &Account, me: &str, candidates: &[Candidate]) -> Claim {
-        let mut holders = self.holders.lock().expect("claims lock");
+        let mut holders = self.holders.lock().recover();
         if let Some(holder) = holders.get(account)
             && holder != me
             && !candidates.iter().any(|c| c.name == *holder)
@@ -70,7 +72,7 @@ impl Claims {
 
     /// Gives up `me`'s claim on `account`; true if it held it.
     pub fn release(&self, account: &Account, me: &str) -> bool {
-        let mut holders = self.holders.lock().expect("claims lock");
+        let mut holders = self.holders.lock().recover();
         if holders.get(account).is_some_and(|h| h == me) {
             holders.remove(account);
             true
@@ -81,11 +83,7 @@ impl Claims {
 
     /// The holder of `account`, if any.
     pub fn holder(&self, account: &Account) -> Option<String> {
-        self.holders
-            .lock()
-            .expect("claims lock")
-            .get(account)
-            .cloned()
+        self.holders.lock().recover().get(account).cloned()
     }
 }
 

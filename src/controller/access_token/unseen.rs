@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::sync::Recover;
+
 /// How long a reconcile waits at most for the watch to show a status write of ours.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -30,9 +32,9 @@ pub struct Unseen {
 
 impl Unseen {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (String, Instant)>> {
-        // Lock poisoning: recover and go on, as everywhere (see `server::index`); an entry at
+        // A poisoned lock is recovered (the project's policy, `crate::sync`); an entry at
         // worst delays one reconcile by PATIENCE.
-        self.written.lock().unwrap_or_else(|e| e.into_inner())
+        self.written.lock().recover()
     }
 
     /// This controller wrote the status of `namespace/name`, giving it `resource_version`.

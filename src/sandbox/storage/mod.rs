@@ -33,6 +33,8 @@ pub use meta::{now_rfc3339, object_key};
 use super::errors::{ApiError, Cause};
 use super::registry::{Generation, ResourceInfo, StorageKey};
 
+use crate::sync::Recover;
+
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
 pub type ObjKey = (String, String);
 
@@ -223,11 +225,11 @@ impl Store {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.read().recover()
     }
 
     fn write_lock(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+        self.inner.write().recover()
     }
 
     /// Make room for a resource (or refresh its description after a CRD update).
