@@ -54,7 +54,7 @@ pub fn slim_config_map(config_map: &mut ConfigMap) {
 
 /// A Secret as the controller's cache keeps it. Of its managedFields only this controller's own
 /// apply entry matters (which keys the next apply would own, so that an unchanged Secret is not
-/// written again), kept as the compact string of [`owned_fields`]. Its labels, annotations, data
+/// written again), kept as the compact string of `owned_fields`. Its labels, annotations, data
 /// and type, and that string, are packed into one allocation: as `BTreeMap`s, each map costs a
 /// B-tree node of about 540 bytes however few keys it holds, plus two allocations per entry,
 /// which made a cached token Secret about 2.7 KiB, the largest item of the operator's memory.

@@ -43,7 +43,7 @@ pub async fn run_command(args: SandboxArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// [`start`] with the project's CRDs, unless `stop` is cancelled first (then `None`: nothing
+/// `start` with the project's CRDs, unless `stop` is cancelled first (then `None`: nothing
 /// is left running).
 pub async fn start_until(
     args: &SandboxArgs,

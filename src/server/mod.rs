@@ -74,7 +74,7 @@ pub struct TokenServiceArgs {
     pub jwt_algorithm: Algorithm,
 
     /// The `iss` claim and the discovery issuer: the URL clients reach the service at.
-    /// Default: http(s)://<listen address>.
+    /// Default: `http(s)://<listen address>`.
     #[arg(long, env = "WITBOOST_ISSUER")]
     pub issuer: Option<String>,
 

@@ -9,7 +9,7 @@
 //! `Time`/`MicroTime` as RFC 3339 (left out when zero), `Duration` as Go prints it, `Quantity` as
 //! its string, `IntOrString` as number or string, `RawExtension`/`FieldsV1` as embedded JSON,
 //! 64-bit integers as JSON numbers, bytes as base64. k8s-pb has neither serde nor descriptors,
-//! so the decoded message is read through its derived `Debug` ([`debug`]).
+//! so the decoded message is read through its derived `Debug` (`debug.rs`).
 //!
 //! Simplified: Go's protobuf encoding writes every non-pointer scalar, so a zero value (`""`,
 //! `0`, `false`) on the wire is dropped unless the schema requires the field, as Go's
