@@ -118,8 +118,6 @@ impl ResourceInfo {
     }
 }
 
-type VersionKey = (String, String, String);
-
 /// Every served resource, by group, version and plural.
 #[derive(Debug)]
 pub struct Registry {
@@ -128,7 +126,10 @@ pub struct Registry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_gvr: HashMap<VersionKey, Arc<ResourceInfo>>,
+    /// plural -> its resources (a few plurals, such as `events`, are served in more than one
+    /// group, and a CRD's in each of its versions): a request's look-up borrows its path's
+    /// segments instead of building a key.
+    by_plural: HashMap<String, Vec<Arc<ResourceInfo>>>,
     /// group -> versions in preference order (for discovery).
     groups: BTreeMap<String, Vec<String>>,
     /// Insertion order of groups, so discovery lists built-in groups first like the real server.
@@ -152,8 +153,10 @@ impl Registry {
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
         let inner = self.inner.read().recover();
         inner
-            .by_gvr
-            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .by_plural
+            .get(plural)?
+            .iter()
+            .find(|r| r.group == group && r.version == version)
             .cloned()
     }
 
@@ -161,8 +164,7 @@ impl Registry {
     pub fn resources(&self, group: &str, version: &str) -> Vec<Arc<ResourceInfo>> {
         let inner = self.inner.read().recover();
         let mut out: Vec<_> = inner
-            .by_gvr
-            .values()
+            .resources()
             .filter(|r| r.group == group && r.version == version)
             .cloned()
             .collect();
@@ -184,7 +186,7 @@ impl Registry {
     /// All resources, every version.
     pub fn all(&self) -> Vec<Arc<ResourceInfo>> {
         let inner = self.inner.read().recover();
-        inner.by_gvr.values().cloned().collect()
+        inner.resources().cloned().collect()
     }
 
     /// Serve (or re-serve, after an update) the versions of a CRD. Returns the resources now served.
@@ -211,6 +213,10 @@ impl Default for Registry {
 }
 
 impl Inner {
+    fn resources(&self) -> impl Iterator<Item = &Arc<ResourceInfo>> {
+        self.by_plural.values().flatten()
+    }
+
     fn insert(&mut self, info: Arc<ResourceInfo>) {
         let versions = self.groups.entry(info.group.clone()).or_default();
         if !versions.contains(&info.version) {
@@ -220,24 +226,22 @@ impl Inner {
         if !self.group_order.contains(&info.group) {
             self.group_order.push(info.group.clone());
         }
-        self.by_gvr.insert(
-            (
-                info.group.clone(),
-                info.version.clone(),
-                info.plural.clone(),
-            ),
-            info,
-        );
+        let served = self.by_plural.entry(info.plural.clone()).or_default();
+        served.retain(|r| !(r.group == info.group && r.version == info.version));
+        served.push(info);
     }
 
     fn remove_resource(&mut self, group: &str, plural: &str) {
-        self.by_gvr
-            .retain(|(g, _, p), _| !(g == group && p == plural));
+        if let Some(served) = self.by_plural.get_mut(plural) {
+            served.retain(|r| r.group != group);
+            if served.is_empty() {
+                self.by_plural.remove(plural);
+            }
+        }
         let mut versions: Vec<String> = self
-            .by_gvr
-            .keys()
-            .filter(|(g, _, _)| g == group)
-            .map(|(_, v, _)| v.clone())
+            .resources()
+            .filter(|r| r.group == group)
+            .map(|r| r.version.clone())
             .collect();
         versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         versions.dedup();
