@@ -81,6 +81,7 @@ pub(super) fn controllers(
 
     let (tokens_listed, secrets_listed, accounts_listed) =
         (Listed::default(), Listed::default(), Listed::default());
+    let by_account = Arc::new(access_token::by_account::TokensByAccount::default());
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
         tokens: tokens.clone(),
@@ -89,7 +90,7 @@ pub(super) fn controllers(
         accounts_listed: accounts_listed.clone(),
         stop: stop.clone(),
         claims: Default::default(),
-        by_account: Default::default(),
+        by_account: by_account.clone(),
         unseen: Default::default(),
         scaffold: scaffold(access_token::NAME),
         config: config.controller.clone(),
@@ -101,6 +102,7 @@ pub(super) fn controllers(
         client: client.clone(),
         tokens: tokens.clone(),
         tokens_listed: tokens_listed.clone(),
+        by_account,
         stop: stop.clone(),
         scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),

@@ -90,7 +90,7 @@ pub struct Context {
     pub claims: Claims,
     /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
     /// [`deleted`]).
-    pub by_account: by_account::TokensByAccount,
+    pub by_account: Arc<by_account::TokensByAccount>,
     /// Status writes the token cache has not shown yet ([`unseen`]).
     pub unseen: unseen::Unseen,
     pub scaffold: Scaffold,

@@ -1,9 +1,13 @@
-//! Step 1, dereference: find the account's tokens in the AccessToken cache.
+//! Step 1, dereference: find the account's tokens in the AccessToken cache, through the map of
+//! tokens by account the AccessToken controller keeps (a look-up costs the account's own tokens,
+//! not a scan of every cached token).
 
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 
+use crate::controller::access_token::by_account::TokensByAccount;
+use crate::controller::access_token::{account_of, validate::Account};
 use crate::controller::condition;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 
@@ -17,20 +21,26 @@ pub struct ActiveToken {
 /// The account's Active tokens (normally at most one).
 pub fn active_tokens(
     tokens: &Store<DeserializeGuard<AccessToken>>,
+    by_account: &TokensByAccount,
     account: &ServiceAccount,
 ) -> Vec<ActiveToken> {
-    let namespace = account.namespace();
-    let name = account.name_any();
-    let mut active: Vec<ActiveToken> = tokens
-        .state()
-        .iter()
-        .filter_map(|object| object.0.as_ref().ok())
-        .filter(|t| t.namespace() == namespace)
-        .filter(|t| t.spec.service_account_name.as_deref() == Some(name.as_str()))
-        .filter_map(|t| {
-            let status = t.status.as_ref()?;
+    let owner = Account::ServiceAccount {
+        namespace: account.namespace().unwrap_or_default(),
+        name: account.name_any(),
+    };
+    let mut active: Vec<ActiveToken> = by_account
+        .tokens(&owner)
+        .into_iter()
+        .filter_map(|(namespace, name)| tokens.get(&ObjectRef::new(&name).within(&namespace)))
+        .filter_map(|object| {
+            let token = object.0.as_ref().ok()?;
+            // The cache is the truth: the map may lag behind it by one event.
+            if account_of(token).as_ref() != Some(&owner) {
+                return None;
+            }
+            let status = token.status.as_ref()?;
             (status.phase == Some(AccessTokenPhase::Active)).then(|| ActiveToken {
-                name: t.name_any(),
+                name: token.name_any(),
                 ready: condition::is_ready(status.conditions.as_deref()),
             })
         })

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::ControllerConfig;
+use super::access_token::by_account::TokensByAccount;
 use super::scaffold::{self, ReconcileError, Scaffold};
 use super::stopping::Listed;
 use crate::crd::{AccessToken, ServiceAccount};
@@ -45,6 +46,8 @@ pub struct Context {
     pub tokens: Store<DeserializeGuard<AccessToken>>,
     /// Set once the token cache has its first full list.
     pub tokens_listed: Listed,
+    /// The AccessToken controller's map of cached tokens by account, shared.
+    pub by_account: Arc<TokensByAccount>,
     /// Cancelled when the operator stops.
     pub stop: CancellationToken,
     pub scaffold: Scaffold,
@@ -76,7 +79,7 @@ async fn reconcile_account(account: &ServiceAccount, ctx: &Context) -> Result<Ac
     if !ctx.tokens_listed.wait_unless_stopped(&ctx.stop).await {
         return Ok(Action::await_change());
     }
-    let active = dereference::active_tokens(&ctx.tokens, account);
+    let active = dereference::active_tokens(&ctx.tokens, &ctx.by_account, account);
     let desired = build::status(account, &active, Timestamp::now());
     if status::patch(&ctx.client, account, &desired).await? {
         debug!(active_token = ?desired.active_token, "status updated");
