@@ -167,10 +167,17 @@ fn list(
         let (items, rv) = st.store.list(&info.storage, ns, |v| filter.matches(v));
         return Ok(output::list(info, &items, rv, format));
     }
+    // Without a selector the filter keeps every object of the namespace, which the store's
+    // range already is; with one, kube-apiserver leaves remainingItemCount out, and so does
+    // the store.
+    let selected = ["labelSelector", "fieldSelector"]
+        .iter()
+        .any(|p| params.get(*p).is_some_and(|s| !s.is_empty()));
+    let matches = |v: &Value| filter.matches(v);
     let page = st.store.list_page(
         &info.storage,
         ns,
-        |v| filter.matches(v),
+        selected.then_some(&matches as &dyn Fn(&Value) -> bool),
         limit,
         from.as_ref().map(|c| (c.rv, &c.after)),
     )?;
@@ -178,19 +185,14 @@ fn list(
         rv: page.rv,
         ..Default::default()
     };
-    if page.remaining > 0
+    if page.more
         && let Some(last) = page.items.last()
     {
         meta.continue_token = Some(paging::encode(
             page.rv,
             &super::super::storage::object_key(&last.value),
         ));
-        let selected = ["labelSelector", "fieldSelector"]
-            .iter()
-            .any(|p| params.get(*p).is_some_and(|s| !s.is_empty()));
-        if !selected {
-            meta.remaining = Some(page.remaining);
-        }
+        meta.remaining = page.remaining;
     }
     Ok(output::list_page(info, &page.items, &meta, format))
 }

@@ -160,13 +160,16 @@ pub struct DeleteOptions {
     pub dry_run: bool,
 }
 
-/// One page of a list (see `paging`): the items, the snapshot's resourceVersion, and the
-/// matching items left after them.
+/// One page of a list (see `paging`): the items, the snapshot's resourceVersion, and whether
+/// (and, when counted, how many) matching items are left after them.
 #[derive(Debug)]
 pub struct ListPage {
     pub items: Vec<Stored>,
     pub rv: u64,
-    pub remaining: u64,
+    /// Whether objects are left after this page.
+    pub more: bool,
+    /// How many, when counted (see [`Store::list_page`]).
+    pub remaining: Option<u64>,
 }
 
 /// Work handed to the background garbage collector.
@@ -310,11 +313,17 @@ impl Store {
     /// (the current state for `None`). An earlier state is rebuilt from the retained history:
     /// each object changed since then is taken as it was before its first later change. A state
     /// older than the history is `410 Expired`, as a compacted etcd revision.
+    ///
+    /// `selector` picks the objects of a list with a label or field selector. Without one, every
+    /// object in scope is listed and those left after the page are counted (what kube-apiserver
+    /// reports as `remainingItemCount`), by walking the keys alone; with one, nothing is counted
+    /// (as kube-apiserver) and the page looks no further than the next match. Either way the
+    /// pages of one list evaluate each object once, not once per page.
     pub fn list_page(
         &self,
         key: &StorageKey,
         ns: Option<&str>,
-        mut keep: impl FnMut(&Value) -> bool,
+        selector: Option<&dyn Fn(&Value) -> bool>,
         limit: Option<usize>,
         at: Option<(u64, &ObjKey)>,
     ) -> Result<ListPage, ApiError> {
@@ -324,7 +333,8 @@ impl Store {
             return Ok(ListPage {
                 items: vec![],
                 rv,
-                remaining: 0,
+                more: false,
+                remaining: selector.is_none().then_some(0),
             });
         };
         let after = at.map(|(_, k)| k);
@@ -364,15 +374,23 @@ impl Store {
             .take_while(|(k, _)| ns.is_none_or(|ns| k.0 == ns))
             .filter(|(k, _)| in_scope(k));
         let changed = undone.iter().map(|(k, s)| (k, *s));
-        let mut matching = as_of(current, changed).filter(|s| keep(&s.value));
+        let mut objects = as_of(current, changed);
+        let keep = |s: &&Stored| selector.is_none_or(|selected| selected(&s.value));
         let items: Vec<Stored> = match limit {
-            Some(n) => matching.by_ref().take(n).cloned().collect(),
-            None => matching.by_ref().cloned().collect(),
+            Some(n) => objects.by_ref().filter(keep).take(n).cloned().collect(),
+            None => objects.by_ref().filter(keep).cloned().collect(),
         };
-        let remaining = matching.count() as u64;
+        let (more, remaining) = match selector {
+            None => {
+                let remaining = objects.count() as u64;
+                (remaining > 0, Some(remaining))
+            }
+            Some(_) => (objects.any(|s| keep(&s)), None),
+        };
         Ok(ListPage {
             items,
             rv,
+            more,
             remaining,
         })
     }
