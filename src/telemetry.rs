@@ -114,3 +114,80 @@ pub fn encode(registry: &Registry) -> String {
     let _ = prometheus_client::encoding::text::encode(&mut out, registry);
     out
 }
+
+/// The most a chunk of [`encode_chunks`] holds: half glibc's default mmap threshold (128 KiB).
+pub const CHUNK: usize = 64 * 1024;
+
+/// The registry as Prometheus/OpenMetrics text, in chunks of at most [`CHUNK`] bytes, for the
+/// admin server to send one after the other.
+///
+/// With series per token the text grows with the number of tokens (about 4 MB at 10,000). Built
+/// as one `String`, each scrape would allocate, and free, a block that large; glibc serves such a
+/// block with mmap and, once it is freed, raises its mmap threshold to the block's size
+/// (`mallopt(3)`), so from then on every buffer below that size (list pages, watch events)
+/// comes from the heap, whose freed pages stay resident. Chunks below the threshold leave it
+/// where it is.
+pub fn encode_chunks(registry: &Registry) -> Vec<bytes::Bytes> {
+    let mut out = Chunks::default();
+    // Writing into memory cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out.finish()
+}
+
+#[derive(Default)]
+struct Chunks {
+    done: Vec<bytes::Bytes>,
+    current: String,
+}
+
+impl Chunks {
+    fn finish(mut self) -> Vec<bytes::Bytes> {
+        if !self.current.is_empty() {
+            self.done.push(self.current.into());
+        }
+        self.done
+    }
+}
+
+impl std::fmt::Write for Chunks {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.current.len() + s.len() > CHUNK && !self.current.is_empty() {
+            let full = std::mem::replace(&mut self.current, String::with_capacity(CHUNK));
+            self.done.push(full.into());
+        }
+        if self.current.capacity() == 0 {
+            self.current.reserve_exact(CHUNK);
+        }
+        // The encoder writes names, labels and values piece by piece, each far smaller than a
+        // chunk; a larger piece would be a chunk of its own.
+        self.current.push_str(s);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::metrics::family::Family;
+    use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+
+    use super::{CHUNK, encode, encode_chunks};
+
+    #[test]
+    fn metrics_in_chunks_are_the_same_text_and_no_chunk_exceeds_the_limit() {
+        let mut registry = Registry::default();
+        let family = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register("token_expiry", "per token", family.clone());
+        for i in 0..20_000 {
+            family
+                .get_or_create(&vec![("name".to_owned(), format!("token-{i:06}"))])
+                .set(i);
+        }
+        let chunks = encode_chunks(&registry);
+        let text = encode(&registry);
+        assert!(text.len() > 10 * CHUNK, "enough text for many chunks");
+        assert!(chunks.len() > 10);
+        assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
+        assert_eq!(chunks.concat(), text.as_bytes());
+    }
+}
