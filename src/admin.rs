@@ -48,12 +48,7 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        // In chunks, so that no allocation grows with the number of tokens.
-        axum::body::Body::from_stream(futures::stream::iter(
-            crate::telemetry::encode_chunks(&state.registry)
-                .into_iter()
-                .map(Ok::<_, std::convert::Infallible>),
-        )),
+        crate::telemetry::encode(&state.registry),
     )
 }
 
