@@ -5,8 +5,9 @@
 //! serves the sandbox API; the operator is the release binary in a process of its own, so its
 //! memory is measured alone. Environment: `TOKENS` (token counts to measure, default
 //! `1000,10000`), `WRK_SECONDS` (10; 0 skips `wrk`), `CONNECTIONS` (64), `OPERATOR_BIN` (the
-//! operator binary to run; default: the one built with this bench). For each count, on a fresh
-//! sandbox:
+//! operator binary to run; default: the one built with this bench), `AS_IMAGE` (1: the operator
+//! gets the environment the container image sets, `MALLOC_MMAP_THRESHOLD_=131072`; 0: this
+//! process's environment alone). For each count, on a fresh sandbox:
 //!
 //! 1. the AccessTokens are created over HTTP (64 in flight), then the operator starts on the
 //!    backlog; tokens/s is the count over the time from its start to the last one Active;
@@ -100,7 +101,12 @@ impl Operator {
     fn start(kubeconfig: &Path, log: &Path) -> Self {
         let (admin, http) = (free_port(), free_port());
         let log = std::fs::File::create(log).expect("log file");
-        let child = Command::new(operator_bin())
+        let mut command = Command::new(operator_bin());
+        if env_or("AS_IMAGE", "1") == "1" {
+            // What the Containerfile sets (ENV): the operator as it runs in its image.
+            command.env("MALLOC_MMAP_THRESHOLD_", "131072");
+        }
+        let child = command
             .args(["run", "--admin-addr", &admin.to_string()])
             .args(["--http-addr", &http.to_string()])
             .env("KUBECONFIG", kubeconfig)

@@ -46,13 +46,15 @@ user=$("${buildah[@]}" inspect --type image --format '{{.OCIv1.Config.User}}' "$
 [[ "$user" == "65532:65532" ]] || fail "the image runs as '$user', not 65532:65532"
 entrypoint=$("${buildah[@]}" inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$image")
 [[ "$entrypoint" == '[/witboost-token-operator]' ]] || fail "entrypoint is $entrypoint"
+env=$("${buildah[@]}" inspect --type image --format '{{.OCIv1.Config.Env}}' "$image")
+[[ "$env" == *MALLOC_MMAP_THRESHOLD_=131072* ]] || fail "the image does not fix glibc's mmap threshold: $env"
 ctr=$("${buildah[@]}" from --pull-never "$image")
 root=$("${buildah[@]}" mount "$ctr")
 paths=$(cd "$root" && find . | sort)
 [[ "$paths" == $'.\n./witboost-token-operator' ]] || fail "the image holds more than the binary:"$'\n'"$paths"
 owner=$(stat -c '%u:%g %a' "$root/witboost-token-operator")
 [[ "$owner" == "0:0 755" ]] || fail "the binary is $owner, not root-owned 755"
-ok "the image holds only /witboost-token-operator, owned by root, run as 65532:65532"
+ok "the image holds only /witboost-token-operator, owned by root, run as 65532:65532, glibc's mmap threshold fixed"
 
 step "crds in the image"
 # With the volume the later run uses, so that its mount point exists before the snapshot below.
