@@ -137,29 +137,27 @@ fn open_watches(h: &Harness) -> (usize, usize) {
     )
 }
 
+/// A token service on `addr`, against the harness's sandbox.
+async fn token_service_on(h: &Harness, addr: &str) -> anyhow::Result<TokenService> {
+    let args = TokenServiceArgs::on(addr.parse().unwrap());
+    TokenService::start(args, h.client.clone(), Metrics::unregistered()).await
+}
+
 #[tokio::test]
 async fn a_token_service_that_fails_to_bind_leaves_no_watch_open() {
     let h = Harness::without_operator(config()).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     // The service has listed both kinds, and goes on to watch them, before it binds.
-    let error = TokenService::start(
-        TokenServiceArgs::on(taken.local_addr().unwrap()),
-        h.client.clone(),
-        Metrics::unregistered(),
-    )
-    .await
-    .err()
-    .expect("the address is taken");
+    let error = token_service_on(&h, &taken.local_addr().unwrap().to_string())
+        .await
+        .err()
+        .expect("the address is taken");
     assert!(format!("{error:#}").contains("failed to bind"), "{error:#}");
     assert!(h.sandbox.request_counts().get("list", "accesstokens") > 0);
     // A service started and stopped afterwards: once its watches have ended, none is open.
-    let service = TokenService::start(
-        TokenServiceArgs::on("127.0.0.1:0".parse().unwrap()),
-        h.client.clone(),
-        Metrics::unregistered(),
-    )
-    .await
-    .expect("a service on a free port starts");
+    let service = token_service_on(&h, "127.0.0.1:0")
+        .await
+        .expect("a service on a free port starts");
     eventually(10, "the running service's watches", || async {
         (open_watches(&h) >= (1, 1)).then_some(())
     })
