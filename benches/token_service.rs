@@ -1,43 +1,50 @@
-//! Load benchmark of the token service's exchange endpoint, side by side with a minimal handler
-//! returning a constant on the same HTTP stack (axum on tokio, HTTP/1.1 keep-alive), in one run.
+//! The exchange under `wrk`, side by side with JWKS and with the least any exchange can cost on
+//! the same HTTP stack, in one run.
 //!
-//! `cargo bench --bench token_service -- [seconds] [connections]` (defaults: 10 s, 64).
-//! A plain Rust load client: `connections` keep-alive connections on loopback, each sending
-//! requests back to back; latency is measured per request from write to full response.
+//! `cargo bench --locked --bench token_service` (needs `wrk`; `make bench` installs it). Settings
+//! from the environment: `ROUNDS` (5), `SECONDS` per endpoint (5), `CONNECTIONS` (64).
+//!
+//! The servers run in this process on a multi-thread runtime with one worker per CPU, as the
+//! operator does; `wrk` runs in its own process with 2 threads. Each round measures, one after
+//! the other:
+//! - **JWKS**: `GET /.well-known/jwks.json` of the token service's router, as deployed;
+//! - **constant**: a `POST` answered with a fixed body as long as an exchange's answer (the HTTP
+//!   stack alone);
+//! - **one signature**: the same, plus one ES256 signature (ring, the key parsed once) of an input
+//!   as long as a JWT's signing input: the least an exchange that signs a JWT per call can cost;
+//! - **exchange**: `POST /api/auth/access-tokens/jwt` of the token service's router.
+//!
+//! It prints each round's requests per second, the server's CPU time per request (this process,
+//! without `wrk`), and the median of each round's ratio to JWKS.
 
-use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::{Json, Router, routing::post};
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use axum::{Router, routing::post};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use tokio::net::TcpListener;
 use witboost_token_operator::crd::{
     AccessToken, AccessTokenPhase, AccessTokenSpec, AccessTokenStatus, ServiceAccount,
     ServiceAccountSpec,
 };
 use witboost_token_operator::jwt::{Algorithm, KeySet, LifetimeLimits, Policy, SigningKey};
+use witboost_token_operator::server::routes::EXCHANGE_PATH;
 use witboost_token_operator::server::{AppState, Keys, MemoryIndex, Metrics, router};
 use witboost_token_operator::token::Token;
 
-struct Result {
-    name: &'static str,
-    requests: usize,
-    seconds: f64,
-    p50: Duration,
-    p99: Duration,
-    /// CPU time of this process (servers and client) during the measured window.
-    cpu: Duration,
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-/// CPU time used so far by every thread of this process, from `/proc/self/task/*/schedstat`
-/// (nanoseconds on a CPU); zero where that is not available.
+/// CPU time used so far by every thread of this process, from `/proc/self/task/*/schedstat`.
 fn cpu_time() -> Duration {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    tasks
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
         .flatten()
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
         .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
@@ -45,14 +52,15 @@ fn cpu_time() -> Duration {
         .sum()
 }
 
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+async fn serve(app: Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    format!("http://{addr}")
 }
 
-fn exchange_app(token: &Token) -> Router {
+/// The token service's router with one ServiceAccount and one Active token of it.
+fn token_service(token: &Token) -> Router {
     let index = Arc::new(MemoryIndex::new());
     let mut sa = ServiceAccount::new(
         "bot",
@@ -85,146 +93,177 @@ fn exchange_app(token: &Token) -> Router {
             issuer: "http://127.0.0.1".into(),
             limits: LifetimeLimits::default(),
         }),
-        keys: Keys::new(KeySet::new(SigningKey::generate(Algorithm::Es256).unwrap())),
+        keys: Keys::new(KeySet::new(
+            SigningKey::generate(Algorithm::Es256).expect("ES256 key"),
+        )),
         index,
         metrics: Metrics::register(&mut registry),
     })
 }
 
-fn constant_app() -> Router {
-    Router::new().route(
-        "/api/auth/access-tokens/jwt",
-        post(|| async { Json(json!({ "jwt": "constant" })) }),
-    )
-}
-
-/// Reads one HTTP/1.1 response with a Content-Length body; returns the status code.
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> u16 {
-    buf.clear();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..end])
-                .unwrap()
-                .to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse().unwrap())
-                .unwrap_or(0);
-            while buf.len() < end + 4 + length {
-                let n = stream.read(&mut chunk).await.unwrap();
-                assert!(n > 0, "connection closed");
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            return head[9..12].parse().unwrap();
-        }
-    }
-}
-
-async fn load(
-    name: &'static str,
-    addr: SocketAddr,
-    body: String,
-    connections: usize,
-    run: Duration,
-) -> Result {
-    let request = Arc::new(format!(
-        "POST /api/auth/access-tokens/jwt HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+/// One exchange over a plain socket: the answer's body.
+fn exchange_once(base: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "POST {EXCHANGE_PATH} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    ));
-    let warmup = Duration::from_secs(1);
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let end = measure_from + run;
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let request = request.clone();
-            tokio::spawn(async move {
-                let mut stream = TcpStream::connect(addr).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut buf = Vec::with_capacity(8192);
-                let mut latencies = Vec::new();
-                loop {
-                    let sent = Instant::now();
-                    if sent >= end {
-                        break;
-                    }
-                    stream.write_all(request.as_bytes()).await.unwrap();
-                    let status = read_response(&mut stream, &mut buf).await;
-                    assert_eq!(status, 200);
-                    if sent >= measure_from {
-                        latencies.push(sent.elapsed());
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    tokio::time::sleep_until(measure_from.into()).await;
-    let cpu_before = cpu_time();
-    tokio::time::sleep_until(end.into()).await;
-    let cpu = cpu_time().saturating_sub(cpu_before);
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "exchange: {response}");
+    let (_, answer) = response.split_once("\r\n\r\n").expect("a body");
+    answer.to_owned()
+}
+
+/// `POST /constant` and `POST /sign`: `answer`, the second after signing `signing_input`.
+fn floor(answer: String, signing_input: Vec<u8>) -> Router {
+    let rng = SystemRandom::new();
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("P-256 key");
+    let key = Arc::new(
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("P-256 key pair"),
+    );
+    let constant = answer.clone();
+    Router::new()
+        .route("/constant", post(move || async move { constant }))
+        .route(
+            "/sign",
+            post(move || async move {
+                let signature = key
+                    .sign(&SystemRandom::new(), &signing_input)
+                    .expect("signature");
+                std::hint::black_box(signature);
+                answer
+            }),
+        )
+}
+
+/// Requests per second and requests in all, as `wrk` reports them.
+fn wrk(url: &str, seconds: u64, connections: u64, script: Option<&Path>) -> (f64, f64) {
+    let mut command = std::process::Command::new("wrk");
+    command.args(["-t", "2", "-c", &connections.to_string()]);
+    command.args(["-d", &format!("{seconds}s")]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
     }
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Result {
-        name,
-        requests: all.len(),
-        seconds: run.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        cpu,
-    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("wrk runs (make bench installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "wrk saw failed answers from {url}:\n{text}"
+    );
+    let per_sec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"));
+    let total = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    (per_sec, total)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let seconds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let connections: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64);
+    let rounds: usize = env_or("ROUNDS", 5);
+    let seconds: u64 = env_or("SECONDS", 5);
+    let connections: u64 = env_or("CONNECTIONS", 64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .unwrap();
-    runtime.block_on(async {
-        let token = Token::generate();
-        let exchange = serve(exchange_app(&token)).await;
-        let constant = serve(constant_app()).await;
-        let body = json!({ "access_token": token.expose(), "duration_seconds": 300 }).to_string();
-        let run = Duration::from_secs(seconds);
-        let results = [
-            load("constant handler", constant, body.clone(), connections, run).await,
-            load("exchange (ES256)", exchange, body, connections, run).await,
-        ];
-        println!(
-            "{} connections, {} s per endpoint after 1 s warm-up, {} CPUs",
-            connections,
-            seconds,
-            std::thread::available_parallelism().map_or(0, |n| n.get())
-        );
-        println!("| endpoint | requests/s | p50 | p99 | CPU per request | CPUs busy |");
-        println!("|---|---:|---:|---:|---:|---:|");
-        for r in &results {
-            println!(
-                "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.1} µs | {:.2} |",
-                r.name,
-                r.requests as f64 / r.seconds,
-                r.p50.as_secs_f64() * 1e3,
-                r.p99.as_secs_f64() * 1e3,
-                r.cpu.as_secs_f64() * 1e6 / r.requests as f64,
-                r.cpu.as_secs_f64() / r.seconds,
-            );
+        .expect("runtime");
+    let token = Token::generate();
+    let body = format!("{{\"access_token\": \"{}\"}}", token.expose());
+    let service = runtime.block_on(serve(token_service(&token)));
+    // The floor answers as much as the exchange does and signs as much as it does.
+    let answer = exchange_once(&service, &body);
+    let jwt: serde_json::Value = serde_json::from_str(&answer).expect("a JSON answer");
+    let jwt = jwt["jwt"].as_str().expect("a JWT");
+    let (signing_input, _signature) = jwt.rsplit_once('.').expect("a signed JWT");
+    let signing_input = signing_input.as_bytes().to_vec();
+    let floor = runtime.block_on(serve(floor(answer.clone(), signing_input)));
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let post_script = dir.path().join("post.lua");
+    std::fs::write(
+        &post_script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             wrk.body = '{body}'\n"
+        ),
+    )
+    .expect("wrk script");
+    let endpoints: [(&str, String, Option<&Path>); 4] = [
+        ("JWKS", format!("{service}/.well-known/jwks.json"), None),
+        ("constant", format!("{floor}/constant"), Some(&post_script)),
+        ("one signature", format!("{floor}/sign"), Some(&post_script)),
+        (
+            "exchange",
+            format!("{service}{EXCHANGE_PATH}"),
+            Some(&post_script),
+        ),
+    ];
+
+    println!(
+        "{rounds} rounds, {seconds} s per endpoint, {connections} connections, wrk -t2, {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    print!("| round |");
+    for (name, ..) in &endpoints {
+        print!(" {name} req/s | {name} server µs/req |");
+    }
+    println!();
+    println!("|---:|{}", "---:|---:|".repeat(endpoints.len()));
+    let mut ratios = vec![Vec::new(); endpoints.len()];
+    let mut cpu = vec![Vec::new(); endpoints.len()];
+    for round in 1..=rounds {
+        print!("| {round} |");
+        let mut jwks = 0.0;
+        for (i, (_, url, script)) in endpoints.iter().enumerate() {
+            let before = cpu_time();
+            let (per_sec, total) = wrk(url, seconds, connections, *script);
+            let server_us = (cpu_time() - before).as_secs_f64() * 1e6 / total;
+            if i == 0 {
+                jwks = per_sec;
+            }
+            ratios[i].push(per_sec / jwks);
+            cpu[i].push(server_us);
+            print!(" {per_sec:.0} | {server_us:.1} |");
         }
-        let ratio = (results[1].requests as f64) / (results[0].requests as f64);
-        println!("exchange / constant throughput: {ratio:.2}");
-    });
+        println!();
+    }
+    println!();
+    println!("| endpoint | median ratio to JWKS | median server CPU per request |");
+    println!("|---|---:|---:|");
+    for (i, (name, ..)) in endpoints.iter().enumerate() {
+        println!(
+            "| {name} | {:.2} | {:.1} µs |",
+            median(ratios[i].clone()),
+            median(cpu[i].clone())
+        );
+    }
+    let exchange_to_floor: Vec<f64> = ratios[3]
+        .iter()
+        .zip(&ratios[2])
+        .map(|(exchange, floor)| exchange / floor)
+        .collect();
+    println!();
+    println!(
+        "exchange / one signature: {:.2} (median of the rounds)",
+        median(exchange_to_floor)
+    );
 }

@@ -136,6 +136,8 @@ async fn exchange_answers_the_documented_jwt_body() {
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body.as_object().unwrap().len(), 1);
+    assert_eq!(answer.headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store");
     let jwt = answer.body["jwt"].as_str().unwrap();
     let claims = f
         .state
@@ -537,6 +539,7 @@ async fn session_exchange_turns_an_active_jwt_into_a_fresh_scoped_jwt_of_the_sam
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body.as_object().unwrap().len(), 1);
+    assert_eq!(answer.headers[header::CONTENT_TYPE], "application/json");
     assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store");
     let scoped = answer.body["jwt"].as_str().unwrap();
     let (before, after) = (f.claims(&jwt), f.claims(scoped));
