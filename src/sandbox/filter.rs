@@ -75,6 +75,12 @@ impl ObjectFilter {
         })
     }
 
+    /// Whether a label or field selector narrows the objects (an empty or blank selector, as
+    /// kube-apiserver reads it, selects everything and does not).
+    pub fn selects(&self) -> bool {
+        self.labels.is_some() || self.fields.is_some()
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         let meta = &obj["metadata"];
         if let Some(ns) = &self.namespace

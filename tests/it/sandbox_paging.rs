@@ -119,7 +119,7 @@ async fn pages_show_the_first_pages_snapshot_while_objects_change() {
 }
 
 #[tokio::test]
-async fn the_last_page_has_no_token_and_selectors_hide_the_remaining_count() {
+async fn the_last_page_has_no_token_and_selectors_but_blank_ones_hide_the_remaining_count() {
     let sb = sandbox().await;
     let api: Api<ConfigMap> = Api::namespaced(sb.client(), "default");
     for i in 0..5 {
@@ -131,6 +131,11 @@ async fn the_last_page_has_no_token_and_selectors_hide_the_remaining_count() {
     assert_eq!(all.items.len(), 5);
     assert!(all.metadata.continue_.is_none_or(|c| c.is_empty()));
     assert_eq!(all.metadata.remaining_item_count, None);
+
+    // A blank selector selects everything, as no selector does: the count is there.
+    let blank = api.list(&page(2, None).labels(" ")).await.unwrap();
+    assert_eq!(blank.items.len(), 2);
+    assert_eq!(blank.metadata.remaining_item_count, Some(3));
 
     let odd = api.list(&page(1, None).labels("odd=1")).await.unwrap();
     assert_eq!(odd.items.len(), 1);

@@ -170,14 +170,13 @@ fn list(
     // Without a selector the filter keeps every object of the namespace, which the store's
     // range already is; with one, kube-apiserver leaves remainingItemCount out, and so does
     // the store.
-    let selected = ["labelSelector", "fieldSelector"]
-        .iter()
-        .any(|p| params.get(*p).is_some_and(|s| !s.is_empty()));
     let matches = |v: &Value| filter.matches(v);
     let page = st.store.list_page(
         &info.storage,
         ns,
-        selected.then_some(&matches as &dyn Fn(&Value) -> bool),
+        filter
+            .selects()
+            .then_some(&matches as &dyn Fn(&Value) -> bool),
         limit,
         from.as_ref().map(|c| (c.rv, &c.after)),
     )?;
