@@ -174,6 +174,22 @@ impl AppState {
         Ok(minted)
     }
 
+    /// The exchanges' answer: `{"jwt"}` with a JWT freshly minted for `grant`, not to be cached.
+    fn jwt_answer(
+        &self,
+        grant: &Grant,
+        duration_seconds: Option<i64>,
+        scope: Option<&str>,
+        now: i64,
+    ) -> Result<Response, ApiError> {
+        let minted = self.mint(&self.keys.load(), grant, duration_seconds, scope, now)?;
+        Ok((
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(ExchangeResponse { jwt: &minted.jwt }),
+        )
+            .into_response())
+    }
+
     /// The claims and grant of a JWT of ours whose source access token is still valid.
     fn active_jwt(&self, candidate: &str, now: i64) -> Option<(Claims, Grant)> {
         let claims = self.policy.verify(&self.keys.load(), candidate, now).ok()?;
@@ -249,18 +265,12 @@ async fn exchange(
     let request = parse::exchange_request(is_json, &body)?;
     let now = jwt::now();
     let grant = state.grant_for_token(&request.access_token, now)?;
-    let minted = state.mint(
-        &state.keys.load(),
+    state.jwt_answer(
         &grant,
         request.duration_seconds,
         request.scope.as_deref(),
         now,
-    )?;
-    Ok((
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(ExchangeResponse { jwt: &minted.jwt }),
     )
-        .into_response())
 }
 
 #[derive(Serialize)]
@@ -286,18 +296,12 @@ async fn session_exchange(
         .ok_or(ApiError::InvalidToken)?;
     let body = body_or_error(body)?;
     let request = parse::session_request(is_json, &body)?;
-    let minted = state.mint(
-        &state.keys.load(),
+    state.jwt_answer(
         &grant,
         request.duration_seconds,
         request.scope.as_deref(),
         now,
-    )?;
-    Ok((
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(ExchangeResponse { jwt: &minted.jwt }),
     )
-        .into_response())
 }
 
 #[derive(Deserialize)]
