@@ -6,10 +6,11 @@ use crate::harness;
 
 use std::time::Duration;
 
+use futures::{StreamExt, TryStreamExt};
 use harness::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use witboost_token_operator::crd::AccessToken;
 use witboost_token_operator::leader::LeaseConfig;
 use witboost_token_operator::operator::{Operator, OperatorConfig};
@@ -101,11 +102,36 @@ async fn of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops() {
     assert!(!reconciled(&b), "the standby replica does not");
     assert_eq!(holder(&h).await.as_deref(), Some("a"));
 
-    // A graceful stop gives the Lease up: b takes over at its next try, not after 3 s.
+    // A graceful stop gives the Lease up: the first change of the Lease that is not a's own
+    // renewal clears its holder, before b takes it over.
     let lease = leases(&h).get(LEASE).await.unwrap();
-    let transitions = lease.spec.unwrap().lease_transitions.unwrap_or(0);
+    let transitions = lease.spec.as_ref().unwrap().lease_transitions.unwrap_or(0);
+    let mut changes = leases(&h)
+        .watch(
+            &WatchParams::default().fields(&format!("metadata.name={LEASE}")),
+            lease.metadata.resource_version.as_deref().unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
     within(10, "the leader to stop", a.shutdown()).await;
-    within(2, "b to take over", wait_holder(&h, "b")).await;
+    let handed = within(10, "the Lease to change hands", async {
+        loop {
+            match changes.try_next().await.unwrap() {
+                Some(WatchEvent::Modified(lease)) => {
+                    let holder = lease.spec.and_then(|s| s.holder_identity);
+                    if holder.as_deref() != Some("a") {
+                        return holder;
+                    }
+                }
+                Some(WatchEvent::Bookmark(_)) => {}
+                other => panic!("unexpected change of the Lease: {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(handed, None, "a released the Lease before anyone took it");
+    wait_holder(&h, "b").await;
     h.create(&AccessToken::test("second").for_user("dev@example.com"))
         .await;
     h.wait_active("second").await;
