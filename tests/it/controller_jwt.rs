@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use harness::*;
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use witboost_token_operator::crd::{AccessToken, AccessTokenPhase};
@@ -47,10 +48,21 @@ async fn introspected(addr: SocketAddr, jwt: &str, active: bool) -> Value {
 
 /// Waits until Secret `name` holds a JWT satisfying `check`, and returns it.
 async fn wait_jwt(h: &Harness, name: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    wait_jwt_secret(h, name, what, check).await.0
+}
+
+/// The JWT once it passes `check`, with the Secret that held it.
+async fn wait_jwt_secret(
+    h: &Harness,
+    name: &str,
+    what: &str,
+    check: impl Fn(&str) -> bool,
+) -> (String, Secret) {
     let secrets = h.secrets();
     eventually(15, &format!("Secret {name}: {what}"), || async {
         let secret = secrets.get_opt(name).await.ok().flatten()?;
-        jwt_of(&secret).filter(|jwt| check(jwt))
+        let jwt = jwt_of(&secret).filter(|jwt| check(jwt))?;
+        Some((jwt, secret))
     })
     .await
 }
@@ -91,7 +103,7 @@ async fn the_secret_gets_a_jwt_of_the_token_service_refreshed_at_80_percent_of_i
             .with_jwt(Some("read write"), Some(5)),
     )
     .await;
-    let first = wait_jwt(&h, "ci", "a JWT", |_| true).await;
+    let (first, secret) = wait_jwt_secret(&h, "ci", "a JWT", |_| true).await;
     let claims = introspected(service.addr, &first, true).await;
     assert_eq!(claims["active"], true, "{claims}");
     assert_eq!(claims["sub"], "bot@example.com");
@@ -103,7 +115,7 @@ async fn the_secret_gets_a_jwt_of_the_token_service_refreshed_at_80_percent_of_i
     );
     let iat = claims["iat"].as_i64().unwrap();
     assert_eq!(claims["exp"].as_i64().unwrap(), iat + 5);
-    let secret = h.secrets().get("ci").await.unwrap();
+    // The annotations of the Secret that held this JWT (it is refreshed at iat + 4).
     let annotations = secret.metadata.annotations.unwrap();
     let at = |s: i64| Timestamp::from_second(s).unwrap().to_string();
     assert_eq!(annotations["iam.witboost.com/jwt-expires-at"], at(iat + 5));
@@ -204,7 +216,7 @@ async fn revoking_or_disabling_removes_the_jwt_and_regenerating_replaces_it() {
             .with_jwt(None, None),
     )
     .await;
-    let first = wait_jwt(&h, "ci", "a JWT", |_| true).await;
+    let (first, secret) = wait_jwt_secret(&h, "ci", "a JWT", |_| true).await;
     let claims = introspected(service.addr, &first, true).await;
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
