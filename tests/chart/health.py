@@ -60,9 +60,18 @@ def health(script, obj):
 
 
 passed = failed = 0
-kinds = sorted(p for p in HEALTH.glob("*/*") if (p / "health.lua").exists())
+kinds = sorted(p for p in HEALTH.glob("*/*") if p.is_dir())
 assert kinds, f"no health checks under {HEALTH}"
+for kind_dir in kinds:
+    assert (kind_dir / "health.lua").exists(), f"{kind_dir} has no health.lua"
 embedded = yaml.safe_load(ARGOCD_CM.read_text())["data"]
+# Every health check argocd-cm.yaml carries has its script and tests here.
+for key in embedded:
+    if key.startswith("resource.customizations.health."):
+        group, _, kind = key.removeprefix("resource.customizations.health.").rpartition("_")
+        if not (HEALTH / group / kind).is_dir():
+            failed += 1
+            print(f"FAIL {ARGOCD_CM.name}: {key} has no {group}/{kind}/health.lua here")
 for kind_dir in kinds:
     group, kind = kind_dir.parent.name, kind_dir.name
     script = kind_dir / "health.lua"
@@ -85,7 +94,8 @@ for kind_dir in kinds:
         want = test["healthStatus"]
         got_status, got_message = health(script, obj)
         name = f"{kind} {test['inputPath']}: {want['status']}"
-        if got_status == want["status"] and got_message == want.get("message", got_message):
+        assert "message" in want, f"{test['inputPath']}: the test names no message"
+        if got_status == want["status"] and got_message == want["message"]:
             passed += 1
             print(f"ok   {name}")
         else:
