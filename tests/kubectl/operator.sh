@@ -33,6 +33,22 @@ while read -r ns name state; do
     k wait -n "$ns" --for=condition=Ready "accesstoken/$name" --timeout=30s
 done <<<"$tokens"
 
+step "a token with expiresAt is issued a value until then (it expires in a later step)"
+# Far enough ahead to be issued first on a loaded machine; the steps in between use the wait.
+expires=$(date -u -d '+20 seconds' +%Y-%m-%dT%H:%M:%SZ)
+k apply -f - <<YAML
+apiVersion: iam.witboost.com/v1alpha1
+kind: AccessToken
+metadata:
+  name: short-lived
+spec:
+  user: short-lived@witboost.example.com
+  expiresAt: "$expires"
+YAML
+k wait --for=jsonpath='{.status.phase}'=Active accesstoken/short-lived --timeout=20s
+[[ -n "$(k get secret short-lived -o jsonpath='{.data.token}')" ]] ||
+    fail "the token with expiresAt was issued no value"
+
 step "kubectl wait --for=condition=Ready on the ServiceAccounts of live tokens (kstatus)"
 k wait -n "$E2E_NS" --for=condition=Ready serviceaccount.iam.witboost.com/ci-pipeline --timeout=30s
 
@@ -112,17 +128,7 @@ k wait --for=condition=Ready accesstoken/ci-pipeline-second --timeout=30s
     fail "the second token's Secret holds no value"
 
 step "a token expires at expiresAt: its value is removed"
-expires=$(date -u -d '+5 seconds' +%Y-%m-%dT%H:%M:%SZ)
-k apply -f - <<YAML
-apiVersion: iam.witboost.com/v1alpha1
-kind: AccessToken
-metadata:
-  name: short-lived
-spec:
-  user: short-lived@witboost.example.com
-  expiresAt: "$expires"
-YAML
-k wait --for=jsonpath='{.status.phase}'=Expired accesstoken/short-lived --timeout=30s
+k wait --for=jsonpath='{.status.phase}'=Expired accesstoken/short-lived --timeout=60s
 [[ -z "$(k get secret short-lived -o jsonpath='{.data.token}')" ]] ||
     fail "the expired token's value is still in its Secret"
 
