@@ -323,7 +323,9 @@ def operator_env(kubeconfig):
 
 
 def write_wrapper(path, binary, args, kubeconfig, log):
-    """`E2E_OPERATOR_CMD` for tests/e2e/lib.sh: the chart's args minus the flags lib.sh gives."""
+    """`E2E_OPERATOR_CMD` for tests/e2e/lib.sh: the chart's args minus the flags lib.sh gives.
+    The operator writes its log straight to `log`, so the log is whole once lib.sh has waited
+    for it to exit."""
     path = pathlib.Path(path)
     env = operator_env(kubeconfig)
     path.write_text(f"""#!/usr/bin/env bash
@@ -334,7 +336,7 @@ for a in "${{chart_args[@]}}"; do
     [[ " $* " == *" ${{a%%=*}} "* ]] || args+=("$a")
 done
 export KUBECONFIG={shlex.quote(env['KUBECONFIG'])} POD_NAMESPACE={NAMESPACE} POD_NAME={shlex.quote(env['POD_NAME'])}
-exec {shlex.quote(binary)} "${{args[@]}}" "$@" > >(tee -a {shlex.quote(str(log))}) 2>&1
+exec {shlex.quote(binary)} "${{args[@]}}" "$@" >>{shlex.quote(str(log))} 2>&1
 """)
     path.chmod(0o755)
     return str(path)
@@ -379,7 +381,7 @@ def sufficient(mode, objects, binary, kubectl, work):
         if not report.check(done.returncode == 0, f"{mode}: tests/kubectl/operator.sh passes against the operator "
                             f"running as {account['metadata']['name']} with the chart's RBAC",
                             done.stdout[-3000:] + "\n".join(l for l in done.stderr.splitlines() if l.startswith("FAIL"))
-                            + done.stderr[-4000:]):
+                            + done.stderr[-4000:] + "\noperator log:\n" + (log.read_text()[-3000:] if log.exists() else "(none)")):
             return report
         text = log.read_text()
         forbidden = [line for line in text.splitlines() if "forbidden" in line.lower()]
