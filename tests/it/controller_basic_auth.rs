@@ -337,9 +337,12 @@ async fn disabling_turns_both_flags_off_with_one_more_rollout() {
     .await;
     let b = wait_reason(&h, "witboost", "Applied").await;
     let status = b.status.unwrap();
+    let ui = status.ui.as_ref().unwrap().checksum.clone();
+    let gp = status.governance_platform.as_ref().unwrap().checksum.clone();
+    // The UI Deployment, then the Governance Platform's Deployment and StatefulSet.
     let disabled = eventually(30, "the workloads stamped again", || async {
         let w = workloads(&h).await;
-        (w[0].1 == status.ui.as_ref().unwrap().checksum).then_some(w)
+        (w[0].1 == ui && w[1].1 == gp && w[2].1 == gp).then_some(w)
     })
     .await;
     for (before, after) in enabled.iter().zip(&disabled) {
