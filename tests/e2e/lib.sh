@@ -91,7 +91,7 @@ e2e_resolve() {
 # Waits until URL answers 2xx, while the process PID lives.
 e2e_wait_url() {
     local url=$1 pid=$2 what=$3
-    for _ in $(seq 1 300); do
+    for _ in $(seq 1 600); do
         curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
         kill -0 "$pid" 2>/dev/null || fail "$what exited"
         sleep 0.1
@@ -126,10 +126,10 @@ e2e_up_sandbox() {
     E2E_NS=default
     E2E_SCOPE=-A
     step "start the sandbox with the operator"
-    "$E2E_BINARY" sandbox --api-addr "127.0.0.1:$(free_port)" --kubeconfig "$KUBECONFIG" \
+    "$E2E_BINARY" sandbox --api-addr 127.0.0.1:0 --kubeconfig "$KUBECONFIG" \
         "$@" >"$E2E_LOG" 2>&1 &
     E2E_PIDS+=($!)
-    for _ in $(seq 1 300); do
+    for _ in $(seq 1 600); do
         grep -q "sandbox ready" "$E2E_LOG" 2>/dev/null && return 0
         kill -0 "${E2E_PIDS[-1]}" 2>/dev/null || fail "the sandbox exited"
         sleep 0.1

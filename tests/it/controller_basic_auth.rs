@@ -338,7 +338,12 @@ async fn disabling_turns_both_flags_off_with_one_more_rollout() {
     let b = wait_reason(&h, "witboost", "Applied").await;
     let status = b.status.unwrap();
     let ui = status.ui.as_ref().unwrap().checksum.clone();
-    let gp = status.governance_platform.as_ref().unwrap().checksum.clone();
+    let gp = status
+        .governance_platform
+        .as_ref()
+        .unwrap()
+        .checksum
+        .clone();
     // The UI Deployment, then the Governance Platform's Deployment and StatefulSet.
     let disabled = eventually(30, "the workloads stamped again", || async {
         let w = workloads(&h).await;

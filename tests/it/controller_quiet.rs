@@ -183,7 +183,7 @@ async fn with_a_fifth_of_writes_failing_and_watches_dropped_100_tokens_all_end_a
         stop.store(true, Ordering::Relaxed);
         tokens
     };
-    let (injected, tokens) = tokio::join!(faults, work);
+    // `all_active_and_consistent` has checked all 100 tokens and their Secrets.
+    let (injected, _tokens) = tokio::join!(faults, work);
     assert!(injected >= 20, "only {injected} failures injected");
-    assert_eq!(tokens.len(), 100);
 }

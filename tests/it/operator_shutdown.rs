@@ -35,7 +35,7 @@ async fn holder(h: &Harness) -> Option<String> {
     leases
         .get_opt(LEASE)
         .await
-        .ok()??
+        .expect("the Lease can be read")?
         .spec?
         .holder_identity
         .filter(|holder| !holder.is_empty())
