@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cluster mode of the operator-level end-to-end tests, proven without a cluster: a bare
 # `BINARY sandbox --no-operator` (the API server alone) stands in for the cluster of KUBECONFIG,
-# and tests/kubectl/operator.sh and tests/seed/run.sh run against it with WITBOOST_E2E_CLUSTER=1,
+# and tests/kubectl/operator.sh, tests/kubectl/basic-auth.sh and tests/seed/run.sh run against it with WITBOOST_E2E_CLUSTER=1,
 # exactly as `make e2e-cluster` runs them against a real one. Before, a "user's" token sits in
 # `default`; after, it must be untouched and no namespace may be left behind.
 #
@@ -31,6 +31,7 @@ before=$(state)
 
 step "the cluster-mode tests against the stand-in"
 WITBOOST_E2E_CLUSTER=1 "$repo/tests/kubectl/operator.sh" "$kubectl_bin" "$binary"
+WITBOOST_E2E_CLUSTER=1 "$repo/tests/kubectl/basic-auth.sh" "$kubectl_bin" "$binary"
 WITBOOST_E2E_CLUSTER=1 "$repo/tests/seed/run.sh" "$kubectl_bin" "$binary" "$python"
 
 step "nothing left behind, nothing of the user's touched"
