@@ -186,12 +186,13 @@ fn check_edit(name: &str, text: &str, edit: &Edit) {
 }
 
 #[test]
-fn corpus_has_at_least_twenty_realistic_inputs() {
-    let count: usize = ["app-config", "hocon", "values", "refused"]
+fn corpus_has_at_least_twenty_realistic_inputs_and_a_few_of_each_kind() {
+    let counts: Vec<(&str, usize)> = ["app-config", "hocon", "values", "refused"]
         .iter()
-        .map(|k| corpus(k).len())
-        .sum();
-    assert!(count >= 20, "{count}");
+        .map(|k| (*k, corpus(k).len()))
+        .collect();
+    assert!(counts.iter().all(|(_, n)| *n >= 3), "{counts:?}");
+    assert!(counts.iter().map(|(_, n)| n).sum::<usize>() >= 20, "{counts:?}");
 }
 
 #[test]

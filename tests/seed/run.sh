@@ -56,10 +56,7 @@ PAT=$(k get secret seed-pat -o jsonpath='{.data.token}' | base64 -d)
 
 "$PYTHON" "$HERE/gateway.py" "$GATEWAY_PORT" "$E2E_HTTP_URL" &
 E2E_PIDS+=($!)
-for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/.well-known/jwks.json" 2>/dev/null && break
-    sleep 0.1
-done
+e2e_wait_url "http://127.0.0.1:$GATEWAY_PORT/.well-known/jwks.json" "${E2E_PIDS[-1]}" "the gateway"
 
 BASE="http://127.0.0.1:$GATEWAY_PORT"
 export SEED_BASE_URL="$BASE" SEED_TOKEN="$TOKEN" SEED_PAT="$PAT"
@@ -93,6 +90,7 @@ echo "curl examples: ok"
 
 # The seed's Python examples, then the independent JWKS check.
 "$PYTHON" "$HERE/seed.py" || fail "the seed's Python examples"
+echo "the seed's Python examples: ok"
 # Witboost's own client: PAT and session-token exchanges, its JWT cache, its error parsing.
 "$PYTHON" "$HERE/witboost_client.py" || fail "Witboost's client sequence"
-echo "3 passed, 0 failed"
+echo "Witboost's client sequence: ok"
