@@ -187,9 +187,12 @@ async fn a_leader_that_loses_its_lease_stops_its_controllers_and_says_so() {
     // Its controllers have stopped: a new token is left alone.
     h.create(&AccessToken::test("orphan").for_user("dev@example.com"))
         .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // A running controller would reconcile it within milliseconds of the watch event; a
+    // resync period of waiting also covers a resync.
+    tokio::time::sleep(RESYNC + Duration::from_millis(500)).await;
     let token = h.tokens().get("orphan").await.unwrap();
     assert_eq!(token.status, None, "nothing reconciled it");
+    assert!(!reconciled(&a), "a reconciled no AccessToken at all");
     assert_eq!(
         holder(&h).await.as_deref(),
         Some("intruder"),
