@@ -192,7 +192,10 @@ fn corpus_has_at_least_twenty_realistic_inputs_and_a_few_of_each_kind() {
         .map(|k| (*k, corpus(k).len()))
         .collect();
     assert!(counts.iter().all(|(_, n)| *n >= 3), "{counts:?}");
-    assert!(counts.iter().map(|(_, n)| n).sum::<usize>() >= 20, "{counts:?}");
+    assert!(
+        counts.iter().map(|(_, n)| n).sum::<usize>() >= 20,
+        "{counts:?}"
+    );
 }
 
 #[test]
