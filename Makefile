@@ -93,8 +93,8 @@ lua:
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
 # they run three at a time, longest first; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
-EXTERNAL := ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-imperative ext-chart-install ext-standin \
-	ext-witboost-config ext-chart ext-api ext-seed ext-operator ext-kubectl ext-helm
+EXTERNAL := ext-standin ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-operator \
+	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
 
