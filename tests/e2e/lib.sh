@@ -108,7 +108,7 @@ e2e_up() {
     E2E_HTTP_URL="http://127.0.0.1:$http_port"
     E2E_ADMIN_URL="http://127.0.0.1:$admin_port"
     local operator_flags=(--admin-addr "127.0.0.1:$admin_port" --http-addr "127.0.0.1:$http_port"
-        --issuer "$E2E_HTTP_URL" --resync-period 10s)
+        --issuer "$E2E_HTTP_URL" --resync-period 5s)
     if [[ -n "${E2E_OPERATOR_CMD:-}" ]]; then
         e2e_up_given "${operator_flags[@]}"
     elif e2e_cluster_mode; then

@@ -206,7 +206,7 @@ reconciles() {
         awk '/^witboost_controller_reconciles_total\{controller="basicauth",result="success"\}/ {print $2}'
 }
 
-# wait_reconciles N: waits until BasicAuths were reconciled N more times (resync 10 s).
+# wait_reconciles N: waits until BasicAuths were reconciled N more times (resync 5 s, tests/e2e/lib.sh).
 wait_reconciles() {
     local start now
     start=$(reconciles)
