@@ -287,13 +287,13 @@ async fn a_scope_the_account_does_not_allow_is_reported_until_the_account_allows
             .with_jwt(Some("read write"), None),
     )
     .await;
+    // Until the token is Active (its account may reach the cache after it), JwtReady says
+    // TokenNotActive; then the scope is what stops the JWT.
     let token = h
-        .wait_token("ci", "JwtReady=False", |t| jwt_ready_of(t).is_some())
+        .wait_token("ci", "JwtReady=False ScopeNotAllowed", |t| {
+            jwt_ready_of(t) == Some(("False".into(), "ScopeNotAllowed".into()))
+        })
         .await;
-    assert_eq!(
-        jwt_ready_of(&token),
-        Some(("False".into(), "ScopeNotAllowed".into()))
-    );
     assert_eq!(
         reason_of(&token).as_deref(),
         Some("Active"),
@@ -334,12 +334,10 @@ async fn without_the_token_service_in_the_process_the_condition_says_so() {
     )
     .await;
     let token = h
-        .wait_token("pat", "JwtReady", |t| jwt_ready_of(t).is_some())
+        .wait_token("pat", "JwtReady=False NoIssuer", |t| {
+            jwt_ready_of(t) == Some(("False".into(), "NoIssuer".into()))
+        })
         .await;
-    assert_eq!(
-        jwt_ready_of(&token),
-        Some(("False".into(), "NoIssuer".into()))
-    );
     assert_eq!(phase_of(&token), Some(AccessTokenPhase::Active));
     assert!(jwt_of(&h.secrets().get("pat").await.unwrap()).is_none());
 }
