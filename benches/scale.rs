@@ -24,6 +24,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/wrk.rs"]
+mod wrk;
+
 use base64::Engine;
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
@@ -293,28 +296,13 @@ async fn measure(count: usize, dir: &Path) -> (Measure, Sandbox, Operator) {
     (measure, sandbox, operator)
 }
 
-/// Requests per second `wrk` reports for `url`.
-fn wrk(url: &str, seconds: &str, connections: &str, extra: &[&str]) -> f64 {
-    let output = Command::new("wrk")
-        .args(["-t", "2", "-c", connections, "-d", &format!("{seconds}s")])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("wrk runs (make bench installs it)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        !text.contains("Non-2xx"),
-        "wrk saw failed answers from {url}:\n{text}"
-    );
-    text.lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"))
-}
-
 async fn token_service(sandbox: &Sandbox, operator: &Operator, dir: &Path) -> [(String, f64); 3] {
-    let seconds = env_or("WRK_SECONDS", "10");
-    let connections = env_or("CONNECTIONS", "64");
+    let seconds: u64 = env_or("WRK_SECONDS", "10")
+        .parse()
+        .expect("WRK_SECONDS is a number");
+    let connections: u64 = env_or("CONNECTIONS", "64")
+        .parse()
+        .expect("CONNECTIONS is a number");
     let secrets: Api<Secret> = Api::namespaced(sandbox.client(), NS);
     let secret = secrets
         .get("pat-000000")
@@ -322,33 +310,18 @@ async fn token_service(sandbox: &Sandbox, operator: &Operator, dir: &Path) -> [(
         .expect("the first token's Secret");
     let data = secret.data.expect("Secret data");
     let token = String::from_utf8(data["token"].0.clone()).expect("UTF-8 token");
-    let script = dir.join("exchange.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
-             wrk.body = '{{\"access_token\": \"{token}\"}}'\n"
-        ),
-    )
-    .expect("wrk script");
+    let script = wrk::post_json_script(dir, &format!("{{\"access_token\": \"{token}\"}}"));
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("witboost:{token}"));
     let base = format!("http://{}", operator.http);
-    let jwks = wrk(
-        &format!("{base}/.well-known/jwks.json"),
-        &seconds,
-        &connections,
-        &[],
-    );
-    let exchange = wrk(
-        &format!("{base}/api/auth/access-tokens/jwt"),
-        &seconds,
-        &connections,
+    let rate =
+        |url: String, extra: &[&str]| wrk::run(&url, seconds, connections, extra).requests_per_sec;
+    let jwks = rate(format!("{base}/.well-known/jwks.json"), &[]);
+    let exchange = rate(
+        format!("{base}/api/auth/access-tokens/jwt"),
         &["-s", script.to_str().expect("UTF-8 path")],
     );
-    let verify = wrk(
-        &format!("{base}/api/auth/verify"),
-        &seconds,
-        &connections,
+    let verify = rate(
+        format!("{base}/api/auth/verify"),
         &["-H", &format!("Authorization: Basic {basic}")],
     );
     [

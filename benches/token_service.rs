@@ -17,6 +17,9 @@
 //! It prints each round's requests per second, the server's CPU time per request (this process,
 //! without `wrk`), and the median of each round's ratio to JWKS.
 
+#[path = "common/wrk.rs"]
+mod wrk;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,36 +147,6 @@ fn floor(answer: String, signing_input: Vec<u8>) -> Router {
         )
 }
 
-/// Requests per second and requests in all, as `wrk` reports them.
-fn wrk(url: &str, seconds: u64, connections: u64, script: Option<&Path>) -> (f64, f64) {
-    let mut command = std::process::Command::new("wrk");
-    command.args(["-t", "2", "-c", &connections.to_string()]);
-    command.args(["-d", &format!("{seconds}s")]);
-    if let Some(script) = script {
-        command.arg("-s").arg(script);
-    }
-    let output = command
-        .arg(url)
-        .output()
-        .expect("wrk runs (make bench installs it)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && !text.contains("Non-2xx") && !text.contains("Socket errors"),
-        "wrk saw failed answers from {url}:\n{text}"
-    );
-    let per_sec = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"));
-    let total = text
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in "))
-        .and_then(|(n, _)| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
-    (per_sec, total)
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -198,15 +171,7 @@ fn main() {
     let signing_input = signing_input.as_bytes().to_vec();
     let floor = runtime.block_on(serve(floor(answer.clone(), signing_input)));
     let dir = tempfile::tempdir().expect("temporary directory");
-    let post_script = dir.path().join("post.lua");
-    std::fs::write(
-        &post_script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
-             wrk.body = '{body}'\n"
-        ),
-    )
-    .expect("wrk script");
+    let post_script = wrk::post_json_script(dir.path(), &body);
     let endpoints: [(&str, String, Option<&Path>); 4] = [
         ("JWKS", format!("{service}/.well-known/jwks.json"), None),
         ("constant", format!("{floor}/constant"), Some(&post_script)),
@@ -235,7 +200,14 @@ fn main() {
         let mut jwks = 0.0;
         for (i, (_, url, script)) in endpoints.iter().enumerate() {
             let before = cpu_time();
-            let (per_sec, total) = wrk(url, seconds, connections, *script);
+            let extra: Vec<&str> = script
+                .iter()
+                .flat_map(|s| ["-s", s.to_str().expect("UTF-8 path")])
+                .collect();
+            let wrk::Run {
+                requests_per_sec: per_sec,
+                requests: total,
+            } = wrk::run(url, seconds, connections, &extra);
             let server_us = (cpu_time() - before).as_secs_f64() * 1e6 / total;
             if i == 0 {
                 jwks = per_sec;
