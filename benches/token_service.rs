@@ -10,8 +10,8 @@
 //! - **JWKS**: `GET /.well-known/jwks.json` of the token service's router, as deployed;
 //! - **constant**: a `POST` answered with a fixed body as long as an exchange's answer (the HTTP
 //!   stack alone);
-//! - **one signature**: the same, plus one ES256 signature (ring, the key parsed once) of an input
-//!   as long as a JWT's signing input: the least an exchange that signs a JWT per call can cost;
+//! - **one signature**: the same, plus one ES256 signature (ring, the key parsed once) of the
+//!   exchange's own JWT signing input: the least an exchange that signs a JWT per call can cost;
 //! - **exchange**: `POST /api/auth/access-tokens/jwt` of the token service's router.
 //!
 //! It prints each round's requests per second, the server's CPU time per request (this process,
@@ -20,7 +20,6 @@
 #[path = "common/wrk.rs"]
 mod wrk;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,15 +171,12 @@ fn main() {
     let floor = runtime.block_on(serve(floor(answer.clone(), signing_input)));
     let dir = tempfile::tempdir().expect("temporary directory");
     let post_script = wrk::post_json_script(dir.path(), &body);
-    let endpoints: [(&str, String, Option<&Path>); 4] = [
-        ("JWKS", format!("{service}/.well-known/jwks.json"), None),
-        ("constant", format!("{floor}/constant"), Some(&post_script)),
-        ("one signature", format!("{floor}/sign"), Some(&post_script)),
-        (
-            "exchange",
-            format!("{service}{EXCHANGE_PATH}"),
-            Some(&post_script),
-        ),
+    let post = ["-s", post_script.to_str().expect("UTF-8 path")];
+    let endpoints: [(&str, String, &[&str]); 4] = [
+        ("JWKS", format!("{service}/.well-known/jwks.json"), &[]),
+        ("constant", format!("{floor}/constant"), &post),
+        ("one signature", format!("{floor}/sign"), &post),
+        ("exchange", format!("{service}{EXCHANGE_PATH}"), &post),
     ];
 
     println!(
@@ -198,16 +194,12 @@ fn main() {
     for round in 1..=rounds {
         print!("| {round} |");
         let mut jwks = 0.0;
-        for (i, (_, url, script)) in endpoints.iter().enumerate() {
+        for (i, (_, url, extra)) in endpoints.iter().enumerate() {
             let before = cpu_time();
-            let extra: Vec<&str> = script
-                .iter()
-                .flat_map(|s| ["-s", s.to_str().expect("UTF-8 path")])
-                .collect();
             let wrk::Run {
                 requests_per_sec: per_sec,
                 requests: total,
-            } = wrk::run(url, seconds, connections, &extra);
+            } = wrk::run(url, seconds, connections, extra);
             let server_us = (cpu_time() - before).as_secs_f64() * 1e6 / total;
             if i == 0 {
                 jwks = per_sec;

@@ -103,7 +103,8 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Start serving on `config.addr`, with the namespaces `default`, `kube-system` and `kube-public`.
+    /// Start serving on `config.addr`, with the namespaces `default`, `kube-system` and
+    /// `kube-public`.
     pub async fn start(config: SandboxConfig) -> anyhow::Result<Self> {
         let (store, gc_queue) = Store::new(StoreConfig {
             history_limit: config.history_limit.max(1),
