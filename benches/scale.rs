@@ -33,9 +33,9 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::watcher::{self, Event};
+use kube_sandbox::CountSnapshot;
+use kube_sandbox::{Sandbox, SandboxConfig};
 use witboost_token_operator::crd::{self, AccessToken};
-use witboost_token_operator::sandbox::counts::CountSnapshot;
-use witboost_token_operator::sandbox::{Sandbox, SandboxConfig};
 
 /// Writes to anything but the leader Lease, whose renewals every few seconds are not the
 /// tokens' doing.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::TlsConnector;
@@ -19,7 +20,6 @@ use tokio_rustls::rustls::{
 };
 use tokio_util::sync::CancellationToken;
 use witboost_token_operator::crd::{self, AccessToken, ServiceAccount};
-use witboost_token_operator::sandbox::{Sandbox, SandboxConfig};
 use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
 use witboost_token_operator::token::Token;
 

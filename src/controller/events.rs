@@ -21,6 +21,33 @@ use kube::runtime::events::{Event, EventType, Reporter};
 
 use crate::sync::Recover;
 
+/// One Event a controller plans for the object it reconciled; [`crate::controller::report`]
+/// logs and publishes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    pub type_: EventType,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Note {
+    pub fn normal(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_: EventType::Normal,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_: EventType::Warning,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
 /// How many recent Events are remembered for series.
 pub const CAPACITY: usize = 1024;
 /// How long a repeat still counts on the earlier Event (kube-runtime's and client-go's value).

@@ -9,6 +9,7 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube_sandbox::{Sandbox, SandboxConfig};
 use tokio_util::sync::CancellationToken;
 use witboost_token_operator::controller::ControllerConfig;
 use witboost_token_operator::crd::{
@@ -16,7 +17,6 @@ use witboost_token_operator::crd::{
     ServiceAccountSpec,
 };
 use witboost_token_operator::operator::{Operator, OperatorConfig};
-use witboost_token_operator::sandbox::{Sandbox, SandboxConfig};
 use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
 use witboost_token_operator::telemetry;
 use witboost_token_operator::token;

@@ -508,7 +508,7 @@ async fn workloads_created_after_the_basic_auth_are_stamped_once_they_appear() {
 }
 
 /// Reads of BasicAuths and ConfigMaps in `counts` (by the operator, once it runs).
-fn basic_auth_reads(counts: &witboost_token_operator::sandbox::CountSnapshot) -> u64 {
+fn basic_auth_reads(counts: &kube_sandbox::CountSnapshot) -> u64 {
     ["configmaps", "basicauths"]
         .iter()
         .flat_map(|r| ["get", "list", "watch"].map(|v| counts.get(v, r)))

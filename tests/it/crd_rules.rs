@@ -3,11 +3,9 @@
 //! the sandbox API server runs, which evaluates the schema and its CEL rules like kube-apiserver.
 
 use kube::CustomResourceExt;
+use kube_sandbox::validation::{FieldError, SchemaValidator};
 use serde_json::{Value, json};
-use witboost_token_operator::{
-    crd::{AccessToken, BasicAuth, ServiceAccount},
-    sandbox::validation::{FieldError, SchemaValidator},
-};
+use witboost_token_operator::crd::{AccessToken, BasicAuth, ServiceAccount};
 
 fn validator<K: CustomResourceExt>() -> SchemaValidator {
     let crd = K::crd();

@@ -4,11 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use kube::CustomResourceExt;
+use kube_sandbox::validation::SchemaValidator;
 use serde_json::Value;
-use witboost_token_operator::{
-    crd::{AccessToken, BasicAuth, ServiceAccount},
-    sandbox::validation::SchemaValidator,
-};
+use witboost_token_operator::crd::{AccessToken, BasicAuth, ServiceAccount};
 
 fn example_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");

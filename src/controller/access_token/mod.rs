@@ -2,8 +2,8 @@
 //!
 //! Pipeline per reconcile, once down: [`dereference`] → [`validate`] → [`dereference::refresh`]
 //! (the Secret from the API when a write may be decided) → (claim the account, [`claims`]) →
-//! [`build`] (the value, then the JWT kept beside it: [`secret_jwt`]) → [`apply`] → [`status`];
-//! results are published by [`crate::controller::report`].
+//! [`build`] (the value, then the JWT kept beside it: [`secret_jwt`]) → [`apply`] → [`status`] →
+//! [`events`] (planned here, published by [`crate::controller::report`]).
 //! The Secret is always written before status and carries the value's revision and digest in
 //! its annotations ([`record`]), so a crash between the two writes is repaired by adopting the
 //! Secret's value, never by generating another one for the same revision.
@@ -13,6 +13,7 @@ pub mod build;
 pub mod by_account;
 pub mod claims;
 pub mod dereference;
+pub mod events;
 pub mod record;
 pub mod secret_jwt;
 pub mod status;
@@ -21,13 +22,14 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
+use tracing::info;
 
 use self::build::{Claim, Plan};
 use self::claims::{Candidate, Claims};
@@ -194,11 +196,24 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
             let _ = ctx.wake.send(holder_ref);
         }
     }
-    let before = token.status.as_ref();
-    ctx.scaffold
-        .report
-        .access_token(token, before, &plan, &rollouts)
-        .await;
+    let secret = plan
+        .status
+        .secret_name
+        .clone()
+        .unwrap_or_else(|| token.secret_name());
+    let notes = events::plan(&secret, token.status.as_ref(), &plan, &rollouts);
+    let report = &ctx.scaffold.report;
+    let jwt_expires_at = plan.jwt.jwt.as_ref().map(|j| j.expires_at);
+    report.access_token_metrics(token, &plan.status, jwt_expires_at, plan.jwt.minted);
+    if plan.jwt.minted {
+        // Routine (every refresh), so a log line rather than an Event.
+        info!(
+            revision = plan.status.revision,
+            expires_at = jwt_expires_at,
+            "minted a JWT into Secret {secret}"
+        );
+    }
+    report.publish(token.object_ref(&()), notes).await;
     Ok(Action::requeue(plan.requeue_after))
 }
 

@@ -3,14 +3,15 @@
 //!
 //! Pipeline per reconcile: [`validate`] (the targets) → [`dereference`] (the files, from the
 //! caches; then [`dereference::refresh`]: the ConfigMaps about to be written, from the API) →
-//! [`build`] (the edited files, the workload stamps, the status; no I/O) → [`apply`] → [`status`];
-//! results are published by [`crate::controller::report`]. Validation comes first because the
+//! [`build`] (the edited files, the workload stamps, the status; no I/O) → [`apply`] → [`status`]
+//! → [`events`] (planned here, published by [`crate::controller::report`]). Validation comes first because the
 //! targets say what to read. Deleting a BasicAuth changes nothing: it owns nothing and has no
 //! finalizer. [`watches`] says where it runs and starts it.
 
 pub mod apply;
 pub mod build;
 pub mod dereference;
+pub mod events;
 pub mod status;
 pub mod validate;
 pub mod watches;
@@ -18,10 +19,10 @@ pub mod watches;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -118,15 +119,10 @@ async fn reconcile_basic_auth(basic_auth: &BasicAuth, ctx: &Context) -> Result<A
     }
     let rollouts = apply::stamp(&ctx.client, &namespace, &plan.stamps).await?;
     status::patch(&ctx.client, basic_auth, &plan.status).await?;
+    let notes = events::plan(spec.enabled, basic_auth.status.as_ref(), &plan, &rollouts);
     ctx.scaffold
         .report
-        .basic_auth(
-            basic_auth,
-            basic_auth.status.as_ref(),
-            &spec,
-            &plan,
-            &rollouts,
-        )
+        .publish(basic_auth.object_ref(&()), notes)
         .await;
     // A named workload that does not exist yet (applied together with the BasicAuth, say) is
     // looked for again soon rather than at the next resync; no watch on workloads is needed.
