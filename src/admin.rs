@@ -67,9 +67,9 @@ pub async fn serve(
     limits: ConnectionLimits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(SocketAddr, AbortOnDropHandle<()>)> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to bind the admin address {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!("failed to bind {addr} for the admin server (--admin-addr moves it): {e}")
+    })?;
     let bound = listener.local_addr()?;
     let app = router(ready, registry).layer(middleware::from_fn_with_state(
         limits.request_timeout,

@@ -107,19 +107,39 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
     let Some(sb) = crate::sandbox::start_until(&sandbox, &stop).await? else {
         return Ok(());
     };
-    if sandbox.no_operator {
+    if !sandbox.runs_operator() {
+        println!("{}", sandbox.ready_line(&sb.url(), None));
         stop.cancelled().await;
         return stop_within(sb.shutdown(), "the sandbox API").await;
     }
-    // The operator talks to the address the sandbox really bound, not the one asked for.
+    // The operator talks to the address the sandbox really bound, not the one asked for; the
+    // ready line comes once the token service serves and the controllers' caches are synced.
+    let operator = operator.on_loopback();
+    let start = async {
+        let running = Running::start(sb.client(), &operator).await?;
+        running.ready().await;
+        anyhow::Ok(running)
+    };
     let started = tokio::select! {
-        running = Running::start(sb.client(), &operator) => Some(running),
+        running = start => Some(running),
         () = stop.cancelled() => None,
     };
     let result = match started {
         None => Ok(()),
         Some(Err(e)) => Err(e.context("the operator failed to start against the sandbox")),
         Some(Ok(running)) => {
+            let scheme = if operator.token_service.tls_cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let addrs = crate::sandbox::OperatorAddrs {
+                token_service: format!("{scheme}://{}", running.token_service_addr()),
+                admin: running
+                    .admin_addr()
+                    .map_or_else(|| "none".into(), |a| format!("http://{a}")),
+            };
+            println!("{}", sandbox.ready_line(&sb.url(), Some(&addrs)));
             let result = tokio::select! {
                 () = stop.cancelled() => Ok(()),
                 () = running.lost_leadership() => {

@@ -1,5 +1,5 @@
 //! `witboost-token-operator sandbox`: the in-memory API server of the `kube-sandbox` crate on an
-//! address, a kubeconfig for it, this operator's CRDs installed, files applied.
+//! address, a kubeconfig for it, this operator's CRDs installed (unless bare), files applied.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,25 +21,66 @@ pub struct SandboxArgs {
     /// A YAML/JSON file or a directory of them to apply at start (repeatable).
     #[arg(long = "apply", value_name = "PATH")]
     pub apply: Vec<PathBuf>,
-    /// Serve the bare API, without the operator and the token service.
+    /// Serve the API with the CRDs, without the operator and the token service.
     #[arg(long)]
     pub no_operator: bool,
+    /// Serve an empty cluster: no CRDs, no operator, no token service (for installing the Helm
+    /// chart into it).
+    #[arg(long, conflicts_with = "no_operator")]
+    pub bare: bool,
 }
 
-/// `start` with the project's CRDs, unless `stop` is cancelled first (then `None`: nothing
-/// is left running).
+impl SandboxArgs {
+    /// Whether the operator and the token service run against the sandbox.
+    pub fn runs_operator(&self) -> bool {
+        !(self.no_operator || self.bare)
+    }
+
+    /// The ready line: every address a user needs, and a first command to try.
+    pub fn ready_line(&self, api: &str, operator: Option<&OperatorAddrs>) -> String {
+        let kubeconfig = std::path::absolute(&self.kubeconfig).unwrap_or(self.kubeconfig.clone());
+        let kubeconfig = kubeconfig.display();
+        let (served, try_) = match operator {
+            Some(addrs) => (
+                format!(
+                    "token service {}, admin {}, ",
+                    addrs.token_service, addrs.admin
+                ),
+                "get wbsa,wbat -A",
+            ),
+            None if self.bare => (String::new(), "get namespaces"),
+            None => (String::new(), "get crds"),
+        };
+        format!(
+            "sandbox ready at {api} — {served}kubeconfig {kubeconfig}; try: kubectl --kubeconfig \
+             {kubeconfig} {try_}"
+        )
+    }
+}
+
+/// Where the operator inside a sandbox serves, for the ready line.
+pub struct OperatorAddrs {
+    /// The token service's URL.
+    pub token_service: String,
+    /// The admin server's URL (`/livez`, `/readyz`, `/metrics`).
+    pub admin: String,
+}
+
+/// `start` with the project's CRDs (none when bare), unless `stop` is cancelled first (then
+/// `None`: nothing is left running).
 pub async fn start_until(
     args: &SandboxArgs,
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<Sandbox>> {
+    let crds = if args.bare { vec![] } else { crate::crd::all() };
     tokio::select! {
-        started = start(args, crate::crd::all()) => started.map(Some),
+        started = start(args, crds) => started.map(Some),
         () = stop.cancelled() => Ok(None),
     }
 }
 
 /// Serve on `--api-addr`, write a kubeconfig naming the address really bound (port 0 picks a
-/// free one), install the CRDs, apply the files, and print the ready line.
+/// free one), install the CRDs, apply the files.
 pub async fn start(
     args: &SandboxArgs,
     crds: Vec<CustomResourceDefinition>,
@@ -48,7 +89,8 @@ pub async fn start(
         addr: args.api_addr,
         ..SandboxConfig::default()
     })
-    .await?;
+    .await
+    .context("the sandbox API could not start (--api-addr moves it)")?;
     sb.write_kubeconfig(&args.kubeconfig)?;
     let client = sb.client();
     for crd in crds {
@@ -62,12 +104,5 @@ pub async fn start(
                 .with_context(|| format!("failed to apply {}", path.display()))?;
         }
     }
-    let kubeconfig = std::path::absolute(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
-    println!(
-        "sandbox ready at {} — kubeconfig {}; try: kubectl --kubeconfig {} get wbsa,wbat -A",
-        sb.url(),
-        kubeconfig.display(),
-        kubeconfig.display()
-    );
     Ok(sb)
 }

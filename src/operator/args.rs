@@ -12,6 +12,12 @@ use crate::telemetry::LogArgs;
 
 use super::OperatorConfig;
 
+/// Where `run`'s admin server listens unless `--admin-addr` says otherwise.
+pub const DEFAULT_ADMIN_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    8081,
+));
+
 /// Options of `run` (and of the operator inside `sandbox`). Flatten-friendly: other parts of
 /// `run` add their own `#[command(flatten)]` groups next to it.
 #[derive(clap::Args, Clone, Debug)]
@@ -19,9 +25,10 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WITBOOST_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Address of the admin server: /livez, /readyz and /metrics.
-    #[arg(long, default_value = "0.0.0.0:8081", env = "WITBOOST_ADMIN_ADDR")]
-    pub admin_addr: SocketAddr,
+    /// Address of the admin server: /livez, /readyz and /metrics [default: 0.0.0.0:8081; in
+    /// `sandbox`, 127.0.0.1 on a free port].
+    #[arg(long, env = "WITBOOST_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
     /// How often every object is reconciled even when nothing changed (e.g. 5m, 30s).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub resync_period: Duration,
@@ -56,6 +63,17 @@ pub struct RunArgs {
     pub token_service: TokenServiceArgs,
 }
 
+impl RunArgs {
+    /// The operator of `sandbox`: its token service and admin server on loopback, on free
+    /// ports, unless their flags say otherwise, so that several sandboxes run side by side.
+    pub fn on_loopback(mut self) -> Self {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.admin_addr.get_or_insert(loopback);
+        self.token_service.http_addr.get_or_insert(loopback);
+        self
+    }
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let d: GoDuration = text.parse().map_err(|e| format!("{e}"))?;
     if d.as_std().is_zero() {
@@ -70,7 +88,7 @@ impl From<&RunArgs> for OperatorConfig {
     fn from(args: &RunArgs) -> Self {
         Self {
             namespace: args.namespace.clone(),
-            admin_addr: Some(args.admin_addr),
+            admin_addr: Some(args.admin_addr.unwrap_or(DEFAULT_ADMIN_ADDR)),
             admin_connections: args.token_service.connections.clone(),
             controller: ControllerConfig {
                 resync_period: args.resync_period,

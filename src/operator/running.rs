@@ -47,6 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// stops it gracefully; dropping it stops everything at once.
 pub struct Running {
     operator: Operator,
+    token_service_addr: std::net::SocketAddr,
     token_service: AbortOnDropHandle<anyhow::Result<()>>,
     stop_token_service: CancellationToken,
 }
@@ -71,6 +72,7 @@ impl Running {
             basic_auth,
             ..OperatorConfig::from(args)
         };
+        let token_service_addr = service.local_addr();
         // Dropped, as when a signal cancels this start, the service stops with its watches.
         let token_service =
             AbortOnDropHandle::new(tokio::spawn(service.run(stop_token_service.clone())));
@@ -84,9 +86,26 @@ impl Running {
         };
         Ok(Self {
             operator,
+            token_service_addr,
             token_service,
             stop_token_service,
         })
+    }
+
+    /// Where the token service listens (the address really bound).
+    pub fn token_service_addr(&self) -> std::net::SocketAddr {
+        self.token_service_addr
+    }
+
+    /// Where the admin server listens, if it runs.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.operator.admin_addr()
+    }
+
+    /// Waits until the operator is ready (its caches synced); the token service is from the
+    /// start.
+    pub async fn ready(&self) {
+        self.operator.ready().await;
     }
 
     /// Resolves if this replica lost the leader Lease (see [`Operator::lost_leadership`]).

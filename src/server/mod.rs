@@ -53,12 +53,19 @@ pub use crate::jwt::Keys;
 
 use crate::jwt::{Algorithm, Issuer, LifetimeLimits, Policy};
 
+/// Where `run`'s token service listens unless `--http-addr` says otherwise.
+pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    8080,
+));
+
 /// Options of the token service, flattened into the `run` and `sandbox` commands.
 #[derive(clap::Args, Clone, Debug)]
 pub struct TokenServiceArgs {
-    /// Address the token service listens on.
-    #[arg(long, env = "WITBOOST_HTTP_ADDR", default_value = "0.0.0.0:8080")]
-    pub http_addr: SocketAddr,
+    /// Address the token service listens on [default: 0.0.0.0:8080; in `sandbox`, 127.0.0.1 on
+    /// a free port].
+    #[arg(long, env = "WITBOOST_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
 
     /// PEM certificate chain; with --tls-key-file the service speaks HTTPS only.
     #[arg(long, env = "WITBOOST_TLS_CERT_FILE", requires = "tls_key_file")]
@@ -120,7 +127,7 @@ impl TokenServiceArgs {
     /// The arguments with every default, listening on `http_addr`.
     pub fn on(http_addr: SocketAddr) -> Self {
         Self {
-            http_addr,
+            http_addr: Some(http_addr),
             tls_cert_file: None,
             tls_key_file: None,
             jwt_algorithm: Algorithm::Es256,
@@ -195,9 +202,10 @@ impl TokenService {
             .await
             .context("the token index watches stopped")?;
 
-        let listener = TcpListener::bind(args.http_addr)
-            .await
-            .with_context(|| format!("failed to bind {}", args.http_addr))?;
+        let http_addr = args.http_addr.unwrap_or(DEFAULT_HTTP_ADDR);
+        let listener = TcpListener::bind(http_addr).await.with_context(|| {
+            format!("failed to bind {http_addr} for the token service (--http-addr moves it)")
+        })?;
         let addr = listener.local_addr()?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let policy = Policy {

@@ -298,19 +298,10 @@ def tokens_survive_uninstall(kubectl, cfg):
     check(owner == uid, "the AccessToken's Secret is still there, still owned by it", owner)
 
 
-def remove_sandbox_crds(kubectl):
-    """The sandbox registers our CRDs at start, even without the operator; a cluster the chart is
-    installed into for the first time has none, and Helm refuses to adopt objects it did not make."""
-    kubectl.ok("delete", "crd", *CRDS)
-    for crd in CRDS:
-        wait_for(lambda: not kubectl.exists("crd", crd)[0], f"the sandbox's CRD {crd} deleted")
-
-
 def main():
     kubeconfig, kubectl_bin = sys.argv[1], sys.argv[2]
     kubectl = Kubectl(kubectl_bin, kubeconfig)
     with helm.Config(kubeconfig_path=kubeconfig, namespace=NAMESPACE) as cfg:
-        remove_sandbox_crds(kubectl)
         install_and_upgrade(kubectl, cfg)
         kubectl.ok("create", "namespace", TEAM)
         user_roles(kubectl)

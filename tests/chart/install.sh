@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Our chart installed, upgraded and uninstalled by Helm's Go SDK (helm-python-sdk) in a bare
-# sandbox (no operator), checked with kubectl: everything rendered exists, the user-facing
+# sandbox (no CRDs, no operator), checked with kubectl: everything rendered exists, the user-facing
 # ClusterRoles and their aggregation grant what the chart README says (kubectl auth can-i --as),
 # and uninstalling keeps the CRDs, the AccessTokens and their Secrets (tests/chart/install.py).
 #
@@ -17,5 +17,7 @@ source "$(dirname "$0")/../lib/bare-sandbox.sh"
 
 "$python" -c 'import helm_python' || fail "helm-python-sdk is not installed in $python (make venv)"
 [[ -x "$kubectl" ]] || fail "no kubectl at $kubectl (make venv)"
-sandbox_start "$binary" "$work/kubeconfig"
+# An empty cluster, as a first install finds one: Helm creates the CRDs and owns them.
+sandbox_start "$binary" "$work/kubeconfig" --bare
+[[ -z "$("$kubectl" --kubeconfig "$work/kubeconfig" get crd -o name)" ]] || fail "a bare sandbox serves no CRDs"
 HOME="$work" "$python" "$here/install.py" "$work/kubeconfig" "$kubectl" || fail "chart install checks"

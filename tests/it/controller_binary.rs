@@ -194,3 +194,73 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
     s.read_to_string(&mut out).await.ok()?;
     out.starts_with("HTTP/1.1 200").then_some(out)
 }
+
+/// The addresses a ready line names, after `what ` and up to the next `,` or `;`.
+fn named_in(line: &str, what: &str) -> String {
+    let rest = line
+        .split(&format!("{what} "))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {what} in the ready line: {line}"));
+    rest.split([',', ';', ' ']).next().unwrap().to_string()
+}
+
+fn socket_of(url: &str) -> std::net::SocketAddr {
+    url.trim_start_matches("http://").parse().unwrap()
+}
+
+#[tokio::test]
+async fn two_sandboxes_run_side_by_side_and_the_ready_line_names_every_address_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |name: &str| {
+        let mut child = Running(
+            Command::new(BIN)
+                .args(["sandbox", "--api-addr", "127.0.0.1:0", "--kubeconfig"])
+                .arg(dir.path().join(name))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = child.0.stdout.take().unwrap();
+        let ready = tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find(|line| line.starts_with("sandbox ready at "))
+        });
+        (child, ready)
+    };
+    let (mut first, first_ready) = start("first.kubeconfig");
+    let (mut second, second_ready) = start("second.kubeconfig");
+    let lines = [
+        within(60, "the first sandbox's ready line", first_ready).await,
+        within(60, "the second sandbox's ready line", second_ready).await,
+    ]
+    .map(|line| line.unwrap().expect("a ready line"));
+    let mut seen = std::collections::HashSet::new();
+    for (line, name) in lines.iter().zip(["first", "second"]) {
+        let kubeconfig = named_in(line, "kubeconfig");
+        assert!(
+            kubeconfig.ends_with(&format!("{name}.kubeconfig")),
+            "{line}"
+        );
+        assert!(std::path::Path::new(&kubeconfig).is_file(), "{line}");
+        let api = socket_of(&named_in(line, "at"));
+        let service = socket_of(&named_in(line, "token service"));
+        let admin = socket_of(&named_in(line, "admin"));
+        for addr in [api, service, admin] {
+            assert!(addr.ip().is_loopback(), "{line}");
+            assert!(seen.insert(addr), "{addr} is used twice: {lines:?}");
+        }
+        // Ready means ready: no wait for either server.
+        let readyz = http_get(admin, "/readyz").await;
+        assert!(readyz.is_some(), "the admin server is not ready: {line}");
+        let jwks = http_get(service, "/.well-known/jwks.json").await;
+        assert!(jwks.is_some_and(|b| b.contains("\"keys\"")), "{line}");
+    }
+    for child in [&mut first, &mut second] {
+        terminate(&child.0);
+        let status = exit_within(&mut child.0, 10).await;
+        assert!(status.success(), "{status:?}");
+    }
+}

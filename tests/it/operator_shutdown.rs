@@ -152,7 +152,10 @@ async fn a_token_service_that_fails_to_bind_leaves_no_watch_open() {
         .await
         .err()
         .expect("the address is taken");
-    assert!(format!("{error:#}").contains("failed to bind"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("for the token service (--http-addr moves it)"),
+        "{error:#}"
+    );
     assert!(h.sandbox.request_counts().get("list", "accesstokens") > 0);
     // A service started and stopped afterwards: once its watches have ended, none is open.
     let service = token_service_on(&h, "127.0.0.1:0")
@@ -186,7 +189,10 @@ async fn an_operator_that_fails_to_start_leaves_nothing_running() {
         .await
         .err()
         .expect("the admin address is taken");
-    assert!(format!("{error:#}").contains("admin address"), "{error:#}");
+    assert!(
+        format!("{error:#}").contains("for the admin server (--admin-addr moves it)"),
+        "{error:#}"
+    );
     // An operator started and stopped afterwards: once its watches have ended, none is open.
     h.start_operator().await;
     eventually(10, "the running operator's watches", || async {
