@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers crds sandbox fuzz bench \
+.PHONY: clippy-driver test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers crds sandbox fuzz bench \
 	static image image-test buildah $(EXTERNAL)
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
@@ -74,8 +74,10 @@ KUBECTL ?= $(VENV)/bin/kubectl
 # jobserver: under `make -j2 build tools` it would otherwise get one core while a tool installs.
 CLIPPY_DRIVER := $(shell command -v clippy-driver 2>/dev/null)
 CLIPPY_WRAPPED = RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
-build:
+clippy-driver:
 	@test -n "$(CLIPPY_DRIVER)" || { echo "clippy-driver not found: rustup component add clippy" >&2; exit 1; }
+
+build: clippy-driver
 	MAKEFLAGS= MFLAGS= $(CLIPPY_WRAPPED) $(CARGO) test --locked --lib --tests --benches --no-run
 
 ## tools: every external tool the scripts drive, installed (pinned) once: the Python venv
@@ -145,8 +147,11 @@ kubeconfig-given:
 e2e-standin: venv build
 	tests/e2e/standin.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 
-## sandbox: build and start the embedded API server with examples/ applied (Ctrl-C stops it)
-sandbox: build
+## sandbox: build the binary alone and start the embedded API server with the operator and
+## examples/ applied (Ctrl-C stops it). Built as `build` builds it (the same wrapper and feature
+## set), so a later `make test` compiles no dependency again.
+sandbox: clippy-driver
+	MAKEFLAGS= MFLAGS= $(CLIPPY_WRAPPED) $(CARGO) build --locked --bin witboost-token-operator
 	$(BIN) sandbox --kubeconfig sandbox.kubeconfig --apply examples/
 
 ## image: the container image of Containerfile around a statically linked release binary, as an
