@@ -9,6 +9,7 @@ pub mod crd;
 pub mod jwt;
 pub mod leader;
 pub mod operator;
+pub mod policy;
 pub mod sandbox;
 pub mod server;
 pub mod signal;

@@ -22,6 +22,7 @@ pub mod scaffold;
 pub mod service_account;
 mod status_patch;
 pub mod stopping;
+pub mod tenancy;
 pub mod workload;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! The custom resources of group `iam.witboost.com` (ServiceAccount, AccessToken, BasicAuth):
+//! The custom resources of group `iam.witboost.com` (ServiceAccount, AccessToken, BasicAuth,
+//! TokenPolicy):
 //! their types and user-facing documentation.
 //!
 //! `///` comments on fields become `kubectl explain` text; notes for Rust readers use `//`.
@@ -9,6 +10,7 @@ mod access_token;
 mod basic_auth;
 mod duration;
 mod service_account;
+mod token_policy;
 
 pub use access_token::{
     AccessToken, AccessTokenPhase, AccessTokenSpec, AccessTokenStatus, JwtSpec, RolloutKind,
@@ -20,6 +22,7 @@ pub use basic_auth::{
 };
 pub use duration::{GoDuration, ParseDurationError};
 pub use service_account::{ServiceAccount, ServiceAccountSpec, ServiceAccountStatus};
+pub use token_policy::{ServiceAccountRules, TokenPolicy, TokenPolicySpec};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -32,7 +35,12 @@ pub const REGENERATE_ANNOTATION: &str = "iam.witboost.com/regenerate-requested-a
 
 /// Every custom resource definition this operator serves, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![AccessToken::crd(), ServiceAccount::crd(), BasicAuth::crd()]
+    vec![
+        AccessToken::crd(),
+        ServiceAccount::crd(),
+        BasicAuth::crd(),
+        TokenPolicy::crd(),
+    ]
 }
 
 /// Renders one CRD as the YAML document `witboost-token-operator crds` prints and `crds/` holds.

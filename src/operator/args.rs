@@ -57,6 +57,12 @@ pub struct RunArgs {
         value_name = "NAMESPACES"
     )]
     pub basic_auth_namespaces: Vec<String>,
+    /// Issue tokens only for the accounts, users and lifetimes a TokenPolicy allows in the
+    /// token's namespace. Switch off only on a cluster where everyone who may create
+    /// AccessTokens may mint any Witboost identity.
+    #[arg(long, env = "WITBOOST_POLICY_REQUIRED", default_value_t = true,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub policy_required: bool,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
@@ -97,6 +103,7 @@ impl From<&RunArgs> for OperatorConfig {
             issuer: None,
             leader_election: None,
             basic_auth: Default::default(),
+            policy_required: args.policy_required,
         }
     }
 }

@@ -51,4 +51,6 @@ pub struct OperatorConfig {
     pub leader_election: Option<LeaseConfig>,
     /// Where the BasicAuth controller runs.
     pub basic_auth: basic_auth::watches::Scope,
+    /// Whether an account or token needs a TokenPolicy that allows it (`--policy-required`).
+    pub policy_required: bool,
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, future};
-use k8s_openapi::api::core::v1::Secret;
-use kube::core::DeserializeGuard;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, ResourceExt};
@@ -23,11 +23,12 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::controller::report::{Report, TokenMetrics};
 use crate::controller::scaffold::{self, Scaffold};
 use crate::controller::stopping::{Listed, until_stopped};
+use crate::controller::tenancy::Tenancy;
 use crate::controller::{
     self as controllers, Backoff, MANAGED_BY, MANAGED_BY_LABEL, access_token, basic_auth, cache,
     service_account,
 };
-use crate::crd::{AccessToken, ServiceAccount};
+use crate::crd::{AccessToken, ServiceAccount, TokenPolicy};
 use crate::telemetry::ReconcileMetrics;
 
 use super::OperatorConfig;
@@ -81,6 +82,19 @@ pub(super) fn controllers(
 
     let (tokens_listed, secrets_listed, accounts_listed) =
         (Listed::default(), Listed::default(), Listed::default());
+    let (tenancy, tenancy_writers) = if config.policy_required {
+        let (policies, policies_writer) = reflector::store();
+        let (namespaces, namespaces_writer) = reflector::store();
+        let tenancy = Tenancy {
+            policies,
+            namespaces,
+            policies_listed: Listed::default(),
+            namespaces_listed: Listed::default(),
+        };
+        (Some(tenancy), Some((policies_writer, namespaces_writer)))
+    } else {
+        (None, None)
+    };
     let by_account = Arc::new(access_token::by_account::TokensByAccount::default());
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
@@ -97,6 +111,7 @@ pub(super) fn controllers(
         wake,
         wake_account,
         issuer: config.issuer.clone(),
+        tenancy: tenancy.clone(),
     });
     let account_ctx = Arc::new(service_account::Context {
         client: client.clone(),
@@ -106,14 +121,22 @@ pub(super) fn controllers(
         stop: stop.clone(),
         scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
+        tenancy: tenancy.clone(),
     });
 
     let on_secrets_list = secrets_listed.clone();
-    let synced_lists = [
+    let mut synced_lists = vec![
         tokens_listed.clone(),
         secrets_listed,
         accounts_listed.clone(),
     ];
+    if let Some(tenancy) = &tenancy {
+        synced_lists.extend([
+            tenancy.policies_listed.clone(),
+            tenancy.namespaces_listed.clone(),
+        ]);
+    }
+    let token_ctx_for_tenancy = token_ctx.clone();
     let on_token = token_ctx.clone();
     let listed = tokens_listed.clone();
     let token_stream = watcher(tokens_api, cache::watch_config())
@@ -214,6 +237,16 @@ pub(super) fn controllers(
             stop.clone(),
         ))),
     ];
+    if let (Some(tenancy), Some(writers)) = (tenancy, tenancy_writers) {
+        tasks.push(tenancy_watches(
+            client.clone(),
+            config.namespace.as_deref(),
+            tenancy,
+            writers,
+            token_ctx_for_tenancy,
+            stop.clone(),
+        ));
+    }
     let mut basic_auth_caches = vec![];
     for namespace in config.basic_auth.watches(config.namespace.as_deref()) {
         let (task, caches) = basic_auth::watches::start(
@@ -236,4 +269,60 @@ pub(super) fn controllers(
         }
     };
     (tasks, synced)
+}
+
+type TenancyWriters = (
+    reflector::store::Writer<DeserializeGuard<TokenPolicy>>,
+    reflector::store::Writer<PartialObjectMeta<Namespace>>,
+);
+
+/// The watches of TokenPolicies and Namespaces (their metadata: the labels policies select
+/// on; with `--namespace`, that one namespace). A changed policy wakes every token and
+/// account; a namespace's changed labels wake those of the namespace.
+fn tenancy_watches(
+    client: kube::Client,
+    namespace: Option<&str>,
+    tenancy: Tenancy,
+    (policies_writer, namespaces_writer): TenancyWriters,
+    ctx: Arc<access_token::Context>,
+    stop: CancellationToken,
+) -> AbortOnDropHandle<()> {
+    let listed = tenancy.policies_listed.clone();
+    let on_policy = ctx.clone();
+    let policies = watcher(
+        Api::<DeserializeGuard<TokenPolicy>>::all(client.clone()),
+        cache::watch_config(),
+    )
+    .default_backoff()
+    .reflect(policies_writer)
+    .inspect(move |event| {
+        listed.see(event);
+        if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) = event {
+            access_token::wake_all(&on_policy, None);
+        }
+    });
+    let namespaces_config = match namespace {
+        Some(ns) => cache::watch_config().fields(&format!("metadata.name={ns}")),
+        None => cache::watch_config(),
+    };
+    let listed = tenancy.namespaces_listed.clone();
+    let namespaces = watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(client),
+        namespaces_config,
+    )
+    .default_backoff()
+    .reflect(namespaces_writer)
+    .inspect(move |event| {
+        listed.see(event);
+        if let Ok(watcher::Event::Apply(ns) | watcher::Event::Delete(ns)) = event {
+            access_token::wake_all(&ctx, Some(&ns.name_any()));
+        }
+    });
+    let both = futures::stream::select(policies.map(|_| ()), namespaces.map(|_| ()));
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        tokio::select! {
+            () = both.for_each(|()| future::ready(())) => {}
+            () = stop.cancelled() => {}
+        }
+    }))
 }

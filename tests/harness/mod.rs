@@ -44,6 +44,8 @@ pub fn config() -> OperatorConfig {
         issuer: None,
         leader_election: None,
         basic_auth: Default::default(),
+        // The controller tests are about the lifecycle; `controller_policy.rs` turns it on.
+        policy_required: false,
     }
 }
 

@@ -17,6 +17,7 @@ mod controller_events;
 mod controller_issuing;
 mod controller_jwt;
 mod controller_leader;
+mod controller_policy;
 mod controller_quiet;
 mod crd_rules;
 mod crds;

@@ -42,6 +42,8 @@ pub struct Observed {
     pub status: AccessTokenStatus,
     pub account: AccountState,
     pub secret: SecretState,
+    /// Why no TokenPolicy allows this token or its account, if none does.
+    pub denied: Option<String>,
 }
 
 /// Who holds the account's one active token.
@@ -60,6 +62,7 @@ pub enum Reason {
     AccountHasActiveToken,
     ServiceAccountNotFound,
     ServiceAccountDisabled,
+    NotAllowedByPolicy,
     SecretConflict,
     Expired,
     Revoked,
@@ -72,6 +75,7 @@ impl Reason {
             Reason::AccountHasActiveToken => "AccountHasActiveToken",
             Reason::ServiceAccountNotFound => "ServiceAccountNotFound",
             Reason::ServiceAccountDisabled => "ServiceAccountDisabled",
+            Reason::NotAllowedByPolicy => "NotAllowedByPolicy",
             Reason::SecretConflict => "SecretConflict",
             Reason::Expired => "Expired",
             Reason::Revoked => "Revoked",
@@ -146,6 +150,7 @@ pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
         Reason::AccountHasActiveToken,
         Reason::ServiceAccountNotFound,
         Reason::ServiceAccountDisabled,
+        Reason::NotAllowedByPolicy,
         Reason::SecretConflict,
         Reason::Expired,
         Reason::Revoked,
@@ -160,6 +165,7 @@ pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
     let blocked = spec.revoked
         || matches!(obs.secret, SecretState::Foreign)
         || obs.account == AccountState::Missing
+        || obs.denied.is_some()
         || (obs.account == AccountState::Disabled && current(obs).is_none());
     !blocked && !is_expired(spec, obs)
 }
@@ -191,6 +197,7 @@ pub fn settled(
             obs.status.phase == Some(AccessTokenPhase::Active)
                 && !spec.revoked
                 && obs.account != AccountState::Missing
+                && obs.denied.is_none()
                 && !due(renew_at(spec, &current))
                 && !due(current.expires_at)
                 && spec.jwt.is_some() == jwt_held
@@ -304,6 +311,16 @@ pub fn plan(
             Some(at),
         );
     }
+    if let Some(why) = &obs.denied {
+        // The value is removed; if a policy allows the token later, a new one is issued: a
+        // denied value never comes back.
+        return inactive(
+            AccessTokenPhase::Pending,
+            Reason::NotAllowedByPolicy,
+            why.clone(),
+            None,
+        );
+    }
     if obs.account == AccountState::Missing {
         return inactive(
             AccessTokenPhase::Pending,
@@ -334,7 +351,7 @@ pub fn plan(
             AccessTokenPhase::Pending,
             Reason::AccountHasActiveToken,
             format!(
-                "account {} has an active token: AccessToken {holder}",
+                "account {} has an active token: {holder}",
                 spec.account.display()
             ),
             None,

@@ -126,6 +126,7 @@ pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found
             status,
             account,
             secret: secret_state(secret.as_ref(), token),
+            denied: None,
         },
         secret,
         source,

@@ -73,6 +73,7 @@ fn ready_changed(before: Option<&AccessTokenStatus>, plan: &Plan) -> Option<Note
         Reason::Revoked | Reason::Expired => Some(Note::normal(now.as_str(), message)),
         Reason::ServiceAccountNotFound
         | Reason::ServiceAccountDisabled
+        | Reason::NotAllowedByPolicy
         | Reason::SecretConflict => Some(Note::warning(now.as_str(), message)),
     }
 }

@@ -39,6 +39,7 @@ use super::ControllerConfig;
 use super::cache::CachedSecret;
 use super::scaffold::{self, ReconcileError, Scaffold};
 use super::stopping::Listed;
+use super::tenancy::Tenancy;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 use crate::jwt::{self, Grant, Issuer};
 use crate::token::Token;
@@ -101,6 +102,8 @@ pub struct Context {
     pub wake_account: WakeAccount,
     /// The token service's keys and policy, for `spec.jwt`; `None` when it does not run here.
     pub issuer: Option<Issuer>,
+    /// The TokenPolicies tokens are judged by; `None` when none is required.
+    pub tenancy: Option<Tenancy>,
 }
 
 /// Reconciles one AccessToken.
@@ -129,6 +132,11 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     if !ctx.accounts_listed.wait_unless_stopped(&ctx.stop).await {
         return Ok(Action::await_change());
     }
+    if let Some(tenancy) = &ctx.tenancy
+        && !tenancy.wait_listed(&ctx.stop).await
+    {
+        return Ok(Action::await_change());
+    }
     let namespace = token.namespace().unwrap_or_default();
     let name = token.name_any();
     if ctx.unseen.behind(
@@ -145,7 +153,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         secrets: &ctx.secrets,
         accounts: &ctx.accounts,
     };
-    let cached = dereference::observe(&readers, token).await?;
+    let mut cached = dereference::observe(&readers, token).await?;
     let spec = match validate::spec(token) {
         Ok(spec) => spec,
         Err(error) => {
@@ -156,6 +164,12 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
             return Err(error.into());
         }
     };
+    if let Some(tenancy) = &ctx.tenancy {
+        cached.observed.denied = tenancy
+            .token(&namespace, &spec, &ctx.accounts)
+            .err()
+            .map(|d| d.0);
+    }
     let found = dereference::refresh(&readers, token, &spec, cached).await?;
     let me = token_key(token);
     let plan = decide(ctx, token, &spec, &found);
@@ -267,14 +281,13 @@ fn decide_value(
         let candidates = candidates(ctx, &spec.account);
         match ctx.claims.acquire(&spec.account, &me, &candidates) {
             Claim::HeldBy(holder) => {
-                // Name the holder as the user sees it: without the namespace when it is ours.
+                // Name the holder as the user sees it, without the namespace when it is ours; a
+                // holder in another namespace (a user's PAT) is not named at all.
                 let namespace = format!("{}/", token.namespace().unwrap_or_default());
-                Claim::HeldBy(
-                    holder
-                        .strip_prefix(&namespace)
-                        .unwrap_or(&holder)
-                        .to_owned(),
-                )
+                Claim::HeldBy(match holder.strip_prefix(&namespace) {
+                    Some(local) => format!("AccessToken {local}"),
+                    None => "an AccessToken in another namespace".to_owned(),
+                })
             }
             held => held,
         }
@@ -340,14 +353,19 @@ fn candidates(ctx: &Context, account: &Account) -> Vec<Candidate> {
         .filter_map(|object| object.0.as_ref().ok())
         .map(|t| {
             let status = t.status.clone().unwrap_or_default();
-            let conflict = build::reason_of(&status) == Some(build::Reason::SecretConflict);
+            // A token that cannot hold a value (its Secret is someone else's, or no policy
+            // allows it) does not keep the others of its account waiting.
+            let blocked = matches!(
+                build::reason_of(&status),
+                Some(build::Reason::SecretConflict | build::Reason::NotAllowedByPolicy)
+            );
             Candidate {
                 name: token_key(t),
                 created: t.metadata.creation_timestamp.as_ref().map(|c| c.0),
                 active: status.phase == Some(AccessTokenPhase::Active),
                 eligible: !t.spec.is_revoked()
                     && status.phase != Some(AccessTokenPhase::Expired)
-                    && !conflict
+                    && !blocked
                     && t.metadata.deletion_timestamp.is_none(),
             }
         })
@@ -407,6 +425,22 @@ pub fn token_changed(ctx: &Context, token: &AccessToken) {
     if let Some(sa) = &token.spec.service_account_name {
         let namespace = token.namespace().unwrap_or_default();
         let _ = ctx.wake_account.send(ObjectRef::new(sa).within(&namespace));
+    }
+}
+
+/// A TokenPolicy or a namespace's labels changed: every token and account (of `namespace`, or
+/// of the whole cluster) is judged again.
+pub fn wake_all(ctx: &Context, namespace: Option<&str>) {
+    let within = |ns: Option<&str>| namespace.is_none_or(|wanted| ns == Some(wanted));
+    for token in ctx.tokens.state() {
+        if within(token.namespace().as_deref()) {
+            let _ = ctx.wake.send(ObjectRef::from_obj(token.as_ref()));
+        }
+    }
+    for account in ctx.accounts.state() {
+        if within(account.namespace().as_deref()) {
+            let _ = ctx.wake_account.send(ObjectRef::from_obj(account.as_ref()));
+        }
     }
 }
 

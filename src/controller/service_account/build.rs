@@ -6,15 +6,22 @@ use jiff::Timestamp;
 use super::dereference::ActiveToken;
 use crate::controller::condition::Desired;
 use crate::crd::{ServiceAccount, ServiceAccountStatus};
+use crate::policy::Denial;
 
 /// The desired status of `account` at `now`.
 pub fn status(
     account: &ServiceAccount,
     active: &[ActiveToken],
+    denied: Option<&Denial>,
     now: Timestamp,
 ) -> ServiceAccountStatus {
     let generation = account.metadata.generation;
     let (ready, reason, message) = match (account.spec.is_enabled(), active.first()) {
+        _ if denied.is_some() => (
+            false,
+            "NotAllowedByPolicy",
+            denied.map(|d| d.0.clone()).unwrap_or_default(),
+        ),
         (false, _) => (
             false,
             "Disabled",
@@ -73,7 +80,7 @@ mod tests {
             name: "ci".into(),
             ready: true,
         }];
-        let s = status(&account(false), &active, Timestamp::UNIX_EPOCH);
+        let s = status(&account(false), &active, None, Timestamp::UNIX_EPOCH);
         assert_eq!(ready(&s), ("True", "TokenActive"));
         assert_eq!(s.active_token.as_deref(), Some("ci"));
         assert_eq!(s.observed_generation, Some(2));
@@ -81,19 +88,40 @@ mod tests {
 
     #[test]
     fn an_account_without_token_or_disabled_is_not_ready() {
-        let s = status(&account(false), &[], Timestamp::UNIX_EPOCH);
+        let s = status(&account(false), &[], None, Timestamp::UNIX_EPOCH);
         assert_eq!(ready(&s), ("False", "NoActiveToken"));
         assert_eq!(s.active_token, None);
-        let s = status(&account(true), &[], Timestamp::UNIX_EPOCH);
+        let s = status(&account(true), &[], None, Timestamp::UNIX_EPOCH);
         assert_eq!(ready(&s), ("False", "Disabled"));
+    }
+
+    #[test]
+    fn an_account_no_policy_allows_is_not_ready_and_says_why() {
+        let denial = Denial("spec.email \"bot@example.com\" is not allowed".into());
+        let active = [ActiveToken {
+            name: "ci".into(),
+            ready: true,
+        }];
+        let s = status(
+            &account(false),
+            &active,
+            Some(&denial),
+            Timestamp::UNIX_EPOCH,
+        );
+        let c = &s.conditions.as_ref().unwrap()[0];
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NotAllowedByPolicy")
+        );
+        assert_eq!(c.message, denial.0);
     }
 
     #[test]
     fn an_unchanged_status_is_rebuilt_identically_later() {
         let mut sa = account(false);
-        let first = status(&sa, &[], Timestamp::UNIX_EPOCH);
+        let first = status(&sa, &[], None, Timestamp::UNIX_EPOCH);
         sa.status = Some(first.clone());
-        let later = status(&sa, &[], Timestamp::from_second(1_000_000).unwrap());
+        let later = status(&sa, &[], None, Timestamp::from_second(1_000_000).unwrap());
         assert_eq!(later, first);
     }
 }

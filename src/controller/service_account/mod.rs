@@ -19,6 +19,7 @@ use super::ControllerConfig;
 use super::access_token::by_account::TokensByAccount;
 use super::scaffold::{self, ReconcileError, Scaffold};
 use super::stopping::Listed;
+use super::tenancy::Tenancy;
 use crate::crd::{AccessToken, ServiceAccount};
 
 pub const NAME: &str = "serviceaccount";
@@ -52,6 +53,8 @@ pub struct Context {
     pub stop: CancellationToken,
     pub scaffold: Scaffold,
     pub config: ControllerConfig,
+    /// The TokenPolicies accounts are judged by; `None` when none is required.
+    pub tenancy: Option<Tenancy>,
 }
 
 pub async fn reconcile(
@@ -79,8 +82,18 @@ async fn reconcile_account(account: &ServiceAccount, ctx: &Context) -> Result<Ac
     if !ctx.tokens_listed.wait_unless_stopped(&ctx.stop).await {
         return Ok(Action::await_change());
     }
+    let denied = match &ctx.tenancy {
+        None => None,
+        Some(tenancy) => {
+            if !tenancy.wait_listed(&ctx.stop).await {
+                return Ok(Action::await_change());
+            }
+            let namespace = account.metadata.namespace.as_deref().unwrap_or_default();
+            tenancy.account(namespace, &account.spec).err()
+        }
+    };
     let active = dereference::active_tokens(&ctx.tokens, &ctx.by_account, account);
-    let desired = build::status(account, &active, Timestamp::now());
+    let desired = build::status(account, &active, denied.as_ref(), Timestamp::now());
     if status::patch(&ctx.client, account, &desired).await? {
         debug!(active_token = ?desired.active_token, "status updated");
     }

@@ -37,6 +37,7 @@ fn fresh(now: &str) -> Observed {
         status: AccessTokenStatus::default(),
         account: AccountState::Enabled,
         secret: SecretState::Absent,
+        denied: None,
     }
 }
 
@@ -56,6 +57,7 @@ fn after(plan: &Plan, now: &str) -> Observed {
         status: plan.status.clone(),
         account: AccountState::Enabled,
         secret,
+        denied: None,
     }
 }
 
@@ -501,4 +503,40 @@ fn a_settled_token_is_decided_on_the_cache_until_something_is_due() {
         true,
         Some(t("2026-01-01T00:05:00Z"))
     ));
+}
+
+#[test]
+fn a_token_no_policy_allows_loses_its_value_and_a_later_allowance_issues_a_new_one() {
+    let spec = spec();
+    let first = run(&spec, &fresh("2030-01-01T00:00:00Z"));
+    let issued = value(&first).cloned().expect("a value");
+    let denial = "spec.user \"a@b.c\" is not allowed in namespace ns by any TokenPolicy";
+    let denied_obs = Observed {
+        denied: Some(denial.into()),
+        ..after(&first, "2030-01-01T00:01:00Z")
+    };
+    assert!(
+        !needs_claim(&spec, &denied_obs),
+        "a denied token claims no account"
+    );
+    assert!(
+        !settled(&spec, &denied_obs, false, None),
+        "a denial is a change to write"
+    );
+    let denied = run(&spec, &denied_obs);
+    assert_eq!(denied.status.phase, Some(AccessTokenPhase::Pending));
+    assert_eq!(denied.reason(), Some(Reason::NotAllowedByPolicy));
+    let ready = crate::controller::condition::ready(denied.status.conditions.as_deref()).unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.message.as_str()),
+        ("False", denial)
+    );
+    assert_eq!(value(&denied), None, "the value is removed from the Secret");
+    assert!(!denied.holds_claim);
+
+    let allowed = run(&spec, &after(&denied, "2030-01-01T00:02:00Z"));
+    let fresh_value = value(&allowed).expect("a new value once allowed");
+    assert_ne!(fresh_value, &issued, "a denied value never comes back");
+    assert_eq!(allowed.status.revision, Some(2));
+    assert_eq!(allowed.reason(), Some(Reason::Active));
 }

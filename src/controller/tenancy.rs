@@ -1,0 +1,96 @@
+//! The TokenPolicies and namespaces' labels the controllers judge accounts and tokens by, from
+//! the operator's own watches (see [`crate::policy`] for the rules themselves).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace as K8sNamespace;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::runtime::reflector::{ObjectRef, Store};
+use tokio_util::sync::CancellationToken;
+
+use super::access_token::validate::{Account, ExpiryPolicy, ValidSpec};
+use super::stopping::Listed;
+use crate::crd::{ServiceAccount, ServiceAccountSpec, TokenPolicy};
+use crate::policy::{Denial, Namespace, Policies};
+
+/// The label every namespace carries with its own name (set by the API server since
+/// Kubernetes 1.22), so that a policy can select namespaces by name.
+const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// The cached policies and namespaces, and whether each cache has had its first list.
+#[derive(Clone)]
+pub struct Tenancy {
+    pub policies: Store<DeserializeGuard<TokenPolicy>>,
+    pub namespaces: Store<PartialObjectMeta<K8sNamespace>>,
+    pub policies_listed: Listed,
+    pub namespaces_listed: Listed,
+}
+
+impl Tenancy {
+    /// Waits for both caches' first list: before it, every account would look denied, and its
+    /// tokens would lose their values. `false` if the operator stopped first.
+    pub async fn wait_listed(&self, stop: &CancellationToken) -> bool {
+        self.policies_listed.wait_unless_stopped(stop).await
+            && self.namespaces_listed.wait_unless_stopped(stop).await
+    }
+
+    fn judge<T>(&self, namespace: &str, ask: impl FnOnce(&Policies, &Namespace<'_>) -> T) -> T {
+        let policies = self.policies.state();
+        let policies = Policies::new(
+            policies
+                .iter()
+                .filter_map(|p| p.0.as_ref().ok())
+                .map(|p| &p.spec),
+        );
+        let mut labels = self
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default();
+        labels
+            .entry(NAME_LABEL.to_owned())
+            .or_insert_with(|| namespace.to_owned());
+        ask(
+            &policies,
+            &Namespace {
+                name: namespace,
+                labels: &labels,
+            },
+        )
+    }
+
+    /// Whether a ServiceAccount of `namespace` may be declared as it is.
+    pub fn account(&self, namespace: &str, spec: &ServiceAccountSpec) -> Result<(), Denial> {
+        self.judge(namespace, |policies, ns| policies.allows_account(ns, spec))
+    }
+
+    /// Whether a token of `namespace` may be issued: its account (a ServiceAccount's fields,
+    /// or a user's PATs) and its lifetime, counted from now.
+    pub fn token(
+        &self,
+        namespace: &str,
+        spec: &ValidSpec,
+        accounts: &Store<DeserializeGuard<ServiceAccount>>,
+    ) -> Result<(), Denial> {
+        self.judge(namespace, |policies, ns| {
+            match &spec.account {
+                Account::User { email } => policies.allows_user(ns, email)?,
+                Account::ServiceAccount { namespace, name } => {
+                    let found = accounts.get(&ObjectRef::new(name).within(namespace));
+                    // A missing account is the token's other problem (ServiceAccountNotFound).
+                    if let Some(Ok(sa)) = found.as_deref().map(|guard| &guard.0) {
+                        policies.allows_account(ns, &sa.spec)?;
+                    }
+                }
+            }
+            let lifetime = match spec.expiry {
+                ExpiryPolicy::Never => None,
+                ExpiryPolicy::After(d) => Some(d),
+                ExpiryPolicy::At(at) => Some(Duration::from_secs(
+                    u64::try_from(at.as_second() - jiff::Timestamp::now().as_second()).unwrap_or(0),
+                )),
+            };
+            policies.allows_lifetime(ns, lifetime)
+        })
+    }
+}

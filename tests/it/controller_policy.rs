@@ -1,0 +1,207 @@
+//! Tenancy: a namespace that may create AccessTokens and ServiceAccounts gets values only for
+//! the identities, groups, scopes and lifetimes a TokenPolicy grants there. Each test is an
+//! attack first: with `policy_required: false`, as before TokenPolicies, every one of these
+//! tokens would be issued.
+
+use crate::harness;
+
+use harness::*;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use witboost_token_operator::crd::{
+    AccessToken, AccessTokenPhase, ServiceAccount, ServiceAccountSpec, TokenPolicy,
+};
+
+const REASON: &str = "NotAllowedByPolicy";
+
+fn policy_config() -> witboost_token_operator::operator::OperatorConfig {
+    witboost_token_operator::operator::OperatorConfig {
+        policy_required: true,
+        ..config()
+    }
+}
+
+/// The policy of the harness's namespace: robots of one domain, in one group, with service
+/// scopes; PATs of one domain; a day at most.
+fn team_policy() -> TokenPolicy {
+    serde_json::from_value(json!({
+        "apiVersion": "iam.witboost.com/v1alpha1",
+        "kind": "TokenPolicy",
+        "metadata": { "name": "team" },
+        "spec": {
+            "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": NS } },
+            "serviceAccounts": {
+                "emails": ["*@robots.example.com"],
+                "groups": ["team-*"],
+                "scopes": ["service:*"],
+            },
+            "users": ["*@team.example.com"],
+            "maxLifetime": "24h",
+        },
+    }))
+    .unwrap()
+}
+
+async fn put_policy(h: &Harness, policy: &TokenPolicy) {
+    let api: Api<TokenPolicy> = Api::all(h.client.clone());
+    api.patch(
+        policy.metadata.name.as_deref().unwrap(),
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(policy),
+    )
+    .await
+    .expect("TokenPolicy applied");
+}
+
+async fn account(h: &Harness, name: &str, email: &str, groups: &[&str]) {
+    let spec = ServiceAccountSpec {
+        email: email.into(),
+        groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+        allowed_scopes: Some(vec!["service:cgp".into()]),
+        ..Default::default()
+    };
+    h.accounts()
+        .create(&PostParams::default(), &ServiceAccount::new(name, spec))
+        .await
+        .expect("ServiceAccount created");
+}
+
+fn daily(token: AccessToken) -> AccessToken {
+    AccessToken {
+        spec: witboost_token_operator::crd::AccessTokenSpec {
+            duration: Some("1h".into()),
+            ..token.spec
+        },
+        ..token
+    }
+}
+
+/// Waits for the token to be refused by policy, and checks it holds no value.
+async fn wait_denied(h: &Harness, name: &str, says: &str) -> AccessToken {
+    let token = h
+        .wait_token(name, "NotAllowedByPolicy", |t| {
+            reason_of(t).as_deref() == Some(REASON)
+        })
+        .await;
+    assert_eq!(phase_of(&token), Some(AccessTokenPhase::Pending));
+    let (status, _, message) = ready_of(&token).unwrap();
+    assert_eq!(status, "False");
+    assert!(message.contains(says), "{message}");
+    assert!(
+        message.contains("a cluster administrator grants it in a TokenPolicy")
+            || message.contains("a cluster administrator"),
+        "{message}"
+    );
+    assert_eq!(
+        h.secret_value(name).await,
+        None,
+        "no value for a denied token"
+    );
+    token
+}
+
+#[tokio::test]
+async fn a_namespace_cannot_mint_identities_groups_or_lifetimes_no_policy_grants() {
+    let h = Harness::start_with(policy_config()).await;
+    put_policy(&h, &team_policy()).await;
+
+    // A PAT of someone else: the classic escalation.
+    h.create(&daily(
+        AccessToken::test("admin-pat").for_user("admin@company.com"),
+    ))
+    .await;
+    wait_denied(&h, "admin-pat", "spec.user \"admin@company.com\"").await;
+    // A robot claiming an email outside the granted domain, and one putting itself into an
+    // admin group.
+    account(&h, "impostor", "ceo@company.com", &[]).await;
+    h.create(&daily(
+        AccessToken::test("impostor-token").for_service_account("impostor"),
+    ))
+    .await;
+    wait_denied(&h, "impostor-token", "spec.email \"ceo@company.com\"").await;
+    account(&h, "climber", "ci@robots.example.com", &["witboost-admins"]).await;
+    h.create(&daily(
+        AccessToken::test("climber-token").for_service_account("climber"),
+    ))
+    .await;
+    wait_denied(&h, "climber-token", "group \"witboost-admins\"").await;
+    // A token that never expires, and one longer than a day.
+    account(&h, "ci", "ci2@robots.example.com", &["team-a"]).await;
+    h.create(&AccessToken::test("forever").for_service_account("ci"))
+        .await;
+    wait_denied(&h, "forever", "never expires").await;
+    let mut long = daily(AccessToken::test("long").for_service_account("ci"));
+    long.spec.duration = Some("48h".into());
+    h.create(&long).await;
+    wait_denied(&h, "long", "172800s").await;
+
+    // The account's own status says so too.
+    let accounts: Api<ServiceAccount> = h.accounts();
+    eventually(15, "the impostor account to be refused", || async {
+        let sa = accounts.get("impostor").await.ok()?;
+        let ready = sa
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.reason == REASON).then_some(())
+    })
+    .await;
+
+    // What the policy grants is issued.
+    h.create(&daily(AccessToken::test("ok").for_service_account("ci")))
+        .await;
+    h.wait_active("ok").await;
+    h.create(&daily(
+        AccessToken::test("mine").for_user("Dev@Team.example.com"),
+    ))
+    .await;
+    h.wait_active("mine").await;
+}
+
+#[tokio::test]
+async fn a_tightened_policy_removes_values_and_a_loosened_one_issues_new_ones() {
+    let h = Harness::start_with(policy_config()).await;
+    put_policy(&h, &team_policy()).await;
+    account(&h, "ci", "ci@robots.example.com", &["team-a"]).await;
+    h.create(&daily(
+        AccessToken::test("ci-token").for_service_account("ci"),
+    ))
+    .await;
+    let active = h.wait_active("ci-token").await;
+    let first = h.secret_value("ci-token").await.expect("a value");
+
+    // The group is no longer granted: the value goes at once.
+    let mut tight = team_policy();
+    tight.spec.service_accounts.as_mut().unwrap().groups = Some(vec!["other-*".into()]);
+    put_policy(&h, &tight).await;
+    wait_denied(&h, "ci-token", "group \"team-a\"").await;
+
+    // Granted again: a new value, never the denied one.
+    put_policy(&h, &team_policy()).await;
+    let again = h
+        .wait_token("ci-token", "active with a new revision", |t| {
+            phase_of(t) == Some(AccessTokenPhase::Active) && revision_of(t) > revision_of(&active)
+        })
+        .await;
+    let second = h.secret_value("ci-token").await.expect("a new value");
+    assert_ne!(second, first, "a denied value never comes back");
+    assert_eq!(digest_of(&again), Some(digest(&second)));
+    let secrets: Api<Secret> = h.secrets();
+    assert!(secrets.get("ci-token").await.is_ok());
+}
+
+#[tokio::test]
+async fn without_any_policy_nothing_is_issued_and_a_new_policy_issues_it() {
+    let h = Harness::start_with(policy_config()).await;
+    account(&h, "ci", "ci@robots.example.com", &[]).await;
+    h.create(&daily(
+        AccessToken::test("ci-token").for_service_account("ci"),
+    ))
+    .await;
+    wait_denied(&h, "ci-token", "spec.email").await;
+    put_policy(&h, &team_policy()).await;
+    h.wait_active("ci-token").await;
+}
