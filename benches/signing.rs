@@ -53,6 +53,7 @@ fn grant() -> Grant {
         source: Source {
             namespace: "default".into(),
             name: "ci".into(),
+            uid: "8d0f4a52-3c1e-4b7a-9f26-0e5b7c1d2a43".into(),
             revision: 1,
         },
         expires_at: None,

@@ -35,12 +35,16 @@ impl Account {
     }
 }
 
-/// Where a JWT came from: one revision of one AccessToken. A JWT is active only while this exact
-/// revision is.
+/// Where a JWT came from: one revision of one AccessToken object. A JWT is active only while this
+/// exact revision of this exact object is: the `uid` tells an AccessToken deleted and created
+/// again under the same name (at revision 1 again) from the one that minted the JWT.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Source {
     pub namespace: String,
     pub name: String,
+    /// The AccessToken's `metadata.uid`. Required when a JWT is read: a JWT without it does not
+    /// verify.
+    pub uid: String,
     pub revision: i64,
 }
 
@@ -68,7 +72,7 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
-    /// The AccessToken (namespace, name, revision) this JWT was minted from.
+    /// The AccessToken (namespace, name, uid, revision) this JWT was minted from.
     pub wbat: Source,
 }
 

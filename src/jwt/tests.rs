@@ -34,6 +34,7 @@ fn grant() -> Grant {
         source: Source {
             namespace: "team-a".into(),
             name: "ci".into(),
+            uid: "5f0c6e1a-ci".into(),
             revision: 3,
         },
         expires_at: None,
@@ -293,4 +294,15 @@ fn jwks_publishes_public_parts_only() {
         assert!(jwk.get("d").is_none() && jwk.get("p").is_none(), "{jwk}");
         assert!(!format!("{key:?}").contains("PRIVATE"));
     }
+}
+
+#[test]
+fn a_jwt_minted_before_sources_named_their_object_does_not_verify() {
+    let keys = KeySet::new(es256().clone());
+    let minted = policy().mint(&keys, &grant(), None, None, NOW).unwrap();
+    let mut old = serde_json::to_value(&minted.claims).unwrap();
+    old["wbat"].as_object_mut().unwrap().remove("uid");
+    let old = keys.current().sign_jwt(&old).unwrap();
+    assert_eq!(policy().verify(&keys, &old, NOW), Err(VerifyError::Invalid));
+    assert!(policy().verify(&keys, &minted.jwt, NOW).is_ok());
 }

@@ -981,6 +981,7 @@ fn a_signing_failure_is_logged_without_token_values() {
     let source = crate::jwt::Source {
         namespace: "team-a".into(),
         name: "ci".into(),
+        uid: "ci-uid".into(),
         revision: 3,
     };
     tracing::subscriber::with_default(subscriber, || {
@@ -997,4 +998,51 @@ fn a_signing_failure_is_logged_without_token_values() {
         logged.contains("accesstoken=ci") && logged.contains("kid=kid-1"),
         "{logged}"
     );
+}
+
+// --- A JWT is bound to the object it came from ---
+
+#[tokio::test]
+async fn a_jwt_of_a_deleted_accesstoken_stays_dead_when_one_of_the_same_name_is_created() {
+    let f = fixture();
+    let old = f.jwt().await;
+    let bearer = format!("Bearer {old}");
+    assert_eq!(f.introspect_form(&old).await.body["active"], true);
+
+    // GitOps deletes the object and creates it again: the same namespace, name and first
+    // revision, but another object (another uid), here a PAT of another person.
+    f.index.delete_token("team-a", "ci");
+    let value = Token::generate();
+    let mut recreated = active_token("ci", &value);
+    recreated.metadata.uid = Some("ci-uid-recreated".into());
+    recreated.spec.service_account_name = None;
+    recreated.spec.user = Some("jane@example.com".into());
+    f.index.apply_token(&recreated);
+    assert!(f.index.grant(&value.digest(), jwt::now()).is_some());
+
+    assert_eq!(
+        f.introspect_form(&old).await.body,
+        json!({ "active": false }),
+        "introspection"
+    );
+    assert_eq!(
+        f.verify(&bearer).await.status,
+        StatusCode::UNAUTHORIZED,
+        "forward auth"
+    );
+    let exchanged = f
+        .session_exchange(Some(&bearer), Some(json!({ "scope": CG })))
+        .await;
+    assert_eq!(
+        exchanged.status,
+        StatusCode::UNAUTHORIZED,
+        "session exchange: {}",
+        exchanged.text
+    );
+
+    // The new object's own JWTs are active.
+    let new = f.exchange(json!({ "access_token": value.expose() })).await;
+    let new = new.body["jwt"].as_str().unwrap();
+    assert_eq!(f.introspect_form(new).await.body["active"], true);
+    assert_eq!(f.claims(new).sub, "jane@example.com");
 }

@@ -234,6 +234,7 @@ fn grant_of(token: &AccessToken, plan: &Plan, account: Option<&jwt::Account>) ->
         source: jwt::Source {
             namespace: token.namespace().unwrap_or_default(),
             name: token.name_any(),
+            uid: token.metadata.uid.clone()?,
             revision: plan.status.revision?,
         },
         expires_at: plan.status.expires_at.as_ref().map(|t| t.0.as_second()),
