@@ -82,7 +82,52 @@ impl Policy {
         scope.check_allowed(grant.account.allowed_scopes.as_deref())?;
         let remaining = grant.expires_at.map(|at| at - now);
         let lifetime = self.limits.resolve(duration_seconds, remaining)?;
-        let claims = Claims::new(&self.issuer, grant, &scope, now, lifetime);
+        self.sign(keys, grant, &scope, now, lifetime)
+    }
+
+    /// The session exchange: like [`Policy::mint`], but never wider than the `presented` JWT
+    /// of the same grant. When it carries scopes, the requested ones must be among them (none
+    /// requested: the same scopes); the lifetime is capped at its `exp`, not refused beyond it.
+    pub fn mint_within(
+        &self,
+        keys: &KeySet,
+        grant: &Grant,
+        presented: &Claims,
+        duration_seconds: Option<i64>,
+        scope: Option<&str>,
+        now: i64,
+    ) -> Result<Minted, MintError> {
+        let requested = match scope {
+            Some(requested) => Scope::parse(requested)?,
+            None => Scope::default(),
+        };
+        let held = Scope::parse(presented.scope.as_deref().unwrap_or_default())?;
+        let scope = if held.is_empty() {
+            requested
+        } else if requested.is_empty() {
+            held
+        } else {
+            requested.check_within(&held)?;
+            requested
+        };
+        scope.check_allowed(grant.account.allowed_scopes.as_deref())?;
+        let remaining = grant.expires_at.map(|at| at - now);
+        let lifetime = self
+            .limits
+            .resolve(duration_seconds, remaining)?
+            .min(presented.exp - now);
+        self.sign(keys, grant, &scope, now, lifetime)
+    }
+
+    fn sign(
+        &self,
+        keys: &KeySet,
+        grant: &Grant,
+        scope: &Scope,
+        now: i64,
+        lifetime: i64,
+    ) -> Result<Minted, MintError> {
+        let claims = Claims::new(&self.issuer, grant, scope, now, lifetime);
         let jwt = keys.current().sign_jwt(&claims).map_err(MintError::Sign)?;
         Ok(Minted { jwt, claims })
     }

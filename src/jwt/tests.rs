@@ -306,3 +306,43 @@ fn a_jwt_minted_before_sources_named_their_object_does_not_verify() {
     assert_eq!(policy().verify(&keys, &old, NOW), Err(VerifyError::Invalid));
     assert!(policy().verify(&keys, &minted.jwt, NOW).is_ok());
 }
+
+#[test]
+fn the_session_exchange_narrows_the_scope_and_never_outlives_the_presented_jwt() {
+    let keys = KeySet::new(es256().clone());
+    let policy = policy();
+    let presented = policy
+        .mint(&keys, &grant(), Some(600), Some("read write"), NOW)
+        .unwrap()
+        .claims;
+    let within = |duration, scope| {
+        policy
+            .mint_within(&keys, &grant(), &presented, duration, scope, NOW + 100)
+            .map(|minted| minted.claims)
+    };
+    let narrower = within(Some(3600), Some("write")).unwrap();
+    assert_eq!(narrower.scope.as_deref(), Some("write"));
+    assert_eq!(narrower.exp, presented.exp, "capped, not refused");
+    assert_eq!(within(Some(60), None).unwrap().scope, presented.scope);
+    assert_eq!(within(Some(60), None).unwrap().exp, NOW + 160);
+    assert!(matches!(
+        within(None, Some("read admin")),
+        Err(MintError::Scope(ScopeError::NotPresented(s))) if s == "admin"
+    ));
+    assert!(matches!(
+        within(Some(86_401), None),
+        Err(MintError::Duration(DurationError::AboveMaximum(86_400)))
+    ));
+
+    // An unscoped JWT may be exchanged for any scope its account allows.
+    let unscoped = policy
+        .mint(&keys, &grant(), Some(600), None, NOW)
+        .unwrap()
+        .claims;
+    let scoped = policy
+        .mint_within(&keys, &grant(), &unscoped, Some(600), Some("admin"), NOW)
+        .unwrap()
+        .claims;
+    assert_eq!(scoped.scope.as_deref(), Some("admin"));
+    assert_eq!(scoped.exp, unscoped.exp);
+}

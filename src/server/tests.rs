@@ -530,7 +530,10 @@ const CG: &str = "service:computational-governance";
 #[tokio::test]
 async fn session_exchange_turns_an_active_jwt_into_a_fresh_scoped_jwt_of_the_same_token() {
     let f = fixture();
-    let jwt = f.jwt().await;
+    let jwt = f
+        .exchange(json!({ "access_token": f.token.expose(), "duration_seconds": 3600 }))
+        .await;
+    let jwt = jwt.body["jwt"].as_str().unwrap().to_owned();
     let answer = f
         .session_exchange(
             Some(&format!("Bearer {jwt}")),
@@ -544,21 +547,24 @@ async fn session_exchange_turns_an_active_jwt_into_a_fresh_scoped_jwt_of_the_sam
     let scoped = answer.body["jwt"].as_str().unwrap();
     let (before, after) = (f.claims(&jwt), f.claims(scoped));
     assert_eq!(after.scope.as_deref(), Some(CG));
-    assert_eq!(after.exp - after.iat, 3600, "longer than the presented JWT");
+    assert_eq!(
+        after.exp, before.exp,
+        "as long as the presented JWT, not longer"
+    );
     assert_eq!(after.sub, before.sub);
     assert_eq!(after.groups, before.groups);
     assert_eq!(after.wbat, before.wbat);
     assert_ne!(after.jti, before.jti);
 
     // The scoped JWT is itself a session: it can be exchanged again, and without a body the
-    // exchange's defaults apply.
+    // exchange's default duration applies, with its scope.
     let again = f
         .session_exchange(Some(&format!("bearer  {scoped} ")), None)
         .await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
-    let unscoped = f.claims(again.body["jwt"].as_str().unwrap());
-    assert_eq!(unscoped.scope, None);
-    assert_eq!(unscoped.exp - unscoped.iat, 300);
+    let rescoped = f.claims(again.body["jwt"].as_str().unwrap());
+    assert_eq!(rescoped.scope.as_deref(), Some(CG));
+    assert_eq!(rescoped.exp - rescoped.iat, 300);
 }
 
 #[tokio::test]
@@ -717,7 +723,11 @@ async fn session_exchange_refuses_a_scope_outside_allowed_scopes_with_the_exchan
 #[tokio::test]
 async fn session_exchange_lifetimes_follow_the_exchanges_rule() {
     let f = fixture();
-    let bearer = format!("Bearer {}", f.jwt().await);
+    let longest = f
+        .exchange(json!({ "access_token": f.token.expose(), "duration_seconds": 86_400 }))
+        .await;
+    let longest = longest.body["jwt"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {longest}");
     let above_max = f
         .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 86_401 })))
         .await;
@@ -734,7 +744,11 @@ async fn session_exchange_lifetimes_follow_the_exchanges_rule() {
         .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 86_400 })))
         .await;
     let claims = f.claims(at_max.body["jwt"].as_str().unwrap());
-    assert_eq!(claims.exp - claims.iat, 86_400);
+    assert_eq!(
+        claims.exp,
+        f.claims(&longest).exp,
+        "capped at the presented JWT's"
+    );
 
     // The access token has 120 s left: an explicit longer duration is refused, the default is
     // shortened to fit.
@@ -1045,4 +1059,53 @@ async fn a_jwt_of_a_deleted_accesstoken_stays_dead_when_one_of_the_same_name_is_
     let new = new.body["jwt"].as_str().unwrap();
     assert_eq!(f.introspect_form(new).await.body["active"], true);
     assert_eq!(f.claims(new).sub, "jane@example.com");
+}
+
+// --- The session exchange only narrows ---
+
+#[tokio::test]
+async fn session_exchange_never_widens_the_scope_nor_outlives_the_presented_jwt() {
+    let f = fixture();
+    let scoped = f
+        .exchange(json!({ "access_token": f.token.expose(), "scope": CG }))
+        .await;
+    let scoped = scoped.body["jwt"].as_str().unwrap().to_owned();
+    let presented = f.claims(&scoped);
+    let bearer = format!("Bearer {scoped}");
+
+    // A scope the presented JWT does not carry (the account allows any).
+    let wider = f
+        .session_exchange(
+            Some(&bearer),
+            Some(json!({ "scope": format!("{CG} catalog:write") })),
+        )
+        .await;
+    assert_eq!(wider.status, StatusCode::FORBIDDEN, "{}", wider.text);
+    assert_eq!(wider.body["error"], "insufficient_scope");
+    assert_eq!(
+        wider.body["message"],
+        "a requested scope is not among the scopes of the presented jwt"
+    );
+
+    // No scope asked for: the presented JWT's scope, not an unscoped JWT.
+    let same = f.session_exchange(Some(&bearer), None).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    assert_eq!(
+        f.claims(same.body["jwt"].as_str().unwrap())
+            .scope
+            .as_deref(),
+        Some(CG)
+    );
+
+    // Longer than the presented JWT lives: capped at its exp, not refused.
+    let longer = f
+        .session_exchange(
+            Some(&bearer),
+            Some(json!({ "duration_seconds": 3600, "scope": CG })),
+        )
+        .await;
+    assert_eq!(longer.status, StatusCode::OK, "{}", longer.text);
+    let claims = f.claims(longer.body["jwt"].as_str().unwrap());
+    assert_eq!(claims.exp, presented.exp);
+    assert_eq!(claims.scope.as_deref(), Some(CG));
 }
