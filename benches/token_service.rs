@@ -82,6 +82,7 @@ fn token_service(token: &Token) -> Router {
         },
     );
     at.metadata.namespace = Some("default".into());
+    at.metadata.uid = Some("8d0f4a52-3c1e-4b7a-9f26-0e5b7c1d2a43".into());
     at.status = Some(AccessTokenStatus {
         phase: Some(AccessTokenPhase::Active),
         revision: Some(1),
