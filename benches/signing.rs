@@ -68,6 +68,7 @@ fn main() {
         .unwrap_or(2000);
     let policy = Policy {
         issuer: "http://127.0.0.1".into(),
+        audience: witboost_token_operator::jwt::DEFAULT_AUDIENCE.into(),
         limits: LifetimeLimits::default(),
     };
     // A realistic signing input: the header and claims of a minted JWT.

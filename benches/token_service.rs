@@ -94,6 +94,7 @@ fn token_service(token: &Token) -> Router {
     router(AppState {
         policy: Arc::new(Policy {
             issuer: "http://127.0.0.1".into(),
+            audience: witboost_token_operator::jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits::default(),
         }),
         keys: Keys::new(KeySet::new(

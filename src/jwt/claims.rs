@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Scope;
+use super::{Policy, Scope};
 
 /// The account an access token belongs to, as the JWT describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub struct Grant {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
+    /// The audience the JWTs are for (`--audience`); required when a JWT is read.
+    pub aud: String,
     pub sub: String,
     pub email: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,10 +79,12 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// Claims for `grant`, issued at `now` (Unix seconds), living `lifetime` seconds.
-    pub fn new(issuer: &str, grant: &Grant, scope: &Scope, now: i64, lifetime: i64) -> Self {
+    /// Claims for `grant` under `policy`'s issuer and audience, issued at `now` (Unix seconds),
+    /// living `lifetime` seconds.
+    pub fn new(policy: &Policy, grant: &Grant, scope: &Scope, now: i64, lifetime: i64) -> Self {
         Self {
-            iss: issuer.to_owned(),
+            iss: policy.issuer.clone(),
+            aud: policy.audience.clone(),
             sub: grant.account.email.clone(),
             email: grant.account.email.clone(),
             groups: grant.account.groups.clone(),

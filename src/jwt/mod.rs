@@ -19,11 +19,17 @@ pub use scope::{Scope, ScopeError};
 
 use jsonwebtoken::Validation;
 
+/// The `aud` claim of every JWT unless `run --audience` says otherwise: the audience Witboost's
+/// own configuration names for its JWTs.
+pub const DEFAULT_AUDIENCE: &str = "witboost";
+
 /// What the service stamps on every JWT and how long JWTs live.
 #[derive(Clone, Debug)]
 pub struct Policy {
     /// The `iss` claim and the issuer of the discovery document.
     pub issuer: String,
+    /// The `aud` claim; verification accepts only JWTs for it.
+    pub audience: String,
     pub limits: LifetimeLimits,
 }
 
@@ -127,13 +133,13 @@ impl Policy {
         now: i64,
         lifetime: i64,
     ) -> Result<Minted, MintError> {
-        let claims = Claims::new(&self.issuer, grant, scope, now, lifetime);
+        let claims = Claims::new(self, grant, scope, now, lifetime);
         let jwt = keys.current().sign_jwt(&claims).map_err(MintError::Sign)?;
         Ok(Minted { jwt, claims })
     }
 
-    /// Verifies a JWT signed by any key of `keys` (current or previous) for this issuer, valid
-    /// at `now` (Unix seconds), and returns its claims.
+    /// Verifies a JWT signed by any key of `keys` (current or previous) for this issuer and
+    /// audience, valid at `now` (Unix seconds), and returns its claims.
     pub fn verify(&self, keys: &KeySet, jwt: &str, now: i64) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(jwt).map_err(|_| VerifyError::Malformed)?;
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
@@ -143,8 +149,8 @@ impl Policy {
         }
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
-        validation.validate_aud = false;
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub", "aud"]);
         // Times are checked below against the caller's `now`, not the library's wall clock,
         // so one clock decides (and tests can choose it).
         validation.validate_exp = false;

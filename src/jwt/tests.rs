@@ -17,6 +17,7 @@ fn rs512() -> &'static SigningKey {
 fn policy() -> Policy {
     Policy {
         issuer: "https://witboost.example.com".into(),
+        audience: DEFAULT_AUDIENCE.into(),
         limits: LifetimeLimits {
             default: 300,
             max: 86_400,
@@ -59,6 +60,7 @@ fn minted_jwt_carries_the_documented_claims_and_a_kid_header() {
     let claims = policy().verify(&keys, &minted.jwt, NOW + 1).unwrap();
     assert_eq!(claims, minted.claims);
     assert_eq!(claims.iss, "https://witboost.example.com");
+    assert_eq!(claims.aud, "witboost");
     assert_eq!(claims.sub, "ci-bot@example.com");
     assert_eq!(claims.email, "ci-bot@example.com");
     assert_eq!(claims.groups, Some(vec!["platform-team".to_owned()]));
@@ -345,4 +347,24 @@ fn the_session_exchange_narrows_the_scope_and_never_outlives_the_presented_jwt()
         .claims;
     assert_eq!(scoped.scope.as_deref(), Some("admin"));
     assert_eq!(scoped.exp, unscoped.exp);
+}
+
+#[test]
+fn a_jwt_for_another_audience_or_none_does_not_verify() {
+    let keys = KeySet::new(es256().clone());
+    let mut elsewhere = policy();
+    elsewhere.audience = "another-service".into();
+    let theirs = elsewhere.mint(&keys, &grant(), None, None, NOW).unwrap();
+    assert!(elsewhere.verify(&keys, &theirs.jwt, NOW).is_ok());
+    assert_eq!(
+        policy().verify(&keys, &theirs.jwt, NOW),
+        Err(VerifyError::Invalid)
+    );
+    let mut without = serde_json::to_value(&theirs.claims).unwrap();
+    without.as_object_mut().unwrap().remove("aud");
+    let without = keys.current().sign_jwt(&without).unwrap();
+    assert_eq!(
+        policy().verify(&keys, &without, NOW),
+        Err(VerifyError::Invalid)
+    );
 }

@@ -393,7 +393,7 @@ async fn openid_configuration(State(state): State<Arc<AppState>>) -> Json<Value>
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [algorithm],
         "token_endpoint_auth_methods_supported": ["none"],
-        "claims_supported": ["iss", "sub", "email", "groups", "scope", "iat", "nbf", "exp", "jti", "wbat"],
+        "claims_supported": ["iss", "aud", "sub", "email", "groups", "scope", "iat", "nbf", "exp", "jti", "wbat"],
     }))
 }
 

@@ -40,6 +40,7 @@ fn fixture() -> Fixture {
     let state = AppState {
         policy: Arc::new(Policy {
             issuer: "https://witboost.example.com".into(),
+            audience: jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits {
                 default: 300,
                 max: 86_400,
@@ -145,6 +146,7 @@ async fn exchange_answers_the_documented_jwt_body() {
         .verify(&f.state.keys.load(), jwt, jwt::now())
         .unwrap();
     assert_eq!(claims.sub, "bot@example.com");
+    assert_eq!(claims.aud, "witboost");
     assert_eq!(claims.exp - claims.iat, 3600);
     assert_eq!(
         claims.scope.as_deref(),
@@ -592,8 +594,16 @@ async fn every_unusable_bearer_gets_the_exchanges_401() {
         )
         .unwrap()
         .jwt;
+    let other_audience = Policy {
+        audience: "another-service".into(),
+        ..(*f.state.policy).clone()
+    }
+    .mint(&f.state.keys.load(), &grant, None, None, jwt::now())
+    .unwrap()
+    .jwt;
     let other_issuer = Policy {
         issuer: "https://elsewhere.example.com".into(),
+        audience: jwt::DEFAULT_AUDIENCE.into(),
         limits: LifetimeLimits::default(),
     }
     .mint(&f.state.keys.load(), &grant, None, None, jwt::now())
@@ -631,6 +641,11 @@ async fn every_unusable_bearer_gets_the_exchanges_401() {
                 .await,
         ),
         (
+            "other audience",
+            f.session_exchange(Some(&format!("Bearer {other_audience}")), body.clone())
+                .await,
+        ),
+        (
             "access token instead of a JWT",
             f.session_exchange(Some(&format!("Bearer {}", f.token.expose())), body.clone())
                 .await,
@@ -645,6 +660,17 @@ async fn every_unusable_bearer_gets_the_exchanges_401() {
             f.session_exchange(Some("Bearer a.b.c"), body.clone()).await,
         ),
     ];
+
+    // A JWT for another audience is refused by introspection and forward auth too.
+    assert_eq!(
+        f.introspect_form(&other_audience).await.body,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        f.verify(&format!("Bearer {other_audience}")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(f.introspect_form(&jwt).await.body["active"], true);
 
     // Disabled account, then the source token revoked, then regenerated (a new revision):
     // the JWT itself is still validly signed and unexpired each time.

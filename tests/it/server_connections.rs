@@ -46,6 +46,7 @@ fn token_service(limits: &ConnectionLimits) -> (axum::Router, Token) {
     let state = AppState {
         policy: Arc::new(Policy {
             issuer: "https://witboost.example.com".into(),
+            audience: witboost_token_operator::jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits::default(),
         }),
         keys: Keys::new(KeySet::new(SigningKey::generate(Algorithm::Es256).unwrap())),

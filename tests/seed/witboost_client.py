@@ -33,6 +33,8 @@ PAT = os.environ["SEED_PAT"]
 SCOPE = "service:computational-governance"
 
 JWT_DURATION_SECONDS = 3600
+# The token service's default --audience.
+AUDIENCE = "witboost"
 REFRESH_MARGIN_SECONDS = 60
 
 
@@ -170,8 +172,8 @@ def verified(token):
     header = jwt.get_unverified_header(token)
     key = next(k for k in JWKS["keys"] if k["kid"] == header["kid"])
     claims = jwt.decode(token, key=jwt.PyJWK(key).key, algorithms=[key["alg"]],
-                        issuer=CONFIG["issuer"],
-                        options={"require": ["exp", "iat", "nbf", "iss", "sub", "jti"]})
+                        issuer=CONFIG["issuer"], audience=AUDIENCE,
+                        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]})
     # The client reads the payload without verifying: it must read the same claims.
     assert WitboostClient.payload(token) == claims, (WitboostClient.payload(token), claims)
     return claims

@@ -7,6 +7,7 @@ fn issuer() -> Issuer {
     Issuer::new(
         Policy {
             issuer: "https://tokens.example.com".into(),
+            audience: crate::jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits {
                 default: 300,
                 max: 3_600,
