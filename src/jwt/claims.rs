@@ -100,3 +100,27 @@ impl Claims {
         }
     }
 }
+
+impl Claims {
+    /// Whether this JWT claims nothing `account` does not hold now: its email, groups it is
+    /// still in, scopes it is still allowed. A group or allowed scope taken away from the
+    /// account makes every JWT that claims it inactive, as a disabled account does.
+    pub fn within(&self, account: &Account) -> bool {
+        let groups = account.groups.as_deref().unwrap_or_default();
+        let scopes_allowed = match (&self.scope, &account.allowed_scopes) {
+            (Some(scope), Some(allowed)) => scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .all(|s| allowed.iter().any(|a| a == s)),
+            _ => true,
+        };
+        self.sub == account.email
+            && self.email == account.email
+            && self
+                .groups
+                .iter()
+                .flatten()
+                .all(|group| groups.contains(group))
+            && scopes_allowed
+    }
+}

@@ -368,3 +368,42 @@ fn a_jwt_for_another_audience_or_none_does_not_verify() {
         Err(VerifyError::Invalid)
     );
 }
+
+#[test]
+fn a_jwt_is_within_its_account_while_the_account_holds_all_it_claims() {
+    let keys = KeySet::new(es256().clone());
+    let mut account = grant().account;
+    account.groups = Some(vec!["platform-team".into(), "auditors".into()]);
+    account.allowed_scopes = Some(vec!["read".into(), "write".into()]);
+    let mut granted = grant();
+    granted.account = account.clone();
+    let claims = policy()
+        .mint(&keys, &granted, None, Some("read write"), NOW)
+        .unwrap()
+        .claims;
+    assert!(claims.within(&account));
+
+    let mut more = account.clone();
+    more.groups.as_mut().unwrap().push("readers".into());
+    more.allowed_scopes = None;
+    assert!(claims.within(&more), "more groups, any scope");
+
+    let mut no_group = account.clone();
+    no_group.groups = Some(vec!["platform-team".into()]);
+    assert!(!claims.within(&no_group));
+    no_group.groups = None;
+    assert!(!claims.within(&no_group));
+    let mut no_write = account.clone();
+    no_write.allowed_scopes = Some(vec!["read".into()]);
+    assert!(!claims.within(&no_write));
+    let mut renamed = account.clone();
+    renamed.email = "other@example.com".into();
+    assert!(!claims.within(&renamed));
+
+    // An unscoped JWT claims no scope, so no allowed scope can be taken from it.
+    let unscoped = policy()
+        .mint(&keys, &granted, None, None, NOW)
+        .unwrap()
+        .claims;
+    assert!(unscoped.within(&no_write));
+}

@@ -205,11 +205,12 @@ impl AppState {
             .into_response())
     }
 
-    /// The claims and grant of a JWT of ours whose source access token is still valid.
+    /// The claims and grant of a JWT of ours whose source access token is still valid and
+    /// whose account still holds everything it claims.
     fn active_jwt(&self, candidate: &str, now: i64) -> Option<(Claims, Grant)> {
         let claims = self.policy.verify(&self.keys.load(), candidate, now).ok()?;
         let grant = self.index.source_grant(&claims.wbat, now)?;
-        Some((claims, grant))
+        claims.within(&grant.account).then_some((claims, grant))
     }
 
     /// Forward auth's `Bearer <jwt>` for a Basic credential: the cached one minted for the same

@@ -1135,3 +1135,63 @@ async fn session_exchange_never_widens_the_scope_nor_outlives_the_presented_jwt(
     assert_eq!(claims.exp, presented.exp);
     assert_eq!(claims.scope.as_deref(), Some(CG));
 }
+
+// --- A JWT never holds more than its account does now ---
+
+#[tokio::test]
+async fn a_jwt_whose_groups_or_scopes_the_account_lost_is_inactive_at_once() {
+    let f = fixture();
+    let mut sa = bot();
+    sa.spec.groups = Some(vec!["platform".into(), "auditors".into()]);
+    sa.spec.allowed_scopes = Some(vec![CG.into(), "catalog:read".into()]);
+    f.index.apply_account(&sa);
+    let scoped = f
+        .exchange(json!({ "access_token": f.token.expose(), "scope": CG }))
+        .await;
+    let scoped = scoped.body["jwt"].as_str().unwrap().to_owned();
+    let unscoped = f.jwt().await;
+    let active = async |jwt: &str| {
+        let introspected = f.introspect_form(jwt).await.body["active"] == true;
+        let forwarded = f.verify(&format!("Bearer {jwt}")).await.status == StatusCode::OK;
+        assert_eq!(
+            introspected, forwarded,
+            "introspection and forward auth agree"
+        );
+        introspected
+    };
+    assert!(active(&scoped).await && active(&unscoped).await);
+
+    // A group added to the account takes nothing away.
+    let mut more = sa.clone();
+    more.spec.groups.as_mut().unwrap().push("readers".into());
+    f.index.apply_account(&more);
+    assert!(active(&scoped).await && active(&unscoped).await);
+
+    // A group removed: every JWT that claims it.
+    let mut fewer_groups = sa.clone();
+    fewer_groups.spec.groups = Some(vec!["platform".into()]);
+    f.index.apply_account(&fewer_groups);
+    assert!(!active(&scoped).await, "a removed group");
+    assert!(!active(&unscoped).await, "a removed group");
+    f.index.apply_account(&sa);
+    assert!(active(&scoped).await && active(&unscoped).await);
+
+    // A scope no longer allowed: the JWTs that carry it, not the others.
+    let mut fewer_scopes = sa.clone();
+    fewer_scopes.spec.allowed_scopes = Some(vec!["catalog:read".into()]);
+    f.index.apply_account(&fewer_scopes);
+    assert!(!active(&scoped).await, "a scope no longer allowed");
+    assert!(active(&unscoped).await);
+    let exchanged = f
+        .session_exchange(
+            Some(&format!("Bearer {scoped}")),
+            Some(json!({ "scope": CG })),
+        )
+        .await;
+    assert_eq!(
+        exchanged.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        exchanged.text
+    );
+}
