@@ -85,9 +85,9 @@ impl TokenEntry {
     /// server stores has one, and JWTs are bound to it).
     fn from_resource(token: &AccessToken) -> Option<Self> {
         let uid = token.metadata.uid.clone().filter(|uid| !uid.is_empty())?;
-        let owner = match (&token.spec.service_account_name, &token.spec.user) {
+        let owner = match (&token.spec.service_account_name, token.spec.user_email()) {
             (Some(sa), _) => Owner::ServiceAccount(sa.clone()),
-            (None, Some(user)) => Owner::User(user.clone()),
+            (None, Some(user)) => Owner::User(user),
             (None, None) => return None,
         };
         let status = token.status.as_ref();
@@ -500,6 +500,24 @@ pub(crate) mod tests {
         assert!(index.grant(&token.digest(), NOW).is_some());
         index.delete_token("team-a", "ci");
         assert!(index.grant(&token.digest(), NOW).is_none());
+    }
+
+    #[test]
+    fn a_personal_access_token_names_its_user_in_lower_case_as_the_controller_does() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        let mut at = active_token("pat", &token);
+        at.spec.service_account_name = None;
+        at.spec.user = Some("Jane.Doe@Example.COM".into());
+        index.apply_token(&at);
+        let grant = index.grant(&token.digest(), NOW).unwrap();
+        assert_eq!(grant.account.email, "jane.doe@example.com");
+        assert_eq!(
+            crate::controller::access_token::account_of(&at),
+            Some(crate::controller::access_token::validate::Account::User {
+                email: grant.account.email,
+            })
+        );
     }
 
     #[test]
