@@ -466,6 +466,12 @@ async fn discovery_documents_point_at_the_published_keys() {
         config.body["id_token_signing_alg_values_supported"],
         json!(["ES256"])
     );
+    assert!(
+        config.body["claims_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("aud"))
+    );
     let jwks = f
         .send(Request::get(routes::JWKS_PATH).body(Body::empty()).unwrap())
         .await;
