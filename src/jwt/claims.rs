@@ -99,9 +99,7 @@ impl Claims {
             wbat: grant.source.clone(),
         }
     }
-}
 
-impl Claims {
     /// Whether this JWT claims nothing `account` does not hold now: its email, groups it is
     /// still in, scopes it is still allowed. A group or allowed scope taken away from the
     /// account makes every JWT that claims it inactive, as a disabled account does.
