@@ -53,6 +53,7 @@ fn grant() -> Grant {
         source: Source {
             namespace: "default".into(),
             name: "ci".into(),
+            uid: "8d0f4a52-3c1e-4b7a-9f26-0e5b7c1d2a43".into(),
             revision: 1,
         },
         expires_at: None,
@@ -67,6 +68,7 @@ fn main() {
         .unwrap_or(2000);
     let policy = Policy {
         issuer: "http://127.0.0.1".into(),
+        audience: witboost_token_operator::jwt::DEFAULT_AUDIENCE.into(),
         limits: LifetimeLimits::default(),
     };
     // A realistic signing input: the header and claims of a minted JWT.

@@ -82,6 +82,7 @@ fn token_service(token: &Token) -> Router {
         },
     );
     at.metadata.namespace = Some("default".into());
+    at.metadata.uid = Some("8d0f4a52-3c1e-4b7a-9f26-0e5b7c1d2a43".into());
     at.status = Some(AccessTokenStatus {
         phase: Some(AccessTokenPhase::Active),
         revision: Some(1),
@@ -93,6 +94,7 @@ fn token_service(token: &Token) -> Router {
     router(AppState {
         policy: Arc::new(Policy {
             issuer: "http://127.0.0.1".into(),
+            audience: witboost_token_operator::jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits::default(),
         }),
         keys: Keys::new(KeySet::new(

@@ -259,6 +259,13 @@ impl AccessTokenSpec {
     pub fn is_revoked(&self) -> bool {
         self.revoked.unwrap_or(false)
     }
+
+    /// The PAT's user as one account: `spec.user` in lower case. Everything that names the user
+    /// (the one-active-token claim, the token index, the `sub` and `email` of JWTs) uses this,
+    /// so `Jane@example.com` and `jane@example.com` are one user everywhere.
+    pub fn user_email(&self) -> Option<String> {
+        self.user.as_deref().map(str::to_lowercase)
+    }
 }
 
 impl AccessToken {

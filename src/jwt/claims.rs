@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Scope;
+use super::{Policy, Scope};
 
 /// The account an access token belongs to, as the JWT describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,12 +35,16 @@ impl Account {
     }
 }
 
-/// Where a JWT came from: one revision of one AccessToken. A JWT is active only while this exact
-/// revision is.
+/// Where a JWT came from: one revision of one AccessToken object. A JWT is active only while this
+/// exact revision of this exact object is: the `uid` tells an AccessToken deleted and created
+/// again under the same name (at revision 1 again) from the one that minted the JWT.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Source {
     pub namespace: String,
     pub name: String,
+    /// The AccessToken's `metadata.uid`. Required when a JWT is read: a JWT without it does not
+    /// verify.
+    pub uid: String,
     pub revision: i64,
 }
 
@@ -57,6 +61,8 @@ pub struct Grant {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
+    /// The audience the JWTs are for (`--audience`); required when a JWT is read.
+    pub aud: String,
     pub sub: String,
     pub email: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,15 +74,17 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
-    /// The AccessToken (namespace, name, revision) this JWT was minted from.
+    /// The AccessToken (namespace, name, uid, revision) this JWT was minted from.
     pub wbat: Source,
 }
 
 impl Claims {
-    /// Claims for `grant`, issued at `now` (Unix seconds), living `lifetime` seconds.
-    pub fn new(issuer: &str, grant: &Grant, scope: &Scope, now: i64, lifetime: i64) -> Self {
+    /// Claims for `grant` under `policy`'s issuer and audience, issued at `now` (Unix seconds),
+    /// living `lifetime` seconds.
+    pub fn new(policy: &Policy, grant: &Grant, scope: &Scope, now: i64, lifetime: i64) -> Self {
         Self {
-            iss: issuer.to_owned(),
+            iss: policy.issuer.clone(),
+            aud: policy.audience.clone(),
             sub: grant.account.email.clone(),
             email: grant.account.email.clone(),
             groups: grant.account.groups.clone(),
@@ -90,5 +98,27 @@ impl Claims {
                 .to_string(),
             wbat: grant.source.clone(),
         }
+    }
+
+    /// Whether this JWT claims nothing `account` does not hold now: its email, groups it is
+    /// still in, scopes it is still allowed. A group or allowed scope taken away from the
+    /// account makes every JWT that claims it inactive, as a disabled account does.
+    pub fn within(&self, account: &Account) -> bool {
+        let groups = account.groups.as_deref().unwrap_or_default();
+        let scopes_allowed = match (&self.scope, &account.allowed_scopes) {
+            (Some(scope), Some(allowed)) => scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .all(|s| allowed.iter().any(|a| a == s)),
+            _ => true,
+        };
+        self.sub == account.email
+            && self.email == account.email
+            && self
+                .groups
+                .iter()
+                .flatten()
+                .all(|group| groups.contains(group))
+            && scopes_allowed
     }
 }

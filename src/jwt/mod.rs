@@ -19,11 +19,17 @@ pub use scope::{Scope, ScopeError};
 
 use jsonwebtoken::Validation;
 
+/// The `aud` claim of every JWT unless `run --audience` says otherwise: the audience Witboost's
+/// own configuration names for its JWTs.
+pub const DEFAULT_AUDIENCE: &str = "witboost";
+
 /// What the service stamps on every JWT and how long JWTs live.
 #[derive(Clone, Debug)]
 pub struct Policy {
     /// The `iss` claim and the issuer of the discovery document.
     pub issuer: String,
+    /// The `aud` claim; verification accepts only JWTs for it.
+    pub audience: String,
     pub limits: LifetimeLimits,
 }
 
@@ -82,13 +88,58 @@ impl Policy {
         scope.check_allowed(grant.account.allowed_scopes.as_deref())?;
         let remaining = grant.expires_at.map(|at| at - now);
         let lifetime = self.limits.resolve(duration_seconds, remaining)?;
-        let claims = Claims::new(&self.issuer, grant, &scope, now, lifetime);
+        self.sign(keys, grant, &scope, now, lifetime)
+    }
+
+    /// The session exchange: like [`Policy::mint`], but never wider than the `presented` JWT
+    /// of the same grant. When it carries scopes, the requested ones must be among them (none
+    /// requested: the same scopes); the lifetime is capped at its `exp`, not refused beyond it.
+    pub fn mint_within(
+        &self,
+        keys: &KeySet,
+        grant: &Grant,
+        presented: &Claims,
+        duration_seconds: Option<i64>,
+        scope: Option<&str>,
+        now: i64,
+    ) -> Result<Minted, MintError> {
+        let requested = match scope {
+            Some(requested) => Scope::parse(requested)?,
+            None => Scope::default(),
+        };
+        let held = Scope::parse(presented.scope.as_deref().unwrap_or_default())?;
+        let scope = if held.is_empty() {
+            requested
+        } else if requested.is_empty() {
+            held
+        } else {
+            requested.check_within(&held)?;
+            requested
+        };
+        scope.check_allowed(grant.account.allowed_scopes.as_deref())?;
+        let remaining = grant.expires_at.map(|at| at - now);
+        let lifetime = self
+            .limits
+            .resolve(duration_seconds, remaining)?
+            .min(presented.exp - now);
+        self.sign(keys, grant, &scope, now, lifetime)
+    }
+
+    fn sign(
+        &self,
+        keys: &KeySet,
+        grant: &Grant,
+        scope: &Scope,
+        now: i64,
+        lifetime: i64,
+    ) -> Result<Minted, MintError> {
+        let claims = Claims::new(self, grant, scope, now, lifetime);
         let jwt = keys.current().sign_jwt(&claims).map_err(MintError::Sign)?;
         Ok(Minted { jwt, claims })
     }
 
-    /// Verifies a JWT signed by any key of `keys` (current or previous) for this issuer, valid
-    /// at `now` (Unix seconds), and returns its claims.
+    /// Verifies a JWT signed by any key of `keys` (current or previous) for this issuer and
+    /// audience, valid at `now` (Unix seconds), and returns its claims.
     pub fn verify(&self, keys: &KeySet, jwt: &str, now: i64) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(jwt).map_err(|_| VerifyError::Malformed)?;
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
@@ -98,8 +149,8 @@ impl Policy {
         }
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
-        validation.validate_aud = false;
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub", "aud"]);
         // Times are checked below against the caller's `now`, not the library's wall clock,
         // so one clock decides (and tests can choose it).
         validation.validate_exp = false;

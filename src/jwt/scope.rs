@@ -13,6 +13,8 @@ pub enum ScopeError {
     Malformed,
     #[error("scope {0:?} is not allowed for this account")]
     NotAllowed(String),
+    #[error("scope {0:?} is not among the scopes of the presented jwt")]
+    NotPresented(String),
 }
 
 /// RFC 6749 scope-token: %x21 / %x23-5B / %x5D-7E (printable ASCII but `"` and `\`).
@@ -55,6 +57,16 @@ impl Scope {
         };
         match self.0.iter().find(|s| !allowed.contains(s)) {
             Some(refused) => Err(ScopeError::NotAllowed(refused.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Scope {
+    /// Every scope must be in `held` (the scopes of the JWT presented for a narrower one).
+    pub fn check_within(&self, held: &Scope) -> Result<(), ScopeError> {
+        match self.0.iter().find(|s| !held.0.contains(s)) {
+            Some(refused) => Err(ScopeError::NotPresented(refused.clone())),
             None => Ok(()),
         }
     }

@@ -17,6 +17,7 @@ fn rs512() -> &'static SigningKey {
 fn policy() -> Policy {
     Policy {
         issuer: "https://witboost.example.com".into(),
+        audience: DEFAULT_AUDIENCE.into(),
         limits: LifetimeLimits {
             default: 300,
             max: 86_400,
@@ -34,6 +35,7 @@ fn grant() -> Grant {
         source: Source {
             namespace: "team-a".into(),
             name: "ci".into(),
+            uid: "5f0c6e1a-ci".into(),
             revision: 3,
         },
         expires_at: None,
@@ -58,6 +60,7 @@ fn minted_jwt_carries_the_documented_claims_and_a_kid_header() {
     let claims = policy().verify(&keys, &minted.jwt, NOW + 1).unwrap();
     assert_eq!(claims, minted.claims);
     assert_eq!(claims.iss, "https://witboost.example.com");
+    assert_eq!(claims.aud, "witboost");
     assert_eq!(claims.sub, "ci-bot@example.com");
     assert_eq!(claims.email, "ci-bot@example.com");
     assert_eq!(claims.groups, Some(vec!["platform-team".to_owned()]));
@@ -293,4 +296,114 @@ fn jwks_publishes_public_parts_only() {
         assert!(jwk.get("d").is_none() && jwk.get("p").is_none(), "{jwk}");
         assert!(!format!("{key:?}").contains("PRIVATE"));
     }
+}
+
+#[test]
+fn a_jwt_minted_before_sources_named_their_object_does_not_verify() {
+    let keys = KeySet::new(es256().clone());
+    let minted = policy().mint(&keys, &grant(), None, None, NOW).unwrap();
+    let mut old = serde_json::to_value(&minted.claims).unwrap();
+    old["wbat"].as_object_mut().unwrap().remove("uid");
+    let old = keys.current().sign_jwt(&old).unwrap();
+    assert_eq!(policy().verify(&keys, &old, NOW), Err(VerifyError::Invalid));
+    assert!(policy().verify(&keys, &minted.jwt, NOW).is_ok());
+}
+
+#[test]
+fn the_session_exchange_narrows_the_scope_and_never_outlives_the_presented_jwt() {
+    let keys = KeySet::new(es256().clone());
+    let policy = policy();
+    let presented = policy
+        .mint(&keys, &grant(), Some(600), Some("read write"), NOW)
+        .unwrap()
+        .claims;
+    let within = |duration, scope| {
+        policy
+            .mint_within(&keys, &grant(), &presented, duration, scope, NOW + 100)
+            .map(|minted| minted.claims)
+    };
+    let narrower = within(Some(3600), Some("write")).unwrap();
+    assert_eq!(narrower.scope.as_deref(), Some("write"));
+    assert_eq!(narrower.exp, presented.exp, "capped, not refused");
+    assert_eq!(within(Some(60), None).unwrap().scope, presented.scope);
+    assert_eq!(within(Some(60), None).unwrap().exp, NOW + 160);
+    assert!(matches!(
+        within(None, Some("read admin")),
+        Err(MintError::Scope(ScopeError::NotPresented(s))) if s == "admin"
+    ));
+    assert!(matches!(
+        within(Some(86_401), None),
+        Err(MintError::Duration(DurationError::AboveMaximum(86_400)))
+    ));
+
+    // An unscoped JWT may be exchanged for any scope its account allows.
+    let unscoped = policy
+        .mint(&keys, &grant(), Some(600), None, NOW)
+        .unwrap()
+        .claims;
+    let scoped = policy
+        .mint_within(&keys, &grant(), &unscoped, Some(600), Some("admin"), NOW)
+        .unwrap()
+        .claims;
+    assert_eq!(scoped.scope.as_deref(), Some("admin"));
+    assert_eq!(scoped.exp, unscoped.exp);
+}
+
+#[test]
+fn a_jwt_for_another_audience_or_none_does_not_verify() {
+    let keys = KeySet::new(es256().clone());
+    let mut elsewhere = policy();
+    elsewhere.audience = "another-service".into();
+    let theirs = elsewhere.mint(&keys, &grant(), None, None, NOW).unwrap();
+    assert!(elsewhere.verify(&keys, &theirs.jwt, NOW).is_ok());
+    assert_eq!(
+        policy().verify(&keys, &theirs.jwt, NOW),
+        Err(VerifyError::Invalid)
+    );
+    let mut without = serde_json::to_value(&theirs.claims).unwrap();
+    without.as_object_mut().unwrap().remove("aud");
+    let without = keys.current().sign_jwt(&without).unwrap();
+    assert_eq!(
+        policy().verify(&keys, &without, NOW),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
+fn a_jwt_is_within_its_account_while_the_account_holds_all_it_claims() {
+    let keys = KeySet::new(es256().clone());
+    let mut account = grant().account;
+    account.groups = Some(vec!["platform-team".into(), "auditors".into()]);
+    account.allowed_scopes = Some(vec!["read".into(), "write".into()]);
+    let mut granted = grant();
+    granted.account = account.clone();
+    let claims = policy()
+        .mint(&keys, &granted, None, Some("read write"), NOW)
+        .unwrap()
+        .claims;
+    assert!(claims.within(&account));
+
+    let mut more = account.clone();
+    more.groups.as_mut().unwrap().push("readers".into());
+    more.allowed_scopes = None;
+    assert!(claims.within(&more), "more groups, any scope");
+
+    let mut no_group = account.clone();
+    no_group.groups = Some(vec!["platform-team".into()]);
+    assert!(!claims.within(&no_group));
+    no_group.groups = None;
+    assert!(!claims.within(&no_group));
+    let mut no_write = account.clone();
+    no_write.allowed_scopes = Some(vec!["read".into()]);
+    assert!(!claims.within(&no_write));
+    let mut renamed = account.clone();
+    renamed.email = "other@example.com".into();
+    assert!(!claims.within(&renamed));
+
+    // An unscoped JWT claims no scope, so no allowed scope can be taken from it.
+    let unscoped = policy()
+        .mint(&keys, &granted, None, None, NOW)
+        .unwrap()
+        .claims;
+    assert!(unscoped.within(&no_write));
 }

@@ -189,6 +189,7 @@ mod tests {
             source: Source {
                 namespace: "team-a".into(),
                 name: name.into(),
+                uid: format!("{name}-uid"),
                 revision,
             },
             expires_at: None,

@@ -29,6 +29,8 @@ pub enum ApiError {
     Unauthenticated,
     /// 403: a requested scope is outside the account's allowedScopes.
     ScopeNotAllowed,
+    /// 403: the session exchange was asked for a scope the presented JWT does not carry.
+    ScopeNotPresented,
     /// 404: no such endpoint.
     NotFound,
     /// 405: the endpoint exists, not with this method.
@@ -66,7 +68,7 @@ impl ApiError {
             | Self::MalformedScope
             | Self::MissingToken => StatusCode::BAD_REQUEST,
             Self::InvalidToken | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::ScopeNotAllowed => StatusCode::FORBIDDEN,
+            Self::ScopeNotAllowed | Self::ScopeNotPresented => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -84,7 +86,7 @@ impl ApiError {
             | Self::MissingToken => "invalid_request",
             Self::MalformedScope => "invalid_scope",
             Self::InvalidToken | Self::Unauthenticated => "invalid_token",
-            Self::ScopeNotAllowed => "insufficient_scope",
+            Self::ScopeNotAllowed | Self::ScopeNotPresented => "insufficient_scope",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
@@ -119,6 +121,9 @@ impl ApiError {
             Self::ScopeNotAllowed => {
                 "a requested scope is not among the account's allowed scopes".into()
             }
+            Self::ScopeNotPresented => {
+                "a requested scope is not among the scopes of the presented jwt".into()
+            }
             Self::NotFound => "no such endpoint".into(),
             Self::MethodNotAllowed => "this endpoint does not accept this method".into(),
             Self::RequestTimeout => "the request took too long".into(),
@@ -143,6 +148,7 @@ impl From<MintError> for ApiError {
             }
             MintError::Scope(ScopeError::Malformed) => Self::MalformedScope,
             MintError::Scope(ScopeError::NotAllowed(_)) => Self::ScopeNotAllowed,
+            MintError::Scope(ScopeError::NotPresented(_)) => Self::ScopeNotPresented,
             MintError::Sign(_) => Self::Internal,
         }
     }

@@ -17,7 +17,8 @@ use crate::sync::Recover;
 pub trait TokenIndex: Send + Sync + 'static {
     /// The grant of the valid access token whose digest (`sha256:<hex>`) this is, at `now`.
     fn grant(&self, digest: &str, now: i64) -> Option<Grant>;
-    /// The grant of exactly this AccessToken revision, if it is still valid at `now`.
+    /// The grant of exactly this revision of this AccessToken object (its uid), if it is still
+    /// valid at `now`.
     fn source_grant(&self, source: &Source, now: i64) -> Option<Grant>;
     /// The forward-auth JWT cache this index invalidates when a token or account changes;
     /// `None`: forward auth mints a JWT per request.
@@ -37,6 +38,7 @@ enum Owner {
 #[derive(Clone, Debug, PartialEq)]
 struct TokenEntry {
     digest: Option<String>,
+    uid: String,
     revision: i64,
     owner: Owner,
     active: bool,
@@ -79,10 +81,13 @@ fn unix(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> i64 {
 }
 
 impl TokenEntry {
+    /// `None` for an object that grants nothing: no account, or no uid (every object the API
+    /// server stores has one, and JWTs are bound to it).
     fn from_resource(token: &AccessToken) -> Option<Self> {
-        let owner = match (&token.spec.service_account_name, &token.spec.user) {
+        let uid = token.metadata.uid.clone().filter(|uid| !uid.is_empty())?;
+        let owner = match (&token.spec.service_account_name, token.spec.user_email()) {
             (Some(sa), _) => Owner::ServiceAccount(sa.clone()),
-            (None, Some(user)) => Owner::User(user.clone()),
+            (None, Some(user)) => Owner::User(user),
             (None, None) => return None,
         };
         let status = token.status.as_ref();
@@ -97,6 +102,7 @@ impl TokenEntry {
         .min();
         Some(Self {
             digest: status.and_then(|s| s.token_digest.clone()),
+            uid,
             revision: status.and_then(|s| s.revision).unwrap_or(0),
             owner,
             active: status.and_then(|s| s.phase) == Some(AccessTokenPhase::Active),
@@ -130,6 +136,7 @@ impl Inner {
             source: Source {
                 namespace: key.0.clone(),
                 name: key.1.clone(),
+                uid: entry.uid.clone(),
                 revision: entry.revision,
             },
             expires_at: entry.expires_at,
@@ -306,7 +313,7 @@ impl TokenIndex for MemoryIndex {
         let inner = self.read();
         let key = (source.namespace.clone(), source.name.clone());
         let entry = inner.tokens.get(&key)?;
-        if entry.revision != source.revision {
+        if entry.uid != source.uid || entry.revision != source.revision {
             return None;
         }
         inner.grant_for(&key, entry, now)
@@ -331,7 +338,8 @@ pub(crate) mod tests {
         Time(jiff::Timestamp::from_second(unix).unwrap())
     }
 
-    /// An Active AccessToken of service account `bot` in `team-a`, revision 1.
+    /// An Active AccessToken of service account `bot` in `team-a`, revision 1, uid
+    /// `<name>-uid`.
     pub(crate) fn active_token(name: &str, token: &Token) -> AccessToken {
         let mut at = AccessToken::new(
             name,
@@ -341,6 +349,7 @@ pub(crate) mod tests {
             },
         );
         at.metadata.namespace = Some("team-a".into());
+        at.metadata.uid = Some(format!("{name}-uid"));
         at.status = Some(AccessTokenStatus {
             phase: Some(AccessTokenPhase::Active),
             revision: Some(1),
@@ -377,6 +386,7 @@ pub(crate) mod tests {
             Source {
                 namespace: "team-a".into(),
                 name: "ci".into(),
+                uid: "ci-uid".into(),
                 revision: 1
             }
         );
@@ -450,6 +460,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_accesstoken_created_again_under_the_same_name_grants_nothing_to_the_old_objects_jwts() {
+        let index = MemoryIndex::new();
+        index.apply_account(&bot());
+        let old = Token::generate();
+        index.apply_token(&active_token("ci", &old));
+        let old_source = index.grant(&old.digest(), NOW).unwrap().source;
+
+        index.delete_token("team-a", "ci");
+        let new = Token::generate();
+        let mut again = active_token("ci", &new);
+        again.metadata.uid = Some("ci-uid-2".into());
+        index.apply_token(&again);
+        let new_source = index.grant(&new.digest(), NOW).unwrap().source;
+        assert_eq!(
+            (new_source.name.as_str(), new_source.revision),
+            ("ci", old_source.revision)
+        );
+        assert!(index.source_grant(&old_source, NOW).is_none());
+        assert!(index.source_grant(&new_source, NOW).is_some());
+
+        // An object without a uid is none the API server stored: it grants nothing.
+        again.metadata.uid = None;
+        index.apply_token(&again);
+        assert!(index.grant(&new.digest(), NOW).is_none());
+    }
+
+    #[test]
     fn a_writer_that_panicked_does_not_take_look_ups_down_with_it() {
         let index = MemoryIndex::new();
         let token = Token::generate();
@@ -463,6 +500,24 @@ pub(crate) mod tests {
         assert!(index.grant(&token.digest(), NOW).is_some());
         index.delete_token("team-a", "ci");
         assert!(index.grant(&token.digest(), NOW).is_none());
+    }
+
+    #[test]
+    fn a_personal_access_token_names_its_user_in_lower_case_as_the_controller_does() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        let mut at = active_token("pat", &token);
+        at.spec.service_account_name = None;
+        at.spec.user = Some("Jane.Doe@Example.COM".into());
+        index.apply_token(&at);
+        let grant = index.grant(&token.digest(), NOW).unwrap();
+        assert_eq!(grant.account.email, "jane.doe@example.com");
+        assert_eq!(
+            crate::controller::access_token::account_of(&at),
+            Some(crate::controller::access_token::validate::Account::User {
+                email: grant.account.email,
+            })
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub use routes::{AppState, router, router_with};
 
 pub use crate::jwt::Keys;
 
-use crate::jwt::{Algorithm, Issuer, LifetimeLimits, Policy};
+use crate::jwt::{Algorithm, DEFAULT_AUDIENCE, Issuer, LifetimeLimits, Policy};
 
 /// Where `run`'s token service listens unless `--http-addr` says otherwise.
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -84,6 +84,11 @@ pub struct TokenServiceArgs {
     /// Default: `http(s)://<listen address>`.
     #[arg(long, env = "WITBOOST_ISSUER")]
     pub issuer: Option<String>,
+
+    /// The `aud` claim of every JWT, and the only audience the service accepts back.
+    #[arg(long, env = "WITBOOST_AUDIENCE", default_value = DEFAULT_AUDIENCE,
+          value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub audience: String,
 
     /// Lifetime in seconds of JWTs when the request names none.
     #[arg(long, env = "WITBOOST_DEFAULT_JWT_DURATION", default_value_t = 300,
@@ -132,6 +137,7 @@ impl TokenServiceArgs {
             tls_key_file: None,
             jwt_algorithm: Algorithm::Es256,
             issuer: None,
+            audience: DEFAULT_AUDIENCE.into(),
             default_jwt_duration: 300,
             max_jwt_duration: 86_400,
             signing_key_secret: "witboost-token-service-signing-key".into(),
@@ -213,6 +219,7 @@ impl TokenService {
                 .issuer
                 .clone()
                 .unwrap_or_else(|| format!("{scheme}://{addr}")),
+            audience: args.audience.clone(),
             limits: LifetimeLimits {
                 default: args.default_jwt_duration,
                 max: args.max_jwt_duration,

@@ -2,6 +2,8 @@
 //! bodies. Plain functions over text and bytes, so every input can be tried without HTTP
 //! (`properties.rs` does, against small reference models).
 
+use std::fmt;
+
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -42,14 +44,27 @@ pub fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Api
     serde_json::from_slice(body).map_err(|_| ApiError::MalformedBody)
 }
 
-/// The body of `POST /api/auth/access-tokens/jwt`.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
+/// Stands for a token in `Debug` output.
+const REDACTED: &str = "[redacted]";
+
+/// The body of `POST /api/auth/access-tokens/jwt`. Its `Debug` never shows the token.
+#[derive(Deserialize, PartialEq, Eq)]
 pub struct ExchangeRequest {
     pub access_token: String,
     #[serde(default)]
     pub duration_seconds: Option<i64>,
     #[serde(default)]
     pub scope: Option<String>,
+}
+
+impl fmt::Debug for ExchangeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExchangeRequest")
+            .field("access_token", &REDACTED)
+            .field("duration_seconds", &self.duration_seconds)
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// The exchange's body: a JSON object, sent as JSON.
@@ -80,10 +95,18 @@ pub fn session_request(is_json: bool, body: &[u8]) -> Result<SessionExchangeRequ
     }
 }
 
-/// The body of `POST /api/auth/introspect`.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
+/// The body of `POST /api/auth/introspect`. Its `Debug` never shows the token.
+#[derive(Deserialize, PartialEq, Eq)]
 pub struct IntrospectRequest {
     pub token: Option<String>,
+}
+
+impl fmt::Debug for IntrospectRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectRequest")
+            .field("token", &self.token.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 /// The introspection body: a form (RFC 7662) or a JSON object, as its content type says.
@@ -95,5 +118,37 @@ pub fn introspect_request(headers: &HeaderMap, body: &[u8]) -> Result<Introspect
         serde_urlencoded::from_bytes(body).map_err(|_| ApiError::MalformedBody)
     } else {
         Err(ApiError::UnsupportedMediaType(EXPECTED))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_that_hold_a_token_never_print_it() {
+        let token = "wbat-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let exchange = exchange_request(
+            true,
+            format!(r#"{{"access_token": "{token}", "duration_seconds": 60, "scope": "read"}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        let printed = format!("{exchange:?}");
+        assert!(!printed.contains(&token[5..]), "{printed}");
+        assert!(
+            printed.contains("[redacted]") && printed.contains("read"),
+            "{printed}"
+        );
+
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let introspect = introspect_request(&form, format!("token={token}").as_bytes()).unwrap();
+        let printed = format!("{introspect:?} {introspect:#?}");
+        assert!(!printed.contains(&token[5..]), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 }

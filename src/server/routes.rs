@@ -154,35 +154,50 @@ impl AppState {
             .ok_or(ApiError::InvalidToken)
     }
 
+    /// A JWT for `grant`; for the session exchange, `within` the presented JWT's claims.
     fn mint(
         &self,
         keys: &KeySet,
         grant: &Grant,
+        within: Option<&Claims>,
         duration_seconds: Option<i64>,
         scope: Option<&str>,
         now: i64,
     ) -> Result<jwt::Minted, ApiError> {
-        let minted = self
-            .policy
-            .mint(keys, grant, duration_seconds, scope, now)
-            .inspect_err(|error| {
-                if let MintError::Sign(error) = error {
-                    log_sign_failure(error, &grant.source, keys.current().kid());
-                }
-            })?;
+        let minted = match within {
+            None => self.policy.mint(keys, grant, duration_seconds, scope, now),
+            Some(presented) => {
+                self.policy
+                    .mint_within(keys, grant, presented, duration_seconds, scope, now)
+            }
+        };
+        let minted = minted.inspect_err(|error| {
+            if let MintError::Sign(error) = error {
+                log_sign_failure(error, &grant.source, keys.current().kid());
+            }
+        })?;
         self.metrics.minted(keys.current().algorithm().as_str());
         Ok(minted)
     }
 
-    /// The exchanges' answer: `{"jwt"}` with a JWT freshly minted for `grant`, not to be cached.
+    /// The exchanges' answer: `{"jwt"}` with a JWT freshly minted for `grant` (`within` the
+    /// presented JWT, for the session exchange), not to be cached.
     fn jwt_answer(
         &self,
         grant: &Grant,
+        within: Option<&Claims>,
         duration_seconds: Option<i64>,
         scope: Option<&str>,
         now: i64,
     ) -> Result<Response, ApiError> {
-        let minted = self.mint(&self.keys.load(), grant, duration_seconds, scope, now)?;
+        let minted = self.mint(
+            &self.keys.load(),
+            grant,
+            within,
+            duration_seconds,
+            scope,
+            now,
+        )?;
         Ok((
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
             Json(ExchangeResponse { jwt: &minted.jwt }),
@@ -190,11 +205,12 @@ impl AppState {
             .into_response())
     }
 
-    /// The claims and grant of a JWT of ours whose source access token is still valid.
+    /// The claims and grant of a JWT of ours whose source access token is still valid and
+    /// whose account still holds everything it claims.
     fn active_jwt(&self, candidate: &str, now: i64) -> Option<(Claims, Grant)> {
         let claims = self.policy.verify(&self.keys.load(), candidate, now).ok()?;
         let grant = self.index.source_grant(&claims.wbat, now)?;
-        Some((claims, grant))
+        claims.within(&grant.account).then_some((claims, grant))
     }
 
     /// Forward auth's `Bearer <jwt>` for a Basic credential: the cached one minted for the same
@@ -223,7 +239,7 @@ impl AppState {
         if let Some(bearer) = cache.and_then(|cache| cache.get(&key, now)) {
             return Ok(bearer);
         }
-        let minted = self.mint(&keys, &grant, None, scope, now)?;
+        let minted = self.mint(&keys, &grant, None, None, scope, now)?;
         let mut bearer =
             HeaderValue::from_maybe_shared(Bytes::from(format!("Bearer {}", minted.jwt)))
                 .map_err(|_| ApiError::Internal)?;
@@ -267,6 +283,7 @@ async fn exchange(
     let grant = state.grant_for_token(&request.access_token, now)?;
     state.jwt_answer(
         &grant,
+        None,
         request.duration_seconds,
         request.scope.as_deref(),
         now,
@@ -281,7 +298,8 @@ struct ExchangeResponse<'a> {
 /// `POST /api/auth/session-tokens/jwt`: `Authorization: Bearer <a JWT of ours>` and
 /// `{duration_seconds?, scope?}` → `{"jwt"}`, a fresh JWT of the same access token (Witboost's
 /// exchange of a session for a scoped JWT). The new JWT follows the exchange's rules for its
-/// scope and lifetime; the presented JWT's own scope and expiry do not limit it.
+/// scope and lifetime, and only narrows: its scopes are among the presented JWT's (when it has
+/// any) and it never outlives it.
 async fn session_exchange(
     State(state): State<Arc<AppState>>,
     authorization: Authorization,
@@ -290,7 +308,7 @@ async fn session_exchange(
 ) -> Result<Response, ApiError> {
     let now = jwt::now();
     // The credential first: an unauthenticated caller learns nothing about its body.
-    let (_, grant) = authorization
+    let (presented, grant) = authorization
         .bearer()
         .and_then(|jwt| state.active_jwt(jwt, now))
         .ok_or(ApiError::InvalidToken)?;
@@ -298,6 +316,7 @@ async fn session_exchange(
     let request = parse::session_request(is_json, &body)?;
     state.jwt_answer(
         &grant,
+        Some(&presented),
         request.duration_seconds,
         request.scope.as_deref(),
         now,
@@ -375,7 +394,7 @@ async fn openid_configuration(State(state): State<Arc<AppState>>) -> Json<Value>
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [algorithm],
         "token_endpoint_auth_methods_supported": ["none"],
-        "claims_supported": ["iss", "sub", "email", "groups", "scope", "iat", "nbf", "exp", "jti", "wbat"],
+        "claims_supported": ["iss", "aud", "sub", "email", "groups", "scope", "iat", "nbf", "exp", "jti", "wbat"],
     }))
 }
 

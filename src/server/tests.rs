@@ -40,6 +40,7 @@ fn fixture() -> Fixture {
     let state = AppState {
         policy: Arc::new(Policy {
             issuer: "https://witboost.example.com".into(),
+            audience: jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits {
                 default: 300,
                 max: 86_400,
@@ -145,6 +146,7 @@ async fn exchange_answers_the_documented_jwt_body() {
         .verify(&f.state.keys.load(), jwt, jwt::now())
         .unwrap();
     assert_eq!(claims.sub, "bot@example.com");
+    assert_eq!(claims.aud, "witboost");
     assert_eq!(claims.exp - claims.iat, 3600);
     assert_eq!(
         claims.scope.as_deref(),
@@ -464,6 +466,12 @@ async fn discovery_documents_point_at_the_published_keys() {
         config.body["id_token_signing_alg_values_supported"],
         json!(["ES256"])
     );
+    assert!(
+        config.body["claims_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("aud"))
+    );
     let jwks = f
         .send(Request::get(routes::JWKS_PATH).body(Body::empty()).unwrap())
         .await;
@@ -530,7 +538,10 @@ const CG: &str = "service:computational-governance";
 #[tokio::test]
 async fn session_exchange_turns_an_active_jwt_into_a_fresh_scoped_jwt_of_the_same_token() {
     let f = fixture();
-    let jwt = f.jwt().await;
+    let jwt = f
+        .exchange(json!({ "access_token": f.token.expose(), "duration_seconds": 3600 }))
+        .await;
+    let jwt = jwt.body["jwt"].as_str().unwrap().to_owned();
     let answer = f
         .session_exchange(
             Some(&format!("Bearer {jwt}")),
@@ -544,21 +555,24 @@ async fn session_exchange_turns_an_active_jwt_into_a_fresh_scoped_jwt_of_the_sam
     let scoped = answer.body["jwt"].as_str().unwrap();
     let (before, after) = (f.claims(&jwt), f.claims(scoped));
     assert_eq!(after.scope.as_deref(), Some(CG));
-    assert_eq!(after.exp - after.iat, 3600, "longer than the presented JWT");
+    assert_eq!(
+        after.exp, before.exp,
+        "as long as the presented JWT, not longer"
+    );
     assert_eq!(after.sub, before.sub);
     assert_eq!(after.groups, before.groups);
     assert_eq!(after.wbat, before.wbat);
     assert_ne!(after.jti, before.jti);
 
     // The scoped JWT is itself a session: it can be exchanged again, and without a body the
-    // exchange's defaults apply.
+    // exchange's default duration applies, with its scope.
     let again = f
         .session_exchange(Some(&format!("bearer  {scoped} ")), None)
         .await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
-    let unscoped = f.claims(again.body["jwt"].as_str().unwrap());
-    assert_eq!(unscoped.scope, None);
-    assert_eq!(unscoped.exp - unscoped.iat, 300);
+    let rescoped = f.claims(again.body["jwt"].as_str().unwrap());
+    assert_eq!(rescoped.scope.as_deref(), Some(CG));
+    assert_eq!(rescoped.exp - rescoped.iat, 300);
 }
 
 #[tokio::test]
@@ -586,8 +600,16 @@ async fn every_unusable_bearer_gets_the_exchanges_401() {
         )
         .unwrap()
         .jwt;
+    let other_audience = Policy {
+        audience: "another-service".into(),
+        ..(*f.state.policy).clone()
+    }
+    .mint(&f.state.keys.load(), &grant, None, None, jwt::now())
+    .unwrap()
+    .jwt;
     let other_issuer = Policy {
         issuer: "https://elsewhere.example.com".into(),
+        audience: jwt::DEFAULT_AUDIENCE.into(),
         limits: LifetimeLimits::default(),
     }
     .mint(&f.state.keys.load(), &grant, None, None, jwt::now())
@@ -625,6 +647,11 @@ async fn every_unusable_bearer_gets_the_exchanges_401() {
                 .await,
         ),
         (
+            "other audience",
+            f.session_exchange(Some(&format!("Bearer {other_audience}")), body.clone())
+                .await,
+        ),
+        (
             "access token instead of a JWT",
             f.session_exchange(Some(&format!("Bearer {}", f.token.expose())), body.clone())
                 .await,
@@ -639,6 +666,17 @@ async fn every_unusable_bearer_gets_the_exchanges_401() {
             f.session_exchange(Some("Bearer a.b.c"), body.clone()).await,
         ),
     ];
+
+    // A JWT for another audience is refused by introspection and forward auth too.
+    assert_eq!(
+        f.introspect_form(&other_audience).await.body,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        f.verify(&format!("Bearer {other_audience}")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(f.introspect_form(&jwt).await.body["active"], true);
 
     // Disabled account, then the source token revoked, then regenerated (a new revision):
     // the JWT itself is still validly signed and unexpired each time.
@@ -717,7 +755,11 @@ async fn session_exchange_refuses_a_scope_outside_allowed_scopes_with_the_exchan
 #[tokio::test]
 async fn session_exchange_lifetimes_follow_the_exchanges_rule() {
     let f = fixture();
-    let bearer = format!("Bearer {}", f.jwt().await);
+    let longest = f
+        .exchange(json!({ "access_token": f.token.expose(), "duration_seconds": 86_400 }))
+        .await;
+    let longest = longest.body["jwt"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {longest}");
     let above_max = f
         .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 86_401 })))
         .await;
@@ -734,7 +776,11 @@ async fn session_exchange_lifetimes_follow_the_exchanges_rule() {
         .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": 86_400 })))
         .await;
     let claims = f.claims(at_max.body["jwt"].as_str().unwrap());
-    assert_eq!(claims.exp - claims.iat, 86_400);
+    assert_eq!(
+        claims.exp,
+        f.claims(&longest).exp,
+        "capped at the presented JWT's"
+    );
 
     // The access token has 120 s left: an explicit longer duration is refused, the default is
     // shortened to fit.
@@ -981,6 +1027,7 @@ fn a_signing_failure_is_logged_without_token_values() {
     let source = crate::jwt::Source {
         namespace: "team-a".into(),
         name: "ci".into(),
+        uid: "ci-uid".into(),
         revision: 3,
     };
     tracing::subscriber::with_default(subscriber, || {
@@ -996,5 +1043,161 @@ fn a_signing_failure_is_logged_without_token_values() {
     assert!(
         logged.contains("accesstoken=ci") && logged.contains("kid=kid-1"),
         "{logged}"
+    );
+}
+
+// --- A JWT is bound to the object it came from ---
+
+#[tokio::test]
+async fn a_jwt_of_a_deleted_accesstoken_stays_dead_when_one_of_the_same_name_is_created() {
+    let f = fixture();
+    let old = f.jwt().await;
+    let bearer = format!("Bearer {old}");
+    assert_eq!(f.introspect_form(&old).await.body["active"], true);
+
+    // GitOps deletes the object and creates it again: the same namespace, name and first
+    // revision, but another object (another uid), here a PAT of another person.
+    f.index.delete_token("team-a", "ci");
+    let value = Token::generate();
+    let mut recreated = active_token("ci", &value);
+    recreated.metadata.uid = Some("ci-uid-recreated".into());
+    recreated.spec.service_account_name = None;
+    recreated.spec.user = Some("jane@example.com".into());
+    f.index.apply_token(&recreated);
+    assert!(f.index.grant(&value.digest(), jwt::now()).is_some());
+
+    assert_eq!(
+        f.introspect_form(&old).await.body,
+        json!({ "active": false }),
+        "introspection"
+    );
+    assert_eq!(
+        f.verify(&bearer).await.status,
+        StatusCode::UNAUTHORIZED,
+        "forward auth"
+    );
+    let exchanged = f
+        .session_exchange(Some(&bearer), Some(json!({ "scope": CG })))
+        .await;
+    assert_eq!(
+        exchanged.status,
+        StatusCode::UNAUTHORIZED,
+        "session exchange: {}",
+        exchanged.text
+    );
+
+    // The new object's own JWTs are active.
+    let new = f.exchange(json!({ "access_token": value.expose() })).await;
+    let new = new.body["jwt"].as_str().unwrap();
+    assert_eq!(f.introspect_form(new).await.body["active"], true);
+    assert_eq!(f.claims(new).sub, "jane@example.com");
+}
+
+// --- The session exchange only narrows ---
+
+#[tokio::test]
+async fn session_exchange_never_widens_the_scope_nor_outlives_the_presented_jwt() {
+    let f = fixture();
+    let scoped = f
+        .exchange(json!({ "access_token": f.token.expose(), "scope": CG }))
+        .await;
+    let scoped = scoped.body["jwt"].as_str().unwrap().to_owned();
+    let presented = f.claims(&scoped);
+    let bearer = format!("Bearer {scoped}");
+
+    // A scope the presented JWT does not carry (the account allows any).
+    let wider = f
+        .session_exchange(
+            Some(&bearer),
+            Some(json!({ "scope": format!("{CG} catalog:write") })),
+        )
+        .await;
+    assert_eq!(wider.status, StatusCode::FORBIDDEN, "{}", wider.text);
+    assert_eq!(wider.body["error"], "insufficient_scope");
+    assert_eq!(
+        wider.body["message"],
+        "a requested scope is not among the scopes of the presented jwt"
+    );
+
+    // No scope asked for: the presented JWT's scope, not an unscoped JWT.
+    let same = f.session_exchange(Some(&bearer), None).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    assert_eq!(
+        f.claims(same.body["jwt"].as_str().unwrap())
+            .scope
+            .as_deref(),
+        Some(CG)
+    );
+
+    // Longer than the presented JWT lives: capped at its exp, not refused.
+    let longer = f
+        .session_exchange(
+            Some(&bearer),
+            Some(json!({ "duration_seconds": 3600, "scope": CG })),
+        )
+        .await;
+    assert_eq!(longer.status, StatusCode::OK, "{}", longer.text);
+    let claims = f.claims(longer.body["jwt"].as_str().unwrap());
+    assert_eq!(claims.exp, presented.exp);
+    assert_eq!(claims.scope.as_deref(), Some(CG));
+}
+
+// --- A JWT never holds more than its account does now ---
+
+#[tokio::test]
+async fn a_jwt_whose_groups_or_scopes_the_account_lost_is_inactive_at_once() {
+    let f = fixture();
+    let mut sa = bot();
+    sa.spec.groups = Some(vec!["platform".into(), "auditors".into()]);
+    sa.spec.allowed_scopes = Some(vec![CG.into(), "catalog:read".into()]);
+    f.index.apply_account(&sa);
+    let scoped = f
+        .exchange(json!({ "access_token": f.token.expose(), "scope": CG }))
+        .await;
+    let scoped = scoped.body["jwt"].as_str().unwrap().to_owned();
+    let unscoped = f.jwt().await;
+    let active = async |jwt: &str| {
+        let introspected = f.introspect_form(jwt).await.body["active"] == true;
+        let forwarded = f.verify(&format!("Bearer {jwt}")).await.status == StatusCode::OK;
+        assert_eq!(
+            introspected, forwarded,
+            "introspection and forward auth agree"
+        );
+        introspected
+    };
+    assert!(active(&scoped).await && active(&unscoped).await);
+
+    // A group added to the account takes nothing away.
+    let mut more = sa.clone();
+    more.spec.groups.as_mut().unwrap().push("readers".into());
+    f.index.apply_account(&more);
+    assert!(active(&scoped).await && active(&unscoped).await);
+
+    // A group removed: every JWT that claims it.
+    let mut fewer_groups = sa.clone();
+    fewer_groups.spec.groups = Some(vec!["platform".into()]);
+    f.index.apply_account(&fewer_groups);
+    assert!(!active(&scoped).await, "a removed group");
+    assert!(!active(&unscoped).await, "a removed group");
+    f.index.apply_account(&sa);
+    assert!(active(&scoped).await && active(&unscoped).await);
+
+    // A scope no longer allowed: the JWTs that carry it, not the others.
+    let mut fewer_scopes = sa.clone();
+    fewer_scopes.spec.allowed_scopes = Some(vec!["catalog:read".into()]);
+    f.index.apply_account(&fewer_scopes);
+    assert!(!active(&scoped).await, "a scope no longer allowed");
+    assert!(active(&unscoped).await);
+    let exchanged = f
+        .session_exchange(
+            Some(&format!("Bearer {scoped}")),
+            Some(json!({ "scope": CG })),
+        )
+        .await;
+    assert_eq!(
+        exchanged.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        exchanged.text
     );
 }

@@ -173,6 +173,7 @@ def defaults_are_cluster_wide_ha_and_restricted():
     assert f"--leader-election-namespace={NAMESPACE}" in args
     assert not any(a.startswith("--namespace") for a in args), args
     assert f"--issuer=http://{FULLNAME}.{NAMESPACE}.svc" in args
+    assert "--audience=witboost" in args, args
     assert container["image"] == "localhost/witboost-token-operator:" + \
         helm_python.Chart.load(CHART).metadata["appVersion"]
     one(objects, "ClusterRole", FULLNAME)

@@ -109,9 +109,10 @@ async fn the_secret_gets_a_jwt_of_the_token_service_refreshed_at_80_percent_of_i
     assert_eq!(claims["sub"], "bot@example.com");
     assert_eq!(claims["groups"], json!(["platform"]));
     assert_eq!(claims["scope"], "read write");
+    let uid = h.tokens().get("ci").await.unwrap().metadata.uid.unwrap();
     assert_eq!(
         claims["wbat"],
-        json!({ "namespace": NS, "name": "ci", "revision": 1 })
+        json!({ "namespace": NS, "name": "ci", "uid": uid, "revision": 1 })
     );
     let iat = claims["iat"].as_i64().unwrap();
     assert_eq!(claims["exp"].as_i64().unwrap(), iat + 5);
@@ -270,6 +271,43 @@ async fn revoking_or_disabling_removes_the_jwt_and_regenerating_replaces_it() {
     h.wait_phase("ci", AccessTokenPhase::Revoked).await;
     wait_no_jwt(&h, "ci").await;
     introspected(service.addr, &third, false).await;
+}
+
+#[tokio::test]
+async fn a_jwt_of_a_deleted_accesstoken_stays_inactive_when_one_of_the_same_name_is_created() {
+    let (h, service) = Harness::with_token_service(config()).await;
+    h.create_account("bot").await;
+    h.create_account("other").await;
+    h.create(
+        &AccessToken::test("ci")
+            .for_service_account("bot")
+            .with_jwt(None, Some(3_600)),
+    )
+    .await;
+    let old = wait_jwt(&h, "ci", "a JWT", |_| true).await;
+    introspected(service.addr, &old, true).await;
+
+    // GitOps deletes the object and creates it again under the same name, here for another
+    // account: a new object at revision 1 again.
+    h.delete_token("ci").await;
+    introspected(service.addr, &old, false).await;
+    let tokens = h.tokens();
+    eventually(15, "AccessToken ci to be gone", || async {
+        tokens.get_opt("ci").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    h.create(
+        &AccessToken::test("ci")
+            .for_service_account("other")
+            .with_jwt(None, Some(3_600)),
+    )
+    .await;
+    let new = wait_jwt(&h, "ci", "the new object's JWT", |jwt| jwt != old).await;
+    let claims = introspected(service.addr, &new, true).await;
+    assert_eq!(claims["wbat"]["revision"], 1, "{claims}");
+    assert_eq!(claims["sub"], "other@witboost.example.com");
+    // The service knows the new object at revision 1: the old object's JWT stays inactive.
+    assert_eq!(introspect(service.addr, &old).await["active"], false);
 }
 
 #[tokio::test]

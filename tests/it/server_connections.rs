@@ -35,6 +35,7 @@ fn token_service(limits: &ConnectionLimits) -> (axum::Router, Token) {
         },
     );
     at.metadata.namespace = Some("team-a".into());
+    at.metadata.uid = Some("8d0f4a52-3c1e-4b7a-9f26-0e5b7c1d2a43".into());
     at.status = Some(AccessTokenStatus {
         phase: Some(AccessTokenPhase::Active),
         revision: Some(1),
@@ -45,6 +46,7 @@ fn token_service(limits: &ConnectionLimits) -> (axum::Router, Token) {
     let state = AppState {
         policy: Arc::new(Policy {
             issuer: "https://witboost.example.com".into(),
+            audience: witboost_token_operator::jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits::default(),
         }),
         keys: Keys::new(KeySet::new(SigningKey::generate(Algorithm::Es256).unwrap())),

@@ -46,7 +46,8 @@ claims = jwt.decode(
     key=jwt.PyJWK(key).key,
     algorithms=[key['alg']],
     issuer=config['issuer'],
-    options={'require': ['exp', 'iat', 'nbf', 'iss', 'sub', 'jti']},
+    audience='witboost',  # the token service's default --audience
+    options={'require': ['exp', 'iat', 'nbf', 'iss', 'aud', 'sub', 'jti']},
 )
 assert claims['sub'] == 'seed-bot@example.com', claims
 assert claims['email'] == 'seed-bot@example.com', claims
@@ -57,7 +58,8 @@ assert header['alg'] in ('ES256', 'RS512'), header
 
 tampered = jwt_token[:-4] + ('AAAA' if not jwt_token.endswith('AAAA') else 'BBBB')
 try:
-    jwt.decode(tampered, key=jwt.PyJWK(key).key, algorithms=[key['alg']], issuer=config['issuer'])
+    jwt.decode(tampered, key=jwt.PyJWK(key).key, algorithms=[key['alg']], issuer=config['issuer'],
+               audience='witboost')
     raise AssertionError('a tampered JWT verified')
 except jwt.InvalidTokenError:
     pass

@@ -87,7 +87,7 @@ pub struct Readers<'a> {
 pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found, Error> {
     let namespace = token.metadata.namespace.clone().unwrap_or_default();
     let status = token.status.clone().unwrap_or_default();
-    let (account, claims) = match (&token.spec.service_account_name, &token.spec.user) {
+    let (account, claims) = match (&token.spec.service_account_name, token.spec.user_email()) {
         (None, user) => (
             AccountState::User,
             user.as_deref().map(jwt::Account::of_user),

@@ -263,6 +263,7 @@ fn grant_of(token: &AccessToken, plan: &Plan, account: Option<&jwt::Account>) ->
         source: jwt::Source {
             namespace: token.namespace().unwrap_or_default(),
             name: token.name_any(),
+            uid: token.metadata.uid.clone()?,
             revision: plan.status.revision?,
         },
         expires_at: plan.status.expires_at.as_ref().map(|t| t.0.as_second()),
@@ -305,14 +306,12 @@ fn decide_value(
 
 /// The account a cached AccessToken belongs to (without full validation).
 pub fn account_of(token: &AccessToken) -> Option<Account> {
-    match (&token.spec.service_account_name, &token.spec.user) {
+    match (&token.spec.service_account_name, token.spec.user_email()) {
         (Some(name), None) => Some(Account::ServiceAccount {
             namespace: token.namespace().unwrap_or_default(),
             name: name.clone(),
         }),
-        (None, Some(email)) => Some(Account::User {
-            email: email.to_lowercase(),
-        }),
+        (None, Some(email)) => Some(Account::User { email }),
         _ => None,
     }
 }

@@ -108,14 +108,12 @@ const RESERVED_PREFIX: &str = "iam.witboost.com/";
 pub fn spec(token: &AccessToken) -> Result<ValidSpec, Error> {
     let spec = &token.spec;
     let namespace = token.metadata.namespace.clone().unwrap_or_default();
-    let account = match (&spec.service_account_name, &spec.user) {
+    let account = match (&spec.service_account_name, spec.user_email()) {
         (Some(name), None) => Account::ServiceAccount {
             namespace,
             name: name.clone(),
         },
-        (None, Some(email)) => Account::User {
-            email: email.to_lowercase(),
-        },
+        (None, Some(email)) => Account::User { email },
         _ => return Err(Error::AccountChoice),
     };
     let parse = |field, text: &str| {

@@ -7,6 +7,7 @@ fn issuer() -> Issuer {
     Issuer::new(
         Policy {
             issuer: "https://tokens.example.com".into(),
+            audience: crate::jwt::DEFAULT_AUDIENCE.into(),
             limits: LifetimeLimits {
                 default: 300,
                 max: 3_600,
@@ -26,6 +27,7 @@ fn grant() -> Grant {
         source: Source {
             namespace: "team".into(),
             name: "ci".into(),
+            uid: "5f0c6e1a-ci".into(),
             revision: 3,
         },
         expires_at: None,
@@ -170,12 +172,19 @@ fn a_jwt_is_replaced_when_what_it_claims_is_no_longer_true() {
 
     let mut rotated = grant();
     rotated.source.revision = 4;
+    let mut recreated = grant();
+    recreated.source.uid = "another-object".into();
     let mut regrouped = grant();
     regrouped.account.groups = Some(vec!["other".into()]);
     let mut renamed = grant();
     renamed.account.email = "bot2@example.com".into();
     let changes = [
         ("a new revision", want.clone(), rotated),
+        (
+            "another object of the same name and revision",
+            want.clone(),
+            recreated,
+        ),
         (
             "another scope",
             self::want(Some("write"), Some(300)),
