@@ -26,6 +26,7 @@ CRDS = [
     "accesstokens.iam.witboost.com",
     "serviceaccounts.iam.witboost.com",
     "basicauths.iam.witboost.com",
+    "tokenpolicies.iam.witboost.com",
 ]
 
 passed = 0

@@ -90,7 +90,8 @@ def denied(verb, resource, group):
 # One entry per rule of the chart's operator roles: (role, apiGroup, resources, has
 # resourceNames) -> the evidence that dropping the rule (or, with resourceNames, naming another
 # object) is seen, any of which will do, and what must be prepared for the operator to need the
-# rule. Roles: "operator" (the ClusterRole, or the Role in watchNamespace), "signing-key",
+# rule. Roles: "operator" (the ClusterRole, or the Role in watchNamespace), "policy" (TokenPolicies
+# and Namespaces, a ClusterRole in both modes), "signing-key",
 # "leader-election", "basic-auth" (one per BasicAuth namespace). Preparations: "rotate" (the
 # signing-key Secret exists with another algorithm, so the operator rotates it at start).
 RULES = {
@@ -129,6 +130,16 @@ RULES = {
     },
     ("leader-election", "coordination.k8s.io", ("leases",), False): {
         "evidence": [denied("create", "leases", "coordination.k8s.io")],
+    },
+    ("policy", "iam.witboost.com", ("tokenpolicies",), False): {
+        "evidence": [denied("list", "tokenpolicies", "iam.witboost.com")],
+    },
+    ("policy", "", ("namespaces",), False): {
+        "evidence": [denied("list", "namespaces", "")],
+    },
+    # With watchNamespace, that namespace alone, watched by name.
+    ("policy", "", ("namespaces",), True): {
+        "evidence": [denied("list", "namespaces", "")],
     },
     ("basic-auth", "iam.witboost.com", ("basicauths",), False): {
         "evidence": [denied("list", "basicauths", "iam.witboost.com")],
@@ -242,7 +253,7 @@ def render(values):
 def role_kind(role):
     """Which of the chart's operator roles this is, or None for the user-facing ones."""
     name = role["metadata"]["name"]
-    for suffix in ("signing-key", "leader-election", "basic-auth"):
+    for suffix in ("signing-key", "leader-election", "basic-auth", "policy"):
         if name == f"{FULLNAME}-{suffix}":
             return suffix
     return "operator" if name == FULLNAME else None
@@ -425,8 +436,9 @@ def single_namespace_confined(report, k, account, watched, before):
 
 def scenario(values, test_ns):
     """What makes the operator use every right: an account with a token that keeps a JWT and
-    restarts a Deployment (examples/rotating-token.yaml) in the test namespace, and the example
-    BasicAuth with its ConfigMaps and Deployments in each BasicAuth namespace."""
+    restarts a Deployment (examples/rotating-token.yaml) in the test namespace, allowed by the
+    example TokenPolicy (cluster-scoped), and the example BasicAuth with its ConfigMaps and
+    Deployments in each BasicAuth namespace."""
     def docs(name, ns):
         out = []
         for doc in yaml.safe_load_all((REPO / "examples" / name).read_text()):
@@ -435,7 +447,8 @@ def scenario(values, test_ns):
                 doc["metadata"]["namespace"] = ns
                 out.append(doc)
         return out
-    objects = docs("rotating-token.yaml", test_ns)
+    objects = [d for d in yaml.safe_load_all((REPO / "examples" / "token-policy.yaml").read_text()) if d]
+    objects += docs("rotating-token.yaml", test_ns)
     for ns in values["basicAuth"]["namespaces"]:
         objects += docs("basic-auth.yaml", ns)
     return objects

@@ -166,6 +166,25 @@ impl Harness {
             .expect("ServiceAccount created")
     }
 
+    /// A TokenPolicy that lets every namespace declare any account, PAT and lifetime, for an
+    /// operator that requires one (`run`'s default).
+    pub async fn allow_everything(&self) {
+        let policy: crd::TokenPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "iam.witboost.com/v1alpha1",
+            "kind": "TokenPolicy",
+            "metadata": { "name": "allow-everything" },
+            "spec": {
+                "serviceAccounts": { "emails": ["*"], "groups": ["*"], "scopes": ["*"] },
+                "users": ["*"],
+            },
+        }))
+        .unwrap();
+        Api::<crd::TokenPolicy>::all(self.client.clone())
+            .create(&PostParams::default(), &policy)
+            .await
+            .expect("TokenPolicy created");
+    }
+
     pub async fn create(&self, token: &AccessToken) -> AccessToken {
         self.tokens()
             .create(&PostParams::default(), token)

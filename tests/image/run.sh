@@ -102,7 +102,8 @@ cluster=$(k config view -o jsonpath='{.clusters[0].name}')
 k config set-cluster "$cluster" --certificate-authority="$work/ca.crt" --embed-certs >/dev/null
 chmod 644 "$KUBECONFIG"
 k apply --server-side -f "$repo/crds/" >/dev/null
-k apply -f "$repo/examples/service-account.yaml" -f "$repo/examples/access-token-with-expiry.yaml" >/dev/null
+k apply -f "$repo/examples/token-policy.yaml" -f "$repo/examples/service-account.yaml" \
+    -f "$repo/examples/access-token-with-expiry.yaml" >/dev/null
 
 step "run in the image against it"
 admin_port=$(free_port)

@@ -64,6 +64,8 @@ async fn run_issues_tokens_against_the_kubeconfig_and_stops_gracefully_on_sigter
             .spawn()
             .unwrap(),
     );
+    // `run` requires a TokenPolicy, here in its --namespace mode.
+    h.allow_everything().await;
     h.create(&AccessToken::test("ci").for_user("u@example.com"))
         .await;
     let active = h.wait_active("ci").await;

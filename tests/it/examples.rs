@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use kube::CustomResourceExt;
 use kube_sandbox::validation::SchemaValidator;
 use serde_json::Value;
-use witboost_token_operator::crd::{AccessToken, BasicAuth, ServiceAccount};
+use witboost_token_operator::crd::{AccessToken, BasicAuth, ServiceAccount, TokenPolicy};
 
 fn example_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
@@ -44,6 +44,7 @@ fn the_examples_cover_the_documented_cases() {
         "rotating-token.yaml",
         "revoked-token.yaml",
         "basic-auth.yaml",
+        "token-policy.yaml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
@@ -54,10 +55,11 @@ fn the_examples_cover_the_documented_cases() {
 
 #[test]
 fn every_example_parses_and_passes_the_crd_schema() {
-    let (tokens, accounts, basic_auths) = (
+    let (tokens, accounts, basic_auths, policies) = (
         validator::<AccessToken>(),
         validator::<ServiceAccount>(),
         validator::<BasicAuth>(),
+        validator::<TokenPolicy>(),
     );
     let mut checked = 0;
     for path in example_files() {
@@ -82,6 +84,11 @@ fn every_example_parses_and_passes_the_crd_schema() {
                     serde_json::from_value::<ServiceAccount>(doc.clone())
                         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                     accounts.validate(&mut validated, None)
+                }
+                (Some("iam.witboost.com/v1alpha1"), "TokenPolicy") => {
+                    serde_json::from_value::<TokenPolicy>(doc.clone())
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    policies.validate(&mut validated, None)
                 }
                 (Some("iam.witboost.com/v1alpha1"), "BasicAuth") => {
                     serde_json::from_value::<BasicAuth>(doc.clone())

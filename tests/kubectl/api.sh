@@ -211,7 +211,7 @@ for row in \
     grep -Eq "^$row" <<<"$table" || fail "api-resources lacks '$row':"$'\n'"$table"
 done
 out=$("$kubectl_bin" --cache-dir "$work/cache-aggregated-3" api-resources --categories=witboost -o name)
-[[ $(sort <<<"$out" | tr '\n' ' ') == "accesstokens.iam.witboost.com basicauths.iam.witboost.com serviceaccounts.iam.witboost.com " ]] \
+[[ $(sort <<<"$out" | tr '\n' ' ') == "accesstokens.iam.witboost.com basicauths.iam.witboost.com serviceaccounts.iam.witboost.com tokenpolicies.iam.witboost.com " ]] \
     || fail "the witboost category: $out"
 # A short name and a category resolved from the aggregated document alone.
 printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' discovery | k apply -f -

@@ -21,6 +21,20 @@ GATEWAY_PORT=$(free_port)
 
 cat > "$E2E_WORK/seed.yaml" <<YAML
 apiVersion: iam.witboost.com/v1alpha1
+kind: TokenPolicy
+metadata:
+  name: seed-$E2E_NS
+spec:
+  namespaceSelector:
+    matchLabels: {kubernetes.io/metadata.name: $E2E_NS}
+  serviceAccounts:
+    emails: [seed-bot@example.com]
+    groups: [platform-team]
+    scopes: ["service:*"]
+  users: [seed-user@example.com]
+  maxLifetime: 24h
+---
+apiVersion: iam.witboost.com/v1alpha1
 kind: ServiceAccount
 metadata:
   name: seed-bot
@@ -94,3 +108,5 @@ echo "the seed's Python examples: ok"
 # Witboost's own client: PAT and session-token exchanges, its JWT cache, its error parsing.
 "$PYTHON" "$HERE/witboost_client.py" || fail "Witboost's client sequence"
 echo "Witboost's client sequence: ok"
+# The policy is cluster-scoped: it goes, the namespace of a cluster run with the rest.
+k delete tokenpolicy "seed-$E2E_NS" >/dev/null

@@ -51,7 +51,8 @@ pub struct Observed {
 pub enum Claim {
     /// This token.
     Held,
-    /// Another AccessToken, by name.
+    /// Another AccessToken, as the message names it ("AccessToken NAME", or "an AccessToken in
+    /// another namespace").
     HeldBy(String),
 }
 

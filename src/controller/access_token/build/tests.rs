@@ -291,7 +291,7 @@ fn a_waiting_token_names_the_active_one_and_holds_no_value() {
     let plan = plan(
         &spec(),
         &fresh(T0),
-        &Claim::HeldBy("first".into()),
+        &Claim::HeldBy("AccessToken first".into()),
         RESYNC,
         || panic!("must not generate"),
     );
