@@ -389,6 +389,33 @@ check("user roles: view aggregated by default, the two edit roles only on reques
       user_roles_aggregation)
 
 
+def pat_self_service():
+    objects, _ = render({})
+    name = f"{FULLNAME}-pat-self-service"
+    policy = one(objects, "ValidatingAdmissionPolicy", name)
+    rules = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rules == [{"apiGroups": ["iam.witboost.com"], "apiVersions": ["*"],
+                      "operations": ["CREATE", "UPDATE"], "resources": ["accesstokens"]}], rules
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert variables["prefix"] == '""' and variables["adminGroups"] == '["system:masters"]', variables
+    binding = one(objects, "ValidatingAdmissionPolicyBinding", name)
+    assert binding["spec"] == {"policyName": name, "validationActions": ["Deny"]}, binding["spec"]
+    objects, _ = render({"patSelfService": {
+        "usernamePrefix": "oidc:",
+        "adminGroups": ["system:masters", "system:serviceaccounts:argocd"]}})
+    policy = one(objects, "ValidatingAdmissionPolicy", name)
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert variables["prefix"] == '"oidc:"', variables
+    assert variables["adminGroups"] == '["system:masters","system:serviceaccounts:argocd"]', variables
+    objects, _ = render({"patSelfService": {"enabled": False}})
+    assert not find(objects, "ValidatingAdmissionPolicy")
+    assert not find(objects, "ValidatingAdmissionPolicyBinding")
+
+
+check("PAT self-service: a ValidatingAdmissionPolicy and its Deny binding by default, prefix and admin "
+      "groups as CEL literals, none when disabled", pat_self_service)
+
+
 # --- bad values are refused with a clear message -------------------------------------------
 
 check("a misspelled top-level value is rejected by the schema, naming it",
@@ -396,6 +423,9 @@ check("a misspelled top-level value is rejected by the schema, naming it",
 check("a misspelled nested value is rejected by the schema, naming it",
       lambda: expect_error({"tokenService": {"jwtAlgoritm": "RS512"}},
                                "at '/tokenService': additional properties 'jwtAlgoritm' not allowed"))
+check("a misspelled patSelfService value is rejected by the schema, naming it",
+      lambda: expect_error({"patSelfService": {"adminGroup": ["x"]}},
+                           "at '/patSelfService': additional properties 'adminGroup' not allowed"))
 check("a wrong enum value is rejected by the schema",
       lambda: expect_error({"tokenService": {"jwtAlgorithm": "HS256"}}, "jwtAlgorithm"))
 check("global stays open for umbrella charts",

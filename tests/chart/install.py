@@ -1,7 +1,8 @@
 """Our chart installed by Helm's Go SDK (helm-python-sdk) into a bare sandbox, checked with kubectl:
 install and upgrade render what exists, the user-facing ClusterRoles grant what the chart README
-says (kubectl auth can-i --as), by default and with userRoles.aggregateAccessTokensEdit, and
-uninstall keeps the CRDs and the tokens.
+says (kubectl auth can-i --as), by default and with userRoles.aggregateAccessTokensEdit, the PAT
+self-service policy lets only a token's user or an administrator group create a personal access
+token (kubectl create --as), and uninstall keeps the CRDs and the tokens.
 
 Usage: python install.py KUBECONFIG KUBECTL
 
@@ -216,6 +217,53 @@ def user_roles(kubectl):
     expect("builtin-edit", "get", "secrets", True)
 
 
+def pat_self_service(kubectl):
+    """The chart's ValidatingAdmissionPolicy: a personal access token (spec.user) is created only
+    by its user, compared case-insensitively, or by a member of patSelfService.adminGroups."""
+    policy = f"{FULLNAME}-pat-self-service"
+    found, err = kubectl.exists("validatingadmissionpolicy", policy)
+    check(found, f"ValidatingAdmissionPolicy {policy} exists", err)
+    found, err = kubectl.exists("validatingadmissionpolicybinding", policy)
+    check(found, f"ValidatingAdmissionPolicyBinding {policy} exists", err)
+    for user in ("alice@example.com", "bob@example.com"):
+        kubectl.apply(binding("RoleBinding", f"pat-{user}", f"{FULLNAME}-accesstokens-edit", user, TEAM))
+
+    def create_as(name, spec, *identity):
+        token = {
+            "apiVersion": "iam.witboost.com/v1alpha1",
+            "kind": "AccessToken",
+            "metadata": {"name": name, "namespace": TEAM},
+            "spec": spec,
+        }
+        return kubectl.run("create", "-f", "-", *identity, stdin=json.dumps(token))
+
+    done = create_as("alice-pat", {"user": "Alice@Example.com"}, "--as", "alice@example.com")
+    check(done.returncode == 0, "alice@example.com may create a PAT for herself (Alice@Example.com)",
+          done.stderr.strip())
+    done = create_as("alice-pat-by-bob", {"user": "alice@example.com"}, "--as", "bob@example.com")
+    denial = (
+        f"accesstokens.iam.witboost.com \"alice-pat-by-bob\" is forbidden: ValidatingAdmissionPolicy "
+        f"'{policy}' with binding '{policy}' denied request: a personal access token for "
+        "alice@example.com may be created only by that user (alice@example.com) or by a member of "
+        "system:masters; the request is made by bob@example.com"
+    )
+    check(done.returncode != 0 and denial in done.stderr,
+          "bob@example.com may not create a PAT for alice@example.com, and is told why",
+          done.stderr.strip() or "created")
+    found, _ = kubectl.exists("accesstoken.iam.witboost.com", "alice-pat-by-bob", "-n", TEAM)
+    check(not found, "the refused AccessToken does not exist")
+    done = create_as("alice-pat-by-admin", {"user": "alice@example.com"},
+                     "--as", "someone", "--as-group", "system:masters")
+    check(done.returncode == 0, "a member of an adminGroups group (system:masters) may create a PAT for anyone",
+          done.stderr.strip())
+    done = create_as("bob-sa-token", {"serviceAccountName": "ci-pipeline"}, "--as", "bob@example.com")
+    check(done.returncode == 0, "a ServiceAccount token is not subject to the PAT policy", done.stderr.strip())
+    done = kubectl.run("annotate", "accesstoken.iam.witboost.com", "alice-pat", "-n", TEAM, "note=seen",
+                       "--as", "bob@example.com")
+    check(done.returncode == 0, "bob@example.com may still change the metadata of alice's PAT (no new credential)",
+          done.stderr.strip())
+
+
 def opt_in_aggregation(kubectl, cfg):
     """userRoles.aggregateAccessTokensEdit puts token editing into edit and admin, not view."""
     AT = "accesstokens.iam.witboost.com"
@@ -306,6 +354,7 @@ def main():
         install_and_upgrade(kubectl, cfg)
         kubectl.ok("create", "namespace", TEAM)
         user_roles(kubectl)
+        pat_self_service(kubectl)
         opt_in_aggregation(kubectl, cfg)
         tokens_survive_uninstall(kubectl, cfg)
     print(f"{passed} passed, {failed} failed")

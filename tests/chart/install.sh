@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Our chart installed, upgraded and uninstalled by Helm's Go SDK (helm-python-sdk) in a bare
-# sandbox (no CRDs, no operator), checked with kubectl: everything rendered exists, the user-facing
+# sandbox (no CRDs, no operator), checked with kubectl: everything rendered exists, the PAT
+# self-service policy refuses a PAT for someone else (kubectl create --as), the user-facing
 # ClusterRoles and their aggregation grant what the chart README says (kubectl auth can-i --as),
 # and uninstalling keeps the CRDs, the AccessTokens and their Secrets (tests/chart/install.py).
 #

@@ -6,7 +6,8 @@
 //! discovery; writes are checked against the Kubernetes type (a wrong type is a 400 BadRequest
 //! naming the field, a missing required field a 422 Invalid). Simplified: every kind is stored
 //! only — no controller runs for it (no Pods behind a Deployment, no webhook is called, no
-//! defaulting beyond what `routing::strategy` does).
+//! defaulting beyond what `routing::strategy` does) — but ValidatingAdmissionPolicies and their
+//! bindings are evaluated on every write (`admission`).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -540,7 +541,8 @@ pub static KINDS: &[Kind] = &[
         types::<k8s::scheduling::v1::PriorityClass, pb::scheduling::v1::PriorityClass>(),
     )
     .short(&["pc"]),
-    // admissionregistration.k8s.io/v1: stored only, no webhook is ever called.
+    // admissionregistration.k8s.io/v1: webhook configurations are stored only, no webhook is ever
+    // called.
     Kind::new(
         "admissionregistration.k8s.io",
         "v1",
@@ -563,6 +565,33 @@ pub static KINDS: &[Kind] = &[
         types::<
             k8s::admissionregistration::v1::MutatingWebhookConfiguration,
             pb::admissionregistration::v1::MutatingWebhookConfiguration,
+        >(),
+    )
+    .categories(API_EXTENSIONS)
+    .generation(),
+    // Evaluated on writes by `admission`.
+    Kind::new(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicies",
+        "ValidatingAdmissionPolicy",
+        CLUSTER,
+        types::<
+            k8s::admissionregistration::v1::ValidatingAdmissionPolicy,
+            pb::admissionregistration::v1::ValidatingAdmissionPolicy,
+        >(),
+    )
+    .categories(API_EXTENSIONS)
+    .with_status(),
+    Kind::new(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+        CLUSTER,
+        types::<
+            k8s::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+            pb::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
         >(),
     )
     .categories(API_EXTENSIONS)

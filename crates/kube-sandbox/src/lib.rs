@@ -3,7 +3,7 @@
 //! faults on demand.
 //!
 //! It is test infrastructure, not a cluster: one process, no persistence, no authentication,
-//! no admission webhooks, no pods or schedulers. It is faithful where the operator and `kubectl`
+//! no admission webhooks (ValidatingAdmissionPolicies are evaluated), no pods or schedulers. It is faithful where the operator and `kubectl`
 //! depend on the real API server — see each module's notes and the crate's README.
 //!
 //! ```no_run
@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Layout by concern: `storage` (objects, versions, history, garbage collection), `routing`
-//! (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests), `paging`
+//! (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests), `admission`
+//! (ValidatingAdmissionPolicies on writes), `paging`
 //! (`limit`/`continue`), `fieldvalidation` (unknown and duplicate fields), `watch`,
 //! `discovery` (+ OpenAPI), `faults`, `counts`,
 //! `registry` (which resources are served, built-ins from the `kinds` table), `errors`
@@ -25,6 +26,7 @@
 //! start); and the pure modules `patch`,
 //! `selector`, `table`, `validation`.
 
+mod admission;
 mod authz;
 mod counts;
 mod discovery;

@@ -96,6 +96,31 @@ impl LabelSelector {
     }
 }
 
+/// Whether labels found by `lookup` satisfy a `metav1.LabelSelector` (`matchLabels` and
+/// `matchExpressions`, all of them); an empty selector matches everything, an unknown operator
+/// nothing.
+pub fn label_selector_matches<'a>(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    lookup: impl Fn(&str) -> Option<&'a str>,
+) -> bool {
+    let match_labels = selector.match_labels.iter().flatten();
+    let exprs = selector.match_expressions.iter().flatten();
+    match_labels
+        .into_iter()
+        .all(|(k, v)| lookup(k) == Some(v.as_str()))
+        && exprs.into_iter().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = lookup(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
+                "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                _ => false,
+            }
+        })
+}
+
 impl FromStr for LabelSelector {
     type Err = SelectorError;
 

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::super::errors::ApiError;
+use super::super::selector::label_selector_matches;
 use super::super::storage::{Store, WatchStart};
 
 /// Keep aggregated ClusterRoles up to date until `shutdown`; ends at once when ClusterRoles are
@@ -93,18 +94,5 @@ pub fn aggregated_rules(
 /// A `metav1.LabelSelector` against a role's labels (an empty selector selects every role).
 fn selects(selector: &LabelSelector, role: &ClusterRole) -> bool {
     let labels = role.metadata.labels.clone().unwrap_or_default();
-    let exprs = selector.match_expressions.as_deref().unwrap_or_default();
-    let match_labels = selector.match_labels.clone().unwrap_or_default();
-    match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-        && exprs.iter().all(|e| {
-            let values = e.values.as_deref().unwrap_or_default();
-            let value = labels.get(&e.key);
-            match e.operator.as_str() {
-                "In" => value.is_some_and(|v| values.contains(v)),
-                "NotIn" => value.is_none_or(|v| !values.contains(v)),
-                "Exists" => value.is_some(),
-                "DoesNotExist" => value.is_none(),
-                _ => false,
-            }
-        })
+    label_selector_matches(selector, |key| labels.get(key).map(String::as_str))
 }

@@ -291,6 +291,25 @@ impl Encoder<'_> {
         Ok(out)
     }
 
+    /// Whether the message at `path` has a field for `key`, itself or in a Go struct embedded in
+    /// it inline, at most `depth` levels down (`NamedRuleWithOperations` embeds
+    /// `RuleWithOperations`, which embeds `Rule`).
+    fn declares(&self, path: &[Step], key: &str, depth: usize) -> Result<bool, String> {
+        for field in self.fields(path)? {
+            if normalise(&field.name) == normalise(key) {
+                return Ok(true);
+            }
+            if depth > 1 && matches!(field.shape, Shape::Message(_)) {
+                let mut inner = path.to_vec();
+                inner.push(Step::Field(field.tag, field.name.clone()));
+                if self.declares(&inner, key, depth - 1)? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     fn object(&self, path: &[Step], value: &Value, out: &mut Vec<u8>) -> Result<(), String> {
         let Value::Object(obj) = value else {
             return Err(format!("{value} at {path:?} is not an object"));
@@ -319,11 +338,7 @@ impl Encoder<'_> {
                 }
                 let mut inner = path.to_vec();
                 inner.push(Step::Field(field.tag, field.name.clone()));
-                if self
-                    .fields(&inner)?
-                    .iter()
-                    .any(|f| normalise(&f.name) == normalise(key))
-                {
+                if self.declares(&inner, key, 2)? {
                     holder = Some(field.clone());
                     break;
                 }
@@ -925,6 +940,49 @@ fn rows() -> Vec<Row> {
                 "objectSelector": { "matchExpressions": [{ "key": "skip", "operator": "DoesNotExist" }] },
             }],
         })),
+        row::<adm::ValidatingAdmissionPolicy, padm::ValidatingAdmissionPolicy>(json!({
+            "metadata": cluster_meta("replicas"),
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [{
+                        "apiGroups": ["apps"], "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"], "resources": ["deployments"],
+                        "scope": "Namespaced",
+                    }],
+                    "namespaceSelector": { "matchLabels": { "team": "web" } },
+                    "matchPolicy": "Equivalent",
+                },
+                "matchConditions": [{ "name": "not-system", "expression": "request.namespace != 'kube-system'" }],
+                "variables": [{ "name": "replicas", "expression": "object.spec.replicas" }],
+                "validations": [{
+                    "expression": "variables.replicas <= 5", "message": "at most 5 replicas",
+                    "reason": "Invalid", "messageExpression": "'got ' + string(variables.replicas)",
+                }],
+                "auditAnnotations": [{ "key": "replicas", "valueExpression": "string(object.spec.replicas)" }],
+            },
+            "status": {
+                "observedGeneration": 2,
+                "typeChecking": { "expressionWarnings": [{ "fieldRef": "spec.validations[0].expression", "warning": "unknown field" }] },
+                "conditions": [{
+                    "type": "Ready", "status": "True", "reason": "Compiled", "message": "",
+                    "lastTransitionTime": "2026-11-30T01:02:03Z", "observedGeneration": 2,
+                }],
+            },
+        })),
+        row::<adm::ValidatingAdmissionPolicyBinding, padm::ValidatingAdmissionPolicyBinding>(
+            json!({
+                "metadata": cluster_meta("replicas-web"),
+                "spec": {
+                    "policyName": "replicas", "validationActions": ["Deny", "Audit"],
+                    "paramRef": { "name": "limits", "namespace": "web", "parameterNotFoundAction": "Deny" },
+                    "matchResources": {
+                        "objectSelector": { "matchExpressions": [{ "key": "skip", "operator": "DoesNotExist" }] },
+                        "excludeResourceRules": [{ "apiGroups": [""], "apiVersions": ["*"], "operations": ["*"], "resources": ["pods/status"] }],
+                    },
+                },
+            }),
+        ),
         // coordination.k8s.io/v1
         row::<coordination::Lease, pcoordination::Lease>(json!({
             "metadata": meta("leader"),

@@ -8,6 +8,7 @@ use axum::response::Response;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
+use super::super::admission::{self, Admission, Operation};
 use super::super::errors::{ApiError, Cause};
 use super::super::fieldvalidation::{self, Directive, Source};
 use super::super::filter::ObjectFilter;
@@ -81,7 +82,7 @@ pub(super) async fn handle(
             delete(st, &info, ns, name, params, headers, &body)
         }
         ("deletecollection", None) => {
-            delete_collection(st, &info, rp.namespace, params, format, dry_run)
+            delete_collection(st, &info, rp.namespace, params, headers, format, dry_run)
         }
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({method})"
@@ -254,6 +255,20 @@ fn create(
     strategy::check_type_and_namespace(info, &mut obj, ns, None)?;
     let checked = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
     strategy::prepare_create(info, &mut obj, checked.typed)?;
+    let admission = Admission::load(st, info, ns, headers)?;
+    admission::check(
+        admission.as_ref(),
+        info,
+        admission::Write {
+            operation: Operation::Create,
+            subresource: None,
+            namespace: ns,
+            name: "",
+            object: Some(&obj),
+            old_object: None,
+            dry_run,
+        },
+    )?;
     pure::record_update(None, &mut obj, &manager(params, headers), None);
     let stored = st.store.create_with(&info.storage, obj, dry_run)?;
     if !dry_run {
@@ -278,11 +293,25 @@ fn update(
     strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
     let checked = fieldvalidation::check(info, directive, Source::Body, Some(body), &mut obj)?;
     let manager = manager(params, headers);
+    let admission = Admission::load(st, info, ns, headers)?;
     let (stored, _) = st
         .store
         .write_with(&info.storage, ns, name, dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(info.target(), name))?;
             let mut new = strategy::prepare_update(info, sub, &cur.value, obj, checked.typed)?;
+            admission::check(
+                admission.as_ref(),
+                info,
+                admission::Write {
+                    operation: Operation::Update,
+                    subresource: sub,
+                    namespace: ns,
+                    name,
+                    object: Some(&new),
+                    old_object: Some(&cur.value),
+                    dry_run,
+                },
+            )?;
             pure::record_update(Some(&cur.value), &mut new, &manager, sub);
             Ok(new)
         })?;
@@ -377,6 +406,22 @@ fn patch(
             name,
         )?;
     }
+    let admission = Admission::load(st, info, ns, headers)?;
+    let admit = |operation, object: &Value, old_object: Option<&Value>| {
+        admission::check(
+            admission.as_ref(),
+            info,
+            admission::Write {
+                operation,
+                subresource: sub,
+                namespace: ns,
+                name,
+                object: Some(object),
+                old_object,
+                dry_run,
+            },
+        )
+    };
     let patched_warnings = &mut warnings;
     let (stored, created) =
         st.store
@@ -385,6 +430,7 @@ fn patch(
                     let mut obj = pure::apply_patch(info, None, &req)?;
                     strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
                     strategy::prepare_create(info, &mut obj, Typed::Unchecked)?;
+                    admit(Operation::Create, &obj, None)?;
                     Ok(obj)
                 }
                 None => Err(ApiError::not_found(info.target(), name)),
@@ -404,6 +450,7 @@ fn patch(
                     }
                     let mut new =
                         strategy::prepare_update(info, sub, &cur.value, obj, Typed::Unchecked)?;
+                    admit(Operation::Update, &new, Some(&cur.value))?;
                     if kind != PatchKind::Apply {
                         pure::record_update(Some(&cur.value), &mut new, &manager, sub);
                     }
@@ -483,6 +530,11 @@ fn delete(
     let mut opts = delete_options(params, Some(headers), body)?;
     opts.dry_run |= dry_run(params)?;
     let ns = if info.namespaced { ns } else { "" };
+    if let Some(admission) = Admission::load(st, info, ns, headers)?
+        && let Some(cur) = st.store.get(&info.storage, ns, name)
+    {
+        admission.check(info, deletion(ns, name, &cur.value, opts.dry_run))?;
+    }
     let outcome = st.store.delete(&info.storage, ns, name, &opts)?;
     if !opts.dry_run {
         crd_hooks::after_delete(st, info, &outcome);
@@ -493,11 +545,25 @@ fn delete(
     })
 }
 
+/// What admission sees of a delete: the stored object as `oldObject`.
+fn deletion<'a>(ns: &'a str, name: &'a str, cur: &'a Value, dry_run: bool) -> admission::Write<'a> {
+    admission::Write {
+        operation: Operation::Delete,
+        subresource: None,
+        namespace: ns,
+        name,
+        object: None,
+        old_object: Some(cur),
+        dry_run,
+    }
+}
+
 fn delete_collection(
     st: &ApiState,
     info: &Arc<ResourceInfo>,
     ns: Option<&str>,
     params: &Params,
+    headers: &HeaderMap,
     format: Format,
     dry_run: bool,
 ) -> Result<Response, ApiError> {
@@ -506,8 +572,15 @@ fn delete_collection(
     let filter = filter_for(info, ns, None, params)?;
     let (items, _) = st.store.list(&info.storage, ns, |v| filter.matches(v));
     let mut deleted = Vec::with_capacity(items.len());
+    let mut admissions: HashMap<String, Option<Admission>> = HashMap::new();
     for item in items {
         let (ins, iname) = super::super::storage::object_key(&item.value);
+        if !admissions.contains_key(&ins) {
+            admissions.insert(ins.clone(), Admission::load(st, info, &ins, headers)?);
+        }
+        if let Some(Some(admission)) = admissions.get(&ins) {
+            admission.check(info, deletion(&ins, &iname, &item.value, dry_run))?;
+        }
         match st.store.delete(&info.storage, &ins, &iname, &opts) {
             Ok(outcome) => {
                 if !dry_run {

@@ -6,7 +6,7 @@
 //! for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`; protobuf bodies of built-in
 //! kinds on create and update (`super::protobuf`), `dryRun=All`, `limit`/`continue`
 //! (`paging`), `fieldValidation` (`fieldvalidation`), impersonated requests authorized first
-//! (`authz`). Simplified: answers are JSON only (no protobuf, no CBOR); `resourceVersion` on
+//! (`authz`), ValidatingAdmissionPolicies on every create, update and delete (`admission`). Simplified: answers are JSON only (no protobuf, no CBOR); `resourceVersion` on
 //! get/list is ignored (always the latest state).
 
 mod handlers;

@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::super::errors::ApiError;
+use super::super::admission;
+use super::super::errors::{ApiError, Cause};
 use super::super::patch::{self, ApplyError, FieldManager, PatchError};
 use super::super::registry::ResourceInfo;
 use super::super::validation::{self, FieldError};
@@ -142,4 +143,14 @@ pub fn compile_schema(
     validation::SchemaValidator::new(schema)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// kube-apiserver's checks of a ValidatingAdmissionPolicy, its CEL compiled.
+pub fn check_admission_policy(obj: &Value) -> Vec<Cause> {
+    admission::check_policy(obj)
+}
+
+/// kube-apiserver's checks of a ValidatingAdmissionPolicyBinding.
+pub fn check_admission_policy_binding(obj: &Value) -> Vec<Cause> {
+    admission::check_binding(obj)
 }

@@ -155,8 +155,25 @@ fn kind_rules(info: &ResourceInfo, obj: &mut Value, old: Option<&Value>) -> Resu
             Ok(())
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => crd(info, obj),
+        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
+            invalid_if(info, obj, pure::check_admission_policy(obj))
+        }
+        ("admissionregistration.k8s.io", "validatingadmissionpolicybindings") => {
+            invalid_if(info, obj, pure::check_admission_policy_binding(obj))
+        }
         _ => Ok(()),
     }
+}
+
+fn invalid_if(info: &ResourceInfo, obj: &Value, causes: Vec<Cause>) -> Result<(), ApiError> {
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Err(ApiError::invalid(info.target(), name, causes))
 }
 
 /// `stringData` is write-only: folded into `data` (base64), as the real server does.

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admission;
 mod crd;
 mod crud;
 mod delete;
