@@ -78,9 +78,10 @@ impl Tenancy {
                 Account::ServiceAccount { namespace, name } => {
                     let found = accounts.get(&ObjectRef::new(name).within(namespace));
                     // A missing account is the token's other problem (ServiceAccountNotFound).
-                    if let Some(Ok(sa)) = found.as_deref().map(|guard| &guard.0) {
-                        policies.allows_account(ns, &sa.spec)?;
-                    }
+                    let Some(Ok(sa)) = found.as_deref().map(|guard| &guard.0) else {
+                        return Ok(());
+                    };
+                    policies.allows_account(ns, &sa.spec)?;
                 }
             }
             let lifetime = match spec.expiry {

@@ -96,6 +96,7 @@ pub(super) fn controllers(
         (None, None)
     };
     let by_account = Arc::new(access_token::by_account::TokensByAccount::default());
+    let emails = Arc::new(service_account::emails::EmailClaims::default());
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
         tokens: tokens.clone(),
@@ -112,6 +113,7 @@ pub(super) fn controllers(
         wake_account,
         issuer: config.issuer.clone(),
         tenancy: tenancy.clone(),
+        emails: emails.clone(),
     });
     let account_ctx = Arc::new(service_account::Context {
         client: client.clone(),
@@ -122,6 +124,7 @@ pub(super) fn controllers(
         scaffold: scaffold(service_account::NAME),
         config: config.controller.clone(),
         tenancy: tenancy.clone(),
+        emails,
     });
 
     let on_secrets_list = secrets_listed.clone();
@@ -186,17 +189,15 @@ pub(super) fn controllers(
         .reflect(accounts_writer)
         .inspect(move |event| {
             listed.see(event);
-            if let Ok(
-                watcher::Event::Apply(object)
-                | watcher::Event::Delete(object)
-                | watcher::Event::InitApply(object),
-            ) = event
-            {
-                access_token::account_changed(
-                    &on_account,
-                    &object.namespace().unwrap_or_default(),
-                    &object.name_any(),
-                );
+            match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    access_token::account_watched(&on_account, object);
+                }
+                Ok(watcher::Event::Delete(object)) => {
+                    access_token::account_deleted(&on_account, object);
+                }
+                Ok(watcher::Event::InitDone) => access_token::accounts_relisted(&on_account),
+                _ => {}
             }
         })
         .touched_objects();

@@ -7,8 +7,11 @@ use std::time::Instant;
 
 use harness::*;
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use witboost_token_operator::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
+use witboost_token_operator::crd::{
+    AccessToken, AccessTokenPhase, ServiceAccount, ServiceAccountSpec,
+};
 
 fn waiting_for(token: &AccessToken, active: &str) -> bool {
     phase_of(token) == Some(AccessTokenPhase::Pending)
@@ -283,4 +286,77 @@ async fn personal_access_tokens_of_one_user_share_one_active_slot_across_namespa
     let waiting = other.get("cli").await.unwrap();
     let (_, _, message) = ready_of(&waiting).unwrap();
     assert!(!message.contains("default"), "{message}");
+}
+
+#[tokio::test]
+async fn one_email_is_one_account_the_oldest_claim_wins_and_a_later_one_learns_nothing_of_it() {
+    let h = Harness::start().await;
+    create_namespace(&h, "team-b").await;
+    let account = |email: &str| {
+        ServiceAccount::new(
+            "bot",
+            ServiceAccountSpec {
+                email: email.into(),
+                ..Default::default()
+            },
+        )
+    };
+    h.accounts()
+        .create(&Default::default(), &account("bot@example.com"))
+        .await
+        .unwrap();
+    h.create(&AccessToken::test("bot-token").for_service_account("bot"))
+        .await;
+    h.wait_active("bot-token").await;
+    // Another namespace claims the same email (in other case): its account and token are
+    // refused, and nothing says where the email is used.
+    let b_accounts: Api<ServiceAccount> = Api::namespaced(h.client.clone(), "team-b");
+    let b_tokens: Api<AccessToken> = Api::namespaced(h.client.clone(), "team-b");
+    b_accounts
+        .create(&Default::default(), &account("Bot@Example.com"))
+        .await
+        .unwrap();
+    b_tokens
+        .create(
+            &Default::default(),
+            &AccessToken::test("bot-token").for_service_account("bot"),
+        )
+        .await
+        .unwrap();
+    let refused = eventually(15, "team-b's token to be refused", || async {
+        let t = b_tokens.get("bot-token").await.ok()?;
+        (reason_of(&t).as_deref() == Some("EmailInUse")).then_some(t)
+    })
+    .await;
+    assert_eq!(phase_of(&refused), Some(AccessTokenPhase::Pending));
+    let (_, _, message) = ready_of(&refused).unwrap();
+    assert!(!message.contains(NS), "{message}");
+    let b_account = eventually(15, "team-b's account to be refused", || async {
+        let sa = b_accounts.get("bot").await.ok()?;
+        let ready = sa
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.reason == "EmailInUse").then_some(ready)
+    })
+    .await;
+    assert!(!b_account.message.contains(NS), "{}", b_account.message);
+    let b_secrets: Api<Secret> = Api::namespaced(h.client.clone(), "team-b");
+    let secret = b_secrets.get_opt("bot-token").await.unwrap();
+    assert_eq!(secret.as_ref().and_then(value_of), None, "no value");
+    // The first account stays as it was; once it is gone, the next claim owns the email.
+    assert_eq!(
+        phase_of(&h.tokens().get("bot-token").await.unwrap()),
+        Some(AccessTokenPhase::Active)
+    );
+    h.accounts()
+        .delete("bot", &Default::default())
+        .await
+        .unwrap();
+    eventually(15, "team-b's token to be issued", || async {
+        let t = b_tokens.get("bot-token").await.ok()?;
+        (phase_of(&t) == Some(AccessTokenPhase::Active)).then_some(())
+    })
+    .await;
 }

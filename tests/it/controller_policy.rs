@@ -81,8 +81,9 @@ fn daily(token: AccessToken) -> AccessToken {
 /// Waits for the token to be refused by policy, and checks it holds no value.
 async fn wait_denied(h: &Harness, name: &str, says: &str) -> AccessToken {
     let token = h
-        .wait_token(name, "NotAllowedByPolicy", |t| {
-            reason_of(t).as_deref() == Some(REASON)
+        .wait_token(name, &format!("NotAllowedByPolicy: {says}"), |t| {
+            ready_of(t)
+                .is_some_and(|(_, reason, message)| reason == REASON && message.contains(says))
         })
         .await;
     assert_eq!(phase_of(&token), Some(AccessTokenPhase::Pending));

@@ -42,8 +42,10 @@ pub struct Observed {
     pub status: AccessTokenStatus,
     pub account: AccountState,
     pub secret: SecretState,
-    /// Why no TokenPolicy allows this token or its account, if none does.
-    pub denied: Option<String>,
+    /// Why this token may hold no value whatever its own state: no TokenPolicy allows it
+    /// (`NotAllowedByPolicy`), or its ServiceAccount's email belongs to an older one
+    /// (`EmailInUse`).
+    pub denied: Option<(Reason, String)>,
 }
 
 /// Who holds the account's one active token.
@@ -64,6 +66,7 @@ pub enum Reason {
     ServiceAccountNotFound,
     ServiceAccountDisabled,
     NotAllowedByPolicy,
+    EmailInUse,
     SecretConflict,
     Expired,
     Revoked,
@@ -77,6 +80,7 @@ impl Reason {
             Reason::ServiceAccountNotFound => "ServiceAccountNotFound",
             Reason::ServiceAccountDisabled => "ServiceAccountDisabled",
             Reason::NotAllowedByPolicy => "NotAllowedByPolicy",
+            Reason::EmailInUse => "EmailInUse",
             Reason::SecretConflict => "SecretConflict",
             Reason::Expired => "Expired",
             Reason::Revoked => "Revoked",
@@ -152,6 +156,7 @@ pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
         Reason::ServiceAccountNotFound,
         Reason::ServiceAccountDisabled,
         Reason::NotAllowedByPolicy,
+        Reason::EmailInUse,
         Reason::SecretConflict,
         Reason::Expired,
         Reason::Revoked,
@@ -312,15 +317,10 @@ pub fn plan(
             Some(at),
         );
     }
-    if let Some(why) = &obs.denied {
-        // The value is removed; if a policy allows the token later, a new one is issued: a
-        // denied value never comes back.
-        return inactive(
-            AccessTokenPhase::Pending,
-            Reason::NotAllowedByPolicy,
-            why.clone(),
-            None,
-        );
+    if let Some((reason, why)) = &obs.denied {
+        // The value is removed; if the token is allowed later, a new one is issued: a denied
+        // value never comes back.
+        return inactive(AccessTokenPhase::Pending, *reason, why.clone(), None);
     }
     if obs.account == AccountState::Missing {
         return inactive(

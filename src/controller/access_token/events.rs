@@ -74,6 +74,7 @@ fn ready_changed(before: Option<&AccessTokenStatus>, plan: &Plan) -> Option<Note
         Reason::ServiceAccountNotFound
         | Reason::ServiceAccountDisabled
         | Reason::NotAllowedByPolicy
+        | Reason::EmailInUse
         | Reason::SecretConflict => Some(Note::warning(now.as_str(), message)),
     }
 }

@@ -38,6 +38,7 @@ use self::validate::Account;
 use super::ControllerConfig;
 use super::cache::CachedSecret;
 use super::scaffold::{self, ReconcileError, Scaffold};
+use super::service_account::emails::EmailClaims;
 use super::stopping::Listed;
 use super::tenancy::Tenancy;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
@@ -104,6 +105,8 @@ pub struct Context {
     pub issuer: Option<Issuer>,
     /// The TokenPolicies tokens are judged by; `None` when none is required.
     pub tenancy: Option<Tenancy>,
+    /// Which ServiceAccount owns each email, shared with the ServiceAccount controller.
+    pub emails: Arc<EmailClaims>,
 }
 
 /// Reconciles one AccessToken.
@@ -164,12 +167,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
             return Err(error.into());
         }
     };
-    if let Some(tenancy) = &ctx.tenancy {
-        cached.observed.denied = tenancy
-            .token(&namespace, &spec, &ctx.accounts)
-            .err()
-            .map(|d| d.0);
-    }
+    cached.observed.denied = denied(ctx, &namespace, &spec);
     let found = dereference::refresh(&readers, token, &spec, cached).await?;
     let me = token_key(token);
     let plan = decide(ctx, token, &spec, &found);
@@ -229,6 +227,32 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     }
     report.publish(token.object_ref(&()), notes).await;
     Ok(Action::requeue(plan.requeue_after))
+}
+
+/// Why the token may hold no value whatever its own state: its ServiceAccount's email belongs
+/// to an older ServiceAccount, or no TokenPolicy allows the token.
+fn denied(
+    ctx: &Context,
+    namespace: &str,
+    spec: &validate::ValidSpec,
+) -> Option<(build::Reason, String)> {
+    if let validate::Account::ServiceAccount { namespace, name } = &spec.account
+        && let Some(found) = ctx.accounts.get(&ObjectRef::new(name).within(namespace))
+        && let Ok(sa) = &found.0
+        && !ctx.emails.owns(sa)
+    {
+        return Some((
+            build::Reason::EmailInUse,
+            format!(
+                "the email {} of ServiceAccount {name} belongs to an older ServiceAccount; \
+                 give this one another email",
+                sa.spec.email
+            ),
+        ));
+    }
+    let tenancy = ctx.tenancy.as_ref()?;
+    let denial = tenancy.token(namespace, spec, &ctx.accounts).err()?;
+    Some((build::Reason::NotAllowedByPolicy, denial.0))
 }
 
 /// Claims the account if the token competes for it, then builds the plan: the value, then the
@@ -356,7 +380,11 @@ fn candidates(ctx: &Context, account: &Account) -> Vec<Candidate> {
             // allows it) does not keep the others of its account waiting.
             let blocked = matches!(
                 build::reason_of(&status),
-                Some(build::Reason::SecretConflict | build::Reason::NotAllowedByPolicy)
+                Some(
+                    build::Reason::SecretConflict
+                        | build::Reason::NotAllowedByPolicy
+                        | build::Reason::EmailInUse
+                )
             );
             Candidate {
                 name: token_key(t),
@@ -440,6 +468,62 @@ pub fn wake_all(ctx: &Context, namespace: Option<&str>) {
         if within(account.namespace().as_deref()) {
             let _ = ctx.wake_account.send(ObjectRef::from_obj(account.as_ref()));
         }
+    }
+}
+
+/// The account watch listed or changed `object`: its email claim, and every account claiming
+/// the same email (one of them may own it now) with their tokens, reconcile.
+pub fn account_watched(ctx: &Context, object: &DeserializeGuard<ServiceAccount>) {
+    let Ok(account) = &object.0 else {
+        return account_changed(
+            ctx,
+            &object.namespace().unwrap_or_default(),
+            &object.name_any(),
+        );
+    };
+    let before = ctx.emails.claimants(&account.spec.email);
+    ctx.emails.apply(account);
+    claimants_changed(ctx, before, &account.spec.email);
+    account_changed(
+        ctx,
+        &object.namespace().unwrap_or_default(),
+        &object.name_any(),
+    );
+}
+
+/// The account watch saw `object` deleted: the next claimant of its email may own it now.
+pub fn account_deleted(ctx: &Context, object: &DeserializeGuard<ServiceAccount>) {
+    let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
+    ctx.emails.delete(&namespace, &name);
+    if let Ok(account) = &object.0 {
+        claimants_changed(ctx, vec![], &account.spec.email);
+    }
+    account_changed(ctx, &namespace, &name);
+}
+
+/// The account watch finished a (re)list: claims of accounts it did not bring back go.
+pub fn accounts_relisted(ctx: &Context) {
+    ctx.emails.retain(|namespace, name| {
+        ctx.accounts
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    });
+}
+
+/// Wakes every account that claims `email` now or did (`before`), and their tokens.
+fn claimants_changed(ctx: &Context, before: Vec<(String, String)>, email: &str) {
+    let mut all = before;
+    all.extend(ctx.emails.claimants(email));
+    all.sort();
+    all.dedup();
+    if all.len() < 2 {
+        return;
+    }
+    for (namespace, name) in all {
+        let _ = ctx
+            .wake_account
+            .send(ObjectRef::new(&name).within(&namespace));
+        account_changed(ctx, &namespace, &name);
     }
 }
 

@@ -6,33 +6,48 @@ use jiff::Timestamp;
 use super::dereference::ActiveToken;
 use crate::controller::condition::Desired;
 use crate::crd::{ServiceAccount, ServiceAccountStatus};
-use crate::policy::Denial;
+
+/// Why an account may have no active token whatever its tokens do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// An older ServiceAccount claims the same email.
+    EmailInUse,
+    /// No TokenPolicy allows the account: why.
+    NotAllowedByPolicy(String),
+}
 
 /// The desired status of `account` at `now`.
 pub fn status(
     account: &ServiceAccount,
     active: &[ActiveToken],
-    denied: Option<&Denial>,
+    refused: Option<&Refused>,
     now: Timestamp,
 ) -> ServiceAccountStatus {
     let generation = account.metadata.generation;
-    let (ready, reason, message) = match (account.spec.is_enabled(), active.first()) {
-        _ if denied.is_some() => (
+    let (ready, reason, message) = match (refused, account.spec.is_enabled(), active.first()) {
+        (Some(Refused::EmailInUse), _, _) => (
             false,
-            "NotAllowedByPolicy",
-            denied.map(|d| d.0.clone()).unwrap_or_default(),
+            "EmailInUse",
+            format!(
+                "the email {} belongs to an older ServiceAccount; its tokens get no value: give \
+                 this account another email",
+                account.spec.email
+            ),
         ),
-        (false, _) => (
+        (Some(Refused::NotAllowedByPolicy(why)), _, _) => {
+            (false, "NotAllowedByPolicy", why.clone())
+        }
+        (None, false, _) => (
             false,
             "Disabled",
             "the account is disabled; its tokens are refused".to_owned(),
         ),
-        (true, None) => (
+        (None, true, None) => (
             false,
             "NoActiveToken",
             "the account has no active token".to_owned(),
         ),
-        (true, Some(token)) => (
+        (None, true, Some(token)) => (
             true,
             "TokenActive",
             format!("AccessToken {} is active", token.name),
@@ -97,7 +112,8 @@ mod tests {
 
     #[test]
     fn an_account_no_policy_allows_is_not_ready_and_says_why() {
-        let denial = Denial("spec.email \"bot@example.com\" is not allowed".into());
+        let denial =
+            Refused::NotAllowedByPolicy("spec.email \"bot@example.com\" is not allowed".into());
         let active = [ActiveToken {
             name: "ci".into(),
             ready: true,
@@ -113,7 +129,15 @@ mod tests {
             (c.status.as_str(), c.reason.as_str()),
             ("False", "NotAllowedByPolicy")
         );
-        assert_eq!(c.message, denial.0);
+        assert!(c.message.contains("is not allowed"), "{}", c.message);
+        let in_use = Some(&Refused::EmailInUse);
+        let s = status(&account(false), &active, in_use, Timestamp::UNIX_EPOCH);
+        let c = &s.conditions.as_ref().unwrap()[0];
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "EmailInUse")
+        );
+        assert_eq!(s.active_token.as_deref(), Some("ci"));
     }
 
     #[test]

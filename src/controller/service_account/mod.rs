@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod dereference;
+pub mod emails;
 pub mod status;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use super::scaffold::{self, ReconcileError, Scaffold};
 use super::stopping::Listed;
 use super::tenancy::Tenancy;
 use crate::crd::{AccessToken, ServiceAccount};
+use emails::EmailClaims;
 
 pub const NAME: &str = "serviceaccount";
 
@@ -55,6 +57,8 @@ pub struct Context {
     pub config: ControllerConfig,
     /// The TokenPolicies accounts are judged by; `None` when none is required.
     pub tenancy: Option<Tenancy>,
+    /// Which ServiceAccount owns each email.
+    pub emails: Arc<EmailClaims>,
 }
 
 pub async fn reconcile(
@@ -82,20 +86,31 @@ async fn reconcile_account(account: &ServiceAccount, ctx: &Context) -> Result<Ac
     if !ctx.tokens_listed.wait_unless_stopped(&ctx.stop).await {
         return Ok(Action::await_change());
     }
-    let denied = match &ctx.tenancy {
-        None => None,
-        Some(tenancy) => {
-            if !tenancy.wait_listed(&ctx.stop).await {
-                return Ok(Action::await_change());
-            }
-            let namespace = account.metadata.namespace.as_deref().unwrap_or_default();
-            tenancy.account(namespace, &account.spec).err()
-        }
-    };
+    if let Some(tenancy) = &ctx.tenancy
+        && !tenancy.wait_listed(&ctx.stop).await
+    {
+        return Ok(Action::await_change());
+    }
+    let refused = refused(ctx, account);
     let active = dereference::active_tokens(&ctx.tokens, &ctx.by_account, account);
-    let desired = build::status(account, &active, denied.as_ref(), Timestamp::now());
+    let desired = build::status(account, &active, refused.as_ref(), Timestamp::now());
     if status::patch(&ctx.client, account, &desired).await? {
         debug!(active_token = ?desired.active_token, "status updated");
     }
     Ok(Action::requeue(ctx.config.resync_period))
+}
+
+/// Why the account may have no active token: an older ServiceAccount claims its email, or no
+/// TokenPolicy allows it.
+fn refused(ctx: &Context, account: &ServiceAccount) -> Option<build::Refused> {
+    if !ctx.emails.owns(account) {
+        return Some(build::Refused::EmailInUse);
+    }
+    let namespace = account.metadata.namespace.as_deref().unwrap_or_default();
+    let denial = ctx
+        .tenancy
+        .as_ref()?
+        .account(namespace, &account.spec)
+        .err()?;
+    Some(build::Refused::NotAllowedByPolicy(denial.0))
 }

@@ -512,7 +512,7 @@ fn a_token_no_policy_allows_loses_its_value_and_a_later_allowance_issues_a_new_o
     let issued = value(&first).cloned().expect("a value");
     let denial = "spec.user \"a@b.c\" is not allowed in namespace ns by any TokenPolicy";
     let denied_obs = Observed {
-        denied: Some(denial.into()),
+        denied: Some((Reason::NotAllowedByPolicy, denial.into())),
         ..after(&first, "2030-01-01T00:01:00Z")
     };
     assert!(
