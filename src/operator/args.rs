@@ -104,6 +104,7 @@ impl From<&RunArgs> for OperatorConfig {
             leader_election: None,
             basic_auth: Default::default(),
             policy_required: args.policy_required,
+            record_key: None,
         }
     }
 }

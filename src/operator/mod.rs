@@ -53,4 +53,7 @@ pub struct OperatorConfig {
     pub basic_auth: basic_auth::watches::Scope,
     /// Whether an account or token needs a TokenPolicy that allows it (`--policy-required`).
     pub policy_required: bool,
+    /// The key that authenticates the records beside tokens (the token service's); `None`
+    /// believes every record of ours.
+    pub record_key: Option<crate::token::RecordKey>,
 }

@@ -114,6 +114,7 @@ pub(super) fn controllers(
         issuer: config.issuer.clone(),
         tenancy: tenancy.clone(),
         emails: emails.clone(),
+        record_key: config.record_key.clone(),
     });
     let account_ctx = Arc::new(service_account::Context {
         client: client.clone(),

@@ -1,6 +1,10 @@
 //! The signing keys in their Secret: created on first start if absent (create-if-absent, so two
 //! replicas starting at once end with one key), reloaded when the Secret changes, and rotated on
-//! request by the annotation `iam.witboost.com/rotate-requested-at`.
+//! request by the annotation `iam.witboost.com/rotate-requested-at`. The same Secret keeps the
+//! record key, which authenticates the records beside tokens (`controller::access_token::record`):
+//! created with the Secret, or added to a Secret without one, never rotated. Losing it costs
+//! little: records whose value status already knows are signed again; only a value written
+//! just before a crash, and not yet in status, is issued anew.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +20,14 @@ use crate::controller::error_chain::error_chain;
 use crate::controller::redact::redact;
 use crate::jwt::Keys;
 use crate::jwt::{self, Algorithm, KeyError, KeySet, SigningKey};
+use crate::token::RecordKey;
 
 /// Data key of the current private key (PKCS#8 PEM).
 pub const CURRENT_KEY: &str = "signing-key.pem";
 /// Data key of the previous public keys and when each retires (JSON).
 pub const PREVIOUS_KEYS: &str = "previous-keys.json";
+/// Data key of the record key (32 raw bytes).
+pub const RECORD_KEY: &str = "record-key";
 /// Set this annotation to any new value to rotate the signing key.
 pub const ROTATE_ANNOTATION: &str = "iam.witboost.com/rotate-requested-at";
 /// The last rotation request acted on.
@@ -62,8 +69,20 @@ fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn render(name: &str, keys: &KeySet, base: Option<&Secret>) -> Secret {
+/// What the key Secret holds.
+#[derive(Debug)]
+pub struct Stored {
+    pub keys: KeySet,
+    pub record_key: RecordKey,
+}
+
+fn render(name: &str, stored: &Stored, base: Option<&Secret>) -> Secret {
+    let keys = &stored.keys;
     let mut data = BTreeMap::new();
+    data.insert(
+        RECORD_KEY.to_owned(),
+        ByteString(stored.record_key.to_bytes().to_vec()),
+    );
     data.insert(
         CURRENT_KEY.to_owned(),
         ByteString(keys.current().to_pem().as_bytes().to_vec()),
@@ -97,30 +116,43 @@ pub fn interpret(
     secret: &Secret,
     policy: &KeyPolicy,
     now: i64,
-) -> Result<(KeySet, Option<Secret>), KeyError> {
+) -> Result<(Stored, Option<Secret>), KeyError> {
     let current = data(secret, CURRENT_KEY).ok_or(KeyError::Pem)?;
     let previous = data(secret, PREVIOUS_KEYS);
-    let mut keys = KeySet::from_stored(&current, previous.as_deref())?;
+    let keys = KeySet::from_stored(&current, previous.as_deref())?;
+    let stored_record_key = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(RECORD_KEY))
+        .and_then(|bytes| RecordKey::from_bytes(&bytes.0).ok());
+    let record_key_missing = stored_record_key.is_none();
+    let mut stored = Stored {
+        keys,
+        record_key: stored_record_key.unwrap_or_else(RecordKey::generate),
+    };
     let requested = annotation(secret, ROTATE_ANNOTATION);
     let rotation_requested =
         requested.is_some() && requested != annotation(secret, ROTATED_ANNOTATION);
-    if !rotation_requested && keys.current().algorithm() == policy.algorithm {
-        return Ok((keys, None));
+    let rotate = rotation_requested || stored.keys.current().algorithm() != policy.algorithm;
+    if !rotate && !record_key_missing {
+        return Ok((stored, None));
     }
-    keys.rotate(
-        SigningKey::generate(policy.algorithm)?,
-        now,
-        now + policy.retention,
-    );
-    let mut updated = render("", &keys, Some(secret));
-    if let Some(requested) = requested {
+    if rotate {
+        stored.keys.rotate(
+            SigningKey::generate(policy.algorithm)?,
+            now,
+            now + policy.retention,
+        );
+    }
+    let mut updated = render("", &stored, Some(secret));
+    if let Some(requested) = requested.filter(|_| rotate) {
         updated
             .metadata
             .annotations
             .get_or_insert_with(BTreeMap::new)
             .insert(ROTATED_ANNOTATION.to_owned(), requested.to_owned());
     }
-    Ok((keys, Some(updated)))
+    Ok((stored, Some(updated)))
 }
 
 /// Reads the key Secret, creating it with a fresh key if absent. When two replicas race, the
@@ -129,36 +161,39 @@ pub async fn load_or_create(
     api: &Api<Secret>,
     name: &str,
     policy: &KeyPolicy,
-) -> Result<KeySet, KeyStoreError> {
+) -> Result<Stored, KeyStoreError> {
     loop {
         match api.get_opt(name).await.map_err(KeyStoreError::Read)? {
             Some(secret) => {
-                let (keys, update) =
+                let (stored, update) =
                     interpret(&secret, policy, jwt::now()).map_err(KeyStoreError::Invalid)?;
                 let Some(update) = update else {
-                    return Ok(keys);
+                    return Ok(stored);
                 };
                 match api.replace(name, &PostParams::default(), &update).await {
-                    Ok(_) => return Ok(keys),
+                    Ok(_) => return Ok(stored),
                     // Another replica wrote first: read again and use what it wrote.
                     Err(kube::Error::Api(s)) if s.code == 409 => continue,
                     Err(error) => return Err(KeyStoreError::Write(error)),
                 }
             }
             None => {
-                let keys = KeySet::new(
-                    SigningKey::generate(policy.algorithm).map_err(KeyStoreError::Invalid)?,
-                );
+                let stored = Stored {
+                    keys: KeySet::new(
+                        SigningKey::generate(policy.algorithm).map_err(KeyStoreError::Invalid)?,
+                    ),
+                    record_key: RecordKey::generate(),
+                };
                 match api
-                    .create(&PostParams::default(), &render(name, &keys, None))
+                    .create(&PostParams::default(), &render(name, &stored, None))
                     .await
                 {
                     Ok(_) => {
                         tracing::info!(
-                            kid = keys.current().kid(),
+                            kid = stored.keys.current().kid(),
                             "created the signing key secret"
                         );
-                        return Ok(keys);
+                        return Ok(stored);
                     }
                     Err(kube::Error::Api(s)) if s.code == 409 => continue,
                     Err(error) => return Err(KeyStoreError::Write(error)),
@@ -189,7 +224,7 @@ pub async fn follow(api: Api<Secret>, name: String, policy: KeyPolicy, keys: Key
             }
         };
         match interpret(&secret, &policy, jwt::now()) {
-            Ok((next, None)) => {
+            Ok((Stored { keys: next, .. }, None)) => {
                 if next.current().kid() != keys.load().current().kid()
                     || next.previous().len() != keys.load().previous().len()
                 {

@@ -52,6 +52,7 @@ pub use routes::{AppState, router, router_with};
 pub use crate::jwt::Keys;
 
 use crate::jwt::{Algorithm, DEFAULT_AUDIENCE, Issuer, LifetimeLimits, Policy};
+use crate::token::RecordKey;
 
 /// Where `run`'s token service listens unless `--http-addr` says otherwise.
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -160,6 +161,7 @@ pub struct TokenService {
     /// start that fails half-way leaves nothing running.
     tasks: Vec<AbortOnDropHandle<()>>,
     issuer: Issuer,
+    record_key: RecordKey,
 }
 
 impl TokenService {
@@ -184,7 +186,7 @@ impl TokenService {
             algorithm: args.jwt_algorithm,
             retention: args.max_jwt_duration + 60,
         };
-        let keys = keystore::load_or_create(&secrets, &args.signing_key_secret, &key_policy)
+        let stored = keystore::load_or_create(&secrets, &args.signing_key_secret, &key_policy)
             .await
             .with_context(|| {
                 format!(
@@ -192,7 +194,8 @@ impl TokenService {
                     args.signing_key_secret
                 )
             })?;
-        let keys = Keys::new(keys);
+        let record_key = stored.record_key;
+        let keys = Keys::new(stored.keys);
         let mut tasks = vec![AbortOnDropHandle::new(tokio::spawn(keystore::follow(
             secrets,
             args.signing_key_secret.clone(),
@@ -247,6 +250,7 @@ impl TokenService {
             limits: args.connections,
             tasks,
             issuer,
+            record_key,
         })
     }
 
@@ -254,6 +258,12 @@ impl TokenService {
     /// controller's `spec.jwt`).
     pub fn issuer(&self) -> Issuer {
         self.issuer.clone()
+    }
+
+    /// The key the controllers authenticate the records beside tokens with, from the same
+    /// Secret as the signing keys.
+    pub fn record_key(&self) -> RecordKey {
+        self.record_key.clone()
     }
 
     /// The address actually bound (useful with port 0).

@@ -1,4 +1,5 @@
-//! Witboost access tokens: generation, validation, digest and hint. No Kubernetes types here.
+//! Witboost access tokens: generation, validation, digest and hint, and the key that
+//! authenticates what is recorded beside a token. No Kubernetes types here.
 //!
 //! Format: `wbat-` + body, where the body is a random part of 40 base62 characters (≈238 bits from
 //! a CSPRNG) followed by the base62 CRC32 of the random part, left-padded to 6 characters. The
@@ -6,6 +7,7 @@
 //! a look-up. Every token matches `^wbat-[A-Za-z0-9_-]+$`, the only shape Witboost clients check.
 
 mod format;
+mod record_key;
 
 use std::fmt;
 
@@ -13,6 +15,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use sha2::{Digest, Sha256};
 
 pub use format::MalformedToken;
+pub use record_key::RecordKey;
 
 /// The prefix of every access token.
 pub const PREFIX: &str = "wbat-";

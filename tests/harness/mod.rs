@@ -46,6 +46,8 @@ pub fn config() -> OperatorConfig {
         basic_auth: Default::default(),
         // The controller tests are about the lifecycle; `controller_policy.rs` turns it on.
         policy_required: false,
+        // Without the token service no key authenticates records; `with_token_service` sets it.
+        record_key: None,
     }
 }
 
@@ -114,6 +116,7 @@ impl Harness {
         .expect("token service starts");
         let addr = service.local_addr();
         harness.config.issuer = Some(service.issuer());
+        harness.config.record_key = Some(service.record_key());
         let stop = CancellationToken::new();
         tokio::spawn(service.run(stop.clone()));
         harness.start_operator().await;

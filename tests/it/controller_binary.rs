@@ -266,3 +266,51 @@ async fn two_sandboxes_run_side_by_side_and_the_ready_line_names_every_address_o
         assert!(status.success(), "{status:?}");
     }
 }
+
+/// A `run` process against the harness's sandbox, its token service and admin server on free
+/// ports.
+fn run_process(kubeconfig: &std::path::Path) -> Running {
+    Running(
+        Command::new(BIN)
+            .args(["run", "--namespace", NS, "--resync-period", "2s"])
+            .args(["--admin-addr", &free_addr().to_string()])
+            .args(["--http-addr", &free_addr().to_string()])
+            .args(["--policy-required", "false"])
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_sigkill_between_the_secret_and_the_status_write_is_repaired_not_reissued() {
+    let h = Harness::without_operator(config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    h.sandbox.write_kubeconfig(&kubeconfig).unwrap();
+    // Every status write fails: the operator writes the Secret (its record signed with the
+    // record key of the key Secret) and then cannot record it in status.
+    h.sandbox
+        .faults()
+        .fail_next("patch", "accesstokens/status", 1_000_000, 500);
+    let mut first = run_process(&kubeconfig);
+    h.create(&AccessToken::test("ci").for_user("ci@example.com"))
+        .await;
+    let value = eventually(30, "the Secret to hold a value", || async {
+        h.secret_value("ci").await
+    })
+    .await;
+    assert!(h.tokens().get("ci").await.unwrap().status.is_none());
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    h.sandbox.faults().clear_failures();
+    // A new process adopts the value the killed one wrote: its record verifies.
+    let _second = run_process(&kubeconfig);
+    let adopted = h.wait_active("ci").await;
+    assert_eq!(revision_of(&adopted), Some(1));
+    assert_eq!(digest_of(&adopted), Some(digest(&value)));
+    assert_eq!(h.secret_value("ci").await.unwrap(), value);
+}

@@ -24,6 +24,7 @@ mod crds;
 mod examples;
 mod operator_shutdown;
 mod sandbox_signals;
+mod security_records;
 mod server_connections;
 mod values_cli;
 mod witboost_config_corpus;

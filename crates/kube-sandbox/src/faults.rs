@@ -48,6 +48,11 @@ impl Faults {
         });
     }
 
+    /// Forget every failure still to come that [`Self::fail_next`] asked for.
+    pub fn clear_failures(&self) {
+        self.rules.lock().recover().clear();
+    }
+
     /// Delay every request by `latency` (zero turns it off).
     pub fn set_latency(&self, latency: Duration) {
         *self.latency.lock().recover() = latency;

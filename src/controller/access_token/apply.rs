@@ -17,13 +17,14 @@ use thiserror::Error;
 use crate::controller::workload::{self as workloads, Stamped};
 
 use super::build::DesiredSecret;
-use super::record::{PASSWORD_KEY, TOKEN_KEY, USERNAME, USERNAME_KEY};
+use super::record::{Owner, PASSWORD_KEY, RECORD_MAC, TOKEN_KEY, USERNAME, USERNAME_KEY};
 use super::secret_jwt::{JWT_EXPIRES_AT, JWT_KEY, JWT_REFRESH_AT};
 use crate::controller::{
     ACCESS_TOKEN_LABEL, ACCESS_TOKEN_MANAGER, MANAGED_BY, MANAGED_BY_LABEL,
     TOKEN_REVISION_ANNOTATION,
 };
 use crate::crd::{AccessToken, RolloutKind, RolloutTarget};
+use crate::token::RecordKey;
 
 pub const SECRET_TYPE: &str = "kubernetes.io/basic-auth";
 
@@ -61,12 +62,20 @@ impl Error {
 }
 
 /// The Secret object for `desired`, owned by `token`.
-pub fn render(desired: &DesiredSecret, token: &AccessToken) -> Secret {
+pub fn render(desired: &DesiredSecret, token: &AccessToken, key: Option<&RecordKey>) -> Secret {
     let mut labels = desired.labels.clone();
     labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
     labels.insert(ACCESS_TOKEN_LABEL.into(), token.name_any());
     let mut annotations = desired.annotations.clone();
     annotations.extend(desired.record.annotations());
+    if let Some(key) = key {
+        let owner = Owner {
+            namespace: token.metadata.namespace.as_deref().unwrap_or_default(),
+            name: token.metadata.name.as_deref().unwrap_or_default(),
+            uid: token.metadata.uid.as_deref().unwrap_or_default(),
+        };
+        annotations.insert(RECORD_MAC.into(), desired.record.mac(key, &owner));
+    }
     let mut data = BTreeMap::new();
     data.insert(USERNAME_KEY.into(), ByteString(USERNAME.into()));
     if let Some(value) = &desired.token {
@@ -292,7 +301,7 @@ mod tests {
     use super::*;
     use crate::controller::access_token::record::{SecretRecord, Value};
     use crate::crd::AccessTokenSpec;
-    use crate::token::Token;
+    use crate::token::{RecordKey, Token};
 
     fn token() -> AccessToken {
         let mut t = AccessToken::new("ci", AccessTokenSpec::default());
@@ -316,6 +325,7 @@ mod tests {
                 regenerate_request: None,
                 revoked_at: None,
                 value: Value::None,
+                authentic: true,
             },
             token: value,
             jwt: None,
@@ -355,7 +365,7 @@ mod tests {
     #[test]
     fn the_secret_is_basic_auth_owned_labelled_and_holds_the_token_twice() {
         let value = Token::generate();
-        let s = render(&desired(Some(value.clone())), &token());
+        let s = render(&desired(Some(value.clone())), &token(), None);
         assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
         let data = s.data.as_ref().unwrap();
         assert_eq!(data["username"].0, b"witboost");
@@ -381,7 +391,7 @@ mod tests {
             expires_at: 1_800_000_300,
             refresh_at: Some(1_800_000_240),
         });
-        let s = render(&with_jwt, &token());
+        let s = render(&with_jwt, &token(), None);
         assert_eq!(s.data.as_ref().unwrap()["jwt"].0, b"h.c.s");
         let annotations = s.metadata.annotations.as_ref().unwrap();
         assert_eq!(
@@ -397,12 +407,12 @@ mod tests {
         assert!(is_current(&s, &observed));
         let mut without = with_jwt.clone();
         without.jwt = None;
-        assert!(!is_current(&render(&without, &token()), &observed));
+        assert!(!is_current(&render(&without, &token(), None), &observed));
     }
 
     #[test]
     fn the_cache_s_compact_owned_keys_read_as_the_api_s() {
-        let rendered = render(&desired(Some(Token::generate())), &token());
+        let rendered = render(&desired(Some(Token::generate())), &token(), None);
         let observed = stored(&rendered);
         let cached = crate::controller::cache::CachedSecret::new(observed.clone()).to_secret();
         assert!(
@@ -416,13 +426,13 @@ mod tests {
         assert_eq!(owned_keys(&cached), owned_keys(&observed));
         assert!(owned_keys(&observed).unwrap().data.contains("token"));
         assert!(is_current(&rendered, &cached));
-        let without_value = render(&desired(None), &token());
+        let without_value = render(&desired(None), &token(), None);
         assert!(!is_current(&without_value, &cached));
     }
 
     #[test]
     fn a_stored_secret_equal_to_the_desired_one_is_current_even_with_foreign_keys() {
-        let rendered = render(&desired(Some(Token::generate())), &token());
+        let rendered = render(&desired(Some(Token::generate())), &token(), None);
         let mut observed = stored(&rendered);
         assert!(is_current(&rendered, &observed));
         observed
@@ -442,7 +452,7 @@ mod tests {
     #[test]
     fn an_edited_label_or_a_key_to_remove_makes_the_secret_stale() {
         let value = Token::generate();
-        let rendered = render(&desired(Some(value.clone())), &token());
+        let rendered = render(&desired(Some(value.clone())), &token(), None);
         let observed = stored(&rendered);
         let mut edited = observed.clone();
         edited
@@ -452,13 +462,31 @@ mod tests {
             .unwrap()
             .insert("team".into(), "b".into());
         assert!(!is_current(&rendered, &edited));
-        let without_value = render(&desired(None), &token());
+        let without_value = render(&desired(None), &token(), None);
         let mut d = desired(None);
         d.record.digest = Some(value.digest());
-        let without_value_same_record = render(&d, &token());
+        let without_value_same_record = render(&d, &token(), None);
         assert!(!is_current(&without_value, &observed));
         assert!(!is_current(&without_value_same_record, &observed));
         let never_applied = rendered.clone();
         assert!(!is_current(&rendered, &never_applied));
+    }
+
+    #[test]
+    fn with_a_record_key_the_record_carries_a_mac_of_this_token_object() {
+        let key = RecordKey::generate();
+        let value = Token::generate();
+        let d = desired(Some(value));
+        let signed = render(&d, &token(), Some(&key));
+        let mac = &signed.metadata.annotations.as_ref().unwrap()[RECORD_MAC];
+        let owner = Owner {
+            namespace: "team",
+            name: "ci",
+            uid: "uid-1",
+        };
+        assert_eq!(mac, &d.record.mac(&key, &owner));
+        assert!(SecretRecord::parse(&signed).verifies(&signed, &key, &owner));
+        // Rendered again, the same MAC: an unchanged record is no write.
+        assert_eq!(render(&d, &token(), Some(&key)), signed);
     }
 }

@@ -27,6 +27,8 @@ pub enum AccountState {
 
 /// The target Secret as the controller found it.
 #[derive(Clone, Debug)]
+// One per reconcile, on its stack: boxing the record would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SecretState {
     Absent,
     /// Exists but is not controlled by this AccessToken: never touched.
@@ -172,7 +174,7 @@ pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
         || matches!(obs.secret, SecretState::Foreign)
         || obs.account == AccountState::Missing
         || obs.denied.is_some()
-        || (obs.account == AccountState::Disabled && current(obs).is_none());
+        || (obs.account == AccountState::Disabled && current(spec, obs).is_none());
     !blocked && !is_expired(spec, obs)
 }
 
@@ -198,7 +200,7 @@ pub fn settled(
         return false;
     }
     let due = |at: Option<Timestamp>| at.is_some_and(|at| at <= obs.now);
-    match current(obs) {
+    match current(spec, obs) {
         Some((current, _)) => {
             obs.status.phase == Some(AccessTokenPhase::Active)
                 && !spec.revoked
@@ -338,7 +340,7 @@ pub fn plan(
             None,
         );
     }
-    let current = current(obs);
+    let current = current(spec, obs);
     if obs.account == AccountState::Disabled && current.is_none() {
         return inactive(
             AccessTokenPhase::Pending,
@@ -399,6 +401,7 @@ pub fn plan(
                 regenerate_request: spec.regenerate_request.clone(),
                 revoked_at: None,
                 value: Value::Valid(token.clone()),
+                authentic: true,
             };
             (record, token)
         }
@@ -500,7 +503,7 @@ pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
 
 /// The value the Secret holds, if it may be adopted: well-formed, recorded with its digest,
 /// and not older than what status already reports.
-fn current(obs: &Observed) -> Option<(SecretRecord, Token)> {
+fn current(spec: &ValidSpec, obs: &Observed) -> Option<(SecretRecord, Token)> {
     let SecretState::Owned(record) = &obs.secret else {
         return None;
     };
@@ -521,10 +524,20 @@ fn current(obs: &Observed) -> Option<(SecretRecord, Token)> {
             .or(record.issued_at);
         record.expires_at = obs.status.expires_at.as_ref().map(|t| t.0);
         record.hint = Some(token.hint());
+        if !record.authentic {
+            // Not the operator's record (edited by hand, or written before records were
+            // authenticated): nothing of it is believed. The value stays, as status knows it;
+            // the rest comes from status and the spec, and the record is written again, signed.
+            record.expiry_policy = Some(spec.expiry.key());
+            record.regenerate_request = obs.status.last_regenerate_request.clone();
+            record.revoked_at = None;
+            record.authentic = true;
+        }
         return Some((record, token.clone()));
     }
-    // Otherwise only a value newer than status is adopted: written before a crash.
-    let agrees = record.revision > status_revision;
+    // Otherwise only a value newer than status is adopted: the operator's own, written before a
+    // crash. A record that does not verify is a hand edit and never adopted.
+    let agrees = record.revision > status_revision && record.authentic;
     (agrees && record.issued_at.is_some()).then(|| (record.clone(), token.clone()))
 }
 
@@ -539,7 +552,7 @@ fn is_expired(spec: &ValidSpec, obs: &Observed) -> bool {
         return false;
     }
     let policy = spec.expiry.key();
-    if let Some((record, _)) = current(obs) {
+    if let Some((record, _)) = current(spec, obs) {
         return record.expiry_policy.as_deref() == Some(policy.as_str())
             && record.expires_at.is_some_and(|at| at <= obs.now);
     }

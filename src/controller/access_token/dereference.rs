@@ -14,12 +14,13 @@ use thiserror::Error;
 
 use super::build;
 use super::build::{AccountState, Observed, SecretState};
-use super::record::SecretRecord;
+use super::record::{Owner, SecretRecord};
 use super::secret_jwt::{JWT_KEY, JWT_REFRESH_AT};
 use super::validate::ValidSpec;
 use crate::controller::cache::CachedSecret;
 use crate::crd::{AccessToken, ServiceAccount};
 use crate::jwt;
+use crate::token::RecordKey;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -81,6 +82,8 @@ pub struct Readers<'a> {
     pub client: &'a kube::Client,
     pub secrets: &'a Store<CachedSecret>,
     pub accounts: &'a Store<DeserializeGuard<ServiceAccount>>,
+    /// The key records are authenticated with; `None` believes every record of ours.
+    pub record_key: Option<&'a RecordKey>,
 }
 
 /// Reads what the cluster holds for `token`.
@@ -125,7 +128,7 @@ pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found
             generation: token.metadata.generation,
             status,
             account,
-            secret: secret_state(secret.as_ref(), token),
+            secret: secret_state(secret.as_ref(), token, readers.record_key),
             denied: None,
         },
         secret,
@@ -153,7 +156,7 @@ pub async fn refresh(
         return Ok(found);
     }
     let secret = read_secret(readers, token).await?;
-    found.observed.secret = secret_state(secret.as_ref(), token);
+    found.observed.secret = secret_state(secret.as_ref(), token, readers.record_key);
     found.secret = secret;
     found.source = Source::Api;
     Ok(found)
@@ -168,10 +171,23 @@ async fn read_secret(readers: &Readers<'_>, token: &AccessToken) -> Result<Optio
         .map_err(|source| Error::ReadSecret { name, source })
 }
 
-fn secret_state(secret: Option<&Secret>, token: &AccessToken) -> SecretState {
+fn secret_state(
+    secret: Option<&Secret>,
+    token: &AccessToken,
+    key: Option<&RecordKey>,
+) -> SecretState {
     match secret {
         None => SecretState::Absent,
-        Some(s) if controlled_by(s, token) => SecretState::Owned(SecretRecord::parse(s)),
+        Some(s) if controlled_by(s, token) => {
+            let mut record = SecretRecord::parse(s);
+            let owner = Owner {
+                namespace: token.metadata.namespace.as_deref().unwrap_or_default(),
+                name: token.metadata.name.as_deref().unwrap_or_default(),
+                uid: token.metadata.uid.as_deref().unwrap_or_default(),
+            };
+            record.authentic = key.is_none_or(|key| record.verifies(s, key, &owner));
+            SecretState::Owned(record)
+        }
         Some(_) => SecretState::Foreign,
     }
 }

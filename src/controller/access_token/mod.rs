@@ -43,7 +43,7 @@ use super::stopping::Listed;
 use super::tenancy::Tenancy;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 use crate::jwt::{self, Grant, Issuer};
-use crate::token::Token;
+use crate::token::{RecordKey, Token};
 
 /// The name of this controller in metrics and logs.
 pub const NAME: &str = "accesstoken";
@@ -107,6 +107,9 @@ pub struct Context {
     pub tenancy: Option<Tenancy>,
     /// Which ServiceAccount owns each email, shared with the ServiceAccount controller.
     pub emails: Arc<EmailClaims>,
+    /// The key the records beside a token are authenticated with (the token service's, from
+    /// its key Secret); `None` believes every record of ours.
+    pub record_key: Option<RecordKey>,
 }
 
 /// Reconciles one AccessToken.
@@ -155,6 +158,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         client: &ctx.client,
         secrets: &ctx.secrets,
         accounts: &ctx.accounts,
+        record_key: ctx.record_key.as_ref(),
     };
     let mut cached = dereference::observe(&readers, token).await?;
     let spec = match validate::spec(token) {
@@ -174,7 +178,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     if let Some(desired) = &plan.secret {
         apply::secret(
             &ctx.client,
-            apply::render(desired, token),
+            apply::render(desired, token, ctx.record_key.as_ref()),
             found.secret.as_ref(),
         )
         .await?;

@@ -1,13 +1,18 @@
 //! What a Secret of ours records about its value, in its annotations: the revision, the
 //! digest, the times and the expiry policy it was issued under. The Secret is written before
 //! status, so after a crash these annotations are the truth that status is rebuilt from.
+//!
+//! Anyone who may write the Secret (a namespace's `edit` role) could write such annotations
+//! too, so the record carries a MAC ([`RECORD_MAC`]) under the operator's record key, over the
+//! AccessToken's namespace, name and uid and every annotation of the record: a record whose
+//! MAC does not verify is a hand edit, and never adopted (see `build`).
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::token::Token;
+use crate::token::{RecordKey, Token};
 
 pub const REVISION: &str = "iam.witboost.com/revision";
 pub const DIGEST: &str = "iam.witboost.com/token-digest";
@@ -17,6 +22,7 @@ pub const EXPIRES_AT: &str = "iam.witboost.com/expires-at";
 pub const EXPIRY_POLICY: &str = "iam.witboost.com/expiry-policy";
 pub const REGENERATE_REQUEST: &str = "iam.witboost.com/regenerate-request";
 pub const REVOKED_AT: &str = "iam.witboost.com/revoked-at";
+pub const RECORD_MAC: &str = "iam.witboost.com/record-mac";
 
 /// Data keys holding the value.
 pub const USERNAME_KEY: &str = "username";
@@ -48,6 +54,17 @@ pub struct SecretRecord {
     pub regenerate_request: Option<String>,
     pub revoked_at: Option<Timestamp>,
     pub value: Value,
+    /// Whether the record is the operator's own: its MAC verifies under the record key (or no
+    /// key is configured). Set by `dereference`, which knows the key; a parsed record is not.
+    pub authentic: bool,
+}
+
+/// The AccessToken a record belongs to: a record copied into another token's Secret, or kept
+/// from a deleted token of the same name, does not verify.
+pub struct Owner<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
 }
 
 impl SecretRecord {
@@ -81,7 +98,47 @@ impl SecretRecord {
             regenerate_request: text(REGENERATE_REQUEST),
             revoked_at: time(REVOKED_AT),
             value,
+            authentic: false,
         }
+    }
+
+    /// The MAC of this record for `owner`.
+    pub fn mac(&self, key: &RecordKey, owner: &Owner<'_>) -> String {
+        key.sign(
+            &self
+                .signed_fields(owner)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Whether `secret`'s MAC annotation is this record's (parsed from it) for `owner`.
+    pub fn verifies(&self, secret: &Secret, key: &RecordKey, owner: &Owner<'_>) -> bool {
+        let Some(mac) = secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RECORD_MAC))
+        else {
+            return false;
+        };
+        let fields = self.signed_fields(owner);
+        key.verify(&fields.iter().map(String::as_str).collect::<Vec<_>>(), mac)
+    }
+
+    fn signed_fields(&self, owner: &Owner<'_>) -> Vec<String> {
+        let mut fields = vec![
+            "witboost-token-record/v1".to_owned(),
+            owner.namespace.to_owned(),
+            owner.name.to_owned(),
+            owner.uid.to_owned(),
+        ];
+        for (key, value) in self.annotations() {
+            fields.push(key);
+            fields.push(value);
+        }
+        fields
     }
 
     /// The annotations that record this value.
@@ -132,6 +189,7 @@ mod tests {
             regenerate_request: Some("r1".into()),
             revoked_at: None,
             value: Value::Valid(token.clone()),
+            authentic: false,
         }
     }
 
@@ -163,5 +221,40 @@ mod tests {
         assert_eq!(SecretRecord::parse(&half).value, Value::Tampered);
         let gone = secret(annotations, &[("username", "witboost")]);
         assert_eq!(SecretRecord::parse(&gone).value, Value::None);
+    }
+
+    #[test]
+    fn a_record_verifies_only_with_its_own_mac_for_its_own_token() {
+        let key = RecordKey::generate();
+        let token = Token::generate();
+        let record = record_of(&token);
+        let owner = Owner {
+            namespace: "ns",
+            name: "ci",
+            uid: "u1",
+        };
+        let mut annotations = record.annotations();
+        annotations.insert(RECORD_MAC.into(), record.mac(&key, &owner));
+        let data = [("password", token.expose()), ("token", token.expose())];
+        let signed = secret(annotations.clone(), &data);
+        let parsed = SecretRecord::parse(&signed);
+        assert!(parsed.verifies(&signed, &key, &owner));
+        let other_owner = Owner { uid: "u2", ..owner };
+        assert!(
+            !parsed.verifies(&signed, &key, &other_owner),
+            "a re-created token"
+        );
+        assert!(
+            !parsed.verifies(&signed, &RecordKey::generate(), &owner),
+            "another key"
+        );
+        // One annotation changed by hand: the expiry removed.
+        let mut forged = annotations.clone();
+        forged.insert(REVISION.into(), "4".into());
+        let forged = secret(forged, &data);
+        assert!(!SecretRecord::parse(&forged).verifies(&forged, &key, &owner));
+        annotations.remove(RECORD_MAC);
+        let unsigned = secret(annotations, &data);
+        assert!(!SecretRecord::parse(&unsigned).verifies(&unsigned, &key, &owner));
     }
 }

@@ -117,6 +117,61 @@ fn a_secret_written_before_a_crash_is_adopted_and_never_regenerated() {
 }
 
 #[test]
+fn a_record_that_does_not_verify_is_never_adopted_and_a_fresh_value_gets_the_specs_expiry() {
+    // Someone who may write the Secret, but is not the operator, writes a value of their choosing
+    // at the next revision with no expiry: what crash recovery adopts, were it believed.
+    let spec = ValidSpec {
+        expiry: ExpiryPolicy::After(Duration::from_secs(3600)),
+        ..spec()
+    };
+    let first = run(&spec, &fresh(T0));
+    let mut forged = after(&first, "2026-01-01T00:10:00Z");
+    let planted = Token::generate();
+    if let SecretState::Owned(r) = &mut forged.secret {
+        r.revision = 2;
+        r.digest = Some(planted.digest());
+        r.issued_at = Some(t("2026-01-01T00:10:00Z"));
+        r.expires_at = None;
+        r.value = Value::Valid(planted.clone());
+        r.authentic = false;
+    }
+    let plan = run(&spec, &forged);
+    assert_eq!(plan.issued, Some((Issue::TokenEdited, 3)));
+    assert_ne!(
+        value(&plan),
+        Some(&planted),
+        "the planted value is replaced"
+    );
+    assert_eq!(
+        plan.status.expires_at.map(|t| t.0),
+        Some(t("2026-01-01T01:10:00Z")),
+        "the fresh value expires as the spec says"
+    );
+}
+
+#[test]
+fn an_unsigned_record_of_the_value_status_knows_is_signed_again_without_a_new_token() {
+    // A Secret written before records were authenticated, or its MAC lost: the value stays.
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T01:00:00Z");
+    if let SecretState::Owned(r) = &mut obs.secret {
+        r.authentic = false;
+        r.regenerate_request = Some("planted".into());
+        r.expiry_policy = Some("never-mind".into());
+    }
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.issued, None);
+    assert_eq!(plan.status, first.status);
+    let record = &plan.secret.as_ref().unwrap().record;
+    assert!(record.authentic, "written again, to be signed");
+    assert_eq!(record.expiry_policy, Some(spec().expiry.key()));
+    assert_eq!(
+        record.regenerate_request,
+        first.status.last_regenerate_request
+    );
+}
+
+#[test]
 fn a_deleted_secret_issues_the_next_revision_and_says_why() {
     let first = run(&spec(), &fresh(T0));
     let mut obs = after(&first, "2026-01-01T01:00:00Z");
