@@ -26,7 +26,8 @@ fmt-check:
 
 # Property tests run on a fixed seed here, so a landing never depends on the luck of the draw;
 # `make fuzz` explores new cases, and proptest keeps any failure it finds in
-# tests/proptest-regressions/ to be re-run first from then on.
+# proptest-regressions/ beside each crate's src/ (and tests/proptest-regressions/ for the
+# integration tests), to be re-run first from then on.
 PROPTEST_SEED ?= 20261130
 # The integration tests spend most of their time waiting on the controllers' clocks (requeues,
 # resyncs, expiries), each against its own sandbox: eight at a time finish in less than half the

@@ -16,4 +16,5 @@ pub mod signal;
 pub mod sync;
 pub mod telemetry;
 pub mod token;
+pub mod watching;
 pub mod witboost_config;

@@ -18,10 +18,10 @@ use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
 use super::condition;
-use super::error_chain::error_chain;
 use super::events::{Note, Recorder};
-use super::redact::redact;
 use crate::crd::{AccessToken, AccessTokenStatus};
+use crate::telemetry::error_chain::error_chain;
+use crate::telemetry::redact::redact;
 
 // The namespace and name are shared (`Arc<str>`) by the series a token gets at once: three
 // ready series and up to two expiry series per token, each with its own two strings, made

@@ -407,3 +407,66 @@ fn a_jwt_is_within_its_account_while_the_account_holds_all_it_claims() {
         .claims;
     assert!(unscoped.within(&no_write));
 }
+
+#[test]
+fn rs512_jwts_reject_forged_claims_another_key_and_another_algorithm() {
+    let keys = KeySet::new(rs512().clone());
+    let jwt = policy().mint(&keys, &grant(), None, None, NOW).unwrap().jwt;
+    assert!(policy().verify(&keys, &jwt, NOW).is_ok());
+    let (head, rest) = jwt.split_once('.').unwrap();
+    let (claims, sig) = rest.split_once('.').unwrap();
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"iss":"https://witboost.example.com","sub":"admin@example.com","email":"x","iat":0,"nbf":0,"exp":9999999999,"jti":"x","wbat":{"namespace":"a","name":"b","revision":1}}"#,
+    );
+    assert_eq!(
+        policy().verify(&keys, &format!("{head}.{forged_claims}.{sig}"), NOW),
+        Err(VerifyError::Invalid)
+    );
+    // A signature changed in its middle.
+    let mut bytes = sig.as_bytes().to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{head}.{claims}.{}", String::from_utf8(bytes).unwrap());
+    assert_eq!(
+        policy().verify(&keys, &tampered, NOW),
+        Err(VerifyError::Invalid)
+    );
+    let other = KeySet::new(SigningKey::generate(Algorithm::Rs512).unwrap());
+    assert_eq!(
+        policy().verify(&other, &jwt, NOW),
+        Err(VerifyError::UnknownKey)
+    );
+}
+
+#[test]
+fn a_jwt_whose_header_names_another_algorithm_than_its_key_or_none_is_refused() {
+    let keys = KeySet::new(es256().clone());
+    let jwt = policy().mint(&keys, &grant(), None, None, NOW).unwrap().jwt;
+    let (head, rest) = jwt.split_once('.').unwrap();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: serde_json::Value =
+        serde_json::from_slice(&base64::Engine::decode(&engine, head).unwrap()).unwrap();
+    let with_alg = |alg: &str| {
+        let mut h = header.clone();
+        h["alg"] = alg.into();
+        base64::Engine::encode(&engine, serde_json::to_vec(&h).unwrap())
+    };
+    // The key is ES256: a header claiming RS512 (or HS256, keyed by the public key) never
+    // verifies, whatever its signature.
+    for alg in ["RS512", "HS256", "ES384"] {
+        let verdict = policy().verify(&keys, &format!("{}.{rest}", with_alg(alg)), NOW);
+        assert!(verdict.is_err(), "{alg} accepted");
+        assert_ne!(
+            verdict,
+            Err(VerifyError::UnknownKey),
+            "{alg}: the key is known"
+        );
+    }
+    let (claims, _) = rest.split_once('.').unwrap();
+    let unsigned = format!("{}.{claims}.", with_alg("none"));
+    assert!(
+        policy().verify(&keys, &unsigned, NOW).is_err(),
+        "alg none accepted"
+    );
+}

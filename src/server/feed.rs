@@ -116,7 +116,7 @@ where
     // What the index keeps of each listed object, not the objects: 10,000 whole AccessTokens
     // held until the list completes would cost the process tens of MiB at every (re)list.
     let mut initial: Vec<K::Listed> = Vec::new();
-    let mut events = watcher(api, crate::controller::cache::watch_config())
+    let mut events = watcher(api, crate::watching::watch_config())
         .default_backoff()
         .boxed();
     while let Some(event) = events.next().await {

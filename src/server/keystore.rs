@@ -16,10 +16,10 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 
-use crate::controller::error_chain::error_chain;
-use crate::controller::redact::redact;
 use crate::jwt::Keys;
 use crate::jwt::{self, Algorithm, KeyError, KeySet, SigningKey};
+use crate::telemetry::error_chain::error_chain;
+use crate::telemetry::redact::redact;
 use crate::token::RecordKey;
 
 /// Data key of the current private key (PKCS#8 PEM).

@@ -12,9 +12,9 @@
 
 use std::fmt;
 
-use crate::controller::error_chain::error_chain;
 use crate::crd::JwtSpec;
 use crate::jwt::{DurationError, Grant, Issuer, MintError, Scope};
+use crate::telemetry::error_chain::error_chain;
 
 /// Data key of the JWT in the token's Secret.
 pub const JWT_KEY: &str = "jwt";

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{eventually, sandbox, status};
+use common::{eventually, sandbox, status, within};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
@@ -66,14 +66,22 @@ async fn injected_failures_hit_the_next_matching_requests_only() {
 }
 
 #[tokio::test]
-async fn latency_slows_every_request() {
+async fn latency_slows_every_request_until_it_is_set_back_to_zero() {
     let sb = sandbox().await;
     let api: Api<ConfigMap> = Api::namespaced(sb.client(), "default");
     sb.faults().set_latency(Duration::from_millis(200));
     let started = std::time::Instant::now();
     api.get_opt("x").await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(200));
+    // A latency no test waits out: a request cannot answer within two seconds...
+    sb.faults().set_latency(Duration::from_secs(3600));
+    let delayed = tokio::time::timeout(Duration::from_secs(2), api.get_opt("x")).await;
+    assert!(delayed.is_err(), "a request answered despite the latency");
+    // ...until the latency is set back to zero.
     sb.faults().set_latency(Duration::ZERO);
+    within(10, "a request without latency", api.get_opt("x"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

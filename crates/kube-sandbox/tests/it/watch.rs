@@ -154,12 +154,19 @@ async fn watch_with_bookmarks_allowed_receives_bookmarks_at_the_latest_version()
 async fn watch_ends_after_timeout_seconds() {
     let sb = sandbox().await;
     let api: Api<ConfigMap> = Api::namespaced(sb.client(), "default");
+    let started = std::time::Instant::now();
     let stream = api
         .watch(&WatchParams::default().timeout(1).disable_bookmarks(), "0")
         .await
         .unwrap();
     let events: Vec<_> = within(5, "the watch to end", stream.collect::<Vec<_>>()).await;
     assert!(events.is_empty(), "{events:?}");
+    // It ended because its time was up, not at once.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "the watch ended after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! Logs and metrics.
+//! Logs and metrics, and what an error becomes in a log line: its whole chain
+//! ([`error_chain`]), with token values, JWTs and private keys redacted ([`redact`]). Below both
+//! the controllers and the token service, which log through it.
 //!
 //! Logs: `tracing` on standard output, human-readable by default (coloured only when standard
 //! output is a terminal, so files and pod logs get plain text), JSON lines with `--log-json`;
@@ -10,6 +12,9 @@
 //! owns metrics, which registers them itself: the controllers' reconcile metrics (defined here),
 //! their token metrics, the token service's. The admin server encodes it at `/metrics`. Label
 //! sets are small and fixed: no error text, no token, nothing unbounded but object names.
+
+pub mod error_chain;
+pub mod redact;
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
