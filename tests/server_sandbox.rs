@@ -570,3 +570,93 @@ async fn limited_to_a_namespace_the_service_answers_only_for_its_tokens() {
     assert_eq!(exchange(addr, &theirs).await.0, 401);
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_watches_fail_past_the_bound_answers_503_until_they_recover() {
+    let env = env().await;
+    let token = env.active_token(None).await;
+    let mut args = TokenServiceArgs::on("127.0.0.1:0".parse().unwrap());
+    args.index_staleness_bound = Duration::from_secs(1);
+    let (addr, shutdown) = env.service_with(args).await;
+    eventually(Duration::from_secs(30), "the token is usable", || async {
+        exchange(addr, &token).await.0 == 200
+    })
+    .await;
+    let jwt = exchange(addr, &token).await.1["jwt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The API server refuses every new watch of AccessTokens, and the open ones end.
+    env.sb
+        .faults()
+        .fail_next("watch", "accesstokens", u32::MAX, 500);
+    env.sb.faults().close_watches();
+    eventually(
+        Duration::from_secs(10),
+        "the exchange to answer 503",
+        || async { exchange(addr, &token).await.0 == 503 },
+    )
+    .await;
+    let (status, body) = exchange(addr, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("witboost:{}", token.expose())
+        )
+    );
+    let bearer = format!("Bearer {jwt}");
+    let form = format!("token={}", token.expose());
+    let look_ups = [
+        (
+            "GET",
+            "/api/auth/verify",
+            ("Authorization", basic.as_str()),
+            "",
+        ),
+        (
+            "GET",
+            "/api/auth/verify",
+            ("Authorization", bearer.as_str()),
+            "",
+        ),
+        (
+            "POST",
+            "/api/auth/session-tokens/jwt",
+            ("Authorization", bearer.as_str()),
+            "",
+        ),
+        (
+            "POST",
+            "/api/auth/introspect",
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            form.as_str(),
+        ),
+    ];
+    for (method, path, header, body) in look_ups {
+        let (status, head, answer) = http(addr, method, path, &[header], body).await;
+        assert_eq!(status, 503, "{method} {path}: {answer}");
+        assert_eq!(answer["error"], "temporarily_unavailable", "{path}");
+        assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    }
+    // Discovery does not depend on the index.
+    assert_eq!(
+        http(addr, "GET", "/.well-known/jwks.json", &[], "").await.0,
+        200
+    );
+
+    env.sb.faults().clear_failures();
+    eventually(
+        Duration::from_secs(30),
+        "the exchange to answer 200 again",
+        || async { exchange(addr, &token).await.0 == 200 },
+    )
+    .await;
+    shutdown.cancel();
+}

@@ -68,6 +68,7 @@ impl Running {
         let service = server::TokenService::start(service_args, client.clone(), metrics).await?;
         let config = OperatorConfig {
             issuer: Some(service.issuer()),
+            token_index: Some(service.freshness()),
             leader_election: args.leader_elect.then(|| lease_config(&client, args)),
             basic_auth,
             ..OperatorConfig::from(args)

@@ -22,6 +22,7 @@
 pub mod cache;
 mod error;
 pub mod feed;
+pub mod freshness;
 mod index;
 pub mod keystore;
 pub mod listen;
@@ -43,6 +44,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 pub use cache::JwtCache;
 pub use error::ApiError;
+pub use freshness::Freshness;
 pub use index::{MemoryIndex, TokenIndex};
 pub use keystore::KeyPolicy;
 pub use listen::ConnectionLimits;
@@ -117,6 +119,13 @@ pub struct TokenServiceArgs {
     #[arg(long, env = "WITBOOST_FORWARD_AUTH_CACHE_SIZE", default_value_t = JwtCache::DEFAULT_CAPACITY)]
     pub forward_auth_cache_size: usize,
 
+    /// How long a watch feeding the token index may fail before the replica stops trusting the
+    /// index: it then reports not ready and answers look-ups with 503 until the watch
+    /// recovers (e.g. 60s).
+    #[arg(long, env = "WITBOOST_INDEX_STALENESS_BOUND", default_value = "60s",
+          value_parser = listen::parse_duration)]
+    pub index_staleness_bound: std::time::Duration,
+
     /// Connection limits, applied to the token service and the admin server alike.
     #[command(flatten)]
     pub connections: ConnectionLimits,
@@ -143,6 +152,7 @@ impl TokenServiceArgs {
             signing_key_secret: "witboost-token-service-signing-key".into(),
             signing_key_namespace: None,
             forward_auth_cache_size: JwtCache::DEFAULT_CAPACITY,
+            index_staleness_bound: freshness::DEFAULT_STALENESS_BOUND,
             connections: ConnectionLimits::default(),
             namespace: None,
         }
@@ -160,6 +170,7 @@ pub struct TokenService {
     /// start that fails half-way leaves nothing running.
     tasks: Vec<AbortOnDropHandle<()>>,
     issuer: Issuer,
+    freshness: Freshness,
 }
 
 impl TokenService {
@@ -200,7 +211,11 @@ impl TokenService {
             keys.clone(),
         )))];
 
-        let index = Arc::new(MemoryIndex::with_jwt_cache(args.forward_auth_cache_size));
+        let index = Arc::new(
+            MemoryIndex::with_jwt_cache(args.forward_auth_cache_size)
+                .with_staleness_bound(args.index_staleness_bound),
+        );
+        let freshness = index.freshness().clone();
         let (mut ready, feeds) = feed::spawn(client, index.clone(), args.namespace.as_deref());
         tasks.extend(feeds);
         ready
@@ -247,6 +262,7 @@ impl TokenService {
             limits: args.connections,
             tasks,
             issuer,
+            freshness,
         })
     }
 
@@ -254,6 +270,11 @@ impl TokenService {
     /// controller's `spec.jwt`).
     pub fn issuer(&self) -> Issuer {
         self.issuer.clone()
+    }
+
+    /// Whether the index still follows the API server, for the admin server's `/readyz`.
+    pub fn freshness(&self) -> Freshness {
+        self.freshness.clone()
     }
 
     /// The address actually bound (useful with port 0).

@@ -397,7 +397,10 @@ async fn the_admin_server_closes_slow_and_idle_connections_and_keeps_answering()
     let stop = CancellationToken::new();
     let (addr, task) = witboost_token_operator::admin::serve(
         "127.0.0.1:0".parse().unwrap(),
-        ready,
+        witboost_token_operator::admin::Readiness {
+            operator: ready,
+            token_index: None,
+        },
         Arc::new(prometheus_client::registry::Registry::default()),
         limits.clone(),
         stop.clone(),

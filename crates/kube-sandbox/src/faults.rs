@@ -48,6 +48,11 @@ impl Faults {
         });
     }
 
+    /// Drop every failure still pending from [`Faults::fail_next`]: the API server heals.
+    pub fn clear_failures(&self) {
+        self.rules.lock().recover().clear();
+    }
+
     /// Delay every request by `latency` (zero turns it off).
     pub fn set_latency(&self, latency: Duration) {
         *self.latency.lock().recover() = latency;
