@@ -166,7 +166,7 @@ pub struct TokenService {
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnectionLimits,
-    /// The key Secret's and the index's watches: they end when the service is dropped, so a
+    /// The key Secret's and the index's watches, and the TLS files' follower: they end when the service is dropped, so a
     /// start that fails half-way leaves nothing running.
     tasks: Vec<AbortOnDropHandle<()>>,
     issuer: Issuer,
@@ -181,8 +181,15 @@ impl TokenService {
         client: kube::Client,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
+        let mut tasks = vec![];
         let tls = match (&args.tls_cert_file, &args.tls_key_file) {
-            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            (Some(cert), Some(key)) => {
+                let (acceptor, certificates) = tls::acceptor(cert, key)?;
+                tasks.push(AbortOnDropHandle::new(tokio::spawn(tls::follow(
+                    certificates,
+                ))));
+                Some(acceptor)
+            }
             _ => None,
         };
         let namespace = args
@@ -204,12 +211,12 @@ impl TokenService {
                 )
             })?;
         let keys = Keys::new(keys);
-        let mut tasks = vec![AbortOnDropHandle::new(tokio::spawn(keystore::follow(
+        tasks.push(AbortOnDropHandle::new(tokio::spawn(keystore::follow(
             secrets,
             args.signing_key_secret.clone(),
             key_policy,
             keys.clone(),
-        )))];
+        ))));
 
         let index = Arc::new(
             MemoryIndex::with_jwt_cache(args.forward_auth_cache_size)

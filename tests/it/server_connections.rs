@@ -372,7 +372,7 @@ async fn a_tls_handshake_that_never_comes_is_closed_after_its_timeout() {
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let acceptor = witboost_token_operator::server::tls::acceptor(&cert, &key).unwrap();
+    let (acceptor, _) = witboost_token_operator::server::tls::acceptor(&cert, &key).unwrap();
     let limits = short(60, 60);
     let (router, _) = token_service(&limits);
     let server = Server::start(router, Some(acceptor), limits.clone()).await;
