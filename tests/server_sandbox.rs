@@ -570,3 +570,177 @@ async fn limited_to_a_namespace_the_service_answers_only_for_its_tokens() {
     assert_eq!(exchange(addr, &theirs).await.0, 401);
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_watches_fail_past_the_bound_answers_503_until_they_recover() {
+    let env = env().await;
+    let token = env.active_token(None).await;
+    let mut args = TokenServiceArgs::on("127.0.0.1:0".parse().unwrap());
+    args.index_staleness_bound = Duration::from_secs(1);
+    let (addr, shutdown) = env.service_with(args).await;
+    eventually(Duration::from_secs(30), "the token is usable", || async {
+        exchange(addr, &token).await.0 == 200
+    })
+    .await;
+    let jwt = exchange(addr, &token).await.1["jwt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The API server refuses every new watch of AccessTokens, and the open ones end.
+    env.sb
+        .faults()
+        .fail_next("watch", "accesstokens", u32::MAX, 500);
+    env.sb.faults().close_watches();
+    eventually(
+        Duration::from_secs(10),
+        "the exchange to answer 503",
+        || async { exchange(addr, &token).await.0 == 503 },
+    )
+    .await;
+    let (status, body) = exchange(addr, &token).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("witboost:{}", token.expose())
+        )
+    );
+    let bearer = format!("Bearer {jwt}");
+    let form = format!("token={}", token.expose());
+    let look_ups = [
+        (
+            "GET",
+            "/api/auth/verify",
+            ("Authorization", basic.as_str()),
+            "",
+        ),
+        (
+            "GET",
+            "/api/auth/verify",
+            ("Authorization", bearer.as_str()),
+            "",
+        ),
+        (
+            "POST",
+            "/api/auth/session-tokens/jwt",
+            ("Authorization", bearer.as_str()),
+            "",
+        ),
+        (
+            "POST",
+            "/api/auth/introspect",
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            form.as_str(),
+        ),
+    ];
+    for (method, path, header, body) in look_ups {
+        let (status, head, answer) = http(addr, method, path, &[header], body).await;
+        assert_eq!(status, 503, "{method} {path}: {answer}");
+        assert_eq!(answer["error"], "temporarily_unavailable", "{path}");
+        assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
+    }
+    // Discovery does not depend on the index.
+    assert_eq!(
+        http(addr, "GET", "/.well-known/jwks.json", &[], "").await.0,
+        200
+    );
+
+    env.sb.faults().clear_failures();
+    eventually(
+        Duration::from_secs(30),
+        "the exchange to answer 200 again",
+        || async { exchange(addr, &token).await.0 == 200 },
+    )
+    .await;
+    shutdown.cancel();
+}
+
+/// Writes a certificate and its key into a new directory of `dir` and points `dir/..data` at
+/// it, as the kubelet updates a mounted Secret: one atomic symlink swap for both files.
+fn mount_pair(dir: &std::path::Path, version: &str) -> rcgen::CertifiedKey<rcgen::KeyPair> {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let data = dir.join(version);
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("tls.crt"), pair.cert.pem()).unwrap();
+    std::fs::write(data.join("tls.key"), pair.signing_key.serialize_pem()).unwrap();
+    let swap = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(version, &swap).unwrap();
+    std::fs::rename(&swap, dir.join("..data")).unwrap();
+    for file in ["tls.crt", "tls.key"] {
+        if !dir.join(file).exists() {
+            std::os::unix::fs::symlink(format!("..data/{file}"), dir.join(file)).unwrap();
+        }
+    }
+    pair
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_reaches_new_connections_without_a_restart() {
+    let env = env().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = mount_pair(dir.path(), "..v1");
+    let mut args = TokenServiceArgs::on("127.0.0.1:0".parse().unwrap());
+    args.tls_cert_file = Some(dir.path().join("tls.crt"));
+    args.tls_key_file = Some(dir.path().join("tls.key"));
+    let (addr, shutdown) = env.service_with(args).await;
+
+    let served = |roots: Vec<CertificateDer<'static>>| async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let localhost = ServerName::try_from("localhost").unwrap();
+        let tls = tls_client(&roots).connect(localhost, tcp).await.ok()?;
+        let certificate = tls.get_ref().1.peer_certificates()?[0].clone();
+        let (status, _, _) = http_on(
+            tls,
+            &format!("localhost:{}", addr.port()),
+            "GET",
+            "/.well-known/jwks.json",
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        Some(certificate)
+    };
+    assert_eq!(
+        served(vec![a.cert.der().clone()]).await.as_ref(),
+        Some(a.cert.der())
+    );
+
+    let b = mount_pair(dir.path(), "..v2");
+    let both = vec![a.cert.der().clone(), b.cert.der().clone()];
+    eventually(
+        Duration::from_secs(10),
+        "a new connection to get the renewed certificate",
+        || {
+            let (served, both, b) = (&served, both.clone(), b.cert.der().clone());
+            async move { served(both).await == Some(b) }
+        },
+    )
+    .await;
+
+    // A renewal that does not load (a key of another certificate) keeps B in service.
+    let stray = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let broken = dir.path().join("..v3");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("tls.crt"), stray.cert.pem()).unwrap();
+    std::fs::write(broken.join("tls.key"), a.signing_key.serialize_pem()).unwrap();
+    std::os::unix::fs::symlink("..v3", dir.path().join("..data_tmp")).unwrap();
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the failed reload to be logged",
+        || async {
+            let logs = logs().lock().unwrap();
+            String::from_utf8_lossy(&logs).contains("failed to reload the TLS certificate")
+        },
+    )
+    .await;
+    assert_eq!(served(both).await.as_ref(), Some(b.cert.der()));
+    shutdown.cancel();
+}

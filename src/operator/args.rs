@@ -101,6 +101,7 @@ impl From<&RunArgs> for OperatorConfig {
                 concurrency: args.concurrency,
             },
             issuer: None,
+            token_index: None,
             leader_election: None,
             basic_auth: Default::default(),
             policy_required: args.policy_required,

@@ -47,6 +47,9 @@ pub struct OperatorConfig {
     /// The token service's keys and policy, to keep JWTs in Secrets (`spec.jwt`); without it,
     /// such tokens report `JwtReady=False`.
     pub issuer: Option<Issuer>,
+    /// Whether the token service's index follows the API server; while it is stale, `/readyz`
+    /// reports not ready.
+    pub token_index: Option<server::Freshness>,
     /// Run the controllers only while holding this Lease; `None` runs them at once.
     pub leader_election: Option<LeaseConfig>,
     /// Where the BasicAuth controller runs.

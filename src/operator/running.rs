@@ -69,6 +69,7 @@ impl Running {
         let config = OperatorConfig {
             issuer: Some(service.issuer()),
             record_key: Some(service.record_key()),
+            token_index: Some(service.freshness()),
             leader_election: args.leader_elect.then(|| lease_config(&client, args)),
             basic_auth,
             ..OperatorConfig::from(args)

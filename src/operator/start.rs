@@ -79,7 +79,10 @@ impl Operator {
         if let Some(addr) = config.admin_addr {
             let (bound, task) = crate::admin::serve(
                 addr,
-                ready.clone(),
+                crate::admin::Readiness {
+                    operator: ready.clone(),
+                    token_index: config.token_index.clone(),
+                },
                 registry.clone(),
                 config.admin_connections.clone(),
                 shutdown.clone(),

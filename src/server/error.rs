@@ -44,6 +44,9 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     /// 500: signing failed.
     Internal,
+    /// 503: the index has not followed the API server for longer than the staleness bound, so
+    /// it may still hold tokens revoked meanwhile.
+    IndexStale,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +78,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::IndexStale => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -93,6 +97,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Internal => "server_error",
+            Self::IndexStale => "temporarily_unavailable",
         }
     }
 
@@ -130,6 +135,9 @@ impl ApiError {
             Self::PayloadTooLarge => "the body must not exceed 64 KiB".into(),
             Self::UnsupportedMediaType(expected) => format!("the body must be {expected}"),
             Self::Internal => "the token service failed to sign the jwt".into(),
+            Self::IndexStale => "the token service has lost track of the access tokens; \
+                 try again later"
+                .into(),
         }
     }
 }
@@ -169,6 +177,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"witboost\""),
             );
+        }
+        if self == Self::IndexStale {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
         }
         response
             .headers_mut()

@@ -1,6 +1,8 @@
 //! Feeds the index from watches on AccessTokens and ServiceAccounts, in all namespaces or in
 //! the one the operator is limited to.
 //! Objects that fail to deserialize are dropped from the index instead of stalling the watch.
+//! Each watch keeps the index's [`Freshness`] informed: its failures start a clock, and an
+//! event or an accepted watch request stops it.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use tokio::sync::watch;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::MemoryIndex;
+use super::freshness::Freshness;
 use super::index::{ListedAccount, ListedToken};
 use crate::crd::{AccessToken, ServiceAccount};
 
@@ -26,26 +29,31 @@ pub fn spawn(
     index: Arc<MemoryIndex>,
     namespace: Option<&str>,
 ) -> (watch::Receiver<bool>, Vec<AbortOnDropHandle<()>>) {
-    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    fn api<K>(
+        client: &Client,
+        index: &MemoryIndex,
+        namespace: Option<&str>,
+    ) -> Api<DeserializeGuard<K>>
     where
-        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+        K: Indexed<Scope = kube::core::NamespaceResourceScope>,
         K::DynamicType: Default,
     {
+        let client = reporting(client, index.freshness().clone(), K::WHAT);
         match namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
+            Some(ns) => Api::namespaced(client, ns),
+            None => Api::all(client),
         }
     }
     let (tokens_ready, mut tokens_rx) = watch::channel(false);
     let (accounts_ready, mut accounts_rx) = watch::channel(false);
     let (ready, ready_rx) = watch::channel(false);
     let tokens = tokio::spawn(feed::<AccessToken>(
-        api(&client, namespace),
+        api::<AccessToken>(&client, &index, namespace),
         index.clone(),
         tokens_ready,
     ));
     let accounts = tokio::spawn(feed::<ServiceAccount>(
-        api(&client, namespace),
+        api::<ServiceAccount>(&client, &index, namespace),
         index,
         accounts_ready,
     ));
@@ -60,6 +68,27 @@ pub fn spawn(
         ready_rx,
         [tokens, accounts, both].map(AbortOnDropHandle::new).into(),
     )
+}
+
+/// `client`, telling `freshness` that the watch of `what` follows the API server again as soon
+/// as a watch request of it is accepted: the watcher itself reports only failures and events.
+fn reporting(client: &Client, freshness: Freshness, what: &'static str) -> Client {
+    let inner = client.clone();
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let (client, freshness) = (inner.clone(), freshness.clone());
+        async move {
+            let watch = request
+                .uri()
+                .query()
+                .is_some_and(|query| query.split('&').any(|pair| pair == "watch=true"));
+            let response = client.send(request).await?;
+            if watch && response.status().is_success() {
+                freshness.following(what);
+            }
+            Ok::<_, kube::Error>(response)
+        }
+    });
+    Client::new(service, client.default_namespace())
 }
 
 /// A kind the index holds.
@@ -113,6 +142,7 @@ where
     K::DynamicType: Default,
 {
     let what = K::WHAT;
+    let freshness = index.freshness().clone();
     // What the index keeps of each listed object, not the objects: 10,000 whole AccessTokens
     // held until the list completes would cost the process tens of MiB at every (re)list.
     let mut initial: Vec<K::Listed> = Vec::new();
@@ -120,6 +150,10 @@ where
         .default_backoff()
         .boxed();
     while let Some(event) = events.next().await {
+        match &event {
+            Ok(_) => freshness.following(what),
+            Err(_) => freshness.failed(what),
+        }
         match event {
             Ok(watcher::Event::Apply(guard)) => match guard.0 {
                 Ok(object) => K::apply(&index, &object),

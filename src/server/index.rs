@@ -9,6 +9,7 @@ use std::sync::RwLock;
 use kube::ResourceExt;
 
 use super::cache::JwtCache;
+use super::freshness::Freshness;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 use crate::jwt::{Account, Grant, Source};
 use crate::sync::Recover;
@@ -24,6 +25,11 @@ pub trait TokenIndex: Send + Sync + 'static {
     /// `None`: forward auth mints a JWT per request.
     fn jwt_cache(&self) -> Option<&JwtCache> {
         None
+    }
+    /// Whether the index has stopped following the API server for too long to be trusted
+    /// (see [`super::freshness`]): look-ups are then refused rather than answered.
+    fn is_stale(&self) -> bool {
+        false
     }
 }
 
@@ -64,6 +70,7 @@ pub struct MemoryIndex {
     inner: RwLock<Inner>,
     /// Lock order: `inner`, then the cache's own lock; requests never hold both.
     cache: JwtCache,
+    freshness: Freshness,
 }
 
 impl Default for MemoryIndex {
@@ -200,7 +207,21 @@ impl MemoryIndex {
         Self {
             inner: RwLock::default(),
             cache: JwtCache::new(capacity),
+            freshness: Freshness::default(),
         }
+    }
+
+    /// The index, stale once a watch has failed for longer than `bound`.
+    pub fn with_staleness_bound(self, bound: std::time::Duration) -> Self {
+        Self {
+            freshness: Freshness::new(bound),
+            ..self
+        }
+    }
+
+    /// The failure clocks of the watches that feed the index.
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 }
 
@@ -321,6 +342,10 @@ impl TokenIndex for MemoryIndex {
 
     fn jwt_cache(&self) -> Option<&JwtCache> {
         Some(&self.cache)
+    }
+
+    fn is_stale(&self) -> bool {
+        self.freshness.is_stale()
     }
 }
 

@@ -78,7 +78,7 @@ impl Default for ConnectionLimits {
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let d: GoDuration = text.parse().map_err(|e| format!("{e}"))?;
     if d.as_std().is_zero() {
         return Err("must be positive".into());

@@ -22,6 +22,7 @@
 pub mod cache;
 mod error;
 pub mod feed;
+pub mod freshness;
 mod index;
 pub mod keystore;
 pub mod listen;
@@ -43,6 +44,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 pub use cache::JwtCache;
 pub use error::ApiError;
+pub use freshness::Freshness;
 pub use index::{MemoryIndex, TokenIndex};
 pub use keystore::KeyPolicy;
 pub use listen::ConnectionLimits;
@@ -118,6 +120,13 @@ pub struct TokenServiceArgs {
     #[arg(long, env = "WITBOOST_FORWARD_AUTH_CACHE_SIZE", default_value_t = JwtCache::DEFAULT_CAPACITY)]
     pub forward_auth_cache_size: usize,
 
+    /// How long a watch feeding the token index may fail before the replica stops trusting the
+    /// index: it then reports not ready and answers look-ups with 503 until the watch
+    /// recovers (e.g. 60s).
+    #[arg(long, env = "WITBOOST_INDEX_STALENESS_BOUND", default_value = "60s",
+          value_parser = listen::parse_duration)]
+    pub index_staleness_bound: std::time::Duration,
+
     /// Connection limits, applied to the token service and the admin server alike.
     #[command(flatten)]
     pub connections: ConnectionLimits,
@@ -144,6 +153,7 @@ impl TokenServiceArgs {
             signing_key_secret: "witboost-token-service-signing-key".into(),
             signing_key_namespace: None,
             forward_auth_cache_size: JwtCache::DEFAULT_CAPACITY,
+            index_staleness_bound: freshness::DEFAULT_STALENESS_BOUND,
             connections: ConnectionLimits::default(),
             namespace: None,
         }
@@ -157,11 +167,12 @@ pub struct TokenService {
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnectionLimits,
-    /// The key Secret's and the index's watches: they end when the service is dropped, so a
+    /// The key Secret's and the index's watches, and the TLS files' follower: they end when the service is dropped, so a
     /// start that fails half-way leaves nothing running.
     tasks: Vec<AbortOnDropHandle<()>>,
     issuer: Issuer,
     record_key: RecordKey,
+    freshness: Freshness,
 }
 
 impl TokenService {
@@ -172,8 +183,15 @@ impl TokenService {
         client: kube::Client,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
+        let mut tasks = vec![];
         let tls = match (&args.tls_cert_file, &args.tls_key_file) {
-            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            (Some(cert), Some(key)) => {
+                let (acceptor, certificates) = tls::acceptor(cert, key)?;
+                tasks.push(AbortOnDropHandle::new(tokio::spawn(tls::follow(
+                    certificates,
+                ))));
+                Some(acceptor)
+            }
             _ => None,
         };
         let namespace = args
@@ -196,14 +214,18 @@ impl TokenService {
             })?;
         let record_key = stored.record_key;
         let keys = Keys::new(stored.keys);
-        let mut tasks = vec![AbortOnDropHandle::new(tokio::spawn(keystore::follow(
+        tasks.push(AbortOnDropHandle::new(tokio::spawn(keystore::follow(
             secrets,
             args.signing_key_secret.clone(),
             key_policy,
             keys.clone(),
-        )))];
+        ))));
 
-        let index = Arc::new(MemoryIndex::with_jwt_cache(args.forward_auth_cache_size));
+        let index = Arc::new(
+            MemoryIndex::with_jwt_cache(args.forward_auth_cache_size)
+                .with_staleness_bound(args.index_staleness_bound),
+        );
+        let freshness = index.freshness().clone();
         let (mut ready, feeds) = feed::spawn(client, index.clone(), args.namespace.as_deref());
         tasks.extend(feeds);
         ready
@@ -251,6 +273,7 @@ impl TokenService {
             tasks,
             issuer,
             record_key,
+            freshness,
         })
     }
 
@@ -264,6 +287,11 @@ impl TokenService {
     /// Secret as the signing keys.
     pub fn record_key(&self) -> RecordKey {
         self.record_key.clone()
+    }
+
+    /// Whether the index still follows the API server, for the admin server's `/readyz`.
+    pub fn freshness(&self) -> Freshness {
+        self.freshness.clone()
     }
 
     /// The address actually bound (useful with port 0).

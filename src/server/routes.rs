@@ -147,6 +147,15 @@ fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError>
 }
 
 impl AppState {
+    /// Look-ups are answered only while the index follows the API server: a stale index may
+    /// still hold tokens revoked since, and a 503 sends clients to a replica that follows.
+    fn following(&self) -> Result<(), ApiError> {
+        if self.index.is_stale() {
+            return Err(ApiError::IndexStale);
+        }
+        Ok(())
+    }
+
     fn grant_for_token(&self, candidate: &str, now: i64) -> Result<Grant, ApiError> {
         let token = Token::parse(candidate).map_err(|_| ApiError::InvalidToken)?;
         self.index
@@ -277,6 +286,7 @@ async fn exchange(
     JsonContentType(is_json): JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    state.following()?;
     let body = body_or_error(body)?;
     let request = parse::exchange_request(is_json, &body)?;
     let now = jwt::now();
@@ -306,6 +316,7 @@ async fn session_exchange(
     JsonContentType(is_json): JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    state.following()?;
     let now = jwt::now();
     // The credential first: an unauthenticated caller learns nothing about its body.
     let (presented, grant) = authorization
@@ -336,6 +347,7 @@ async fn verify(
     Query(query): Query<VerifyQuery>,
     authorization: Authorization,
 ) -> Result<Response, ApiError> {
+    state.following()?;
     let now = jwt::now();
     let (scheme, credentials) = authorization.parts().ok_or(ApiError::Unauthenticated)?;
     let bearer = if scheme.eq_ignore_ascii_case("basic") {
@@ -404,6 +416,7 @@ async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    state.following()?;
     let body = body_or_error(body)?;
     let request = parse::introspect_request(&headers, &body)?;
     let token = request.token.ok_or(ApiError::MissingToken)?;

@@ -42,6 +42,7 @@ pub fn config() -> OperatorConfig {
             concurrency: 16,
         },
         issuer: None,
+        token_index: None,
         leader_election: None,
         basic_auth: Default::default(),
         // The controller tests are about the lifecycle; `controller_policy.rs` turns it on.

@@ -8,7 +8,8 @@ use witboost_token_operator::crd::AccessToken;
 #[tokio::test]
 async fn a_repeated_failure_is_one_event_counted_in_its_series() {
     let h = Harness::start().await;
-    h.sandbox.faults().fail_next("patch", "secrets", 3, 500);
+    // The token's first Secret write is a create.
+    h.sandbox.faults().fail_next("create", "secrets", 3, 500);
     h.create(&AccessToken::test("ci").for_user("u@example.com"))
         .await;
     h.wait_active("ci").await;

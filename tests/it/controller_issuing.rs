@@ -286,3 +286,75 @@ async fn an_operator_limited_to_one_namespace_leaves_the_others_alone() {
     h.wait_reconciles(2).await;
     assert!(other.get("elsewhere").await.unwrap().status.is_none());
 }
+
+/// A Secret that did not exist when the controller read it, but was created by someone else
+/// before the controller's write, is not taken over: the write fails and leaves it as it was.
+#[tokio::test]
+async fn a_secret_created_by_someone_else_between_the_read_and_the_first_write_is_left_alone() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::PostParams;
+    use witboost_token_operator::controller::access_token::apply;
+
+    let h = Harness::without_operator(config()).await;
+    let secret = |data: &str| {
+        let mut secret = Secret {
+            data: Some([("owner".to_owned(), ByteString(data.into()))].into()),
+            ..Default::default()
+        };
+        secret.metadata.name = Some("ci-token".into());
+        secret.metadata.namespace = Some(NS.into());
+        secret
+    };
+    // The controller read no Secret (`observed` is `None`); someone creates one meanwhile.
+    let foreign = h
+        .secrets()
+        .create(&PostParams::default(), &secret("someone else"))
+        .await
+        .unwrap();
+    let ours = secret("the controller");
+    let error = apply::secret(&h.client, ours.clone(), None)
+        .await
+        .expect_err("the foreign Secret is not overwritten");
+    assert_eq!(error.category(), "SecretCreateFailed", "{error}");
+    let after = h.secrets().get("ci-token").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version,
+        foreign.metadata.resource_version
+    );
+    assert_eq!(after.data, foreign.data);
+
+    // Once it is gone, the first write creates the Secret, owned as if applied, so that later
+    // applies remove the keys they drop.
+    h.secrets()
+        .delete("ci-token", &Default::default())
+        .await
+        .unwrap();
+    let created = apply::secret(&h.client, ours, None).await.unwrap().unwrap();
+    let managers: Vec<_> = created
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|m| (m.manager.clone().unwrap(), m.operation.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        managers,
+        [(
+            "iam.witboost.com/accesstoken".to_owned(),
+            "Apply".to_owned()
+        )]
+    );
+    let mut without_key = created.clone();
+    without_key.data = Some([].into());
+    without_key.metadata.managed_fields = None;
+    apply::secret(&h.client, without_key, Some(&created))
+        .await
+        .unwrap();
+    let after = h.secrets().get("ci-token").await.unwrap();
+    assert_eq!(
+        after.data.unwrap_or_default().len(),
+        0,
+        "the dropped key is removed"
+    );
+}

@@ -372,7 +372,7 @@ async fn a_tls_handshake_that_never_comes_is_closed_after_its_timeout() {
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let acceptor = witboost_token_operator::server::tls::acceptor(&cert, &key).unwrap();
+    let (acceptor, _) = witboost_token_operator::server::tls::acceptor(&cert, &key).unwrap();
     let limits = short(60, 60);
     let (router, _) = token_service(&limits);
     let server = Server::start(router, Some(acceptor), limits.clone()).await;
@@ -397,7 +397,10 @@ async fn the_admin_server_closes_slow_and_idle_connections_and_keeps_answering()
     let stop = CancellationToken::new();
     let (addr, task) = witboost_token_operator::admin::serve(
         "127.0.0.1:0".parse().unwrap(),
-        ready,
+        witboost_token_operator::admin::Readiness {
+            operator: ready,
+            token_index: None,
+        },
         Arc::new(prometheus_client::registry::Registry::default()),
         limits.clone(),
         stop.clone(),

@@ -5,12 +5,17 @@
 //! data key) applies under its own field manager and is left alone.
 //! Because the Secret is applied whole every time, a key dropped from the desired Secret (the
 //! token once it expires, a label removed from `secretTemplate`) is removed from the cluster.
+//!
+//! A Secret that did not exist when read is created (POST), never applied: an apply would
+//! merge into a Secret someone else created meanwhile and take it over. The create's field
+//! ownership then becomes an apply's, so that later applies still remove the keys they drop.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use thiserror::Error;
 
@@ -36,6 +41,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("failed to create Secret {name}")]
+    CreateSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("failed to delete the previous Secret {name}")]
     DeleteSecret {
         name: String,
@@ -55,6 +66,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::ApplySecret { .. } => "SecretApplyFailed",
+            Error::CreateSecret { .. } => "SecretCreateFailed",
             Error::DeleteSecret { .. } => "SecretDeleteFailed",
             Error::Rollout { .. } => "RolloutFailed",
         }
@@ -207,10 +219,13 @@ pub async fn secret(
     }
     let name = rendered.metadata.name.clone().unwrap_or_default();
     let namespace = rendered.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let Some(observed) = observed else {
+        return create(&api, rendered).await.map(Some);
+    };
     let mut body = rendered;
     // Decided on what we read: if the Secret changed since, start over rather than overwrite.
-    body.metadata.resource_version = observed.and_then(|o| o.metadata.resource_version.clone());
-    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    body.metadata.resource_version = observed.metadata.resource_version.clone();
     api.patch(
         &name,
         &PatchParams::apply(ACCESS_TOKEN_MANAGER).force(),
@@ -219,6 +234,54 @@ pub async fn secret(
     .await
     .map(Some)
     .map_err(|source| Error::ApplySecret { name, source })
+}
+
+/// Creates `rendered`, failing (409) if a Secret of that name exists by now, then turns the
+/// create's `Update` entry of our field manager into an `Apply` entry, as `kubectl` upgrades
+/// client-side-applied objects: the next apply owns the fields it created, and drops them when
+/// it no longer sends them.
+async fn create(api: &Api<Secret>, rendered: Secret) -> Result<Secret, Error> {
+    let name = rendered.metadata.name.clone().unwrap_or_default();
+    let params = PostParams {
+        field_manager: Some(ACCESS_TOKEN_MANAGER.into()),
+        ..Default::default()
+    };
+    let created = api
+        .create(&params, &rendered)
+        .await
+        .map_err(|source| Error::CreateSecret {
+            name: name.clone(),
+            source,
+        })?;
+    let Some(entries) = as_applied(&created) else {
+        return Ok(created);
+    };
+    // Only on the Secret just created: a change since (ours or anyone's) leaves the entries be,
+    // and the next reconcile applies over them.
+    let patch = serde_json::json!([
+        { "op": "test", "path": "/metadata/resourceVersion", "value": created.metadata.resource_version },
+        { "op": "replace", "path": "/metadata/managedFields", "value": entries },
+    ]);
+    let patch = Patch::Json::<()>(serde_json::from_value(patch).expect("a valid json patch"));
+    match api.patch(&name, &PatchParams::default(), &patch).await {
+        Ok(upgraded) => Ok(upgraded),
+        Err(error) => {
+            tracing::debug!(%error, secret = %name, "kept the create's field ownership");
+            Ok(created)
+        }
+    }
+}
+
+/// `secret`'s managedFields with our manager's `Update` entry turned into an `Apply` entry;
+/// `None` if it has no such entry.
+fn as_applied(secret: &Secret) -> Option<Vec<ManagedFieldsEntry>> {
+    let mut entries = secret.metadata.managed_fields.clone()?;
+    let ours = entries.iter_mut().find(|m| {
+        m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
+            && m.operation.as_deref() == Some("Update")
+    })?;
+    ours.operation = Some("Apply".into());
+    Some(entries)
 }
 
 /// Deletes the Secret `name` if this very AccessToken controls it (a previous `secretName`).
