@@ -113,11 +113,13 @@ def ci_files_exist():
         "single-namespace-values.yaml",
         "ha-monitoring-tls-values.yaml",
         "minimal-values.yaml",
+        "network-policy-values.yaml",
     ]:
         assert wanted in names, f"ci/{wanted} missing"
 
 
-check("ci/ holds the default, single-namespace, HA and minimal values files", ci_files_exist)
+check("ci/ holds the default, single-namespace, HA, minimal and NetworkPolicy values files",
+      ci_files_exist)
 
 
 def validates(values_file):
@@ -416,6 +418,116 @@ check("PAT self-service: a ValidatingAdmissionPolicy and its Deny binding by def
       "groups as CEL literals, none when disabled", pat_self_service)
 
 
+def pod_of(objects):
+    return one(objects, "Deployment")["spec"]["template"]
+
+
+def container_ports(objects):
+    return {p["name"]: p["containerPort"] for p in pod_of(objects)["spec"]["containers"][0]["ports"]}
+
+
+DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def default_resources():
+    objects, _ = render({})
+    assert pod_of(objects)["spec"]["containers"][0]["resources"] == DEFAULT_RESOURCES
+    # An empty map is merged with the defaults; null removes them; a part can be overridden.
+    objects, _ = render({"resources": {}})
+    assert pod_of(objects)["spec"]["containers"][0]["resources"] == DEFAULT_RESOURCES
+    objects, _ = render({"resources": None})
+    assert "resources" not in pod_of(objects)["spec"]["containers"][0]
+    objects, _ = render({"resources": {"limits": {"memory": "512Mi"}}})
+    assert pod_of(objects)["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+    objects, _ = render(load_values(CHART / "ci" / "network-policy-values.yaml"))
+    assert "resources" not in pod_of(objects)["spec"]["containers"][0]
+
+
+check("resources: requests and a memory limit by default, no CPU limit; overridable, null removes them",
+      default_resources)
+
+
+def topology_spread():
+    objects, _ = render({})
+    deployment = one(objects, "Deployment")
+    template = pod_of(objects)
+    constraints = template["spec"]["topologySpreadConstraints"]
+    assert constraints == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+    }], constraints
+    selector = constraints[0]["labelSelector"]["matchLabels"]
+    assert selector == {"app.kubernetes.io/name": "witboost-token-operator",
+                        "app.kubernetes.io/instance": RELEASE}, selector
+    assert all(template["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    # Zones on request, one constraint per key.
+    objects, _ = render(load_values(CHART / "ci" / "network-policy-values.yaml"))
+    keys = [c["topologyKey"] for c in pod_of(objects)["spec"]["topologySpreadConstraints"]]
+    assert keys == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"], keys
+    # Off.
+    objects, _ = render({"topologySpread": {"enabled": False}})
+    assert "topologySpreadConstraints" not in pod_of(objects)["spec"]
+    objects, _ = render({"topologySpread": {"topologyKeys": []}})
+    assert "topologySpreadConstraints" not in pod_of(objects)["spec"]
+    # A user's own constraints replace the chart's.
+    values = load_values(CHART / "ci" / "ha-monitoring-tls-values.yaml")
+    objects, _ = render(values)
+    assert pod_of(objects)["spec"]["topologySpreadConstraints"] == values["topologySpreadConstraints"]
+    objects, _ = render({"topologySpread": {"whenUnsatisfiable": "DoNotSchedule", "maxSkew": 2}})
+    constraint = pod_of(objects)["spec"]["topologySpreadConstraints"][0]
+    assert (constraint["whenUnsatisfiable"], constraint["maxSkew"]) == ("DoNotSchedule", 2)
+
+
+check("topology spread: a soft spread over nodes selecting the release's pods by default, zones on "
+      "request, off when disabled, replaced by topologySpreadConstraints", topology_spread)
+
+
+def network_policy():
+    objects, _ = render({})
+    assert not find(objects, "NetworkPolicy")
+    objects, _ = render({"networkPolicy": {"enabled": True}})
+    policy = one(objects, "NetworkPolicy", FULLNAME, NAMESPACE)
+    spec = policy["spec"]
+    assert spec["podSelector"] == one(objects, "Deployment")["spec"]["selector"]
+    assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec, spec
+    ports = container_ports(objects)
+    assert spec["ingress"] == [
+        {"ports": [{"port": "http", "protocol": "TCP"}], "from": [{"namespaceSelector": {}}]},
+    ], spec["ingress"]
+    assert "http" in ports  # the named port the Deployment declares
+    # TLS renames the port; empty peer lists render no rule (a rule without peers admits all).
+    objects, _ = render({"networkPolicy": {"enabled": True},
+                         "tokenService": {"tls": {"enabled": True, "secretName": "tls"}}})
+    ingress = one(objects, "NetworkPolicy")["spec"]["ingress"]
+    assert ingress[0]["ports"] == [{"port": "https", "protocol": "TCP"}]
+    assert "https" in container_ports(objects)
+    objects, _ = render({"networkPolicy": {"enabled": True, "tokenService": {"from": []}}})
+    spec = one(objects, "NetworkPolicy")["spec"]
+    assert spec["ingress"] == [] and spec["policyTypes"] == ["Ingress"], spec
+    # Named peers for both ports, egress restricted.
+    values = load_values(CHART / "ci" / "network-policy-values.yaml")
+    objects, notes = render(values)
+    spec = one(objects, "NetworkPolicy")["spec"]
+    ports = container_ports(objects)
+    assert spec["policyTypes"] == ["Ingress", "Egress"], spec
+    token_rule, admin_rule = spec["ingress"]
+    assert token_rule["from"] == values["networkPolicy"]["tokenService"]["from"]
+    assert admin_rule["from"] == values["networkPolicy"]["admin"]["from"]
+    assert [p["port"] for p in token_rule["ports"]] == ["http"] and "http" in ports
+    assert [p["port"] for p in admin_rule["ports"]] == ["http-admin"] and "http-admin" in ports
+    assert spec["egress"] == values["networkPolicy"]["egress"]
+    assert "WARNING: the NetworkPolicy" not in notes
+    # A monitor without a rule for Prometheus is warned about.
+    _, notes = render({"networkPolicy": {"enabled": True}, "podMonitor": {"enabled": True}})
+    assert "WARNING: the NetworkPolicy admits no one to the admin port" in notes, notes
+
+
+check("NetworkPolicy: none by default; enabled, the token service from all namespaces and the admin "
+      "port from no one on the Deployment's named ports, egress only when given", network_policy)
+
+
 # --- bad values are refused with a clear message -------------------------------------------
 
 check("a misspelled top-level value is rejected by the schema, naming it",
@@ -426,6 +538,15 @@ check("a misspelled nested value is rejected by the schema, naming it",
 check("a misspelled patSelfService value is rejected by the schema, naming it",
       lambda: expect_error({"patSelfService": {"adminGroup": ["x"]}},
                            "at '/patSelfService': additional properties 'adminGroup' not allowed"))
+check("a misspelled networkPolicy value is rejected by the schema, naming it",
+      lambda: expect_error({"networkPolicy": {"enabled": True, "tokenservice": {"from": []}}},
+                           "at '/networkPolicy': additional properties 'tokenservice' not allowed"))
+check("a misspelled NetworkPolicy peer is rejected by the schema, naming it",
+      lambda: expect_error({"networkPolicy": {"admin": {"from": [{"namespaceSelecter": {}}]}}},
+                           "additional properties 'namespaceSelecter' not allowed"))
+check("a misspelled topologySpread value is rejected by the schema, naming it",
+      lambda: expect_error({"topologySpread": {"topologyKey": "kubernetes.io/hostname"}},
+                           "at '/topologySpread': additional properties 'topologyKey' not allowed"))
 check("a wrong enum value is rejected by the schema",
       lambda: expect_error({"tokenService": {"jwtAlgorithm": "HS256"}}, "jwtAlgorithm"))
 check("global stays open for umbrella charts",
