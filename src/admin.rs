@@ -1,6 +1,7 @@
 //! The admin HTTP server: `/livez` (the process serves), `/readyz` (the caches have synced and
-//! the token index follows the API server) and `/metrics` (Prometheus/OpenMetrics text of the shared registry). Its connections have the
-//! token service's limits ([`crate::server::listen`]).
+//! the token index follows the API server) and `/metrics` (Prometheus/OpenMetrics text of the
+//! shared registry). Its connections have the token service's limits
+//! ([`crate::server::listen`]); readiness reads the index's [`Freshness`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;

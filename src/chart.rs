@@ -1,5 +1,6 @@
 //! The Helm chart's CRD templates (`charts/witboost-token-operator/templates/crds/`), generated
-//! from the same definitions as `crds/`.
+//! from the same definitions as `crds/` ([`crate::crd::all`]) and written by
+//! `witboost-token-operator crds --chart-templates-dir`.
 //!
 //! The chart installs the CRDs from templates rather than from a `crds/` directory of its own:
 //! Helm never upgrades the latter, and only a rendered template can carry the

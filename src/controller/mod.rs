@@ -6,8 +6,37 @@
 //! must be decided on a fresh read rather than the cache, that read is a step of its own before
 //! `build`, so each reconcile goes down the pipeline once. Every reconcile runs inside the same
 //! frame, [`scaffold`] (span, metrics, failure report, error policy); conditions are built by
-//! [`condition`]. Results are logged and published as Events in one place, `report`, which the
-//! pure steps never reach.
+//! [`condition`]. Results are logged and published as Events in one place, [`report`], which
+//! the pure steps never reach.
+//!
+//! The kinds:
+//! - [`access_token`] issues, rotates, expires and revokes tokens in Secrets, and keeps the JWT
+//!   of `spec.jwt` beside a token;
+//! - [`service_account`] writes only its own status: `dereference` → `build` → `status`;
+//! - [`basic_auth`] sets Witboost's Basic-auth flags in ConfigMaps through the editors of
+//!   [`crate::witboost_config`], and runs once per namespace it is given
+//!   ([`basic_auth::watches`]).
+//!
+//! Shared by the kinds:
+//! - [`report`] publishes Events, log lines and token metrics, error texts redacted by
+//!   [`crate::telemetry::redact`] first; [`events`] writes the Events, counting a repeat within
+//!   six minutes in the first Event's series, and remembers at most [`events::CAPACITY`] recent
+//!   ones, so memory does not grow with the number of tokens;
+//! - [`workload`] restarts a named workload by setting one pod-template annotation (a token's
+//!   revision, a BasicAuth's file checksum), written only when it differs;
+//! - [`cache`] decides what the watch caches keep of each object: no other writer's
+//!   `managedFields`, no last-applied annotation, a token Secret packed into a
+//!   [`cache::CachedSecret`];
+//! - [`stopping`] marks each watch's first full list, which readiness waits on, and so does a
+//!   controller reading another kind's cache before it decides (the ServiceAccount controller on
+//!   the tokens', the AccessToken controller on the accounts'), a wait that ends with the
+//!   operator's stop; and it stops a controller at any moment, before its first list too;
+//! - [`tenancy`] feeds [`crate::policy`] the TokenPolicies and namespace labels from the
+//!   operator's watches; `status_patch` writes a status only when it changed; `backoff` spaces
+//!   the retries of transient errors.
+//!
+//! The lifecycle of a token, and of several replicas: `docs/lifecycle.md`; BasicAuth:
+//! `docs/basic-auth.md`.
 
 pub mod access_token;
 mod backoff;

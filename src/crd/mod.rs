@@ -5,6 +5,10 @@
 //! `///` comments on fields become `kubectl explain` text; notes for Rust readers use `//`.
 //! Optional fields carry no schema defaults (defaults are resolved in code and reported in status),
 //! so GitOps tools never see drift between the applied and the stored object.
+//!
+//! [`all`] is the one list of definitions: `witboost-token-operator crds` prints it, `crds/`
+//! holds that output (a test fails on drift) and the Helm chart's templates are generated from
+//! it ([`crate::chart`]).
 
 mod access_token;
 mod basic_auth;

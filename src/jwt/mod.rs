@@ -4,6 +4,20 @@
 //!
 //! The server turns an access token into a [`Grant`] (via its index) and asks [`Policy::mint`]
 //! for a signed JWT; everything that can be decided without I/O is decided here.
+//!
+//! - A JWT's scopes must be within the account's `allowedScopes`, and its lifetime never
+//!   outlasts the access token's remaining one.
+//! - Keys are ES256 or RS512, named by `kid`; the key set holds the current key and the
+//!   previous ones still published in the JWKS until the JWTs they signed have expired.
+//! - [`Policy::verify`] checks signature, issuer, audience and times; the JWT's source (the
+//!   AccessToken by `uid` and revision, [`Source`]) is for the caller to check against its index.
+//! - The session exchange ([`Policy::mint_within`]) narrows: scopes within the presented JWT's,
+//!   a lifetime never beyond its expiry.
+//! - [`Issuer`] holds the policy and the live keys, shared by everything in the process that
+//!   mints: the token service and the controller that keeps JWTs in Secrets.
+//!
+//! Of the CRDs only the ServiceAccount's spec is used here: [`Account::of_service_account`]
+//! reads an account's claims from it.
 
 pub mod claims;
 pub mod issuer;

@@ -13,6 +13,13 @@
 //! - [`running`]: [`Running`], the token service beside an [`Operator`] sharing one metrics
 //!   registry, and [`run`], the command itself.
 //!
+//! The token service starts first: the controllers get its [`Issuer`] (its policy and live
+//! keys), so a JWT they keep in a Secret for `spec.jwt` is one the service would have minted.
+//! Each kind is watched once for the controllers; BasicAuths and ConfigMaps once per BasicAuth
+//! namespace, or not at all. Every task started here, in [`Running`] and in the token service is
+//! held as an `AbortOnDropHandle`, so a start that fails half-way, or is dropped when a signal
+//! comes, stops what it had started.
+//!
 //! With leader election ([`crate::leader`]) the controllers start only once this replica holds
 //! the Lease and stop the moment it is lost; the token service and the admin server run on every
 //! replica.

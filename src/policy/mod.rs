@@ -4,6 +4,9 @@
 //! field is allowed when some policy selecting the namespace allows it, each field on its own
 //! (one policy may grant an email, another a group). A denial names the field at fault and
 //! nothing of another namespace.
+//!
+//! The controllers feed it from the operator's own watches of TokenPolicies and namespaces
+//! (`controller::tenancy`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

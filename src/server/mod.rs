@@ -8,6 +8,19 @@
 //! Connections are accepted with limits against slow and idle clients ([`listen`]), which the
 //! admin server shares. Forward auth reuses the JWTs it mints while they are young ([`cache`]).
 //!
+//! More of the service, one file each:
+//! - the endpoints ([`routes`]) also exchange a JWT of ours for a session token, narrowed to
+//!   the presented JWT's scopes and lifetime;
+//! - a relist gathers the index's entries, not whole objects ([`feed`]), and a changed token or
+//!   account drops its JWTs from the forward-auth cache;
+//! - [`freshness`] times each watch's failures: past `--index-staleness-bound` look-ups answer
+//!   503 and `/readyz` reports not ready;
+//! - [`parse`] reads the `Authorization` header and the request bodies, plain functions that the
+//!   property tests try with any input;
+//! - [`tls`] serves the certificate from its files, read again when they change.
+//!
+//! The endpoints and their contract: `docs/token-service.md`.
+//!
 //! ```no_run
 //! # async fn demo(client: kube::Client, args: witboost_token_operator::server::TokenServiceArgs) -> anyhow::Result<()> {
 //! use witboost_token_operator::server::{Metrics, TokenService};

@@ -1,7 +1,19 @@
 //! Witboost configuration editing: switching Basic auth on or off in the Witboost UI's Backstage
 //! app-config (YAML), the Governance Platform's HOCON, and a Witboost Helm values file holding
-//! both. Pure text in, text out: no Kubernetes types, no I/O. Every edit changes only the flag,
-//! is checked by parsing its result, and is idempotent.
+//! both. The editors are pure, text in and text out: no Kubernetes types, no I/O. Every edit
+//! changes only the flag, is checked by parsing its result, and is idempotent.
+//!
+//! - [`app_config`]: the YAML is edited losslessly: `yaml-edit`'s syntax tree gives the offsets
+//!   and the original text is spliced there;
+//! - [`hocon`]: the flag is set in one marked block at the end;
+//! - [`values`]: both at once, in a values file;
+//! - [`command`]: `witboost-token-operator values basic-auth`, the editors applied to a file,
+//!   the one part of this module that does I/O.
+//!
+//! Every result is read back (`serde-saphyr` for YAML, `hocon-parser` for HOCON) and refused if
+//! anything but the flag changed. A refusal, [`EditError`], names the line and column and has a
+//! bounded category. The BasicAuth controller applies these editors to ConfigMaps:
+//! `docs/basic-auth.md`.
 
 pub mod app_config;
 pub mod command;

@@ -3,8 +3,13 @@
 //! faults on demand.
 //!
 //! It is test infrastructure, not a cluster: one process, no persistence, no authentication,
-//! no admission webhooks (ValidatingAdmissionPolicies are evaluated), no pods or schedulers. It is faithful where the operator and `kubectl`
-//! depend on the real API server — see each module's notes and the crate's README.
+//! no admission webhooks (ValidatingAdmissionPolicies are evaluated), no pods or schedulers. It
+//! is faithful where controllers and `kubectl` depend on the real API server — see each
+//! module's notes and the crate's README.
+//!
+//! It knows no custom resource of its own: CRDs and start-up objects are written through the
+//! API like any others (with [`manifests::apply`], for instance), which is how the operator's
+//! `sandbox` subcommand installs its CRDs.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -16,15 +21,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layout by concern: `storage` (objects, versions, history, garbage collection), `routing`
-//! (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests), `admission`
-//! (ValidatingAdmissionPolicies on writes), `paging`
-//! (`limit`/`continue`), `fieldvalidation` (unknown and duplicate fields), `watch`,
-//! `discovery` (+ OpenAPI), `faults`, `counts`,
-//! `registry` (which resources are served, built-ins from the `kinds` table), `errors`
-//! (`metav1.Status`), `filter` (selectors on lists and watches), `manifests` (documents applied at
-//! start); and the pure modules `patch`,
-//! `selector`, `table`, `validation`.
+//! Layout by concern: `storage` (objects, versions, history, garbage collection, dry run),
+//! `routing` (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests),
+//! `admission` (ValidatingAdmissionPolicies on writes), `paging` (`limit`/`continue`),
+//! `fieldvalidation` (unknown and duplicate fields), `watch`, `discovery` (aggregated
+//! `apidiscovery.k8s.io/v2` and legacy, with OpenAPI v2 and v3), `faults`, `counts`, `registry`
+//! (which resources are served, built-ins from the `kinds` table), `protobuf` (protobuf request
+//! bodies of built-in kinds, with a round-trip test per kind), `errors` (`metav1.Status`),
+//! `filter` (selectors on lists and watches), `manifests` (documents applied at start); and the
+//! pure modules `patch`, `selector`, `table`, `validation`.
 
 mod admission;
 mod authz;

@@ -7,6 +7,11 @@
 //! The Secret is always written before status and carries the value's revision and digest in
 //! its annotations ([`record`]), so a crash between the two writes is repaired by adopting the
 //! Secret's value, never by generating another one for the same revision.
+//!
+//! Beside the pipeline: [`by_account`] maps each account to its cached tokens, fed by the token
+//! watch and shared with the ServiceAccount controller, so neither the one-active-token claim
+//! nor an account's status scans the whole cache; [`unseen`] holds back a reconcile until the
+//! cache shows this controller's own last status write, so a status is not written twice.
 
 pub mod apply;
 pub mod build;

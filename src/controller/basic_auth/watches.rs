@@ -1,5 +1,7 @@
 //! Where the BasicAuth controller runs, and its watches: one controller per namespace it is
 //! given (or one for every namespace), each with its own caches of BasicAuths and ConfigMaps.
+//! `--basic-auth=false` runs none; `--basic-auth-namespaces` names the namespaces, by default
+//! those of `--namespace`.
 //!
 //! A BasicAuth acts only within its own namespace (its ConfigMaps, its workloads, the other
 //! BasicAuths it may conflict with), so a controller per namespace loses nothing, and it lets
