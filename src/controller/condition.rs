@@ -77,6 +77,13 @@ pub fn seconds(t: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
+/// A status's conditions holding one `Ready` condition, as a test builds them.
+#[cfg(test)]
+pub fn ready_only(is_true: bool, reason: &str, message: &str) -> Option<Vec<Condition>> {
+    let ready = Desired::ready(is_true, reason, message);
+    Some(vec![ready.build(None, Some(1), Timestamp::UNIX_EPOCH)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

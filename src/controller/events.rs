@@ -48,6 +48,15 @@ impl Note {
     }
 }
 
+/// Notes as a test compares them: (warning?, reason, message).
+#[cfg(test)]
+pub fn summary(notes: &[Note]) -> Vec<(bool, &str, &str)> {
+    notes
+        .iter()
+        .map(|n| (n.type_ == EventType::Warning, n.reason, n.message.as_str()))
+        .collect()
+}
+
 /// How many recent Events are remembered for series.
 pub const CAPACITY: usize = 1024;
 /// How long a repeat still counts on the earlier Event (kube-runtime's and client-go's value).

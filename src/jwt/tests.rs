@@ -173,6 +173,17 @@ fn a_scope_outside_allowed_scopes_is_refused_before_signing() {
     ));
 }
 
+/// `jwt` with its claims replaced by an administrator's, its header and signature kept.
+fn with_forged_claims(jwt: &str) -> String {
+    let (head, rest) = jwt.split_once('.').unwrap();
+    let (_, sig) = rest.split_once('.').unwrap();
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"iss":"https://witboost.example.com","sub":"admin@example.com","email":"x","iat":0,"nbf":0,"exp":9999999999,"jti":"x","wbat":{"namespace":"a","name":"b","revision":1}}"#,
+    );
+    format!("{head}.{forged_claims}.{sig}")
+}
+
 #[test]
 fn verification_rejects_expired_foreign_and_tampered_jwts() {
     let keys = KeySet::new(es256().clone());
@@ -199,14 +210,8 @@ fn verification_rejects_expired_foreign_and_tampered_jwts() {
         wrong_issuer.verify(&keys, &jwt, NOW),
         Err(VerifyError::Invalid)
     );
-    let (head, rest) = jwt.split_once('.').unwrap();
-    let (_, sig) = rest.split_once('.').unwrap();
-    let forged_claims = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        br#"{"iss":"https://witboost.example.com","sub":"admin@example.com","email":"x","iat":0,"nbf":0,"exp":9999999999,"jti":"x","wbat":{"namespace":"a","name":"b","revision":1}}"#,
-    );
     assert_eq!(
-        policy().verify(&keys, &format!("{head}.{forged_claims}.{sig}"), NOW),
+        policy().verify(&keys, &with_forged_claims(&jwt), NOW),
         Err(VerifyError::Invalid)
     );
     assert_eq!(
@@ -413,16 +418,12 @@ fn rs512_jwts_reject_forged_claims_another_key_and_another_algorithm() {
     let keys = KeySet::new(rs512().clone());
     let jwt = policy().mint(&keys, &grant(), None, None, NOW).unwrap().jwt;
     assert!(policy().verify(&keys, &jwt, NOW).is_ok());
-    let (head, rest) = jwt.split_once('.').unwrap();
-    let (claims, sig) = rest.split_once('.').unwrap();
-    let forged_claims = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        br#"{"iss":"https://witboost.example.com","sub":"admin@example.com","email":"x","iat":0,"nbf":0,"exp":9999999999,"jti":"x","wbat":{"namespace":"a","name":"b","revision":1}}"#,
-    );
     assert_eq!(
-        policy().verify(&keys, &format!("{head}.{forged_claims}.{sig}"), NOW),
+        policy().verify(&keys, &with_forged_claims(&jwt), NOW),
         Err(VerifyError::Invalid)
     );
+    let (head, rest) = jwt.split_once('.').unwrap();
+    let (claims, sig) = rest.split_once('.').unwrap();
     // A signature changed in its middle.
     let mut bytes = sig.as_bytes().to_vec();
     let middle = bytes.len() / 2;

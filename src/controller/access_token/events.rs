@@ -107,17 +107,14 @@ fn rollout(rollout: &Rollout) -> Option<Note> {
 mod tests {
     use std::time::Duration;
 
-    use jiff::Timestamp;
-    use kube::runtime::events::EventType;
-
     use super::*;
-    use crate::controller::condition::Desired;
+    use crate::controller::condition::ready_only;
+    use crate::controller::events::summary;
     use crate::crd::{RolloutKind, RolloutTarget};
 
     fn status(reason: Reason, message: &str) -> AccessTokenStatus {
-        let ready = Desired::ready(reason == Reason::Active, reason.as_str(), message);
         AccessTokenStatus {
-            conditions: Some(vec![ready.build(None, Some(1), Timestamp::UNIX_EPOCH)]),
+            conditions: ready_only(reason == Reason::Active, reason.as_str(), message),
             ..AccessTokenStatus::default()
         }
     }
@@ -133,13 +130,6 @@ mod tests {
             stale_secret: None,
             jwt: Default::default(),
         }
-    }
-
-    fn summary(notes: &[Note]) -> Vec<(bool, &str, &str)> {
-        notes
-            .iter()
-            .map(|n| (n.type_ == EventType::Warning, n.reason, n.message.as_str()))
-            .collect()
     }
 
     #[test]

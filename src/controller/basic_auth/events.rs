@@ -72,19 +72,18 @@ fn rollout(rollout: &Rollout) -> Option<Note> {
 
 #[cfg(test)]
 mod tests {
-    use jiff::Timestamp;
     use kube::runtime::events::EventType;
 
     use super::*;
     use crate::controller::basic_auth::build::{TargetPlan, Write};
     use crate::controller::basic_auth::validate::Field;
-    use crate::controller::condition::Desired;
+    use crate::controller::condition::ready_only;
+    use crate::controller::events::summary;
     use crate::crd::{RolloutKind, Workload};
 
     fn status(reason: Reason, message: &str) -> BasicAuthStatus {
-        let ready = Desired::ready(reason == Reason::Applied, reason.as_str(), message);
         BasicAuthStatus {
-            conditions: Some(vec![ready.build(None, Some(1), Timestamp::UNIX_EPOCH)]),
+            conditions: ready_only(reason == Reason::Applied, reason.as_str(), message),
             ..BasicAuthStatus::default()
         }
     }
@@ -111,13 +110,6 @@ mod tests {
             }],
             status: status(reason, message),
         }
-    }
-
-    fn summary(notes: &[Note]) -> Vec<(bool, &str, &str)> {
-        notes
-            .iter()
-            .map(|n| (n.type_ == EventType::Warning, n.reason, n.message.as_str()))
-            .collect()
     }
 
     #[test]
