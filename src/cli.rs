@@ -1,7 +1,7 @@
 //! The command line: `witboost-token-operator <subcommand>`.
 
 use std::{
-    io::{Read, Write},
+    io::{IsTerminal, Read, Write},
     path::PathBuf,
     process::ExitCode,
 };
@@ -83,6 +83,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Values(command) => Ok(crate::witboost_config::command::run(command)),
         Command::Token(TokenCommand::Check) => {
+            if let Some(prompt) = token_prompt(std::io::stdin().is_terminal()) {
+                eprintln!("{prompt}");
+            }
             let mut input = String::new();
             std::io::stdin()
                 .take(64 * 1024)
@@ -228,6 +231,12 @@ pub fn error_report(error: &anyhow::Error) -> String {
     kept.join(": ")
 }
 
+/// What `token check` says on standard error before it waits for a token typed at a terminal;
+/// nothing when the token comes through a pipe or a file.
+pub fn token_prompt(stdin_is_terminal: bool) -> Option<&'static str> {
+    stdin_is_terminal.then_some("reading a token from standard input (end with Ctrl-D)…")
+}
+
 /// The verdict line of `token check` for the given input (surrounding whitespace ignored).
 pub fn check_token(input: &str) -> (String, bool) {
     match Token::parse(input.trim()) {
@@ -264,6 +273,14 @@ mod tests {
             .context("middle")
             .context("outer");
         assert_eq!(error_report(&plain), "outer: middle: innermost");
+    }
+
+    #[test]
+    fn token_check_says_where_it_reads_only_when_a_person_types_the_token() {
+        let prompt = token_prompt(true).unwrap();
+        assert!(prompt.contains("standard input"), "{prompt}");
+        assert!(prompt.contains("Ctrl-D"), "{prompt}");
+        assert_eq!(token_prompt(false), None);
     }
 
     #[test]
