@@ -1,7 +1,7 @@
 //! The command line: `witboost-token-operator <subcommand>`.
 
 use std::{
-    io::{Read, Write},
+    io::{IsTerminal, Read, Write},
     path::PathBuf,
     process::ExitCode,
 };
@@ -83,6 +83,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Values(command) => Ok(crate::witboost_config::command::run(command)),
         Command::Token(TokenCommand::Check) => {
+            if let Some(prompt) = token_prompt(std::io::stdin().is_terminal()) {
+                eprintln!("{prompt}");
+            }
             let mut input = String::new();
             std::io::stdin()
                 .take(64 * 1024)
@@ -216,7 +219,8 @@ fn write_chart_templates(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// An error and its causes on one line, each cause once: errors whose message already quotes
-/// their source (kube's do) would otherwise repeat it at every level of the chain.
+/// their source (kube's do) would otherwise repeat it at every level of the chain. A Forbidden
+/// answer of the API is followed by what grants the missing permission.
 pub fn error_report(error: &anyhow::Error) -> String {
     let mut kept: Vec<String> = Vec::new();
     for cause in error.chain() {
@@ -225,7 +229,17 @@ pub fn error_report(error: &anyhow::Error) -> String {
             kept.push(message);
         }
     }
-    kept.join(": ")
+    let report = kept.join(": ");
+    match error.chain().find_map(crate::rbac::explain) {
+        Some(hint) => format!("{report}; {hint}"),
+        None => report,
+    }
+}
+
+/// What `token check` says on standard error before it waits for a token typed at a terminal;
+/// nothing when the token comes through a pipe or a file.
+pub fn token_prompt(stdin_is_terminal: bool) -> Option<&'static str> {
+    stdin_is_terminal.then_some("reading a token from standard input (end with Ctrl-D)…")
 }
 
 /// The verdict line of `token check` for the given input (surrounding whitespace ignored).
@@ -264,6 +278,46 @@ mod tests {
             .context("middle")
             .context("outer");
         assert_eq!(error_report(&plain), "outer: middle: innermost");
+    }
+
+    #[test]
+    fn a_forbidden_signing_key_secret_is_reported_with_what_grants_the_permission() {
+        let status = kube::core::Status::failure(
+            "secrets \"wto-signing-key\" is forbidden: User \"system:serviceaccount:ops:wto\" \
+             cannot get resource \"secrets\" in API group \"\" in the namespace \"ops\"",
+            "Forbidden",
+        )
+        .with_code(403);
+        let error = anyhow::Error::new(crate::server::keystore::KeyStoreError::Read(
+            kube::Error::Api(Box::new(status)),
+        ))
+        .context("failed to load the signing key secret ops/wto-signing-key");
+        let report = error_report(&error);
+        assert!(
+            report.starts_with("failed to load the signing key secret ops/wto-signing-key: "),
+            "{report}"
+        );
+        assert!(
+            report.contains(r#"cannot get resource "secrets" in API group "" in the namespace"#),
+            "{report}"
+        );
+        assert!(
+            report.ends_with(
+                "; forbidden: the operator may not get secrets (in namespace ops); the Helm chart \
+                 grants it with rbac.create=true (ClusterRole <fullname>, or a Role in \
+                 watchNamespace; the signing-key Secret: Role <fullname>-signing-key in the \
+                 release namespace); see docs/install.md#rbac-which-rule-serves-what"
+            ),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn token_check_says_where_it_reads_only_when_a_person_types_the_token() {
+        let prompt = token_prompt(true).unwrap();
+        assert!(prompt.contains("standard input"), "{prompt}");
+        assert!(prompt.contains("Ctrl-D"), "{prompt}");
+        assert_eq!(token_prompt(false), None);
     }
 
     #[test]

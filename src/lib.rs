@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod leader;
 pub mod operator;
 pub mod policy;
+pub mod rbac;
 pub mod sandbox;
 pub mod server;
 pub mod signal;

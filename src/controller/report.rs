@@ -183,7 +183,10 @@ impl Report {
         error: &(dyn std::error::Error + Send + Sync + 'static),
         user_error: bool,
     ) {
-        let chain = redact(&error_chain(error));
+        let mut chain = redact(&error_chain(error));
+        if let Some(hint) = crate::rbac::explain(error) {
+            chain = format!("{chain}; {hint}");
+        }
         warn!(reason = category, user_error, "{chain}");
         // A failed status write, or a ConfigMap changed under a write, is retried at once and
         // says nothing the user must act on.

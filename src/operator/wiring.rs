@@ -29,6 +29,7 @@ use crate::controller::{
     service_account,
 };
 use crate::crd::{AccessToken, ServiceAccount, TokenPolicy};
+use crate::rbac;
 use crate::telemetry::ReconcileMetrics;
 
 use super::OperatorConfig;
@@ -170,6 +171,7 @@ pub(super) fn controllers(
                     access_token::token_changed(&on_token, token);
                 }
             }
+            Err(error) => rbac::log_watch_error("accesstokens", error),
             _ => {}
         })
         .touched_objects();
@@ -180,7 +182,12 @@ pub(super) fn controllers(
     .default_backoff()
     .map_ok(cache::secret_event)
     .reflect(secrets_writer)
-    .inspect(move |event| on_secrets_list.see(event))
+    .inspect(move |event| {
+        on_secrets_list.see(event);
+        if let Err(error) = event {
+            rbac::log_watch_error("secrets", error);
+        }
+    })
     .touched_objects();
     let on_account = token_ctx.clone();
     let listed = accounts_listed.clone();
@@ -198,6 +205,7 @@ pub(super) fn controllers(
                     access_token::account_deleted(&on_account, object);
                 }
                 Ok(watcher::Event::InitDone) => access_token::accounts_relisted(&on_account),
+                Err(error) => rbac::log_watch_error("serviceaccounts", error),
                 _ => {}
             }
         })
@@ -299,8 +307,12 @@ fn tenancy_watches(
     .reflect(policies_writer)
     .inspect(move |event| {
         listed.see(event);
-        if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) = event {
-            access_token::wake_all(&on_policy, None);
+        match event {
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                access_token::wake_all(&on_policy, None);
+            }
+            Err(error) => rbac::log_watch_error("tokenpolicies", error),
+            Ok(_) => {}
         }
     });
     let namespaces_config = match namespace {
@@ -316,8 +328,12 @@ fn tenancy_watches(
     .reflect(namespaces_writer)
     .inspect(move |event| {
         listed.see(event);
-        if let Ok(watcher::Event::Apply(ns) | watcher::Event::Delete(ns)) = event {
-            access_token::wake_all(&ctx, Some(&ns.name_any()));
+        match event {
+            Ok(watcher::Event::Apply(ns) | watcher::Event::Delete(ns)) => {
+                access_token::wake_all(&ctx, Some(&ns.name_any()));
+            }
+            Err(error) => rbac::log_watch_error("namespaces", error),
+            Ok(_) => {}
         }
     });
     let both = futures::stream::select(policies.map(|_| ()), namespaces.map(|_| ()));

@@ -17,6 +17,9 @@ pub enum ApiError {
     MalformedBody,
     /// 400: the session-token exchange's body is not the documented JSON.
     MalformedSessionBody,
+    /// 400: `duration_seconds` is not a JSON integer that fits 64 bits (a float, a string, a
+    /// larger number).
+    DurationType,
     /// 400: `duration_seconds` is out of range.
     Duration(DurationErrorKind),
     /// 400: `scope` is not a space-separated list of scope names.
@@ -67,6 +70,7 @@ impl ApiError {
         match self {
             Self::MalformedBody
             | Self::MalformedSessionBody
+            | Self::DurationType
             | Self::Duration(_)
             | Self::MalformedScope
             | Self::MissingToken => StatusCode::BAD_REQUEST,
@@ -86,6 +90,7 @@ impl ApiError {
         match self {
             Self::MalformedBody
             | Self::MalformedSessionBody
+            | Self::DurationType
             | Self::Duration(_)
             | Self::MissingToken => "invalid_request",
             Self::MalformedScope => "invalid_scope",
@@ -108,6 +113,9 @@ impl ApiError {
                 .into(),
             Self::MalformedSessionBody => "the body must be a JSON object with an optional \
                  integer duration_seconds and an optional string scope"
+                .into(),
+            Self::DurationType => "duration_seconds must be a whole number of seconds: a JSON \
+                 integer (not a float, not a string) of at least 1"
                 .into(),
             Self::Duration(DurationErrorKind::NotPositive) => {
                 DurationError::NotPositive.to_string()

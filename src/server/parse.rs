@@ -48,12 +48,10 @@ pub fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Api
 const REDACTED: &str = "[redacted]";
 
 /// The body of `POST /api/auth/access-tokens/jwt`. Its `Debug` never shows the token.
-#[derive(Deserialize, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct ExchangeRequest {
     pub access_token: String,
-    #[serde(default)]
     pub duration_seconds: Option<i64>,
-    #[serde(default)]
     pub scope: Option<String>,
 }
 
@@ -67,21 +65,52 @@ impl fmt::Debug for ExchangeRequest {
     }
 }
 
+/// The exchange's body as sent: `duration_seconds` is read as any JSON value first, so that a
+/// value of the wrong type is answered by naming that field rather than the whole body.
+#[derive(Deserialize)]
+struct SentExchangeRequest {
+    access_token: String,
+    #[serde(default)]
+    duration_seconds: Option<serde_json::Value>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
 /// The exchange's body: a JSON object, sent as JSON.
 pub fn exchange_request(is_json: bool, body: &[u8]) -> Result<ExchangeRequest, ApiError> {
     if !is_json {
         return Err(ApiError::UnsupportedMediaType("application/json"));
     }
-    json_object(body)
+    let sent: SentExchangeRequest = json_object(body)?;
+    Ok(ExchangeRequest {
+        access_token: sent.access_token,
+        duration_seconds: duration_seconds(sent.duration_seconds)?,
+        scope: sent.scope,
+    })
+}
+
+/// `duration_seconds` as sent (absent and `null` alike): a JSON integer that fits 64 bits. A
+/// float (even `5.0`), a string or a larger number is [`ApiError::DurationType`]; the range is
+/// checked later, with the account's limits.
+fn duration_seconds(sent: Option<serde_json::Value>) -> Result<Option<i64>, ApiError> {
+    sent.map(|value| value.as_i64().ok_or(ApiError::DurationType))
+        .transpose()
 }
 
 /// The body of `POST /api/auth/session-tokens/jwt`.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct SessionExchangeRequest {
-    #[serde(default)]
     pub duration_seconds: Option<i64>,
-    #[serde(default)]
     pub scope: Option<String>,
+}
+
+/// The session-token exchange's body as sent; see [`SentExchangeRequest`].
+#[derive(Deserialize)]
+struct SentSessionExchangeRequest {
+    #[serde(default)]
+    duration_seconds: Option<serde_json::Value>,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 /// The session-token exchange's body: none (blank), or a JSON object sent as JSON.
@@ -91,7 +120,12 @@ pub fn session_request(is_json: bool, body: &[u8]) -> Result<SessionExchangeRequ
     } else if !is_json {
         Err(ApiError::UnsupportedMediaType("application/json"))
     } else {
-        json_object(body).map_err(|_| ApiError::MalformedSessionBody)
+        let sent: SentSessionExchangeRequest =
+            json_object(body).map_err(|_| ApiError::MalformedSessionBody)?;
+        Ok(SessionExchangeRequest {
+            duration_seconds: duration_seconds(sent.duration_seconds)?,
+            scope: sent.scope,
+        })
     }
 }
 

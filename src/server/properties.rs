@@ -101,20 +101,33 @@ fn field<'a>(fields: &[(&str, &'a Value)], name: &str) -> Option<&'a Value> {
     fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
 }
 
-fn model_exchange(fields: &Fields) -> Option<ExchangeRequest> {
-    let fields = known(fields, &["access_token", "duration_seconds", "scope"])?;
-    Some(ExchangeRequest {
-        access_token: optional_string(field(&fields, "access_token"))??,
-        duration_seconds: optional_i64(field(&fields, "duration_seconds"))?,
-        scope: optional_string(field(&fields, "scope"))?,
+/// What the exchanges answer for `duration_seconds` once the rest of the body is well-formed:
+/// a value of the wrong type names the field.
+fn model_duration(fields: &[(&str, &Value)]) -> Result<Option<i64>, ApiError> {
+    optional_i64(field(fields, "duration_seconds")).ok_or(ApiError::DurationType)
+}
+
+fn model_exchange(fields: &Fields) -> Result<ExchangeRequest, ApiError> {
+    let fields = known(fields, &["access_token", "duration_seconds", "scope"])
+        .ok_or(ApiError::MalformedBody)?;
+    let access_token = optional_string(field(&fields, "access_token"))
+        .flatten()
+        .ok_or(ApiError::MalformedBody)?;
+    let scope = optional_string(field(&fields, "scope")).ok_or(ApiError::MalformedBody)?;
+    Ok(ExchangeRequest {
+        access_token,
+        duration_seconds: model_duration(&fields)?,
+        scope,
     })
 }
 
-fn model_session(fields: &Fields) -> Option<SessionExchangeRequest> {
-    let fields = known(fields, &["duration_seconds", "scope"])?;
-    Some(SessionExchangeRequest {
-        duration_seconds: optional_i64(field(&fields, "duration_seconds"))?,
-        scope: optional_string(field(&fields, "scope"))?,
+fn model_session(fields: &Fields) -> Result<SessionExchangeRequest, ApiError> {
+    let fields =
+        known(fields, &["duration_seconds", "scope"]).ok_or(ApiError::MalformedSessionBody)?;
+    let scope = optional_string(field(&fields, "scope")).ok_or(ApiError::MalformedSessionBody)?;
+    Ok(SessionExchangeRequest {
+        duration_seconds: model_duration(&fields)?,
+        scope,
     })
 }
 
@@ -317,7 +330,7 @@ proptest! {
     ) {
         let body = object_text(&blank, &fields);
         prop_assert_eq!(
-            exchange_request(true, body.as_bytes()).ok(),
+            exchange_request(true, body.as_bytes()),
             model_exchange(&fields),
             "{}", body
         );
@@ -351,10 +364,10 @@ proptest! {
         is_json in any::<bool>(),
     ) {
         let body = object_text(&blank, &fields);
-        let expected = match (is_json, model_session(&fields)) {
-            (false, _) => Err(ApiError::UnsupportedMediaType("application/json")),
-            (true, Some(request)) => Ok(request),
-            (true, None) => Err(ApiError::MalformedSessionBody),
+        let expected = if is_json {
+            model_session(&fields)
+        } else {
+            Err(ApiError::UnsupportedMediaType("application/json"))
         };
         prop_assert_eq!(session_request(is_json, body.as_bytes()), expected, "{}", body);
     }

@@ -271,6 +271,42 @@ async fn bad_requests_get_json_errors_with_the_documented_status_codes() {
 }
 
 #[tokio::test]
+async fn a_duration_seconds_of_the_wrong_type_is_named_as_the_field_at_fault() {
+    let f = fixture();
+    let bearer = format!("Bearer {}", f.jwt().await);
+    let t = f.token.expose();
+    let beyond_64_bits: Value = serde_json::from_str("99999999999999999999").unwrap();
+    let far_below: Value = serde_json::from_str("-99999999999999999999").unwrap();
+    for duration in [
+        json!(1.5),
+        json!(60.0),
+        json!("60"),
+        beyond_64_bits,
+        far_below,
+        json!(-5),
+        json!([60]),
+    ] {
+        let exchange = f
+            .exchange(json!({ "access_token": t, "duration_seconds": duration.clone() }))
+            .await;
+        let session = f
+            .session_exchange(Some(&bearer), Some(json!({ "duration_seconds": duration })))
+            .await;
+        for answer in [exchange, session] {
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{duration}");
+            assert_eq!(answer.body["error"], "invalid_request", "{duration}");
+            let message = answer.body["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("duration_seconds must be "),
+                "{duration}: {message}"
+            );
+            assert!(!message.contains("access_token"), "{duration}: {message}");
+            assert_eq!(answer.body.as_object().unwrap().len(), 2, "{}", answer.text);
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_scope_outside_allowed_scopes_is_403() {
     let f = fixture();
     let mut sa = bot();
@@ -809,11 +845,7 @@ async fn session_exchange_lifetimes_follow_the_exchanges_rule() {
 async fn session_exchange_bodies_must_be_the_documented_json() {
     let f = fixture();
     let bearer = format!("Bearer {}", f.jwt().await);
-    for body in [
-        json!([1]),
-        json!({ "duration_seconds": "60" }),
-        json!({ "scope": 1 }),
-    ] {
+    for body in [json!([1]), json!({ "scope": 1 })] {
         let answer = f.session_exchange(Some(&bearer), Some(body.clone())).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(answer.body["error"], "invalid_request");

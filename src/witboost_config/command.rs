@@ -4,7 +4,7 @@
 
 use std::{
     fs,
-    io::{self, Read, Write},
+    io::{self, IsTerminal, Read, Write},
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -21,7 +21,8 @@ pub enum ValuesCommand {
     /// Sets `ui.appConfig.backend.auth.basicAuth.enabled` and, in the
     /// `governance-platform.configOverride` HOCON string,
     /// `computational-governance-platform.platform-services.auth.basic-auth.enabled`; every other
-    /// byte stays as it was. Prints the result unless --in-place or --check. Exit codes: 0 done
+    /// byte stays as it was. Prints the result unless --in-place or --check; what was done (or
+    /// that nothing needed doing) goes to standard error. Exit codes: 0 done
     /// (with --check: already in the requested state), 1 --check found a difference, 2 error.
     BasicAuth(BasicAuthArgs),
 }
@@ -38,8 +39,8 @@ pub struct BasicAuthArgs {
     /// Rewrite FILE atomically, keeping its permissions, instead of printing the result.
     #[arg(long, conflicts_with = "check")]
     in_place: bool,
-    /// Change nothing: print a unified diff and exit 1 when FILE is not in the requested state,
-    /// exit 0 when it is.
+    /// Change nothing: print a unified diff (coloured on a terminal) and exit 1 when FILE is not
+    /// in the requested state, exit 0 when it is.
     #[arg(long)]
     check: bool,
     /// What FILE holds: a Witboost values file, a Backstage app-config file alone, or the
@@ -87,23 +88,31 @@ fn basic_auth(args: &BasicAuthArgs) -> Result<ExitCode, String> {
     }
     let text = read(&args.file, stdin).map_err(|e| format!("{name}: failed to read: {e}"))?;
     let edit = edit(args.format, &text, args.enable).map_err(|e| describe(&name, &e))?;
+    let state = if args.enable { "enabled" } else { "disabled" };
     let mut out = io::stdout().lock();
     let written = if args.check {
         if !edit.changed {
+            eprintln!("{name} is up to date: basic auth {state}");
             return Ok(ExitCode::SUCCESS);
         }
-        let diff = similar::TextDiff::from_lines(&text, &edit.text)
-            .unified_diff()
-            .context_radius(3)
-            .header(&name, &name)
-            .to_string();
+        let diff = unified_diff(&name, &text, &edit.text, io::stdout().is_terminal());
         out.write_all(diff.as_bytes())
             .and_then(|()| out.flush())
             .map_err(|e| format!("failed to write to standard output: {e}"))?;
+        eprintln!(
+            "{name} is not up to date: basic auth is not {state} everywhere; \
+             apply the diff above with --in-place"
+        );
         return Ok(ExitCode::from(DIFFERS));
     } else if args.in_place {
         if edit.changed {
             write_atomically(&args.file, &edit.text).map_err(|e| format!("{name}: {e}"))?;
+            eprintln!(
+                "{}",
+                updated(&name, state, places(args.format, &text, args.enable))
+            );
+        } else {
+            eprintln!("{name} is already up to date: basic auth {state}");
         }
         Ok(())
     } else {
@@ -112,6 +121,71 @@ fn basic_auth(args: &BasicAuthArgs) -> Result<ExitCode, String> {
     };
     written.map_err(|e| format!("failed to write to standard output: {e}"))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many of the file's places for the flag did not hold `enabled` before the edit; `None`
+/// when that cannot be read back (the edit itself succeeded, so this is only for the message).
+fn places(format: Format, before: &str, enabled: bool) -> Option<usize> {
+    let differs = |flag: Option<bool>| usize::from(flag != Some(enabled));
+    match format {
+        Format::Values => values::basic_auth(before)
+            .ok()
+            .map(|(ui, governance)| differs(ui) + differs(governance)),
+        Format::AppConfig => app_config::basic_auth(before).ok().map(differs),
+        Format::Hocon => hocon::basic_auth(before).ok().map(differs),
+    }
+}
+
+/// `updated values.yaml: basic auth enabled in 2 places`.
+fn updated(name: &str, state: &str, places: Option<usize>) -> String {
+    match places {
+        Some(1) => format!("updated {name}: basic auth {state} in 1 place"),
+        Some(n) if n > 1 => format!("updated {name}: basic auth {state} in {n} places"),
+        _ => format!("updated {name}: basic auth {state}"),
+    }
+}
+
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const CYAN: &str = "\x1b[36m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// The unified diff from `old` to `new`, both named `name`; with `colour`, removed lines red,
+/// added lines green, hunk headers cyan and the file header bold (ANSI escapes, for a terminal).
+pub fn unified_diff(name: &str, old: &str, new: &str, colour: bool) -> String {
+    let plain = similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(name, name)
+        .to_string();
+    if !colour {
+        return plain;
+    }
+    let mut coloured = String::with_capacity(plain.len() + plain.len() / 4);
+    for (index, line) in plain.split_inclusive('\n').enumerate() {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        let style = if index < 2 {
+            BOLD
+        } else if body.starts_with("@@") {
+            CYAN
+        } else if body.starts_with('-') {
+            RED
+        } else if body.starts_with('+') {
+            GREEN
+        } else {
+            ""
+        };
+        if style.is_empty() {
+            coloured.push_str(line);
+        } else {
+            coloured.push_str(&format!("{style}{body}{RESET}{end}"));
+        }
+    }
+    coloured
 }
 
 fn edit(format: Format, text: &str, enabled: bool) -> Result<Edit, EditError> {
@@ -166,4 +240,61 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
         let _ = fs::remove_file(&temporary);
         format!("failed to write: {e}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "a: 1\nb: false\nc: 3\n";
+    const NEW: &str = "a: 1\nb: true\nc: 3\n";
+
+    #[test]
+    fn a_diff_for_a_terminal_is_red_and_green_and_otherwise_plain() {
+        let plain = unified_diff("values.yaml", OLD, NEW, false);
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(plain.contains("\n-b: false\n+b: true\n"), "{plain}");
+
+        let coloured = unified_diff("values.yaml", OLD, NEW, true);
+        assert!(
+            coloured.contains("\x1b[31m-b: false\x1b[0m\n\x1b[32m+b: true\x1b[0m\n"),
+            "{coloured:?}"
+        );
+        assert!(
+            coloured.starts_with("\x1b[1m--- values.yaml\x1b[0m\n\x1b[1m+++ values.yaml"),
+            "{coloured:?}"
+        );
+        assert!(coloured.contains("\x1b[36m@@"), "{coloured:?}");
+        assert!(
+            coloured.contains("\n a: 1\n"),
+            "context stays plain: {coloured:?}"
+        );
+        let stripped = coloured
+            .replace(BOLD, "")
+            .replace(RED, "")
+            .replace(GREEN, "")
+            .replace(CYAN, "")
+            .replace(RESET, "");
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn the_update_message_counts_the_places_that_changed() {
+        let values = "ui:\n  appConfig:\n    backend:\n      auth:\n        basicAuth:\n          enabled: true\ngovernance-platform:\n  configOverride: |-\n    akka.loglevel = INFO\n";
+        assert_eq!(places(Format::Values, values, true), Some(1));
+        assert_eq!(places(Format::Values, values, false), Some(2));
+        assert_eq!(places(Format::AppConfig, "app: {}\n", true), Some(1));
+        assert_eq!(
+            updated("values.yaml", "enabled", Some(2)),
+            "updated values.yaml: basic auth enabled in 2 places"
+        );
+        assert_eq!(
+            updated("values.yaml", "disabled", Some(1)),
+            "updated values.yaml: basic auth disabled in 1 place"
+        );
+        assert_eq!(
+            updated("values.yaml", "enabled", None),
+            "updated values.yaml: basic auth enabled"
+        );
+    }
 }

@@ -47,6 +47,16 @@ fn token_check_rejects_a_malformed_token_with_exit_code_1_without_echoing_it() {
 }
 
 #[test]
+fn token_check_from_a_pipe_says_nothing_about_where_it_reads() {
+    for input in [String::new(), format!("{}\n", Token::generate().expose())] {
+        let out = run(&["token", "check"], &input);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!stderr.contains("reading a token"), "{stderr}");
+        assert!(!stderr.contains("Ctrl-D"), "{stderr}");
+    }
+}
+
+#[test]
 fn crds_prints_every_crd_as_one_yaml_stream() {
     let out = run(&["crds"], "");
     assert_eq!(out.status.code(), Some(0));

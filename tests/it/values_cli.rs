@@ -84,6 +84,30 @@ fn values_basic_auth_in_place_rewrites_the_file_keeping_its_permissions() {
 }
 
 #[test]
+fn values_basic_auth_in_place_says_on_stderr_whether_it_changed_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, VALUES).unwrap();
+    let path = file.to_str().unwrap();
+
+    let out = run(&["--enable", "--in-place", path], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        format!("updated {path}: basic auth enabled in 2 places\n")
+    );
+
+    let out = run(&["--enable", "--in-place", path], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        format!("{path} is already up to date: basic auth enabled\n")
+    );
+}
+
+#[test]
 fn values_basic_auth_check_prints_a_diff_and_exits_1_until_the_file_is_in_the_requested_state() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("values.yaml");
@@ -97,6 +121,13 @@ fn values_basic_auth_check_prints_a_diff_and_exits_1_until_the_file_is_in_the_re
         "{diff}"
     );
     assert!(diff.contains("\n+          enabled: true\n"), "{diff}");
+    assert!(!diff.contains('\x1b'), "no colour into a pipe: {diff:?}");
+    let message = stderr(&out);
+    assert!(
+        message.contains(&format!("{path} is not up to date")),
+        "{message}"
+    );
+    assert!(message.contains("--in-place"), "{message}");
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         VALUES,
@@ -110,6 +141,10 @@ fn values_basic_auth_check_prints_a_diff_and_exits_1_until_the_file_is_in_the_re
     let out = run(&["--enable", "--check", path], "");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out),
+        format!("{path} is up to date: basic auth enabled\n")
+    );
     assert_eq!(
         run(&["--disable", "--check", path], "").status.code(),
         Some(1)
