@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: clippy-driver test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers crds sandbox fuzz bench \
+.PHONY: clippy-driver test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers nginx crds sandbox fuzz bench \
 	static image image-test buildah $(EXTERNAL)
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
@@ -82,8 +82,12 @@ build: clippy-driver
 	MAKEFLAGS= MFLAGS= $(CLIPPY_WRAPPED) $(CARGO) test --locked --lib --tests --benches --no-run
 
 ## tools: every external tool the scripts drive, installed (pinned) once: the Python venv
-## (kubectl, Helm, kubernetes-validate, ...), Backstage's and Lightbend's config readers, Lua 5.1
-tools: venv readers lua
+## (kubectl, Helm, kubernetes-validate, ...), Backstage's and Lightbend's config readers, Lua 5.1,
+## Debian's nginx-light
+tools: venv readers lua nginx
+
+nginx:
+	tests/nginx/setup.sh
 
 readers:
 	tests/witboost_config/readers/setup.sh
@@ -96,13 +100,15 @@ lua:
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
 # they run three at a time, longest first; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
-EXTERNAL := ext-standin ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-operator \
+EXTERNAL := ext-standin ext-nginx ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-operator \
 	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
 
 ext-kubectl:
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
+ext-nginx:
+	tests/nginx/forward-auth.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
 ext-api:
 	tests/kubectl/api.sh $(VENV)/bin/kubectl $(BIN)
 ext-imperative:

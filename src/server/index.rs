@@ -21,6 +21,10 @@ pub trait TokenIndex: Send + Sync + 'static {
     /// The grant of exactly this revision of this AccessToken object (its uid), if it is still
     /// valid at `now`.
     fn source_grant(&self, source: &Source, now: i64) -> Option<Grant>;
+    /// Whether a token with this digest is one of ours, valid or not (revoked and expired
+    /// tokens stay known by their last digest): forward auth refuses ours that are not valid,
+    /// and passes on what is not ours.
+    fn knows(&self, digest: &str) -> bool;
     /// The forward-auth JWT cache this index invalidates when a token or account changes;
     /// `None`: forward auth mints a JWT per request.
     fn jwt_cache(&self) -> Option<&JwtCache> {
@@ -338,6 +342,10 @@ impl TokenIndex for MemoryIndex {
             return None;
         }
         inner.grant_for(&key, entry, now)
+    }
+
+    fn knows(&self, digest: &str) -> bool {
+        self.read().by_digest.contains_key(digest)
     }
 
     fn jwt_cache(&self) -> Option<&JwtCache> {

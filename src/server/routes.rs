@@ -131,6 +131,11 @@ impl Authorization {
         parse::authorization_parts(self.0.as_ref()?.to_str().ok()?)
     }
 
+    /// The header as the client sent it.
+    fn raw(&self) -> Option<&HeaderValue> {
+        self.0.as_ref()
+    }
+
     /// The credentials of a `Bearer` header.
     fn bearer(&self) -> Option<&str> {
         self.parts()
@@ -212,6 +217,15 @@ impl AppState {
             Json(ExchangeResponse { jwt: &minted.jwt }),
         )
             .into_response())
+    }
+
+    /// Whether `jwt` claims to be ours: its header names one of our keys. (Whether it is
+    /// genuine, and still active, is [`Self::active_jwt`]'s question.)
+    fn signed_by_us(&self, jwt: &str, now: i64) -> bool {
+        jsonwebtoken::decode_header(jwt)
+            .ok()
+            .and_then(|header| header.kid)
+            .is_some_and(|kid| self.keys.load().find(&kid, now).is_some())
     }
 
     /// The claims and grant of a JWT of ours whose source access token is still valid and
@@ -337,46 +351,67 @@ async fn session_exchange(
 #[derive(Deserialize)]
 struct VerifyQuery {
     scope: Option<String>,
+    /// `refuse`: a request without credentials is refused (an API-only host). Default: it is
+    /// passed on, as a browser's or Witboost's own would be.
+    anonymous: Option<String>,
 }
 
-/// `GET /api/auth/verify`: forward-auth for ingress controllers. Basic `witboost:<token>` is
-/// answered with `Authorization: Bearer <jwt>` (reused while half its lifetime remains, see
-/// [`cache`]); a valid Bearer JWT of ours is passed on.
+/// `GET /api/auth/verify`: forward auth for ingress controllers, in front of a whole Witboost.
+/// A credential of ours is judged: a Basic `witboost:<token>` becomes `Authorization: Bearer
+/// <jwt>` (reused while half its lifetime remains, see [`cache`]), a Bearer JWT of ours is passed
+/// on while active, and either is refused (401) once revoked, expired or inactive, or answered
+/// 503 by a replica whose index is stale. Everything else (no credential, a Bearer signed by
+/// another issuer, a Basic credential whose token is not ours: a browser's session, Witboost's
+/// own tokens) is passed on untouched, its own `Authorization` given back so that an ingress
+/// that copies the answer's header (nginx's `auth_request_set`) keeps it.
 async fn verify(
     State(state): State<Arc<AppState>>,
     Query(query): Query<VerifyQuery>,
     authorization: Authorization,
 ) -> Result<Response, ApiError> {
-    state.following()?;
     let now = jwt::now();
-    let (scheme, credentials) = authorization.parts().ok_or(ApiError::Unauthenticated)?;
-    let bearer = if scheme.eq_ignore_ascii_case("basic") {
-        let token = parse::basic_token(credentials).ok_or(ApiError::Unauthenticated)?;
-        state
+    let Some((scheme, credentials)) = authorization.parts() else {
+        if authorization.raw().is_none() && query.anonymous.as_deref() == Some("refuse") {
+            return Err(ApiError::Unauthenticated);
+        }
+        return Ok(forward(authorization.raw().cloned()));
+    };
+    if scheme.eq_ignore_ascii_case("basic") {
+        let ours = parse::basic_token(credentials)
+            .filter(|token| Token::parse(token).is_ok_and(|t| state.index.knows(&t.digest())));
+        let Some(token) = ours else {
+            return Ok(forward(authorization.raw().cloned()));
+        };
+        state.following()?;
+        let bearer = state
             .forward_bearer(&token, query.scope.as_deref(), now)
             .map_err(|error| match error {
                 ApiError::InvalidToken => ApiError::Unauthenticated,
                 other => other,
-            })?
-    } else if scheme.eq_ignore_ascii_case("bearer") {
+            })?;
+        return Ok(forward(Some(bearer)));
+    }
+    if scheme.eq_ignore_ascii_case("bearer") && state.signed_by_us(credentials, now) {
+        state.following()?;
         state
             .active_jwt(credentials, now)
             .ok_or(ApiError::Unauthenticated)?;
-        HeaderValue::from_str(&format!("Bearer {credentials}"))
-            .map_err(|_| ApiError::Unauthenticated)?
-    } else {
-        return Err(ApiError::Unauthenticated);
-    };
-    let mut bearer = bearer;
-    bearer.set_sensitive(true);
-    Ok((
-        [
-            (header::AUTHORIZATION, bearer),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
+    }
+    Ok(forward(authorization.raw().cloned()))
+}
+
+/// Forward auth's 200: the request goes on with this `Authorization` (none: without one).
+fn forward(authorization: Option<HeaderValue>) -> Response {
+    let mut response = (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         StatusCode::OK,
     )
-        .into_response())
+        .into_response();
+    if let Some(mut value) = authorization {
+        value.set_sensitive(true);
+        response.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+    response
 }
 
 /// `GET /.well-known/jwks.json`: the current key and the previous keys not yet retired.

@@ -383,7 +383,7 @@ async fn forward_auth_turns_basic_into_a_bearer_jwt() {
 }
 
 #[tokio::test]
-async fn forward_auth_refuses_everything_else_with_a_basic_challenge() {
+async fn forward_auth_passes_on_what_is_not_ours_untouched_and_refuses_ours_once_inactive() {
     let f = fixture();
     let t = f.token.expose();
     let foreign = {
@@ -395,6 +395,8 @@ async fn forward_auth_refuses_everything_else_with_a_basic_challenge() {
             .unwrap()
             .jwt
     };
+    // Not ours: a browser's or Witboost's own credential. The request goes on with its own
+    // header, given back so that nginx's auth_request_set does not strip it.
     for authorization in [
         basic("admin", t),
         basic("Witboost", t),
@@ -407,13 +409,14 @@ async fn forward_auth_refuses_everything_else_with_a_basic_challenge() {
         "Bearer".to_owned(),
     ] {
         let answer = f.verify(&authorization).await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{authorization}");
+        assert_eq!(answer.status, StatusCode::OK, "{authorization}");
         assert_eq!(
-            answer.headers[header::WWW_AUTHENTICATE],
-            "Basic realm=\"witboost\""
+            answer.headers[header::AUTHORIZATION],
+            authorization,
+            "{authorization} is passed on as it came"
         );
-        assert!(answer.headers.get(header::AUTHORIZATION).is_none());
     }
+    // No credential: passed on without one, unless the host refuses anonymous requests.
     let none = f
         .send(
             Request::get(routes::VERIFY_PATH)
@@ -421,10 +424,50 @@ async fn forward_auth_refuses_everything_else_with_a_basic_challenge() {
                 .unwrap(),
         )
         .await;
-    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.status, StatusCode::OK);
+    assert!(none.headers.get(header::AUTHORIZATION).is_none());
+    let refused = f
+        .send(
+            Request::get(format!("{}?anonymous=refuse", routes::VERIFY_PATH))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        none.headers[header::WWW_AUTHENTICATE],
+        refused.headers[header::WWW_AUTHENTICATE],
         "Basic realm=\"witboost\""
+    );
+    // Ours, once revoked: refused, as Basic and as the Bearer JWT it minted.
+    let jwt = f
+        .state
+        .policy
+        .mint(
+            &f.state.keys.load(),
+            &f.index.grant(&f.token.digest(), jwt::now()).unwrap(),
+            None,
+            None,
+            jwt::now(),
+        )
+        .unwrap()
+        .jwt;
+    assert_eq!(
+        f.verify(&format!("Bearer {jwt}")).await.status,
+        StatusCode::OK
+    );
+    let mut at = active_token("ci", &f.token);
+    at.spec.revoked = Some(true);
+    f.index.apply_token(&at);
+    for authorization in [basic("witboost", t), format!("Bearer {jwt}")] {
+        let answer = f.verify(&authorization).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{authorization}");
+        assert!(answer.headers.get(header::AUTHORIZATION).is_none());
+    }
+    // A JWT claiming one of our keys but tampered with is ours, and refused.
+    let tampered = format!("{}x", &jwt[..jwt.len() - 1]);
+    assert_eq!(
+        f.verify(&format!("Bearer {tampered}")).await.status,
+        StatusCode::UNAUTHORIZED
     );
 }
 
@@ -1003,12 +1046,22 @@ async fn forward_auth_never_answers_a_cached_jwt_once_its_token_or_account_chang
         Some(vec!["auditors".to_owned()])
     );
 
-    // Regenerated: the old value is refused, the new one gets a JWT of the new revision.
+    // Regenerated: the old value is no longer ours (it could as well be one of Witboost's own
+    // tokens) and is passed on as it came, never traded for a JWT; the new one gets a JWT of
+    // the new revision.
     let regenerated = Token::generate();
     let mut at = active_token("ci", &regenerated);
     at.status.as_mut().unwrap().revision = Some(2);
     f.index.apply_token(&at);
-    assert_eq!(f.forward(&f.token).await.status, StatusCode::UNAUTHORIZED);
+    let old = f.forward(&f.token).await;
+    assert_eq!(old.status, StatusCode::OK);
+    assert!(
+        old.headers[header::AUTHORIZATION]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic "),
+        "passed on, not traded"
+    );
     let new = bearer_of(&f.forward(&regenerated).await);
     assert_eq!(
         f.claims(new.strip_prefix("Bearer ").unwrap()).wbat.revision,
@@ -1025,11 +1078,15 @@ async fn forward_auth_never_answers_a_cached_jwt_once_its_token_or_account_chang
         StatusCode::UNAUTHORIZED
     );
 
-    // Deleted.
+    // Deleted: no longer ours, passed on as it came, and no JWT of it is cached any more.
     f.index.delete_token("team-a", "ci");
-    assert_eq!(
-        f.forward(&regenerated).await.status,
-        StatusCode::UNAUTHORIZED
+    let gone = f.forward(&regenerated).await;
+    assert_eq!(gone.status, StatusCode::OK);
+    assert!(
+        gone.headers[header::AUTHORIZATION]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic ")
     );
     assert_eq!(f.cached(), 0);
 }

@@ -2,8 +2,10 @@
 
 It does what an ingress with forward-auth does in front of Witboost: /api/auth/* and
 /.well-known/* go to the token service; every other request is first sent to
-GET /api/auth/verify, refused with its 401 if refused, else answered as Witboost would, with the
-Authorization header the token service returned (always a Bearer JWT) passed on.
+GET /api/auth/verify, refused with its 401 if refused, else answered as Witboost would with the
+Authorization header the token service returned (our Bearer JWT for a credential of ours; the
+caller's own header, or none, for anything else). This stand-in Witboost knows no credential of
+its own: it answers 401 to anything but a Bearer JWT.
 """
 
 import json
@@ -51,13 +53,15 @@ class Gateway(BaseHTTPRequestHandler):
         if status != 200:
             self.reply(status, headers, answer)
             return
-        # For a Bearer JWT the token service answers 200 without a header of its own: the
-        # request goes on with the caller's header, as with an ingress's forward-auth.
-        bearer = headers.get("Authorization") or self.headers.get("Authorization", "")
-        ok = bearer.startswith("Bearer ")
-        payload = {"items": [], "authenticated": ok}
-        self.reply(200 if ok else 502, {"Content-Type": "application/json"},
-                   json.dumps(payload).encode())
+        # The request goes on with the header forward auth answered with, as nginx's
+        # auth_request_set and proxy_set_header do.
+        bearer = headers.get("Authorization") or ""
+        if not bearer.startswith("Bearer "):
+            self.reply(401, {"Content-Type": "application/json", "WWW-Authenticate": 'Basic realm="witboost"'},
+                       json.dumps({"error": "unauthenticated"}).encode())
+            return
+        payload = {"items": [], "authenticated": True}
+        self.reply(200, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
     do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
