@@ -239,6 +239,19 @@ async fn measure(count: usize, dir: &Path) -> (Measure, Sandbox, Operator) {
     while tokens.list(&ListParams::default().limit(1)).await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // `run` issues only what a TokenPolicy allows: the benchmark's users, as a cluster that
+    // lets them declare their PATs would.
+    let policy: crd::TokenPolicy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "iam.witboost.com/v1alpha1",
+        "kind": "TokenPolicy",
+        "metadata": { "name": "benchmark-users" },
+        "spec": { "users": ["*@example.com"] },
+    }))
+    .expect("a valid TokenPolicy");
+    Api::<crd::TokenPolicy>::all(client.clone())
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("TokenPolicy");
     stream::iter(0..count)
         .map(|i| {
             let tokens = tokens.clone();
