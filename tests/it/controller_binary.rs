@@ -276,6 +276,9 @@ fn run_process(kubeconfig: &std::path::Path) -> Running {
             .args(["--admin-addr", &free_addr().to_string()])
             .args(["--http-addr", &free_addr().to_string()])
             .args(["--policy-required", "false"])
+            // One process at a time: without a Lease, the second need not wait for the killed
+            // one's to expire.
+            .args(["--leader-elect", "false"])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "off")
             .stdout(Stdio::null())
