@@ -142,14 +142,9 @@ async fn the_sandbox_runs_the_operator_and_the_token_service_against_itself() {
             .spawn()
             .unwrap(),
     );
-    let stdout = child.0.stdout.take().unwrap();
-    let ready = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line.contains("sandbox ready"))
-    });
-    assert!(within(30, "the sandbox to be ready", ready).await.unwrap());
+    let ready = ready_line(&mut child);
+    let ready = within(30, "the sandbox to be ready", ready).await.unwrap();
+    assert!(ready.is_some(), "the sandbox exited before its ready line");
 
     let mut config = kube::Config::new(format!("http://{api}").parse().unwrap());
     config.default_namespace = NS.into();
@@ -197,6 +192,18 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
     out.starts_with("HTTP/1.1 200").then_some(out)
 }
 
+/// The first line of `child`'s standard output that starts with `sandbox ready at `, read in
+/// the background; `None` if the output ends first.
+fn ready_line(child: &mut Running) -> tokio::task::JoinHandle<Option<String>> {
+    let stdout = child.0.stdout.take().unwrap();
+    tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("sandbox ready at "))
+    })
+}
+
 /// The addresses a ready line names, after `what ` and up to the next `,` or `;`.
 fn named_in(line: &str, what: &str) -> String {
     let rest = line
@@ -223,13 +230,7 @@ async fn two_sandboxes_run_side_by_side_and_the_ready_line_names_every_address_o
                 .spawn()
                 .unwrap(),
         );
-        let stdout = child.0.stdout.take().unwrap();
-        let ready = tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find(|line| line.starts_with("sandbox ready at "))
-        });
+        let ready = ready_line(&mut child);
         (child, ready)
     };
     let (mut first, first_ready) = start("first.kubeconfig");
