@@ -443,6 +443,77 @@ async fn after_a_rotation_jwts_of_the_previous_key_stay_valid() {
     stop_b.cancel();
 }
 
+/// The `kid` in a JWT's header.
+fn kid_of(jwt: &str) -> String {
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jwt.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_rotation_publishes_the_next_key_first_and_signs_with_it_after_the_lead_time() {
+    let env = env().await;
+    let token = env.active_token(None).await;
+    let mut args = TokenServiceArgs::on("127.0.0.1:0".parse().unwrap());
+    args.key_publish_ahead = Duration::from_secs(2);
+    let (service, stop) = env.service_with(args).await;
+    eventually(Duration::from_secs(30), "the token is usable", || async {
+        exchange(service, &token).await.0 == 200
+    })
+    .await;
+    let current = jwks(service).await[0].clone();
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), "default");
+    secrets
+        .patch(
+            "witboost-token-service-signing-key",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": {
+                "iam.witboost.com/planned-rotation-requested-at": "2026-12-06T00:00:00Z"
+            } } })),
+        )
+        .await
+        .unwrap();
+    // Published first: the JWKS holds both keys while the current one still signs.
+    let published = jwks(service).await;
+    eventually(
+        Duration::from_secs(10),
+        "the next key to be published",
+        || async { jwks(service).await.len() == 2 },
+    )
+    .await;
+    let next = jwks(service).await[1].clone();
+    assert_ne!(next, current, "{published:?}");
+    let jwt = exchange(service, &token).await.1["jwt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        kid_of(&jwt),
+        current,
+        "the next key does not sign before its time"
+    );
+    // After the lead time the next key signs, with no other change to the Secret.
+    eventually(Duration::from_secs(20), "the next key to sign", || async {
+        let jwt = exchange(service, &token).await.1["jwt"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        kid_of(&jwt) == next
+    })
+    .await;
+    assert!(
+        jwks(service).await.contains(&current),
+        "the old key stays published"
+    );
+    stop.cancel();
+}
+
 /// A TLS client that trusts exactly `roots`.
 fn tls_client(roots: &[CertificateDer<'static>]) -> TlsConnector {
     let mut store = rustls::RootCertStore::empty();

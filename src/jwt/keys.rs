@@ -306,11 +306,22 @@ pub struct PreviousKey {
     pub retire_at: i64,
 }
 
-/// The keys in force: one current key that signs, and previous keys that still verify.
+/// The keys in force: one current key that signs, previous keys that still verify, and the
+/// next key of a planned rotation, published before it signs anything.
 #[derive(Clone, Debug)]
 pub struct KeySet {
     current: SigningKey,
     previous: Vec<PreviousKey>,
+    next: Option<NextKey>,
+}
+
+/// The key a planned rotation makes current at `activates_at` (Unix seconds); published in the
+/// JWKS from the moment it is planned, so that a verifier's cached JWKS already holds it when
+/// it starts signing.
+#[derive(Clone, Debug)]
+pub struct NextKey {
+    pub key: SigningKey,
+    pub activates_at: i64,
 }
 
 impl fmt::Debug for PreviousKey {
@@ -335,6 +346,7 @@ impl KeySet {
         Self {
             current,
             previous: Vec::new(),
+            next: None,
         }
     }
 
@@ -357,7 +369,11 @@ impl KeySet {
                 })
             })
             .collect::<Result<_, KeyError>>()?;
-        Ok(Self { current, previous })
+        Ok(Self {
+            current,
+            previous,
+            next: None,
+        })
     }
 
     /// The previous keys as stored in the key Secret.
@@ -381,9 +397,39 @@ impl KeySet {
         &self.previous
     }
 
+    /// The next key of a planned rotation, if one is planned.
+    pub fn next(&self) -> Option<&NextKey> {
+        self.next.as_ref()
+    }
+
+    /// Plans a rotation: `next` is published now and becomes current at `activates_at`
+    /// ([`Self::promote_due`]).
+    pub fn plan(&mut self, next: SigningKey, activates_at: i64) {
+        self.next = Some(NextKey {
+            key: next,
+            activates_at,
+        });
+    }
+
+    /// Makes the planned next key current if its time has come; whether it did.
+    pub fn promote_due(&mut self, now: i64, retire_at: i64) -> bool {
+        match self.next.take() {
+            Some(next) if next.activates_at <= now => {
+                self.rotate(next.key, now, retire_at);
+                true
+            }
+            other => {
+                self.next = other;
+                false
+            }
+        }
+    }
+
     /// Makes `next` the current key. The old current key stays published until `retire_at`
     /// (Unix seconds: now plus the longest JWT lifetime); keys already retired at `now` go.
     pub fn rotate(&mut self, next: SigningKey, now: i64, retire_at: i64) {
+        // An immediate rotation replaces any planned one.
+        self.next = None;
         let old = std::mem::replace(&mut self.current, next);
         self.previous.retain(|p| p.retire_at > now);
         if old.kid() != self.current.kid() {
@@ -399,15 +445,20 @@ impl KeySet {
         if self.current.kid() == kid {
             return Some(&self.current.public);
         }
+        if let Some(next) = self.next.as_ref().filter(|n| n.key.kid() == kid) {
+            return Some(&next.key.public);
+        }
         self.previous
             .iter()
             .find(|p| p.key.kid == kid && p.retire_at > now)
             .map(|p| &p.key)
     }
 
-    /// The JWKS document: the current key first, then previous keys not yet retired at `now`.
+    /// The JWKS document: the current key first, then the planned next key, then previous keys
+    /// not yet retired at `now`.
     pub fn jwks(&self, now: i64) -> JwkSet {
         let mut keys = vec![self.current.public.jwk.clone()];
+        keys.extend(self.next.iter().map(|n| n.key.public.jwk.clone()));
         keys.extend(
             self.previous
                 .iter()

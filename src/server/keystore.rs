@@ -1,7 +1,14 @@
 //! The signing keys in their Secret: created on first start if absent (create-if-absent, so two
-//! replicas starting at once end with one key), reloaded when the Secret changes, and rotated on
-//! request by the annotation `iam.witboost.com/rotate-requested-at`. The same Secret keeps the
-//! record key, which authenticates the records beside tokens (`controller::access_token::record`):
+//! replicas starting at once end with one key), reloaded when the Secret changes, and rotated:
+//! - at once (an emergency: a key to stop trusting now) by the annotation
+//!   `iam.witboost.com/rotate-requested-at`, or when `--jwt-algorithm` changes;
+//! - planned, by the annotation `iam.witboost.com/planned-rotation-requested-at`: the next key is
+//!   published in the JWKS at once and signs only after `--key-publish-ahead`, so a verifier
+//!   whose JWKS cache is younger than that already holds it. Whichever replica sees the time
+//!   come first makes it current.
+//!
+//! The same Secret keeps the record key, which authenticates the records beside tokens
+//! (`controller::access_token::record`):
 //! created with the Secret, or added to a Secret without one, never rotated. Losing it costs
 //! little: records whose value status already knows are signed again; only a value written
 //! just before a crash, and not yet in status, is issued anew.
@@ -28,8 +35,15 @@ pub const CURRENT_KEY: &str = "signing-key.pem";
 pub const PREVIOUS_KEYS: &str = "previous-keys.json";
 /// Data key of the record key (32 raw bytes).
 pub const RECORD_KEY: &str = "record-key";
-/// Set this annotation to any new value to rotate the signing key.
+/// Set this annotation to any new value to rotate the signing key at once.
 pub const ROTATE_ANNOTATION: &str = "iam.witboost.com/rotate-requested-at";
+/// Set this annotation to any new value to plan a rotation: the next key is published first.
+pub const PLAN_ANNOTATION: &str = "iam.witboost.com/planned-rotation-requested-at";
+/// The last planned-rotation request acted on.
+pub const PLANNED_ANNOTATION: &str = "iam.witboost.com/planned-rotation-for";
+/// Data key of a planned next key (PKCS#8 PEM) and when it becomes current (Unix seconds).
+pub const NEXT_KEY: &str = "next-signing-key.pem";
+pub const NEXT_ACTIVATES_AT: &str = "next-signing-key-activates-at";
 /// The last rotation request acted on.
 pub const ROTATED_ANNOTATION: &str = "iam.witboost.com/rotated-for";
 
@@ -50,6 +64,8 @@ pub struct KeyPolicy {
     pub algorithm: Algorithm,
     /// Seconds a replaced key stays in the JWKS: the longest JWT lifetime, plus a minute.
     pub retention: i64,
+    /// Seconds a planned next key is published before it signs.
+    pub publish_ahead: i64,
 }
 
 fn data(secret: &Secret, key: &str) -> Option<String> {
@@ -91,6 +107,16 @@ fn render(name: &str, stored: &Stored, base: Option<&Secret>) -> Secret {
         PREVIOUS_KEYS.to_owned(),
         ByteString(keys.previous_to_json().into_bytes()),
     );
+    if let Some(next) = keys.next() {
+        data.insert(
+            NEXT_KEY.to_owned(),
+            ByteString(next.key.to_pem().as_bytes().to_vec()),
+        );
+        data.insert(
+            NEXT_ACTIVATES_AT.to_owned(),
+            ByteString(next.activates_at.to_string().into_bytes()),
+        );
+    }
     let metadata = match base {
         Some(secret) => secret.metadata.clone(),
         None => ObjectMeta {
@@ -119,7 +145,13 @@ pub fn interpret(
 ) -> Result<(Stored, Option<Secret>), KeyError> {
     let current = data(secret, CURRENT_KEY).ok_or(KeyError::Pem)?;
     let previous = data(secret, PREVIOUS_KEYS);
-    let keys = KeySet::from_stored(&current, previous.as_deref())?;
+    let mut keys = KeySet::from_stored(&current, previous.as_deref())?;
+    if let (Some(pem), Some(at)) = (
+        data(secret, NEXT_KEY),
+        data(secret, NEXT_ACTIVATES_AT).and_then(|t| t.trim().parse::<i64>().ok()),
+    ) {
+        keys.plan(SigningKey::from_pem(&pem)?, at);
+    }
     let stored_record_key = secret
         .data
         .as_ref()
@@ -130,11 +162,15 @@ pub fn interpret(
         keys,
         record_key: stored_record_key.unwrap_or_else(RecordKey::generate),
     };
-    let requested = annotation(secret, ROTATE_ANNOTATION);
-    let rotation_requested =
-        requested.is_some() && requested != annotation(secret, ROTATED_ANNOTATION);
-    let rotate = rotation_requested || stored.keys.current().algorithm() != policy.algorithm;
-    if !rotate && !record_key_missing {
+    let new_request = |asked: &str, done: &str| {
+        let requested = annotation(secret, asked);
+        requested.filter(|r| Some(*r) != annotation(secret, done))
+    };
+    let emergency = new_request(ROTATE_ANNOTATION, ROTATED_ANNOTATION);
+    let planned = new_request(PLAN_ANNOTATION, PLANNED_ANNOTATION);
+    let rotate = emergency.is_some() || stored.keys.current().algorithm() != policy.algorithm;
+    let due = stored.keys.next().is_some_and(|n| n.activates_at <= now);
+    if !rotate && planned.is_none() && !due && !record_key_missing {
         return Ok((stored, None));
     }
     if rotate {
@@ -143,14 +179,27 @@ pub fn interpret(
             now,
             now + policy.retention,
         );
+    } else {
+        stored.keys.promote_due(now, now + policy.retention);
+        if planned.is_some() {
+            stored.keys.plan(
+                SigningKey::generate(policy.algorithm)?,
+                now + policy.publish_ahead,
+            );
+        }
     }
     let mut updated = render("", &stored, Some(secret));
-    if let Some(requested) = requested.filter(|_| rotate) {
-        updated
-            .metadata
-            .annotations
-            .get_or_insert_with(BTreeMap::new)
-            .insert(ROTATED_ANNOTATION.to_owned(), requested.to_owned());
+    let annotations = updated
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    for (done, request) in [
+        (ROTATED_ANNOTATION, emergency),
+        (PLANNED_ANNOTATION, planned),
+    ] {
+        if let Some(request) = request {
+            annotations.insert(done.to_owned(), request.to_owned());
+        }
     }
     Ok((stored, Some(updated)))
 }
@@ -215,36 +264,212 @@ pub async fn follow(api: Api<Secret>, name: String, policy: KeyPolicy, keys: Key
         .default_backoff()
         .applied_objects()
         .boxed();
-    while let Some(event) = events.next().await {
-        let secret = match event {
-            Ok(secret) => secret,
-            Err(error) => {
-                tracing::warn!(error = %logged(&error), "signing key secret watch failed; retrying");
-                continue;
+    // The Secret as last seen, judged again when a planned next key's time comes.
+    let mut last: Option<Secret> = None;
+    loop {
+        let due = keys.load().next().map(|next| next.activates_at);
+        let until_due = async {
+            match due {
+                Some(at) => {
+                    let wait = u64::try_from(at - jwt::now()).unwrap_or(0);
+                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                }
+                None => std::future::pending().await,
             }
         };
-        match interpret(&secret, &policy, jwt::now()) {
-            Ok((Stored { keys: next, .. }, None)) => {
-                if next.current().kid() != keys.load().current().kid()
-                    || next.previous().len() != keys.load().previous().len()
-                {
-                    tracing::info!(kid = next.current().kid(), "signing keys changed");
+        let secret = tokio::select! {
+            event = events.next() => match event {
+                None => return,
+                Some(Ok(secret)) => secret,
+                Some(Err(error)) => {
+                    tracing::warn!(error = %logged(&error), "signing key secret watch failed; retrying");
+                    continue;
                 }
-                keys.store(next);
+            },
+            () = until_due => match last.clone() {
+                Some(secret) => secret,
+                None => continue,
+            },
+        };
+        last = Some(secret.clone());
+        apply(&api, &name, &secret, &policy, &keys).await;
+    }
+}
+
+/// What a key Secret means now: the keys to use, or the write that rotates them (only the
+/// write that wins takes effect; the watch then delivers it to every replica).
+async fn apply(api: &Api<Secret>, name: &str, secret: &Secret, policy: &KeyPolicy, keys: &Keys) {
+    match interpret(secret, policy, jwt::now()) {
+        Ok((Stored { keys: next, .. }, None)) => {
+            let now = keys.load();
+            if next.current().kid() != now.current().kid()
+                || next.previous().len() != now.previous().len()
+                || next.next().map(|n| n.key.kid()) != now.next().map(|n| n.key.kid())
+            {
+                tracing::info!(
+                    kid = next.current().kid(),
+                    next = next.next().map(|n| n.key.kid()),
+                    "signing keys changed"
+                );
             }
-            // Only the write that wins takes effect; the watch then delivers it to everyone.
-            Ok((_, Some(update))) => {
-                match api.replace(&name, &PostParams::default(), &update).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 409 => {}
-                    Err(error) => {
-                        tracing::warn!(error = %logged(&error), "failed to rotate the signing key")
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(error = %logged(&error), "ignoring an unusable signing key secret")
-            }
+            keys.store(next);
         }
+        Ok((_, Some(update))) => match api.replace(name, &PostParams::default(), &update).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(error) => {
+                tracing::warn!(error = %logged(&error), "failed to rotate the signing key")
+            }
+        },
+        Err(error) => {
+            tracing::warn!(error = %logged(&error), "ignoring an unusable signing key secret")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
+
+    use super::*;
+    use crate::jwt::{Account, DEFAULT_AUDIENCE, Grant, LifetimeLimits, Policy, Source};
+
+    const NOW: i64 = 1_800_000_000;
+    const AHEAD: i64 = 900;
+
+    fn policy() -> KeyPolicy {
+        KeyPolicy {
+            algorithm: Algorithm::Es256,
+            retention: 86_460,
+            publish_ahead: AHEAD,
+        }
+    }
+
+    fn stored_secret() -> Secret {
+        let stored = Stored {
+            keys: KeySet::new(SigningKey::generate(Algorithm::Es256).unwrap()),
+            record_key: RecordKey::generate(),
+        };
+        render("keys", &stored, None)
+    }
+
+    fn annotated(mut secret: Secret, key: &str, value: &str) -> Secret {
+        secret
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        secret
+    }
+
+    fn mint(keys: &KeySet, now: i64) -> String {
+        let grant = Grant {
+            account: Account {
+                email: "ci@example.com".into(),
+                groups: None,
+                allowed_scopes: None,
+            },
+            source: Source {
+                namespace: "ns".into(),
+                name: "ci".into(),
+                uid: "u".into(),
+                revision: 1,
+            },
+            expires_at: None,
+        };
+        let policy = Policy {
+            issuer: "https://tokens.example.com".into(),
+            audience: DEFAULT_AUDIENCE.into(),
+            limits: LifetimeLimits {
+                default: 300,
+                max: 86_400,
+            },
+        };
+        policy.mint(keys, &grant, None, None, now).unwrap().jwt
+    }
+
+    /// What a verifier that caches the JWKS does: find the JWT's `kid` in its copy.
+    fn verifies_with(cached: &jsonwebtoken::jwk::JwkSet, jwt: &str) -> bool {
+        let kid = decode_header(jwt).unwrap().kid.unwrap();
+        let Some(jwk) = cached.find(&kid) else {
+            return false;
+        };
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
+        validation.set_audience(&[DEFAULT_AUDIENCE]);
+        validation.validate_exp = false;
+        decode::<serde_json::Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &validation).is_ok()
+    }
+
+    #[test]
+    fn a_planned_key_is_published_before_it_signs_so_a_cached_jwks_verifies_its_jwts() {
+        let secret = annotated(stored_secret(), PLAN_ANNOTATION, "2026-12-06");
+        let (planned, update) = interpret(&secret, &policy(), NOW).unwrap();
+        let update = update.expect("the plan is written");
+        let next = planned
+            .keys
+            .next()
+            .expect("a next key")
+            .key
+            .kid()
+            .to_owned();
+        assert_ne!(
+            next,
+            planned.keys.current().kid(),
+            "the current key still signs"
+        );
+        assert_eq!(planned.keys.next().unwrap().activates_at, NOW + AHEAD);
+        // A verifier fetches the JWKS now, and keeps it (a cache, a refetch cool-down).
+        let cached = planned.keys.jwks(NOW);
+        assert!(
+            cached.find(&next).is_some(),
+            "the next key is published at once"
+        );
+        let before = mint(&planned.keys, NOW);
+        assert!(verifies_with(&cached, &before));
+
+        // Not yet due: nothing changes; then due: the next key becomes current.
+        let (same, nothing) = interpret(&update, &policy(), NOW + AHEAD - 1).unwrap();
+        assert!(nothing.is_none());
+        assert_eq!(same.keys.current().kid(), planned.keys.current().kid());
+        let (promoted, written) = interpret(&update, &policy(), NOW + AHEAD).unwrap();
+        assert!(written.is_some(), "the promotion is written");
+        assert_eq!(promoted.keys.current().kid(), next);
+        assert!(promoted.keys.next().is_none());
+        let after = mint(&promoted.keys, NOW + AHEAD);
+        assert_eq!(
+            decode_header(&after).unwrap().kid.as_deref(),
+            Some(next.as_str())
+        );
+        assert!(
+            verifies_with(&cached, &after),
+            "the JWKS cached before the rotation verifies the new key's JWTs"
+        );
+        // The old key stays published for the JWTs it signed.
+        assert!(
+            promoted
+                .keys
+                .jwks(NOW + AHEAD)
+                .find(planned.keys.current().kid())
+                .is_some()
+        );
+        // The plan is acted on once.
+        let (_, again) = interpret(&written.unwrap(), &policy(), NOW + AHEAD + 1).unwrap();
+        assert!(again.is_none());
+    }
+
+    #[test]
+    fn an_emergency_rotation_stays_immediate_and_replaces_a_planned_one() {
+        let secret = annotated(stored_secret(), PLAN_ANNOTATION, "plan-1");
+        let (planned, update) = interpret(&secret, &policy(), NOW).unwrap();
+        let update = annotated(update.unwrap(), ROTATE_ANNOTATION, "now");
+        let (rotated, written) = interpret(&update, &policy(), NOW + 1).unwrap();
+        assert!(written.is_some());
+        assert_ne!(rotated.keys.current().kid(), planned.keys.current().kid());
+        assert_ne!(
+            Some(rotated.keys.current().kid()),
+            planned.keys.next().map(|n| n.key.kid()),
+            "a fresh key, not the published one"
+        );
+        assert!(rotated.keys.next().is_none());
     }
 }

@@ -140,6 +140,13 @@ pub struct TokenServiceArgs {
           value_parser = listen::parse_duration)]
     pub index_staleness_bound: std::time::Duration,
 
+    /// In a planned rotation (annotation iam.witboost.com/planned-rotation-requested-at on the
+    /// key Secret), how long the next key is published in the JWKS before it signs: longer than
+    /// the verifiers' JWKS caches keep a document (e.g. 15m).
+    #[arg(long, env = "WITBOOST_KEY_PUBLISH_AHEAD", default_value = "15m",
+          value_parser = listen::parse_duration)]
+    pub key_publish_ahead: std::time::Duration,
+
     /// Connection limits, applied to the token service and the admin server alike.
     #[command(flatten)]
     pub connections: ConnectionLimits,
@@ -167,6 +174,7 @@ impl TokenServiceArgs {
             signing_key_namespace: None,
             forward_auth_cache_size: JwtCache::DEFAULT_CAPACITY,
             index_staleness_bound: freshness::DEFAULT_STALENESS_BOUND,
+            key_publish_ahead: std::time::Duration::from_secs(900),
             connections: ConnectionLimits::default(),
             namespace: None,
         }
@@ -216,6 +224,7 @@ impl TokenService {
         let key_policy = KeyPolicy {
             algorithm: args.jwt_algorithm,
             retention: args.max_jwt_duration + 60,
+            publish_ahead: i64::try_from(args.key_publish_ahead.as_secs()).unwrap_or(i64::MAX),
         };
         let stored = keystore::load_or_create(&secrets, &args.signing_key_secret, &key_policy)
             .await
