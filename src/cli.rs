@@ -48,6 +48,8 @@ pub enum Command {
     /// Work with access token values.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The kubectl plugin (`kubectl witboost`), under this binary's own name.
+    Plugin(crate::plugin::Plugin),
     /// Edit a Witboost Helm values file (for GitOps: the result is committed or fed to Flux).
     #[command(subcommand)]
     Values(ValuesCommand),
@@ -82,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Values(command) => Ok(crate::witboost_config::command::run(command)),
+        Command::Plugin(plugin) => Ok(crate::plugin::run(plugin).await),
         Command::Token(TokenCommand::Check) => {
             if let Some(prompt) = token_prompt(std::io::stdin().is_terminal()) {
                 eprintln!("{prompt}");
