@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
         .next()
         .is_some_and(|argv0| plugin::invoked_as_plugin(&argv0))
     {
-        return plugin::run(Plugin::parse()).await;
+        return cli::run_plugin(Plugin::parse()).await;
     }
     match cli::run(Cli::parse()).await {
         Ok(code) => code,

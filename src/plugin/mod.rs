@@ -16,7 +16,6 @@ mod wait;
 use std::{
     io::{BufRead, IsTerminal, Write},
     path::PathBuf,
-    process::ExitCode,
     time::Duration,
 };
 
@@ -128,29 +127,23 @@ pub fn invoked_as_plugin(argv0: &std::ffi::OsStr) -> bool {
         .is_some_and(|stem| stem == PLUGIN_BINARY)
 }
 
-/// Runs the plugin; errors are reported on standard error with kubectl's exit codes.
-pub async fn run(plugin: Plugin) -> ExitCode {
-    match dispatch(plugin).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            let code = error.downcast_ref::<Refusal>().map_or(1, |r| r.code);
-            eprintln!("error: {}", crate::cli::error_report(&error));
-            ExitCode::from(code)
-        }
-    }
+/// The exit code of a failed command: 2 for a usage error, else 1.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    error.downcast_ref::<Refusal>().map_or(1, |r| r.code)
 }
 
-async fn dispatch(plugin: Plugin) -> anyhow::Result<()> {
+/// Runs the plugin's command line.
+pub async fn run(plugin: Plugin) -> anyhow::Result<()> {
     let Plugin { cluster, command } = plugin;
     if cluster.all_namespaces && !matches!(command, PluginCommand::Status(_)) {
         return Err(Refusal::usage("--all-namespaces applies to status only"));
     }
-    let context = Connection::connect(&cluster).await?;
+    let connection = Connection::connect(&cluster).await?;
     match command {
-        PluginCommand::Status(args) => status::run(&context, args).await,
-        PluginCommand::Regenerate(args) => regenerate::run(&context, args).await,
-        PluginCommand::Revoke(args) => revoke::run(&context, args).await,
-        PluginCommand::Token(args) => token::run(&context, args).await,
+        PluginCommand::Status(args) => status::run(&connection, args).await,
+        PluginCommand::Regenerate(args) => regenerate::run(&connection, args).await,
+        PluginCommand::Revoke(args) => revoke::run(&connection, args).await,
+        PluginCommand::Token(args) => token::run(&connection, args).await,
     }
 }
 
