@@ -138,6 +138,10 @@ pub async fn run(plugin: Plugin) -> anyhow::Result<()> {
     if cluster.all_namespaces && !matches!(command, PluginCommand::Status(_)) {
         return Err(Refusal::usage("--all-namespaces applies to status only"));
     }
+    // A token is not fetched for a terminal at all: nothing to connect for.
+    if let PluginCommand::Token(args) = &command {
+        token::check_destination(args.show)?;
+    }
     let connection = Connection::connect(&cluster).await?;
     match command {
         PluginCommand::Status(args) => status::run(&connection, args).await,

@@ -35,10 +35,15 @@ pub fn value_of(secret: &Secret) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-pub async fn run(connection: &Connection, args: TokenArgs) -> anyhow::Result<()> {
-    if let Some(why) = refusal(std::io::stdout().is_terminal(), args.show) {
-        return Err(Refusal::failure(why));
+/// Refuses when standard output is a terminal and `--show` was not given.
+pub fn check_destination(show: bool) -> anyhow::Result<()> {
+    match refusal(std::io::stdout().is_terminal(), show) {
+        Some(why) => Err(Refusal::failure(why)),
+        None => Ok(()),
     }
+}
+
+pub async fn run(connection: &Connection, args: TokenArgs) -> anyhow::Result<()> {
     let namespace = connection.namespace();
     let token = connection.token(&args.token).await?;
     let secret_name = token

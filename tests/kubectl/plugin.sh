@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `kubectl witboost`, found by kubectl itself: a symlink `kubectl-witboost` to the binary on PATH
 # is listed by `kubectl plugin list`, and `kubectl witboost status`, `token` and `regenerate`
-# work against the sandbox with the operator (or the cluster of KUBECONFIG with
-# WITBOOST_E2E_CLUSTER=1; tests/e2e/lib.sh does the set-up).
+# work (at a terminal too, through script(1): `token` needs --show, `revoke` asks) against the
+# sandbox with the operator, or the cluster of KUBECONFIG with WITBOOST_E2E_CLUSTER=1
+# (tests/e2e/lib.sh does the set-up).
 #
 # Usage: tests/kubectl/plugin.sh KUBECTL BINARY
 set -euo pipefail
@@ -39,6 +40,22 @@ step "kubectl witboost token: the Secret's value, into a pipe"
 value=$(kw token ci-pipeline-token)
 [[ "$value" == "$(k get secret -n "$E2E_NS" ci-pipeline-token -o jsonpath='{.data.token}' | base64 -d)" ]] ||
     fail "kubectl witboost token printed another value than the Secret's"
+
+step "at a terminal (script(1) gives it one): no token without --show, a question before a change"
+at_terminal() { script -qec "$1" /dev/null; }
+code=0
+said=$(at_terminal "$E2E_KUBECTL witboost token ci-pipeline-token -n $E2E_NS" </dev/null 2>&1) || code=$?
+[[ $code == 1 ]] || fail "token at a terminal exited $code, expected 1"
+contains "$said" "refusing to print a token to a terminal"
+[[ "$said" != *"$value"* ]] || fail "token printed the value to a terminal"
+contains "$(at_terminal "$E2E_KUBECTL witboost token ci-pipeline-token --show -n $E2E_NS" </dev/null)" "$value"
+code=0
+said=$(echo n | at_terminal "$E2E_KUBECTL witboost revoke ci-pipeline-token -n $E2E_NS" 2>&1) || code=$?
+[[ $code == 1 ]] || fail "revoke answered 'n' exited $code, expected 1"
+contains "$said" "Revoke $E2E_NS/ci-pipeline-token? "
+contains "$said" "not confirmed: nothing changed"
+[[ "$(k get accesstoken -n "$E2E_NS" ci-pipeline-token -o jsonpath='{.status.phase}')" == Active ]] ||
+    fail "the token is no longer Active after revoke was not confirmed"
 
 step "kubectl witboost regenerate: refused without --yes from a pipe, then revision 1 → 2"
 code=0
