@@ -101,7 +101,7 @@ lua:
 # they run three at a time, longest first; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
 EXTERNAL := ext-standin ext-nginx ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-operator \
-	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm
+	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm ext-plugin
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
 
@@ -115,6 +115,8 @@ ext-imperative:
 	tests/kubectl/imperative.sh $(VENV)/bin/kubectl $(BIN)
 ext-helm:
 	tests/helm/run.sh $(BIN) $(VENV)/bin/python
+ext-plugin:
+	tests/kubectl/plugin.sh $(VENV)/bin/kubectl $(BIN)
 ext-operator:
 	tests/kubectl/operator.sh $(VENV)/bin/kubectl $(BIN)
 ext-basic-auth:

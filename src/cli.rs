@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::operator::{RunArgs, Running};
+use crate::plugin::Plugin;
 use crate::sandbox::SandboxArgs;
 use crate::witboost_config::command::ValuesCommand;
 use crate::{crd, telemetry, token::Token};
@@ -48,6 +49,8 @@ pub enum Command {
     /// Work with access token values.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The kubectl plugin (`kubectl witboost`), under this binary's own name.
+    Plugin(Plugin),
     /// Edit a Witboost Helm values file (for GitOps: the result is committed or fed to Flux).
     #[command(subcommand)]
     Values(ValuesCommand),
@@ -82,6 +85,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Values(command) => Ok(crate::witboost_config::command::run(command)),
+        Command::Plugin(plugin) => Ok(run_plugin(plugin).await),
         Command::Token(TokenCommand::Check) => {
             if let Some(prompt) = token_prompt(std::io::stdin().is_terminal()) {
                 eprintln!("{prompt}");
@@ -98,6 +102,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+    }
+}
+
+/// Runs `kubectl witboost`: a failure is reported on standard error, with kubectl's exit codes
+/// (1, or 2 for a usage error).
+pub async fn run_plugin(plugin: Plugin) -> ExitCode {
+    match crate::plugin::run(plugin).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error_report(&error));
+            ExitCode::from(crate::plugin::exit_code(&error))
         }
     }
 }

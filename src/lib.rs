@@ -9,6 +9,7 @@ pub mod crd;
 pub mod jwt;
 pub mod leader;
 pub mod operator;
+pub mod plugin;
 pub mod policy;
 pub mod rbac;
 pub mod sandbox;

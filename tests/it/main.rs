@@ -23,6 +23,7 @@ mod crd_rules;
 mod crds;
 mod examples;
 mod operator_shutdown;
+mod plugin;
 mod sandbox_signals;
 mod security_records;
 mod server_connections;
