@@ -198,6 +198,24 @@ impl Connection {
         kube::Api::namespaced(self.client.clone(), self.namespace())
     }
 
+    /// Merge-patches AccessToken `name`; `what` says what the patch does, for its error.
+    pub async fn patch_token(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        self.tokens()
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(patch),
+            )
+            .await
+            .with_context(|| format!("failed to {what} AccessToken {}/{name}", self.namespace()))?;
+        Ok(())
+    }
+
     /// The AccessToken `name`, or a failure that says it does not exist.
     pub async fn token(&self, name: &str) -> anyhow::Result<AccessToken> {
         self.tokens()

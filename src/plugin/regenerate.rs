@@ -1,9 +1,7 @@
 //! `kubectl witboost regenerate TOKEN`: a new value for an Active token, same expiry, through the
 //! annotation `iam.witboost.com/regenerate-requested-at`; then the wait for the new revision.
 
-use anyhow::Context;
 use clap::Args;
-use kube::api::{Patch, PatchParams};
 
 use super::{ChangeArgs, Connection, Refusal, confirm, wait};
 use crate::crd::{AccessToken, AccessTokenPhase, REGENERATE_ANNOTATION};
@@ -112,11 +110,7 @@ pub async fn run(connection: &Connection, args: RegenerateArgs) -> anyhow::Resul
     let patch = serde_json::json!({
         "metadata": { "annotations": { REGENERATE_ANNOTATION: request } }
     });
-    connection
-        .tokens()
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .with_context(|| format!("failed to annotate AccessToken {namespace}/{name}"))?;
+    connection.patch_token(&name, &patch, "annotate").await?;
     eprintln!("requested a new value for {namespace}/{name}; waiting for the operator…");
     let done = wait::until(
         connection,

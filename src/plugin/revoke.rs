@@ -1,8 +1,6 @@
 //! `kubectl witboost revoke TOKEN`: `spec.revoked: true`, then the wait for phase Revoked.
 
-use anyhow::Context;
 use clap::Args;
-use kube::api::{Patch, PatchParams};
 
 use super::regenerate::Snapshot;
 use super::{ChangeArgs, Connection, confirm, wait};
@@ -52,11 +50,7 @@ pub async fn run(connection: &Connection, args: RevokeArgs) -> anyhow::Result<()
         yes,
     )?;
     let patch = serde_json::json!({ "spec": { "revoked": true } });
-    connection
-        .tokens()
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .with_context(|| format!("failed to revoke AccessToken {namespace}/{name}"))?;
+    connection.patch_token(&name, &patch, "revoke").await?;
     eprintln!("set spec.revoked on {namespace}/{name}; waiting for the operator…");
     let done = wait::until(
         connection,
