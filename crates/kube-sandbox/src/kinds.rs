@@ -105,45 +105,53 @@ fn protobuf<P: prost::Message + Default + Debug>(raw: &[u8]) -> Result<String, p
     P::decode(raw).map(|m| format!("{m:?}"))
 }
 
-fn check<T: DeserializeOwned>(value: &Value) -> Result<(), TypeError> {
-    // Decoding with the path tracked costs a third more: only a failure needs the path.
-    if T::deserialize(value).is_ok() {
-        return Ok(());
-    }
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(_) => Ok(()),
+/// What decoding an object with a kind's Kubernetes type found: the type error (with its
+/// path), or the fields the type does not declare.
+type Decoded = Result<Vec<Vec<Segment>>, TypeError>;
+
+/// Decodes `value` as `T` once, tracking both the path of a failure and the fields `T` does not
+/// declare. One instantiation of `T`'s `Deserialize` per kind serves [`check`] and [`unknown`]:
+/// the derived decoders of the Kubernetes types are most of this crate's machine code, so each
+/// further deserializer they are instantiated for costs about as much compile time again.
+fn decode<T: DeserializeOwned>(value: &Value) -> Decoded {
+    let mut found = vec![];
+    let mut callback = |path: serde_ignored::Path<'_>| {
+        let mut segments = vec![];
+        segments_of(&path, &mut segments);
+        found.push(segments);
+    };
+    let ignored = serde_ignored::Deserializer::new(value, &mut callback);
+    match serde_path_to_error::deserialize::<_, T>(ignored) {
+        Ok(_) => Ok(found),
         Err(e) => {
             let path = e.path().to_string();
             let message = e.inner().to_string();
             // serde names a missing field in its message only: "missing field `containers`".
-            match message
+            Err(match message
                 .strip_prefix("missing field `")
                 .and_then(|m| m.strip_suffix('`'))
             {
-                Some(field) => Err(TypeError::Missing {
+                Some(field) => TypeError::Missing {
                     path: if path == "." || path.is_empty() {
                         field.to_string()
                     } else {
                         format!("{path}.{field}")
                     },
-                }),
-                None => Err(TypeError::Decode { path, message }),
-            }
+                },
+                None => TypeError::Decode { path, message },
+            })
         }
     }
+}
+
+fn check<T: DeserializeOwned>(value: &Value) -> Result<(), TypeError> {
+    decode::<T>(value).map(drop)
 }
 
 /// The fields of `value` the type does not declare (Go's decoding drops them), in document
 /// order; `None` if the object does not decode.
 fn unknown<T: DeserializeOwned>(value: &Value) -> Option<Vec<Vec<Segment>>> {
-    let mut found = vec![];
-    serde_ignored::deserialize::<_, _, T>(value, |path| {
-        let mut segments = vec![];
-        segments_of(&path, &mut segments);
-        found.push(segments);
-    })
-    .ok()?;
-    Some(found)
+    decode::<T>(value).ok()
 }
 
 fn segments_of(path: &serde_ignored::Path<'_>, out: &mut Vec<Segment>) {
