@@ -153,7 +153,9 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
                 "http"
             };
             let addrs = crate::sandbox::OperatorAddrs {
-                token_service: format!("{scheme}://{}", running.token_service_addr()),
+                token_service: running
+                    .token_service_addr()
+                    .map_or_else(|| "none".into(), |a| format!("{scheme}://{a}")),
                 admin: running
                     .admin_addr()
                     .map_or_else(|| "none".into(), |a| format!("http://{a}")),
