@@ -131,13 +131,15 @@ def install_and_upgrade(kubectl, cfg):
     release = cfg.install(CHART, RELEASE, namespace=NAMESPACE, create_namespace=True, timeout=120)
     check(release["status"] == "deployed", "helm install (default values)", release["status"])
     check_rendered(kubectl, cfg, 1)
-    replicas = kubectl.ok("get", "deployment", FULLNAME, "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
-    check(replicas == "2", "the Deployment has the default 2 replicas", replicas)
+    replicas = kubectl.ok("get", "deployment", f"{FULLNAME}-token-service", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
+    check(replicas == "2", "the token service's Deployment has the default 2 replicas", replicas)
+    replicas = kubectl.ok("get", "deployment", f"{FULLNAME}-controllers", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
+    check(replicas == "1", "the controllers' Deployment has the default 1 replica", replicas)
 
     cfg.upgrade(CHART, RELEASE, {"replicaCount": 3}, namespace=NAMESPACE, timeout=120)
     check_rendered(kubectl, cfg, 2)
-    replicas = kubectl.ok("get", "deployment", FULLNAME, "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
-    check(replicas == "3", "helm upgrade --set replicaCount=3: the Deployment has 3 replicas", replicas)
+    replicas = kubectl.ok("get", "deployment", f"{FULLNAME}-token-service", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
+    check(replicas == "3", "helm upgrade --set replicaCount=3: the token service's Deployment has 3 replicas", replicas)
 
 
 def binding(kind, name, role, user, namespace=None):
@@ -328,8 +330,9 @@ def tokens_survive_uninstall(kubectl, cfg):
 
     cfg.uninstall(RELEASE, timeout=120)
     check(cfg.list(all_states=True) == [], "helm uninstall: no release left")
-    found, err = kubectl.exists("deployment", FULLNAME, "-n", NAMESPACE)
-    check(not found and "NotFound" in err, "the chart's Deployment is gone", err or "still there")
+    for deployment in (f"{FULLNAME}-controllers", f"{FULLNAME}-token-service"):
+        found, err = kubectl.exists("deployment", deployment, "-n", NAMESPACE)
+        check(not found and "NotFound" in err, f"the chart's Deployment {deployment} is gone", err or "still there")
     found, err = kubectl.exists("clusterrole", f"{FULLNAME}-view")
     check(not found and "NotFound" in err, "the chart's view ClusterRole is gone", err or "still there")
     for crd in CRDS:
