@@ -162,3 +162,40 @@ async fn apart_the_controllers_issue_and_the_token_service_only_reads_and_exchan
     service.shutdown().await.unwrap();
     controllers.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apart_the_token_service_is_not_ready_while_its_index_is_stale() {
+    let h = Harness::without_operator(config()).await;
+    let controllers = Running::start(h.client.clone(), &run_args("controllers"))
+        .await
+        .expect("the controllers start");
+    let mut args = run_args("token-service");
+    args.token_service.index_staleness_bound = std::time::Duration::from_secs(1);
+    let service = Running::start(h.client.clone(), &args)
+        .await
+        .expect("the token service starts");
+    let admin = service.admin_addr().expect("an admin server");
+    let readyz = || async move { http(admin, "GET", "/readyz", "").await.0 };
+    eventually(15, "the token service to be ready", || async {
+        (readyz().await == 200).then_some(())
+    })
+    .await;
+
+    // The API server refuses every new watch of AccessTokens, and the open ones end.
+    h.sandbox
+        .faults()
+        .fail_next("watch", "accesstokens", u32::MAX, 500);
+    h.sandbox.faults().close_watches();
+    eventually(15, "the token service to report not ready", || async {
+        (readyz().await == 503).then_some(())
+    })
+    .await;
+    h.sandbox.faults().clear_failures();
+    eventually(30, "the token service to be ready again", || async {
+        (readyz().await == 200).then_some(())
+    })
+    .await;
+
+    service.shutdown().await.unwrap();
+    controllers.shutdown().await.unwrap();
+}
