@@ -324,7 +324,9 @@ mod tests {
                 "; forbidden: the operator may not get secrets (in namespace ops); the Helm chart \
                  grants it with rbac.create=true (ClusterRole <fullname>, or a Role in \
                  watchNamespace; the signing-key Secret: Role <fullname>-signing-key in the \
-                 release namespace); see docs/install.md#rbac-which-rule-serves-what"
+                 release namespace, for the token service Role \
+                 <fullname>-token-service-signing-key); see \
+                 docs/install.md#rbac-which-rule-serves-what"
             ),
             "{report}"
         );

@@ -134,6 +134,7 @@ impl From<&RunArgs> for OperatorConfig {
             policy_required: args.policy_required,
             record_key: None,
             admin_only: !args.runs(Component::Controllers),
+            leading: None,
         }
     }
 }

@@ -74,4 +74,7 @@ pub struct OperatorConfig {
     /// Run no controllers (and so no leader election): only the admin server, for a token
     /// service running apart (`--components token-service`).
     pub admin_only: bool,
+    /// Told whether this replica leads (its controllers run): the signing-key Secret's owner
+    /// rotates the keys only then.
+    pub leading: Option<tokio::sync::watch::Sender<bool>>,
 }

@@ -75,7 +75,9 @@ impl Running {
             anyhow::bail!("--components names nothing to run");
         }
         let mut registry = telemetry::registry();
-        // The controllers own the signing-key Secret; a token service apart only reads it.
+        // The controllers own the signing-key Secret, and the leading replica rotates it; a
+        // token service apart only reads it.
+        let (leading, leading_rx) = tokio::sync::watch::channel(false);
         let service_args = server::TokenServiceArgs {
             namespace: args.namespace.clone(),
             key_access: if controllers {
@@ -83,9 +85,11 @@ impl Running {
             } else {
                 server::KeyAccess::Reader
             },
+            leading: controllers.then_some(leading_rx),
             ..args.token_service.clone()
         };
         let mut config = OperatorConfig {
+            leading: controllers.then_some(leading),
             leader_election: (controllers && args.leader_elect)
                 .then(|| lease_config(&client, args)),
             basic_auth,

@@ -51,6 +51,9 @@ impl Operator {
                 let _ = ready_tx.send(true);
             }
             (Some(metrics), None) => {
+                if let Some(leading) = &config.leading {
+                    leading.send_replace(true);
+                }
                 let (controllers, synced) =
                     controllers(client.clone(), &config, metrics, shutdown.clone());
                 tasks.extend(controllers);

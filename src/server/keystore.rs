@@ -8,7 +8,8 @@
 //!   come first makes it current.
 //!
 //! Only its owner writes it ([`KeyAccess::Owner`]: the controllers' side, which also signs the
-//! JWTs kept in Secrets). A token service running apart from the controllers is a
+//! JWTs kept in Secrets): any owner replica creates it if absent at start, and the leading one
+//! (the replica whose controllers run) rotates it; a standby follows it as a reader does. A token service running apart from the controllers is a
 //! [`KeyAccess::Reader`]: it waits for the Secret, follows it by its name and never writes, so its
 //! identity needs no right but reading that one Secret. A planned key whose time has come signs
 //! in a reader at once, as in the owner, which writes the promotion.
@@ -28,6 +29,7 @@ use kube::{
     api::{ObjectMeta, PostParams},
     runtime::{WatchStreamExt, watcher},
 };
+use tokio::sync::watch;
 
 use crate::jwt::Keys;
 use crate::jwt::{self, Algorithm, KeyError, KeySet, SigningKey};
@@ -315,13 +317,15 @@ fn logged(error: &dyn std::error::Error) -> String {
 }
 
 /// Follows the key Secret: rotations by any replica (or by hand) reach every replica's key set.
-/// An owner writes the rotations it sees due; a reader only takes the keys it reads.
+/// An owner writes the rotations it sees due while `leading` says so (always without it); a
+/// reader, or an owner standing by, only takes the keys it reads.
 pub async fn follow(
     api: Api<Secret>,
     name: String,
     policy: KeyPolicy,
     keys: Keys,
     access: KeyAccess,
+    mut leading: Option<watch::Receiver<bool>>,
 ) {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut events = watcher(api.clone(), config)
@@ -354,11 +358,17 @@ pub async fn follow(
                 Some(secret) => secret,
                 None => continue,
             },
+            // Leading now: act on what a standby only read (a rotation asked for meanwhile).
+            () = changed(&mut leading) => match last.clone() {
+                Some(secret) => secret,
+                None => continue,
+            },
         };
         last = Some(secret.clone());
-        match access {
-            KeyAccess::Owner => apply(&api, &name, &secret, &policy, &keys).await,
-            KeyAccess::Reader => match read(&secret, &policy, jwt::now()) {
+        let writes = access == KeyAccess::Owner && leading.as_ref().is_none_or(|l| *l.borrow());
+        match writes {
+            true => apply(&api, &name, &secret, &policy, &keys).await,
+            false => match read(&secret, &policy, jwt::now()) {
                 Ok(next) => take(&keys, next),
                 Err(error) => {
                     tracing::warn!(error = %logged(&error), "ignoring an unusable signing key secret")
@@ -366,6 +376,16 @@ pub async fn follow(
             },
         }
     }
+}
+
+/// Resolves when `leading` changes; never without it, or once its sender is gone.
+async fn changed(leading: &mut Option<watch::Receiver<bool>>) {
+    if let Some(leading) = leading
+        && leading.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// What a key Secret means now: the keys to use, or the write that rotates them (only the

@@ -162,6 +162,11 @@ pub struct TokenServiceArgs {
     /// its own: `run` makes the controllers' side the owner (`--components`).
     #[arg(skip)]
     pub key_access: KeyAccess,
+
+    /// For an owner: whether this replica leads (its controllers run), the only one that
+    /// rotates the keys; `None` rotates whenever a rotation is due. Set by `run`.
+    #[arg(skip)]
+    pub leading: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl TokenServiceArgs {
@@ -184,6 +189,7 @@ impl TokenServiceArgs {
             connections: ConnectionLimits::default(),
             namespace: None,
             key_access: KeyAccess::Owner,
+            leading: None,
         }
     }
 
@@ -255,6 +261,7 @@ impl SigningKeys {
             key_policy,
             keys.clone(),
             args.key_access,
+            args.leading.clone(),
         )));
         Ok(Self {
             keys,

@@ -50,6 +50,7 @@ pub fn config() -> OperatorConfig {
         // Without the token service no key authenticates records; `with_token_service` sets it.
         record_key: None,
         admin_only: false,
+        leading: None,
     }
 }
 

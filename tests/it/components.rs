@@ -199,3 +199,49 @@ async fn apart_the_token_service_is_not_ready_while_its_index_is_stale() {
     service.shutdown().await.unwrap();
     controllers.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_only_the_leader_rotates_the_keys_and_both_follow() {
+    let h = Harness::without_operator(config()).await;
+    let both = "controllers,token-service";
+    let first = Running::start(h.client.clone(), &run_args(both))
+        .await
+        .expect("the first replica starts");
+    within(15, "the first replica to lead", first.ready()).await;
+    let second = Running::start(h.client.clone(), &run_args(both))
+        .await
+        .expect("the second replica starts");
+    within(15, "the second replica to stand by", second.ready()).await;
+    let replicas = [first.token_service_addr(), second.token_service_addr()].map(Option::unwrap);
+    let before = kids(replicas[0]).await;
+    assert_eq!(kids(replicas[1]).await, before, "one key, created once");
+
+    let updates = h.sandbox.request_counts().get("update", "secrets");
+    h.secrets()
+        .patch(
+            "witboost-token-service-signing-key",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": {
+                "iam.witboost.com/rotate-requested-at": "2026-12-06T00:00:00Z"
+            } } })),
+        )
+        .await
+        .unwrap();
+    // A replica publishes the new key only after it has seen the request, and then the rotation.
+    for replica in replicas {
+        eventually(15, "every replica to publish the new key", || async {
+            let now = kids(replica).await;
+            (now.len() == 2 && now[1] == before[0]).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(kids(replicas[0]).await, kids(replicas[1]).await);
+    assert_eq!(
+        h.sandbox.request_counts().get("update", "secrets") - updates,
+        1,
+        "the leader writes the rotation; the standby does not try"
+    );
+
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+}
