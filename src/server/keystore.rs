@@ -8,8 +8,9 @@
 //!   come first makes it current.
 //!
 //! Only its owner writes it ([`KeyAccess::Owner`]: the controllers' side, which also signs the
-//! JWTs kept in Secrets): any owner replica creates it if absent at start, and the leading one
-//! (the replica whose controllers run) rotates it; a standby follows it as a reader does. A token service running apart from the controllers is a
+//! JWTs kept in Secrets): any owner replica creates it if absent at start (and makes a rotation
+//! due by then), and afterwards the leading one (the replica whose controllers run) rotates it;
+//! a standby follows it as a reader does. A token service running apart from the controllers is a
 //! [`KeyAccess::Reader`]: it waits for the Secret, follows it by its name and never writes, so its
 //! identity needs no right but reading that one Secret. A planned key whose time has come signs
 //! in a reader at once, as in the owner, which writes the promotion.
