@@ -153,7 +153,9 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
                 "http"
             };
             let addrs = crate::sandbox::OperatorAddrs {
-                token_service: format!("{scheme}://{}", running.token_service_addr()),
+                token_service: running
+                    .token_service_addr()
+                    .map_or_else(|| "none".into(), |a| format!("{scheme}://{a}")),
                 admin: running
                     .admin_addr()
                     .map_or_else(|| "none".into(), |a| format!("http://{a}")),
@@ -322,7 +324,9 @@ mod tests {
                 "; forbidden: the operator may not get secrets (in namespace ops); the Helm chart \
                  grants it with rbac.create=true (ClusterRole <fullname>, or a Role in \
                  watchNamespace; the signing-key Secret: Role <fullname>-signing-key in the \
-                 release namespace); see docs/install.md#rbac-which-rule-serves-what"
+                 release namespace, for the token service Role \
+                 <fullname>-token-service-signing-key); see \
+                 docs/install.md#rbac-which-rule-serves-what"
             ),
             "{report}"
         );

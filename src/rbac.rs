@@ -21,7 +21,8 @@ const RULES: &[Rule] = &[
         group: "iam.witboost.com",
         resources: &["accesstokens", "serviceaccounts"],
         verbs: &["list", "watch"],
-        grant: "rbac.create=true (ClusterRole <fullname>, or a Role in watchNamespace)",
+        grant: "rbac.create=true (ClusterRole <fullname>, or a Role in watchNamespace; for the \
+                token service, <fullname>-token-service)",
     },
     Rule {
         group: "iam.witboost.com",
@@ -34,7 +35,8 @@ const RULES: &[Rule] = &[
         resources: &["secrets"],
         verbs: &["get", "list", "watch", "create", "patch", "delete"],
         grant: "rbac.create=true (ClusterRole <fullname>, or a Role in watchNamespace; the \
-                signing-key Secret: Role <fullname>-signing-key in the release namespace)",
+                signing-key Secret: Role <fullname>-signing-key in the release namespace, for \
+                the token service Role <fullname>-token-service-signing-key)",
     },
     Rule {
         group: "events.k8s.io",

@@ -18,10 +18,32 @@ pub const DEFAULT_ADMIN_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4
     8081,
 ));
 
+/// A part of the operator that `run` starts (`--components`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    /// The AccessToken, ServiceAccount and BasicAuth controllers, with leader election; they
+    /// own the signing-key Secret (create, rotate) and sign the JWTs kept in Secrets.
+    Controllers,
+    /// The token service, which only reads: AccessTokens, ServiceAccounts and the signing-key
+    /// Secret.
+    TokenService,
+}
+
 /// Options of `run` (and of the operator inside `sandbox`). Flatten-friendly: other parts of
 /// `run` add their own `#[command(flatten)]` groups next to it.
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunArgs {
+    /// What this process runs: controllers, token-service, or both (comma-separated). Apart,
+    /// each needs only its own rights: the token service reads the signing-key Secret the
+    /// controllers create and rotate, and needs no leader election.
+    #[arg(
+        long,
+        env = "WITBOOST_COMPONENTS",
+        value_delimiter = ',',
+        value_name = "COMPONENTS",
+        default_value = "controllers,token-service"
+    )]
+    pub components: Vec<Component>,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WITBOOST_NAMESPACE")]
     pub namespace: Option<String>,
@@ -70,6 +92,11 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Whether this process runs `component`.
+    pub fn runs(&self, component: Component) -> bool {
+        self.components.contains(&component)
+    }
+
     /// The operator of `sandbox`: its token service and admin server on loopback, on free
     /// ports, unless their flags say otherwise, so that several sandboxes run side by side.
     pub fn on_loopback(mut self) -> Self {
@@ -106,6 +133,8 @@ impl From<&RunArgs> for OperatorConfig {
             basic_auth: Default::default(),
             policy_required: args.policy_required,
             record_key: None,
+            admin_only: !args.runs(Component::Controllers),
+            leading: None,
         }
     }
 }

@@ -25,6 +25,9 @@ pub(super) async fn lead(
         leadership = elector.acquire(|_| { ready.send_replace(true); }) => leadership,
         () = shutdown.cancelled() => return,
     };
+    if let Some(leading) = &config.leading {
+        leading.send_replace(true);
+    }
     let stop = CancellationToken::new();
     let (tasks, synced) = controllers(client, &config, metrics, stop.clone());
     tokio::pin!(synced);
@@ -59,6 +62,9 @@ pub(super) async fn lead(
         for task in tasks {
             let _ = task.await;
         }
+    }
+    if let Some(leading) = &config.leading {
+        leading.send_replace(false);
     }
     leadership.release().await;
 }

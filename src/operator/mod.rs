@@ -23,6 +23,11 @@
 //! With leader election ([`crate::leader`]) the controllers start only once this replica holds
 //! the Lease and stop the moment it is lost; the token service and the admin server run on every
 //! replica.
+//!
+//! `--components` runs either part alone (both by default). Apart, each has only the watches it
+//! needs: the controllers own the signing-key Secret (create it, rotate it, follow it, sign
+//! `spec.jwt` with it) and the token service only reads and follows it; the token service's
+//! process runs no leader election and its `/readyz` is its index's freshness.
 
 pub mod args;
 mod leader_loop;
@@ -37,7 +42,7 @@ use crate::jwt::Issuer;
 use crate::leader::LeaseConfig;
 use crate::server;
 
-pub use args::RunArgs;
+pub use args::{Component, RunArgs};
 pub use running::{Running, run};
 pub use start::Operator;
 
@@ -66,4 +71,10 @@ pub struct OperatorConfig {
     /// The key that authenticates the records beside tokens (the token service's); `None`
     /// believes every record of ours.
     pub record_key: Option<crate::token::RecordKey>,
+    /// Run no controllers (and so no leader election): only the admin server, for a token
+    /// service running apart (`--components token-service`).
+    pub admin_only: bool,
+    /// Told whether this replica leads (its controllers run): the signing-key Secret's owner
+    /// rotates the keys only then.
+    pub leading: Option<tokio::sync::watch::Sender<bool>>,
 }

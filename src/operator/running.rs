@@ -1,20 +1,23 @@
 //! `witboost-token-operator run`, and [`Running`]: the token service beside an [`Operator`],
 //! as both `run` and `sandbox` start them.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::info;
 
 use crate::controller::basic_auth;
+use crate::jwt::Issuer;
 use crate::server;
 use crate::telemetry;
 
-use super::args::{RunArgs, lease_config};
+use super::args::{Component, RunArgs, lease_config};
 use super::{Operator, OperatorConfig};
 
-/// `witboost-token-operator run`: the controllers, the token service and the admin server
-/// against the current kubeconfig or in-cluster configuration, until SIGTERM.
+/// `witboost-token-operator run`: the controllers, the token service (or either alone) and
+/// the admin server against the current kubeconfig or in-cluster configuration, until SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init_logging(&args.log);
     // First, so that a signal during start-up stops what has started so far.
@@ -43,13 +46,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Everything `run` (and `sandbox`) starts, sharing one metrics registry. [`Running::shutdown`]
-/// stops it gracefully; dropping it stops everything at once.
+/// Everything `run` (and `sandbox`) starts, sharing one metrics registry: the token service,
+/// the controllers, or both (`--components`), and the admin server. [`Running::shutdown`] stops
+/// it gracefully; dropping it stops everything at once.
 pub struct Running {
     operator: Operator,
-    token_service_addr: std::net::SocketAddr,
-    token_service: AbortOnDropHandle<anyhow::Result<()>>,
-    stop_token_service: CancellationToken,
+    token_service: Option<ServiceTask>,
+    /// The controllers' own hold on the signing keys when no token service runs beside them.
+    _keys: Option<server::SigningKeys>,
+}
+
+struct ServiceTask {
+    addr: std::net::SocketAddr,
+    task: AbortOnDropHandle<anyhow::Result<()>>,
+    stop: CancellationToken,
 }
 
 impl Running {
@@ -57,46 +67,86 @@ impl Running {
         let basic_auth =
             basic_auth::watches::Scope::from_flags(args.basic_auth, &args.basic_auth_namespaces)
                 .map_err(anyhow::Error::msg)?;
+        let (controllers, serves) = (
+            args.runs(Component::Controllers),
+            args.runs(Component::TokenService),
+        );
+        if !controllers && !serves {
+            anyhow::bail!("--components names nothing to run");
+        }
         let mut registry = telemetry::registry();
-        let metrics = server::Metrics::register(&mut registry);
-        let stop_token_service = CancellationToken::new();
-        // The service first: its keys sign the JWTs the controller keeps in Secrets.
+        // The controllers own the signing-key Secret, and the leading replica rotates it; a
+        // token service apart only reads it.
+        let (leading, leading_rx) = tokio::sync::watch::channel(false);
         let service_args = server::TokenServiceArgs {
             namespace: args.namespace.clone(),
+            key_access: if controllers {
+                server::KeyAccess::Owner
+            } else {
+                server::KeyAccess::Reader
+            },
+            leading: controllers.then_some(leading_rx),
             ..args.token_service.clone()
         };
-        let service = server::TokenService::start(service_args, client.clone(), metrics).await?;
-        let config = OperatorConfig {
-            issuer: Some(service.issuer()),
-            record_key: Some(service.record_key()),
-            token_index: Some(service.freshness()),
-            leader_election: args.leader_elect.then(|| lease_config(&client, args)),
+        let mut config = OperatorConfig {
+            leading: controllers.then_some(leading),
+            leader_election: (controllers && args.leader_elect)
+                .then(|| lease_config(&client, args)),
             basic_auth,
             ..OperatorConfig::from(args)
         };
-        let token_service_addr = service.local_addr();
-        // Dropped, as when a signal cancels this start, the service stops with its watches.
-        let token_service =
-            AbortOnDropHandle::new(tokio::spawn(service.run(stop_token_service.clone())));
+        let (mut token_service, mut keys) = (None, None);
+        if serves {
+            let metrics = server::Metrics::register(&mut registry);
+            // The service first: its keys sign the JWTs the controller keeps in Secrets.
+            let service =
+                server::TokenService::start(service_args, client.clone(), metrics).await?;
+            config.token_index = Some(service.freshness());
+            if controllers {
+                config.issuer = Some(service.issuer());
+                config.record_key = service.record_key();
+            }
+            let stop = CancellationToken::new();
+            token_service = Some(ServiceTask {
+                addr: service.local_addr(),
+                // Dropped, as when a signal cancels this start, the service stops with its
+                // watches.
+                task: AbortOnDropHandle::new(tokio::spawn(service.run(stop.clone()))),
+                stop,
+            });
+        } else {
+            let signing = server::SigningKeys::start(&service_args, &client).await?;
+            let addr = args
+                .token_service
+                .http_addr
+                .unwrap_or(server::DEFAULT_HTTP_ADDR);
+            config.issuer = Some(Issuer {
+                policy: Arc::new(args.token_service.policy(addr)),
+                keys: signing.keys.clone(),
+            });
+            config.record_key = signing.record_key.clone();
+            keys = Some(signing);
+        }
         let operator = match Operator::start(client, config, registry).await {
             Ok(operator) => operator,
             Err(error) => {
-                stop_token_service.cancel();
-                let _ = token_service.await;
+                if let Some(service) = token_service {
+                    service.stop.cancel();
+                    let _ = service.task.await;
+                }
                 return Err(error);
             }
         };
         Ok(Self {
             operator,
-            token_service_addr,
             token_service,
-            stop_token_service,
+            _keys: keys,
         })
     }
 
-    /// Where the token service listens (the address really bound).
-    pub fn token_service_addr(&self) -> std::net::SocketAddr {
-        self.token_service_addr
+    /// Where the token service listens (the address really bound), if it runs.
+    pub fn token_service_addr(&self) -> Option<std::net::SocketAddr> {
+        self.token_service.as_ref().map(|s| s.addr)
     }
 
     /// Where the admin server listens, if it runs.
@@ -115,12 +165,15 @@ impl Running {
         self.operator.lost_leadership().await;
     }
 
-    /// Stops both gracefully; an error of the token service is reported.
+    /// Stops everything gracefully; an error of the token service is reported.
     pub async fn shutdown(self) -> anyhow::Result<()> {
-        self.stop_token_service.cancel();
+        if let Some(service) = &self.token_service {
+            service.stop.cancel();
+        }
         self.operator.shutdown().await;
-        self.token_service
-            .await
-            .context("the token service panicked")?
+        match self.token_service {
+            Some(service) => service.task.await.context("the token service panicked")?,
+            None => Ok(()),
+        }
     }
 }

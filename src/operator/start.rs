@@ -37,16 +37,23 @@ impl Operator {
         mut registry: Registry,
     ) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
-        let metrics = ControllerMetrics {
+        let metrics = (!config.admin_only).then(|| ControllerMetrics {
             reconcile: ReconcileMetrics::register(&mut registry),
             tokens: TokenMetrics::register(&mut registry),
-        };
+        });
         let registry = Arc::new(registry);
         let (ready_tx, ready) = watch::channel(false);
         let (lost_tx, lost) = watch::channel(false);
         let mut tasks = vec![];
-        match config.leader_election.clone() {
-            None => {
+        match (metrics, config.leader_election.clone()) {
+            (None, _) => {
+                // No controllers: nothing to sync; the admin server reports the token index.
+                let _ = ready_tx.send(true);
+            }
+            (Some(metrics), None) => {
+                if let Some(leading) = &config.leading {
+                    leading.send_replace(true);
+                }
                 let (controllers, synced) =
                     controllers(client.clone(), &config, metrics, shutdown.clone());
                 tasks.extend(controllers);
@@ -61,7 +68,7 @@ impl Operator {
                     }
                 })));
             }
-            Some(lease) => {
+            (Some(metrics), Some(lease)) => {
                 lease
                     .validate()
                     .map_err(|e| anyhow::anyhow!("invalid leader election settings: {e}"))?;

@@ -7,6 +7,14 @@
 //!   whose JWKS cache is younger than that already holds it. Whichever replica sees the time
 //!   come first makes it current.
 //!
+//! Only its owner writes it ([`KeyAccess::Owner`]: the controllers' side, which also signs the
+//! JWTs kept in Secrets): any owner replica creates it if absent at start (and makes a rotation
+//! due by then), and afterwards the leading one (the replica whose controllers run) rotates it;
+//! a standby follows it as a reader does. A token service running apart from the controllers is a
+//! [`KeyAccess::Reader`]: it waits for the Secret, follows it by its name and never writes, so its
+//! identity needs no right but reading that one Secret. A planned key whose time has come signs
+//! in a reader at once, as in the owner, which writes the promotion.
+//!
 //! The same Secret keeps the record key, which authenticates the records beside tokens
 //! (`controller::access_token::record`):
 //! created with the Secret, or added to a Secret without one, never rotated. Losing it costs
@@ -22,6 +30,7 @@ use kube::{
     api::{ObjectMeta, PostParams},
     runtime::{WatchStreamExt, watcher},
 };
+use tokio::sync::watch;
 
 use crate::jwt::Keys;
 use crate::jwt::{self, Algorithm, KeyError, KeySet, SigningKey};
@@ -85,6 +94,16 @@ fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// What a process may do with the key Secret.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyAccess {
+    /// Creates it if absent and rotates the keys: the controllers' side.
+    #[default]
+    Owner,
+    /// Reads and follows it, never writes: a token service running apart.
+    Reader,
+}
+
 /// What the key Secret holds.
 #[derive(Debug)]
 pub struct Stored {
@@ -136,13 +155,8 @@ fn render(name: &str, stored: &Stored, base: Option<&Secret>) -> Secret {
     }
 }
 
-/// What a key Secret means under `policy` at `now`: its key set, and the Secret to write back
-/// when a rotation is due (requested by annotation, or the configured algorithm changed).
-pub fn interpret(
-    secret: &Secret,
-    policy: &KeyPolicy,
-    now: i64,
-) -> Result<(Stored, Option<Secret>), KeyError> {
+/// The keys a Secret holds, as written.
+fn key_set(secret: &Secret) -> Result<KeySet, KeyError> {
     let current = data(secret, CURRENT_KEY).ok_or(KeyError::Pem)?;
     let previous = data(secret, PREVIOUS_KEYS);
     let mut keys = KeySet::from_stored(&current, previous.as_deref())?;
@@ -152,6 +166,26 @@ pub fn interpret(
     ) {
         keys.plan(SigningKey::from_pem(&pem)?, at);
     }
+    Ok(keys)
+}
+
+/// What a key Secret means to a reader at `now`: its keys, with a planned key whose time has
+/// come made current (the same key its owner makes current), and nothing to write. A rotation
+/// requested by annotation or by another algorithm is the owner's to make.
+pub fn read(secret: &Secret, policy: &KeyPolicy, now: i64) -> Result<KeySet, KeyError> {
+    let mut keys = key_set(secret)?;
+    keys.promote_due(now, now + policy.retention);
+    Ok(keys)
+}
+
+/// What a key Secret means under `policy` at `now`: its key set, and the Secret to write back
+/// when a rotation is due (requested by annotation, or the configured algorithm changed).
+pub fn interpret(
+    secret: &Secret,
+    policy: &KeyPolicy,
+    now: i64,
+) -> Result<(Stored, Option<Secret>), KeyError> {
+    let keys = key_set(secret)?;
     let stored_record_key = secret
         .data
         .as_ref()
@@ -252,13 +286,48 @@ pub async fn load_or_create(
     }
 }
 
+/// Reads the key Secret, waiting for its owner to create it; never writes.
+pub async fn load(
+    api: &Api<Secret>,
+    name: &str,
+    policy: &KeyPolicy,
+) -> Result<KeySet, KeyStoreError> {
+    let mut waited = false;
+    loop {
+        match api.get_opt(name).await.map_err(KeyStoreError::Read)? {
+            Some(secret) => {
+                return read(&secret, policy, jwt::now()).map_err(KeyStoreError::Invalid);
+            }
+            None => {
+                if !waited {
+                    tracing::info!(
+                        secret = name,
+                        "waiting for the controllers to create the signing key secret"
+                    );
+                    waited = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// An error as logged: its whole chain, with any key material the API echoed redacted.
 fn logged(error: &dyn std::error::Error) -> String {
     redact(&error_chain(error))
 }
 
 /// Follows the key Secret: rotations by any replica (or by hand) reach every replica's key set.
-pub async fn follow(api: Api<Secret>, name: String, policy: KeyPolicy, keys: Keys) {
+/// An owner writes the rotations it sees due while `leading` says so (always without it); a
+/// reader, or an owner standing by, only takes the keys it reads.
+pub async fn follow(
+    api: Api<Secret>,
+    name: String,
+    policy: KeyPolicy,
+    keys: Keys,
+    access: KeyAccess,
+    mut leading: Option<watch::Receiver<bool>>,
+) {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut events = watcher(api.clone(), config)
         .default_backoff()
@@ -290,30 +359,41 @@ pub async fn follow(api: Api<Secret>, name: String, policy: KeyPolicy, keys: Key
                 Some(secret) => secret,
                 None => continue,
             },
+            // Leading now: act on what a standby only read (a rotation asked for meanwhile).
+            () = changed(&mut leading) => match last.clone() {
+                Some(secret) => secret,
+                None => continue,
+            },
         };
         last = Some(secret.clone());
-        apply(&api, &name, &secret, &policy, &keys).await;
+        let writes = access == KeyAccess::Owner && leading.as_ref().is_none_or(|l| *l.borrow());
+        match writes {
+            true => apply(&api, &name, &secret, &policy, &keys).await,
+            false => match read(&secret, &policy, jwt::now()) {
+                Ok(next) => take(&keys, next),
+                Err(error) => {
+                    tracing::warn!(error = %logged(&error), "ignoring an unusable signing key secret")
+                }
+            },
+        }
     }
+}
+
+/// Resolves when `leading` changes; never without it, or once its sender is gone.
+async fn changed(leading: &mut Option<watch::Receiver<bool>>) {
+    if let Some(leading) = leading
+        && leading.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// What a key Secret means now: the keys to use, or the write that rotates them (only the
 /// write that wins takes effect; the watch then delivers it to every replica).
 async fn apply(api: &Api<Secret>, name: &str, secret: &Secret, policy: &KeyPolicy, keys: &Keys) {
     match interpret(secret, policy, jwt::now()) {
-        Ok((Stored { keys: next, .. }, None)) => {
-            let now = keys.load();
-            if next.current().kid() != now.current().kid()
-                || next.previous().len() != now.previous().len()
-                || next.next().map(|n| n.key.kid()) != now.next().map(|n| n.key.kid())
-            {
-                tracing::info!(
-                    kid = next.current().kid(),
-                    next = next.next().map(|n| n.key.kid()),
-                    "signing keys changed"
-                );
-            }
-            keys.store(next);
-        }
+        Ok((Stored { keys: next, .. }, None)) => take(keys, next),
         Ok((_, Some(update))) => match api.replace(name, &PostParams::default(), &update).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 409 => {}
@@ -325,6 +405,22 @@ async fn apply(api: &Api<Secret>, name: &str, secret: &Secret, policy: &KeyPolic
             tracing::warn!(error = %logged(&error), "ignoring an unusable signing key secret")
         }
     }
+}
+
+/// Uses `next` from now on, saying so when it changes what signs or what is published.
+fn take(keys: &Keys, next: KeySet) {
+    let now = keys.load();
+    if next.current().kid() != now.current().kid()
+        || next.previous().len() != now.previous().len()
+        || next.next().map(|n| n.key.kid()) != now.next().map(|n| n.key.kid())
+    {
+        tracing::info!(
+            kid = next.current().kid(),
+            next = next.next().map(|n| n.key.kid()),
+            "signing keys changed"
+        );
+    }
+    keys.store(next);
 }
 
 #[cfg(test)]
@@ -455,6 +551,45 @@ mod tests {
         // The plan is acted on once.
         let (_, again) = interpret(&written.unwrap(), &policy(), NOW + AHEAD + 1).unwrap();
         assert!(again.is_none());
+    }
+
+    #[test]
+    fn a_reader_never_rotates_but_signs_with_the_planned_key_its_owner_makes_current() {
+        let asked = annotated(stored_secret(), ROTATE_ANNOTATION, "now");
+        let other = KeyPolicy {
+            algorithm: Algorithm::Rs512,
+            ..policy()
+        };
+        let read_keys = read(&asked, &other, NOW).unwrap();
+        let (written, _) = interpret(&stored_secret(), &policy(), NOW).unwrap();
+        assert_eq!(
+            read_keys.current().algorithm(),
+            Algorithm::Es256,
+            "the algorithm and the emergency rotation are the owner's to change"
+        );
+        assert_ne!(read_keys.current().kid(), written.keys.current().kid());
+        assert_eq!(
+            read_keys.current().kid(),
+            key_set(&asked).unwrap().current().kid(),
+            "the reader signs with the key in the Secret"
+        );
+
+        let planned = annotated(stored_secret(), PLAN_ANNOTATION, "plan-1");
+        let (_, update) = interpret(&planned, &policy(), NOW).unwrap();
+        let update = update.unwrap();
+        let before = read(&update, &policy(), NOW).unwrap();
+        let next = before
+            .next()
+            .expect("the reader publishes the next key")
+            .key
+            .kid()
+            .to_owned();
+        assert_ne!(before.current().kid(), next);
+        let due = read(&update, &policy(), NOW + AHEAD).unwrap();
+        let (owner, _) = interpret(&update, &policy(), NOW + AHEAD).unwrap();
+        assert_eq!(due.current().kid(), next);
+        assert_eq!(due.current().kid(), owner.keys.current().kid());
+        assert!(due.next().is_none(), "nothing left to wait for");
     }
 
     #[test]

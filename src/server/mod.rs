@@ -3,7 +3,8 @@
 //!
 //! Look-ups never call the API server: an in-memory [`MemoryIndex`], fed by watches on
 //! AccessTokens and ServiceAccounts ([`feed`]), answers them. The signing keys live in a Secret
-//! ([`keystore`]). The JWT rules themselves are in [`crate::jwt`].
+//! ([`keystore`]), which the controllers' side owns; a token service running apart only reads it
+//! ([`KeyAccess::Reader`]). The JWT rules themselves are in [`crate::jwt`].
 //!
 //! Connections are accepted with limits against slow and idle clients ([`listen`]), which the
 //! admin server shares. Forward auth reuses the JWTs it mints while they are young ([`cache`]).
@@ -59,7 +60,7 @@ pub use cache::JwtCache;
 pub use error::ApiError;
 pub use freshness::Freshness;
 pub use index::{MemoryIndex, TokenIndex};
-pub use keystore::KeyPolicy;
+pub use keystore::{KeyAccess, KeyPolicy};
 pub use listen::ConnectionLimits;
 pub use metrics::Metrics;
 pub use routes::{AppState, router, router_with};
@@ -156,6 +157,16 @@ pub struct TokenServiceArgs {
     /// no right outside the namespace the operator is limited to.
     #[arg(skip)]
     pub namespace: Option<String>,
+
+    /// Whether this process creates and rotates the key Secret or only reads it. Not a flag of
+    /// its own: `run` makes the controllers' side the owner (`--components`).
+    #[arg(skip)]
+    pub key_access: KeyAccess,
+
+    /// For an owner: whether this replica leads (its controllers run), the only one that
+    /// rotates the keys; `None` rotates whenever a rotation is due. Set by `run`.
+    #[arg(skip)]
+    pub leading: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl TokenServiceArgs {
@@ -177,7 +188,86 @@ impl TokenServiceArgs {
             key_publish_ahead: std::time::Duration::from_secs(900),
             connections: ConnectionLimits::default(),
             namespace: None,
+            key_access: KeyAccess::Owner,
+            leading: None,
         }
+    }
+
+    /// The JWT policy: issuer, audience and lifetimes. The issuer defaults to the address the
+    /// service listens at (`addr`).
+    pub fn policy(&self, addr: SocketAddr) -> Policy {
+        let scheme = if self.tls_cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Policy {
+            issuer: self
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{addr}")),
+            audience: self.audience.clone(),
+            limits: LifetimeLimits {
+                default: self.default_jwt_duration,
+                max: self.max_jwt_duration,
+            },
+        }
+    }
+}
+
+/// The signing keys from their Secret, followed until dropped; the record key too for the
+/// Secret's owner (a reader never holds it).
+pub struct SigningKeys {
+    pub keys: Keys,
+    pub record_key: Option<RecordKey>,
+    _follow: AbortOnDropHandle<()>,
+}
+
+impl SigningKeys {
+    /// Loads the key Secret (its owner creates it if absent, or rotates it if due; a reader waits
+    /// for it) and follows it from then on.
+    pub async fn start(args: &TokenServiceArgs, client: &kube::Client) -> anyhow::Result<Self> {
+        let namespace = args
+            .signing_key_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let key_policy = KeyPolicy {
+            algorithm: args.jwt_algorithm,
+            retention: args.max_jwt_duration + 60,
+            publish_ahead: i64::try_from(args.key_publish_ahead.as_secs()).unwrap_or(i64::MAX),
+        };
+        let name = &args.signing_key_secret;
+        let failed = || format!("failed to load the signing key secret {namespace}/{name}");
+        let (keys, record_key) = match args.key_access {
+            KeyAccess::Owner => {
+                let stored = keystore::load_or_create(&secrets, name, &key_policy)
+                    .await
+                    .with_context(failed)?;
+                (stored.keys, Some(stored.record_key))
+            }
+            KeyAccess::Reader => {
+                let keys = keystore::load(&secrets, name, &key_policy)
+                    .await
+                    .with_context(failed)?;
+                (keys, None)
+            }
+        };
+        let keys = Keys::new(keys);
+        let follow = AbortOnDropHandle::new(tokio::spawn(keystore::follow(
+            secrets,
+            name.clone(),
+            key_policy,
+            keys.clone(),
+            args.key_access,
+            args.leading.clone(),
+        )));
+        Ok(Self {
+            keys,
+            record_key,
+            _follow: follow,
+        })
     }
 }
 
@@ -188,17 +278,20 @@ pub struct TokenService {
     tls: Option<TlsAcceptor>,
     router: Router,
     limits: ConnectionLimits,
-    /// The key Secret's and the index's watches, and the TLS files' follower: they end when the service is dropped, so a
-    /// start that fails half-way leaves nothing running.
+    /// The index's watches, and the TLS files' follower: they end when the service is dropped,
+    /// so a start that fails half-way leaves nothing running.
     tasks: Vec<AbortOnDropHandle<()>>,
+    /// The key Secret's watch.
+    signing: SigningKeys,
     issuer: Issuer,
-    record_key: RecordKey,
+    record_key: Option<RecordKey>,
     freshness: Freshness,
 }
 
 impl TokenService {
-    /// Loads (or creates) the signing keys, starts the watches and waits for their first
-    /// listing, and binds the listener. Nothing is served until [`TokenService::run`].
+    /// Loads the signing keys (creating them, as their owner, or waiting for them, as a
+    /// reader), starts the watches and waits for their first listing, and binds the listener.
+    /// Nothing is served until [`TokenService::run`].
     pub async fn start(
         args: TokenServiceArgs,
         client: kube::Client,
@@ -215,33 +308,8 @@ impl TokenService {
             }
             _ => None,
         };
-        let namespace = args
-            .signing_key_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| client.default_namespace().to_owned());
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        let key_policy = KeyPolicy {
-            algorithm: args.jwt_algorithm,
-            retention: args.max_jwt_duration + 60,
-            publish_ahead: i64::try_from(args.key_publish_ahead.as_secs()).unwrap_or(i64::MAX),
-        };
-        let stored = keystore::load_or_create(&secrets, &args.signing_key_secret, &key_policy)
-            .await
-            .with_context(|| {
-                format!(
-                    "failed to load the signing key secret {namespace}/{}",
-                    args.signing_key_secret
-                )
-            })?;
-        let record_key = stored.record_key;
-        let keys = Keys::new(stored.keys);
-        tasks.push(AbortOnDropHandle::new(tokio::spawn(keystore::follow(
-            secrets,
-            args.signing_key_secret.clone(),
-            key_policy,
-            keys.clone(),
-        ))));
+        let signing = SigningKeys::start(&args, &client).await?;
+        let (keys, record_key) = (signing.keys.clone(), signing.record_key.clone());
 
         let index = Arc::new(
             MemoryIndex::with_jwt_cache(args.forward_auth_cache_size)
@@ -260,18 +328,7 @@ impl TokenService {
             format!("failed to bind {http_addr} for the token service (--http-addr moves it)")
         })?;
         let addr = listener.local_addr()?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let policy = Policy {
-            issuer: args
-                .issuer
-                .clone()
-                .unwrap_or_else(|| format!("{scheme}://{addr}")),
-            audience: args.audience.clone(),
-            limits: LifetimeLimits {
-                default: args.default_jwt_duration,
-                max: args.max_jwt_duration,
-            },
-        };
+        let policy = args.policy(addr);
         let issuer = Issuer {
             policy: Arc::new(policy),
             keys,
@@ -293,6 +350,7 @@ impl TokenService {
             router,
             limits: args.connections,
             tasks,
+            signing,
             issuer,
             record_key,
             freshness,
@@ -306,8 +364,8 @@ impl TokenService {
     }
 
     /// The key the controllers authenticate the records beside tokens with, from the same
-    /// Secret as the signing keys.
-    pub fn record_key(&self) -> RecordKey {
+    /// Secret as the signing keys; only the Secret's owner holds it.
+    pub fn record_key(&self) -> Option<RecordKey> {
         self.record_key.clone()
     }
 
@@ -325,6 +383,7 @@ impl TokenService {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         listen::serve(self.listener, self.tls, self.router, self.limits, shutdown).await;
         drop(self.tasks);
+        drop(self.signing);
         Ok(())
     }
 }

@@ -67,8 +67,12 @@ def one(objects, kind, name=None, namespace=None):
     return found[0]
 
 
-def args_of(objects):
-    deployment = one(objects, "Deployment")
+CONTROLLERS = f"{FULLNAME}-controllers"
+TOKEN_SERVICE = f"{FULLNAME}-token-service"
+
+
+def args_of(objects, deployment=CONTROLLERS):
+    deployment = one(objects, "Deployment", deployment)
     return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
@@ -155,9 +159,15 @@ for values_file in CI_FILES:
 
 def defaults_are_cluster_wide_ha_and_restricted():
     objects, notes = render({})
-    deployment = one(objects, "Deployment", FULLNAME, NAMESPACE)
+    assert len(find(objects, "Deployment")) == 2
+    deployment = one(objects, "Deployment", TOKEN_SERVICE, NAMESPACE)
     assert deployment["spec"]["replicas"] == 2
+    controllers = one(objects, "Deployment", CONTROLLERS, NAMESPACE)
+    assert controllers["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == TOKEN_SERVICE
+    assert controllers["spec"]["template"]["spec"]["serviceAccountName"] == CONTROLLERS
+    assert {a["metadata"]["name"] for a in find(objects, "ServiceAccount")} == {CONTROLLERS, TOKEN_SERVICE}
     container = pod["containers"][0]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
@@ -170,18 +180,27 @@ def defaults_are_cluster_wide_ha_and_restricted():
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"http": 8080, "http-admin": 8081}, ports
     args = container["args"]
-    assert args[0] == "run"
-    assert "--leader-elect=true" in args
-    assert f"--leader-election-namespace={NAMESPACE}" in args
-    assert not any(a.startswith("--namespace") for a in args), args
-    assert f"--issuer=http://{FULLNAME}.{NAMESPACE}.svc" in args
-    assert "--audience=witboost" in args, args
+    assert args[:2] == ["run", "--components=token-service"], args
+    assert not any(a.startswith(("--leader-elect", "--policy-required", "--basic-auth")) for a in args), args
+    controller_args = args_of(objects)
+    assert controller_args[:2] == ["run", "--components=controllers"], controller_args
+    assert "--leader-elect=true" in controller_args
+    assert f"--leader-election-namespace={NAMESPACE}" in controller_args
+    assert not any(a.startswith("--http-addr") for a in controller_args), controller_args
+    controller_ports = {p["name"] for p in controllers["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert controller_ports == {"http-admin"}, controller_ports
+    for argv in args, controller_args:
+        assert not any(a.startswith("--namespace") for a in argv), argv
+        assert f"--issuer=http://{FULLNAME}.{NAMESPACE}.svc" in argv
+        assert "--audience=witboost" in argv, argv
     assert container["image"] == "localhost/witboost-token-operator:" + \
         helm_python.Chart.load(CHART).metadata["appVersion"]
     one(objects, "ClusterRole", FULLNAME)
     one(objects, "ClusterRoleBinding", FULLNAME)
     assert not find(objects, "Role", FULLNAME)
-    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    pdb = one(objects, "PodDisruptionBudget")["spec"]
+    assert pdb == {"selector": deployment["spec"]["selector"], "minAvailable": 1}, pdb
+    assert deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "token-service"
     assert not find(objects, "ServiceMonitor") and not find(objects, "PodMonitor")
     crds = find(objects, "CustomResourceDefinition")
     assert {c["metadata"]["name"] for c in crds} >= {
@@ -192,10 +211,12 @@ def defaults_are_cluster_wide_ha_and_restricted():
     service = one(objects, "Service", FULLNAME)
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert "kubectl wait" in notes and "ci-pipeline-token" in notes
 
 
-check("defaults: cluster-wide RBAC, 2 replicas with a PDB, restricted pod, probes on named ports, kept CRDs",
+check("defaults: cluster-wide RBAC, the controllers and 2 token-service replicas apart, each as its own "
+      "ServiceAccount, the Service and PDB on the token service, restricted pods, probes on named ports, kept CRDs",
       defaults_are_cluster_wide_ha_and_restricted)
 
 
@@ -229,9 +250,30 @@ def operator_rules_are_least_privilege():
         for role in find(objects, kind):
             for rule in role["rules"]:
                 assert "*" not in rule["verbs"] and "*" not in rule["resources"], role
+    token_service_rights_only_read(objects, "ClusterRole", None)
 
 
-check("operator RBAC: the verbs the code uses, resourceNames for the Lease and the signing key",
+def token_service_rights_only_read(objects, kind, namespace):
+    """The token service's identity: its index's two kinds and its key Secret, read only."""
+    bound = {}
+    for binding in find(objects, "ClusterRoleBinding") + find(objects, "RoleBinding"):
+        if any(s["name"] == TOKEN_SERVICE for s in binding["subjects"]):
+            ref = binding["roleRef"]
+            bound[(ref["kind"], ref["name"], binding["metadata"].get("namespace"))] = binding
+    assert set(bound) == {(kind, TOKEN_SERVICE, namespace),
+                          ("Role", f"{TOKEN_SERVICE}-signing-key", NAMESPACE)}, set(bound)
+    assert rules(one(objects, kind, TOKEN_SERVICE, namespace)) == [
+        (("iam.witboost.com",), ("accesstokens", "serviceaccounts"), (), ("list", "watch"))]
+    assert rules(one(objects, "Role", f"{TOKEN_SERVICE}-signing-key", NAMESPACE)) == [
+        (("",), ("secrets",), ("witboost-token-service-signing-key",), ("get", "list", "watch"))]
+    for binding in find(objects, "ClusterRoleBinding") + find(objects, "RoleBinding"):
+        if binding["roleRef"]["name"].startswith(FULLNAME) and binding not in bound.values() \
+                and not binding["roleRef"]["name"].endswith(("-view", "-edit")):
+            assert [s["name"] for s in binding["subjects"]] == [CONTROLLERS], binding
+
+
+check("operator RBAC: the verbs the code uses, resourceNames for the Lease and the signing key; the "
+      "token service only reads its index's kinds and its key Secret, by name",
       operator_rules_are_least_privilege)
 
 
@@ -272,7 +314,10 @@ def single_namespace_is_a_role():
         (("apps",), ("deployments", "statefulsets", "daemonsets"), (), ("get", "patch")),
         (("events.k8s.io",), ("events",), (), ("create", "patch")),
     ], rules(basic)
-    assert len(find(objects, "Role")) == 4  # watched namespace, Lease, signing key, BasicAuth
+    token_service_rights_only_read(objects, "Role", "team-a")
+    assert "--namespace=team-a" in args_of(objects, TOKEN_SERVICE)
+    # Watched namespace, Lease, signing key, BasicAuth; the token service's index and key.
+    assert len(find(objects, "Role")) == 6
 
 
 check("watchNamespace: Role and RoleBinding there, --namespace, Secrets in no ClusterRole",
@@ -313,10 +358,13 @@ check("BasicAuth: rights on BasicAuths, ConfigMaps and its workloads only when e
 
 def ha_monitoring_tls():
     objects, _ = render(load_values(CHART / "ci" / "ha-monitoring-tls-values.yaml"))
-    deployment = one(objects, "Deployment")
+    deployment = one(objects, "Deployment", TOKEN_SERVICE)
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert deployment["spec"]["replicas"] == 3
+    controllers = one(objects, "Deployment", CONTROLLERS)["spec"]["template"]["spec"]
+    assert "volumes" not in controllers and not any(
+        a.startswith("--tls") for a in controllers["containers"][0]["args"])
     assert container["image"].endswith(":0.1.0@sha256:" + "0123456789abcdef" * 4), \
         container["image"]
     args = container["args"]
@@ -418,8 +466,8 @@ check("PAT self-service: a ValidatingAdmissionPolicy and its Deny binding by def
       "groups as CEL literals, none when disabled", pat_self_service)
 
 
-def pod_of(objects):
-    return one(objects, "Deployment")["spec"]["template"]
+def pod_of(objects, deployment=TOKEN_SERVICE):
+    return one(objects, "Deployment", deployment)["spec"]["template"]
 
 
 def container_ports(objects):
@@ -432,6 +480,7 @@ DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"
 def default_resources():
     objects, _ = render({})
     assert pod_of(objects)["spec"]["containers"][0]["resources"] == DEFAULT_RESOURCES
+    assert pod_of(objects, CONTROLLERS)["spec"]["containers"][0]["resources"] == DEFAULT_RESOURCES
     # An empty map is merged with the defaults; null removes them; a part can be overridden.
     objects, _ = render({"resources": {}})
     assert pod_of(objects)["spec"]["containers"][0]["resources"] == DEFAULT_RESOURCES
@@ -450,18 +499,20 @@ check("resources: requests and a memory limit by default, no CPU limit; overrida
 
 def topology_spread():
     objects, _ = render({})
-    deployment = one(objects, "Deployment")
-    template = pod_of(objects)
-    constraints = template["spec"]["topologySpreadConstraints"]
-    assert constraints == [{
-        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
-        "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
-    }], constraints
-    selector = constraints[0]["labelSelector"]["matchLabels"]
-    assert selector == {"app.kubernetes.io/name": "witboost-token-operator",
-                        "app.kubernetes.io/instance": RELEASE}, selector
-    assert all(template["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    for name, component in [(TOKEN_SERVICE, "token-service"), (CONTROLLERS, "controllers")]:
+        deployment = one(objects, "Deployment", name)
+        template = pod_of(objects, name)
+        constraints = template["spec"]["topologySpreadConstraints"]
+        assert constraints == [{
+            "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+        }], constraints
+        selector = constraints[0]["labelSelector"]["matchLabels"]
+        assert selector == {"app.kubernetes.io/name": "witboost-token-operator",
+                            "app.kubernetes.io/instance": RELEASE,
+                            "app.kubernetes.io/component": component}, selector
+        assert all(template["metadata"]["labels"].get(k) == v for k, v in selector.items())
     # Zones on request, one constraint per key.
     objects, _ = render(load_values(CHART / "ci" / "network-policy-values.yaml"))
     keys = [c["topologyKey"] for c in pod_of(objects)["spec"]["topologySpreadConstraints"]]
@@ -480,7 +531,7 @@ def topology_spread():
     assert (constraint["whenUnsatisfiable"], constraint["maxSkew"]) == ("DoNotSchedule", 2)
 
 
-check("topology spread: a soft spread over nodes selecting the release's pods by default, zones on "
+check("topology spread: a soft spread over nodes selecting each Deployment's pods by default, zones on "
       "request, off when disabled, replaced by topologySpreadConstraints", topology_spread)
 
 
@@ -490,7 +541,13 @@ def network_policy():
     objects, _ = render({"networkPolicy": {"enabled": True}})
     policy = one(objects, "NetworkPolicy", FULLNAME, NAMESPACE)
     spec = policy["spec"]
-    assert spec["podSelector"] == one(objects, "Deployment")["spec"]["selector"]
+    # Both Deployments' pods: the controllers' have no token-service port, so only their admin
+    # port is open, to admin.from.
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "witboost-token-operator",
+                                                   "app.kubernetes.io/instance": RELEASE}}, spec
+    for deployment in find(objects, "Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in spec["podSelector"]["matchLabels"].items())
     assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec, spec
     ports = container_ports(objects)
     assert spec["ingress"] == [
@@ -558,8 +615,14 @@ check("TLS without a Secret fails clearly",
       lambda: expect_error({"tokenService": {"tls": {"enabled": True}}}, "tls.secretName"))
 check("BasicAuth without namespaces fails clearly",
       lambda: expect_error({"basicAuth": {"enabled": True}}, "basicAuth.namespaces"))
-check("several replicas without leader election fail clearly",
-      lambda: expect_error({"leaderElection": {"enabled": False}}, "leaderElection.enabled"))
+check("several controllers without leader election fail clearly",
+      lambda: expect_error({"leaderElection": {"enabled": False}, "controllers": {"replicaCount": 2}},
+                           "leaderElection.enabled"))
+check("the token service's replicas need no leader election",
+      lambda: render({"leaderElection": {"enabled": False}, "replicaCount": 3}))
+check("serviceAccount.name, the one identity of earlier charts, is rejected by the schema",
+      lambda: expect_error({"serviceAccount": {"name": "x"}},
+                           "at '/serviceAccount': additional properties 'name' not allowed"))
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

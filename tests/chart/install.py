@@ -18,7 +18,10 @@ import time
 
 import helm_python as helm
 
-CHART = str(pathlib.Path(__file__).resolve().parents[2] / "charts" / "witboost-token-operator")
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CHART = str(REPO / "charts" / "witboost-token-operator")
+# The last chart with one Deployment and one ServiceAccount, for the upgrade across that change.
+ONE_DEPLOYMENT_CHART_COMMIT = "d1e4ce2"
 RELEASE = "witboost-token-operator"  # contains the chart name, so the full name is the release's
 FULLNAME = RELEASE
 NAMESPACE = "witboost-system"
@@ -131,13 +134,15 @@ def install_and_upgrade(kubectl, cfg):
     release = cfg.install(CHART, RELEASE, namespace=NAMESPACE, create_namespace=True, timeout=120)
     check(release["status"] == "deployed", "helm install (default values)", release["status"])
     check_rendered(kubectl, cfg, 1)
-    replicas = kubectl.ok("get", "deployment", FULLNAME, "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
-    check(replicas == "2", "the Deployment has the default 2 replicas", replicas)
+    replicas = kubectl.ok("get", "deployment", f"{FULLNAME}-token-service", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
+    check(replicas == "2", "the token service's Deployment has the default 2 replicas", replicas)
+    replicas = kubectl.ok("get", "deployment", f"{FULLNAME}-controllers", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
+    check(replicas == "1", "the controllers' Deployment has the default 1 replica", replicas)
 
     cfg.upgrade(CHART, RELEASE, {"replicaCount": 3}, namespace=NAMESPACE, timeout=120)
     check_rendered(kubectl, cfg, 2)
-    replicas = kubectl.ok("get", "deployment", FULLNAME, "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
-    check(replicas == "3", "helm upgrade --set replicaCount=3: the Deployment has 3 replicas", replicas)
+    replicas = kubectl.ok("get", "deployment", f"{FULLNAME}-token-service", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}")
+    check(replicas == "3", "helm upgrade --set replicaCount=3: the token service's Deployment has 3 replicas", replicas)
 
 
 def binding(kind, name, role, user, namespace=None):
@@ -328,8 +333,9 @@ def tokens_survive_uninstall(kubectl, cfg):
 
     cfg.uninstall(RELEASE, timeout=120)
     check(cfg.list(all_states=True) == [], "helm uninstall: no release left")
-    found, err = kubectl.exists("deployment", FULLNAME, "-n", NAMESPACE)
-    check(not found and "NotFound" in err, "the chart's Deployment is gone", err or "still there")
+    for deployment in (f"{FULLNAME}-controllers", f"{FULLNAME}-token-service"):
+        found, err = kubectl.exists("deployment", deployment, "-n", NAMESPACE)
+        check(not found and "NotFound" in err, f"the chart's Deployment {deployment} is gone", err or "still there")
     found, err = kubectl.exists("clusterrole", f"{FULLNAME}-view")
     check(not found and "NotFound" in err, "the chart's view ClusterRole is gone", err or "still there")
     for crd in CRDS:
@@ -347,6 +353,39 @@ def tokens_survive_uninstall(kubectl, cfg):
     check(owner == uid, "the AccessToken's Secret is still there, still owned by it", owner)
 
 
+def upgrade_from_one_deployment(kubectl, cfg):
+    """An upgrade from the chart with one Deployment (ONE_DEPLOYMENT_CHART_COMMIT, read from git
+    history) replaces that Deployment and its ServiceAccount with the two of each, keeping the
+    Service's name and pointing it at the token service (docs/install.md#upgrade)."""
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", ONE_DEPLOYMENT_CHART_COMMIT, "charts/witboost-token-operator"],
+            capture_output=True,
+        )
+        if archive.returncode != 0:
+            raise SystemExit(f"FAIL: the chart of {ONE_DEPLOYMENT_CHART_COMMIT} is not in this clone's history "
+                             f"(a full clone is needed): {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", old], input=archive.stdout, check=True)
+        values = {"crds": {"enabled": False}}
+        release = cfg.install(str(pathlib.Path(old) / "charts" / "witboost-token-operator"), RELEASE, values,
+                              namespace=NAMESPACE, timeout=120)
+        check(release["status"] == "deployed", "helm install of the one-Deployment chart", release["status"])
+        found, err = kubectl.exists("deployment", FULLNAME, "-n", NAMESPACE)
+        check(found, f"the one-Deployment chart's Deployment {FULLNAME} exists", err)
+        release = cfg.upgrade(CHART, RELEASE, values, namespace=NAMESPACE, timeout=120)
+        check(release["status"] == "deployed", "helm upgrade to the two-Deployment chart", release["status"])
+    for kind in ("deployment", "serviceaccount"):
+        found, err = kubectl.exists(kind, FULLNAME, "-n", NAMESPACE)
+        check(not found and "NotFound" in err, f"the upgrade removed the {kind} {FULLNAME}", err or "still there")
+        for component in ("controllers", "token-service"):
+            found, err = kubectl.exists(kind, f"{FULLNAME}-{component}", "-n", NAMESPACE)
+            check(found, f"the upgrade created the {kind} {FULLNAME}-{component}", err)
+    selector = kubectl.ok("get", "service", FULLNAME, "-n", NAMESPACE,
+                          "-o", "jsonpath={.spec.selector.app\\.kubernetes\\.io/component}")
+    check(selector == "token-service", f"the Service {FULLNAME} now selects the token service's pods", selector)
+    cfg.uninstall(RELEASE, timeout=120)
+
+
 def main():
     kubeconfig, kubectl_bin = sys.argv[1], sys.argv[2]
     kubectl = Kubectl(kubectl_bin, kubeconfig)
@@ -357,6 +396,7 @@ def main():
         pat_self_service(kubectl)
         opt_in_aggregation(kubectl, cfg)
         tokens_survive_uninstall(kubectl, cfg)
+        upgrade_from_one_deployment(kubectl, cfg)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

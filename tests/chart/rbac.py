@@ -1,25 +1,29 @@
-"""The chart's operator RBAC, proven sufficient and minimal by running the operator binary as the
-chart's own identity against a bare sandbox.
+"""The chart's RBAC, proven sufficient and minimal by running the operator binary as the chart's
+own two identities against a bare sandbox: the controllers and the token service, each as the
+ServiceAccount of its Deployment.
 
-The chart is rendered by Helm (helm-python-sdk); only its ServiceAccount and its operator
-Roles, ClusterRoles and bindings are applied, as rendered. The operator runs as
-`BINARY <the rendered Deployment's args>` with a kubeconfig whose user impersonates
+The chart is rendered by Helm (helm-python-sdk); only its ServiceAccounts and its operator
+Roles, ClusterRoles and bindings are applied, as rendered. Each component runs as
+`BINARY <its rendered Deployment's args>` with a kubeconfig whose user impersonates
 `system:serviceaccount:<release namespace>:<its ServiceAccount>` (kubeconfig `as`, which kube-rs
 sends as Impersonate-User; the sandbox then enforces RBAC as kube-apiserver does). Each mode
 (cluster-wide, and watchNamespace) is checked twice:
 
 - sufficient: tests/kubectl/operator.sh (the operator end-to-end checks, in tests/e2e/lib.sh's
-  given-operator mode) passes against that operator, its log holds no Forbidden, it led (its
-  Lease exists) and it created the signing-key Secret; in single-namespace mode it cannot touch
-  Secrets outside its namespace (`kubectl auth can-i --as`) and leaves an AccessToken of another
-  namespace alone;
-- minimal: for every rule of the rendered operator roles (RULES below: one entry per rule, and
-  a rule without an entry fails the test), the operator runs with that rule dropped, with a
-  wrong name where the rule has resourceNames, and with each of its verbs dropped alone
-  (VERB_PREPARE, VERB_UNPROVEN), until its log reports the Forbidden that names the denied
-  request. Each case has a bare sandbox of its own, started with the same objects (no signing
-  key, no Lease), so its operator's log is the evidence of that case alone; the operator is
-  stopped as soon as the evidence shows.
+  given-operator mode) passes against the two processes (its tokens issued by the controllers,
+  exchanged at the token service), neither log holds a Forbidden, the controllers led (their
+  Lease exists) and created the signing-key Secret; the token service's identity can read that
+  one Secret and no other, and write nothing (`kubectl auth can-i --as`); in single-namespace
+  mode the controllers cannot touch Secrets outside their namespace and leave an AccessToken of
+  another namespace alone;
+- minimal: for every rule of the rendered roles of both identities (RULES below: one entry per
+  rule, and a rule without an entry fails the test), the component whose identity holds it runs
+  with that rule dropped, with a wrong name where the rule has resourceNames, and with each of
+  its verbs dropped alone (VERB_PREPARE, VERB_UNPROVEN), until its log reports the Forbidden
+  that names the denied request. Each case has a bare sandbox of its own, started with the same
+  objects (no signing key, no Lease; for the token service, the signing key its controllers
+  made), so its log is the evidence of that case alone; the process is stopped as soon as the
+  evidence shows.
 
 The chart is rendered once per mode; the sufficient check and the minimal cases of a mode run
 side by side, RBAC_JOBS (default 6) at a time, and their lines are printed in a fixed order.
@@ -90,10 +94,12 @@ def denied(verb, resource, group):
 # One entry per rule of the chart's operator roles: (role, apiGroup, resources, has
 # resourceNames) -> the evidence that dropping the rule (or, with resourceNames, naming another
 # object) is seen, any of which will do, and what must be prepared for the operator to need the
-# rule. Roles: "operator" (the ClusterRole, or the Role in watchNamespace), "policy" (TokenPolicies
-# and Namespaces, a ClusterRole in both modes), "signing-key",
-# "leader-election", "basic-auth" (one per BasicAuth namespace). Preparations: "rotate" (the
-# signing-key Secret exists with another algorithm, so the operator rotates it at start).
+# rule. The controllers' roles: "operator" (the ClusterRole, or the Role in watchNamespace),
+# "policy" (TokenPolicies and Namespaces, a ClusterRole in both modes), "signing-key",
+# "leader-election", "basic-auth" (one per BasicAuth namespace). The token service's:
+# "token-service" (a ClusterRole, or the Role in watchNamespace) and "token-service-signing-key".
+# Preparations: "rotate" (the signing-key Secret exists with another algorithm, so the
+# controllers rotate it at start); every token-service case has the key made first ("key").
 RULES = {
     ("operator", "iam.witboost.com", ("accesstokens", "serviceaccounts"), False): {
         "evidence": [
@@ -156,7 +162,20 @@ RULES = {
     ("basic-auth", "events.k8s.io", ("events",), False): {
         "evidence": [denied("create", "events", "events.k8s.io")],
     },
+    ("token-service", "iam.witboost.com", ("accesstokens", "serviceaccounts"), False): {
+        "evidence": [
+            denied("list", "accesstokens", "iam.witboost.com"),
+            denied("list", "serviceaccounts", "iam.witboost.com"),
+        ],
+    },
+    # Read at start (get), then followed by name (a list and a watch with a field selector).
+    ("token-service-signing-key", "", ("secrets",), True): {
+        "evidence": [denied("get", "secrets", "")],
+    },
 }
+
+# Which identity (component) holds each kind of role.
+COMPONENT_OF = {"token-service": "token-service", "token-service-signing-key": "token-service"}
 
 # Each verb of a rule with several is dropped alone too; the evidence is the Forbidden of that
 # verb (a server-side apply that would create is refused with its own wording, naming the
@@ -253,28 +272,46 @@ def render(values):
 def role_kind(role):
     """Which of the chart's operator roles this is, or None for the user-facing ones."""
     name = role["metadata"]["name"]
-    for suffix in ("signing-key", "leader-election", "basic-auth", "policy"):
+    for suffix in ("token-service-signing-key", "token-service", "signing-key", "leader-election",
+                   "basic-auth", "policy"):
         if name == f"{FULLNAME}-{suffix}":
             return suffix
     return "operator" if name == FULLNAME else None
 
 
-def identity(objects):
-    """The operator's RBAC as rendered: its ServiceAccount, its roles and their bindings."""
+COMPONENTS = ("controllers", "token-service")
+
+
+def component_of(role):
+    return COMPONENT_OF.get(role_kind(role), "controllers")
+
+
+def identities(objects):
+    """The RBAC as rendered: every ServiceAccount (by component), the operator roles, and their
+    bindings. Each binding names the ServiceAccount of its role's component, and no other."""
     roles = [o for o in objects if o["kind"] in ("Role", "ClusterRole") and role_kind(o)]
-    names = {(r["kind"], r["metadata"]["name"]) for r in roles}
+    names = {(r["kind"], r["metadata"]["name"]): r for r in roles}
     bindings = [
         o for o in objects
         if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
         and (o["roleRef"]["kind"], o["roleRef"]["name"]) in names
     ]
-    accounts = [o for o in objects if o["kind"] == "ServiceAccount"]
-    assert len(accounts) == 1, accounts
-    return accounts[0], roles, bindings
+    accounts = {}
+    for component in COMPONENTS:
+        found = [o for o in objects if o["kind"] == "ServiceAccount"
+                 and o["metadata"]["name"] == f"{FULLNAME}-{component}"]
+        assert len(found) == 1, (component, found)
+        accounts[component] = found[0]
+    assert len([o for o in objects if o["kind"] == "ServiceAccount"]) == len(COMPONENTS)
+    for b in bindings:
+        role = names[(b["roleRef"]["kind"], b["roleRef"]["name"])]
+        assert [s["name"] for s in b["subjects"]] == [f"{FULLNAME}-{component_of(role)}"], b
+    return accounts, roles, bindings
 
 
-def deployment_args(objects):
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
+def deployment_args(objects, component):
+    deployment = next(o for o in objects if o["kind"] == "Deployment"
+                      and o["metadata"]["name"] == f"{FULLNAME}-{component}")
     return deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
@@ -333,21 +370,55 @@ def operator_env(kubeconfig):
     return dict(os.environ, KUBECONFIG=kubeconfig, POD_NAMESPACE=NAMESPACE, POD_NAME=f"{FULLNAME}-test")
 
 
-def write_wrapper(path, binary, args, kubeconfig, log):
-    """`E2E_OPERATOR_CMD` for tests/e2e/lib.sh: the chart's args minus the flags lib.sh gives.
-    The operator writes its log straight to `log`, so the log is whole once lib.sh has waited
-    for it to exit."""
+def write_wrapper(path, binary, args, kubeconfigs, logs):
+    """`E2E_OPERATOR_CMD` for tests/e2e/lib.sh: both components, each with its chart args (minus
+    the flags lib.sh gives) as its own identity (`kubeconfigs`, by component). The token service
+    gets lib.sh's addresses; the controllers an admin port of their own. Each writes its log
+    straight to `logs[component]`, so the logs are whole once lib.sh has waited for the wrapper,
+    which stops both when it is stopped or when either ends."""
     path = pathlib.Path(path)
-    env = operator_env(kubeconfig)
+    q = shlex.quote
+
+    def array(name, items):
+        return f"{name}=({' '.join(q(a) for a in items)})"
     path.write_text(f"""#!/usr/bin/env bash
 set -euo pipefail
-chart_args=({' '.join(shlex.quote(a) for a in args)})
-args=()
-for a in "${{chart_args[@]}}"; do
-    [[ " $* " == *" ${{a%%=*}} "* ]] || args+=("$a")
+{array("controller_args", args["controllers"])}
+{array("service_args", args["token-service"])}
+given=("$@")
+# lib.sh's flags, as the controllers take them: no addresses.
+controller_given=()
+for ((i = 0; i < ${{#given[@]}}; i++)); do
+    case "${{given[i]}}" in
+        --admin-addr|--http-addr) i=$((i + 1)) ;;
+        *) controller_given+=("${{given[i]}}") ;;
+    esac
 done
-export KUBECONFIG={shlex.quote(env['KUBECONFIG'])} POD_NAMESPACE={NAMESPACE} POD_NAME={shlex.quote(env['POD_NAME'])}
-exec {shlex.quote(binary)} "${{args[@]}}" "$@" >>{shlex.quote(str(log))} 2>&1
+keep() {{
+    local -n from=$1 into=$2
+    into=()
+    for a in "${{from[@]}}"; do
+        [[ " ${{given[*]}} " == *" ${{a%%=*}} "* ]] || into+=("$a")
+    done
+}}
+keep controller_args controllers
+keep service_args service
+export POD_NAMESPACE={NAMESPACE} POD_NAME={q(f"{FULLNAME}-test")}
+KUBECONFIG={q(kubeconfigs["controllers"])} {q(binary)} "${{controllers[@]}}" --admin-addr=127.0.0.1:0 \
+    "${{controller_given[@]}}" >>{q(str(logs["controllers"]))} 2>&1 &
+c=$!
+KUBECONFIG={q(kubeconfigs["token-service"])} {q(binary)} "${{service[@]}}" "$@" \
+    >>{q(str(logs["token-service"]))} 2>&1 &
+t=$!
+stop() {{
+    kill -TERM "$c" "$t" 2>/dev/null || true
+    wait "$c" 2>/dev/null || true
+    wait "$t" 2>/dev/null || true
+    exit 0
+}}
+trap stop TERM INT
+wait -n "$c" "$t" || true
+stop
 """)
     path.chmod(0o755)
     return str(path)
@@ -368,15 +439,18 @@ def sufficient(mode, objects, binary, kubectl, work):
     report.say(f"=== {mode}: RBAC is sufficient")
     spec = MODES[mode]
     values = spec["values"]
-    account, roles, bindings = identity(objects)
+    accounts, roles, bindings = identities(objects)
+    account = accounts["controllers"]
     work.mkdir()
     sb = Sandbox(binary, kubectl, work)
     try:
         k = sb.k
-        k.objects("create", namespaces(values) + [account] + roles + bindings)
-        op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
-        log = work / f"operator-{mode}.log"
-        wrapper = write_wrapper(work / "operator", binary, deployment_args(objects), op_kubeconfig, log)
+        k.objects("create", namespaces(values) + list(accounts.values()) + roles + bindings)
+        kubeconfigs = {c: sb.operator_kubeconfig(accounts[c], str(work / f"{c}.kubeconfig")) for c in COMPONENTS}
+        logs = {c: work / f"{c}-{mode}.log" for c in COMPONENTS}
+        log = logs["controllers"]
+        args = {c: deployment_args(objects, c) for c in COMPONENTS}
+        wrapper = write_wrapper(work / "operator", binary, args, kubeconfigs, logs)
         other = None
         if values.get("watchNamespace"):
             # A token of another namespace, which this operator must leave alone.
@@ -389,22 +463,30 @@ def sufficient(mode, objects, binary, kubectl, work):
             capture_output=True, text=True, timeout=600,
         )
         report.lines.extend(f"  | {line}" for line in done.stdout.splitlines()[-8:])
-        if not report.check(done.returncode == 0, f"{mode}: tests/kubectl/operator.sh passes against the operator "
-                            f"running as {account['metadata']['name']} with the chart's RBAC",
+        if not report.check(done.returncode == 0, f"{mode}: tests/kubectl/operator.sh passes against the controllers "
+                            f"and the token service, each running as its own ServiceAccount with the chart's RBAC",
                             done.stdout[-3000:] + "\n".join(l for l in done.stderr.splitlines() if l.startswith("FAIL"))
-                            + done.stderr[-4000:] + "\noperator log:\n" + (log.read_text()[-3000:] if log.exists() else "(none)")):
+                            + done.stderr[-4000:] + "".join(f"\n{c} log:\n" + (logs[c].read_text()[-3000:] if logs[c].exists() else "(none)")
+                                                            for c in COMPONENTS)):
             return report
+        for c in COMPONENTS:
+            text = logs[c].read_text()
+            forbidden = [line for line in text.splitlines() if "forbidden" in line.lower()]
+            report.check(not forbidden, f"{mode}: the {c}' log holds no Forbidden" if c == "controllers"
+                         else f"{mode}: the {c}'s log holds no Forbidden", "\n".join(forbidden[:5]))
         text = log.read_text()
-        forbidden = [line for line in text.splitlines() if "forbidden" in line.lower()]
-        report.check(not forbidden, f"{mode}: the operator's log holds no Forbidden", "\n".join(forbidden[:5]))
-        report.check("became the leader" in text, f"{mode}: the operator took the leader Lease")
+        report.check("became the leader" in text, f"{mode}: the controllers took the leader Lease")
+        report.check("became the leader" not in logs["token-service"].read_text()
+                     and "waiting for the Lease" not in logs["token-service"].read_text(),
+                     f"{mode}: the token service runs no leader election")
         lease = next(r for r in roles if role_kind(r) == "leader-election")["rules"][0]["resourceNames"][0]
         found = k.run("get", "lease", lease, "-n", NAMESPACE, "-o", "name")
         report.check(found.returncode == 0, f"{mode}: its Lease {NAMESPACE}/{lease} exists", found.stderr)
         key = next(r for r in roles if role_kind(r) == "signing-key")["rules"][0]["resourceNames"][0]
         found = k.run("get", "secret", key, "-n", NAMESPACE, "-o", "jsonpath={.data}")
         report.check(found.returncode == 0 and found.stdout,
-                     f"{mode}: it created the signing-key Secret {NAMESPACE}/{key}", found.stderr)
+                     f"{mode}: the controllers created the signing-key Secret {NAMESPACE}/{key}", found.stderr)
+        token_service_reads_only(report, mode, k, accounts["token-service"], key, values)
         if other is not None:
             single_namespace_confined(report, k, account, values["watchNamespace"], json.loads(other))
     except (Exception, SystemExit) as e:
@@ -412,6 +494,32 @@ def sufficient(mode, objects, binary, kubectl, work):
     finally:
         sb.stop()
     return report
+
+
+def token_service_reads_only(report, mode, k, account, key, values):
+    """The token service's identity: its key Secret and its index's kinds, read; nothing else."""
+    user = f"system:serviceaccount:{NAMESPACE}:{account['metadata']['name']}"
+    watched = values.get("watchNamespace") or "default"
+
+    def can(*args):
+        return k.run("auth", "can-i", *args, "--as", user).stdout.strip()
+    for verb in ("get", "watch", "list"):
+        answer = can(verb, f"secrets/{key}", "-n", NAMESPACE)
+        report.check(answer == "yes", f"{mode}: the token service can {verb} its key Secret", answer)
+    for args in (("get", "secrets/other", "-n", NAMESPACE), ("list", "secrets", "-n", NAMESPACE),
+                 ("get", "secrets/x", "-n", watched), ("list", "secrets", "-A"),
+                 ("update", f"secrets/{key}", "-n", NAMESPACE), ("create", "secrets", "-n", NAMESPACE),
+                 ("create", "leases.coordination.k8s.io", "-n", NAMESPACE),
+                 ("get", f"leases.coordination.k8s.io/{key}", "-n", NAMESPACE),
+                 ("patch", "accesstokens.iam.witboost.com/status", "-n", watched),
+                 ("create", "events.events.k8s.io", "-n", watched),
+                 ("list", "tokenpolicies.iam.witboost.com"), ("list", "namespaces"),
+                 ("create", "accesstokens.iam.witboost.com", "-n", watched),
+                 ("get", "configmaps/x", "-n", watched), ("patch", "deployments.apps/x", "-n", watched)):
+        answer = can(*args)
+        report.check(answer == "no", f"{mode}: the token service cannot {' '.join(args)}", answer)
+    answer = can("watch", "accesstokens.iam.witboost.com", "-n", watched)
+    report.check(answer == "yes", f"{mode}: the token service can watch AccessTokens in {watched}", answer)
 
 
 def single_namespace_confined(report, k, account, watched, before):
@@ -481,12 +589,14 @@ def run_until(binary, args, kubeconfig, log, patterns):
     return found, stopped
 
 
-def signing_key_of_another_algorithm(binary, args, admin_kubeconfig, log):
-    """The signing-key Secret, made (as the administrator) for RS512 where the chart says ES256."""
-    other = [a for a in args if not a.startswith(("--jwt-algorithm=", "--leader-elect="))]
-    other += ["--jwt-algorithm=RS512", "--leader-elect=false"]
-    line, _ = run_until(binary, other, admin_kubeconfig, log, [re.compile("token service listening")])
-    assert line, f"the RS512 signing key was not made: {pathlib.Path(log).read_text()[-2000:]}"
+def signing_key_made(binary, args, admin_kubeconfig, log, algorithm=None):
+    """The signing-key Secret, made by the controllers as the administrator (for `algorithm`
+    where given, e.g. RS512 where the chart says ES256)."""
+    other = [a for a in args if not a.startswith("--leader-elect=")] + ["--leader-elect=false"]
+    if algorithm:
+        other = [a for a in other if not a.startswith("--jwt-algorithm=")] + [f"--jwt-algorithm={algorithm}"]
+    line, _ = run_until(binary, other, admin_kubeconfig, log, [re.compile("created the signing key secret")])
+    assert line, f"the signing key was not made: {pathlib.Path(log).read_text()[-2000:]}"
 
 
 def token_moved(binary, args, sb, ns, log):
@@ -499,13 +609,15 @@ def token_moved(binary, args, sb, ns, log):
 
 
 def minimal_cases(mode, roles, report):
-    """Every case of a mode: (label, the roles with the change, the entry). Checks (into
-    `report`) that every rendered rule has an entry in RULES."""
+    """Every case of a mode: (label, the roles with the change, the entry, the component whose
+    identity holds the rule and which runs). Checks (into `report`) that every rendered rule
+    has an entry in RULES."""
     cases = []
     for r, role in enumerate(roles):
+        component = component_of(role)
         for i, rule in enumerate(role["rules"]):
             key = rule_key(role, rule)
-            where = f"{role['kind']} {role['metadata']['name']}" + (
+            where = f"{component}: {role['kind']} {role['metadata']['name']}" + (
                 f" in {role['metadata']['namespace']}" if role["kind"] == "Role" else "")
             label = f"{where}: {rule['apiGroups'][0] or 'core'} {','.join(rule['resources'])} {rule['verbs']}"
             if not report.check(key in RULES, f"{mode}: {label} has an entry in RULES", f"no entry for {key}"):
@@ -519,11 +631,11 @@ def minimal_cases(mode, roles, report):
             changed = copy.deepcopy(roles)
             del changed[r]["rules"][i]
             cases.append((f"{label}{' (resourceNames)' if rule.get('resourceNames') else ''} dropped",
-                          changed, entry))
+                          changed, entry, component))
             if rule.get("resourceNames"):
                 changed = copy.deepcopy(roles)
                 changed[r]["rules"][i]["resourceNames"] = [f"not-{n}" for n in rule["resourceNames"]]
-                cases.append((f"{label} naming another object", changed, entry))
+                cases.append((f"{label} naming another object", changed, entry, component))
             for verb in rule["verbs"] if len(rule["verbs"]) > 1 else []:
                 vkey = key + (verb,)
                 if vkey in VERB_UNPROVEN:
@@ -539,16 +651,18 @@ def minimal_cases(mode, roles, report):
                 changed = copy.deepcopy(roles)
                 changed[r]["rules"][i]["verbs"] = [v for v in rule["verbs"] if v != verb]
                 cases.append((f"{label}: {verb} dropped", changed,
-                              {"evidence": evidence, "prepare": VERB_PREPARE.get(vkey)}))
+                              {"evidence": evidence, "prepare": VERB_PREPARE.get(vkey)}, component))
     return cases
 
 
 def minimal_case(mode, n, case, setup, binary, kubectl, work):
-    """One case, against a bare sandbox of its own: the mode's namespaces, the ServiceAccount,
+    """One case, against a bare sandbox of its own: the mode's namespaces, the ServiceAccounts,
     the changed roles with the rendered bindings and the scenario, created at once; then the
-    preparation if any, then the operator as the ServiceAccount until the evidence shows."""
-    label, changed, entry = case
-    account, bindings, things, args, test_ns, created = setup
+    preparation if any (for the token service, its key made by the controllers as the
+    administrator), then the component as its ServiceAccount until the evidence shows."""
+    label, changed, entry, component = case
+    accounts, bindings, things, all_args, test_ns, created = setup
+    account, args = accounts[component], all_args[component]
     report = Report()
     patterns = entry["evidence"]
     work.mkdir()
@@ -557,11 +671,13 @@ def minimal_case(mode, n, case, setup, binary, kubectl, work):
     sb = None
     try:
         sb = Sandbox(binary, kubectl, work)
-        sb.k.objects("create", created + [account] + changed + bindings + things)
+        sb.k.objects("create", created + list(accounts.values()) + changed + bindings + things)
         if entry.get("prepare") == "rotate":
-            signing_key_of_another_algorithm(binary, args, sb.kubeconfig, work / "prepare.log")
+            signing_key_made(binary, args, sb.kubeconfig, work / "prepare.log", "RS512")
         if entry.get("prepare") == "moved-secret":
             token_moved(binary, args, sb, test_ns, work / "prepare.log")
+        if component == "token-service":
+            signing_key_made(binary, all_args["controllers"], sb.kubeconfig, work / "prepare.log")
         op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
         line, stopped = run_until(binary, args, op_kubeconfig, log, patterns)
         report.check(line is not None, f"{mode}: {label}: Forbidden reported",
@@ -584,15 +700,17 @@ def run_mode(mode, binary, kubectl, work, pool, totals):
     spec = MODES[mode]
     values = spec["values"]
     objects = render(values)
-    account, roles, bindings = identity(objects)
-    args = [a for a in deployment_args(objects) if not a.startswith(("--admin-addr=", "--http-addr="))]
-    args += ["--admin-addr=127.0.0.1:0", "--http-addr=127.0.0.1:0"]
+    accounts, roles, bindings = identities(objects)
+    args = {}
+    for c in COMPONENTS:
+        args[c] = [a for a in deployment_args(objects, c) if not a.startswith(("--admin-addr=", "--http-addr="))]
+        args[c] += ["--admin-addr=127.0.0.1:0"] + (["--http-addr=127.0.0.1:0"] if c == "token-service" else [])
     # The sufficient check is the longest part: it goes first, the minimal cases beside it.
     suff = pool.submit(sufficient, mode, objects, binary, kubectl, work / "sufficient")
     planned = Report()
     planned.say(f"=== {mode}: RBAC is minimal")
     cases = minimal_cases(mode, roles, planned)
-    setup = (account, bindings, scenario(values, spec["test_ns"]), args, spec["test_ns"], namespaces(values))
+    setup = (accounts, bindings, scenario(values, spec["test_ns"]), args, spec["test_ns"], namespaces(values))
     runs = [pool.submit(minimal_case, mode, n, case, setup, binary, kubectl, work / f"case-{n}")
             for n, case in enumerate(cases)]
     totals.print(suff.result())

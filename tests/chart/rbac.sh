@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The chart's operator RBAC is sufficient and minimal, proven by running the operator binary as
-# the chart's own ServiceAccount (kubeconfig `as`, sandbox impersonation) with exactly the RBAC
-# Helm renders, against bare sandboxes, cluster-wide and with watchNamespace
-# (tests/chart/rbac.py says how).
+# The chart's RBAC is sufficient and minimal for both identities (the controllers and the token
+# service), proven by running each component of the operator binary as the chart's own
+# ServiceAccount for it (kubeconfig `as`, sandbox impersonation) with exactly the RBAC Helm
+# renders, against bare sandboxes, cluster-wide and with watchNamespace (tests/chart/rbac.py
+# says how).
 #
 # Usage: tests/chart/rbac.sh BINARY PYTHON KUBECTL [MODE...]
 # (modes: cluster-wide, single-namespace; both by default. RBAC_JOBS: how many cases run at once,

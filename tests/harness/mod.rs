@@ -49,6 +49,8 @@ pub fn config() -> OperatorConfig {
         policy_required: false,
         // Without the token service no key authenticates records; `with_token_service` sets it.
         record_key: None,
+        admin_only: false,
+        leading: None,
     }
 }
 
@@ -117,7 +119,7 @@ impl Harness {
         .expect("token service starts");
         let addr = service.local_addr();
         harness.config.issuer = Some(service.issuer());
-        harness.config.record_key = Some(service.record_key());
+        harness.config.record_key = service.record_key();
         let stop = CancellationToken::new();
         tokio::spawn(service.run(stop.clone()));
         harness.start_operator().await;

@@ -9,6 +9,7 @@ mod harness;
 mod binary_output;
 mod chart;
 mod cli;
+mod components;
 mod controller_accounts;
 mod controller_basic_auth;
 mod controller_binary;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kubectl with the operator running: `kubectl apply -f examples/`, every live token gets Ready
-# and the revoked one Revoked, the token is in its Secret, its JWT too (spec.jwt), the example
+# and the revoked one Revoked, the token is in its Secret, its JWT too (spec.jwt), the token
+# service exchanges the token and finds the kept JWT active, the example
 # BasicAuth sets its flag and restarts its Deployment, regenerating the rotating token restarts
 # its rollout target; then one active token per account, revoking, expiring and moving a token
 # (a new secretName); `kubectl delete -f examples/`.
@@ -75,6 +76,22 @@ jwt=$(k get secret governance-bot-token -o jsonpath='{.data.jwt}' | base64 -d)
 [[ "$jwt" =~ ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$ ]] || fail "no JWT in the Secret's jwt key"
 refresh=$(k get secret governance-bot-token -o jsonpath='{.metadata.annotations.iam\.witboost\.com/jwt-refresh-at}')
 [[ -n "$refresh" ]] || fail "no jwt-refresh-at annotation"
+
+step "the token service exchanges the token for a JWT, and says the Secret's JWT is active"
+# The values go on stdin, never on a command line. The service follows status through its own
+# watch: wait for it.
+exchange() {
+    printf '{"access_token":"%s"}' "$token" | curl -sS -X POST -H 'Content-Type: application/json' \
+        --data-binary @- "$E2E_HTTP_URL/api/auth/access-tokens/jwt" 2>/dev/null || true
+}
+for _ in $(seq 1 300); do
+    [[ "$(exchange)" == *'"jwt":"'* ]] && break
+    sleep 0.1
+done
+[[ "$(exchange)" == *'"jwt":"'* ]] || fail "the token service did not exchange ci-pipeline-token"
+introspected=$(printf '{"token":"%s"}' "$jwt" | curl -sS -X POST -H 'Content-Type: application/json' \
+    --data-binary @- "$E2E_HTTP_URL/api/auth/introspect")
+[[ "$introspected" == *'"active":true'* ]] || fail "introspection of the Secret's JWT: $introspected"
 
 step "the example BasicAuth switches Basic auth on in its stand-in Witboost"
 k wait --for=condition=Ready basicauth/witboost --timeout=30s

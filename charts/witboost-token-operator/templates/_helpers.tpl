@@ -17,7 +17,7 @@
 {{- end }}
 {{- end }}
 
-{{/* Labels that select the operator's pods. Never change across upgrades. */}}
+{{/* Labels that select the release's pods (both Deployments add app.kubernetes.io/component). Never change across upgrades. */}}
 {{- define "wto.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "wto.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -32,13 +32,28 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: witboost-token-operator
 {{- end }}
 
-{{/* The operator's Kubernetes ServiceAccount. */}}
-{{- define "wto.serviceAccountName" -}}
+{{/* The Kubernetes ServiceAccount of the controllers. */}}
+{{- define "wto.controllersServiceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
-{{- default (include "wto.fullname" .) .Values.serviceAccount.name }}
+{{- default (printf "%s-controllers" (include "wto.fullname" .)) .Values.serviceAccount.names.controllers }}
 {{- else }}
-{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- required "serviceAccount.names.controllers is required when serviceAccount.create is false" .Values.serviceAccount.names.controllers }}
 {{- end }}
+{{- end }}
+
+{{/* The Kubernetes ServiceAccount of the token service. */}}
+{{- define "wto.tokenServiceServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (printf "%s-token-service" (include "wto.fullname" .)) .Values.serviceAccount.names.tokenService }}
+{{- else }}
+{{- required "serviceAccount.names.tokenService is required when serviceAccount.create is false" .Values.serviceAccount.names.tokenService }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select the token service's pods. */}}
+{{- define "wto.tokenServiceSelectorLabels" -}}
+{{ include "wto.selectorLabels" . }}
+app.kubernetes.io/component: token-service
 {{- end }}
 
 {{/* repository:tag, or repository:tag@digest. */}}
@@ -91,8 +106,8 @@ app.kubernetes.io/part-of: witboost-token-operator
 {{- if and .Values.serviceMonitor.enabled .Values.podMonitor.enabled }}
 {{- fail "serviceMonitor.enabled and podMonitor.enabled are mutually exclusive: enable one of them" }}
 {{- end }}
-{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
-{{- fail "leaderElection.enabled must stay true with replicaCount > 1: only one replica may run the controllers" }}
+{{- if and (gt (int .Values.controllers.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "leaderElection.enabled must stay true with controllers.replicaCount > 1: only one replica may run the controllers" }}
 {{- end }}
 {{- if and .Values.podDisruptionBudget.minAvailable .Values.podDisruptionBudget.maxUnavailable }}
 {{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both" }}
