@@ -4,7 +4,7 @@
 # self-service policy refuses a PAT for someone else (kubectl create --as), the user-facing
 # ClusterRoles and their aggregation grant what the chart README says (kubectl auth can-i --as),
 # uninstalling keeps the CRDs, the AccessTokens and their Secrets, and an upgrade from the chart
-# with one Deployment (read from git history: a full clone is needed) replaces it with the two
+# with one Deployment (kept in tests/chart/fixtures) replaces it with the two
 # (tests/chart/install.py).
 #
 # Usage: tests/chart/install.sh BINARY PYTHON KUBECTL
