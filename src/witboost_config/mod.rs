@@ -1,13 +1,18 @@
 //! Witboost configuration editing: switching Basic auth on or off in the Witboost UI's Backstage
 //! app-config (YAML), the Governance Platform's HOCON, and a Witboost Helm values file holding
-//! both. The editors are pure, text in and text out: no Kubernetes types, no I/O. Every edit
-//! changes only the flag, is checked by parsing its result, and is idempotent.
+//! both; and the UI's trust in the token service's JWTs. The editors are pure, text in and text
+//! out: no Kubernetes types, no I/O. Every edit changes only its flag or entry, is checked by
+//! parsing its result, and is idempotent.
 //!
 //! - [`app_config`]: the YAML is edited losslessly: `yaml-edit`'s syntax tree gives the offsets
 //!   and the original text is spliced there;
+//! - [`external_access`]: the UI's `backend.auth.externalAccess` entry of type `jwks` for the
+//!   token service, found again by its subject prefix, added, updated or removed in the list
+//!   where it is;
 //! - [`hocon`]: the flag is set in one marked block at the end;
 //! - [`values`]: both at once, in a values file;
-//! - [`command`]: `witboost-token-operator values basic-auth`, the editors applied to a file,
+//! - [`command`]: `witboost-token-operator values basic-auth` and `values trust`, the editors
+//!   applied to a file,
 //!   the one part of this module that does I/O.
 //!
 //! Every result is read back (`serde-saphyr` for YAML, `hocon-parser` for HOCON) and refused if
@@ -17,6 +22,7 @@
 
 pub mod app_config;
 pub mod command;
+pub mod external_access;
 pub mod hocon;
 pub mod values;
 mod yaml;
