@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::validate::{Field, ValidSpec};
+use super::validate::{Field, TrustPlan, ValidSpec};
 use crate::controller::condition::{self, Desired};
 use crate::crd::{BasicAuth, BasicAuthStatus, TargetStatus, Workload};
-use crate::witboost_config::{EditError, app_config, hocon};
+use crate::witboost_config::{EditError, app_config, external_access, hocon};
 
 /// Pod-template annotation carrying the checksum of the configuration a workload must run with.
 pub const CHECKSUM_ANNOTATION: &str = "iam.witboost.com/basic-auth-checksum";
@@ -93,6 +93,8 @@ pub struct Write {
     pub config_map: String,
     pub key: String,
     pub text: String,
+    /// What the file holds now, for the Event: `backend.auth.basicAuth.enabled = true`.
+    pub holds: String,
     /// The resourceVersion the edit was made on.
     pub resource_version: Option<String>,
     /// The key held the flag before and someone changed it since: who, if known.
@@ -140,21 +142,49 @@ pub fn reason_of(status: &BasicAuthStatus) -> Option<Reason> {
     condition::ready_reason(status.conditions.as_deref()).and_then(Reason::parse)
 }
 
-/// Sets the flag of `field`'s format in `text`.
+/// Sets the flag of `field`'s format in `text`, and in the UI's the trust entry.
 pub fn edit(
     field: Field,
     text: &str,
-    enabled: bool,
+    spec: &ValidSpec,
 ) -> Result<crate::witboost_config::Edit, EditError> {
     match field {
-        Field::Ui => app_config::set_basic_auth(text, enabled),
-        Field::GovernancePlatform => hocon::set_basic_auth(text, enabled),
+        Field::Ui => {
+            let flag = app_config::set_basic_auth(text, spec.enabled)?;
+            let trust = match &spec.trust {
+                None => return Ok(flag),
+                Some(TrustPlan::Present(trust)) => external_access::set_trust(&flag.text, trust)?,
+                Some(TrustPlan::Absent { subject_prefix }) => {
+                    external_access::remove_trust(&flag.text, subject_prefix)?
+                }
+            };
+            Ok(crate::witboost_config::Edit {
+                changed: flag.changed || trust.changed,
+                text: trust.text,
+            })
+        }
+        Field::GovernancePlatform => hocon::set_basic_auth(text, spec.enabled),
     }
 }
 
-/// Whether the file already holds the requested flag exactly as the editor would leave it.
-pub fn is_current(field: Field, text: &str, enabled: bool) -> bool {
-    edit(field, text, enabled).is_ok_and(|e| !e.changed)
+/// Whether the file already holds the requested flag (and entry) exactly as the editors would
+/// leave it.
+pub fn is_current(field: Field, text: &str, spec: &ValidSpec) -> bool {
+    edit(field, text, spec).is_ok_and(|e| !e.changed)
+}
+
+/// What the status says a file holds.
+fn holds(field: Field, spec: &ValidSpec) -> String {
+    let flag = format!("{} = {}", field.flag(), spec.enabled);
+    match (field, &spec.trust) {
+        (Field::Ui, Some(TrustPlan::Present(trust))) => {
+            format!("{flag} and trusts {}", trust.issuer)
+        }
+        (Field::Ui, Some(TrustPlan::Absent { subject_prefix })) => {
+            format!("{flag} and no trust entry {subject_prefix}")
+        }
+        _ => flag,
+    }
 }
 
 /// `sha256:<hex>` of a rendered file.
@@ -196,7 +226,7 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
                 format!("{location} is already managed by BasicAuth {holder}; it is left to it"),
                 None,
             ),
-            Found::File(file) => match edit(target.field, &file.text, spec.enabled) {
+            Found::File(file) => match edit(target.field, &file.text, spec) {
                 Err(error) => {
                     let reason = if error.category() == "ControlledByEnvironment" {
                         Reason::ControlledByEnvironment
@@ -215,13 +245,14 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
                             config_map: target.config_map.name.clone(),
                             key: target.config_map.key.clone(),
                             text: edited.text.clone(),
+                            holds: holds(target.field, spec),
                             resource_version: file.resource_version.clone(),
                             reverted,
                         });
                     }
                     (
                         Reason::Applied,
-                        format!("{location} has {} = {}", target.field.flag(), spec.enabled),
+                        format!("{location} has {}", holds(target.field, spec)),
                         Some(checksum(&edited.text)),
                     )
                 }
@@ -366,6 +397,7 @@ mod tests {
     fn spec(enabled: bool) -> ValidSpec {
         ValidSpec {
             enabled,
+            trust: None,
             targets: vec![Target {
                 field: Field::Ui,
                 config_map: ConfigMapKeyRef {

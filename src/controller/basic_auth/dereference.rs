@@ -77,7 +77,7 @@ pub async fn refresh(
     let api: Api<ConfigMap> = Api::namespaced(readers.client.clone(), &namespace);
     for (target, found) in spec.targets.iter().zip(observed.found.iter_mut()) {
         let stale = match found {
-            Found::File(file) => !build::is_current(target.field, &file.text, spec.enabled),
+            Found::File(file) => !build::is_current(target.field, &file.text, spec),
             // The ConfigMap or its key may have appeared since the cache was filled.
             Found::ConfigMapMissing | Found::KeyMissing => true,
             Found::ClaimedBy(_) => false,
