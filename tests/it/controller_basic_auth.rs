@@ -687,3 +687,62 @@ async fn trust_in_a_list_set_by_the_environment_is_reported_not_overwritten() {
         ui
     );
 }
+
+#[tokio::test]
+async fn trust_overridden_by_an_app_config_variable_of_the_ui_workload_is_reported_not_written() {
+    let (h, _service) = Harness::with_token_service(config()).await;
+    create_config_maps(&h, APP_CONFIG_WITH_ACCESS, APPLICATION_CONF).await;
+    create_workloads(&h).await;
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), NS);
+    let env = json!({"spec": {"template": {"spec": {"containers": [{
+        "name": "app",
+        "image": "example/witboost:1",
+        "env": [{"name": "APP_CONFIG_backend_auth_externalAccess", "value": "[]"}]
+    }]}}}});
+    deployments
+        .patch(
+            "witboost-ui",
+            &PatchParams::default(),
+            &Patch::Strategic(&env),
+        )
+        .await
+        .unwrap();
+    create(
+        &h,
+        &trusting(
+            "witboost",
+            TrustSpec {
+                enabled: true,
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    let b = wait_reason(&h, "witboost", "ControlledByEnvironment").await;
+    let (_, _, message) = ready(&b).unwrap();
+    assert!(
+        message.contains("Deployment witboost-ui: APP_CONFIG_backend_auth_externalAccess"),
+        "{message}"
+    );
+    assert_eq!(
+        text_of(&h, "witboost-ui-app-config", "app-config.yaml").await,
+        APP_CONFIG_WITH_ACCESS,
+        "the UI's file is left alone"
+    );
+
+    // Without the variable, the entry is written.
+    let without = json!({"spec": {"template": {"spec": {"containers": [{
+        "name": "app", "image": "example/witboost:1", "env": null
+    }]}}}});
+    deployments
+        .patch(
+            "witboost-ui",
+            &PatchParams::default(),
+            &Patch::Strategic(&without),
+        )
+        .await
+        .unwrap();
+    wait_reason(&h, "witboost", "Applied").await;
+    let ui = text_of(&h, "witboost-ui-app-config", "app-config.yaml").await;
+    assert!(ui.contains("type: jwks"), "{ui}");
+}

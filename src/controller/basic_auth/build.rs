@@ -47,6 +47,28 @@ pub struct Observed {
     pub status: BasicAuthStatus,
     /// One entry per target of the spec, in its order.
     pub found: Vec<Found>,
+    /// `APP_CONFIG_…` variables in the UI workloads' environment that Backstage reads over what
+    /// the UI target edits, as `<Kind> <name>: <variable>`.
+    pub overridden: Vec<String>,
+}
+
+/// Whether Backstage's environment variable `name` (`APP_CONFIG_backend_auth_…`, one path level
+/// per `_`) sets `path`, a level above it or one below it: then it, not the file, decides.
+pub fn overrides(name: &str, path: &[&str]) -> bool {
+    let Some(key) = name.strip_prefix("APP_CONFIG_") else {
+        return false;
+    };
+    let levels: Vec<&str> = key.split('_').collect();
+    levels.iter().zip(path).all(|(a, b)| a == b)
+}
+
+/// The paths the UI target edits: the flag, and with `trust` the `externalAccess` list.
+pub fn ui_paths(spec: &ValidSpec) -> Vec<&'static [&'static str]> {
+    let mut paths: Vec<&'static [&'static str]> = vec![&app_config::PATH];
+    if spec.trust.is_some() {
+        paths.push(&external_access::PATH);
+    }
+    paths
 }
 
 /// Why a target is in the state it is; the `Ready` reason when it is the first failing one.
@@ -224,6 +246,14 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
             Found::ClaimedBy(holder) => (
                 Reason::TargetConflict,
                 format!("{location} is already managed by BasicAuth {holder}; it is left to it"),
+                None,
+            ),
+            Found::File(_) if target.field == Field::Ui && !obs.overridden.is_empty() => (
+                Reason::ControlledByEnvironment,
+                format!(
+                    "{location}: Backstage reads {} over the file; nothing was written",
+                    obs.overridden.join(", ")
+                ),
                 None,
             ),
             Found::File(file) => match edit(target.field, &file.text, spec) {
@@ -426,7 +456,46 @@ mod tests {
             generation: Some(1),
             status,
             found: vec![found],
+            overridden: vec![],
         }
+    }
+
+    #[test]
+    fn backstage_environment_variables_override_the_paths_they_name_and_those_below_or_above() {
+        let path = ["backend", "auth", "externalAccess"];
+        assert!(overrides("APP_CONFIG_backend_auth_externalAccess", &path));
+        assert!(overrides(
+            "APP_CONFIG_backend_auth_externalAccess_0_type",
+            &path
+        ));
+        assert!(overrides("APP_CONFIG_backend_auth", &path));
+        assert!(overrides("APP_CONFIG_backend", &path));
+        assert!(!overrides("APP_CONFIG_backend_baseUrl", &path));
+        assert!(!overrides("APP_CONFIG_backend_auth_keys", &path));
+        assert!(!overrides("BACKEND_SECRET", &path));
+    }
+
+    #[test]
+    fn a_ui_file_overridden_by_the_environment_is_reported_and_not_written() {
+        let mut obs = observed(
+            Found::File(File {
+                text: UI.into(),
+                resource_version: None,
+                last_writer: None,
+            }),
+            BasicAuthStatus::default(),
+            1,
+        );
+        obs.overridden =
+            vec!["Deployment witboost-ui: APP_CONFIG_backend_auth_basicAuth_enabled".into()];
+        let plan = plan(&spec(true), &obs);
+        assert!(plan.writes.is_empty());
+        assert_eq!(plan.reason(), Reason::ControlledByEnvironment);
+        assert!(
+            plan.targets[0]
+                .message
+                .contains("APP_CONFIG_backend_auth_basicAuth_enabled")
+        );
     }
 
     #[test]
