@@ -464,3 +464,18 @@ fn a_flow_list_entry_of_ours_is_replaced_keeping_the_commas_around_it() {
         "backend:\n  auth:\n    externalAccess: [{type: static, options: {token: t, subject: s}}, {type: static, options: {token: u, subject: v}}]\n"
     );
 }
+
+#[test]
+fn trust_entries_with_anchors_and_merge_keys_around_ours_stay_byte_for_byte() {
+    use external_access::{DEFAULT_SUBJECT_PREFIX, Trust};
+    let text = "defaults: &restricted\n  accessRestrictions: [{plugin: catalog}]\nbackend:\n  auth:\n    externalAccess:\n      - &ci\n        <<: *restricted\n        type: static\n        options: {token: abcdefgh, subject: ci}\n      - type: legacy   # HS256, deprecated\n        options:\n          secret: c2VjcmV0\n          subject: old\nci-again: *ci\n";
+    let trust = Trust::for_issuer("https://wto.example", "RS512", "witboost");
+    let on = external_access::set_trust(text, &trust).unwrap().text;
+    let ours = on.find("      - type: jwks").expect("our entry");
+    assert_eq!(&on[..ours], &text[..text.find("ci-again").unwrap()]);
+    assert!(on.ends_with("ci-again: *ci\n"), "{on}");
+    let off = external_access::remove_trust(&on, DEFAULT_SUBJECT_PREFIX)
+        .unwrap()
+        .text;
+    assert_eq!(off, text);
+}
