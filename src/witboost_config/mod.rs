@@ -60,8 +60,9 @@ pub enum EditError {
         column: usize,
         message: String,
     },
-    /// The flag is a `${VAR}` substitution: the environment decides, not this file.
-    #[error("line {line}: the flag is {value}, set by the environment")]
+    /// The flag (or the trust entry's list) is a `${VAR}` substitution: the environment
+    /// decides, not this file.
+    #[error("line {line}: the value is {value}, set by the environment")]
     ControlledByEnvironment { line: usize, value: String },
     /// A level of the flag's path comes from an alias or a merge key (`<<: *x`), or is an
     /// anchored node an alias uses elsewhere: editing it would change every place that shares
@@ -106,7 +107,7 @@ impl EditError {
         match self {
             Self::Invalid { .. } => "fix the text at that place and run again",
             Self::ControlledByEnvironment { .. } => {
-                "set the environment variable instead, or replace the substitution with true or false"
+                "set the environment variable instead, or write the value (true or false for the flag) in place of the substitution"
             }
             Self::ThroughAlias { .. } => {
                 "write that level out in place instead of sharing it through an anchor, alias or merge key"
