@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 
 .PHONY: clippy-driver test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers nginx crds sandbox fuzz bench \
-	static image image-test buildah $(EXTERNAL)
+	static image image-test buildah backstage $(EXTERNAL)
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -84,13 +84,16 @@ build: clippy-driver
 ## tools: every external tool the scripts drive, installed (pinned) once: the Python venv
 ## (kubectl, Helm, kubernetes-validate, ...), Backstage's and Lightbend's config readers, Lua 5.1,
 ## Debian's nginx-light
-tools: venv readers lua nginx
+tools: venv readers lua nginx backstage
 
 nginx:
 	tests/nginx/setup.sh
 
 readers:
 	tests/witboost_config/readers/setup.sh
+## backstage: Backstage's backend code (@backstage/backend-defaults, npm ci from its lock file)
+backstage:
+	tests/backstage/setup.sh
 
 lua:
 	@command -v lua5.1 >/dev/null || apt-get install -y -qq lua5.1 >/dev/null 2>&1 || \
@@ -101,7 +104,8 @@ lua:
 # they run three at a time, longest first; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
 EXTERNAL := ext-standin ext-nginx ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-operator \
-	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm ext-plugin
+	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm ext-plugin \
+	ext-backstage
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
 
@@ -109,6 +113,10 @@ ext-kubectl:
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 ext-nginx:
 	tests/nginx/forward-auth.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
+# Our JWTs judged by Backstage's own external-access code, for both signing algorithms.
+ext-backstage:
+	tests/backstage/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python ES256
+	tests/backstage/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python RS512
 ext-api:
 	tests/kubectl/api.sh $(VENV)/bin/kubectl $(BIN)
 ext-imperative:

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::access_token::RolloutKind;
 
+// An http(s) URL without spaces, as Backstage's jwks external access reads one.
+const URL_PATTERN: &str = r"^https?://[^\s]+$";
+// A subject prefix: the middle of the principal `external:<prefix>:<sub>`.
+const SUBJECT_PREFIX_PATTERN: &str = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 // Kubernetes object names (DNS-1123 subdomains), for fields that reference one.
 const OBJECT_NAME_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -34,9 +38,11 @@ const CONFIG_MAP_KEY_PATTERN: &str = r"^[-._a-zA-Z0-9]+$";
            the ConfigMap keys named here, changing nothing else, and restarts the named \
            workloads once per change. If someone reverts a ConfigMap (a `helm upgrade`, an Argo \
            CD sync), the flag is set again and a Warning Event `Reapplied` names who reverted \
-           it. Deleting the BasicAuth changes nothing in the ConfigMaps. GitOps users who keep \
-           the Witboost values in Git should edit the values file with \
-           `witboost-token-operator values basic-auth` instead.",
+           it. With `trust`, the UI's app-config also gets (or loses) one \
+           `backend.auth.externalAccess` entry of type `jwks`, so that Witboost's UI backend \
+           accepts the token service's JWTs. Deleting the BasicAuth changes nothing in the \
+           ConfigMaps. GitOps users who keep the Witboost values in Git should edit the values \
+           file with `witboost-token-operator values basic-auth` and `values trust` instead.",
     printcolumn(name = "Enabled", type_ = "boolean", json_path = ".spec.enabled"),
     printcolumn(
         name = "Ready",
@@ -62,6 +68,8 @@ const CONFIG_MAP_KEY_PATTERN: &str = r"^[-._a-zA-Z0-9]+$";
         "!has(self.ui) || !has(self.governancePlatform) || self.ui.configMap.name != self.governancePlatform.configMap.name || self.ui.configMap.key != self.governancePlatform.configMap.key"
     )
     .message("ui and governancePlatform must name different ConfigMap keys"),
+    validation = Rule::new("!has(self.trust) || has(self.ui)")
+        .message("trust is rendered into the UI's app-config: it needs ui"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BasicAuthSpec {
@@ -81,6 +89,44 @@ pub struct BasicAuthSpec {
     /// set, and the workloads that mount it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub governance_platform: Option<ConfigTarget>,
+
+    /// Witboost's UI trusts the token service's JWTs: one entry of type `jwks` in the list
+    /// `backend.auth.externalAccess` of the UI's app-config (Backstage's external access), with
+    /// the token service's JWKS URL, issuer, signing algorithm and audience. Callers holding
+    /// one of its JWTs are then the principal `external:<subjectPrefix>:<email>` in Witboost's
+    /// UI backend. The entry is found again by its subject prefix: it is updated in place when
+    /// the token service's issuer or algorithm changes, and removed when enabled is false. The
+    /// list's other entries are left as they are. Unset: the list is left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustSpec>,
+}
+
+/// The UI's `jwks` external-access entry for the token service.
+#[derive(KubeSchema, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustSpec {
+    /// true adds (or updates) the entry; false removes it.
+    pub enabled: bool,
+
+    /// The `iss` the token service's JWTs carry. Defaults to the token service's own issuer
+    /// (its `--issuer`, which the chart sets to the token service's Service URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048), regex(pattern = URL_PATTERN))]
+    pub issuer: Option<String>,
+
+    /// Where Witboost's UI backend fetches the token service's keys. Defaults to the issuer
+    /// followed by `/.well-known/jwks.json`; set it when Witboost reaches the token service at
+    /// another address than its issuer URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048), regex(pattern = URL_PATTERN))]
+    pub jwks_url: Option<String>,
+
+    /// The entry's marker and the middle of the principal's name. Defaults to
+    /// `witboost-token-operator`. Changing it leaves the entry with the old prefix behind:
+    /// switch the old one off first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = SUBJECT_PREFIX_PATTERN))]
+    pub subject_prefix: Option<String>,
 }
 
 /// One configuration file of Witboost in a ConfigMap, and who reads it.
@@ -126,8 +172,9 @@ pub struct Workload {
 #[serde(rename_all = "camelCase")]
 pub struct BasicAuthStatus {
     /// `Ready` is True (reason `Applied`) when every named ConfigMap key holds the requested
-    /// flag; otherwise its reason says why not: ConfigMapNotFound, KeyNotFound,
-    /// InvalidConfig, ControlledByEnvironment or TargetConflict.
+    /// flag (and the UI's the requested trust entry); otherwise its reason says why not:
+    /// ConfigMapNotFound, KeyNotFound, InvalidConfig, ControlledByEnvironment or
+    /// TargetConflict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
 

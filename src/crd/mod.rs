@@ -22,7 +22,7 @@ pub use access_token::{
 };
 pub use basic_auth::{
     BasicAuth, BasicAuthSpec, BasicAuthStatus, ConfigMapKeyRef, ConfigTarget, TargetStatus,
-    Workload,
+    TrustSpec, Workload,
 };
 pub use duration::{GoDuration, ParseDurationError};
 pub use service_account::{ServiceAccount, ServiceAccountSpec, ServiceAccountStatus};

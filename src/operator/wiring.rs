@@ -264,6 +264,7 @@ pub(super) fn controllers(
             namespace,
             scaffold(basic_auth::NAME),
             config.controller.clone(),
+            config.issuer.clone(),
             stop.clone(),
         );
         tasks.push(task);

@@ -84,7 +84,7 @@ fn words(value: &str) -> Option<bool> {
 }
 
 /// Backstage replaces `${VAR}` from the environment; `$${` escapes a literal `${`.
-fn is_substitution(value: &str) -> bool {
+pub(crate) fn is_substitution(value: &str) -> bool {
     value
         .match_indices("${")
         .any(|(i, _)| !value[..i].ends_with('$'))

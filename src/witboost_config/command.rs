@@ -1,6 +1,6 @@
-//! `witboost-token-operator values basic-auth`: the editors applied to a file, for GitOps users
-//! whose source of truth is a values file in Git. The only part of `witboost_config` that does
-//! I/O.
+//! `witboost-token-operator values basic-auth` and `values trust`: the editors applied to a
+//! file, for GitOps users whose source of truth is a values file in Git. The only part of
+//! `witboost_config` that does I/O.
 
 use std::{
     fs,
@@ -11,6 +11,7 @@ use std::{
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use super::external_access::{self, DEFAULT_AUDIENCE, DEFAULT_SUBJECT_PREFIX, Trust};
 use super::{Edit, EditError, app_config, hocon, values};
 
 /// `values …`: edits of a Witboost Helm values file.
@@ -25,6 +26,63 @@ pub enum ValuesCommand {
     /// that nothing needed doing) goes to standard error. Exit codes: 0 done
     /// (with --check: already in the requested state), 1 --check found a difference, 2 error.
     BasicAuth(BasicAuthArgs),
+    /// Make Witboost's UI trust the token service's JWTs (or no longer), changing nothing else.
+    ///
+    /// Adds to the list `ui.appConfig.backend.auth.externalAccess` one entry of type `jwks`
+    /// (Backstage's external access) with the token service's JWKS URL, issuer, signing
+    /// algorithm and audience, and a subject prefix that marks it: run again with another URL
+    /// and the entry is updated, not added twice; --remove takes it out. Every other entry of
+    /// the list keeps its bytes. Output, --in-place, --check and exit codes as for basic-auth.
+    Trust(TrustArgs),
+}
+
+/// Where the result goes.
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Rewrite FILE atomically, keeping its permissions, instead of printing the result.
+    #[arg(long, conflicts_with = "check")]
+    in_place: bool,
+    /// Change nothing: print a unified diff (coloured on a terminal) and exit 1 when FILE is not
+    /// in the requested state, exit 0 when it is.
+    #[arg(long)]
+    check: bool,
+    /// The file to edit; `-` reads standard input (not with --in-place).
+    #[arg(value_name = "FILE|-")]
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("state").required(true).args(["issuer", "remove"]))]
+pub struct TrustArgs {
+    /// The token service's issuer URL (its --issuer): the `iss` its JWTs carry.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// Where Backstage fetches the token service's keys [default: ISSUER/.well-known/jwks.json].
+    #[arg(long, value_name = "URL", requires = "issuer")]
+    jwks_url: Option<String>,
+    /// The `aud` the token service puts in its JWTs (its --audience).
+    #[arg(long, default_value = DEFAULT_AUDIENCE, requires = "issuer")]
+    audience: String,
+    /// The token service's signing algorithm (its --jwt-algorithm).
+    #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS512"], requires = "issuer")]
+    algorithm: String,
+    /// The entry's marker; principals read `external:<prefix>:<email>`.
+    #[arg(long, default_value = DEFAULT_SUBJECT_PREFIX)]
+    subject_prefix: String,
+    /// Remove the entry instead.
+    #[arg(long)]
+    remove: bool,
+    /// What FILE holds: a Witboost values file or a Backstage app-config file alone.
+    #[arg(long, value_enum, default_value_t = TrustFormat::Values)]
+    format: TrustFormat,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrustFormat {
+    Values,
+    AppConfig,
 }
 
 #[derive(Debug, Args)]
@@ -36,20 +94,12 @@ pub struct BasicAuthArgs {
     /// Switch Basic auth off.
     #[arg(long)]
     disable: bool,
-    /// Rewrite FILE atomically, keeping its permissions, instead of printing the result.
-    #[arg(long, conflicts_with = "check")]
-    in_place: bool,
-    /// Change nothing: print a unified diff (coloured on a terminal) and exit 1 when FILE is not
-    /// in the requested state, exit 0 when it is.
-    #[arg(long)]
-    check: bool,
     /// What FILE holds: a Witboost values file, a Backstage app-config file alone, or the
     /// Governance Platform's HOCON alone.
     #[arg(long, value_enum, default_value_t = Format::Values)]
     format: Format,
-    /// The file to edit; `-` reads standard input (not with --in-place).
-    #[arg(value_name = "FILE|-")]
-    file: PathBuf,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,8 +116,11 @@ const ERROR: u8 = 2;
 
 /// Runs `values …`; errors are reported on standard error and give exit code 2.
 pub fn run(command: ValuesCommand) -> ExitCode {
-    let ValuesCommand::BasicAuth(args) = command;
-    match basic_auth(&args) {
+    let result = match command {
+        ValuesCommand::BasicAuth(args) => basic_auth(&args),
+        ValuesCommand::Trust(args) => trust(&args),
+    };
+    match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
@@ -76,23 +129,92 @@ pub fn run(command: ValuesCommand) -> ExitCode {
     }
 }
 
+/// What an edit is, in the messages on standard error.
+struct Messages {
+    /// The requested state: `basic auth enabled`.
+    state: String,
+    /// What --check says of a file not in it: `basic auth is not enabled everywhere`.
+    differs: String,
+    /// What --in-place says after a change: `basic auth enabled in 2 places`.
+    updated: Box<dyn Fn(&str) -> String>,
+}
+
 fn basic_auth(args: &BasicAuthArgs) -> Result<ExitCode, String> {
-    let stdin = args.file == Path::new("-");
+    let state = if args.enable { "enabled" } else { "disabled" };
+    let (format, enable) = (args.format, args.enable);
+    let messages = Messages {
+        state: format!("basic auth {state}"),
+        differs: format!("basic auth is not {state} everywhere"),
+        updated: Box::new(move |before| {
+            let places = places(format, before, enable);
+            updated_count(state, places)
+        }),
+    };
+    apply(&args.output, &messages, |text| edit(format, text, enable))
+}
+
+fn trust(args: &TrustArgs) -> Result<ExitCode, String> {
+    let prefix = args.subject_prefix.clone();
+    let format = args.format;
+    match &args.issuer {
+        Some(issuer) if !args.remove => {
+            let mut trust = Trust::for_issuer(issuer, &args.algorithm, &args.audience);
+            trust.subject_prefix = prefix;
+            if let Some(url) = &args.jwks_url {
+                trust.url = url.clone();
+            }
+            let messages = Messages {
+                state: format!("the UI trusts {issuer}"),
+                differs: format!("the UI does not trust {issuer} as requested"),
+                updated: Box::new({
+                    let issuer = issuer.clone();
+                    move |_| format!("the UI trusts {issuer}")
+                }),
+            };
+            apply(&args.output, &messages, |text| match format {
+                TrustFormat::Values => values::set_trust(text, &trust),
+                TrustFormat::AppConfig => external_access::set_trust(text, &trust),
+            })
+        }
+        _ => {
+            let messages = Messages {
+                state: format!("no trust entry {prefix}"),
+                differs: format!("the trust entry {prefix} is there"),
+                updated: Box::new({
+                    let prefix = prefix.clone();
+                    move |_| format!("trust entry {prefix} removed")
+                }),
+            };
+            apply(&args.output, &messages, |text| match format {
+                TrustFormat::Values => values::remove_trust(text, &prefix),
+                TrustFormat::AppConfig => external_access::remove_trust(text, &prefix),
+            })
+        }
+    }
+}
+
+/// Reads FILE (or standard input), edits it and prints, writes or checks the result.
+fn apply(
+    output: &Output,
+    messages: &Messages,
+    edit: impl Fn(&str) -> Result<Edit, EditError>,
+) -> Result<ExitCode, String> {
+    let stdin = output.file == Path::new("-");
     let name = if stdin {
         "<stdin>".to_owned()
     } else {
-        args.file.display().to_string()
+        output.file.display().to_string()
     };
-    if stdin && args.in_place {
+    if stdin && output.in_place {
         return Err("--in-place needs a FILE, not standard input".into());
     }
-    let text = read(&args.file, stdin).map_err(|e| format!("{name}: failed to read: {e}"))?;
-    let edit = edit(args.format, &text, args.enable).map_err(|e| describe(&name, &e))?;
-    let state = if args.enable { "enabled" } else { "disabled" };
+    let text = read(&output.file, stdin).map_err(|e| format!("{name}: failed to read: {e}"))?;
+    let edit = edit(&text).map_err(|e| describe(&name, &e))?;
+    let state = &messages.state;
     let mut out = io::stdout().lock();
-    let written = if args.check {
+    let written = if output.check {
         if !edit.changed {
-            eprintln!("{name} is up to date: basic auth {state}");
+            eprintln!("{name} is up to date: {state}");
             return Ok(ExitCode::SUCCESS);
         }
         let diff = unified_diff(&name, &text, &edit.text, io::stdout().is_terminal());
@@ -100,19 +222,16 @@ fn basic_auth(args: &BasicAuthArgs) -> Result<ExitCode, String> {
             .and_then(|()| out.flush())
             .map_err(|e| format!("failed to write to standard output: {e}"))?;
         eprintln!(
-            "{name} is not up to date: basic auth is not {state} everywhere; \
-             apply the diff above with --in-place"
+            "{name} is not up to date: {}; apply the diff above with --in-place",
+            messages.differs
         );
         return Ok(ExitCode::from(DIFFERS));
-    } else if args.in_place {
+    } else if output.in_place {
         if edit.changed {
-            write_atomically(&args.file, &edit.text).map_err(|e| format!("{name}: {e}"))?;
-            eprintln!(
-                "{}",
-                updated(&name, state, places(args.format, &text, args.enable))
-            );
+            write_atomically(&output.file, &edit.text).map_err(|e| format!("{name}: {e}"))?;
+            eprintln!("updated {name}: {}", (messages.updated)(&text));
         } else {
-            eprintln!("{name} is already up to date: basic auth {state}");
+            eprintln!("{name} is already up to date: {state}");
         }
         Ok(())
     } else {
@@ -136,12 +255,12 @@ fn places(format: Format, before: &str, enabled: bool) -> Option<usize> {
     }
 }
 
-/// `updated values.yaml: basic auth enabled in 2 places`.
-fn updated(name: &str, state: &str, places: Option<usize>) -> String {
+/// `basic auth enabled in 2 places`.
+fn updated_count(state: &str, places: Option<usize>) -> String {
     match places {
-        Some(1) => format!("updated {name}: basic auth {state} in 1 place"),
-        Some(n) if n > 1 => format!("updated {name}: basic auth {state} in {n} places"),
-        _ => format!("updated {name}: basic auth {state}"),
+        Some(1) => format!("basic auth {state} in 1 place"),
+        Some(n) if n > 1 => format!("basic auth {state} in {n} places"),
+        _ => format!("basic auth {state}"),
     }
 }
 
@@ -285,16 +404,13 @@ mod tests {
         assert_eq!(places(Format::Values, values, false), Some(2));
         assert_eq!(places(Format::AppConfig, "app: {}\n", true), Some(1));
         assert_eq!(
-            updated("values.yaml", "enabled", Some(2)),
-            "updated values.yaml: basic auth enabled in 2 places"
+            updated_count("enabled", Some(2)),
+            "basic auth enabled in 2 places"
         );
         assert_eq!(
-            updated("values.yaml", "disabled", Some(1)),
-            "updated values.yaml: basic auth disabled in 1 place"
+            updated_count("disabled", Some(1)),
+            "basic auth disabled in 1 place"
         );
-        assert_eq!(
-            updated("values.yaml", "enabled", None),
-            "updated values.yaml: basic auth enabled"
-        );
+        assert_eq!(updated_count("enabled", None), "basic auth enabled");
     }
 }

@@ -1,13 +1,18 @@
 //! Witboost configuration editing: switching Basic auth on or off in the Witboost UI's Backstage
 //! app-config (YAML), the Governance Platform's HOCON, and a Witboost Helm values file holding
-//! both. The editors are pure, text in and text out: no Kubernetes types, no I/O. Every edit
-//! changes only the flag, is checked by parsing its result, and is idempotent.
+//! both; and the UI's trust in the token service's JWTs. The editors are pure, text in and text
+//! out: no Kubernetes types, no I/O. Every edit changes only its flag or entry, is checked by
+//! parsing its result, and is idempotent.
 //!
 //! - [`app_config`]: the YAML is edited losslessly: `yaml-edit`'s syntax tree gives the offsets
 //!   and the original text is spliced there;
+//! - [`external_access`]: the UI's `backend.auth.externalAccess` entry of type `jwks` for the
+//!   token service, found again by its subject prefix, added, updated or removed in the list
+//!   where it is;
 //! - [`hocon`]: the flag is set in one marked block at the end;
 //! - [`values`]: both at once, in a values file;
-//! - [`command`]: `witboost-token-operator values basic-auth`, the editors applied to a file,
+//! - [`command`]: `witboost-token-operator values basic-auth` and `values trust`, the editors
+//!   applied to a file,
 //!   the one part of this module that does I/O.
 //!
 //! Every result is read back (`serde-saphyr` for YAML, `hocon-parser` for HOCON) and refused if
@@ -17,6 +22,7 @@
 
 pub mod app_config;
 pub mod command;
+pub mod external_access;
 pub mod hocon;
 pub mod values;
 mod yaml;
@@ -54,8 +60,9 @@ pub enum EditError {
         column: usize,
         message: String,
     },
-    /// The flag is a `${VAR}` substitution: the environment decides, not this file.
-    #[error("line {line}: the flag is {value}, set by the environment")]
+    /// The flag (or the trust entry's list) is a `${VAR}` substitution: the environment
+    /// decides, not this file.
+    #[error("line {line}: the value is {value}, set by the environment")]
     ControlledByEnvironment { line: usize, value: String },
     /// A level of the flag's path comes from an alias or a merge key (`<<: *x`), or is an
     /// anchored node an alias uses elsewhere: editing it would change every place that shares
@@ -100,7 +107,7 @@ impl EditError {
         match self {
             Self::Invalid { .. } => "fix the text at that place and run again",
             Self::ControlledByEnvironment { .. } => {
-                "set the environment variable instead, or replace the substitution with true or false"
+                "set the environment variable instead, or write the value (true or false for the flag) in place of the substitution"
             }
             Self::ThroughAlias { .. } => {
                 "write that level out in place instead of sharing it through an anchor, alias or merge key"

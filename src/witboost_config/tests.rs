@@ -299,3 +299,183 @@ fn hocon_block_overridden_by_a_later_setting_moves_to_the_end() {
     );
     assert_eq!(hocon::basic_auth(&on).unwrap(), Some(true));
 }
+
+mod trust {
+    use super::external_access::{self, DEFAULT_SUBJECT_PREFIX, Trust};
+    use super::*;
+
+    fn trust(issuer: &str) -> Trust {
+        Trust::for_issuer(issuer, "ES256", "witboost")
+    }
+
+    const OURS: &str = "      - type: jwks\n        options:\n          url: \"https://wto.example/.well-known/jwks.json\"\n          issuer: \"https://wto.example\"\n          algorithm: \"ES256\"\n          audience: \"witboost\"\n          subjectPrefix: \"witboost-token-operator\"\n";
+
+    const EXISTING: &str = "backend:\n  auth:\n    externalAccess:\n      # the CI's token\n      - type: static\n        options:\n          token: ${CI_TOKEN} # from a Secret\n          subject: ci\n      - &legacy {type: legacy, options: {secret: s3cr3t, subject: old}}\n    keys: [{secret: x}]\n";
+
+    #[test]
+    fn the_trust_entry_is_appended_to_an_existing_list_leaving_the_others_byte_for_byte() {
+        let edit = external_access::set_trust(EXISTING, &trust("https://wto.example")).unwrap();
+        assert!(edit.changed);
+        let expected = EXISTING.replace("subject: old}}\n", &format!("subject: old}}}}\n{OURS}"));
+        assert_eq!(edit.text, expected);
+        let again = external_access::set_trust(&edit.text, &trust("https://wto.example")).unwrap();
+        assert!(!again.changed, "a second edit changes nothing");
+    }
+
+    #[test]
+    fn a_changed_issuer_updates_the_entry_instead_of_adding_a_second() {
+        let first = external_access::set_trust(EXISTING, &trust("https://wto.example"))
+            .unwrap()
+            .text;
+        let second = external_access::set_trust(&first, &trust("https://other.example:8443/"))
+            .unwrap()
+            .text;
+        assert_eq!(second.matches("type: jwks").count(), 1, "{second}");
+        assert!(second.contains("url: \"https://other.example:8443/.well-known/jwks.json\""));
+        assert!(second.starts_with(&first[..first.find("      - type: jwks").unwrap()]));
+        let entry = external_access::trust(&second, DEFAULT_SUBJECT_PREFIX)
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry["options"]["issuer"], "https://other.example:8443/");
+    }
+
+    #[test]
+    fn switching_the_trust_off_removes_only_its_entry() {
+        let on = external_access::set_trust(EXISTING, &trust("https://wto.example"))
+            .unwrap()
+            .text;
+        let off = external_access::remove_trust(&on, DEFAULT_SUBJECT_PREFIX).unwrap();
+        assert_eq!(off.text, EXISTING);
+        let again = external_access::remove_trust(&off.text, DEFAULT_SUBJECT_PREFIX).unwrap();
+        assert!(!again.changed);
+    }
+
+    #[test]
+    fn a_missing_list_is_created_and_its_last_entry_removed_leaves_an_empty_list() {
+        let text = "backend:\n  baseUrl: x\n";
+        let on = external_access::set_trust(text, &trust("https://wto.example"))
+            .unwrap()
+            .text;
+        assert_eq!(
+            on,
+            format!(
+                "backend:\n  baseUrl: x\n  auth:\n    externalAccess:\n{}",
+                OURS
+            )
+        );
+        let off = external_access::remove_trust(&on, DEFAULT_SUBJECT_PREFIX)
+            .unwrap()
+            .text;
+        assert_eq!(
+            off,
+            "backend:\n  baseUrl: x\n  auth:\n    externalAccess: []\n"
+        );
+        let back = external_access::set_trust(&off, &trust("https://wto.example"))
+            .unwrap()
+            .text;
+        assert!(back.contains("externalAccess: [{type: jwks, options: {url: \"https://wto.example/.well-known/jwks.json\""), "{back}");
+        assert_eq!(
+            external_access::remove_trust(&back, DEFAULT_SUBJECT_PREFIX)
+                .unwrap()
+                .text,
+            off
+        );
+    }
+
+    #[test]
+    fn a_flow_list_gets_a_flow_entry_and_loses_it_again() {
+        let text = "backend:\n  auth:\n    externalAccess: [{type: static, options: {token: t, subject: s}}]\n";
+        let on = external_access::set_trust(text, &trust("https://wto.example"))
+            .unwrap()
+            .text;
+        assert!(on.contains("subject: s}}, {type: jwks"), "{on}");
+        let off = external_access::remove_trust(&on, DEFAULT_SUBJECT_PREFIX)
+            .unwrap()
+            .text;
+        assert_eq!(off, text);
+    }
+
+    #[test]
+    fn a_list_from_the_environment_or_through_an_alias_is_refused() {
+        let env = "backend:\n  auth:\n    externalAccess: ${EXTERNAL_ACCESS}\n";
+        let error = external_access::set_trust(env, &trust("https://wto.example")).unwrap_err();
+        assert_eq!(error.category(), "ControlledByEnvironment");
+
+        let shared = "access: &access\n  - type: static\n    options: {token: t, subject: s}\nbackend:\n  auth:\n    externalAccess: *access\n";
+        let error = external_access::set_trust(shared, &trust("https://wto.example")).unwrap_err();
+        assert_eq!(error.category(), "ThroughAlias");
+
+        let not_a_list = "backend:\n  auth:\n    externalAccess: {type: jwks}\n";
+        let error =
+            external_access::set_trust(not_a_list, &trust("https://wto.example")).unwrap_err();
+        assert_eq!(error.category(), "InvalidConfig");
+    }
+
+    #[test]
+    fn in_a_values_file_the_entry_goes_under_ui_app_config() {
+        let text = "ui:\n  appConfig:\n    backend:\n      auth:\n        basicAuth:\n          enabled: true\n";
+        let on = values::set_trust(text, &trust("https://wto.example")).unwrap();
+        assert!(on.text.starts_with(text), "{}", on.text);
+        let entry = values::trust(&on.text, DEFAULT_SUBJECT_PREFIX)
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry, trust("https://wto.example").value());
+        let off = values::remove_trust(&on.text, DEFAULT_SUBJECT_PREFIX).unwrap();
+        assert!(off.text.starts_with(text));
+    }
+
+    #[test]
+    fn crlf_documents_keep_their_line_endings() {
+        let text = EXISTING.replace('\n', "\r\n");
+        let on = external_access::set_trust(&text, &trust("https://wto.example"))
+            .unwrap()
+            .text;
+        assert!(!on.replace("\r\n", "").contains('\n'), "{on:?}");
+        let off = external_access::remove_trust(&on, DEFAULT_SUBJECT_PREFIX).unwrap();
+        assert_eq!(off.text, text);
+    }
+}
+
+#[test]
+fn a_flow_list_entry_of_ours_is_replaced_keeping_the_commas_around_it() {
+    use external_access::{DEFAULT_SUBJECT_PREFIX, Trust};
+    let old = Trust::for_issuer("https://old.example", "RS512", "witboost");
+    let new = Trust::for_issuer("https://new.example", "ES256", "witboost");
+    let text = "backend:\n  auth:\n    externalAccess: [{type: static, options: {token: t, subject: s}}]\n";
+    let with_old = external_access::set_trust(text, &old).unwrap().text;
+    let with_static_after = with_old.replace(
+        "}}]\n",
+        "}}, {type: static, options: {token: u, subject: v}}]\n",
+    );
+    let with_new = external_access::set_trust(&with_static_after, &new)
+        .unwrap()
+        .text;
+    assert_eq!(
+        external_access::trust(&with_new, DEFAULT_SUBJECT_PREFIX)
+            .unwrap()
+            .unwrap(),
+        new.value()
+    );
+    let off = external_access::remove_trust(&with_new, DEFAULT_SUBJECT_PREFIX)
+        .unwrap()
+        .text;
+    assert_eq!(
+        off,
+        "backend:\n  auth:\n    externalAccess: [{type: static, options: {token: t, subject: s}}, {type: static, options: {token: u, subject: v}}]\n"
+    );
+}
+
+#[test]
+fn trust_entries_with_anchors_and_merge_keys_around_ours_stay_byte_for_byte() {
+    use external_access::{DEFAULT_SUBJECT_PREFIX, Trust};
+    let text = "defaults: &restricted\n  accessRestrictions: [{plugin: catalog}]\nbackend:\n  auth:\n    externalAccess:\n      - &ci\n        <<: *restricted\n        type: static\n        options: {token: abcdefgh, subject: ci}\n      - type: legacy   # HS256, deprecated\n        options:\n          secret: c2VjcmV0\n          subject: old\nci-again: *ci\n";
+    let trust = Trust::for_issuer("https://wto.example", "RS512", "witboost");
+    let on = external_access::set_trust(text, &trust).unwrap().text;
+    let ours = on.find("      - type: jwks").expect("our entry");
+    assert_eq!(&on[..ours], &text[..text.find("ci-again").unwrap()]);
+    assert!(on.ends_with("ci-again: *ci\n"), "{on}");
+    let off = external_access::remove_trust(&on, DEFAULT_SUBJECT_PREFIX)
+        .unwrap()
+        .text;
+    assert_eq!(off, text);
+}

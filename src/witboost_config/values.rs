@@ -1,13 +1,17 @@
 //! A Witboost Helm values file: both flags at once, `ui.appConfig.backend.auth.basicAuth.enabled`
-//! (a mapping) and the flag inside the `governance-platform.configOverride` HOCON string.
+//! (a mapping) and the flag inside the `governance-platform.configOverride` HOCON string; and the
+//! UI's trust entry, `ui.appConfig.backend.auth.externalAccess`.
 
 use serde_json::Value;
 
+use super::external_access::{self, Trust, Wanted};
 use super::yaml::{self, Leaf, Place};
 use super::{Edit, EditError, app_config, hocon};
 
 /// The UI flag's path in the values.
 pub const UI_PATH: [&str; 6] = ["ui", "appConfig", "backend", "auth", "basicAuth", "enabled"];
+/// The UI's `externalAccess` list in the values.
+pub const TRUST_PATH: [&str; 5] = ["ui", "appConfig", "backend", "auth", "externalAccess"];
 /// The path of the Governance Platform's HOCON string in the values.
 pub const CONFIG_OVERRIDE_PATH: [&str; 2] = ["governance-platform", "configOverride"];
 
@@ -20,6 +24,21 @@ pub fn set_basic_auth(text: &str, enabled: bool) -> Result<Edit, EditError> {
         changed: ui.changed || governance_platform.changed,
         text: governance_platform.text,
     })
+}
+
+/// Adds or updates the UI's trust entry, changing no other entry of its list.
+pub fn set_trust(text: &str, trust: &Trust) -> Result<Edit, EditError> {
+    external_access::edit(text, &TRUST_PATH, Wanted::Present(trust))
+}
+
+/// Removes the UI's trust entry with this subject prefix, if there is one.
+pub fn remove_trust(text: &str, subject_prefix: &str) -> Result<Edit, EditError> {
+    external_access::edit(text, &TRUST_PATH, Wanted::Absent { subject_prefix })
+}
+
+/// The UI's trust entry with this subject prefix, as Backstage reads it.
+pub fn trust(text: &str, subject_prefix: &str) -> Result<Option<Value>, EditError> {
+    external_access::read(text, &TRUST_PATH, subject_prefix)
 }
 
 /// Both flags as their readers see them: `(ui, governance_platform)`, `None` when not set.

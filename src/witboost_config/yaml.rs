@@ -33,6 +33,9 @@ pub(crate) enum Leaf<'a> {
     Plain(&'a str),
     /// A string written as a `|-` block scalar (a double-quoted one inside flow mappings).
     Block(&'a str),
+    /// A collection: `block` (lines from column 0) below the key, one step in; `flow` on the
+    /// key's line inside flow mappings.
+    Nested { block: &'a str, flow: &'a str },
 }
 
 /// Where the path leads.
@@ -241,6 +244,10 @@ impl Yaml<'_> {
                     (true, false, Leaf::Block(text)) => {
                         (" |-".to_owned(), Some(block_body(text, column, nl)))
                     }
+                    (true, true, Leaf::Nested { flow, .. }) => (format!(" {flow}"), None),
+                    (true, false, Leaf::Nested { block, .. }) => {
+                        (String::new(), Some(block_body(block, column, nl)))
+                    }
                     (false, true, _) => (format!(" {{{}}}", flow_entries(keys, leaf)), None),
                     (false, false, _) => (
                         String::new(),
@@ -281,6 +288,10 @@ impl Yaml<'_> {
                         out.push_str(nl);
                         out.push_str(&block_body(text, column + (i + 1) * step, nl));
                     }
+                    Leaf::Nested { block, .. } => {
+                        out.push_str(nl);
+                        out.push_str(&block_body(block, column + (i + 1) * step, nl));
+                    }
                 }
             }
         }
@@ -291,7 +302,7 @@ impl Yaml<'_> {
         line_column(self.text, offset).0
     }
 
-    fn column(&self, offset: usize) -> usize {
+    pub(crate) fn column(&self, offset: usize) -> usize {
         offset - self.text[..offset].rfind('\n').map_or(0, |i| i + 1)
     }
 
@@ -364,6 +375,7 @@ fn flow_entries(keys: &[&str], leaf: &Leaf) -> String {
     let leaf = match leaf {
         Leaf::Plain(text) => (*text).to_owned(),
         Leaf::Block(text) => json_string(text),
+        Leaf::Nested { flow, .. } => (*flow).to_owned(),
     };
     let mut out = format!("{}: {leaf}", plain_key(keys[keys.len() - 1]));
     for key in keys[..keys.len() - 1].iter().rev() {
@@ -414,7 +426,7 @@ pub(crate) fn splice(text: &str, start: usize, end: usize, with: &str) -> String
 }
 
 /// The offset just past the line ending of the line holding `offset` (the text's end if none).
-fn line_end_after(text: &str, offset: usize) -> usize {
+pub(crate) fn line_end_after(text: &str, offset: usize) -> usize {
     text[offset..]
         .find('\n')
         .map_or(text.len(), |i| offset + i + 1)
@@ -466,6 +478,56 @@ fn key_of(entry: &Node) -> Option<String> {
     Some(text.to_owned())
 }
 
+/// The items of a sequence, in order.
+pub(crate) fn items(sequence: &Node) -> Vec<Node> {
+    sequence
+        .children()
+        .filter(|c| c.kind() == K::SEQUENCE_ENTRY)
+        .collect()
+}
+
+/// A node (a mapping or sequence) written in flow style, `{…}` or `[…]`.
+pub(crate) fn is_flow_collection(node: &Node) -> bool {
+    node.children_with_tokens()
+        .filter_map(NodeOrToken::into_token)
+        .any(|t| matches!(t.kind(), K::LEFT_BRACE | K::LEFT_BRACKET))
+}
+
+/// The offset of a flow collection's closing bracket or brace.
+pub(crate) fn closing_of(node: &Node) -> Option<usize> {
+    node.children_with_tokens()
+        .filter_map(NodeOrToken::into_token)
+        .filter(|t| matches!(t.kind(), K::RIGHT_BRACE | K::RIGHT_BRACKET))
+        .last()
+        .map(|t| t.text_range().start().into())
+}
+
+/// Where a sequence item's own text ends: its content's end, not counting a flow sequence's
+/// comma after it.
+pub(crate) fn end_of_item(item: &Node) -> usize {
+    item.descendants_with_tokens()
+        .filter_map(NodeOrToken::into_token)
+        .filter(|t| {
+            !matches!(
+                t.kind(),
+                K::WHITESPACE | K::NEWLINE | K::INDENT | K::COMMENT | K::COMMA
+            )
+        })
+        .filter(|t| !t.text().is_empty())
+        .last()
+        .map_or_else(|| start_of(item), |t| end_of_token(&t))
+}
+
+/// Whether a sequence item is an alias (`- *x`).
+pub(crate) fn is_alias_item(item: &Node) -> bool {
+    content_of(item).is_some_and(|c| c.kind() == K::ALIAS)
+}
+
+/// Refuses an anchored item an alias uses elsewhere.
+pub(crate) fn refuse_shared(yaml: &Yaml, node: &Node) -> Result<(), EditError> {
+    yaml.refuse_shared_anchor(node)
+}
+
 fn is_flow(mapping: &Node) -> bool {
     mapping
         .children_with_tokens()
@@ -507,7 +569,7 @@ fn last_significant(node: &Node, closing: bool) -> Option<Token> {
 }
 
 /// The offset just past an entry's `:`.
-fn colon_of(entry: &Node) -> usize {
+pub(crate) fn colon_of(entry: &Node) -> usize {
     entry
         .children_with_tokens()
         .filter_map(NodeOrToken::into_token)

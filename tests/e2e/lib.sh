@@ -31,7 +31,7 @@
 #   E2E_PIDS         background processes to stop at exit (append yours)
 #   e2e_manifests P  prints a file or directory to apply in place of P: P itself in the
 #                    sandbox, a copy moved into the test namespace in a cluster
-# and fail, step, contains, free_port.
+# and fail, step, contains, free_port. E2E_EXTRA_FLAGS, set before e2e_up, adds operator flags.
 
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 E2E_WORK=$(mktemp -d)
@@ -109,6 +109,9 @@ e2e_up() {
     E2E_ADMIN_URL="http://127.0.0.1:$admin_port"
     local operator_flags=(--admin-addr "127.0.0.1:$admin_port" --http-addr "127.0.0.1:$http_port"
         --issuer "$E2E_HTTP_URL" --resync-period 5s)
+    # Flags of the script's own (split on spaces), e.g. `--jwt-algorithm RS512`.
+    # shellcheck disable=SC2206
+    operator_flags+=(${E2E_EXTRA_FLAGS:-})
     if [[ -n "${E2E_OPERATOR_CMD:-}" ]]; then
         e2e_up_given "${operator_flags[@]}"
     elif e2e_cluster_mode; then

@@ -2,7 +2,8 @@
 //! with nothing else changed, each workload restarted exactly once per change, reverts
 //! re-applied with an Event naming who reverted, waiting for missing ConfigMaps, invalid
 //! configuration refused, no writes at steady state or across a restart, and where it runs
-//! (`--basic-auth=false`, `--basic-auth-namespaces`).
+//! (`--basic-auth=false`, `--basic-auth-namespaces`); with `trust`, the UI's external-access
+//! entry for the token service beside the controller, added, updated and removed.
 
 use crate::harness;
 
@@ -15,9 +16,11 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use witboost_token_operator::controller::basic_auth::watches::Scope;
 use witboost_token_operator::crd::{
-    AccessToken, BasicAuth, BasicAuthSpec, ConfigMapKeyRef, ConfigTarget, RolloutKind, Workload,
+    AccessToken, BasicAuth, BasicAuthSpec, ConfigMapKeyRef, ConfigTarget, RolloutKind, TrustSpec,
+    Workload,
 };
 use witboost_token_operator::operator::OperatorConfig;
+use witboost_token_operator::witboost_config::external_access::{self, Trust};
 use witboost_token_operator::witboost_config::{app_config, hocon};
 
 const CHECKSUM: &str = "iam.witboost.com/basic-auth-checksum";
@@ -82,6 +85,7 @@ fn basic_auth(name: &str, enabled: bool) -> BasicAuth {
                     },
                 ]),
             }),
+            trust: None,
         },
     )
 }
@@ -578,4 +582,167 @@ async fn limited_to_named_namespaces_it_acts_there_only() {
     let untouched = basic_auths(&h).get("witboost").await.unwrap();
     assert!(untouched.status.is_none(), "{:?}", untouched.status);
     assert_eq!(flags(&h).await, (Some(false), Some(false)));
+}
+
+/// The UI's app-config with external access entries of its own.
+const APP_CONFIG_WITH_ACCESS: &str = "\
+backend:
+  auth:
+    basicAuth:
+      enabled: false
+    externalAccess:
+      # the CI, from a Secret
+      - type: static
+        options: {token: \"${CI_TOKEN}\", subject: ci}
+";
+
+fn trusting(name: &str, trust: TrustSpec) -> BasicAuth {
+    let mut b = basic_auth(name, true);
+    b.spec.trust = Some(trust);
+    b
+}
+
+#[tokio::test]
+async fn trust_adds_the_token_services_entry_keeps_the_others_and_goes_when_switched_off() {
+    let (h, service) = Harness::with_token_service(config()).await;
+    create_config_maps(&h, APP_CONFIG_WITH_ACCESS, APPLICATION_CONF).await;
+    create_workloads(&h).await;
+    create(
+        &h,
+        &trusting(
+            "witboost",
+            TrustSpec {
+                enabled: true,
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    let b = wait_reason(&h, "witboost", "Applied").await;
+    let issuer = format!("http://{}", service.addr);
+    assert!(b.status.unwrap().ui.is_some(), "the UI's file is reported");
+    let ui = text_of(&h, "witboost-ui-app-config", "app-config.yaml").await;
+    let with_flag = APP_CONFIG_WITH_ACCESS.replace("enabled: false", "enabled: true");
+    assert!(ui.starts_with(&with_flag), "the other entry changed:\n{ui}");
+    assert_eq!(
+        external_access::trust(&ui, "witboost-token-operator").unwrap(),
+        Some(Trust::for_issuer(&issuer, "ES256", "witboost").value()),
+        "the entry carries the token service's issuer, JWKS URL, algorithm and audience"
+    );
+    let note = h.wait_event("witboost", "Applied").await;
+    assert!(note.contains(&format!("trusts {issuer}")), "{note}");
+
+    // Another URL: the entry is updated in place, not added twice.
+    basic_auths(&h)
+        .patch(
+            "witboost",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"trust": {"jwksUrl": "http://wto.witboost.svc:8443/.well-known/jwks.json"}}})),
+        )
+        .await
+        .unwrap();
+    wait_reason(&h, "witboost", "Applied").await;
+    let ui = text_of(&h, "witboost-ui-app-config", "app-config.yaml").await;
+    assert_eq!(ui.matches("type: jwks").count(), 1, "{ui}");
+    assert!(
+        ui.contains("url: \"http://wto.witboost.svc:8443/.well-known/jwks.json\""),
+        "{ui}"
+    );
+
+    basic_auths(&h)
+        .patch(
+            "witboost",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"trust": {"enabled": false}}})),
+        )
+        .await
+        .unwrap();
+    wait_reason(&h, "witboost", "Applied").await;
+    assert_eq!(
+        text_of(&h, "witboost-ui-app-config", "app-config.yaml").await,
+        with_flag,
+        "switched off, only the entry of ours went"
+    );
+}
+
+#[tokio::test]
+async fn trust_in_a_list_set_by_the_environment_is_reported_not_overwritten() {
+    let (h, _service) = Harness::with_token_service(config()).await;
+    let ui = "backend:\n  auth:\n    externalAccess: ${EXTERNAL_ACCESS}\n";
+    create_config_maps(&h, ui, APPLICATION_CONF).await;
+    create(
+        &h,
+        &trusting(
+            "witboost",
+            TrustSpec {
+                enabled: true,
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    wait_reason(&h, "witboost", "ControlledByEnvironment").await;
+    assert_eq!(
+        text_of(&h, "witboost-ui-app-config", "app-config.yaml").await,
+        ui
+    );
+}
+
+#[tokio::test]
+async fn trust_overridden_by_an_app_config_variable_of_the_ui_workload_is_reported_not_written() {
+    let (h, _service) = Harness::with_token_service(config()).await;
+    create_config_maps(&h, APP_CONFIG_WITH_ACCESS, APPLICATION_CONF).await;
+    create_workloads(&h).await;
+    let deployments: Api<Deployment> = Api::namespaced(h.client.clone(), NS);
+    let env = json!({"spec": {"template": {"spec": {"containers": [{
+        "name": "app",
+        "image": "example/witboost:1",
+        "env": [{"name": "APP_CONFIG_backend_auth_externalAccess", "value": "[]"}]
+    }]}}}});
+    deployments
+        .patch(
+            "witboost-ui",
+            &PatchParams::default(),
+            &Patch::Strategic(&env),
+        )
+        .await
+        .unwrap();
+    create(
+        &h,
+        &trusting(
+            "witboost",
+            TrustSpec {
+                enabled: true,
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    let b = wait_reason(&h, "witboost", "ControlledByEnvironment").await;
+    let (_, _, message) = ready(&b).unwrap();
+    assert!(
+        message.contains("Deployment witboost-ui: APP_CONFIG_backend_auth_externalAccess"),
+        "{message}"
+    );
+    assert_eq!(
+        text_of(&h, "witboost-ui-app-config", "app-config.yaml").await,
+        APP_CONFIG_WITH_ACCESS,
+        "the UI's file is left alone"
+    );
+
+    // Without the variable, the entry is written.
+    let without = json!({"spec": {"template": {"spec": {"containers": [{
+        "name": "app", "image": "example/witboost:1", "env": null
+    }]}}}});
+    deployments
+        .patch(
+            "witboost-ui",
+            &PatchParams::default(),
+            &Patch::Strategic(&without),
+        )
+        .await
+        .unwrap();
+    wait_reason(&h, "witboost", "Applied").await;
+    let ui = text_of(&h, "witboost-ui-app-config", "app-config.yaml").await;
+    assert!(ui.contains("type: jwks"), "{ui}");
 }

@@ -13,8 +13,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_witboost-token-operator");
 const VALUES: &str = "# Witboost values\nui:\n  appConfig:\n    app: {title: Witboost}\ngovernance-platform:\n  configOverride: |-\n    akka.loglevel = INFO\n";
 
 fn run(args: &[&str], stdin: &str) -> Output {
+    run_values("basic-auth", args, stdin)
+}
+
+fn run_trust(args: &[&str], stdin: &str) -> Output {
+    run_values("trust", args, stdin)
+}
+
+fn run_values(command: &str, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(BIN)
-        .args(["values", "basic-auth"])
+        .args(["values", command])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -202,5 +210,101 @@ fn values_basic_auth_needs_exactly_one_of_enable_and_disable() {
     assert_eq!(
         run(&["--enable", "--disable", "-"], VALUES).status.code(),
         Some(2)
+    );
+}
+
+const ISSUER: &str = "https://wto.witboost.svc:8443";
+
+/// A values file whose UI already has external access entries of its own.
+const VALUES_WITH_ACCESS: &str = "ui:\n  appConfig:\n    backend:\n      auth:\n        externalAccess:\n          - type: static # the CI\n            options: {token: \"${CI_TOKEN}\", subject: ci}\n";
+
+#[test]
+fn values_trust_adds_one_entry_on_a_file_and_on_stdin_and_check_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, VALUES_WITH_ACCESS).unwrap();
+    let path = file.to_str().unwrap();
+
+    let printed = run_trust(&["--issuer", ISSUER, path], "");
+    assert_eq!(printed.status.code(), Some(0), "{}", stderr(&printed));
+    let from_stdin = run_trust(&["--issuer", ISSUER, "-"], VALUES_WITH_ACCESS);
+    assert_eq!(from_stdin.status.code(), Some(0), "{}", stderr(&from_stdin));
+    assert_eq!(stdout(&printed), stdout(&from_stdin));
+    let text = stdout(&printed);
+    assert!(text.starts_with(VALUES_WITH_ACCESS), "{text}");
+    let entry = values::trust(&text, "witboost-token-operator")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        entry["options"]["url"],
+        format!("{ISSUER}/.well-known/jwks.json")
+    );
+    assert_eq!(entry["options"]["issuer"], ISSUER);
+    assert_eq!(entry["options"]["audience"], "witboost");
+    assert_eq!(entry["options"]["algorithm"], "ES256");
+
+    let check = run_trust(&["--issuer", ISSUER, "--check", path], "");
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("+          - type: jwks\n"),
+        "{}",
+        stdout(&check)
+    );
+    let in_place = run_trust(&["--issuer", ISSUER, "--in-place", path], "");
+    assert_eq!(in_place.status.code(), Some(0), "{}", stderr(&in_place));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    let check = run_trust(&["--issuer", ISSUER, "--check", path], "");
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+}
+
+#[test]
+fn values_trust_with_a_new_url_updates_the_entry_and_remove_takes_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("values.yaml");
+    std::fs::write(&file, VALUES_WITH_ACCESS).unwrap();
+    let path = file.to_str().unwrap();
+    let first = run_trust(&["--issuer", ISSUER, "--in-place", path], "");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let moved = run_trust(
+        &[
+            "--issuer",
+            "https://tokens.example.com",
+            "--jwks-url",
+            "http://wto.witboost.svc:8443/.well-known/jwks.json",
+            "--algorithm",
+            "RS512",
+            "--in-place",
+            path,
+        ],
+        "",
+    );
+    assert_eq!(moved.status.code(), Some(0), "{}", stderr(&moved));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.matches("type: jwks").count(), 1, "{text}");
+    let entry = values::trust(&text, "witboost-token-operator")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        entry["options"]["url"],
+        "http://wto.witboost.svc:8443/.well-known/jwks.json"
+    );
+    assert_eq!(entry["options"]["algorithm"], "RS512");
+
+    let removed = run_trust(&["--remove", "--in-place", path], "");
+    assert_eq!(removed.status.code(), Some(0), "{}", stderr(&removed));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), VALUES_WITH_ACCESS);
+    let check = run_trust(&["--remove", "--check", path], "");
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+}
+
+#[test]
+fn values_trust_refuses_a_list_set_by_the_environment() {
+    let text = "ui:\n  appConfig:\n    backend:\n      auth:\n        externalAccess: ${EXTERNAL_ACCESS}\n";
+    let out = run_trust(&["--issuer", ISSUER, "-"], text);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ControlledByEnvironment"),
+        "{}",
+        stderr(&out)
     );
 }

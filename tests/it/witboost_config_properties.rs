@@ -2,10 +2,12 @@
 //! YAML with comments, CRLF and 2- or 4-space indentation; HOCON in its several object styles;
 //! values files holding both): the flag reads back as requested, a second edit changes nothing,
 //! every other value reads as before (serde-saphyr, hocon-parser), and only the flag's lines
-//! change. An edit that fails must fail for a reason the document really has.
+//! change. An edit that fails must fail for a reason the document really has. The trust entry
+//! likewise: added, found again, removed, and nothing else read differently.
 
 use proptest::prelude::*;
 use serde_json::Value;
+use witboost_token_operator::witboost_config::external_access::{self, Trust};
 use witboost_token_operator::witboost_config::{EditError, app_config, hocon, values};
 
 use crate::witboost_config_corpus::{
@@ -351,6 +353,25 @@ proptest! {
     }
 
     #[test]
+    fn trust_entry_reads_back_is_idempotent_removable_and_changes_nothing_else(text in yaml_document(), rs512: bool) {
+        let before = yaml_value(&text);
+        let trust = Trust::for_issuer("https://wto.example:8443", if rs512 { "RS512" } else { "ES256" }, "witboost");
+        match external_access::set_trust(&text, &trust) {
+            Ok(edit) => {
+                prop_assert_eq!(external_access::trust(&edit.text, &trust.subject_prefix).unwrap(), Some(trust.value()), "{}", edit.text);
+                let again = external_access::set_trust(&edit.text, &trust).unwrap();
+                prop_assert!(!again.changed && again.text == edit.text);
+                let after = yaml_value(&edit.text);
+                prop_assert_eq!(after, with(before.clone(), &external_access::PATH, Value::Array(vec![trust.value()])));
+                let removed = external_access::remove_trust(&edit.text, &trust.subject_prefix).unwrap();
+                prop_assert_eq!(yaml_value(&removed.text), with(before, &external_access::PATH, Value::Array(vec![])));
+                prop_assert!(!external_access::remove_trust(&removed.text, &trust.subject_prefix).unwrap().changed);
+            }
+            Err(error) => prop_assert!(justified(&before, &external_access::PATH, &error), "{error}\n{text}"),
+        }
+    }
+
+    #[test]
     fn hocon_edit_reads_back_is_idempotent_and_changes_nothing_else(text in hocon_document(), enabled: bool) {
         let edit = match hocon::set_basic_auth(&text, enabled) {
             Ok(edit) => edit,
@@ -416,8 +437,12 @@ fn most_generated_documents_are_edited_rather_than_refused() {
     let values = sample(&values_document().boxed(), &|t| {
         values::set_basic_auth(t, true).is_ok()
     });
+    let trust = Trust::for_issuer("https://wto.example", "ES256", "witboost");
+    let trusted = sample(&yaml_document().boxed(), &|t| {
+        external_access::set_trust(t, &trust).is_ok()
+    });
     assert!(
-        app > 100 && hocon > 100 && values > 100,
-        "{app} {hocon} {values} of 200"
+        app > 100 && hocon > 100 && values > 100 && trusted > 100,
+        "{app} {hocon} {values} {trusted} of 200"
     );
 }

@@ -12,6 +12,11 @@ under `refused/` must be refused with exit code 2 and the reason their first lin
 Deliberately wrong outputs (another value changed, the flag not set) must be caught, so the
 check is known to bite.
 
+Then the trust entry (`values trust`): for every app-config and values input, Backstage's config
+loader must read `backend.auth.externalAccess` as the input's list with exactly one entry of ours
+added, the same with a changed issuer (updated, not added twice), and the input's list again once
+the entry is removed; everything else as in the input; each edit again changes nothing.
+
 usage: run.py BIN READERS_DIR
 """
 
@@ -215,6 +220,86 @@ def gitops(binary, node, java, work):
         fail(case, "--check does not accept the edited file")
 
 
+ISSUERS = ("http://wto.witboost.svc:8443", "https://tokens.example.com")
+ACCESS_PATH = "backend.auth.externalAccess"
+
+
+def run_trust(binary, fmt, path, issuer, *extra):
+    flags = ["--remove"] if issuer is None else ["--issuer", issuer]
+    return subprocess.run(
+        [binary, "values", "trust", *flags, "--format", fmt, *extra, str(path)],
+        capture_output=True,
+    )
+
+
+def entry(issuer):
+    return {
+        "type": "jwks",
+        "options": {
+            "url": f"{issuer}/.well-known/jwks.json",
+            "issuer": issuer,
+            "algorithm": "ES256",
+            "audience": "witboost",
+            "subjectPrefix": "witboost-token-operator",
+        },
+    }
+
+
+def trust(binary, node, work):
+    """The trust entry added, moved and removed in every app-config and values input, read back
+    by Backstage's config loader."""
+    reads = []
+    for kind in ("app-config", "values"):
+        for source in sorted((CORPUS / kind).iterdir()):
+            base = work / "trust" / kind / source.stem
+            base.mkdir(parents=True)
+            current = source
+            for step, issuer in (("add", ISSUERS[0]), ("move", ISSUERS[1]), ("remove", None)):
+                case = f"trust {kind}/{source.name} {step}"
+                out = run_trust(binary, kind, current, issuer)
+                if out.returncode != 0:
+                    fail(case, f"exit {out.returncode}: {out.stderr.decode().strip()}")
+                    break
+                output = base / f"{step}{source.suffix}"
+                output.write_bytes(out.stdout)
+                again = run_trust(binary, kind, output, issuer)
+                if again.returncode != 0 or again.stdout != out.stdout:
+                    fail(case, "editing the output again changed it")
+                if run_trust(binary, kind, output, issuer, "--check").returncode != 0:
+                    fail(case, "--check does not accept the output")
+                if kind == "values":
+                    before_dir, after_dir = base / f"{step}-before", base / f"{step}-after"
+                    before_dir.mkdir()
+                    after_dir.mkdir()
+                    before_file = render(source.read_text(), before_dir)[0]
+                    after_file = render(out.stdout.decode(), after_dir)[0]
+                else:
+                    before_file, after_file = source, output
+                reads.append((case, before_file, after_file, issuer))
+                current = output
+    files = [f for r in reads for f in (r[1], r[2])]
+    seen = dump(node, APP_CONFIG_FLAG, files)
+    for (case, _, _, issuer), before, after in zip(reads, seen[::2], seen[1::2]):
+        if "error" in before or "error" in after:
+            fail(case, f"cannot read: {before.get('error') or after.get('error')}")
+            continue
+        listed = get(before["config"], ACCESS_PATH) or []
+        expected_list = listed + ([] if issuer is None else [entry(issuer)])
+        read_list = get(after["config"], ACCESS_PATH) or []
+        if read_list != expected_list:
+            fail(case, f"Backstage reads {ACCESS_PATH} as {read_list}, not {expected_list}")
+            continue
+        expected = json.loads(json.dumps(before["config"]))
+        put(expected, ACCESS_PATH, read_list)
+        actual = json.loads(json.dumps(after["config"]))
+        put(actual, ACCESS_PATH, read_list)
+        if expected != actual:
+            fail(case, f"Backstage reads other values differently:\n  before {before['config']}\n  after  {after['config']}")
+        else:
+            print(f"ok   {case}: Backstage reads {len(read_list)} external access entries, ours as rendered", flush=True)
+    return len(reads)
+
+
 def main():
     binary = str(Path(sys.argv[1]).resolve())
     readers = Path(sys.argv[2]).resolve()
@@ -301,11 +386,12 @@ def main():
             print(f"ok   {case}: refused: {stderr.strip()}", flush=True)
 
     gitops(binary, node, java, work)
+    trust_reads = trust(binary, node, work)
 
     if failures:
         print(f"\n{len(failures)} failure(s)", file=sys.stderr)
         sys.exit(1)
-    print(f"\nall {len(reads)} reads as expected (the deliberately wrong controls caught)")
+    print(f"\nall {len(reads)} reads as expected (the deliberately wrong controls caught), and {trust_reads} of the trust entry")
 
 
 if __name__ == "__main__":

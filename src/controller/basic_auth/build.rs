@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::validate::{Field, ValidSpec};
+use super::validate::{Field, TrustPlan, ValidSpec};
 use crate::controller::condition::{self, Desired};
 use crate::crd::{BasicAuth, BasicAuthStatus, TargetStatus, Workload};
-use crate::witboost_config::{EditError, app_config, hocon};
+use crate::witboost_config::{EditError, app_config, external_access, hocon};
 
 /// Pod-template annotation carrying the checksum of the configuration a workload must run with.
 pub const CHECKSUM_ANNOTATION: &str = "iam.witboost.com/basic-auth-checksum";
@@ -47,6 +47,28 @@ pub struct Observed {
     pub status: BasicAuthStatus,
     /// One entry per target of the spec, in its order.
     pub found: Vec<Found>,
+    /// `APP_CONFIG_…` variables in the UI workloads' environment that Backstage reads over what
+    /// the UI target edits, as `<Kind> <name>: <variable>`.
+    pub overridden: Vec<String>,
+}
+
+/// Whether Backstage's environment variable `name` (`APP_CONFIG_backend_auth_…`, one path level
+/// per `_`) sets `path`, a level above it or one below it: then it, not the file, decides.
+pub fn overrides(name: &str, path: &[&str]) -> bool {
+    let Some(key) = name.strip_prefix("APP_CONFIG_") else {
+        return false;
+    };
+    let levels: Vec<&str> = key.split('_').collect();
+    levels.iter().zip(path).all(|(a, b)| a == b)
+}
+
+/// The paths the UI target edits: the flag, and with `trust` the `externalAccess` list.
+pub fn ui_paths(spec: &ValidSpec) -> Vec<&'static [&'static str]> {
+    let mut paths: Vec<&'static [&'static str]> = vec![&app_config::PATH];
+    if spec.trust.is_some() {
+        paths.push(&external_access::PATH);
+    }
+    paths
 }
 
 /// Why a target is in the state it is; the `Ready` reason when it is the first failing one.
@@ -93,6 +115,8 @@ pub struct Write {
     pub config_map: String,
     pub key: String,
     pub text: String,
+    /// What the file holds now, for the Event: `backend.auth.basicAuth.enabled = true`.
+    pub holds: String,
     /// The resourceVersion the edit was made on.
     pub resource_version: Option<String>,
     /// The key held the flag before and someone changed it since: who, if known.
@@ -140,21 +164,49 @@ pub fn reason_of(status: &BasicAuthStatus) -> Option<Reason> {
     condition::ready_reason(status.conditions.as_deref()).and_then(Reason::parse)
 }
 
-/// Sets the flag of `field`'s format in `text`.
+/// Sets the flag of `field`'s format in `text`, and in the UI's the trust entry.
 pub fn edit(
     field: Field,
     text: &str,
-    enabled: bool,
+    spec: &ValidSpec,
 ) -> Result<crate::witboost_config::Edit, EditError> {
     match field {
-        Field::Ui => app_config::set_basic_auth(text, enabled),
-        Field::GovernancePlatform => hocon::set_basic_auth(text, enabled),
+        Field::Ui => {
+            let flag = app_config::set_basic_auth(text, spec.enabled)?;
+            let trust = match &spec.trust {
+                None => return Ok(flag),
+                Some(TrustPlan::Present(trust)) => external_access::set_trust(&flag.text, trust)?,
+                Some(TrustPlan::Absent { subject_prefix }) => {
+                    external_access::remove_trust(&flag.text, subject_prefix)?
+                }
+            };
+            Ok(crate::witboost_config::Edit {
+                changed: flag.changed || trust.changed,
+                text: trust.text,
+            })
+        }
+        Field::GovernancePlatform => hocon::set_basic_auth(text, spec.enabled),
     }
 }
 
-/// Whether the file already holds the requested flag exactly as the editor would leave it.
-pub fn is_current(field: Field, text: &str, enabled: bool) -> bool {
-    edit(field, text, enabled).is_ok_and(|e| !e.changed)
+/// Whether the file already holds the requested flag (and entry) exactly as the editors would
+/// leave it.
+pub fn is_current(field: Field, text: &str, spec: &ValidSpec) -> bool {
+    edit(field, text, spec).is_ok_and(|e| !e.changed)
+}
+
+/// What the status says a file holds.
+fn holds(field: Field, spec: &ValidSpec) -> String {
+    let flag = format!("{} = {}", field.flag(), spec.enabled);
+    match (field, &spec.trust) {
+        (Field::Ui, Some(TrustPlan::Present(trust))) => {
+            format!("{flag} and trusts {}", trust.issuer)
+        }
+        (Field::Ui, Some(TrustPlan::Absent { subject_prefix })) => {
+            format!("{flag} and no trust entry {subject_prefix}")
+        }
+        _ => flag,
+    }
 }
 
 /// `sha256:<hex>` of a rendered file.
@@ -196,7 +248,15 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
                 format!("{location} is already managed by BasicAuth {holder}; it is left to it"),
                 None,
             ),
-            Found::File(file) => match edit(target.field, &file.text, spec.enabled) {
+            Found::File(_) if target.field == Field::Ui && !obs.overridden.is_empty() => (
+                Reason::ControlledByEnvironment,
+                format!(
+                    "{location}: Backstage reads {} over the file; nothing was written",
+                    obs.overridden.join(", ")
+                ),
+                None,
+            ),
+            Found::File(file) => match edit(target.field, &file.text, spec) {
                 Err(error) => {
                     let reason = if error.category() == "ControlledByEnvironment" {
                         Reason::ControlledByEnvironment
@@ -215,13 +275,14 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
                             config_map: target.config_map.name.clone(),
                             key: target.config_map.key.clone(),
                             text: edited.text.clone(),
+                            holds: holds(target.field, spec),
                             resource_version: file.resource_version.clone(),
                             reverted,
                         });
                     }
                     (
                         Reason::Applied,
-                        format!("{location} has {} = {}", target.field.flag(), spec.enabled),
+                        format!("{location} has {}", holds(target.field, spec)),
                         Some(checksum(&edited.text)),
                     )
                 }
@@ -366,6 +427,7 @@ mod tests {
     fn spec(enabled: bool) -> ValidSpec {
         ValidSpec {
             enabled,
+            trust: None,
             targets: vec![Target {
                 field: Field::Ui,
                 config_map: ConfigMapKeyRef {
@@ -394,7 +456,46 @@ mod tests {
             generation: Some(1),
             status,
             found: vec![found],
+            overridden: vec![],
         }
+    }
+
+    #[test]
+    fn backstage_environment_variables_override_the_paths_they_name_and_those_below_or_above() {
+        let path = ["backend", "auth", "externalAccess"];
+        assert!(overrides("APP_CONFIG_backend_auth_externalAccess", &path));
+        assert!(overrides(
+            "APP_CONFIG_backend_auth_externalAccess_0_type",
+            &path
+        ));
+        assert!(overrides("APP_CONFIG_backend_auth", &path));
+        assert!(overrides("APP_CONFIG_backend", &path));
+        assert!(!overrides("APP_CONFIG_backend_baseUrl", &path));
+        assert!(!overrides("APP_CONFIG_backend_auth_keys", &path));
+        assert!(!overrides("BACKEND_SECRET", &path));
+    }
+
+    #[test]
+    fn a_ui_file_overridden_by_the_environment_is_reported_and_not_written() {
+        let mut obs = observed(
+            Found::File(File {
+                text: UI.into(),
+                resource_version: None,
+                last_writer: None,
+            }),
+            BasicAuthStatus::default(),
+            1,
+        );
+        obs.overridden =
+            vec!["Deployment witboost-ui: APP_CONFIG_backend_auth_basicAuth_enabled".into()];
+        let plan = plan(&spec(true), &obs);
+        assert!(plan.writes.is_empty());
+        assert_eq!(plan.reason(), Reason::ControlledByEnvironment);
+        assert!(
+            plan.targets[0]
+                .message
+                .contains("APP_CONFIG_backend_auth_basicAuth_enabled")
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! already manages a key. Reads come from the informer caches; step 1b, [`refresh`], reads
 //! from the API the ConfigMaps a write is about to be decided on (the cache may not have seen
 //! the operator's own last write yet), so `build` runs once, on what the write will be
-//! checked against.
+//! checked against; and the UI workloads' `APP_CONFIG_…` variables that would override what the
+//! UI target edits (Backstage reads them over the file).
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -12,8 +13,8 @@ use kube::{Api, ResourceExt};
 use thiserror::Error;
 
 use super::build::{self, File, Found, Observed, Reason};
-use super::validate::{Target, ValidSpec};
-use crate::controller::BASIC_AUTH_MANAGER;
+use super::validate::{Field, Target, ValidSpec};
+use crate::controller::{BASIC_AUTH_MANAGER, workload};
 use crate::crd::BasicAuth;
 
 #[derive(Debug, Error)]
@@ -24,11 +25,20 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("failed to read workload {name}")]
+    ReadWorkload {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 impl Error {
     pub fn category(&self) -> &'static str {
-        "ConfigMapReadFailed"
+        match self {
+            Error::ReadConfigMap { .. } => "ConfigMapReadFailed",
+            Error::ReadWorkload { .. } => "WorkloadReadFailed",
+        }
     }
 }
 
@@ -62,6 +72,7 @@ pub fn observe(readers: &Readers<'_>, basic_auth: &BasicAuth, spec: &ValidSpec) 
         generation: basic_auth.metadata.generation,
         status: basic_auth.status.clone().unwrap_or_default(),
         found,
+        overridden: vec![],
     }
 }
 
@@ -77,7 +88,7 @@ pub async fn refresh(
     let api: Api<ConfigMap> = Api::namespaced(readers.client.clone(), &namespace);
     for (target, found) in spec.targets.iter().zip(observed.found.iter_mut()) {
         let stale = match found {
-            Found::File(file) => !build::is_current(target.field, &file.text, spec.enabled),
+            Found::File(file) => !build::is_current(target.field, &file.text, spec),
             // The ConfigMap or its key may have appeared since the cache was filled.
             Found::ConfigMapMissing | Found::KeyMissing => true,
             Found::ClaimedBy(_) => false,
@@ -94,7 +105,35 @@ pub async fn refresh(
             *found = found_in(fresh.as_ref(), target);
         }
     }
+    observed.overridden = overridden(readers.client, &namespace, spec).await?;
     Ok(observed)
+}
+
+/// The `APP_CONFIG_…` variables of the UI's workloads that set what the UI target edits.
+async fn overridden(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &ValidSpec,
+) -> Result<Vec<String>, Error> {
+    let Some(ui) = spec.targets.iter().find(|t| t.field == Field::Ui) else {
+        return Ok(vec![]);
+    };
+    let paths = build::ui_paths(spec);
+    let mut found = vec![];
+    for workload in &ui.workloads {
+        let names = workload::environment(client, namespace, (workload.kind, &workload.name))
+            .await
+            .map_err(|source| Error::ReadWorkload {
+                name: workload.name.clone(),
+                source,
+            })?;
+        for name in names.unwrap_or_default() {
+            if paths.iter().any(|path| build::overrides(&name, path)) {
+                found.push(format!("{:?} {}: {name}", workload.kind, workload.name));
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn found_in(config_map: Option<&ConfigMap>, target: &Target) -> Found {

@@ -9,20 +9,15 @@ use crate::crd::BasicAuthStatus;
 
 /// The Events of one reconcile: each flag written (a warning when it was written again after
 /// someone reverted it), a change of the Ready reason, and each workload restarted or missing.
-pub fn plan(
-    enabled: bool,
-    before: Option<&BasicAuthStatus>,
-    plan: &Plan,
-    rollouts: &[Rollout],
-) -> Vec<Note> {
-    let mut notes: Vec<Note> = plan.writes.iter().map(|w| written(enabled, w)).collect();
+pub fn plan(before: Option<&BasicAuthStatus>, plan: &Plan, rollouts: &[Rollout]) -> Vec<Note> {
+    let mut notes: Vec<Note> = plan.writes.iter().map(written).collect();
     notes.extend(ready_changed(before, plan));
     notes.extend(rollouts.iter().filter_map(rollout));
     notes
 }
 
-fn written(enabled: bool, write: &super::build::Write) -> Note {
-    let flag = format!("{} = {enabled}", write.field.flag());
+fn written(write: &super::build::Write) -> Note {
+    let flag = &write.holds;
     let place = format!("ConfigMap {} key {}", write.config_map, write.key);
     match &write.reverted {
         Some(by) => Note::warning(
@@ -94,6 +89,7 @@ mod tests {
             config_map: "ui".into(),
             key: "app-config.yaml".into(),
             text: String::new(),
+            holds: "backend.auth.basicAuth.enabled = true".into(),
             resource_version: None,
             reverted,
         }
@@ -116,7 +112,7 @@ mod tests {
     fn a_write_names_the_flag_and_place_and_a_revert_names_who_reverted_it() {
         let plan_ = outcome(vec![write(None)], Reason::Applied, "applied");
         assert_eq!(
-            summary(&plan(true, None, &plan_, &[])),
+            summary(&plan(None, &plan_, &[])),
             [(
                 false,
                 "Applied",
@@ -125,7 +121,7 @@ mod tests {
         );
         let before = status(Reason::Applied, "applied");
         let plan_ = outcome(vec![write(Some(Some("helm".into())))], Reason::Applied, "");
-        let notes = plan(true, Some(&before), &plan_, &[]);
+        let notes = plan(Some(&before), &plan_, &[]);
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].type_, EventType::Warning);
         assert_eq!(notes[0].reason, "Reapplied");
@@ -140,14 +136,14 @@ mod tests {
     fn applied_without_writes_is_told_once_and_a_problem_is_a_warning() {
         let plan_ = outcome(vec![], Reason::Applied, "all set");
         assert_eq!(
-            summary(&plan(true, None, &plan_, &[])),
+            summary(&plan(None, &plan_, &[])),
             [(false, "Applied", "all set")]
         );
         let before = status(Reason::Applied, "all set");
-        assert!(plan(true, Some(&before), &plan_, &[]).is_empty());
+        assert!(plan(Some(&before), &plan_, &[]).is_empty());
         let missing = outcome(vec![], Reason::ConfigMapNotFound, "no ui");
         assert_eq!(
-            summary(&plan(true, Some(&before), &missing, &[])),
+            summary(&plan(Some(&before), &missing, &[])),
             [(true, "ConfigMapNotFound", "no ui")]
         );
     }
@@ -166,7 +162,7 @@ mod tests {
             Rollout::NotFound(workload("gone")),
         ];
         assert_eq!(
-            summary(&plan(true, Some(&before), &plan_, &rollouts)),
+            summary(&plan(Some(&before), &plan_, &rollouts)),
             [
                 (
                     false,

@@ -1,5 +1,6 @@
 //! The BasicAuth controller: keeps Witboost's two Basic-auth flags in the ConfigMap keys a
-//! BasicAuth names, and restarts the workloads reading them once per change.
+//! BasicAuth names (and, with `trust`, the UI's external-access entry for the token service),
+//! and restarts the workloads reading them once per change.
 //!
 //! Pipeline per reconcile: [`validate`] (the targets) → [`dereference`] (the files, from the
 //! caches; then [`dereference::refresh`]: the ConfigMaps about to be written, from the API) →
@@ -74,6 +75,19 @@ pub struct Context {
     pub scaffold: Scaffold,
     pub config: ControllerConfig,
     pub wake: Wake,
+    /// The token service's issuer: what it signs with is the default of a `trust` entry.
+    pub issuer: Option<crate::jwt::Issuer>,
+}
+
+impl Context {
+    /// What the token service signs with now.
+    fn signer(&self) -> Option<validate::Signer> {
+        self.issuer.as_ref().map(|issuer| validate::Signer {
+            issuer: issuer.policy.issuer.clone(),
+            audience: issuer.policy.audience.clone(),
+            algorithm: issuer.keys.load().current().algorithm().as_str().to_owned(),
+        })
+    }
 }
 
 /// Reconciles one BasicAuth.
@@ -96,7 +110,7 @@ pub fn error_policy(
 }
 
 async fn reconcile_basic_auth(basic_auth: &BasicAuth, ctx: &Context) -> Result<Action, Error> {
-    let spec = match validate::spec(basic_auth) {
+    let spec = match validate::spec(basic_auth, ctx.signer().as_ref()) {
         Ok(spec) => spec,
         Err(error) => {
             let desired =
@@ -119,7 +133,7 @@ async fn reconcile_basic_auth(basic_auth: &BasicAuth, ctx: &Context) -> Result<A
     }
     let rollouts = apply::stamp(&ctx.client, &namespace, &plan.stamps).await?;
     status::patch(&ctx.client, basic_auth, &plan.status).await?;
-    let notes = events::plan(spec.enabled, basic_auth.status.as_ref(), &plan, &rollouts);
+    let notes = events::plan(basic_auth.status.as_ref(), &plan, &rollouts);
     ctx.scaffold
         .report
         .publish(basic_auth.object_ref(&()), notes)

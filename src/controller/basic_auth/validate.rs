@@ -1,4 +1,6 @@
-//! Step 2, validate: turn a BasicAuth's spec into its list of targets.
+//! Step 2, validate: turn a BasicAuth's spec into its list of targets, and its `trust` into the
+//! UI's external-access entry, with the token service's issuer, audience and algorithm as
+//! defaults.
 //!
 //! The CRD schema already rejects a spec without targets or with both targets on one key;
 //! checking again here protects against objects stored before a rule existed.
@@ -6,6 +8,27 @@
 use thiserror::Error;
 
 use crate::crd::{BasicAuth, ConfigMapKeyRef, ConfigTarget, Workload};
+use crate::witboost_config::external_access::{self, DEFAULT_SUBJECT_PREFIX, Trust};
+
+/// What the token service beside the controller signs with: the trust entry's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signer {
+    /// Its `--issuer`.
+    pub issuer: String,
+    /// Its `--audience`.
+    pub audience: String,
+    /// The algorithm of its current signing key (`ES256`, `RS512`).
+    pub algorithm: String,
+}
+
+/// What the UI's `backend.auth.externalAccess` list should hold of ours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustPlan {
+    /// This entry, added or updated in place.
+    Present(Trust),
+    /// No entry with this subject prefix.
+    Absent { subject_prefix: String },
+}
 
 /// Which of Witboost's two configuration files a target is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +73,8 @@ pub struct ValidSpec {
     pub enabled: bool,
     /// `ui` first, then `governancePlatform`.
     pub targets: Vec<Target>,
+    /// The UI's trust entry; `None` leaves the list alone.
+    pub trust: Option<TrustPlan>,
 }
 
 /// Why a spec is unusable. All of these are the user's to fix.
@@ -59,6 +84,10 @@ pub enum Error {
     NoTarget,
     #[error("ui and governancePlatform must name different ConfigMap keys")]
     SameKey,
+    #[error("trust is rendered into the UI's app-config: it needs ui")]
+    TrustWithoutUi,
+    #[error("trust needs the token service's issuer, audience and algorithm, and none runs here")]
+    NoSigner,
 }
 
 impl Error {
@@ -68,9 +97,35 @@ impl Error {
     }
 }
 
-/// Checks `basic_auth`'s spec.
-pub fn spec(basic_auth: &BasicAuth) -> Result<ValidSpec, Error> {
+/// Checks `basic_auth`'s spec; `signer` gives the trust entry's defaults.
+pub fn spec(basic_auth: &BasicAuth, signer: Option<&Signer>) -> Result<ValidSpec, Error> {
     let spec = &basic_auth.spec;
+    let trust = match &spec.trust {
+        None => None,
+        Some(_) if spec.ui.is_none() => return Err(Error::TrustWithoutUi),
+        Some(trust) => {
+            let subject_prefix = trust
+                .subject_prefix
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SUBJECT_PREFIX.to_owned());
+            if trust.enabled {
+                let signer = signer.ok_or(Error::NoSigner)?;
+                let issuer = trust.issuer.as_deref().unwrap_or(&signer.issuer);
+                Some(TrustPlan::Present(Trust {
+                    url: trust
+                        .jwks_url
+                        .clone()
+                        .unwrap_or_else(|| external_access::jwks_url(issuer)),
+                    issuer: issuer.to_owned(),
+                    algorithm: signer.algorithm.clone(),
+                    audience: signer.audience.clone(),
+                    subject_prefix,
+                }))
+            } else {
+                Some(TrustPlan::Absent { subject_prefix })
+            }
+        }
+    };
     let target = |field, t: &Option<ConfigTarget>| {
         t.as_ref().map(|t| Target {
             field,
@@ -91,6 +146,7 @@ pub fn spec(basic_auth: &BasicAuth) -> Result<ValidSpec, Error> {
         _ => Ok(ValidSpec {
             enabled: spec.enabled,
             targets,
+            trust,
         }),
     }
 }
@@ -122,9 +178,10 @@ mod tests {
                 enabled: true,
                 ui: target("ui", "app-config.yaml"),
                 governance_platform: target("gp", "application.conf"),
+                trust: None,
             },
         );
-        let valid = spec(&ba).unwrap();
+        let valid = spec(&ba, None).unwrap();
         assert!(valid.enabled);
         let fields: Vec<Field> = valid.targets.iter().map(|t| t.field).collect();
         assert_eq!(fields, [Field::Ui, Field::GovernancePlatform]);
@@ -133,15 +190,82 @@ mod tests {
     #[test]
     fn a_spec_without_targets_or_with_one_key_twice_is_refused() {
         let none = BasicAuth::new("x", BasicAuthSpec::default());
-        assert!(matches!(spec(&none), Err(Error::NoTarget)));
+        assert!(matches!(spec(&none, None), Err(Error::NoTarget)));
         let twice = BasicAuth::new(
             "x",
             BasicAuthSpec {
                 enabled: true,
                 ui: target("cm", "k"),
                 governance_platform: target("cm", "k"),
+                trust: None,
             },
         );
-        assert!(matches!(spec(&twice), Err(Error::SameKey)));
+        assert!(matches!(spec(&twice, None), Err(Error::SameKey)));
+    }
+
+    fn signer() -> Signer {
+        Signer {
+            issuer: "http://wto.witboost.svc:8443".into(),
+            audience: "witboost".into(),
+            algorithm: "RS512".into(),
+        }
+    }
+
+    fn trusting(trust: crate::crd::TrustSpec) -> BasicAuth {
+        BasicAuth::new(
+            "witboost",
+            BasicAuthSpec {
+                enabled: true,
+                ui: target("ui", "app-config.yaml"),
+                governance_platform: None,
+                trust: Some(trust),
+            },
+        )
+    }
+
+    #[test]
+    fn the_trust_entry_defaults_to_what_the_token_service_signs_with() {
+        let on = trusting(crate::crd::TrustSpec {
+            enabled: true,
+            ..Default::default()
+        });
+        let Some(TrustPlan::Present(trust)) = spec(&on, Some(&signer())).unwrap().trust else {
+            panic!("the entry is wanted");
+        };
+        assert_eq!(
+            trust,
+            Trust {
+                url: "http://wto.witboost.svc:8443/.well-known/jwks.json".into(),
+                issuer: "http://wto.witboost.svc:8443".into(),
+                algorithm: "RS512".into(),
+                audience: "witboost".into(),
+                subject_prefix: "witboost-token-operator".into(),
+            }
+        );
+        assert!(matches!(spec(&on, None), Err(Error::NoSigner)));
+    }
+
+    #[test]
+    fn the_trust_entry_takes_the_issuer_url_and_prefix_of_the_spec_and_goes_when_switched_off() {
+        let on = trusting(crate::crd::TrustSpec {
+            enabled: true,
+            issuer: Some("https://tokens.example.com".into()),
+            jwks_url: Some("http://wto:8443/.well-known/jwks.json".into()),
+            subject_prefix: Some("tokens".into()),
+        });
+        let Some(TrustPlan::Present(trust)) = spec(&on, Some(&signer())).unwrap().trust else {
+            panic!("the entry is wanted");
+        };
+        assert_eq!(trust.issuer, "https://tokens.example.com");
+        assert_eq!(trust.url, "http://wto:8443/.well-known/jwks.json");
+        assert_eq!(trust.subject_prefix, "tokens");
+
+        let off = trusting(crate::crd::TrustSpec::default());
+        assert_eq!(
+            spec(&off, None).unwrap().trust,
+            Some(TrustPlan::Absent {
+                subject_prefix: "witboost-token-operator".into()
+            })
+        );
     }
 }

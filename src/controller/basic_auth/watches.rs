@@ -87,11 +87,13 @@ pub struct Caches {
 
 /// Starts one BasicAuth controller watching `namespace` (`None`: every namespace); it stops
 /// when `stop` is cancelled (see [`until_stopped`]), or at once when its task is dropped.
+/// `issuer`, the token service's, gives the defaults of a `trust` entry.
 pub fn start(
     client: kube::Client,
     namespace: Option<&str>,
     scaffold: Scaffold,
     config: ControllerConfig,
+    issuer: Option<crate::jwt::Issuer>,
     stop: CancellationToken,
 ) -> (AbortOnDropHandle<()>, Caches) {
     let (basic_auths_api, config_maps_api) = match namespace {
@@ -112,6 +114,7 @@ pub fn start(
         scaffold,
         config,
         wake,
+        issuer,
     });
 
     let on_basic_auth = ctx.clone();
