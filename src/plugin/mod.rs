@@ -7,10 +7,13 @@
 //! standard error; colour only on a terminal. Each subcommand has its own file, and each output
 //! is rendered by a plain function, tested without a cluster.
 
+pub mod check;
+pub mod jwt;
 pub mod regenerate;
 pub mod revoke;
 pub mod status;
 pub mod token;
+mod token_service;
 mod wait;
 
 use std::{
@@ -23,6 +26,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::chart;
 use crate::crd::{AccessToken, GoDuration};
 
 /// The name under which kubectl finds the plugin on `PATH`.
@@ -66,6 +70,29 @@ pub enum PluginCommand {
     Revoke(revoke::RevokeArgs),
     /// Print a token's value from its Secret, for pipes.
     Token(token::TokenArgs),
+    /// Exchange a token's value for a JWT at the token service, and print the JWT, for pipes.
+    Jwt(jwt::JwtArgs),
+    /// Check the installation: CRDs, the operator's Lease, the token service, BasicAuths.
+    Check(check::CheckArgs),
+}
+
+/// Where the operator runs and its token service is reached: the chart's defaults.
+#[derive(Clone, Debug, Args)]
+pub struct OperatorArgs {
+    /// The namespace the operator is installed in (its Lease and its Service).
+    #[arg(long, env = "WITBOOST_OPERATOR_NAMESPACE", default_value = chart::NAMESPACE)]
+    pub operator_namespace: String,
+    /// The token service's Service, reached through the API server's service proxy, as the
+    /// proxy path names it: NAME, NAME:PORT (number or name) or https:NAME:PORT.
+    #[arg(long, value_name = "[https:]NAME[:PORT]", default_value_t = default_service())]
+    pub service: String,
+    /// The token service's URL, reached directly instead of through the service proxy.
+    #[arg(long, value_name = "URL", conflicts_with = "service")]
+    pub url: Option<String>,
+}
+
+fn default_service() -> String {
+    format!("{}:{}", chart::SERVICE_NAME, chart::SERVICE_PORT)
 }
 
 /// `-o`: a structured form instead of the text for people.
@@ -135,19 +162,28 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 /// Runs the plugin's command line.
 pub async fn run(plugin: Plugin) -> anyhow::Result<()> {
     let Plugin { cluster, command } = plugin;
-    if cluster.all_namespaces && !matches!(command, PluginCommand::Status(_)) {
-        return Err(Refusal::usage("--all-namespaces applies to status only"));
+    if cluster.all_namespaces
+        && !matches!(command, PluginCommand::Status(_) | PluginCommand::Check(_))
+    {
+        return Err(Refusal::usage(
+            "--all-namespaces applies to status and check only",
+        ));
     }
-    // A token is not fetched for a terminal at all: nothing to connect for.
-    if let PluginCommand::Token(args) = &command {
-        token::check_destination(args.show)?;
+    // A token or a JWT is not fetched for a terminal at all: nothing to connect for.
+    match &command {
+        PluginCommand::Token(args) => token::check_destination(args.show)?,
+        PluginCommand::Jwt(args) => token::check_destination(args.show)?,
+        _ => {}
     }
+    let namespace_given = cluster.namespace.is_some();
     let connection = Connection::connect(&cluster).await?;
     match command {
         PluginCommand::Status(args) => status::run(&connection, args).await,
         PluginCommand::Regenerate(args) => regenerate::run(&connection, args).await,
         PluginCommand::Revoke(args) => revoke::run(&connection, args).await,
         PluginCommand::Token(args) => token::run(&connection, args).await,
+        PluginCommand::Jwt(args) => jwt::run(&connection, args).await,
+        PluginCommand::Check(args) => check::run(&connection, namespace_given, args).await,
     }
 }
 

@@ -107,8 +107,7 @@ fn port_of(service: &Value, wanted: &str, has_endpoint: impl Fn(i32) -> bool) ->
         .filter_map(|p| {
             let number = i32::try_from(p.get("port")?.as_i64()?).ok()?;
             let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
-            (wanted.is_empty() || wanted == name || wanted == number.to_string())
-                .then_some(number)
+            (wanted.is_empty() || wanted == name || wanted == number.to_string()).then_some(number)
         })
         .find(|&number| has_endpoint(number))
 }

@@ -49,7 +49,8 @@ async fn dispatch(
         return resp;
     }
     if let Some(target) = super::proxy::parse(path) {
-        st.counts.record(verb(&method, true, false), "services/proxy");
+        st.counts
+            .record(verb(&method, true, false), "services/proxy");
         return super::proxy::serve(&st, target, method.clone(), &uri, &headers, body).await;
     }
     let Some(rp) = parse_path(path) else {

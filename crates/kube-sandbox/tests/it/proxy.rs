@@ -44,7 +44,10 @@ async fn request(
     let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -112,7 +115,10 @@ async fn a_service_with_an_endpoint_is_reached_through_the_proxy_by_port_number_
     assert_eq!(body["method"], "POST");
     assert_eq!(body["uri"], "/some/path?x=1");
     assert_eq!(body["body"], r#"{"a":1}"#);
-    assert_eq!(body["authorization"], false, "the credential stays at the API");
+    assert_eq!(
+        body["authorization"], false,
+        "the credential stays at the API"
+    );
 
     for id in ["echo:http", "http:echo:80", "echo"] {
         let path = format!("/api/v1/namespaces/default/services/{id}/proxy/");
