@@ -192,6 +192,8 @@ pub struct Connection {
     pub client: kube::Client,
     /// The namespace, or `None` for all of them (`-A`).
     pub namespace: Option<String>,
+    /// The client's configuration, for a client of the token service.
+    pub config: kube::Config,
 }
 
 impl Connection {
@@ -220,9 +222,13 @@ impl Connection {
                 .clone()
                 .unwrap_or_else(|| config.default_namespace.clone())
         });
-        let client =
-            kube::Client::try_from(config).context("failed to build a Kubernetes client")?;
-        Ok(Self { client, namespace })
+        let client = kube::Client::try_from(config.clone())
+            .context("failed to build a Kubernetes client")?;
+        Ok(Self {
+            client,
+            namespace,
+            config,
+        })
     }
 
     /// The one namespace of a command that acts on one object.

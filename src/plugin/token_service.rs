@@ -31,8 +31,7 @@ impl TokenService {
                 let uri: http::Uri = url
                     .parse()
                     .with_context(|| format!("--url {url} is not a URL"))?;
-                let client = kube::Client::try_from(kube::Config::new(uri))
-                    .context("failed to build a client for the token service")?;
+                let client = client_of(kube::Config::new(uri))?;
                 Ok(Self {
                     client,
                     prefix: String::new(),
@@ -40,7 +39,7 @@ impl TokenService {
                 })
             }
             None => Ok(Self {
-                client: connection.client.clone(),
+                client: client_of(connection.config.clone())?,
                 prefix: proxy_path(&args.operator_namespace, &args.service),
                 described: format!("service {}/{}", args.operator_namespace, args.service),
             }),
@@ -77,6 +76,13 @@ impl TokenService {
             .with_context(|| format!("failed to read the answer of {}", self.described))?;
         Ok(Answer { status, body })
     }
+}
+
+/// A client that reports a 503 (the proxy's "no endpoints available") at once, where kube's
+/// default retries it with backoff for a minute or more.
+fn client_of(mut config: kube::Config) -> anyhow::Result<kube::Client> {
+    config.default_retry = false;
+    kube::Client::try_from(config).context("failed to build a client for the token service")
 }
 
 /// The service proxy's path for Service `service` (`[https:]name[:port]`) in `namespace`.
