@@ -175,13 +175,13 @@ pub fn judge_lease(
     };
     let age = now.as_second() - renewed.as_second();
     if age <= i64::from(duration) {
-        Check::pass(
-            subject,
-            format!(
-                "held by {holder}, renewed {}",
-                super::relative(now, renewed)
-            ),
-        )
+        // A renewal within the second (or stamped by a clock a little ahead) is "just now".
+        let when = if age < 1 {
+            "just now".to_owned()
+        } else {
+            super::relative(now, renewed)
+        };
+        Check::pass(subject, format!("held by {holder}, renewed {when}"))
     } else {
         Check::fail(
             subject,
@@ -386,6 +386,13 @@ mod tests {
         );
         assert!(fresh.ok, "{fresh:?}");
         assert_eq!(fresh.message, "held by pod-a, renewed 5s ago");
+        let just = judge_lease(
+            "ops",
+            "wto",
+            Some(&lease(Some("pod-a"), Some(1_000_001))),
+            now,
+        );
+        assert_eq!(just.message, "held by pod-a, renewed just now");
         let stale = judge_lease(
             "ops",
             "wto",
