@@ -48,7 +48,7 @@ pub struct ClusterArgs {
     /// The namespace (default: the kubeconfig context's).
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,
-    /// Every namespace (`status` only).
+    /// Every namespace (`status`, and the BasicAuths of `check`).
     #[arg(short = 'A', long, global = true)]
     pub all_namespaces: bool,
     /// The kubeconfig context to use (default: the current context).
