@@ -11,6 +11,14 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 
 use crate::crd;
 
+/// The namespace the install guide puts the chart in (`docs/install.md`), where the sandbox keeps
+/// its operator's Lease and Service too, and where `kubectl witboost` looks for them by default.
+pub const NAMESPACE: &str = "witboost-system";
+/// The Service of the chart installed as release `witboost-token-operator` (its fullname).
+pub const SERVICE_NAME: &str = "witboost-token-operator";
+/// The chart's default `service.port`: the token service on its Service.
+pub const SERVICE_PORT: i32 = 80;
+
 /// Directory of the templates inside the repository.
 pub const TEMPLATES_DIR: &str = "charts/witboost-token-operator/templates/crds";
 

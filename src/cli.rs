@@ -133,7 +133,10 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
     }
     // The operator talks to the address the sandbox really bound, not the one asked for; the
     // ready line comes once the token service serves and the controllers' caches are synced.
-    let operator = operator.on_loopback();
+    let mut operator = operator.on_loopback();
+    operator
+        .leader_election_namespace
+        .get_or_insert_with(|| crate::chart::NAMESPACE.to_owned());
     let start = async {
         let running = Running::start(sb.client(), &operator).await?;
         running.ready().await;
@@ -147,11 +150,15 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
         None => Ok(()),
         Some(Err(e)) => Err(e.context("the operator failed to start against the sandbox")),
         Some(Ok(running)) => {
-            let scheme = if operator.token_service.tls_cert_file.is_some() {
-                "https"
-            } else {
-                "http"
-            };
+            let tls = operator.token_service.tls_cert_file.is_some();
+            if let Err(e) =
+                crate::sandbox::expose_token_service(&sb, running.token_service_addr(), tls).await
+            {
+                let stopped = stop_within(running.shutdown(), "the operator").await;
+                let api = stop_within(sb.shutdown(), "the sandbox API").await;
+                return Err::<(), _>(e).and(stopped).and(api);
+            }
+            let scheme = if tls { "https" } else { "http" };
             let addrs = crate::sandbox::OperatorAddrs {
                 token_service: running
                     .token_service_addr()

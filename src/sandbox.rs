@@ -1,5 +1,8 @@
 //! `witboost-token-operator sandbox`: the in-memory API server of the `kube-sandbox` crate on an
-//! address, a kubeconfig for it, this operator's CRDs installed (unless bare), files applied.
+//! address, a kubeconfig for it, this operator's CRDs installed (unless bare), files applied;
+//! with the operator, its Lease and its token service's Service in the namespace the chart is
+//! installed in ([`chart::NAMESPACE`]), the Service reached through the API's service proxy as
+//! in a cluster.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +10,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube_sandbox::{Sandbox, SandboxConfig, manifests};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
+
+use crate::chart;
 
 /// Options of the `sandbox` subcommand.
 #[derive(clap::Args, Clone, Debug)]
@@ -93,6 +99,12 @@ pub async fn start(
     .context("the sandbox API could not start (--api-addr moves it)")?;
     sb.write_kubeconfig(&args.kubeconfig)?;
     let client = sb.client();
+    if args.runs_operator() {
+        let namespace = json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": chart::NAMESPACE },
+        });
+        manifests::apply(&client, namespace).await?;
+    }
     for crd in crds {
         let doc = serde_json::to_value(&crd).context("failed to serialise a CRD")?;
         manifests::apply(&client, doc).await?;
@@ -105,4 +117,41 @@ pub async fn start(
         }
     }
     Ok(sb)
+}
+
+/// The chart's Service for the token service listening on `upstream`, in [`chart::NAMESPACE`],
+/// and the sandbox's service proxy sending the Service port's traffic there, so that clients
+/// reach it through the API as in a cluster (`kubectl witboost jwt`, `check`).
+pub async fn expose_token_service(
+    sb: &Sandbox,
+    upstream: SocketAddr,
+    tls: bool,
+) -> anyhow::Result<()> {
+    let port_name = if tls { "https" } else { "http" };
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": chart::SERVICE_NAME,
+            "namespace": chart::NAMESPACE,
+            "labels": { "app.kubernetes.io/name": chart::SERVICE_NAME },
+        },
+        "spec": {
+            "selector": { "app.kubernetes.io/name": chart::SERVICE_NAME },
+            "ports": [{
+                "name": port_name, "port": chart::SERVICE_PORT,
+                "targetPort": upstream.port(), "protocol": "TCP",
+            }],
+        },
+    });
+    manifests::apply(&sb.client(), service)
+        .await
+        .context("failed to create the token service's Service")?;
+    sb.set_service_endpoint(
+        chart::NAMESPACE,
+        chart::SERVICE_NAME,
+        chart::SERVICE_PORT,
+        upstream,
+    );
+    Ok(())
 }

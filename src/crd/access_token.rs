@@ -91,14 +91,15 @@ pub struct AccessTokenSpec {
     /// How long the token lives after it is issued, as a duration of hours, minutes and seconds
     /// (for example `720h`, `30m`, `1h30m`). At most one of expiresAt and duration may be set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = super::duration::DURATION_PATTERN))]
+    // The bound keeps the CEL rules that parse it cheap (kube-apiserver's cost estimate).
+    #[schemars(length(max = 64), regex(pattern = super::duration::DURATION_PATTERN))]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("duration must be positive"))]
     pub duration: Option<String>,
 
     /// Turns on automatic rotation: this long before the token expires, a new token (next
     /// revision) replaces it in the same Secret. Only with duration, and shorter than it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = super::duration::DURATION_PATTERN))]
+    #[schemars(length(max = 64), regex(pattern = super::duration::DURATION_PATTERN))]
     pub renew_before: Option<String>,
 
     /// Set to true to revoke the token: its value is removed from the cluster at once.
@@ -133,9 +134,11 @@ pub struct AccessTokenSpec {
 /// Labels and annotations for the token's Secret.
 #[derive(KubeSchema, Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 pub struct SecretTemplate {
-    /// Labels added to the Secret. Keys under `iam.witboost.com/` and
+    /// Labels added to the Secret, at most 128. Keys under `iam.witboost.com/` and
     /// `app.kubernetes.io/managed-by` (always `witboost-token-operator`) are reserved.
+    // maxProperties bounds the rules' iteration (kube-apiserver's cost estimate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 128))]
     #[x_kube(
         validation = Rule::new("self.all(k, !k.startsWith('iam.witboost.com/'))")
             .message("labels under iam.witboost.com/ are reserved for the operator"),
@@ -144,8 +147,9 @@ pub struct SecretTemplate {
     )]
     pub labels: Option<BTreeMap<String, String>>,
 
-    /// Annotations added to the Secret.
+    /// Annotations added to the Secret, at most 128.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 128))]
     #[x_kube(validation = Rule::new("self.all(k, !k.startsWith('iam.witboost.com/'))")
         .message("annotations under iam.witboost.com/ are reserved for the operator"))]
     pub annotations: Option<BTreeMap<String, String>>,

@@ -7,10 +7,13 @@
 //! standard error; colour only on a terminal. Each subcommand has its own file, and each output
 //! is rendered by a plain function, tested without a cluster.
 
+pub mod check;
+pub mod jwt;
 pub mod regenerate;
 pub mod revoke;
 pub mod status;
 pub mod token;
+mod token_service;
 mod wait;
 
 use std::{
@@ -23,6 +26,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::chart;
 use crate::crd::{AccessToken, GoDuration};
 
 /// The name under which kubectl finds the plugin on `PATH`.
@@ -44,7 +48,7 @@ pub struct ClusterArgs {
     /// The namespace (default: the kubeconfig context's).
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,
-    /// Every namespace (`status` only).
+    /// Every namespace (`status`, and the BasicAuths of `check`).
     #[arg(short = 'A', long, global = true)]
     pub all_namespaces: bool,
     /// The kubeconfig context to use (default: the current context).
@@ -66,6 +70,29 @@ pub enum PluginCommand {
     Revoke(revoke::RevokeArgs),
     /// Print a token's value from its Secret, for pipes.
     Token(token::TokenArgs),
+    /// Exchange a token's value for a JWT at the token service, and print the JWT, for pipes.
+    Jwt(jwt::JwtArgs),
+    /// Check the installation: CRDs, the operator's Lease, the token service, BasicAuths.
+    Check(check::CheckArgs),
+}
+
+/// Where the operator runs and its token service is reached: the chart's defaults.
+#[derive(Clone, Debug, Args)]
+pub struct OperatorArgs {
+    /// The namespace the operator is installed in (its Lease and its Service).
+    #[arg(long, env = "WITBOOST_OPERATOR_NAMESPACE", default_value = chart::NAMESPACE)]
+    pub operator_namespace: String,
+    /// The token service's Service, reached through the API server's service proxy, as the
+    /// proxy path names it: NAME, NAME:PORT (number or name) or https:NAME:PORT.
+    #[arg(long, value_name = "[https:]NAME[:PORT]", default_value_t = default_service())]
+    pub service: String,
+    /// The token service's URL, reached directly instead of through the service proxy.
+    #[arg(long, value_name = "URL", conflicts_with = "service")]
+    pub url: Option<String>,
+}
+
+fn default_service() -> String {
+    format!("{}:{}", chart::SERVICE_NAME, chart::SERVICE_PORT)
 }
 
 /// `-o`: a structured form instead of the text for people.
@@ -135,19 +162,28 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 /// Runs the plugin's command line.
 pub async fn run(plugin: Plugin) -> anyhow::Result<()> {
     let Plugin { cluster, command } = plugin;
-    if cluster.all_namespaces && !matches!(command, PluginCommand::Status(_)) {
-        return Err(Refusal::usage("--all-namespaces applies to status only"));
+    if cluster.all_namespaces
+        && !matches!(command, PluginCommand::Status(_) | PluginCommand::Check(_))
+    {
+        return Err(Refusal::usage(
+            "--all-namespaces applies to status and check only",
+        ));
     }
-    // A token is not fetched for a terminal at all: nothing to connect for.
-    if let PluginCommand::Token(args) = &command {
-        token::check_destination(args.show)?;
+    // A token or a JWT is not fetched for a terminal at all: nothing to connect for.
+    match &command {
+        PluginCommand::Token(args) => token::check_destination(args.show)?,
+        PluginCommand::Jwt(args) => token::check_destination(args.show)?,
+        _ => {}
     }
+    let namespace_given = cluster.namespace.is_some();
     let connection = Connection::connect(&cluster).await?;
     match command {
         PluginCommand::Status(args) => status::run(&connection, args).await,
         PluginCommand::Regenerate(args) => regenerate::run(&connection, args).await,
         PluginCommand::Revoke(args) => revoke::run(&connection, args).await,
         PluginCommand::Token(args) => token::run(&connection, args).await,
+        PluginCommand::Jwt(args) => jwt::run(&connection, args).await,
+        PluginCommand::Check(args) => check::run(&connection, namespace_given, args).await,
     }
 }
 
@@ -156,6 +192,8 @@ pub struct Connection {
     pub client: kube::Client,
     /// The namespace, or `None` for all of them (`-A`).
     pub namespace: Option<String>,
+    /// The client's configuration, for a client of the token service.
+    pub config: kube::Config,
 }
 
 impl Connection {
@@ -184,9 +222,13 @@ impl Connection {
                 .clone()
                 .unwrap_or_else(|| config.default_namespace.clone())
         });
-        let client =
-            kube::Client::try_from(config).context("failed to build a Kubernetes client")?;
-        Ok(Self { client, namespace })
+        let client = kube::Client::try_from(config.clone())
+            .context("failed to build a Kubernetes client")?;
+        Ok(Self {
+            client,
+            namespace,
+            config,
+        })
     }
 
     /// The one namespace of a command that acts on one object.

@@ -1,5 +1,5 @@
 //! `kubectl witboost regenerate TOKEN`: a new value for an Active token, same expiry, through the
-//! annotation `iam.witboost.com/regenerate-requested-at`; then the wait for the new revision.
+//! annotation `iam.witboost.com/regenerate-requested-at`; then a watch until the new revision.
 
 use clap::Args;
 
@@ -112,16 +112,17 @@ pub async fn run(connection: &Connection, args: RegenerateArgs) -> anyhow::Resul
     });
     connection.patch_token(&name, &patch, "annotate").await?;
     eprintln!("requested a new value for {namespace}/{name}; waiting for the operator…");
+    let (awaited, previous) = (request.clone(), before.revision);
     let done = wait::until(
         connection,
         &name,
         timeout,
         "issue the new value",
-        |t| {
+        move |t| {
             let status = t.status.clone().unwrap_or_default();
-            status.last_regenerate_request.as_deref() == Some(request.as_str())
+            status.last_regenerate_request.as_deref() == Some(awaited.as_str())
                 && status.phase == Some(AccessTokenPhase::Active)
-                && status.revision > before.revision
+                && status.revision > previous
         },
         |t| format!("last seen: {}", Snapshot::of(t).describe()),
     )

@@ -1,4 +1,4 @@
-//! `kubectl witboost revoke TOKEN`: `spec.revoked: true`, then the wait for phase Revoked.
+//! `kubectl witboost revoke TOKEN`: `spec.revoked: true`, then a watch until phase Revoked.
 
 use clap::Args;
 

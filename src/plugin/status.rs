@@ -306,7 +306,7 @@ pub fn expiry_text(token: &TokenEntry, now: jiff::Timestamp) -> String {
 }
 
 /// The structured form for `-o json|yaml`.
-pub fn render_structured(report: &Report, format: OutputFormat) -> anyhow::Result<String> {
+pub fn render_structured(report: &impl Serialize, format: OutputFormat) -> anyhow::Result<String> {
     Ok(match format {
         OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
         OutputFormat::Yaml => serde_saphyr::to_string(report)?,

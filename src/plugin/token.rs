@@ -44,8 +44,15 @@ pub fn check_destination(show: bool) -> anyhow::Result<()> {
 }
 
 pub async fn run(connection: &Connection, args: TokenArgs) -> anyhow::Result<()> {
+    let value = read_value(connection, &args.token).await?;
+    println!("{value}");
+    Ok(())
+}
+
+/// The value of AccessToken `name`, from its Secret; a failure that says why there is none.
+pub async fn read_value(connection: &Connection, name: &str) -> anyhow::Result<String> {
     let namespace = connection.namespace();
-    let token = connection.token(&args.token).await?;
+    let token = connection.token(name).await?;
     let secret_name = token
         .status
         .as_ref()
@@ -58,13 +65,11 @@ pub async fn run(connection: &Connection, args: TokenArgs) -> anyhow::Result<()>
         .with_context(|| format!("failed to read Secret {namespace}/{secret_name}"))?;
     let value = secret.as_ref().and_then(value_of).ok_or_else(|| {
         Refusal::failure(format!(
-            "{} has no value in Secret {secret_name} ({})",
-            args.token,
+            "{name} has no value in Secret {secret_name} ({})",
             Snapshot::of(&token).describe()
         ))
     })?;
-    println!("{value}");
-    Ok(())
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -52,3 +52,26 @@ fn the_chart_deploys_this_crate_version() {
         "Chart.yaml's appVersion must be the crate's version (Cargo.toml)"
     );
 }
+
+/// `kubectl witboost` and the sandbox find the token service where the chart puts it, installed
+/// as the install guide installs it: release `witboost-token-operator` (its fullname is the
+/// chart's name), `service.port`, namespace `witboost-system`.
+#[test]
+fn the_plugins_defaults_are_the_charts_service_and_the_install_guides_namespace() {
+    let read = |file: &str| -> serde_json::Value {
+        serde_saphyr::from_str(&std::fs::read_to_string(chart_dir().join(file)).unwrap()).unwrap()
+    };
+    assert_eq!(read("Chart.yaml")["name"], chart::SERVICE_NAME);
+    assert_eq!(read("values.yaml")["service"]["port"], chart::SERVICE_PORT);
+    let install =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/install.md"))
+            .unwrap();
+    assert!(
+        install.contains(&format!(
+            "helm install {} charts/witboost-token-operator -n {}",
+            chart::SERVICE_NAME,
+            chart::NAMESPACE
+        )),
+        "docs/install.md installs the chart elsewhere"
+    );
+}

@@ -129,3 +129,46 @@ fn printer_columns_are_the_documented_ones() {
         ["Enabled", "Ready", "Age", "Reason"]
     );
 }
+
+/// kube-apiserver refuses a CRD whose rules' estimated cost is over its limits, and unbounded
+/// strings, lists and maps are estimated at what a 3 MiB request can hold. Ours stay under a
+/// hundredth of each limit, which only a `maxLength`, `maxItems` or `maxProperties` on every
+/// string compared and every list or map iterated allows (one comparison of an unbounded string
+/// alone costs over 300,000).
+#[test]
+fn every_rule_of_ours_costs_under_a_hundredth_of_kube_apiservers_limits() {
+    use kube_sandbox::validation::cost::{CRD_COST_LIMIT, RULE_COST_LIMIT, check, rule_costs};
+    let mut expensive = Vec::new();
+    for crd in crd::all() {
+        let name = crd.metadata.name.clone().unwrap();
+        for (i, version) in crd.spec.versions.iter().enumerate() {
+            let schema = serde_json::to_value(
+                version
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                    .unwrap(),
+            )
+            .unwrap();
+            let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+            assert_eq!(check(&schema, &path), vec![], "{name}");
+            let costs = rule_costs(&schema, &path);
+            expensive.extend(
+                costs
+                    .iter()
+                    .filter(|r| r.cost >= RULE_COST_LIMIT / 100)
+                    .map(|r| format!("{name} {}: {}", r.field, r.cost)),
+            );
+            let total: u64 = costs.iter().map(|r| r.cost).sum();
+            if total >= CRD_COST_LIMIT / 100 {
+                expensive.push(format!("{name}: the total, {total}"));
+            }
+        }
+    }
+    assert!(
+        expensive.is_empty(),
+        "rules estimated at a hundredth of the limit or more (bound what they compare or \
+         iterate):\n{}",
+        expensive.join("\n")
+    );
+}

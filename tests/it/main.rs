@@ -23,6 +23,7 @@ mod controller_quiet;
 mod crd_rules;
 mod crds;
 mod examples;
+mod krew;
 mod operator_shutdown;
 mod plugin;
 mod sandbox_signals;

@@ -181,3 +181,165 @@ async fn named_kubectl_witboost_the_binary_is_the_plugin() {
     let out = run_as(&link, &kubeconfig, &["revoke", "ci-token", "-A", "--yes"]).await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A sandbox with the operator and its token service, an Active token `ci-token`, the chart's
+/// Service for the token service in `witboost-system` (as `sandbox` creates it), a kubeconfig.
+async fn with_token_service() -> (Harness, TokenServiceGuard, tempfile::TempDir, PathBuf) {
+    let (h, service) = Harness::with_token_service(config()).await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("ci-token").for_service_account("bot"))
+        .await;
+    h.wait_active("ci-token").await;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(h.client.clone());
+    let namespace = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": witboost_token_operator::chart::NAMESPACE }
+    }))
+    .unwrap();
+    namespaces
+        .create(&Default::default(), &namespace)
+        .await
+        .unwrap();
+    witboost_token_operator::sandbox::expose_token_service(&h.sandbox, service.addr, false)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    h.sandbox.write_kubeconfig(&kubeconfig).unwrap();
+    (h, service, dir, kubeconfig)
+}
+
+/// The claims of a JWT, decoded without checking its signature.
+fn claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn jwt_exchanges_the_token_through_the_service_proxy_or_at_a_url() {
+    let (h, service, _dir, kubeconfig) = with_token_service().await;
+    let value = h.secret_value("ci-token").await.unwrap();
+
+    let out = plugin(
+        &kubeconfig,
+        &[
+            "jwt",
+            "ci-token",
+            "--scope",
+            "read write",
+            "--duration",
+            "10m",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let jwt = text(&out.stdout).trim_end().to_owned();
+    let scoped = claims(&jwt);
+    assert_eq!(scoped["scope"], "read write", "{scoped}");
+    assert_eq!(
+        scoped["exp"].as_i64().unwrap() - scoped["iat"].as_i64().unwrap(),
+        600
+    );
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    // The API saw the exchange as a request to the Service's proxy.
+    assert!(h.sandbox.request_counts().get("create", "services/proxy") >= 1);
+
+    let url = format!("http://{}", service.addr);
+    let out = plugin(&kubeconfig, &["jwt", "ci-token", "--url", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let direct = claims(text(&out.stdout).trim_end());
+    assert_eq!(direct["sub"], scoped["sub"]);
+    assert_eq!(
+        direct["exp"].as_i64().unwrap() - direct["iat"].as_i64().unwrap(),
+        300
+    );
+
+    // A refusal of the token service is reported, without the value or a JWT.
+    let out = plugin(&kubeconfig, &["jwt", "ci-token", "--duration", "100000h"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(
+            "service witboost-system/witboost-token-operator:80 refused to exchange ci-token"
+        ),
+        "{said}"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!said.contains(&value), "{said}");
+
+    // A Service the proxy cannot reach: the API server's answer, in words.
+    let out = plugin(
+        &kubeconfig,
+        &["jwt", "ci-token", "--service", "witboost-token-operator:81"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the API server answered 503: no endpoints available"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn check_passes_line_by_line_and_fails_with_exit_code_1_naming_what_is_missing() {
+    let (_h, _service, _dir, kubeconfig) = with_token_service().await;
+    // This operator runs without leader election: no Lease to check.
+    let out = plugin(&kubeconfig, &["check", "--lease", ""]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for crd in [
+        "accesstokens",
+        "serviceaccounts",
+        "basicauths",
+        "tokenpolicies",
+    ] {
+        assert!(
+            stdout.contains(&format!(
+                "ok    CustomResourceDefinition {crd}.iam.witboost.com: serves v1alpha1, stores v1alpha1, Established\n"
+            )),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "ok    token service (service witboost-system/witboost-token-operator:80): ready: publishes 1 signing key\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("all 5 checks passed\n"), "{stdout}");
+
+    let out = plugin(&kubeconfig, &["check", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    let lease = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == "Lease witboost-system/witboost-token-operator")
+        .unwrap();
+    assert_eq!(lease["ok"], false);
+    assert!(lease["message"].as_str().unwrap().starts_with("not found"));
+    assert!(text(&out.stderr).contains("the installation is not working"));
+}
+
+#[tokio::test]
+async fn regenerate_and_revoke_wait_on_a_watch_not_by_reading_again() {
+    let (h, _dir, kubeconfig) = with_active_token().await;
+    let before = h.sandbox.request_counts();
+    let out = plugin(&kubeconfig, &["regenerate", "ci-token", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = plugin(&kubeconfig, &["revoke", "ci-token", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let counts = h.sandbox.request_counts().since(&before);
+    // One read before each change; then one watch of the token each (its initial list, and a
+    // watch when the operator had not acted yet), however long the operator takes.
+    assert_eq!(counts.get("get", "accesstokens"), 2, "{counts:?}");
+    assert_eq!(counts.get("list", "accesstokens"), 2, "{counts:?}");
+    assert!(counts.get("watch", "accesstokens") <= 2, "{counts:?}");
+}

@@ -146,7 +146,7 @@ async fn port_zero_serves_on_the_port_bound_and_the_operator_leads_there() {
         "the kubeconfig names {url}: {written}"
     );
     // The operator runs against that address: it takes its Lease there.
-    let leases: Api<Lease> = Api::namespaced(client(&url), "default");
+    let leases: Api<Lease> = Api::namespaced(client(&url), "witboost-system");
     eventually(60, "the operator to hold its Lease", || async {
         let lease = leases.get_opt("witboost-token-operator").await.ok()??;
         lease.spec?.holder_identity
@@ -205,7 +205,7 @@ async fn sigterm_at_every_moment_of_start_up_and_shutdown_stops_the_process() {
     // Once the operator leads, and again while it is stopping.
     let (mut child, lines) = spawn(&dir.path().join("c"), "error");
     let url = ready_url(&lines).await;
-    let leases: Api<Lease> = Api::namespaced(client(&url), "default");
+    let leases: Api<Lease> = Api::namespaced(client(&url), "witboost-system");
     eventually(60, "the operator to hold its Lease", || async {
         let lease = leases.get_opt("witboost-token-operator").await.ok()??;
         lease.spec?.holder_identity

@@ -25,7 +25,7 @@
 //! `routing` (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests),
 //! `admission` (ValidatingAdmissionPolicies on writes), `paging` (`limit`/`continue`),
 //! `fieldvalidation` (unknown and duplicate fields), `watch`, `discovery` (aggregated
-//! `apidiscovery.k8s.io/v2` and legacy, with OpenAPI v2 and v3), `faults`, `counts`, `registry`
+//! `apidiscovery.k8s.io/v2` and legacy, with OpenAPI v2 and v3), `faults`, `counts`, `proxy` (the service proxy), `registry`
 //! (which resources are served, built-ins from the `kinds` table), `protobuf` (protobuf request
 //! bodies of built-in kinds, with a round-trip test per kind), `errors` (`metav1.Status`),
 //! `filter` (selectors on lists and watches), `manifests` (documents applied at start); and the
@@ -46,6 +46,7 @@ mod output;
 mod paging;
 mod patch;
 mod protobuf;
+mod proxy;
 mod registry;
 mod request;
 mod routing;
@@ -142,6 +143,7 @@ impl Sandbox {
             store,
             registry,
             counts: Arc::default(),
+            endpoints: Default::default(),
             bookmark_interval: config.bookmark_interval,
             default_watch_timeout: config.default_watch_timeout,
             shutdown: CancellationToken::new(),
@@ -202,6 +204,20 @@ impl Sandbox {
         let yaml =
             serde_saphyr::to_string(&self.kubeconfig()).context("failed to render kubeconfig")?;
         std::fs::write(path, yaml).with_context(|| format!("failed to write {}", path.display()))
+    }
+
+    /// Sends the service proxy's traffic for port `port` of Service `namespace/service` to
+    /// `upstream`, as the Service's endpoint would (there are no pods to select). The Service
+    /// object itself is created through the API like any other; until it exists the proxy
+    /// answers 404, and a port with no upstream answers 503.
+    pub fn set_service_endpoint(
+        &self,
+        namespace: &str,
+        service: &str,
+        port: i32,
+        upstream: SocketAddr,
+    ) {
+        self.state.endpoints.set(namespace, service, port, upstream);
     }
 
     pub fn faults(&self) -> &Faults {

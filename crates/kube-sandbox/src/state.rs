@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::counts::RequestCounts;
 use super::faults::Faults;
+use super::proxy::Endpoints;
 use super::registry::Registry;
 use super::storage::Store;
 
@@ -16,6 +17,8 @@ pub struct ApiState {
     pub registry: Arc<Registry>,
     pub faults: Arc<Faults>,
     pub counts: Arc<RequestCounts>,
+    /// The upstreams of Service ports, for the service proxy.
+    pub endpoints: Endpoints,
     pub bookmark_interval: Duration,
     pub default_watch_timeout: Duration,
     pub shutdown: CancellationToken,

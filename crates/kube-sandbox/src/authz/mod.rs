@@ -102,6 +102,19 @@ pub fn request_attributes(
     path: &str,
     params: &HashMap<String, String>,
 ) -> Attributes {
+    if let Some(target) = crate::proxy::parse(path) {
+        // kube-apiserver authorizes a proxied request as its method's verb on services/proxy.
+        return Attributes {
+            verb: verb(method, true, false).into(),
+            resource_request: true,
+            api_group: String::new(),
+            resource: "services".into(),
+            subresource: "proxy".into(),
+            name: target.service.into(),
+            namespace: target.namespace.into(),
+            path: path.into(),
+        };
+    }
     let Some(rp) = parse_path(path) else {
         return Attributes::non_resource(&method.as_str().to_ascii_lowercase(), path);
     };

@@ -6,7 +6,7 @@
 //! for `Accept: application/json;as=Table;g=meta.k8s.io;v=v1`; protobuf bodies of built-in
 //! kinds on create and update (`super::protobuf`), `dryRun=All`, `limit`/`continue`
 //! (`paging`), `fieldValidation` (`fieldvalidation`), impersonated requests authorized first
-//! (`authz`), ValidatingAdmissionPolicies on every create, update and delete (`admission`). Simplified: answers are JSON only (no protobuf, no CBOR); `resourceVersion` on
+//! (`authz`), the service proxy (`proxy`), ValidatingAdmissionPolicies on every create, update and delete (`admission`). Simplified: answers are JSON only (no protobuf, no CBOR); `resourceVersion` on
 //! get/list is ignored (always the latest state).
 
 mod handlers;
@@ -47,6 +47,11 @@ async fn dispatch(
     }
     if let Some(resp) = super::discovery::serve(&st, &method, path, &params, &headers) {
         return resp;
+    }
+    if let Some(target) = super::proxy::parse(path) {
+        st.counts
+            .record(verb(&method, true, false), "services/proxy");
+        return super::proxy::serve(&st, target, method.clone(), &uri, &headers, body).await;
     }
     let Some(rp) = parse_path(path) else {
         return ApiError::path_not_found().into_response();

@@ -145,6 +145,25 @@ pub fn compile_schema(
         .map_err(|e| e.to_string())
 }
 
+/// kube-apiserver's cost checks of a CRD version's `x-kubernetes-validations`: `Forbidden`
+/// causes for each rule over the per-rule limit and for a total over the per-CRD limit.
+pub fn check_rule_costs(
+    schema: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
+    path: &str,
+) -> Vec<Cause> {
+    let Ok(schema) = serde_json::to_value(schema) else {
+        return Vec::new();
+    };
+    validation::cost::check(&schema, path)
+        .into_iter()
+        .map(|e| Cause {
+            reason: "FieldValueForbidden".into(),
+            message: format!("Forbidden: {}", e.message),
+            field: e.field,
+        })
+        .collect()
+}
+
 /// kube-apiserver's checks of a ValidatingAdmissionPolicy, its CEL compiled.
 pub fn check_admission_policy(obj: &Value) -> Vec<Cause> {
     admission::check_policy(obj)

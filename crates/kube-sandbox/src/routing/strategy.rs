@@ -222,13 +222,17 @@ fn crd(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
             .schema
             .as_ref()
             .and_then(|s| s.open_api_v3_schema.as_ref())
-            && let Err(e) = pure::compile_schema(schema)
         {
-            causes.push(Cause {
-                reason: "FieldValueInvalid".into(),
-                message: format!("Invalid value: {e}"),
-                field: format!("spec.versions[{i}].schema.openAPIV3Schema"),
-            });
+            let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+            match pure::compile_schema(schema) {
+                Err(e) => causes.push(Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!("Invalid value: {e}"),
+                    field: path,
+                }),
+                // Rules that compile are then held to kube-apiserver's cost limits.
+                Ok(()) => causes.extend(pure::check_rule_costs(schema, &path)),
+            }
         }
         if let Err(e) =
             pure::check_printer_columns(v.additional_printer_columns.as_deref().unwrap_or_default())

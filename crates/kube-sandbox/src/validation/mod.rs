@@ -20,14 +20,16 @@
 //!   kube-openapi prints `spec.items.0.name`.
 //! - Transition rules inside lists correlate old and new items by index (the apiserver does so
 //!   only for `map`/`set` lists, by key); formats are checked as documented in `formats`.
-//! - CEL evaluation has no cost budget, and a rule whose text appears on nodes of different
-//!   types reports the first node's type as the value.
+//! - CEL evaluation has no runtime cost budget (the estimated cost is checked when the CRD is
+//!   written, by [`cost`]), and a rule whose text appears on nodes of different types reports
+//!   the first node's type as the value.
 //! - Root `metadata` is only checked against the schema's `name`/`generateName`; ObjectMeta
 //!   validation (name syntax, labels) is the storage layer's job.
 //!
 //! [`validate_secret`] covers the core/v1 Secret rules the operator depends on.
 
 mod cel;
+pub mod cost;
 mod error;
 mod formats;
 mod openapi;

@@ -306,3 +306,68 @@ async fn re_applying_after_a_migrated_managed_fields_entry_keeps_the_spec() {
         .unwrap();
     assert_eq!(after.data["spec"]["email"], "a@b");
 }
+
+/// A CRD with an iterating rule over a list of strings, bounded or not.
+fn crd_with_names(bounds: serde_json::Value) -> CustomResourceDefinition {
+    let mut names = json!({ "type": "array", "items": { "type": "string" },
+        "x-kubernetes-validations": [{ "rule": "self.all(n, n.matches('^[a-z]+$'))" }] });
+    for (key, value) in bounds.as_object().unwrap() {
+        match key.as_str() {
+            "maxLength" => names["items"][key] = value.clone(),
+            _ => names[key] = value.clone(),
+        }
+    }
+    let mut crd = common::widget_crd();
+    crd.spec.versions[0]
+        .schema
+        .as_mut()
+        .unwrap()
+        .open_api_v3_schema = Some(
+        serde_json::from_value(json!({ "type": "object", "properties": {
+            "spec": { "type": "object", "properties": { "names": names } },
+        } }))
+        .unwrap(),
+    );
+    crd
+}
+
+#[tokio::test]
+async fn a_crd_whose_rule_iterates_an_unbounded_list_is_refused_as_kube_apiserver_refuses_it() {
+    let sb = sandbox().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(sb.client());
+    let s = status(
+        crds.create(&PostParams::default(), &crd_with_names(json!({})))
+            .await,
+    );
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    // The rule is over the per-rule limit, and alone over the schema's total too.
+    let rule = "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[names].\
+                x-kubernetes-validations[0].rule";
+    let hint = "(try simplifying the rule, or adding maxItems, maxProperties, and maxLength \
+                where arrays, maps, and strings are declared)";
+    assert_eq!(
+        s.message,
+        format!(
+            "CustomResourceDefinition.apiextensions.k8s.io \"widgets.example.com\" is invalid: [\
+             {rule}: Forbidden: estimated rule cost exceeds budget by factor of more than 100x \
+             {hint}, {rule}: Forbidden: contributed to estimated rule cost total exceeding cost \
+             limit for entire OpenAPIv3 schema, spec.versions[0].schema.openAPIV3Schema: \
+             Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 \
+             schema exceeds budget by factor of more than 100x {hint}]"
+        )
+    );
+    assert!(crds.get_opt("widgets.example.com").await.unwrap().is_none());
+
+    // Bounding the items alone is not enough: each is a string of up to 3 MiB.
+    let s = status(
+        crds.create(
+            &PostParams::default(),
+            &crd_with_names(json!({ "maxItems": 100 })),
+        )
+        .await,
+    );
+    assert_eq!(s.code, 422, "{}", s.message);
+
+    let bounded = crd_with_names(json!({ "maxItems": 100, "maxLength": 63 }));
+    crds.create(&PostParams::default(), &bounded).await.unwrap();
+}

@@ -13,5 +13,6 @@ mod fieldvalidation;
 mod kinds;
 mod list;
 mod paging;
+mod proxy;
 mod rbac;
 mod watch;
