@@ -70,13 +70,15 @@ const RULES: &[Rule] = &[
         group: "iam.witboost.com",
         resources: &["tokenpolicies"],
         verbs: &["list", "watch"],
-        grant: "rbac.create=true and policy.required=true (ClusterRole <fullname>-policy)",
+        grant: "rbac.create=true and policy.required=true (ClusterRole <fullname>-policy; for \
+                the token service, <fullname>-token-service-policy)",
     },
     Rule {
         group: "",
         resources: &["namespaces"],
         verbs: &["list", "watch"],
-        grant: "rbac.create=true and policy.required=true (ClusterRole <fullname>-policy)",
+        grant: "rbac.create=true and policy.required=true (ClusterRole <fullname>-policy; for \
+                the token service, <fullname>-token-service-policy)",
     },
     Rule {
         group: "iam.witboost.com",
@@ -251,7 +253,8 @@ mod tests {
             hint_for("list", "tokenpolicies", "iam.witboost.com", None),
             "forbidden: the operator may not list tokenpolicies.iam.witboost.com (cluster-wide); \
              the Helm chart grants it with rbac.create=true and policy.required=true \
-             (ClusterRole <fullname>-policy); see docs/install.md#rbac-which-rule-serves-what"
+             (ClusterRole <fullname>-policy; for the token service, \
+             <fullname>-token-service-policy); see docs/install.md#rbac-which-rule-serves-what"
         );
     }
 

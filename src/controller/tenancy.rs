@@ -1,8 +1,6 @@
 //! The TokenPolicies and namespaces' labels the controllers judge accounts and tokens by, from
 //! the operator's own watches (see [`crate::policy`] for the rules themselves).
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::Namespace as K8sNamespace;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -11,11 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::access_token::validate::{Account, ExpiryPolicy, ValidSpec};
 use super::stopping::Listed;
 use crate::crd::{ServiceAccount, ServiceAccountSpec, TokenPolicy};
-use crate::policy::{Denial, Namespace, Policies};
-
-/// The label every namespace carries with its own name (set by the API server since
-/// Kubernetes 1.22), so that a policy can select namespaces by name.
-const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+use crate::policy::{self, Denial, Holder, Namespace, Policies};
 
 /// The cached policies and namespaces, and whether each cache has had its first list.
 #[derive(Clone)]
@@ -42,14 +36,11 @@ impl Tenancy {
                 .filter_map(|p| p.0.as_ref().ok())
                 .map(|p| &p.spec),
         );
-        let mut labels = self
-            .namespaces
-            .get(&ObjectRef::new(namespace))
-            .and_then(|ns| ns.metadata.labels.clone())
-            .unwrap_or_default();
-        labels
-            .entry(NAME_LABEL.to_owned())
-            .or_insert_with(|| namespace.to_owned());
+        let watched = self.namespaces.get(&ObjectRef::new(namespace));
+        let labels = policy::labels_of(
+            namespace,
+            watched.as_ref().and_then(|ns| ns.metadata.labels.as_ref()),
+        );
         ask(
             &policies,
             &Namespace {
@@ -73,25 +64,28 @@ impl Tenancy {
         accounts: &Store<DeserializeGuard<ServiceAccount>>,
     ) -> Result<(), Denial> {
         self.judge(namespace, |policies, ns| {
-            match &spec.account {
-                Account::User { email } => policies.allows_user(ns, email)?,
+            let found;
+            let holder = match &spec.account {
+                Account::User { email } => Some(Holder::User(email)),
                 Account::ServiceAccount { namespace, name } => {
-                    let found = accounts.get(&ObjectRef::new(name).within(namespace));
-                    // A missing account is the token's other problem (ServiceAccountNotFound).
-                    let Some(Ok(sa)) = found.as_deref().map(|guard| &guard.0) else {
-                        return Ok(());
-                    };
-                    policies.allows_account(ns, &sa.spec)?;
+                    found = accounts.get(&ObjectRef::new(name).within(namespace));
+                    match found.as_deref().map(|guard| &guard.0) {
+                        Some(Ok(sa)) => Some(Holder::ServiceAccount(&sa.spec)),
+                        // A missing account is the token's other problem
+                        // (ServiceAccountNotFound).
+                        _ => None,
+                    }
                 }
-            }
+            };
             let lifetime = match spec.expiry {
                 ExpiryPolicy::Never => None,
                 ExpiryPolicy::After(d) => Some(d),
-                ExpiryPolicy::At(at) => Some(Duration::from_secs(
-                    u64::try_from(at.as_second() - jiff::Timestamp::now().as_second()).unwrap_or(0),
+                ExpiryPolicy::At(at) => Some(policy::time_left(
+                    at.as_second(),
+                    jiff::Timestamp::now().as_second(),
                 )),
             };
-            policies.allows_lifetime(ns, lifetime)
+            policies.allows_token(ns, holder, lifetime)
         })
     }
 }

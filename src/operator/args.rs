@@ -24,8 +24,8 @@ pub enum Component {
     /// The AccessToken, ServiceAccount and BasicAuth controllers, with leader election; they
     /// own the signing-key Secret (create, rotate) and sign the JWTs kept in Secrets.
     Controllers,
-    /// The token service, which only reads: AccessTokens, ServiceAccounts and the signing-key
-    /// Secret.
+    /// The token service, which only reads: AccessTokens, ServiceAccounts, with
+    /// --policy-required TokenPolicies and Namespaces, and the signing-key Secret.
     TokenService,
 }
 

@@ -80,6 +80,7 @@ impl Running {
         let (leading, leading_rx) = tokio::sync::watch::channel(false);
         let service_args = server::TokenServiceArgs {
             namespace: args.namespace.clone(),
+            policy_required: args.policy_required,
             key_access: if controllers {
                 server::KeyAccess::Owner
             } else {

@@ -6,7 +6,9 @@
 //! nothing of another namespace.
 //!
 //! The controllers feed it from the operator's own watches of TokenPolicies and namespaces
-//! (`controller::tenancy`).
+//! (`controller::tenancy`); the token service from its index's (`server::index`), so that a
+//! tightened policy refuses a token there at once, before a controller has removed its value.
+//! Both ask [`Policies::allows_token`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -60,6 +62,37 @@ pub struct Namespace<'a> {
     pub labels: &'a BTreeMap<String, String>,
 }
 
+/// The label every namespace carries with its own name (set by the API server since
+/// Kubernetes 1.22), so that a policy can select namespaces by name.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// A namespace's labels as policies select on them: those watched (none when the namespace is
+/// not known yet), with its name label.
+pub fn labels_of(
+    name: &str,
+    watched: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let mut labels = watched.cloned().unwrap_or_default();
+    labels
+        .entry(NAME_LABEL.to_owned())
+        .or_insert_with(|| name.to_owned());
+    labels
+}
+
+/// Whose token it is.
+pub enum Holder<'a> {
+    /// A personal access token of this email.
+    User(&'a str),
+    /// A token of this ServiceAccount.
+    ServiceAccount(&'a ServiceAccountSpec),
+}
+
+/// How long a token with `expiresAt` at `at` lives from `now` (unix seconds), as the policies
+/// judge its lifetime: what is left of it.
+pub fn time_left(at: i64, now: i64) -> Duration {
+    Duration::from_secs(u64::try_from(at - now).unwrap_or(0))
+}
+
 impl Policies {
     pub fn new<'a>(specs: impl IntoIterator<Item = &'a TokenPolicySpec>) -> Self {
         Self {
@@ -73,6 +106,22 @@ impl Policies {
                 .as_ref()
                 .is_some_and(|selector| selector.matches(ns.labels))
         })
+    }
+
+    /// Whether `ns` may hold a token of `holder` (`None`: its ServiceAccount is not known, which
+    /// is the token's other problem) living `lifetime` (`None`: it never expires).
+    pub fn allows_token(
+        &self,
+        ns: &Namespace<'_>,
+        holder: Option<Holder<'_>>,
+        lifetime: Option<Duration>,
+    ) -> Result<(), Denial> {
+        match holder {
+            Some(Holder::User(email)) => self.allows_user(ns, email)?,
+            Some(Holder::ServiceAccount(spec)) => self.allows_account(ns, spec)?,
+            None => {}
+        }
+        self.allows_lifetime(ns, lifetime)
     }
 
     /// Whether `ns` may declare a ServiceAccount with this email, groups and allowed scopes.

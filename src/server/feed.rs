@@ -1,16 +1,19 @@
 //! Feeds the index from watches on AccessTokens and ServiceAccounts, in all namespaces or in
-//! the one the operator is limited to.
+//! the one the operator is limited to; with the tenancy check on, also on TokenPolicies and on
+//! the namespaces' labels (that one namespace's, when limited), as the controllers watch them.
 //! Objects that fail to deserialize are dropped from the index instead of stalling the watch.
 //! Each watch keeps the index's [`Freshness`] informed: its failures start a clock, and an
 //! event or an accepted watch request stops it.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Client, Resource, ResourceExt,
-    core::DeserializeGuard,
+    core::{DeserializeGuard, PartialObjectMeta},
     runtime::{WatchStreamExt, watcher},
 };
 use serde::de::DeserializeOwned;
@@ -20,10 +23,10 @@ use tokio_util::task::AbortOnDropHandle;
 use super::MemoryIndex;
 use super::freshness::Freshness;
 use super::index::{ListedAccount, ListedToken};
-use crate::crd::{AccessToken, ServiceAccount};
+use crate::crd::{AccessToken, ServiceAccount, TokenPolicy, TokenPolicySpec};
 
-/// Starts both watches (in `namespace` only, when given), until their tasks are dropped; the
-/// returned receiver turns true once both have listed everything.
+/// Starts the watches (in `namespace` only, when given), until their tasks are dropped; the
+/// returned receiver turns true once every one has listed everything.
 pub fn spawn(
     client: Client,
     index: Arc<MemoryIndex>,
@@ -44,29 +47,56 @@ pub fn spawn(
             None => Api::all(client),
         }
     }
-    let (tokens_ready, mut tokens_rx) = watch::channel(false);
-    let (accounts_ready, mut accounts_rx) = watch::channel(false);
+    let (tokens_ready, tokens_rx) = watch::channel(false);
+    let (accounts_ready, accounts_rx) = watch::channel(false);
     let (ready, ready_rx) = watch::channel(false);
-    let tokens = tokio::spawn(feed::<AccessToken>(
-        api::<AccessToken>(&client, &index, namespace),
-        index.clone(),
-        tokens_ready,
-    ));
-    let accounts = tokio::spawn(feed::<ServiceAccount>(
-        api::<ServiceAccount>(&client, &index, namespace),
-        index,
-        accounts_ready,
-    ));
-    let both = tokio::spawn(async move {
-        let _ = tokens_rx.wait_for(|r| *r).await;
-        let _ = accounts_rx.wait_for(|r| *r).await;
+    let mut listed = vec![tokens_rx, accounts_rx];
+    let mut tasks = vec![
+        tokio::spawn(feed::<AccessToken>(
+            api::<AccessToken>(&client, &index, namespace),
+            index.clone(),
+            tokens_ready,
+        )),
+        tokio::spawn(feed::<ServiceAccount>(
+            api::<ServiceAccount>(&client, &index, namespace),
+            index.clone(),
+            accounts_ready,
+        )),
+    ];
+    if index.policy_required() {
+        let (policies_ready, policies_rx) = watch::channel(false);
+        let (namespaces_ready, namespaces_rx) = watch::channel(false);
+        listed.extend([policies_rx, namespaces_rx]);
+        let cluster = |what| reporting(&client, index.freshness().clone(), what);
+        tasks.push(tokio::spawn(feed::<TokenPolicy>(
+            Api::all(cluster(TokenPolicy::WHAT)),
+            index.clone(),
+            policies_ready,
+        )));
+        // Limited to one namespace, only its labels matter (and only its object may be read).
+        let mut config = crate::watching::watch_config();
+        if let Some(ns) = namespace {
+            config = config.fields(&format!("metadata.name={ns}"));
+        }
+        tasks.push(tokio::spawn(feed_with::<PartialObjectMeta<Namespace>>(
+            Api::all(cluster(<PartialObjectMeta<Namespace>>::WHAT)),
+            config,
+            index,
+            namespaces_ready,
+        )));
+    }
+    let all = tokio::spawn(async move {
+        for mut rx in listed {
+            let _ = rx.wait_for(|r| *r).await;
+        }
         let _ = ready.send(true);
         // Keep the sender alive so receivers never see a closed channel.
         ready.closed().await;
     });
+    tasks.push(all);
     (
         ready_rx,
-        [tokens, accounts, both].map(AbortOnDropHandle::new).into(),
+        tasks.into_iter().map(AbortOnDropHandle::new).collect(),
     )
 }
 
@@ -136,8 +166,54 @@ impl Indexed for ServiceAccount {
     }
 }
 
+impl Indexed for TokenPolicy {
+    const WHAT: &'static str = "tokenpolicies";
+    type Listed = (String, TokenPolicySpec);
+    fn listed(object: &Self) -> Self::Listed {
+        (object.name_any(), object.spec.clone())
+    }
+    fn apply(index: &MemoryIndex, object: &Self) {
+        index.apply_policy(&object.name_any(), &object.spec)
+    }
+    fn delete(index: &MemoryIndex, _: &str, name: &str) {
+        index.delete_policy(name)
+    }
+    fn replace(index: &MemoryIndex, all: Vec<Self::Listed>) {
+        index.replace_policies(all)
+    }
+}
+
+impl Indexed for PartialObjectMeta<Namespace> {
+    const WHAT: &'static str = "namespaces";
+    type Listed = (String, BTreeMap<String, String>);
+    fn listed(object: &Self) -> Self::Listed {
+        (object.name_any(), object.labels().clone())
+    }
+    fn apply(index: &MemoryIndex, object: &Self) {
+        index.apply_namespace(&object.name_any(), Some(object.labels().clone()))
+    }
+    fn delete(index: &MemoryIndex, _: &str, name: &str) {
+        index.apply_namespace(name, None)
+    }
+    fn replace(index: &MemoryIndex, all: Vec<Self::Listed>) {
+        index.replace_namespaces(all)
+    }
+}
+
 async fn feed<K>(api: Api<DeserializeGuard<K>>, index: Arc<MemoryIndex>, ready: watch::Sender<bool>)
 where
+    K: Indexed,
+    K::DynamicType: Default,
+{
+    feed_with(api, crate::watching::watch_config(), index, ready).await
+}
+
+async fn feed_with<K>(
+    api: Api<DeserializeGuard<K>>,
+    config: watcher::Config,
+    index: Arc<MemoryIndex>,
+    ready: watch::Sender<bool>,
+) where
     K: Indexed,
     K::DynamicType: Default,
 {
@@ -146,9 +222,7 @@ where
     // What the index keeps of each listed object, not the objects: 10,000 whole AccessTokens
     // held until the list completes would cost the process tens of MiB at every (re)list.
     let mut initial: Vec<K::Listed> = Vec::new();
-    let mut events = watcher(api, crate::watching::watch_config())
-        .default_backoff()
-        .boxed();
+    let mut events = watcher(api, config).default_backoff().boxed();
     while let Some(event) = events.next().await {
         match &event {
             Ok(_) => freshness.following(what),

@@ -2,16 +2,27 @@
 //! that a look-up by token digest or by JWT source is one hash-map access. Validity (revoked,
 //! expired, account disabled) is decided at look-up time against the clock, so an expiry is
 //! effective to the second and a revocation as soon as the watch delivers it.
+//!
+//! With the tenancy check on (`--policy-required`), the index also holds the TokenPolicies and
+//! the namespaces' labels, and keeps beside each token whether the policies allow it (the
+//! controllers' own judgement, [`crate::policy`]). The verdict is computed when a token, its
+//! account, a policy or its namespace changes, never per request, so a look-up stays one map
+//! access; a denied token answers as a revoked one, at once, whether or not a controller has
+//! removed its value yet.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
+use std::time::Duration;
 
 use kube::ResourceExt;
 
 use super::cache::JwtCache;
 use super::freshness::Freshness;
-use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
+use crate::crd::{
+    AccessToken, AccessTokenPhase, GoDuration, ServiceAccount, ServiceAccountSpec, TokenPolicySpec,
+};
 use crate::jwt::{Account, Grant, Source};
+use crate::policy::{self, Holder, Namespace, Policies};
 use crate::sync::Recover;
 
 /// Where the token service looks up access tokens. Implementations must not do I/O.
@@ -54,12 +65,39 @@ struct TokenEntry {
     active: bool,
     revoked: bool,
     expires_at: Option<i64>,
+    /// The lifetime the policies judge.
+    wanted: Wanted,
+    /// Whether the policies allow the token (always, with the check off).
+    allowed: bool,
+}
+
+/// A token's lifetime as its spec asks for it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Wanted {
+    Never,
+    After(Duration),
+    /// `expiresAt`, unix seconds.
+    At(i64),
+    /// A spec the controller refuses (both set, or a duration that does not parse): the
+    /// policies allow no lifetime of it.
+    Invalid,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 struct AccountEntry {
     account: Account,
     disabled: bool,
+    /// What the policies judge.
+    spec: ServiceAccountSpec,
+}
+
+/// The TokenPolicies and namespaces' labels, when the tenancy check is on.
+#[derive(Default)]
+struct Tenancy {
+    specs: HashMap<String, TokenPolicySpec>,
+    /// `specs`, parsed.
+    policies: Policies,
+    labels: HashMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Default)]
@@ -67,6 +105,8 @@ struct Inner {
     tokens: HashMap<Key, TokenEntry>,
     by_digest: HashMap<String, Key>,
     accounts: HashMap<Key, AccountEntry>,
+    /// `None`: the tenancy check is off, every token is allowed.
+    tenancy: Option<Tenancy>,
 }
 
 /// The index the watches feed. Cheap to read from many request tasks at once.
@@ -111,6 +151,14 @@ impl TokenEntry {
         .into_iter()
         .flatten()
         .min();
+        let wanted = match (&token.spec.expires_at, &token.spec.duration) {
+            (None, None) => Wanted::Never,
+            (Some(at), None) => Wanted::At(unix(at)),
+            (None, Some(text)) => text
+                .parse::<GoDuration>()
+                .map_or(Wanted::Invalid, |d| Wanted::After(d.as_std())),
+            (Some(_), Some(_)) => Wanted::Invalid,
+        };
         Some(Self {
             digest: status.and_then(|s| s.token_digest.clone()),
             uid,
@@ -119,15 +167,65 @@ impl TokenEntry {
             active: status.and_then(|s| s.phase) == Some(AccessTokenPhase::Active),
             revoked: token.spec.is_revoked(),
             expires_at,
+            wanted,
+            allowed: true,
         })
     }
 
     fn valid_at(&self, now: i64) -> bool {
-        self.active && !self.revoked && self.expires_at.is_none_or(|at| now < at)
+        self.allowed && self.active && !self.revoked && self.expires_at.is_none_or(|at| now < at)
     }
 }
 
 impl Inner {
+    /// Whether the policies allow the token of `key` (`entry`), at `now`.
+    fn allows(&self, key: &Key, entry: &TokenEntry, now: i64) -> bool {
+        let Some(tenancy) = &self.tenancy else {
+            return true;
+        };
+        let labels = policy::labels_of(&key.0, tenancy.labels.get(&key.0));
+        let ns = Namespace {
+            name: &key.0,
+            labels: &labels,
+        };
+        let holder = match &entry.owner {
+            Owner::User(email) => Some(Holder::User(email)),
+            Owner::ServiceAccount(name) => self
+                .accounts
+                .get(&(key.0.clone(), name.clone()))
+                .map(|sa| Holder::ServiceAccount(&sa.spec)),
+        };
+        let lifetime = match entry.wanted {
+            Wanted::Never => None,
+            Wanted::After(d) => Some(d),
+            Wanted::At(at) => Some(policy::time_left(at, now)),
+            Wanted::Invalid => return false,
+        };
+        tenancy.policies.allows_token(&ns, holder, lifetime).is_ok()
+    }
+
+    /// Judges again the tokens `affected` picks; a token no longer allowed leaves the JWT cache.
+    fn rejudge(&mut self, affected: impl Fn(&Key, &TokenEntry) -> bool, cache: &JwtCache) {
+        let now = crate::jwt::now();
+        let changed: Vec<(Key, bool)> = self
+            .tokens
+            .iter()
+            .filter(|(key, entry)| affected(key, entry))
+            .filter_map(|(key, entry)| {
+                let allowed = self.allows(key, entry, now);
+                (allowed != entry.allowed).then(|| (key.clone(), allowed))
+            })
+            .collect();
+        for (key, allowed) in changed {
+            if let Some(entry) = self.tokens.get_mut(&key) {
+                entry.allowed = allowed;
+                if let Some(digest) = &entry.digest {
+                    cache.forget(digest);
+                }
+            }
+        }
+    }
+
     fn grant_for(&self, key: &Key, entry: &TokenEntry, now: i64) -> Option<Grant> {
         if !entry.valid_at(now) {
             return None;
@@ -169,7 +267,8 @@ impl Inner {
         }
     }
 
-    fn insert_token(&mut self, key: Key, entry: TokenEntry, cache: &JwtCache) {
+    fn insert_token(&mut self, key: Key, mut entry: TokenEntry, cache: &JwtCache) {
+        entry.allowed = self.allows(&key, &entry, crate::jwt::now());
         self.remove_token(&key, cache, Some(&entry));
         if let Some(digest) = &entry.digest {
             self.by_digest.insert(digest.clone(), key.clone());
@@ -215,6 +314,18 @@ impl MemoryIndex {
         }
     }
 
+    /// The index, allowing only the tokens the TokenPolicies allow (`--policy-required`): none
+    /// until the policies are fed.
+    pub fn with_policy_required(self) -> Self {
+        self.write().tenancy = Some(Tenancy::default());
+        self
+    }
+
+    /// Whether the index judges tokens by the TokenPolicies.
+    pub fn policy_required(&self) -> bool {
+        self.read().tenancy.is_some()
+    }
+
     /// The index, stale once a watch has failed for longer than `bound`.
     pub fn with_staleness_bound(self, bound: std::time::Duration) -> Self {
         Self {
@@ -250,6 +361,7 @@ impl ListedAccount {
             AccountEntry {
                 account: Account::of_service_account(&sa.spec),
                 disabled: !sa.spec.is_enabled(),
+                spec: sa.spec.clone(),
             },
         )
     }
@@ -294,10 +406,14 @@ impl MemoryIndex {
 
     fn apply_listed_account(&self, ListedAccount(key, entry): ListedAccount) {
         let mut inner = self.write();
-        if inner.accounts.get(&key) != Some(&entry) {
+        let changed = inner.accounts.get(&key) != Some(&entry);
+        if changed {
             inner.forget_account(&key.0, &key.1, &self.cache);
         }
-        inner.accounts.insert(key, entry);
+        inner.accounts.insert(key.clone(), entry);
+        if changed {
+            inner.rejudge(of_account(&key.0, &key.1), &self.cache);
+        }
     }
 
     pub fn delete_account(&self, namespace: &str, name: &str) {
@@ -306,6 +422,7 @@ impl MemoryIndex {
         inner
             .accounts
             .remove(&(namespace.to_owned(), name.to_owned()));
+        inner.rejudge(of_account(namespace, name), &self.cache);
     }
 
     /// Replaces every account with `accounts` (after a watch (re)list).
@@ -320,7 +437,80 @@ impl MemoryIndex {
         for sa in accounts {
             self.apply_listed_account(sa);
         }
+        self.write().rejudge(|_, _| true, &self.cache);
     }
+
+    /// Runs `change` on the tenancy state (if the check is on), then judges again the tokens
+    /// `affected` picks.
+    fn change_tenancy(
+        &self,
+        change: impl FnOnce(&mut Tenancy),
+        affected: impl Fn(&Key, &TokenEntry) -> bool,
+    ) {
+        let mut inner = self.write();
+        let Some(tenancy) = inner.tenancy.as_mut() else {
+            return;
+        };
+        change(tenancy);
+        inner.rejudge(affected, &self.cache);
+    }
+
+    /// A TokenPolicy added or changed: every token is judged again.
+    pub fn apply_policy(&self, name: &str, spec: &TokenPolicySpec) {
+        self.change_tenancy(
+            |t| {
+                t.specs.insert(name.to_owned(), spec.clone());
+                t.policies = Policies::new(t.specs.values());
+            },
+            |_, _| true,
+        );
+    }
+
+    pub fn delete_policy(&self, name: &str) {
+        self.change_tenancy(
+            |t| {
+                t.specs.remove(name);
+                t.policies = Policies::new(t.specs.values());
+            },
+            |_, _| true,
+        );
+    }
+
+    /// Replaces every policy (after a watch (re)list).
+    pub fn replace_policies(&self, policies: Vec<(String, TokenPolicySpec)>) {
+        self.change_tenancy(
+            |t| {
+                t.specs = policies.into_iter().collect();
+                t.policies = Policies::new(t.specs.values());
+            },
+            |_, _| true,
+        );
+    }
+
+    /// A namespace's labels (`None`: the namespace is gone); its tokens are judged again.
+    pub fn apply_namespace(&self, name: &str, labels: Option<BTreeMap<String, String>>) {
+        self.change_tenancy(
+            |t| match labels {
+                Some(labels) => {
+                    t.labels.insert(name.to_owned(), labels);
+                }
+                None => {
+                    t.labels.remove(name);
+                }
+            },
+            |(ns, _), _| ns == name,
+        );
+    }
+
+    /// Replaces every namespace's labels (after a watch (re)list).
+    pub fn replace_namespaces(&self, namespaces: Vec<(String, BTreeMap<String, String>)>) {
+        self.change_tenancy(|t| t.labels = namespaces.into_iter().collect(), |_, _| true);
+    }
+}
+
+/// Picks the tokens of one ServiceAccount.
+fn of_account<'a>(namespace: &'a str, name: &'a str) -> impl Fn(&Key, &TokenEntry) -> bool + 'a {
+    move |(ns, _), token| ns == namespace && token.owner == Owner::ServiceAccount(name.to_owned())
 }
 
 impl TokenIndex for MemoryIndex {
@@ -362,7 +552,7 @@ pub(crate) mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
-    use crate::crd::{AccessTokenSpec, AccessTokenStatus, ServiceAccountSpec};
+    use crate::crd::{AccessTokenSpec, AccessTokenStatus};
     use crate::token::Token;
 
     pub(crate) const NOW: i64 = 1_800_000_000;
@@ -468,6 +658,89 @@ pub(crate) mod tests {
         assert!(index.grant(&digest, NOW).is_none());
 
         assert!(index.grant(&Token::generate().digest(), NOW).is_none());
+    }
+
+    fn policy(namespaces: serde_json::Value, groups: &[&str]) -> TokenPolicySpec {
+        serde_json::from_value(serde_json::json!({
+            "namespaceSelector": namespaces,
+            "serviceAccounts": { "emails": ["*@example.com"], "groups": groups, "scopes": ["*"] },
+            "maxLifetime": "24h",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn with_the_policy_required_a_token_is_granted_only_while_a_policy_allows_it() {
+        let index = MemoryIndex::new().with_policy_required();
+        let token = Token::generate();
+        let digest = token.digest();
+        index.apply_account(&bot());
+        let mut at = active_token("ci", &token);
+        at.spec.duration = Some("1h".into());
+        index.apply_token(&at);
+        let source = index.grant(&digest, NOW).map(|g| g.source);
+        assert_eq!(source, None, "no policy yet: nothing is allowed");
+
+        let team = serde_json::json!({ "matchLabels": { "team": "a" } });
+        index.apply_policy("team", &policy(team.clone(), &["platform"]));
+        assert!(
+            index.grant(&digest, NOW).is_none(),
+            "the namespace is not labelled"
+        );
+        index.apply_namespace("team-a", Some([("team".into(), "a".into())].into()));
+        let grant = index.grant(&digest, NOW).expect("allowed");
+        assert!(index.source_grant(&grant.source, NOW).is_some());
+
+        // Tightened: the group is no longer granted; the token and its JWTs are refused.
+        index.apply_policy("team", &policy(team.clone(), &["other"]));
+        assert!(index.grant(&digest, NOW).is_none());
+        assert!(index.source_grant(&grant.source, NOW).is_none());
+        assert!(index.knows(&digest), "still ours: forward auth refuses it");
+        // Another policy adds the group back, like RBAC.
+        let by_name = serde_json::json!({ "matchLabels": { policy::NAME_LABEL: "team-a" } });
+        index.apply_policy("extra", &policy(by_name, &["platform"]));
+        assert!(index.grant(&digest, NOW).is_some());
+        index.delete_policy("extra");
+        assert!(index.grant(&digest, NOW).is_none());
+        index.apply_policy("team", &policy(team, &["platform"]));
+        assert!(index.grant(&digest, NOW).is_some());
+
+        // The account puts itself into a group no policy grants.
+        let mut climber = bot();
+        climber.spec.groups = Some(vec!["witboost-admins".into()]);
+        index.apply_account(&climber);
+        assert!(index.grant(&digest, NOW).is_none());
+        index.apply_account(&bot());
+        assert!(index.grant(&digest, NOW).is_some());
+
+        // The namespace loses its label; a lifetime longer than allowed.
+        index.apply_namespace("team-a", Some(BTreeMap::new()));
+        assert!(index.grant(&digest, NOW).is_none());
+        index.replace_namespaces(vec![(
+            "team-a".into(),
+            [("team".into(), "a".into())].into(),
+        )]);
+        assert!(index.grant(&digest, NOW).is_some());
+        at.spec.duration = Some("48h".into());
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW).is_none());
+        at.spec.duration = None;
+        index.apply_token(&at);
+        assert!(
+            index.grant(&digest, NOW).is_none(),
+            "a token that never expires"
+        );
+    }
+
+    #[test]
+    fn with_the_policy_not_required_policies_change_nothing() {
+        let index = MemoryIndex::new();
+        let token = Token::generate();
+        index.apply_account(&bot());
+        index.apply_token(&active_token("ci", &token));
+        index.replace_policies(vec![]);
+        index.apply_namespace("team-a", None);
+        assert!(index.grant(&token.digest(), NOW).is_some());
     }
 
     #[test]

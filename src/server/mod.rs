@@ -2,7 +2,8 @@
 //! discovery, and RFC 7662 introspection, over HTTP or HTTPS.
 //!
 //! Look-ups never call the API server: an in-memory [`MemoryIndex`], fed by watches on
-//! AccessTokens and ServiceAccounts ([`feed`]), answers them. The signing keys live in a Secret
+//! AccessTokens and ServiceAccounts ([`feed`]), answers them; with `--policy-required`, it
+//! also follows the TokenPolicies and namespaces' labels and refuses a token they deny. The signing keys live in a Secret
 //! ([`keystore`]), which the controllers' side owns; a token service running apart only reads it
 //! ([`KeyAccess::Reader`]). The JWT rules themselves are in [`crate::jwt`].
 //!
@@ -158,6 +159,12 @@ pub struct TokenServiceArgs {
     #[arg(skip)]
     pub namespace: Option<String>,
 
+    /// Whether a token must be allowed by a TokenPolicy to be accepted, as the controllers
+    /// require it to be issued. Not a flag of its own: `run` passes its `--policy-required`,
+    /// so a token service running apart refuses a token a tightened policy denies at once.
+    #[arg(skip)]
+    pub policy_required: bool,
+
     /// Whether this process creates and rotates the key Secret or only reads it. Not a flag of
     /// its own: `run` makes the controllers' side the owner (`--components`).
     #[arg(skip)]
@@ -188,6 +195,7 @@ impl TokenServiceArgs {
             key_publish_ahead: std::time::Duration::from_secs(900),
             connections: ConnectionLimits::default(),
             namespace: None,
+            policy_required: false,
             key_access: KeyAccess::Owner,
             leading: None,
         }
@@ -311,10 +319,12 @@ impl TokenService {
         let signing = SigningKeys::start(&args, &client).await?;
         let (keys, record_key) = (signing.keys.clone(), signing.record_key.clone());
 
-        let index = Arc::new(
-            MemoryIndex::with_jwt_cache(args.forward_auth_cache_size)
-                .with_staleness_bound(args.index_staleness_bound),
-        );
+        let mut index = MemoryIndex::with_jwt_cache(args.forward_auth_cache_size)
+            .with_staleness_bound(args.index_staleness_bound);
+        if args.policy_required {
+            index = index.with_policy_required();
+        }
+        let index = Arc::new(index);
         let freshness = index.freshness().clone();
         let (mut ready, feeds) = feed::spawn(client, index.clone(), args.namespace.as_deref());
         tasks.extend(feeds);

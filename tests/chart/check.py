@@ -181,7 +181,9 @@ def defaults_are_cluster_wide_ha_and_restricted():
     assert ports == {"http": 8080, "http-admin": 8081}, ports
     args = container["args"]
     assert args[:2] == ["run", "--components=token-service"], args
-    assert not any(a.startswith(("--leader-elect", "--policy-required", "--basic-auth")) for a in args), args
+    assert not any(a.startswith(("--leader-elect", "--basic-auth")) for a in args), args
+    # Both judge tokens by the TokenPolicies: the controllers issue, the token service accepts.
+    assert "--policy-required=true" in args, args
     controller_args = args_of(objects)
     assert controller_args[:2] == ["run", "--components=controllers"], controller_args
     assert "--leader-elect=true" in controller_args
@@ -193,6 +195,7 @@ def defaults_are_cluster_wide_ha_and_restricted():
         assert not any(a.startswith("--namespace") for a in argv), argv
         assert f"--issuer=http://{FULLNAME}.{NAMESPACE}.svc" in argv
         assert "--audience=witboost" in argv, argv
+        assert "--policy-required=true" in argv, argv
     assert container["image"] == "localhost/witboost-token-operator:" + \
         helm_python.Chart.load(CHART).metadata["appVersion"]
     one(objects, "ClusterRole", FULLNAME)
@@ -253,22 +256,27 @@ def operator_rules_are_least_privilege():
     token_service_rights_only_read(objects, "ClusterRole", None)
 
 
-def token_service_rights_only_read(objects, kind, namespace):
-    """The token service's identity: its index's two kinds and its key Secret, read only."""
+def token_service_rights_only_read(objects, kind, namespace, policy_namespace=None):
+    """The token service's identity: its index's kinds (with policy.required, the default, the
+    TokenPolicies and the Namespaces their selectors see too) and its key Secret, read only."""
     bound = {}
     for binding in find(objects, "ClusterRoleBinding") + find(objects, "RoleBinding"):
         if any(s["name"] == TOKEN_SERVICE for s in binding["subjects"]):
             ref = binding["roleRef"]
             bound[(ref["kind"], ref["name"], binding["metadata"].get("namespace"))] = binding
     assert set(bound) == {(kind, TOKEN_SERVICE, namespace),
+                          ("ClusterRole", f"{TOKEN_SERVICE}-policy", None),
                           ("Role", f"{TOKEN_SERVICE}-signing-key", NAMESPACE)}, set(bound)
+    assert rules(one(objects, "ClusterRole", f"{TOKEN_SERVICE}-policy")) == [
+        (("iam.witboost.com",), ("tokenpolicies",), (), ("list", "watch")),
+        (("",), ("namespaces",), (policy_namespace,) if policy_namespace else (), ("list", "watch"))]
     assert rules(one(objects, kind, TOKEN_SERVICE, namespace)) == [
         (("iam.witboost.com",), ("accesstokens", "serviceaccounts"), (), ("list", "watch"))]
     assert rules(one(objects, "Role", f"{TOKEN_SERVICE}-signing-key", NAMESPACE)) == [
         (("",), ("secrets",), ("witboost-token-service-signing-key",), ("get", "list", "watch"))]
     for binding in find(objects, "ClusterRoleBinding") + find(objects, "RoleBinding"):
         if binding["roleRef"]["name"].startswith(FULLNAME) and binding not in bound.values() \
-                and not binding["roleRef"]["name"].endswith(("-view", "-edit")):
+                and not binding["roleRef"]["name"].endswith(("-view", "-edit", "-token-service-proxy")):
             assert [s["name"] for s in binding["subjects"]] == [CONTROLLERS], binding
 
 
@@ -314,10 +322,11 @@ def single_namespace_is_a_role():
         (("apps",), ("deployments", "statefulsets", "daemonsets"), (), ("get", "patch")),
         (("events.k8s.io",), ("events",), (), ("create", "patch")),
     ], rules(basic)
-    token_service_rights_only_read(objects, "Role", "team-a")
+    token_service_rights_only_read(objects, "Role", "team-a", "team-a")
     assert "--namespace=team-a" in args_of(objects, TOKEN_SERVICE)
-    # Watched namespace, Lease, signing key, BasicAuth; the token service's index and key.
-    assert len(find(objects, "Role")) == 6
+    # Watched namespace, Lease, signing key, BasicAuth; the token service's index and key; the
+    # users' services/proxy Role.
+    assert len(find(objects, "Role")) == 7
 
 
 check("watchNamespace: Role and RoleBinding there, --namespace, Secrets in no ClusterRole",

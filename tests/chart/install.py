@@ -72,8 +72,8 @@ class Kubectl:
         done = self.run("get", *args, "-o", "name")
         return done.returncode == 0, done.stderr.strip()
 
-    def can_i(self, user, verb, resource, namespace=TEAM):
-        done = self.run("auth", "can-i", verb, resource, "--as", user, "-n", namespace)
+    def can_i(self, user, verb, resource, namespace=TEAM, *extra):
+        done = self.run("auth", "can-i", verb, resource, "--as", user, "-n", namespace, *extra)
         answer = done.stdout.strip()
         if answer not in ("yes", "no"):
             raise SystemExit(f"FAIL: kubectl auth can-i {verb} {resource}: {done.stderr.strip()}")
@@ -222,6 +222,32 @@ def user_roles(kubectl):
         expect(user, "update", SA, False)
     expect("builtin-view", "get", "secrets", False)
     expect("builtin-edit", "get", "secrets", True)
+
+    # kubectl witboost jwt (create) and check (get) through the service proxy: every signed-in
+    # user, on the token service's Service alone, by each name the proxy path gives it
+    # (kube-apiserver names the request by the whole segment, port included).
+    def expect_proxy(verb, segment, allowed, namespace=NAMESPACE):
+        got = kubectl.can_i("viewer", verb, f"services/{segment}", namespace, "--subresource", "proxy")
+        word = "can" if allowed else "cannot"
+        check(got == allowed, f"viewer {word} {verb} services/{segment}/proxy in {namespace}", f"got {got}")
+
+    for segment in (FULLNAME, f"{FULLNAME}:80", f"{FULLNAME}:http", f"http:{FULLNAME}:80"):
+        for verb in ("get", "create"):
+            expect_proxy(verb, segment, True)
+        expect_proxy("delete", segment, False)
+    for other in ("kubernetes", f"{FULLNAME}:8081", f"{FULLNAME}-admin"):
+        expect_proxy("get", other, False)
+    expect_proxy("create", f"{FULLNAME}:80", False, TEAM)  # only the release namespace
+    # A real proxied request, as the plugin sends it: authorized, it reaches the proxy, which
+    # has no endpoint for the Service here (no pods run); refused, it is Forbidden.
+    def proxied(segment):
+        path = f"/api/v1/namespaces/{NAMESPACE}/services/{segment}/proxy/.well-known/jwks.json"
+        return kubectl.run("get", "--raw", path, "--as", "viewer").stderr
+    answer = proxied(f"{FULLNAME}:80")
+    check("forbidden" not in answer.lower() and "no endpoints available" in answer,
+          "viewer's GET through the token service's proxy passes RBAC (no endpoints here)", answer)
+    answer = proxied(f"{FULLNAME}:8081")
+    check("forbidden" in answer.lower(), "viewer's GET through another port's proxy is Forbidden", answer)
 
 
 def pat_self_service(kubectl):

@@ -97,7 +97,9 @@ def denied(verb, resource, group):
 # rule. The controllers' roles: "operator" (the ClusterRole, or the Role in watchNamespace),
 # "policy" (TokenPolicies and Namespaces, a ClusterRole in both modes), "signing-key",
 # "leader-election", "basic-auth" (one per BasicAuth namespace). The token service's:
-# "token-service" (a ClusterRole, or the Role in watchNamespace) and "token-service-signing-key".
+# "token-service" (a ClusterRole, or the Role in watchNamespace), "token-service-policy" (its own
+# watches of TokenPolicies and Namespaces, a ClusterRole in both modes) and
+# "token-service-signing-key".
 # Preparations: "rotate" (the signing-key Secret exists with another algorithm, so the
 # controllers rotate it at start); every token-service case has the key made first ("key").
 RULES = {
@@ -168,6 +170,17 @@ RULES = {
             denied("list", "serviceaccounts", "iam.witboost.com"),
         ],
     },
+    # The token service judges tokens by the policies itself (policy.required).
+    ("token-service-policy", "iam.witboost.com", ("tokenpolicies",), False): {
+        "evidence": [denied("list", "tokenpolicies", "iam.witboost.com")],
+    },
+    ("token-service-policy", "", ("namespaces",), False): {
+        "evidence": [denied("list", "namespaces", "")],
+    },
+    # With watchNamespace, that namespace alone, watched by name.
+    ("token-service-policy", "", ("namespaces",), True): {
+        "evidence": [denied("list", "namespaces", "")],
+    },
     # Read at start (get), then followed by name (a list and a watch with a field selector).
     ("token-service-signing-key", "", ("secrets",), True): {
         "evidence": [denied("get", "secrets", "")],
@@ -175,7 +188,11 @@ RULES = {
 }
 
 # Which identity (component) holds each kind of role.
-COMPONENT_OF = {"token-service": "token-service", "token-service-signing-key": "token-service"}
+COMPONENT_OF = {
+    "token-service": "token-service",
+    "token-service-policy": "token-service",
+    "token-service-signing-key": "token-service",
+}
 
 # Each verb of a rule with several is dropped alone too; the evidence is the Forbidden of that
 # verb (a server-side apply that would create is refused with its own wording, naming the
@@ -272,8 +289,8 @@ def render(values):
 def role_kind(role):
     """Which of the chart's operator roles this is, or None for the user-facing ones."""
     name = role["metadata"]["name"]
-    for suffix in ("token-service-signing-key", "token-service", "signing-key", "leader-election",
-                   "basic-auth", "policy"):
+    for suffix in ("token-service-signing-key", "token-service-policy", "token-service",
+                   "signing-key", "leader-election", "basic-auth", "policy"):
         if name == f"{FULLNAME}-{suffix}":
             return suffix
     return "operator" if name == FULLNAME else None
@@ -513,13 +530,24 @@ def token_service_reads_only(report, mode, k, account, key, values):
                  ("get", f"leases.coordination.k8s.io/{key}", "-n", NAMESPACE),
                  ("patch", "accesstokens.iam.witboost.com/status", "-n", watched),
                  ("create", "events.events.k8s.io", "-n", watched),
-                 ("list", "tokenpolicies.iam.witboost.com"), ("list", "namespaces"),
+                 ("create", "tokenpolicies.iam.witboost.com"), ("get", f"namespaces/{watched}"),
+                 ("patch", f"namespaces/{watched}"),
                  ("create", "accesstokens.iam.witboost.com", "-n", watched),
                  ("get", "configmaps/x", "-n", watched), ("patch", "deployments.apps/x", "-n", watched)):
         answer = can(*args)
         report.check(answer == "no", f"{mode}: the token service cannot {' '.join(args)}", answer)
     answer = can("watch", "accesstokens.iam.witboost.com", "-n", watched)
     report.check(answer == "yes", f"{mode}: the token service can watch AccessTokens in {watched}", answer)
+    # The policies it judges tokens by, and the labels of the namespaces they select on (with
+    # watchNamespace, of that namespace alone).
+    for verb in ("list", "watch"):
+        answer = can(verb, "tokenpolicies.iam.witboost.com")
+        report.check(answer == "yes", f"{mode}: the token service can {verb} TokenPolicies", answer)
+        answer = can(verb, f"namespaces/{watched}")
+        report.check(answer == "yes", f"{mode}: the token service can {verb} Namespace {watched}", answer)
+    answer = can("list", "namespaces")
+    expected = "no" if values.get("watchNamespace") else "yes"
+    report.check(answer == expected, f"{mode}: the token service can{'not' if expected == 'no' else ''} list every Namespace", answer)
 
 
 def single_namespace_confined(report, k, account, watched, before):

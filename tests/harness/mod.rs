@@ -111,7 +111,10 @@ impl Harness {
         init_test_logging();
         let mut harness = Self::without_operator(config).await;
         let service = TokenService::start(
-            TokenServiceArgs::on("127.0.0.1:0".parse().unwrap()),
+            TokenServiceArgs {
+                policy_required: harness.config.policy_required,
+                ..TokenServiceArgs::on("127.0.0.1:0".parse().unwrap())
+            },
             harness.client.clone(),
             Metrics::unregistered(),
         )

@@ -206,3 +206,206 @@ async fn without_any_policy_nothing_is_issued_and_a_new_policy_issues_it() {
     put_policy(&h, &team_policy()).await;
     h.wait_active("ci-token").await;
 }
+
+mod token_service_apart {
+    //! The token service enforces the policies itself: a tightened policy stops it accepting
+    //! the affected tokens and their JWTs at once, even while no controller runs to remove
+    //! their values.
+
+    use super::*;
+    use base64::Engine as _;
+    use clap::Parser;
+    use serde_json::Value;
+    use std::net::SocketAddr;
+    use witboost_token_operator::operator::{RunArgs, Running};
+
+    #[derive(Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn run_args(components: &str) -> RunArgs {
+        Run::parse_from([
+            "run",
+            &format!("--components={components}"),
+            "--leader-election-namespace=default",
+            "--policy-required=true",
+            "--basic-auth=false",
+            "--admin-addr=127.0.0.1:0",
+            "--http-addr=127.0.0.1:0",
+        ])
+        .args
+    }
+
+    /// `(status, Authorization header of the answer, JSON body)`.
+    async fn http(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> (u16, Option<String>, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let authorization = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{authorization}\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let forwarded = head.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("authorization")
+                .then(|| value.trim().to_owned())
+        });
+        (
+            status,
+            forwarded,
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// What the token service says of a token value and of a JWT of it, on every endpoint.
+    #[derive(Debug, PartialEq)]
+    struct Verdicts {
+        exchange: u16,
+        introspect_token: Value,
+        introspect_jwt: Value,
+        session_exchange: u16,
+        forward_basic: u16,
+        forward_bearer: u16,
+    }
+
+    async fn verdicts(addr: SocketAddr, value: &str, jwt: &str) -> Verdicts {
+        let exchange = json!({ "access_token": value }).to_string();
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("witboost:{value}"))
+        );
+        let bearer = format!("Bearer {jwt}");
+        let active = |body: Value| body["active"].clone();
+        Verdicts {
+            exchange: http(addr, "POST", "/api/auth/access-tokens/jwt", None, &exchange)
+                .await
+                .0,
+            introspect_token: active(
+                http(
+                    addr,
+                    "POST",
+                    "/api/auth/introspect",
+                    None,
+                    &json!({ "token": value }).to_string(),
+                )
+                .await
+                .2,
+            ),
+            introspect_jwt: active(
+                http(
+                    addr,
+                    "POST",
+                    "/api/auth/introspect",
+                    None,
+                    &json!({ "token": jwt }).to_string(),
+                )
+                .await
+                .2,
+            ),
+            session_exchange: http(
+                addr,
+                "POST",
+                "/api/auth/session-tokens/jwt",
+                Some(&bearer),
+                "{}",
+            )
+            .await
+            .0,
+            forward_basic: http(addr, "GET", "/api/auth/verify", Some(&basic), "")
+                .await
+                .0,
+            forward_bearer: http(addr, "GET", "/api/auth/verify", Some(&bearer), "")
+                .await
+                .0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tightened_policy_stops_the_token_service_at_once_without_the_controllers() {
+        let h = Harness::without_operator(config()).await;
+        put_policy(&h, &team_policy()).await;
+        account(&h, "ci", "ci@robots.example.com", &["team-a"]).await;
+        // The token service starts first, as pods may: it waits for the controllers' key.
+        let client = h.client.clone();
+        let service =
+            tokio::spawn(async move { Running::start(client, &run_args("token-service")).await });
+        let controllers = Running::start(h.client.clone(), &run_args("controllers"))
+            .await
+            .expect("the controllers start");
+        within(15, "the controllers to lead", controllers.ready()).await;
+        let service = within(15, "the token service to start", service)
+            .await
+            .unwrap()
+            .expect("the token service starts");
+        within(15, "the token service to be ready", service.ready()).await;
+        let addr = service
+            .token_service_addr()
+            .expect("the token service runs");
+
+        h.create(&daily(
+            AccessToken::test("ci-token").for_service_account("ci"),
+        ))
+        .await;
+        h.wait_active("ci-token").await;
+        let value = h.secret_value("ci-token").await.expect("a value");
+        let exchange = json!({ "access_token": value }).to_string();
+        let jwt = eventually(15, "the token service to exchange the token", || async {
+            let (status, _, body) =
+                http(addr, "POST", "/api/auth/access-tokens/jwt", None, &exchange).await;
+            (status == 200).then(|| body["jwt"].as_str().unwrap().to_owned())
+        })
+        .await;
+        let allowed = Verdicts {
+            exchange: 200,
+            introspect_token: Value::Bool(true),
+            introspect_jwt: Value::Bool(true),
+            session_exchange: 200,
+            forward_basic: 200,
+            forward_bearer: 200,
+        };
+        assert_eq!(verdicts(addr, &value, &jwt).await, allowed);
+
+        // The controllers stop: nothing removes the value any more. The group is no longer
+        // granted.
+        controllers.shutdown().await.unwrap();
+        let mut tight = team_policy();
+        tight.spec.service_accounts.as_mut().unwrap().groups = Some(vec!["other-*".into()]);
+        put_policy(&h, &tight).await;
+
+        // Refused as a revoked token is: the same answers, nothing said of the policy.
+        let refused = Verdicts {
+            exchange: 401,
+            introspect_token: Value::Bool(false),
+            introspect_jwt: Value::Bool(false),
+            session_exchange: 401,
+            forward_basic: 401,
+            forward_bearer: 401,
+        };
+        eventually(15, "the token service to refuse the token", || async {
+            (verdicts(addr, &value, &jwt).await == refused).then_some(())
+        })
+        .await;
+        assert_eq!(
+            h.secret_value("ci-token").await.as_deref(),
+            Some(value.as_str()),
+            "the value is still there: the token service refused it on its own"
+        );
+        service.shutdown().await.unwrap();
+    }
+}

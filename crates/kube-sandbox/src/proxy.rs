@@ -6,7 +6,8 @@
 //! given, as kube-apiserver's `ResourceLocation` picks it; no endpoint for it answers 503 `no
 //! endpoints available for service "…"`; an upstream that refuses the connection answers 503
 //! `error trying to reach service: …`; the request is authorized as verb (get, create, update,
-//! patch, delete by method) on `services/proxy`; `Authorization` and `Impersonate-*` headers
+//! patch, delete by method) on `services/proxy`, named by the path's whole service segment
+//! (`wto:80`, not `wto`, as kube-apiserver names it); `Authorization` and `Impersonate-*` headers
 //! are not forwarded, as kube-apiserver drops them once it has authenticated the request.
 //! Simplified: there are no pods and no EndpointSlices, so a Service's endpoints are the
 //! upstream addresses handed to [`crate::Sandbox::set_service_endpoint`] per Service port;
@@ -61,6 +62,9 @@ impl Endpoints {
 #[derive(Debug, PartialEq, Eq)]
 pub struct ProxyPath<'a> {
     pub namespace: &'a str,
+    /// The path's whole service segment (`[scheme:]name[:port]`): kube-apiserver's
+    /// `RequestInfo` takes it as the name RBAC's `resourceNames` match.
+    pub id: &'a str,
     /// `http`, `https` or empty, as written before the name.
     pub scheme: &'a str,
     pub service: &'a str,
@@ -90,6 +94,7 @@ pub fn parse(path: &str) -> Option<ProxyPath<'_>> {
     };
     (!namespace.is_empty() && !service.is_empty()).then(|| ProxyPath {
         namespace,
+        id,
         scheme,
         service,
         port,
@@ -206,6 +211,7 @@ mod tests {
             (p.namespace, p.scheme, p.service, p.port, p.rest.as_str()),
             ("ops", "https", "wto", "443", "/a/b")
         );
+        assert_eq!(p.id, "https:wto:443");
         let p = parse("/api/v1/namespaces/ops/services/wto:http/proxy").unwrap();
         assert_eq!((p.service, p.port, p.rest.as_str()), ("wto", "http", "/"));
         let p = parse("/api/v1/namespaces/ops/services/wto/proxy/").unwrap();

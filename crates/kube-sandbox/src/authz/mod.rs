@@ -103,14 +103,15 @@ pub fn request_attributes(
     params: &HashMap<String, String>,
 ) -> Attributes {
     if let Some(target) = crate::proxy::parse(path) {
-        // kube-apiserver authorizes a proxied request as its method's verb on services/proxy.
+        // kube-apiserver authorizes a proxied request as its method's verb on services/proxy,
+        // named by the path's whole segment: `resourceNames: [wto]` does not cover `wto:80`.
         return Attributes {
             verb: verb(method, true, false).into(),
             resource_request: true,
             api_group: String::new(),
             resource: "services".into(),
             subresource: "proxy".into(),
-            name: target.service.into(),
+            name: target.id.into(),
             namespace: target.namespace.into(),
             path: path.into(),
         };

@@ -362,6 +362,19 @@ fn request_attributes_follow_the_request_info_rules() {
             &none,
             ("deletecollection", "", "secrets", "", "", "ns"),
         ),
+        // The service proxy: named by the path's whole segment, port and scheme included.
+        (
+            Method::POST,
+            "/api/v1/namespaces/ns/services/wto:80/proxy/api/auth/jwt",
+            &none,
+            ("create", "", "services", "proxy", "wto:80", "ns"),
+        ),
+        (
+            Method::GET,
+            "/api/v1/namespaces/ns/services/https:wto:443/proxy/",
+            &none,
+            ("get", "", "services", "proxy", "https:wto:443", "ns"),
+        ),
         (
             Method::PATCH,
             "/apis/iam.witboost.com/v1/namespaces/ns/accesstokens/t/status",
