@@ -5,6 +5,7 @@ mod common;
 
 mod admission;
 mod crd;
+mod control;
 mod crud;
 mod delete;
 mod dryrun;
