@@ -158,7 +158,10 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
                     .admin_addr()
                     .map_or_else(|| "none".into(), |a| format!("http://{a}")),
             };
-            println!("{}", sandbox.ready_line(&sb.url(), sb.control_addr(), Some(&addrs)));
+            println!(
+                "{}",
+                sandbox.ready_line(&sb.url(), sb.control_addr(), Some(&addrs))
+            );
             let result = tokio::select! {
                 () = stop.cancelled() => Ok(()),
                 () = running.lost_leadership() => {

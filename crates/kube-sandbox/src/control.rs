@@ -109,7 +109,10 @@ async fn add_failure(
     Json(rule): Json<FailureRequest>,
 ) -> Response {
     if !(400..=599).contains(&rule.code) {
-        return error(StatusCode::BAD_REQUEST, "code must be an HTTP error (400-599)");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "code must be an HTTP error (400-599)",
+        );
     }
     match (rule.count, rule.fraction) {
         (Some(count), None) if count > 0 => {

@@ -93,14 +93,18 @@ async fn latency_and_closed_watches_are_asked_from_outside() {
     let (sb, control) = with_controls().await;
     let api: Api<ConfigMap> = Api::namespaced(sb.client(), "default");
     assert_eq!(
-        raw(&control, "PUT", "/faults/latency", r#"{"millis":300}"#).await.0,
+        raw(&control, "PUT", "/faults/latency", r#"{"millis":300}"#)
+            .await
+            .0,
         200
     );
     let started = std::time::Instant::now();
     api.get_opt("none").await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(
-        raw(&control, "PUT", "/faults/latency", r#"{"millis":0}"#).await.0,
+        raw(&control, "PUT", "/faults/latency", r#"{"millis":0}"#)
+            .await
+            .0,
         200
     );
 
@@ -109,7 +113,10 @@ async fn latency_and_closed_watches_are_asked_from_outside() {
         .await
         .unwrap()
         .boxed();
-    assert_eq!(raw(&control, "POST", "/faults/close-watches", "").await.0, 200);
+    assert_eq!(
+        raw(&control, "POST", "/faults/close-watches", "").await.0,
+        200
+    );
     common::within(10, "the watch to end", async {
         while let Some(event) = stream.next().await {
             if let Ok(WatchEvent::Error(e)) = event {

@@ -4,8 +4,8 @@
 mod common;
 
 mod admission;
-mod crd;
 mod control;
+mod crd;
 mod crud;
 mod delete;
 mod dryrun;
