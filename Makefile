@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 
 .PHONY: clippy-driver test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers nginx crds sandbox fuzz bench \
-	static image image-test buildah $(EXTERNAL)
+	static image image-test buildah soak soak-short $(EXTERNAL)
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -16,6 +16,7 @@ test: fmt-check
 	$(MAKE) --no-print-directory -j2 build tools
 	$(MAKE) --no-print-directory unit-test
 	$(MAKE) --no-print-directory external-test
+	$(MAKE) --no-print-directory soak-short
 
 ## lint: rustfmt and clippy, as a developer runs them
 lint: fmt-check
@@ -136,6 +137,24 @@ ext-chart-rbac-single-namespace:
 	tests/chart/rbac.sh $(BIN) $(VENV)/bin/python $(VENV)/bin/kubectl single-namespace
 ext-witboost-config:
 	tests/witboost_config/run.sh $(BIN) $(VENV)/bin/python
+
+## soak: the compressed-time soak (crates/soak, docs/reliability.md) on release binaries: a
+## sandbox and two operator replicas as processes, a seeded workload and fault schedule, every
+## invariant checked all along by an independent observer; a violation fails it
+SOAK_DURATION ?= 30m
+SOAK_ACCOUNTS ?= 300
+SOAK_SEED ?= 1
+SOAK_ARGS ?=
+soak:
+	$(CARGO) build --locked --release --bin witboost-token-operator --bin soak
+	target/release/soak --binary target/release/witboost-token-operator --duration $(SOAK_DURATION) \
+		--accounts $(SOAK_ACCOUNTS) --seed $(SOAK_SEED) $(SOAK_ARGS)
+
+# The short soak of `make test`: small, seeded, under a minute, on the binaries `build` made (the
+# soak crate is a default member, so `build` compiles it); run on its own, after the other
+# scripts, so that its bounds are not measured beside them.
+soak-short: build
+	target/debug/soak --binary $(BIN) --duration 20s --accounts 40 --seed 20261206 --resync 10s --slack 10s
 
 ## witboost-config-test: the Basic-auth editors read back by Backstage's and Lightbend's own
 ## config readers (part of external-test; installs them with npm ci and apt-get download)

@@ -19,7 +19,7 @@ use crate::stop::Stop;
 use crate::world::World;
 
 /// How long after its end a value is still probed.
-const PROBE_AFTER_END: f64 = 60.0;
+const PROBE_AFTER_END: f64 = 30.0;
 /// Exchanges in flight at once.
 const CONCURRENCY: usize = 8;
 
@@ -87,7 +87,7 @@ pub async fn probe(services: Vec<String>, world: Arc<World>, bounds: Bounds, mut
         }
         let mut pending = futures::stream::iter(jobs).buffer_unordered(CONCURRENCY);
         while pending.next().await.is_some() {}
-        if stop.sleep(Duration::from_millis(200)).await {
+        if stop.sleep(Duration::from_millis(250)).await {
             break;
         }
     }
