@@ -21,14 +21,19 @@ pub struct Bounds {
     pub slack: Duration,
 }
 
+/// kube-runtime's watcher backs off this long (its first step, jitter included) after a watch
+/// error such as 410 Gone before it lists again.
+pub const RELIST_BACKOFF: Duration = Duration::from_millis(1600);
+
 impl Bounds {
     /// From the moment a token value stops being valid (revoked, deleted, its account
     /// disabled, expired, or replaced by a rotation or regeneration as the observer's own
     /// watch sees it) until no token service accepts it: a dropped or expired watch is
     /// re-established by one list and one watch request, each delayed by the injected latency
-    /// (4 × latency covers a retried pair), and the change arrives on it.
+    /// (4 × latency covers a retried pair) after the watcher's backoff, and the change arrives
+    /// on it.
     pub fn invalidation(&self) -> Duration {
-        self.latency * 4 + self.slack
+        self.latency * 4 + RELIST_BACKOFF + self.slack
     }
 
     /// How long an Active token's Secret may disagree with its status digest, or lack a value:
@@ -84,7 +89,7 @@ mod tests {
             burst: Duration::from_secs(4),
             slack: Duration::from_secs(5),
         };
-        assert_eq!(b.invalidation(), Duration::from_millis(5800));
+        assert_eq!(b.invalidation(), Duration::from_millis(7400));
         assert_eq!(b.settle(), Duration::from_secs(34));
         assert_eq!(b.convergence(), Duration::from_secs(46));
         assert_eq!(b.rest_window(), Duration::from_secs(24));

@@ -22,8 +22,10 @@ use crate::world::World;
 pub struct Limits {
     pub max_latency: Duration,
     pub max_burst: Duration,
-    /// The mean time between two faults.
+    /// The mean time between two API faults.
     pub interval: Duration,
+    /// The mean time between two process faults (kills and restarts).
+    pub process_interval: Duration,
 }
 
 pub struct Schedule {
@@ -77,7 +79,16 @@ impl Schedule {
         Ok(())
     }
 
-    pub async fn run(&self, seed: u64, mut stop: Stop) -> anyhow::Result<()> {
+    /// API faults and process faults, each on its own seeded schedule, until `stop`.
+    pub async fn run(&self, seed: u64, stop: Stop) -> anyhow::Result<()> {
+        let (api, processes) = tokio::join!(
+            self.api_faults(seed, stop.clone()),
+            self.process_faults(seed, stop)
+        );
+        api.and(processes)
+    }
+
+    async fn api_faults(&self, seed: u64, mut stop: Stop) -> anyhow::Result<()> {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_fa17);
         let mean = self.limits.interval.as_secs_f64();
         loop {
@@ -89,7 +100,7 @@ impl Schedule {
             {
                 return Ok(());
             }
-            match rng.random_range(0..8) {
+            match rng.random_range(0..5) {
                 0 => {
                     let fraction = if rng.random_bool(0.5) { 1.0 } else { 0.3 };
                     for verb in WRITES {
@@ -124,11 +135,32 @@ impl Schedule {
                     self.control("POST", "/faults/expire-watches", None).await?;
                     self.world.fault("history compacted and watches dropped");
                 }
-                4 | 5 => {
+                _ => {
+                    self.control("POST", "/faults/compact", None).await?;
+                    self.world.fault("history compacted");
+                }
+            }
+        }
+    }
+
+    async fn process_faults(&self, seed: u64, mut stop: Stop) -> anyhow::Result<()> {
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x0c0f_fee5);
+        let mean = self.limits.process_interval.as_secs_f64();
+        loop {
+            if stop
+                .sleep(Duration::from_secs_f64(
+                    rng.random_range(mean / 2.0..mean * 1.5),
+                ))
+                .await
+            {
+                return Ok(());
+            }
+            match rng.random_range(0..4) {
+                0..=2 => {
                     let Some(leader) = self.leader_index().await else {
                         continue;
                     };
-                    let target = if rng.random_range(0..4) == 0 {
+                    let target = if rng.random_range(0..3) == 0 {
                         1 - leader
                     } else {
                         leader
@@ -143,15 +175,11 @@ impl Schedule {
                     tokio::time::sleep(Duration::from_secs_f64(pause)).await;
                     self.restart_stopped().await?;
                 }
-                6 => {
+                _ => {
                     let target = rng.random_range(0..2);
                     self.replicas.lock().await[target].stop().await;
                     self.world.fault("graceful restart (SIGTERM)");
                     self.restart_stopped().await?;
-                }
-                _ => {
-                    self.control("POST", "/faults/compact", None).await?;
-                    self.world.fault("history compacted");
                 }
             }
         }

@@ -51,9 +51,13 @@ pub struct Args {
     /// The longest write-failure burst.
     #[arg(long, default_value = "4s", value_parser = parse_duration)]
     pub max_burst: Duration,
-    /// Mean time between faults [default: duration / 150, between 2 s and 12 s].
+    /// Mean time between API faults [default: duration / 150, between 2 s and 12 s].
     #[arg(long, value_parser = parse_duration)]
     pub fault_interval: Option<Duration>,
+    /// Mean time between process faults (kills, restarts) [default: duration / 12, between
+    /// 5 s and 5 min: some incarnations live long enough for their memory to be judged].
+    #[arg(long, value_parser = parse_duration)]
+    pub process_fault_interval: Option<Duration>,
     /// Allowance in every bound for processes not scheduled on a loaded machine.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub slack: Duration,
@@ -118,6 +122,9 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let interval = args.fault_interval.unwrap_or_else(|| {
         (args.duration / 150).clamp(Duration::from_secs(2), Duration::from_secs(12))
     });
+    let process_interval = args.process_fault_interval.unwrap_or_else(|| {
+        (args.duration / 12).clamp(Duration::from_secs(5), Duration::from_secs(300))
+    });
     let bounds = Bounds {
         lease: Duration::from_secs(15),
         retry: Duration::from_secs(2),
@@ -181,6 +188,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             max_latency: args.max_latency,
             max_burst: args.max_burst,
             interval,
+            process_interval,
         },
         http: http.clone(),
     });
@@ -235,15 +243,23 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let quiesce = workload.quiesce().await?;
     let quiesce_ops = quiesce.values().sum();
     let quiesced = Instant::now();
-    let convergence_secs = converge(&client, workload.staying(), &bounds, &world).await;
-    let convergence_secs = convergence_secs.map(|_| quiesced.elapsed().as_secs_f64());
+    let counts_url = format!("{}/counts", sandbox.controls);
+    let convergence_secs = converge(
+        &client,
+        &http,
+        &counts_url,
+        workload.staying(),
+        &bounds,
+        &world,
+    )
+    .await
+    .map(|last_write| last_write.duration_since(quiesced).as_secs_f64());
 
     let mut rest_writes = None;
     if convergence_secs.is_some() {
-        let url = format!("{}/counts", sandbox.controls);
-        let before = writes(&http.json("GET", &url, None).await?);
+        let before = writes(&http.json("GET", &counts_url, None).await?);
         tokio::time::sleep(bounds.rest_window()).await;
-        let after = writes(&http.json("GET", &url, None).await?);
+        let after = writes(&http.json("GET", &counts_url, None).await?);
         let mut delta: Vec<String> = Vec::new();
         let mut total = 0;
         for (key, n) in &after {
@@ -345,19 +361,37 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-/// Waits until every staying token is Active for its generation with its value in its Secret;
-/// `Some(())` if within the convergence bound, else a violation.
+/// How long no write (Lease renewals aside) must be seen, the cluster as wanted, for the
+/// operator to count as done: the API's state can be right while the operator, behind on its
+/// watches, still works on objects already gone.
+const QUIET: Duration = Duration::from_secs(3);
+
+/// Waits until every staying token is Active for its generation with its value in its Secret,
+/// and no write has come for [`QUIET`]; the moment of the last write before that, if it came
+/// within the convergence bound, else a violation.
 async fn converge(
     client: &kube::Client,
+    http: &Http,
+    counts_url: &str,
     staying: usize,
     bounds: &Bounds,
     world: &World,
-) -> Option<()> {
+) -> Option<Instant> {
     let tokens = access_tokens(client);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
-    let deadline = Instant::now() + bounds.convergence();
+    let started = Instant::now();
+    let deadline = started + bounds.convergence() + QUIET;
     let mut last = String::new();
+    let mut last_write = started;
+    let mut writes_seen = None;
     while Instant::now() < deadline {
+        if let Ok(counts) = http.json("GET", counts_url, None).await {
+            let total: u64 = writes(&counts).values().sum();
+            if writes_seen.is_some_and(|seen| seen != total) {
+                last_write = Instant::now();
+            }
+            writes_seen = Some(total);
+        }
         if let (Ok(list), Ok(secret_list)) = (
             tokens.list(&ListParams::default()).await,
             secrets.list(&ListParams::default()).await,
@@ -392,7 +426,20 @@ async fn converge(
                 .filter_map(|t| t.metadata.name.clone())
                 .collect();
             if list.items.len() == staying && unsettled.is_empty() {
-                return Some(());
+                if last_write.elapsed() >= QUIET {
+                    return (last_write.duration_since(started) <= bounds.convergence())
+                        .then_some(last_write)
+                        .or_else(|| {
+                            world.violation(format!(
+                                "the last write came {:.1} s after the faults stopped (bound {:.1} s)",
+                                last_write.duration_since(started).as_secs_f64(),
+                                bounds.convergence().as_secs_f64()
+                            ));
+                            None
+                        });
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
             }
             last = format!(
                 "{} tokens (want {staying}), unsettled: {:?}",

@@ -380,7 +380,11 @@ impl Workload {
     pub async fn run(&mut self, rate: f64, mut stop: Stop) -> anyhow::Result<()> {
         let period = Duration::from_secs_f64(1.0 / rate.max(0.1));
         while !stop.stopped() {
-            self.step().await?;
+            // A write the API refused for a minute is given up, and the run goes on.
+            if let Err(error) = self.step().await {
+                eprintln!("soak: an operation was given up: {error:#}");
+                self.world.op("given up (API refused for a minute)");
+            }
             if stop.sleep(period).await {
                 break;
             }
