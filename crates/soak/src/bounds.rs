@@ -44,10 +44,19 @@ impl Bounds {
         self.lease + self.retry * 2 + self.burst * 2 + self.latency * 10 + self.slack
     }
 
-    /// After the faults and the workload stop, until every token is settled: a leader change,
-    /// one resync period, and the writes of a reconcile.
+    /// After the faults and the workload stop, until every token is settled and the last write
+    /// is done: a leader change, one resync period, a retry the controllers' doubling backoff
+    /// put off after a write-failure burst (2 × burst), and the writes of a reconcile.
     pub fn convergence(&self) -> Duration {
-        self.lease + self.retry * 2 + self.resync + self.latency * 10 + self.slack
+        self.lease + self.retry * 2 + self.resync + self.burst * 2 + self.latency * 10 + self.slack
+    }
+
+    /// How long no write must come, the cluster as wanted, for the operator to count as done:
+    /// the API's state can look right while an operator behind on its watches still works on
+    /// objects already gone, or waits out a backoff grown during a write-failure burst (the
+    /// next try at most 2 × burst after the burst began).
+    pub fn quiet(&self) -> Duration {
+        self.burst * 2 + Duration::from_secs(1)
     }
 
     /// The window over which a converged cluster must see no write but Lease renewals: one full
@@ -67,9 +76,10 @@ impl Bounds {
             ),
             (
                 "convergence",
-                "lease + 2 × retry + resync + 10 × latency + slack",
+                "lease + 2 × retry + resync + 2 × burst + 10 × latency + slack",
                 self.convergence(),
             ),
+            ("quiet before convergence", "2 × burst + 1 s", self.quiet()),
             ("rest window", "resync + 2 × retry", self.rest_window()),
         ]
     }
@@ -91,7 +101,8 @@ mod tests {
         };
         assert_eq!(b.invalidation(), Duration::from_millis(7400));
         assert_eq!(b.settle(), Duration::from_secs(34));
-        assert_eq!(b.convergence(), Duration::from_secs(46));
+        assert_eq!(b.convergence(), Duration::from_secs(54));
+        assert_eq!(b.quiet(), Duration::from_secs(9));
         assert_eq!(b.rest_window(), Duration::from_secs(24));
     }
 }

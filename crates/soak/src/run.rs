@@ -361,13 +361,8 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-/// How long no write (Lease renewals aside) must be seen, the cluster as wanted, for the
-/// operator to count as done: the API's state can be right while the operator, behind on its
-/// watches, still works on objects already gone.
-const QUIET: Duration = Duration::from_secs(3);
-
 /// Waits until every staying token is Active for its generation with its value in its Secret,
-/// and no write has come for [`QUIET`]; the moment of the last write before that, if it came
+/// and no write has come for [`Bounds::quiet`]; the moment of the last write before that, if it came
 /// within the convergence bound, else a violation.
 async fn converge(
     client: &kube::Client,
@@ -380,7 +375,7 @@ async fn converge(
     let tokens = access_tokens(client);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
     let started = Instant::now();
-    let deadline = started + bounds.convergence() + QUIET;
+    let deadline = started + bounds.convergence() + bounds.quiet();
     let mut last = String::new();
     let mut last_write = started;
     let mut writes_seen = None;
@@ -426,7 +421,7 @@ async fn converge(
                 .filter_map(|t| t.metadata.name.clone())
                 .collect();
             if list.items.len() == staying && unsettled.is_empty() {
-                if last_write.elapsed() >= QUIET {
+                if last_write.elapsed() >= bounds.quiet() {
                     return (last_write.duration_since(started) <= bounds.convergence())
                         .then_some(last_write)
                         .or_else(|| {
