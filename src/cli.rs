@@ -127,7 +127,7 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
         return Ok(());
     };
     if !sandbox.runs_operator() {
-        println!("{}", sandbox.ready_line(&sb.url(), None));
+        println!("{}", sandbox.ready_line(&sb.url(), sb.control_addr(), None));
         stop.cancelled().await;
         return stop_within(sb.shutdown(), "the sandbox API").await;
     }
@@ -170,7 +170,10 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
                     .admin_addr()
                     .map_or_else(|| "none".into(), |a| format!("http://{a}")),
             };
-            println!("{}", sandbox.ready_line(&sb.url(), Some(&addrs)));
+            println!(
+                "{}",
+                sandbox.ready_line(&sb.url(), sb.control_addr(), Some(&addrs))
+            );
             let result = tokio::select! {
                 () = stop.cancelled() => Ok(()),
                 () = running.lost_leadership() => {

@@ -30,6 +30,10 @@ pub struct SandboxArgs {
     /// Serve the API with the CRDs, without the operator and the token service.
     #[arg(long)]
     pub no_operator: bool,
+    /// Serve the sandbox's fault controls and request counts to other processes on this
+    /// loopback address (port 0 picks a free one): see the kube-sandbox README.
+    #[arg(long, value_name = "ADDR")]
+    pub control_addr: Option<SocketAddr>,
     /// Serve an empty cluster: no CRDs, no operator, no token service (for installing the Helm
     /// chart into it).
     #[arg(long, conflicts_with = "no_operator")]
@@ -43,7 +47,12 @@ impl SandboxArgs {
     }
 
     /// The ready line: every address a user needs, and a first command to try.
-    pub fn ready_line(&self, api: &str, operator: Option<&OperatorAddrs>) -> String {
+    pub fn ready_line(
+        &self,
+        api: &str,
+        control: Option<SocketAddr>,
+        operator: Option<&OperatorAddrs>,
+    ) -> String {
         let kubeconfig = std::path::absolute(&self.kubeconfig).unwrap_or(self.kubeconfig.clone());
         let kubeconfig = kubeconfig.display();
         let (served, try_) = match operator {
@@ -57,9 +66,10 @@ impl SandboxArgs {
             None if self.bare => (String::new(), "get namespaces"),
             None => (String::new(), "get crds"),
         };
+        let controls = control.map_or_else(String::new, |a| format!("controls http://{a}, "));
         format!(
-            "sandbox ready at {api} — {served}kubeconfig {kubeconfig}; try: kubectl --kubeconfig \
-             {kubeconfig} {try_}"
+            "sandbox ready at {api} — {served}{controls}kubeconfig {kubeconfig}; try: kubectl \
+             --kubeconfig {kubeconfig} {try_}"
         )
     }
 }
@@ -93,6 +103,7 @@ pub async fn start(
 ) -> anyhow::Result<Sandbox> {
     let sb = Sandbox::start(SandboxConfig {
         addr: args.api_addr,
+        control_addr: args.control_addr,
         ..SandboxConfig::default()
     })
     .await

@@ -1,4 +1,5 @@
-//! Fault injection for tests: failing requests, latency, dropped watches, compacted history.
+//! Fault injection for tests: failing requests (the next few, or a fraction), latency, dropped
+//! watches, compacted history. The same controls are served to other processes by `control`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,9 +19,31 @@ struct FailureRule {
     code: u16,
 }
 
+#[derive(Debug)]
+struct FractionRule {
+    verb: String,
+    resource: String,
+    fraction: f64,
+    code: u16,
+}
+
+impl FailureRule {
+    fn matches(&self, verb: &str, counted: &str, plural: &str) -> bool {
+        matches(&self.verb, &self.resource, verb, counted, plural)
+    }
+}
+
+fn matches(rule_verb: &str, rule_resource: &str, verb: &str, counted: &str, plural: &str) -> bool {
+    (rule_verb == "*" || rule_verb == verb)
+        && (rule_resource == "*"
+            || rule_resource == counted
+            || rule_resource == plural && counted == plural)
+}
+
 /// Fault controls of one sandbox. Obtained from `Sandbox::faults`.
 pub struct Faults {
     rules: Mutex<Vec<FailureRule>>,
+    fractions: Mutex<Vec<FractionRule>>,
     latency: Mutex<Duration>,
     watches: Mutex<CancellationToken>,
     store: Arc<Store>,
@@ -30,6 +53,7 @@ impl Faults {
     pub(crate) fn new(store: Arc<Store>) -> Self {
         Self {
             rules: Mutex::default(),
+            fractions: Mutex::default(),
             latency: Mutex::default(),
             watches: Mutex::new(CancellationToken::new()),
             store,
@@ -48,9 +72,23 @@ impl Faults {
         });
     }
 
-    /// Forget every failure still to come that [`Self::fail_next`] asked for.
+    /// Fail each request with this verb on this resource (as for [`Self::fail_next`]) with
+    /// probability `fraction` (0 to 1), until [`Self::clear_failures`]. A request that a
+    /// [`Self::fail_next`] rule matches fails by that rule first.
+    pub fn fail_fraction(&self, verb: &str, resource: &str, fraction: f64, code: u16) {
+        self.fractions.lock().recover().push(FractionRule {
+            verb: verb.to_string(),
+            resource: resource.to_string(),
+            fraction: fraction.clamp(0.0, 1.0),
+            code,
+        });
+    }
+
+    /// Forget every failure still to come that [`Self::fail_next`] or [`Self::fail_fraction`]
+    /// asked for.
     pub fn clear_failures(&self) {
         self.rules.lock().recover().clear();
+        self.fractions.lock().recover().clear();
     }
 
     /// Delay every request by `latency` (zero turns it off).
@@ -89,12 +127,17 @@ impl Faults {
 
     pub(crate) fn take_failure(&self, verb: &str, counted: &str, plural: &str) -> Option<ApiError> {
         let mut rules = self.rules.lock().recover();
-        let i = rules.iter().position(|r| {
-            (r.verb == "*" || r.verb == verb)
-                && (r.resource == "*"
-                    || r.resource == counted
-                    || r.resource == plural && counted == plural)
-        })?;
+        let Some(i) = rules.iter().position(|r| r.matches(verb, counted, plural)) else {
+            drop(rules);
+            return self
+                .fractions
+                .lock()
+                .recover()
+                .iter()
+                .find(|r| matches(&r.verb, &r.resource, verb, counted, plural))
+                .filter(|r| rand::random::<f64>() < r.fraction)
+                .map(|r| injected(r.code));
+        };
         let code = rules[i].code;
         rules[i].remaining -= 1;
         if rules[i].remaining == 0 {

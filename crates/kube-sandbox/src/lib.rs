@@ -25,7 +25,8 @@
 //! `routing` (REST paths and per-kind write rules), `authz` (RBAC for impersonated requests),
 //! `admission` (ValidatingAdmissionPolicies on writes), `paging` (`limit`/`continue`),
 //! `fieldvalidation` (unknown and duplicate fields), `watch`, `discovery` (aggregated
-//! `apidiscovery.k8s.io/v2` and legacy, with OpenAPI v2 and v3), `faults`, `counts`, `proxy` (the service proxy), `registry`
+//! `apidiscovery.k8s.io/v2` and legacy, with OpenAPI v2 and v3), `faults`, `counts`, `control`
+//! (both served to other processes on loopback), `proxy` (the service proxy), `registry`
 //! (which resources are served, built-ins from the `kinds` table), `protobuf` (protobuf request
 //! bodies of built-in kinds, with a round-trip test per kind), `errors` (`metav1.Status`),
 //! `filter` (selectors on lists and watches), `manifests` (documents applied at start); and the
@@ -33,6 +34,7 @@
 
 mod admission;
 mod authz;
+mod control;
 mod counts;
 mod discovery;
 mod errors;
@@ -93,6 +95,9 @@ pub struct SandboxConfig {
     pub bookmark_interval: Duration,
     /// Watch duration when the client gives no `timeoutSeconds`.
     pub default_watch_timeout: Duration,
+    /// Where the fault controls and request counts are served to other processes (see the
+    /// `control` module); a loopback address, port 0 for a free one. `None`: not served.
+    pub control_addr: Option<SocketAddr>,
 }
 
 impl Default for SandboxConfig {
@@ -104,6 +109,7 @@ impl Default for SandboxConfig {
             watch_channel_capacity: store.channel_capacity,
             bookmark_interval: Duration::from_secs(1),
             default_watch_timeout: Duration::from_secs(1800),
+            control_addr: None,
         }
     }
 }
@@ -111,8 +117,10 @@ impl Default for SandboxConfig {
 /// A running sandbox API server.
 pub struct Sandbox {
     addr: SocketAddr,
+    control_addr: Option<SocketAddr>,
     state: Arc<ApiState>,
     server: Option<JoinHandle<()>>,
+    control: Option<JoinHandle<()>>,
     gc: JoinHandle<()>,
     aggregator: JoinHandle<()>,
 }
@@ -149,6 +157,14 @@ impl Sandbox {
             shutdown: CancellationToken::new(),
         });
         let aggregator = authz::aggregate::spawn(state.store.clone(), state.shutdown.clone());
+        let (control_addr, control) = match config.control_addr {
+            Some(addr) => {
+                let (bound, task) =
+                    control::serve(addr, state.clone(), state.shutdown.clone()).await?;
+                (Some(bound), Some(task))
+            }
+            None => (None, None),
+        };
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("failed to bind {}", config.addr))?;
@@ -162,8 +178,10 @@ impl Sandbox {
         });
         Ok(Self {
             addr,
+            control_addr,
             state,
             server: Some(server),
+            control,
             gc,
             aggregator,
         })
@@ -171,6 +189,11 @@ impl Sandbox {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the fault controls are served to other processes, if `control_addr` asked for it.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control_addr
     }
 
     /// `http://127.0.0.1:PORT`
@@ -243,6 +266,9 @@ impl Sandbox {
         self.state.shutdown.cancel();
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        if let Some(control) = self.control.take() {
+            let _ = control.await;
         }
     }
 }

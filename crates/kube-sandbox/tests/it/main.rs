@@ -4,6 +4,7 @@
 mod common;
 
 mod admission;
+mod control;
 mod crd;
 mod crud;
 mod delete;

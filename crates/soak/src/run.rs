@@ -1,0 +1,481 @@
+//! One soak run, in order: the sandbox, two replicas, the observer, the probers and the memory
+//! sampler; the workload and the fault schedule for the duration; then the faults off, the
+//! workload brought to rest, convergence within its bound, no write at rest, no secret in any
+//! log line or Event, no memory growth; the report.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{Api, ListParams};
+use tokio::sync::Mutex;
+
+use crate::bounds::Bounds;
+use crate::faults::{Limits, Schedule};
+use crate::http::Http;
+use crate::observer::{NAMESPACE, access_tokens, digest};
+use crate::procs::{Replica, RunConfig, SandboxProc};
+use crate::report::{Extra, render};
+use crate::scan::find_secret;
+use crate::stop::Stop;
+use crate::workload::Workload;
+use crate::world::World;
+
+/// Options of `soak`.
+#[derive(clap::Parser, Debug)]
+#[command(about = "A compressed-time soak of witboost-token-operator under faults")]
+pub struct Args {
+    /// The operator binary (`sandbox` and `run` are its subcommands).
+    #[arg(long)]
+    pub binary: PathBuf,
+    /// How long the workload and the faults run (e.g. 45s, 30m).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Accounts (ServiceAccounts and users' PATs), one token each.
+    #[arg(long, default_value_t = 300)]
+    pub accounts: usize,
+    /// Seed of the workload and the fault schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Workload operations per second [default: accounts / 30, at least 2].
+    #[arg(long)]
+    pub ops_per_second: Option<f64>,
+    /// The replicas' `--resync-period`.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub resync: Duration,
+    /// The largest latency injected into every API request.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    pub max_latency: Duration,
+    /// The longest write-failure burst.
+    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    pub max_burst: Duration,
+    /// Mean time between API faults [default: duration / 150, between 2 s and 12 s].
+    #[arg(long, value_parser = parse_duration)]
+    pub fault_interval: Option<Duration>,
+    /// Mean time between process faults (kills, restarts) [default: duration / 12, between
+    /// 5 s and 5 min: some incarnations live long enough for their memory to be judged].
+    #[arg(long, value_parser = parse_duration)]
+    pub process_fault_interval: Option<Duration>,
+    /// Allowance in every bound for processes not scheduled on a loaded machine.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub slack: Duration,
+    /// Working directory (logs, kubeconfig); a fresh one under the system's temp dir by default.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Also write the report (Markdown) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// `300ms`, `45s`, `30m`, `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("{text}: a unit (ms, s, m, h) is needed"))?;
+    let (n, unit) = text.split_at(split);
+    let n: f64 = n.parse().map_err(|_| format!("{text}: not a number"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{text}: unknown unit {unit}")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The sandbox's writes since `earlier`, Lease renewals aside.
+fn writes(counts: &serde_json::Value) -> HashMap<(String, String), u64> {
+    counts["counts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            ["create", "update", "patch", "delete", "deletecollection"]
+                .contains(&c["verb"].as_str().unwrap_or_default())
+                && c["resource"] != "leases"
+        })
+        .map(|c| {
+            (
+                (
+                    c["verb"].as_str().unwrap_or_default().to_owned(),
+                    c["resource"].as_str().unwrap_or_default().to_owned(),
+                ),
+                c["count"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Runs the soak; `Ok(true)` when no invariant was violated.
+pub async fn run(args: Args) -> anyhow::Result<bool> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("soak-{}-{}", args.seed, std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let http = Http::default();
+    let world = Arc::new(World::default());
+    let interval = args.fault_interval.unwrap_or_else(|| {
+        (args.duration / 150).clamp(Duration::from_secs(2), Duration::from_secs(12))
+    });
+    let process_interval = args.process_fault_interval.unwrap_or_else(|| {
+        (args.duration / 12).clamp(Duration::from_secs(5), Duration::from_secs(300))
+    });
+    let bounds = Bounds {
+        lease: Duration::from_secs(15),
+        retry: Duration::from_secs(2),
+        resync: args.resync,
+        latency: args.max_latency,
+        burst: args.max_burst,
+        slack: args.slack,
+    };
+    eprintln!("soak: working in {}", dir.display());
+
+    let mut sandbox = SandboxProc::start(&args.binary, &dir).await?;
+    let mut config = kube::Config::new(sandbox.api.parse()?);
+    config.default_namespace = NAMESPACE.into();
+    let client = kube::Client::try_from(config)?;
+    let run_config = RunConfig {
+        binary: args.binary.clone(),
+        kubeconfig: sandbox.kubeconfig.clone(),
+        resync: args.resync,
+    };
+    let mut replicas = vec![Replica::new("a", &dir)?, Replica::new("b", &dir)?];
+    for r in &mut replicas {
+        r.start(&run_config, &http).await?;
+    }
+    let services: Vec<String> = replicas.iter().map(Replica::token_service).collect();
+    let replicas = Arc::new(Mutex::new(replicas));
+
+    let (stop_all_tx, stop_all) = Stop::new();
+    let observer = tokio::spawn(crate::observer::observe(
+        client.clone(),
+        world.clone(),
+        bounds.clone(),
+        stop_all.clone(),
+    ));
+    let prober = tokio::spawn(crate::prober::probe(
+        services,
+        world.clone(),
+        bounds.clone(),
+        stop_all.clone(),
+    ));
+    let sampler = tokio::spawn(sample_rss(
+        sandbox.child.id(),
+        replicas.clone(),
+        stop_all.clone(),
+    ));
+
+    let mut workload = Workload::new(client.clone(), world.clone(), args.accounts, args.seed);
+    let started = Instant::now();
+    workload.set_up().await?;
+    eprintln!(
+        "soak: {} accounts set up in {:.1} s",
+        args.accounts,
+        started.elapsed().as_secs_f64()
+    );
+
+    let schedule = Arc::new(Schedule {
+        controls: sandbox.controls.clone(),
+        replicas: replicas.clone(),
+        run: run_config.clone(),
+        world: world.clone(),
+        limits: Limits {
+            max_latency: args.max_latency,
+            max_burst: args.max_burst,
+            interval,
+            process_interval,
+        },
+        http: http.clone(),
+    });
+    let (stop_load_tx, stop_load) = Stop::new();
+    let faults = {
+        let (schedule, stop) = (schedule.clone(), stop_load.clone());
+        let seed = args.seed;
+        tokio::spawn(async move { schedule.run(seed, stop).await })
+    };
+    let progress = {
+        let (world, mut stop) = (world.clone(), stop_load.clone());
+        tokio::spawn(async move {
+            while !stop.sleep(Duration::from_secs(30)).await {
+                world.with(|w| {
+                    eprintln!(
+                        "soak: ops {:?}; faults {}; exchanges {} accepted, {} refused; leader changes {}; violations {}",
+                        w.ops,
+                        w.faults.values().sum::<u64>(),
+                        w.exchanges_accepted,
+                        w.exchanges_refused,
+                        w.leader_changes,
+                        w.violations.len()
+                    )
+                });
+            }
+        })
+    };
+    let rate = args
+        .ops_per_second
+        .unwrap_or((args.accounts as f64 / 30.0).max(2.0));
+    let load_started = Instant::now();
+    let load = {
+        let stop = stop_load.clone();
+        async move {
+            let r = workload.run(rate, stop).await;
+            (workload, r)
+        }
+    };
+    let timer = async {
+        tokio::time::sleep(args.duration).await;
+        let _ = stop_load_tx.send(true);
+    };
+    let ((mut workload, load_result), ()) = tokio::join!(load, timer);
+    load_result?;
+    faults.await??;
+    let _ = progress.await;
+    let duration_secs = load_started.elapsed().as_secs_f64();
+
+    // The faults off, both replicas up, the workload brought to rest.
+    schedule.clear().await?;
+    schedule.restart_stopped().await?;
+    let quiesce = workload.quiesce().await?;
+    let quiesce_ops = quiesce.values().sum();
+    let quiesced = Instant::now();
+    let counts_url = format!("{}/counts", sandbox.controls);
+    let convergence_secs = converge(
+        &client,
+        &http,
+        &counts_url,
+        workload.staying(),
+        &bounds,
+        &world,
+    )
+    .await
+    .map(|last_write| last_write.duration_since(quiesced).as_secs_f64());
+
+    let mut rest_writes = None;
+    if convergence_secs.is_some() {
+        let before = writes(&http.json("GET", &counts_url, None).await?);
+        tokio::time::sleep(bounds.rest_window()).await;
+        let after = writes(&http.json("GET", &counts_url, None).await?);
+        let mut delta: Vec<String> = Vec::new();
+        let mut total = 0;
+        for (key, n) in &after {
+            let d = n - before.get(key).copied().unwrap_or(0);
+            if d > 0 {
+                total += d;
+                delta.push(format!("{} {} × {d}", key.0, key.1));
+            }
+        }
+        rest_writes = Some(total);
+        if total > 0 {
+            world.violation(format!(
+                "{total} writes at rest over {:.0} s: {}",
+                bounds.rest_window().as_secs_f64(),
+                delta.join(", ")
+            ));
+        }
+    }
+
+    let _ = stop_all_tx.send(true);
+    let _ = prober.await;
+    let _ = observer.await;
+    let samples = sampler.await.unwrap_or_default();
+
+    // Secrets in the logs (every incarnation's output), in Events.
+    let mut logs = vec![sandbox.log.clone()];
+    logs.extend(replicas.lock().await.iter().map(|r| r.log.clone()));
+    for log in &logs {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for (n, line) in text.lines().enumerate() {
+            if let Some((what, _)) = find_secret(line) {
+                world.violation(format!("{what} in {} line {}", log.display(), n + 1));
+            }
+        }
+    }
+    let events: Api<Event> = Api::all(client.clone());
+    for event in events.list(&ListParams::default()).await?.items {
+        if let Some((what, _)) = find_secret(&serde_json::to_string(&event)?) {
+            let name = event.metadata.name.unwrap_or_default();
+            world.violation(format!("{what} in Event {name}"));
+        }
+    }
+
+    let mut rss = Vec::new();
+    let mut keys: Vec<_> = samples.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let series = &samples[&key];
+        let (Some(first), Some(last)) = (series.first(), series.last()) else {
+            continue;
+        };
+        let span = last.0 - first.0;
+        let slope = crate::rss::slope_kib_per_min(&series[series.len() / 3..]);
+        // Judged over a lifetime long enough for a leak to show above the noise.
+        let judged = if span >= 300.0 {
+            match crate::rss::grows(series) {
+                Some(true) => {
+                    world.violation(format!("the memory of {key} grows: {slope:?} KiB/min"));
+                    "grows".to_owned()
+                }
+                _ => "flat".to_owned(),
+            }
+        } else {
+            format!("lived {span:.0} s, not judged under 300 s")
+        };
+        rss.push((key, first.1, last.1, slope, judged));
+    }
+
+    {
+        let mut replicas = replicas.lock().await;
+        for r in replicas.iter_mut() {
+            r.stop().await;
+        }
+    }
+    let _ = sandbox.child.kill().await;
+
+    let extra = Extra {
+        command,
+        duration_secs,
+        accounts: args.accounts,
+        seed: args.seed,
+        convergence_secs,
+        rest_writes,
+        rest_window_secs: bounds.rest_window().as_secs_f64(),
+        rss,
+        quiesce_ops,
+    };
+    let report = world.with(|w| render(w, &bounds, &extra));
+    println!("{report}");
+    if let Some(path) = &args.report {
+        std::fs::write(path, &report)?;
+    }
+    let ok = world.violations() == 0;
+    if ok {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("soak: FAILED; logs kept in {}", dir.display());
+    }
+    Ok(ok)
+}
+
+/// Waits until every staying token is Active for its generation with its value in its Secret,
+/// and no write has come for [`Bounds::quiet`]; the moment of the last write before that, if it came
+/// within the convergence bound, else a violation.
+async fn converge(
+    client: &kube::Client,
+    http: &Http,
+    counts_url: &str,
+    staying: usize,
+    bounds: &Bounds,
+    world: &World,
+) -> Option<Instant> {
+    let tokens = access_tokens(client);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    let started = Instant::now();
+    let deadline = started + bounds.convergence() + bounds.quiet();
+    let mut last = String::new();
+    let mut last_write = started;
+    let mut writes_seen = None;
+    while Instant::now() < deadline {
+        if let Ok(counts) = http.json("GET", counts_url, None).await {
+            let total: u64 = writes(&counts).values().sum();
+            if writes_seen.is_some_and(|seen| seen != total) {
+                last_write = Instant::now();
+            }
+            writes_seen = Some(total);
+        }
+        if let (Ok(list), Ok(secret_list)) = (
+            tokens.list(&ListParams::default()).await,
+            secrets.list(&ListParams::default()).await,
+        ) {
+            let values: HashMap<String, String> = secret_list
+                .items
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        s.metadata.name.clone()?,
+                        digest(&s.data.as_ref()?.get("token")?.0),
+                    ))
+                })
+                .collect();
+            let unsettled: Vec<String> = list
+                .items
+                .iter()
+                .filter(|t| {
+                    let status = t.data.get("status");
+                    let phase = status.and_then(|s| s["phase"].as_str());
+                    let observed = status.and_then(|s| s["observedGeneration"].as_i64());
+                    let want = status.and_then(|s| s["tokenDigest"].as_str());
+                    let name = t.metadata.name.clone().unwrap_or_default();
+                    let secret = status
+                        .and_then(|s| s["secretName"].as_str())
+                        .unwrap_or(&name);
+                    !(phase == Some("Active")
+                        && observed == t.metadata.generation
+                        && want.is_some()
+                        && values.get(secret).map(String::as_str) == want)
+                })
+                .filter_map(|t| t.metadata.name.clone())
+                .collect();
+            if list.items.len() == staying && unsettled.is_empty() {
+                if last_write.elapsed() >= bounds.quiet() {
+                    return (last_write.duration_since(started) <= bounds.convergence())
+                        .then_some(last_write)
+                        .or_else(|| {
+                            world.violation(format!(
+                                "the last write came {:.1} s after the faults stopped (bound {:.1} s)",
+                                last_write.duration_since(started).as_secs_f64(),
+                                bounds.convergence().as_secs_f64()
+                            ));
+                            None
+                        });
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            last = format!(
+                "{} tokens (want {staying}), unsettled: {:?}",
+                list.items.len(),
+                unsettled.iter().take(10).collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    world.violation(format!(
+        "no convergence within {:.1} s after the faults stopped: {last}",
+        bounds.convergence().as_secs_f64()
+    ));
+    None
+}
+
+/// RSS samples every 2 s, by process incarnation (`sandbox`, `replica a #1`, ...).
+async fn sample_rss(
+    sandbox: Option<u32>,
+    replicas: Arc<Mutex<Vec<Replica>>>,
+    mut stop: Stop,
+) -> HashMap<String, Vec<(f64, u64)>> {
+    let mut samples: HashMap<String, Vec<(f64, u64)>> = HashMap::new();
+    loop {
+        let now = crate::now();
+        let mut pids: Vec<(String, u32)> = sandbox
+            .map(|p| ("sandbox".to_owned(), p))
+            .into_iter()
+            .collect();
+        if let Ok(replicas) = replicas.try_lock() {
+            pids.extend(replicas.iter().filter_map(|r| {
+                Some((format!("replica {} #{}", r.name, r.incarnation), r.pid()?))
+            }));
+        }
+        for (key, pid) in pids {
+            if let Some(kib) = crate::rss::rss_kib(pid) {
+                samples.entry(key).or_default().push((now, kib));
+            }
+        }
+        if stop.sleep(Duration::from_secs(2)).await {
+            return samples;
+        }
+    }
+}
