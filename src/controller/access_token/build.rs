@@ -1,4 +1,4 @@
-//! Step 3, build: from the checked spec and what the cluster holds, the desired Secret and
+//! Step 5, build: from the checked spec and what the cluster holds, the desired Secret and
 //! status. Plain functions: no client, no clock (the time is an input), token generation
 //! injected, so every lifecycle rule is unit-tested here.
 
@@ -9,8 +9,9 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::record::{SecretRecord, Value};
-use super::secret_jwt::{self, JwtPlan, KeptJwt, Reason as JwtReason};
+use super::secret_jwt::{JwtPlan, KeptJwt};
 use super::validate::{ExpiryPolicy, ValidSpec};
+use super::value::{current, is_expired, renew_at, until};
 use crate::controller::condition::{self, Desired, seconds};
 use crate::crd::{AccessTokenPhase, AccessTokenStatus};
 use crate::token::Token;
@@ -139,7 +140,7 @@ pub struct Plan {
     pub requeue_after: Duration,
     /// A Secret of this token under a previous `secretName`, to delete.
     pub stale_secret: Option<String>,
-    /// What `spec.jwt` asked of this reconcile (see [`with_jwt`]).
+    /// What `spec.jwt` asked of this reconcile (see [`super::secret_jwt::with_jwt`]).
     pub jwt: JwtPlan,
 }
 
@@ -167,62 +168,8 @@ pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
     .find(|r| r.as_str() == ready.reason)
 }
 
-/// Whether this token competes for its account's one active slot now: it is neither revoked
-/// nor expired, its account exists, and its Secret is not someone else's.
-pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
-    let blocked = spec.revoked
-        || matches!(obs.secret, SecretState::Foreign)
-        || obs.account == AccountState::Missing
-        || obs.denied.is_some()
-        || (obs.account == AccountState::Disabled && current(spec, obs).is_none());
-    !blocked && !is_expired(spec, obs)
-}
-
-/// Whether a reconcile on `obs` can write nothing: the Secret is ours and holds what status
-/// reports, status is of the current spec, no regenerate request waits, and no time (rotation,
-/// expiry, the JWT's refresh) has come. Then the cached Secret is good enough; otherwise it is
-/// read again before `plan` (`dereference::refresh`), so a write is decided once, on the
-/// latest version. `jwt_held` and `jwt_refresh_at` describe the JWT the Secret holds.
-pub fn settled(
-    spec: &ValidSpec,
-    obs: &Observed,
-    jwt_held: bool,
-    jwt_refresh_at: Option<Timestamp>,
-) -> bool {
-    let SecretState::Owned(record) = &obs.secret else {
-        // Absent: a value may be issued. Foreign: never written, whatever the cache says.
-        return matches!(obs.secret, SecretState::Foreign);
-    };
-    if obs.status.observed_generation != obs.generation
-        || spec.regenerate_request.is_some()
-            && spec.regenerate_request != obs.status.last_regenerate_request
-    {
-        return false;
-    }
-    let due = |at: Option<Timestamp>| at.is_some_and(|at| at <= obs.now);
-    match current(spec, obs) {
-        Some((current, _)) => {
-            obs.status.phase == Some(AccessTokenPhase::Active)
-                && !spec.revoked
-                && obs.account != AccountState::Missing
-                && obs.denied.is_none()
-                && !due(renew_at(spec, &current))
-                && !due(current.expires_at)
-                && spec.jwt.is_some() == jwt_held
-                && !due(jwt_refresh_at)
-        }
-        None => {
-            matches!(record.value, Value::None)
-                && !jwt_held
-                && matches!(
-                    obs.status.phase,
-                    Some(AccessTokenPhase::Revoked | AccessTokenPhase::Expired)
-                )
-        }
-    }
-}
-
-/// Computes the desired Secret and status. `claim` is consulted only if [`needs_claim`].
+/// Computes the desired Secret and status. `claim` is consulted only if
+/// [`super::claims::needs_claim`].
 pub fn plan(
     spec: &ValidSpec,
     obs: &Observed,
@@ -464,121 +411,12 @@ pub fn plan(
     }
 }
 
-/// How soon a JWT whose signing failed is tried again.
-const SIGN_RETRY: Duration = Duration::from_secs(10);
-
-/// Adds the JWT step's result ([`super::secret_jwt`]) to `plan`: the Secret's `jwt` key, the
-/// `JwtReady` condition, and a requeue at the JWT's refresh time.
-pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
-    if let Some((reason, message)) = &jwt.state {
-        let current = *reason == JwtReason::Current;
-        let jwt_condition = condition(
-            obs,
-            Desired {
-                type_: secret_jwt::CONDITION,
-                is_true: current,
-                reason: reason.as_str(),
-                message: message.clone(),
-            },
-        );
-        plan.status
-            .conditions
-            .get_or_insert_default()
-            .push(jwt_condition);
-    }
-    if matches!(jwt.state, Some((JwtReason::SignFailed, _))) {
-        plan.requeue_after = plan.requeue_after.min(SIGN_RETRY);
-    }
-    if let Some(at) = jwt.jwt.as_ref().and_then(|j| j.refresh_at)
-        && let Ok(at) = Timestamp::from_second(at)
-    {
-        plan.requeue_after = plan.requeue_after.min(until(obs.now, at));
-    }
-    if let Some(secret) = plan.secret.as_mut() {
-        secret.jwt = jwt.jwt.clone();
-    }
-    plan.jwt = jwt;
-    plan
-}
-
-/// The value the Secret holds, if it may be adopted: well-formed, recorded with its digest,
-/// and not older than what status already reports.
-fn current(spec: &ValidSpec, obs: &Observed) -> Option<(SecretRecord, Token)> {
-    let SecretState::Owned(record) = &obs.secret else {
-        return None;
-    };
-    let Value::Valid(token) = &record.value else {
-        return None;
-    };
-    let status_revision = obs.status.revision.unwrap_or(0);
-    if status_revision > 0 && obs.status.token_digest.as_deref() == Some(token.digest().as_str()) {
-        // Status and Secret agree on the value: status is the authority on its revision and
-        // times, so annotations edited by hand are restored rather than believed.
-        let mut record = record.clone();
-        record.revision = status_revision;
-        record.issued_at = obs
-            .status
-            .issued_at
-            .as_ref()
-            .map(|t| t.0)
-            .or(record.issued_at);
-        record.expires_at = obs.status.expires_at.as_ref().map(|t| t.0);
-        record.hint = Some(token.hint());
-        if !record.authentic {
-            // Not the operator's record (edited by hand, or written before records were
-            // authenticated): nothing of it is believed. The value stays, as status knows it;
-            // the rest comes from status and the spec, and the record is written again, signed.
-            record.expiry_policy = Some(spec.expiry.key());
-            record.regenerate_request = obs.status.last_regenerate_request.clone();
-            record.revoked_at = None;
-            record.authentic = true;
-        }
-        return Some((record, token.clone()));
-    }
-    // Otherwise only a value newer than status is adopted: the operator's own, written before a
-    // crash. A record that does not verify is a hand edit and never adopted.
-    let agrees = record.revision > status_revision && record.authentic;
-    (agrees && record.issued_at.is_some()).then(|| (record.clone(), token.clone()))
-}
-
-/// Whether the token is past its expiry under the current policy (and rotation cannot save it).
-fn is_expired(spec: &ValidSpec, obs: &Observed) -> bool {
-    if let ExpiryPolicy::At(at) = spec.expiry
-        && at <= obs.now
-    {
-        return true;
-    }
-    if spec.renew_before.is_some() {
-        return false;
-    }
-    let policy = spec.expiry.key();
-    if let Some((record, _)) = current(spec, obs) {
-        return record.expiry_policy.as_deref() == Some(policy.as_str())
-            && record.expires_at.is_some_and(|at| at <= obs.now);
-    }
-    match spec.expiry {
-        ExpiryPolicy::Never | ExpiryPolicy::At(_) => false,
-        ExpiryPolicy::After(_) => {
-            obs.status.phase == Some(AccessTokenPhase::Expired)
-                && match &obs.secret {
-                    SecretState::Owned(r) => r.expiry_policy.as_deref() == Some(policy.as_str()),
-                    _ => obs.status.observed_generation == obs.generation,
-                }
-        }
-    }
-}
-
 /// The Secret name status reports, if `secretName` changed since.
 fn moved_from(spec: &ValidSpec, obs: &Observed) -> Option<String> {
     obs.status
         .secret_name
         .clone()
         .filter(|old| *old != spec.secret_name)
-}
-
-fn renew_at(spec: &ValidSpec, record: &SecretRecord) -> Option<Timestamp> {
-    let before = spec.renew_before?;
-    record.expires_at?.checked_sub(before).ok()
 }
 
 fn desired_secret(spec: &ValidSpec, record: SecretRecord, token: Option<Token>) -> DesiredSecret {
@@ -609,12 +447,6 @@ fn ready(obs: &Observed, is_ready: bool, reason: Reason, message: String) -> Con
 /// A condition, keeping its transition time while its status stays the same.
 fn condition(obs: &Observed, desired: Desired<'_>) -> Condition {
     desired.build(obs.status.conditions.as_deref(), obs.generation, obs.now)
-}
-
-/// How long from `now` until `at` (zero if past), a few milliseconds late rather than early.
-fn until(now: Timestamp, at: Timestamp) -> Duration {
-    let d = at.duration_since(now);
-    Duration::try_from(d).unwrap_or(Duration::ZERO) + Duration::from_millis(5)
 }
 
 #[cfg(test)]

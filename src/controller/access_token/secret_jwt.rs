@@ -1,5 +1,5 @@
-//! Step 3b, the JWT kept in the Secret (`spec.jwt`): from the token's plan and the JWT the
-//! Secret already holds, whether to keep that JWT, mint a fresh one or hold none.
+//! Step 5b, the JWT kept in the Secret (`spec.jwt`): from the token's plan and the JWT the
+//! Secret already holds, whether to keep that JWT, mint a fresh one or hold none ([`beside`]).
 //!
 //! Like [`super::build`] it takes the time as an input and does no I/O; minting and verifying
 //! go through the process's [`Issuer`], the token service's own policy and keys, so a JWT in a
@@ -11,9 +11,18 @@
 //! with the token is not refreshed (a fresh one could only be shorter).
 
 use std::fmt;
+use std::time::Duration;
 
-use crate::crd::JwtSpec;
-use crate::jwt::{DurationError, Grant, Issuer, MintError, Scope};
+use jiff::Timestamp;
+use kube::ResourceExt;
+
+use super::build::{Observed, Plan, Reason as ValueReason};
+use super::readers::Found;
+use super::validate::ValidSpec;
+use super::value::until;
+use crate::controller::condition::Desired;
+use crate::crd::{AccessToken, AccessTokenPhase, JwtSpec};
+use crate::jwt::{self, DurationError, Grant, Issuer, MintError, Scope};
 use crate::telemetry::error_chain::error_chain;
 
 /// Data key of the JWT in the token's Secret.
@@ -124,6 +133,44 @@ impl JwtPlan {
 const CURRENT_MESSAGE: &str =
     "the Secret's jwt key holds a current JWT, replaced at 80% of its lifetime";
 
+/// The JWT kept beside the value `plan` holds for `token`, added to the plan.
+pub fn beside(
+    plan: Plan,
+    token: &AccessToken,
+    spec: &ValidSpec,
+    found: &Found,
+    issuer: Option<&Issuer>,
+) -> Plan {
+    let grant = grant_of(token, &plan, found.account.as_ref());
+    let jwt = self::plan(
+        spec.jwt.as_ref(),
+        grant.as_ref(),
+        found.held_jwt(),
+        found.observed.now.as_second(),
+        issuer,
+    );
+    with_jwt(plan, jwt, &found.observed)
+}
+
+/// The right of the planned value to mint JWTs: only while it is active and ready.
+pub fn grant_of(token: &AccessToken, plan: &Plan, account: Option<&jwt::Account>) -> Option<Grant> {
+    if plan.status.phase != Some(AccessTokenPhase::Active)
+        || plan.reason() != Some(ValueReason::Active)
+    {
+        return None;
+    }
+    Some(Grant {
+        account: account?.clone(),
+        source: jwt::Source {
+            namespace: token.namespace().unwrap_or_default(),
+            name: token.name_any(),
+            uid: token.metadata.uid.clone()?,
+            revision: plan.status.revision?,
+        },
+        expires_at: plan.status.expires_at.as_ref().map(|t| t.0.as_second()),
+    })
+}
+
 /// Decides the Secret's JWT. `grant` is the token's right to mint (`None` unless the token is
 /// active and its account enabled); `held` is the JWT the Secret holds now; `now` is Unix
 /// seconds; `issuer` is the token service's, if it runs in this process.
@@ -211,7 +258,7 @@ pub fn plan(
         Ok(minted) => minted,
         Err(MintError::Sign(error)) => {
             // Nothing the user did, and the token is unaffected. The held JWT stays while it is
-            // valid; signing is retried soon (`build::with_jwt`).
+            // valid; signing is retried soon ([`with_jwt`]).
             return JwtPlan {
                 jwt: valid,
                 minted: false,
@@ -239,6 +286,41 @@ pub fn plan(
         minted: true,
         state: Some((Reason::Current, CURRENT_MESSAGE.into())),
     }
+}
+
+/// How soon a JWT whose signing failed is tried again.
+const SIGN_RETRY: Duration = Duration::from_secs(10);
+
+/// Adds the JWT planned by [`plan`] to the value's `plan`: the Secret's `jwt` key, the
+/// `JwtReady` condition, and a requeue at the JWT's refresh time.
+pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
+    if let Some((reason, message)) = &jwt.state {
+        let current = *reason == Reason::Current;
+        let jwt_condition = Desired {
+            type_: CONDITION,
+            is_true: current,
+            reason: reason.as_str(),
+            message: message.clone(),
+        }
+        .build(obs.status.conditions.as_deref(), obs.generation, obs.now);
+        plan.status
+            .conditions
+            .get_or_insert_default()
+            .push(jwt_condition);
+    }
+    if matches!(jwt.state, Some((Reason::SignFailed, _))) {
+        plan.requeue_after = plan.requeue_after.min(SIGN_RETRY);
+    }
+    if let Some(at) = jwt.jwt.as_ref().and_then(|j| j.refresh_at)
+        && let Ok(at) = Timestamp::from_second(at)
+    {
+        plan.requeue_after = plan.requeue_after.min(until(obs.now, at));
+    }
+    if let Some(secret) = plan.secret.as_mut() {
+        secret.jwt = jwt.jwt.clone();
+    }
+    plan.jwt = jwt;
+    plan
 }
 
 /// The lifetime of a JWT minted at `at`: the wanted (or default) duration, shortened to the

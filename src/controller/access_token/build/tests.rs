@@ -3,6 +3,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
+use crate::controller::access_token::claims::needs_claim;
+use crate::controller::access_token::refresh::settled;
+use crate::controller::access_token::secret_jwt::{self, Reason as JwtReason, with_jwt};
 use crate::controller::access_token::validate::Account;
 
 fn t(s: &str) -> Timestamp {
