@@ -181,69 +181,11 @@ pub fn plan(
     now: i64,
     issuer: Option<&Issuer>,
 ) -> JwtPlan {
-    let Some(want) = want else {
-        return JwtPlan::default();
+    let wanted = match wanted(want, grant, issuer, now) {
+        Ok(wanted) => wanted,
+        Err(refused) => return refused,
     };
-    let Some(grant) = grant else {
-        return JwtPlan::none(
-            Reason::TokenNotActive,
-            "no JWT while the access token is not active and ready",
-        );
-    };
-    let Some(issuer) = issuer else {
-        return JwtPlan::none(
-            Reason::NoIssuer,
-            "the token service does not run with this controller, so no JWT can be minted",
-        );
-    };
-    let scope = match Scope::parse(want.scope.as_deref().unwrap_or_default()) {
-        Ok(scope) => scope,
-        Err(error) => return JwtPlan::none(Reason::InvalidScope, error.to_string()),
-    };
-    if let Err(error) = scope.check_allowed(grant.account.allowed_scopes.as_deref()) {
-        return JwtPlan::none(Reason::ScopeNotAllowed, error.to_string());
-    }
-    let lifetime = |at: i64| lifetime_at(issuer, want, grant, at);
-    let wanted_lifetime = match lifetime(now) {
-        Ok(seconds) => seconds,
-        Err(DurationError::AboveMaximum(max)) => {
-            return JwtPlan::none(
-                Reason::InvalidDuration,
-                format!(
-                    "spec.jwt.durationSeconds must be at most {max}, the token service's maximum"
-                ),
-            );
-        }
-        Err(DurationError::NotPositive) => {
-            return JwtPlan::none(
-                Reason::InvalidDuration,
-                "spec.jwt.durationSeconds must be at least 1",
-            );
-        }
-        Err(DurationError::BeyondTokenExpiry) => {
-            return JwtPlan::none(
-                Reason::TokenExpiring,
-                "the access token expires within a second; no JWT is minted for it",
-            );
-        }
-    };
-    let wanted_scope = (!scope.is_empty()).then(|| scope.to_string());
-
-    // The held JWT, if it is ours and still says what a new one would.
-    let valid = held.and_then(|held| {
-        let claims = issuer.verify(held, now).ok()?;
-        let matches = claims.wbat == grant.source
-            && claims.sub == grant.account.email
-            && claims.email == grant.account.email
-            && claims.groups == grant.account.groups
-            && claims.scope == wanted_scope
-            && lifetime(claims.iat) == Ok(claims.exp - claims.iat);
-        matches.then(|| KeptJwt {
-            value: JwtValue::new(held.to_owned()),
-            expires_at: claims.exp,
-            refresh_at: refresh_at(claims.iat, claims.exp, grant),
-        })
-    });
+    let valid = held.and_then(|held| wanted.keeps(held, now));
     if let Some(kept) = &valid
         && kept.refresh_at.is_none_or(|at| now < at)
     {
@@ -253,38 +195,131 @@ pub fn plan(
             state: Some((Reason::Current, CURRENT_MESSAGE.into())),
         };
     }
+    wanted.mint(now, valid)
+}
 
-    let minted = match issuer.mint(grant, Some(wanted_lifetime), wanted_scope.as_deref(), now) {
-        Ok(minted) => minted,
-        Err(MintError::Sign(error)) => {
-            // Nothing the user did, and the token is unaffected. The held JWT stays while it is
-            // valid; signing is retried soon ([`with_jwt`]).
-            return JwtPlan {
-                jwt: valid,
-                minted: false,
-                state: Some((
-                    Reason::SignFailed,
-                    format!("failed to sign the JWT: {}", error_chain(&error)),
-                )),
-            };
-        }
-        // Scope and lifetime were checked above with the same rules.
-        Err(MintError::Scope(error)) => {
-            return JwtPlan::none(Reason::ScopeNotAllowed, error.to_string());
-        }
-        Err(MintError::Duration(error)) => {
-            return JwtPlan::none(Reason::InvalidDuration, error.to_string());
-        }
+/// What a JWT minted now would say, once `spec.jwt` passed every check.
+struct Wanted<'a> {
+    want: &'a JwtSpec,
+    grant: &'a Grant,
+    issuer: &'a Issuer,
+    /// Seconds.
+    lifetime: i64,
+    scope: Option<String>,
+}
+
+/// The JWT `want` asks for, or the plan of one that cannot be minted: no `spec.jwt`, a token
+/// not active, no issuer here, a scope or a duration refused.
+fn wanted<'a>(
+    want: Option<&'a JwtSpec>,
+    grant: Option<&'a Grant>,
+    issuer: Option<&'a Issuer>,
+    now: i64,
+) -> Result<Wanted<'a>, JwtPlan> {
+    let Some(want) = want else {
+        return Err(JwtPlan::default());
     };
-    let claims = minted.claims;
-    JwtPlan {
-        jwt: Some(KeptJwt {
-            value: JwtValue::new(minted.jwt),
+    let Some(grant) = grant else {
+        return Err(JwtPlan::none(
+            Reason::TokenNotActive,
+            "no JWT while the access token is not active and ready",
+        ));
+    };
+    let Some(issuer) = issuer else {
+        return Err(JwtPlan::none(
+            Reason::NoIssuer,
+            "the token service does not run with this controller, so no JWT can be minted",
+        ));
+    };
+    let scope = Scope::parse(want.scope.as_deref().unwrap_or_default())
+        .map_err(|error| JwtPlan::none(Reason::InvalidScope, error.to_string()))?;
+    scope
+        .check_allowed(grant.account.allowed_scopes.as_deref())
+        .map_err(|error| JwtPlan::none(Reason::ScopeNotAllowed, error.to_string()))?;
+    let lifetime = lifetime_at(issuer, want, grant, now).map_err(refused_lifetime)?;
+    Ok(Wanted {
+        want,
+        grant,
+        issuer,
+        lifetime,
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
+    })
+}
+
+/// The plan of a JWT whose lifetime cannot be what `spec.jwt` asks.
+fn refused_lifetime(error: DurationError) -> JwtPlan {
+    match error {
+        DurationError::AboveMaximum(max) => JwtPlan::none(
+            Reason::InvalidDuration,
+            format!("spec.jwt.durationSeconds must be at most {max}, the token service's maximum"),
+        ),
+        DurationError::NotPositive => JwtPlan::none(
+            Reason::InvalidDuration,
+            "spec.jwt.durationSeconds must be at least 1",
+        ),
+        DurationError::BeyondTokenExpiry => JwtPlan::none(
+            Reason::TokenExpiring,
+            "the access token expires within a second; no JWT is minted for it",
+        ),
+    }
+}
+
+impl Wanted<'_> {
+    /// The held JWT, if it is ours and still says what a new one would.
+    fn keeps(&self, held: &str, now: i64) -> Option<KeptJwt> {
+        let claims = self.issuer.verify(held, now).ok()?;
+        let grant = self.grant;
+        let matches = claims.wbat == grant.source
+            && claims.sub == grant.account.email
+            && claims.email == grant.account.email
+            && claims.groups == grant.account.groups
+            && claims.scope == self.scope
+            && lifetime_at(self.issuer, self.want, grant, claims.iat)
+                == Ok(claims.exp - claims.iat);
+        matches.then(|| KeptJwt {
+            value: JwtValue::new(held.to_owned()),
             expires_at: claims.exp,
             refresh_at: refresh_at(claims.iat, claims.exp, grant),
-        }),
-        minted: true,
-        state: Some((Reason::Current, CURRENT_MESSAGE.into())),
+        })
+    }
+
+    /// A fresh JWT; `valid` (the held one, still valid) stays if signing fails.
+    fn mint(&self, now: i64, valid: Option<KeptJwt>) -> JwtPlan {
+        let minted = self
+            .issuer
+            .mint(self.grant, Some(self.lifetime), self.scope.as_deref(), now);
+        let minted = match minted {
+            Ok(minted) => minted,
+            Err(MintError::Sign(error)) => {
+                // Nothing the user did, and the token is unaffected. The held JWT stays while
+                // it is valid; signing is retried soon ([`with_jwt`]).
+                return JwtPlan {
+                    jwt: valid,
+                    minted: false,
+                    state: Some((
+                        Reason::SignFailed,
+                        format!("failed to sign the JWT: {}", error_chain(&error)),
+                    )),
+                };
+            }
+            // Scope and lifetime were checked before with the same rules.
+            Err(MintError::Scope(error)) => {
+                return JwtPlan::none(Reason::ScopeNotAllowed, error.to_string());
+            }
+            Err(MintError::Duration(error)) => {
+                return JwtPlan::none(Reason::InvalidDuration, error.to_string());
+            }
+        };
+        let claims = minted.claims;
+        JwtPlan {
+            jwt: Some(KeptJwt {
+                value: JwtValue::new(minted.jwt),
+                expires_at: claims.exp,
+                refresh_at: refresh_at(claims.iat, claims.exp, self.grant),
+            }),
+            minted: true,
+            state: Some((Reason::Current, CURRENT_MESSAGE.into())),
+        }
     }
 }
 
