@@ -232,7 +232,7 @@ impl Yaml<'_> {
             self.text,
             last_significant(mapping, false).map_or(start_of(mapping), |t| end_of_token(&t)),
         );
-        self.insert_lines(self.text, at, &lines)
+        insert_lines(self.text, at, &lines, self.ending.as_str())
     }
 
     /// The text with the empty or null value of `entry` replaced by `keys` and the leaf.
@@ -268,18 +268,8 @@ impl Yaml<'_> {
             None => out,
             Some(lines) => {
                 let at = line_end_after(&out, colon + head.len());
-                self.insert_lines(&out, at, &lines)
+                insert_lines(&out, at, &lines, nl)
             }
-        }
-    }
-
-    /// `text` with `lines` inserted as whole lines at `at`, the end of a line.
-    fn insert_lines(&self, text: &str, at: usize, lines: &str) -> String {
-        let nl = self.ending.as_str();
-        if at == text.len() && !text.ends_with('\n') {
-            splice(text, at, at, &format!("{nl}{lines}"))
-        } else {
-            splice(text, at, at, &format!("{lines}{nl}"))
         }
     }
 
@@ -436,6 +426,15 @@ pub(crate) fn splice(text: &str, start: usize, end: usize, with: &str) -> String
     out.push_str(with);
     out.push_str(&text[end..]);
     out
+}
+
+/// `text` with `lines` inserted as whole lines at `at`, the end of a line.
+pub(crate) fn insert_lines(text: &str, at: usize, lines: &str, nl: &str) -> String {
+    if at == text.len() && !text.ends_with('\n') {
+        splice(text, at, at, &format!("{nl}{lines}"))
+    } else {
+        splice(text, at, at, &format!("{lines}{nl}"))
+    }
 }
 
 /// The offset just past the line ending of the line holding `offset` (the text's end if none).
