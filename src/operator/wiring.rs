@@ -158,14 +158,10 @@ fn tokens_and_accounts(
     let controller_config =
         controller::Config::default().concurrency(config.controller.concurrency);
     let token_controller = Controller::for_stream(
-        token_events(tokens_api, tokens_writer, &token_ctx, tokens_listed.clone()),
+        token_events(tokens_api, tokens_writer, &token_ctx, &tokens_listed),
         tokens,
     )
-    .owns_stream(secret_events(
-        secrets_api,
-        secrets_writer,
-        secrets_listed.clone(),
-    ))
+    .owns_stream(secret_events(secrets_api, secrets_writer, &secrets_listed))
     .reconcile_on(UnboundedReceiverStream::new(wake_rx))
     .with_config(controller_config.clone())
     .graceful_shutdown_on(stop.clone().cancelled_owned())
@@ -176,12 +172,7 @@ fn tokens_and_accounts(
     )
     .for_each(|_| future::ready(()));
     let account_controller = Controller::for_stream(
-        account_events(
-            accounts_api,
-            accounts_writer,
-            &token_ctx,
-            accounts_listed.clone(),
-        ),
+        account_events(accounts_api, accounts_writer, &token_ctx, &accounts_listed),
         accounts,
     )
     .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
@@ -197,11 +188,8 @@ fn tokens_and_accounts(
         task(token_controller, &tokens_listed, stop),
         task(account_controller, &accounts_listed, stop),
     ];
-    (
-        tasks,
-        vec![tokens_listed, secrets_listed, accounts_listed],
-        token_ctx,
-    )
+    let lists = vec![tokens_listed, secrets_listed, accounts_listed];
+    (tasks, lists, token_ctx)
 }
 
 /// The ServiceAccount controller's context: the caches and claims it shares with the
@@ -266,9 +254,9 @@ fn token_events(
     api: Api<DeserializeGuard<AccessToken>>,
     writer: reflector::store::Writer<DeserializeGuard<AccessToken>>,
     ctx: &Arc<access_token::Context>,
-    listed: Listed,
+    listed: &Listed,
 ) -> impl Stream<Item = Result<DeserializeGuard<AccessToken>, watcher::Error>> + Send + use<> {
-    let ctx = ctx.clone();
+    let (ctx, listed) = (ctx.clone(), listed.clone());
     watcher(api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim)
@@ -306,8 +294,9 @@ fn token_events(
 fn secret_events(
     api: Api<Secret>,
     writer: reflector::store::Writer<cache::CachedSecret>,
-    listed: Listed,
+    listed: &Listed,
 ) -> impl Stream<Item = Result<cache::CachedSecret, watcher::Error>> + Send + use<> {
+    let listed = listed.clone();
     watcher(
         api,
         cache::watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
@@ -330,9 +319,9 @@ fn account_events(
     api: Api<DeserializeGuard<ServiceAccount>>,
     writer: reflector::store::Writer<DeserializeGuard<ServiceAccount>>,
     ctx: &Arc<access_token::Context>,
-    listed: Listed,
+    listed: &Listed,
 ) -> impl Stream<Item = Result<DeserializeGuard<ServiceAccount>, watcher::Error>> + Send + use<> {
-    let ctx = ctx.clone();
+    let (ctx, listed) = (ctx.clone(), listed.clone());
     watcher(api, cache::watch_config())
         .default_backoff()
         .modify(cache::slim)
