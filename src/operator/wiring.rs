@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt, future};
+use futures::{Stream, StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{self, Controller};
@@ -50,214 +50,35 @@ pub(super) fn controllers(
     config: &OperatorConfig,
     metrics: ControllerMetrics,
     stop: CancellationToken,
-) -> (Vec<AbortOnDropHandle<()>>, impl Future<Output = ()> + use<>) {
-    let reconcile_metrics = metrics.reconcile;
+) -> (Tasks, impl Future<Output = ()> + use<>) {
     let report = Arc::new(Report::new(
         controllers::recorder(client.clone()),
         metrics.tokens,
     ));
-    let (tokens_api, secrets_api, accounts_api) = match &config.namespace {
-        Some(ns) => (
-            Api::<DeserializeGuard<AccessToken>>::namespaced(client.clone(), ns),
-            Api::<Secret>::namespaced(client.clone(), ns),
-            Api::<DeserializeGuard<ServiceAccount>>::namespaced(client.clone(), ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-        ),
-    };
-    let (tokens, tokens_writer) = reflector::store();
-    let (secrets, secrets_writer) = reflector::store();
-    let (accounts, accounts_writer) = reflector::store();
-    let (wake, wake_rx) = mpsc::unbounded_channel();
-    let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
     let scaffold = |name| Scaffold {
         name,
         report: report.clone(),
-        metrics: reconcile_metrics.clone(),
+        metrics: metrics.reconcile.clone(),
         backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
         timeout: scaffold::RECONCILE_TIMEOUT,
     };
-
-    let (tokens_listed, secrets_listed, accounts_listed) =
-        (Listed::default(), Listed::default(), Listed::default());
-    let (tenancy, tenancy_writers) = if config.policy_required {
-        let (policies, policies_writer) = reflector::store();
-        let (namespaces, namespaces_writer) = reflector::store();
-        let tenancy = Tenancy {
-            policies,
-            namespaces,
-            policies_listed: Listed::default(),
-            namespaces_listed: Listed::default(),
-        };
-        (Some(tenancy), Some((policies_writer, namespaces_writer)))
-    } else {
-        (None, None)
-    };
-    let by_account = Arc::new(access_token::by_account::TokensByAccount::default());
-    let emails = Arc::new(service_account::emails::EmailClaims::default());
-    let token_ctx = Arc::new(access_token::Context {
-        client: client.clone(),
-        tokens: tokens.clone(),
-        secrets: secrets.clone(),
-        accounts: accounts.clone(),
-        accounts_listed: accounts_listed.clone(),
-        stop: stop.clone(),
-        claims: Default::default(),
-        by_account: by_account.clone(),
-        unseen: Default::default(),
-        scaffold: scaffold(access_token::NAME),
-        config: config.controller.clone(),
-        wake,
-        wake_account,
-        issuer: config.issuer.clone(),
-        tenancy: tenancy.clone(),
-        emails: emails.clone(),
-        record_key: config.record_key.clone(),
-    });
-    let account_ctx = Arc::new(service_account::Context {
-        client: client.clone(),
-        tokens: tokens.clone(),
-        tokens_listed: tokens_listed.clone(),
-        by_account,
-        stop: stop.clone(),
-        scaffold: scaffold(service_account::NAME),
-        config: config.controller.clone(),
-        tenancy: tenancy.clone(),
-        emails,
-    });
-
-    let on_secrets_list = secrets_listed.clone();
-    let mut synced_lists = vec![
-        tokens_listed.clone(),
-        secrets_listed,
-        accounts_listed.clone(),
-    ];
-    if let Some(tenancy) = &tenancy {
+    let (tenancy, tenancy_writers) = tenancy(config.policy_required);
+    let (mut tasks, mut synced_lists, token_ctx) =
+        tokens_and_accounts(&client, config, &scaffold, tenancy.clone(), &stop);
+    if let (Some(tenancy), Some(writers)) = (tenancy, tenancy_writers) {
         synced_lists.extend([
             tenancy.policies_listed.clone(),
             tenancy.namespaces_listed.clone(),
         ]);
-    }
-    let token_ctx_for_tenancy = token_ctx.clone();
-    let on_token = token_ctx.clone();
-    let listed = tokens_listed.clone();
-    let token_stream = watcher(tokens_api, cache::watch_config())
-        .default_backoff()
-        .modify(cache::slim)
-        .reflect(tokens_writer)
-        .inspect(move |event| match event {
-            Ok(watcher::Event::InitDone) => {
-                access_token::relisted(&on_token);
-                listed.set();
-            }
-            Ok(watcher::Event::Delete(object)) => {
-                if let Ok(token) = &object.0 {
-                    access_token::deleted(&on_token, token);
-                    access_token::token_changed(&on_token, token);
-                }
-            }
-            Ok(watcher::Event::Apply(object)) => {
-                if let Ok(token) = &object.0 {
-                    access_token::watched(&on_token, token, false);
-                    access_token::token_changed(&on_token, token);
-                }
-            }
-            Ok(watcher::Event::InitApply(object)) => {
-                if let Ok(token) = &object.0 {
-                    access_token::watched(&on_token, token, true);
-                    access_token::token_changed(&on_token, token);
-                }
-            }
-            Err(error) => rbac::log_watch_error("accesstokens", error),
-            _ => {}
-        })
-        .touched_objects();
-    let secret_stream = watcher(
-        secrets_api,
-        cache::watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
-    )
-    .default_backoff()
-    .map_ok(cache::secret_event)
-    .reflect(secrets_writer)
-    .inspect(move |event| {
-        on_secrets_list.see(event);
-        if let Err(error) = event {
-            rbac::log_watch_error("secrets", error);
-        }
-    })
-    .touched_objects();
-    let on_account = token_ctx.clone();
-    let listed = accounts_listed.clone();
-    let account_stream = watcher(accounts_api, cache::watch_config())
-        .default_backoff()
-        .modify(cache::slim)
-        .reflect(accounts_writer)
-        .inspect(move |event| {
-            listed.see(event);
-            match event {
-                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
-                    access_token::account_watched(&on_account, object);
-                }
-                Ok(watcher::Event::Delete(object)) => {
-                    access_token::account_deleted(&on_account, object);
-                }
-                Ok(watcher::Event::InitDone) => access_token::accounts_relisted(&on_account),
-                Err(error) => rbac::log_watch_error("serviceaccounts", error),
-                _ => {}
-            }
-        })
-        .touched_objects();
-
-    let controller_config =
-        controller::Config::default().concurrency(config.controller.concurrency);
-    let token_controller = Controller::for_stream(token_stream, tokens.clone())
-        .owns_stream(secret_stream)
-        .reconcile_on(UnboundedReceiverStream::new(wake_rx))
-        .with_config(controller_config.clone())
-        .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(
-            access_token::reconcile,
-            access_token::error_policy,
-            token_ctx,
-        )
-        .for_each(|_| future::ready(()));
-    let account_controller = Controller::for_stream(account_stream, accounts.clone())
-        .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
-        .with_config(controller_config)
-        .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(
-            service_account::reconcile,
-            service_account::error_policy,
-            account_ctx,
-        )
-        .for_each(|_| future::ready(()));
-
-    let mut tasks = vec![
-        AbortOnDropHandle::new(tokio::spawn(until_stopped(
-            token_controller,
-            tokens_listed,
-            stop.clone(),
-        ))),
-        AbortOnDropHandle::new(tokio::spawn(until_stopped(
-            account_controller,
-            accounts_listed,
-            stop.clone(),
-        ))),
-    ];
-    if let (Some(tenancy), Some(writers)) = (tenancy, tenancy_writers) {
         tasks.push(tenancy_watches(
             client.clone(),
             config.namespace.as_deref(),
             tenancy,
             writers,
-            token_ctx_for_tenancy,
+            token_ctx,
             stop.clone(),
         ));
     }
-    let mut basic_auth_caches = vec![];
     for namespace in config.basic_auth.watches(config.namespace.as_deref()) {
         let (task, caches) = basic_auth::watches::start(
             client.clone(),
@@ -268,18 +89,258 @@ pub(super) fn controllers(
             stop.clone(),
         );
         tasks.push(task);
-        basic_auth_caches.push(caches);
+        synced_lists.extend([caches.basic_auths, caches.config_maps]);
     }
     let synced = async move {
-        for listed in synced_lists.iter().chain(
-            basic_auth_caches
-                .iter()
-                .flat_map(|caches| [&caches.basic_auths, &caches.config_maps]),
-        ) {
+        for listed in &synced_lists {
             listed.wait().await;
         }
     };
     (tasks, synced)
+}
+
+/// The TokenPolicy and Namespace caches tokens are judged by, when a policy is required.
+fn tenancy(required: bool) -> (Option<Tenancy>, Option<TenancyWriters>) {
+    if !required {
+        return (None, None);
+    }
+    let (policies, policies_writer) = reflector::store();
+    let (namespaces, namespaces_writer) = reflector::store();
+    let tenancy = Tenancy {
+        policies,
+        namespaces,
+        policies_listed: Listed::default(),
+        namespaces_listed: Listed::default(),
+    };
+    (Some(tenancy), Some((policies_writer, namespaces_writer)))
+}
+
+type Tasks = Vec<AbortOnDropHandle<()>>;
+
+/// The AccessToken and ServiceAccount controllers, over one watch each of AccessTokens,
+/// ServiceAccounts and the operator's Secrets. Returns their tasks, the lists to wait for, and
+/// the AccessToken context other watches wake tokens through.
+fn tokens_and_accounts(
+    client: &kube::Client,
+    config: &OperatorConfig,
+    scaffold: &impl Fn(&'static str) -> Scaffold,
+    tenancy: Option<Tenancy>,
+    stop: &CancellationToken,
+) -> (Tasks, Vec<Listed>, Arc<access_token::Context>) {
+    let (tokens, tokens_writer) = reflector::store();
+    let (secrets, secrets_writer) = reflector::store();
+    let (accounts, accounts_writer) = reflector::store();
+    let (wake, wake_rx) = mpsc::unbounded_channel();
+    let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
+    let (tokens_listed, secrets_listed, accounts_listed) =
+        (Listed::default(), Listed::default(), Listed::default());
+    let token_ctx = Arc::new(access_token::Context {
+        client: client.clone(),
+        tokens: tokens.clone(),
+        secrets,
+        accounts: accounts.clone(),
+        accounts_listed: accounts_listed.clone(),
+        stop: stop.clone(),
+        claims: Default::default(),
+        by_account: Default::default(),
+        unseen: Default::default(),
+        scaffold: scaffold(access_token::NAME),
+        config: config.controller.clone(),
+        wake,
+        wake_account,
+        issuer: config.issuer.clone(),
+        tenancy,
+        emails: Default::default(),
+        record_key: config.record_key.clone(),
+    });
+    let account_ctx = Arc::new(account_context(&token_ctx, &tokens_listed, scaffold));
+    let (tokens_api, secrets_api, accounts_api) = apis(client, config.namespace.as_deref());
+    let controller_config =
+        controller::Config::default().concurrency(config.controller.concurrency);
+    let token_controller = Controller::for_stream(
+        token_events(tokens_api, tokens_writer, &token_ctx, &tokens_listed),
+        tokens,
+    )
+    .owns_stream(secret_events(secrets_api, secrets_writer, &secrets_listed))
+    .reconcile_on(UnboundedReceiverStream::new(wake_rx))
+    .with_config(controller_config.clone())
+    .graceful_shutdown_on(stop.clone().cancelled_owned())
+    .run(
+        access_token::reconcile,
+        access_token::error_policy,
+        token_ctx.clone(),
+    )
+    .for_each(|_| future::ready(()));
+    let account_controller = Controller::for_stream(
+        account_events(accounts_api, accounts_writer, &token_ctx, &accounts_listed),
+        accounts,
+    )
+    .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
+    .with_config(controller_config)
+    .graceful_shutdown_on(stop.clone().cancelled_owned())
+    .run(
+        service_account::reconcile,
+        service_account::error_policy,
+        account_ctx,
+    )
+    .for_each(|_| future::ready(()));
+    let tasks = vec![
+        task(token_controller, &tokens_listed, stop),
+        task(account_controller, &accounts_listed, stop),
+    ];
+    let lists = vec![tokens_listed, secrets_listed, accounts_listed];
+    (tasks, lists, token_ctx)
+}
+
+/// The ServiceAccount controller's context: the caches and claims it shares with the
+/// AccessToken controller's.
+fn account_context(
+    token_ctx: &access_token::Context,
+    tokens_listed: &Listed,
+    scaffold: &impl Fn(&'static str) -> Scaffold,
+) -> service_account::Context {
+    service_account::Context {
+        client: token_ctx.client.clone(),
+        tokens: token_ctx.tokens.clone(),
+        tokens_listed: tokens_listed.clone(),
+        by_account: token_ctx.by_account.clone(),
+        stop: token_ctx.stop.clone(),
+        scaffold: scaffold(service_account::NAME),
+        config: token_ctx.config.clone(),
+        tenancy: token_ctx.tenancy.clone(),
+        emails: token_ctx.emails.clone(),
+    }
+}
+
+/// A controller's task, stopping with `stop` (see [`until_stopped`]).
+fn task(
+    controller: impl Future<Output = ()> + Send + 'static,
+    listed: &Listed,
+    stop: &CancellationToken,
+) -> AbortOnDropHandle<()> {
+    AbortOnDropHandle::new(tokio::spawn(until_stopped(
+        controller,
+        listed.clone(),
+        stop.clone(),
+    )))
+}
+
+/// The APIs of AccessTokens, Secrets and ServiceAccounts: of `namespace`, or of all.
+fn apis(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> (
+    Api<DeserializeGuard<AccessToken>>,
+    Api<Secret>,
+    Api<DeserializeGuard<ServiceAccount>>,
+) {
+    match namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    }
+}
+
+/// The AccessToken watch: it fills the cache, keeps the token-by-account map and the claims
+/// in step, and wakes the ServiceAccount of a changed token.
+fn token_events(
+    api: Api<DeserializeGuard<AccessToken>>,
+    writer: reflector::store::Writer<DeserializeGuard<AccessToken>>,
+    ctx: &Arc<access_token::Context>,
+    listed: &Listed,
+) -> impl Stream<Item = Result<DeserializeGuard<AccessToken>, watcher::Error>> + Send + use<> {
+    let (ctx, listed) = (ctx.clone(), listed.clone());
+    watcher(api, cache::watch_config())
+        .default_backoff()
+        .modify(cache::slim)
+        .reflect(writer)
+        .inspect(move |event| match event {
+            Ok(watcher::Event::InitDone) => {
+                access_token::relisted(&ctx);
+                listed.set();
+            }
+            Ok(watcher::Event::Delete(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::deleted(&ctx, token);
+                    access_token::token_changed(&ctx, token);
+                }
+            }
+            Ok(watcher::Event::Apply(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::watched(&ctx, token, false);
+                    access_token::token_changed(&ctx, token);
+                }
+            }
+            Ok(watcher::Event::InitApply(object)) => {
+                if let Ok(token) = &object.0 {
+                    access_token::watched(&ctx, token, true);
+                    access_token::token_changed(&ctx, token);
+                }
+            }
+            Err(error) => rbac::log_watch_error("accesstokens", error),
+            _ => {}
+        })
+        .touched_objects()
+}
+
+/// The watch of the Secrets this operator manages.
+fn secret_events(
+    api: Api<Secret>,
+    writer: reflector::store::Writer<cache::CachedSecret>,
+    listed: &Listed,
+) -> impl Stream<Item = Result<cache::CachedSecret, watcher::Error>> + Send + use<> {
+    let listed = listed.clone();
+    watcher(
+        api,
+        cache::watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+    )
+    .default_backoff()
+    .map_ok(cache::secret_event)
+    .reflect(writer)
+    .inspect(move |event| {
+        listed.see(event);
+        if let Err(error) = event {
+            rbac::log_watch_error("secrets", error);
+        }
+    })
+    .touched_objects()
+}
+
+/// The ServiceAccount watch: it fills the cache, keeps the email claims in step, and wakes the
+/// tokens of a changed account.
+fn account_events(
+    api: Api<DeserializeGuard<ServiceAccount>>,
+    writer: reflector::store::Writer<DeserializeGuard<ServiceAccount>>,
+    ctx: &Arc<access_token::Context>,
+    listed: &Listed,
+) -> impl Stream<Item = Result<DeserializeGuard<ServiceAccount>, watcher::Error>> + Send + use<> {
+    let (ctx, listed) = (ctx.clone(), listed.clone());
+    watcher(api, cache::watch_config())
+        .default_backoff()
+        .modify(cache::slim)
+        .reflect(writer)
+        .inspect(move |event| {
+            listed.see(event);
+            match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    access_token::account_watched(&ctx, object);
+                }
+                Ok(watcher::Event::Delete(object)) => {
+                    access_token::account_deleted(&ctx, object);
+                }
+                Ok(watcher::Event::InitDone) => access_token::accounts_relisted(&ctx),
+                Err(error) => rbac::log_watch_error("serviceaccounts", error),
+                _ => {}
+            }
+        })
+        .touched_objects()
 }
 
 type TenancyWriters = (

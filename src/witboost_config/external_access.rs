@@ -183,20 +183,10 @@ pub(crate) fn edit(text: &str, path: &[&str], wanted: Wanted) -> Result<Edit, Ed
     let index = list
         .iter()
         .position(|e| is_ours(e, wanted.subject_prefix()));
-    let mut result = list.clone();
-    match (wanted, index) {
-        (Wanted::Present(trust), Some(i)) if list[i] == trust.value() => {
-            return Ok(Edit::unchanged(text));
-        }
-        (Wanted::Absent { .. }, None) => return Ok(Edit::unchanged(text)),
-        (Wanted::Present(trust), Some(i)) => result[i] = trust.value(),
-        (Wanted::Present(trust), None) => result.push(trust.value()),
-        (Wanted::Absent { .. }, Some(i)) => {
-            result.remove(i);
-        }
-    }
+    let Some(result) = edited_list(&list, wanted, index) else {
+        return Ok(Edit::unchanged(text));
+    };
     let place = yaml.locate(path)?;
-    let nl = yaml.ending().as_str();
     let edited = match (&place, wanted) {
         (Place::Missing { .. } | Place::Null { .. }, Wanted::Present(trust)) => {
             let flow = format!("[{}]", trust.flow());
@@ -222,77 +212,169 @@ pub(crate) fn edit(text: &str, path: &[&str], wanted: Wanted) -> Result<Edit, Ed
                     message: format!("{} is not a list written out in place", path.join(".")),
                 });
             }
-            if let Some(i) = index {
-                let item = &items[i];
-                if yaml::is_alias_item(item) {
-                    return Err(EditError::ThroughAlias {
-                        line: yaml.line(yaml::start_of(item)),
-                    });
-                }
-                yaml::refuse_shared(&yaml, item)?;
-            }
-            let flow = yaml::is_flow_collection(value);
-            match (wanted, index) {
-                (Wanted::Present(trust), Some(i)) => {
-                    let item = &items[i];
-                    let rendered = if flow {
-                        trust.flow()
-                    } else {
-                        let column = yaml.column(yaml::start_of(item));
-                        yaml::block_body(&trust.block(), column, nl)[column..].to_owned()
-                    };
-                    yaml::splice(
-                        text,
-                        yaml::start_of(item),
-                        yaml::end_of_item(item),
-                        &rendered,
-                    )
-                }
-                (Wanted::Present(trust), None) if flow => match items.last() {
-                    Some(last) => {
-                        let at = yaml::end_of_item(last);
-                        yaml::splice(text, at, at, &format!(", {}", trust.flow()))
-                    }
-                    None => {
-                        let at = yaml::closing_of(value).unwrap_or_else(|| yaml::end_of(value));
-                        yaml::splice(text, at, at, &trust.flow())
-                    }
-                },
-                (Wanted::Present(trust), None) => {
-                    let column = items
-                        .first()
-                        .map_or(0, |first| yaml.column(yaml::start_of(first)));
-                    let lines = yaml::block_body(&trust.block(), column, nl);
-                    let at = yaml::line_end_after(text, yaml::end_of(value));
-                    if at == text.len() && !text.ends_with('\n') {
-                        yaml::splice(text, at, at, &format!("{nl}{lines}"))
-                    } else {
-                        yaml::splice(text, at, at, &format!("{lines}{nl}"))
-                    }
-                }
-                (Wanted::Absent { .. }, Some(_)) if items.len() == 1 => {
-                    yaml::splice(text, yaml::colon_of(entry), yaml::end_of(value), " []")
-                }
-                (Wanted::Absent { .. }, Some(i)) if flow => {
-                    let (start, end) = match items.get(i + 1) {
-                        Some(next) => (yaml::start_of(&items[i]), yaml::start_of(next)),
-                        None => (
-                            yaml::end_of_item(&items[i - 1]),
-                            yaml::end_of_item(&items[i]),
-                        ),
-                    };
-                    yaml::splice(text, start, end, "")
-                }
-                (Wanted::Absent { .. }, Some(i)) => {
-                    let start = yaml::start_of(&items[i]);
-                    let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
-                    let end = yaml::line_end_after(text, yaml::end_of_item(&items[i]));
-                    yaml::splice(text, line_start, end, "")
-                }
-                (Wanted::Absent { .. }, None) => unreachable!("returned unchanged above"),
-            }
+            let listed = Listed {
+                yaml: &yaml,
+                entry,
+                value,
+                items,
+            };
+            listed.edit(wanted, index)?
         }
     };
     yaml::check(&yaml.value, &edited, path, Value::Array(result))?;
     Ok(Edit::changed(edited))
+}
+
+/// The list `list` brought to `wanted` (`index`: where our entry is), or `None` when it is
+/// already.
+fn edited_list(list: &[Value], wanted: Wanted, index: Option<usize>) -> Option<Vec<Value>> {
+    let mut result = list.to_vec();
+    match (wanted, index) {
+        (Wanted::Present(trust), Some(i)) if list[i] == trust.value() => return None,
+        (Wanted::Absent { .. }, None) => return None,
+        (Wanted::Present(trust), Some(i)) => result[i] = trust.value(),
+        (Wanted::Present(trust), None) => result.push(trust.value()),
+        (Wanted::Absent { .. }, Some(i)) => {
+            result.remove(i);
+        }
+    }
+    Some(result)
+}
+
+/// A list written out in the document: its entry, its value node and its items.
+struct Listed<'a> {
+    yaml: &'a yaml::Yaml<'a>,
+    entry: &'a yaml::Node,
+    value: &'a yaml::Node,
+    items: Vec<yaml::Node>,
+}
+
+impl Listed<'_> {
+    /// The text with our entry (the item at `index`, if any) brought to `wanted`.
+    fn edit(&self, wanted: Wanted, index: Option<usize>) -> Result<String, EditError> {
+        if let Some(i) = index {
+            let item = &self.items[i];
+            if yaml::is_alias_item(item) {
+                return Err(EditError::ThroughAlias {
+                    line: self.yaml.line(yaml::start_of(item)),
+                });
+            }
+            yaml::refuse_shared(self.yaml, item)?;
+        }
+        let flow = yaml::is_flow_collection(self.value);
+        Ok(match (wanted, index) {
+            (Wanted::Present(trust), Some(i)) => self.replace(i, trust, flow),
+            (Wanted::Present(trust), None) if flow => self.add_to_flow(trust),
+            (Wanted::Present(trust), None) => self.add_to_block(trust),
+            (Wanted::Absent { .. }, Some(_)) if self.items.len() == 1 => {
+                let text = self.yaml.text;
+                yaml::splice(
+                    text,
+                    yaml::colon_of(self.entry),
+                    yaml::end_of(self.value),
+                    " []",
+                )
+            }
+            (Wanted::Absent { .. }, Some(i)) if flow => self.remove_from_flow(i),
+            (Wanted::Absent { .. }, Some(i)) => self.remove_line(i),
+            (Wanted::Absent { .. }, None) => unreachable!("returned unchanged before"),
+        })
+    }
+
+    /// Item `i` replaced by `trust`, written as the list is.
+    fn replace(&self, i: usize, trust: &Trust, flow: bool) -> String {
+        let (text, item) = (self.yaml.text, &self.items[i]);
+        let rendered = if flow {
+            trust.flow()
+        } else {
+            let column = self.yaml.column(yaml::start_of(item));
+            let nl = self.yaml.ending().as_str();
+            yaml::block_body(&trust.block(), column, nl)[column..].to_owned()
+        };
+        yaml::splice(
+            text,
+            yaml::start_of(item),
+            yaml::end_of_item(item),
+            &rendered,
+        )
+    }
+
+    /// `trust` added as the last item of a flow list.
+    fn add_to_flow(&self, trust: &Trust) -> String {
+        let text = self.yaml.text;
+        match self.items.last() {
+            Some(last) => {
+                let at = yaml::end_of_item(last);
+                yaml::splice(text, at, at, &format!(", {}", trust.flow()))
+            }
+            None => {
+                let at = yaml::closing_of(self.value).unwrap_or_else(|| yaml::end_of(self.value));
+                yaml::splice(text, at, at, &trust.flow())
+            }
+        }
+    }
+
+    /// `trust` added as lines after the last item of a block list.
+    fn add_to_block(&self, trust: &Trust) -> String {
+        let text = self.yaml.text;
+        let nl = self.yaml.ending().as_str();
+        let column = self
+            .items
+            .first()
+            .map_or(0, |first| self.yaml.column(yaml::start_of(first)));
+        let lines = yaml::block_body(&trust.block(), column, nl);
+        let at = yaml::line_end_after(text, yaml::end_of(self.value));
+        yaml::insert_lines(text, at, &lines, nl)
+    }
+
+    /// Item `i` removed from a flow list with the comma that joins it.
+    fn remove_from_flow(&self, i: usize) -> String {
+        let items = &self.items;
+        let (start, end) = match items.get(i + 1) {
+            Some(next) => (yaml::start_of(&items[i]), yaml::start_of(next)),
+            None => (
+                yaml::end_of_item(&items[i - 1]),
+                yaml::end_of_item(&items[i]),
+            ),
+        };
+        yaml::splice(self.yaml.text, start, end, "")
+    }
+
+    /// Item `i` of a block list removed with its lines.
+    fn remove_line(&self, i: usize) -> String {
+        let text = self.yaml.text;
+        let start = yaml::start_of(&self.items[i]);
+        let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
+        let end = yaml::line_end_after(text, yaml::end_of_item(&self.items[i]));
+        yaml::splice(text, line_start, end, "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_changes_only_where_our_entry_differs_from_the_one_wanted() {
+        let ours = Trust::for_issuer("https://tokens.example", "ES256", DEFAULT_AUDIENCE);
+        let other = json!({"type": "static", "options": {"token": "x"}});
+        let absent = Wanted::Absent {
+            subject_prefix: DEFAULT_SUBJECT_PREFIX,
+        };
+        let present = Wanted::Present(&ours);
+        let with_ours = vec![other.clone(), ours.value()];
+        let just_other = vec![other.clone()];
+        assert_eq!(edited_list(&with_ours, present, Some(1)), None);
+        assert_eq!(edited_list(&just_other, absent, None), None);
+        assert_eq!(
+            edited_list(&just_other, present, None),
+            Some(with_ours.clone())
+        );
+        assert_eq!(edited_list(&with_ours, absent, Some(1)), Some(just_other));
+        let moved = Trust::for_issuer("https://elsewhere.example", "ES256", DEFAULT_AUDIENCE);
+        assert_eq!(
+            edited_list(&with_ours, Wanted::Present(&moved), Some(1)),
+            Some(vec![other, moved.value()])
+        );
+    }
 }

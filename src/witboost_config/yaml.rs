@@ -182,90 +182,93 @@ impl Yaml<'_> {
 
     /// The text with `path[depth..]` created (and `leaf` at its end) where `place` says.
     pub(crate) fn create(&self, place: &Place, path: &[&str], leaf: &Leaf) -> String {
-        let nl = self.ending.as_str();
         match place {
             Place::Found { .. } => unreachable!("create is for missing paths"),
             Place::Missing {
                 mapping: None,
                 depth,
-            } => {
-                let mut out = self.text.to_owned();
-                if !out.is_empty() && !out.ends_with('\n') {
-                    out.push_str(nl);
-                }
-                out.push_str(&self.block_lines(&path[*depth..], 0, self.step, leaf));
-                out.push_str(nl);
-                out
-            }
+            } => self.append(&path[*depth..], leaf),
             Place::Missing {
                 mapping: Some(mapping),
                 depth,
-            } if is_flow(mapping) => {
-                let flow = flow_entries(&path[*depth..], leaf);
-                let (at, text) = match last_significant(mapping, true) {
-                    Some(t) if t.kind() == K::LEFT_BRACE => (end_of_token(&t), flow),
-                    Some(t) if t.kind() == K::COMMA => (end_of_token(&t), format!(" {flow}")),
-                    Some(t) => (end_of_token(&t), format!(", {flow}")),
-                    None => unreachable!("a flow mapping has its braces"),
-                };
-                splice(self.text, at, at, &text)
-            }
+            } if is_flow(mapping) => self.add_to_flow(mapping, &path[*depth..], leaf),
             Place::Missing {
                 mapping: Some(mapping),
                 depth,
-            } => {
-                let column = self.column(start_of(mapping));
-                let lines = self.block_lines(&path[*depth..], column, self.step_at(mapping), leaf);
-                let at = line_end_after(
-                    self.text,
-                    last_significant(mapping, false)
-                        .map_or(start_of(mapping), |t| end_of_token(&t)),
-                );
-                if at == self.text.len() && !self.text.ends_with('\n') {
-                    splice(self.text, at, at, &format!("{nl}{lines}"))
-                } else {
-                    splice(self.text, at, at, &format!("{lines}{nl}"))
-                }
+            } => self.add_to_block(mapping, &path[*depth..], leaf),
+            Place::Null { entry, depth } => self.fill_null(entry, &path[*depth..], leaf),
+        }
+    }
+
+    /// The text with `keys` appended as a block at the top level (the document has no mapping).
+    fn append(&self, keys: &[&str], leaf: &Leaf) -> String {
+        let nl = self.ending.as_str();
+        let mut out = self.text.to_owned();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(nl);
+        }
+        out.push_str(&self.block_lines(keys, 0, self.step, leaf));
+        out.push_str(nl);
+        out
+    }
+
+    /// The text with `keys` added as the last entry of the flow mapping `mapping`.
+    fn add_to_flow(&self, mapping: &Node, keys: &[&str], leaf: &Leaf) -> String {
+        let flow = flow_entries(keys, leaf);
+        let (at, text) = match last_significant(mapping, true) {
+            Some(t) if t.kind() == K::LEFT_BRACE => (end_of_token(&t), flow),
+            Some(t) if t.kind() == K::COMMA => (end_of_token(&t), format!(" {flow}")),
+            Some(t) => (end_of_token(&t), format!(", {flow}")),
+            None => unreachable!("a flow mapping has its braces"),
+        };
+        splice(self.text, at, at, &text)
+    }
+
+    /// The text with `keys` added as lines after the last entry of the block mapping `mapping`.
+    fn add_to_block(&self, mapping: &Node, keys: &[&str], leaf: &Leaf) -> String {
+        let column = self.column(start_of(mapping));
+        let lines = self.block_lines(keys, column, self.step_at(mapping), leaf);
+        let at = line_end_after(
+            self.text,
+            last_significant(mapping, false).map_or(start_of(mapping), |t| end_of_token(&t)),
+        );
+        insert_lines(self.text, at, &lines, self.ending.as_str())
+    }
+
+    /// The text with the empty or null value of `entry` replaced by `keys` and the leaf.
+    fn fill_null(&self, entry: &Node, keys: &[&str], leaf: &Leaf) -> String {
+        let nl = self.ending.as_str();
+        let colon = colon_of(entry);
+        // An explicit `~` or `null` is replaced; an implicit null leaves the line (and a comment
+        // on it) as it is, and nested lines go below it.
+        let explicit = value_node(entry)
+            .and_then(|v| content_of(&v))
+            .filter(|v| !v.text().to_string().trim().is_empty());
+        let end = explicit.as_ref().map_or(colon, end_of).max(colon);
+        let step = entry.parent().map_or(self.step, |m| self.step_at(&m));
+        let column = self.column(start_of(entry)) + step;
+        let (head, below) = match (keys.is_empty(), parent_is_flow(entry), leaf) {
+            (true, true, Leaf::Block(text)) => (format!(" {}", json_string(text)), None),
+            (true, _, Leaf::Plain(text)) => (format!(" {text}"), None),
+            (true, false, Leaf::Block(text)) => {
+                (" |-".to_owned(), Some(block_body(text, column, nl)))
             }
-            Place::Null { entry, depth } => {
-                let colon = colon_of(entry);
-                // An explicit `~` or `null` is replaced; an implicit null leaves the line (and a
-                // comment on it) as it is, and nested lines go below it.
-                let explicit = value_node(entry)
-                    .and_then(|v| content_of(&v))
-                    .filter(|v| !v.text().to_string().trim().is_empty());
-                let end = explicit.as_ref().map_or(colon, end_of).max(colon);
-                let keys = &path[*depth..];
-                let step = entry.parent().map_or(self.step, |m| self.step_at(&m));
-                let column = self.column(start_of(entry)) + step;
-                let (head, below) = match (keys.is_empty(), parent_is_flow(entry), leaf) {
-                    (true, true, Leaf::Block(text)) => (format!(" {}", json_string(text)), None),
-                    (true, _, Leaf::Plain(text)) => (format!(" {text}"), None),
-                    (true, false, Leaf::Block(text)) => {
-                        (" |-".to_owned(), Some(block_body(text, column, nl)))
-                    }
-                    (true, true, Leaf::Nested { flow, .. }) => (format!(" {flow}"), None),
-                    (true, false, Leaf::Nested { block, .. }) => {
-                        (String::new(), Some(block_body(block, column, nl)))
-                    }
-                    (false, true, _) => (format!(" {{{}}}", flow_entries(keys, leaf)), None),
-                    (false, false, _) => (
-                        String::new(),
-                        Some(self.block_lines(keys, column, step, leaf)),
-                    ),
-                };
-                let out = splice(self.text, colon, end, &head);
-                match below {
-                    None => out,
-                    Some(lines) => {
-                        let at = line_end_after(&out, colon + head.len());
-                        if at == out.len() && !out.ends_with('\n') {
-                            splice(&out, at, at, &format!("{nl}{lines}"))
-                        } else {
-                            splice(&out, at, at, &format!("{lines}{nl}"))
-                        }
-                    }
-                }
+            (true, true, Leaf::Nested { flow, .. }) => (format!(" {flow}"), None),
+            (true, false, Leaf::Nested { block, .. }) => {
+                (String::new(), Some(block_body(block, column, nl)))
+            }
+            (false, true, _) => (format!(" {{{}}}", flow_entries(keys, leaf)), None),
+            (false, false, _) => (
+                String::new(),
+                Some(self.block_lines(keys, column, step, leaf)),
+            ),
+        };
+        let out = splice(self.text, colon, end, &head);
+        match below {
+            None => out,
+            Some(lines) => {
+                let at = line_end_after(&out, colon + head.len());
+                insert_lines(&out, at, &lines, nl)
             }
         }
     }
@@ -423,6 +426,15 @@ pub(crate) fn splice(text: &str, start: usize, end: usize, with: &str) -> String
     out.push_str(with);
     out.push_str(&text[end..]);
     out
+}
+
+/// `text` with `lines` inserted as whole lines at `at`, the end of a line.
+pub(crate) fn insert_lines(text: &str, at: usize, lines: &str, nl: &str) -> String {
+    if at == text.len() && !text.ends_with('\n') {
+        splice(text, at, at, &format!("{nl}{lines}"))
+    } else {
+        splice(text, at, at, &format!("{lines}{nl}"))
+    }
 }
 
 /// The offset just past the line ending of the line holding `offset` (the text's end if none).

@@ -1,4 +1,4 @@
-//! Step 4, apply: write the Secret (server-side apply, one field manager) when it differs from
+//! Step 6, apply ([`carry_out`]): write the Secret (server-side apply, one field manager) when it differs from
 //! the desired one, then restart the rollout targets when the value changed.
 //!
 //! Only the keys this controller applies are its own: another writer (a user's extra label or
@@ -21,9 +21,11 @@ use thiserror::Error;
 
 use crate::controller::workload::{self as workloads, Stamped};
 
-use super::build::DesiredSecret;
+use super::build::{DesiredSecret, Plan};
+use super::readers::Found;
 use super::record::{Owner, PASSWORD_KEY, RECORD_MAC, TOKEN_KEY, USERNAME, USERNAME_KEY};
 use super::secret_jwt::{JWT_EXPIRES_AT, JWT_KEY, JWT_REFRESH_AT};
+use super::validate::ValidSpec;
 use crate::controller::{
     ACCESS_TOKEN_LABEL, ACCESS_TOKEN_MANAGER, MANAGED_BY, MANAGED_BY_LABEL,
     TOKEN_REVISION_ANNOTATION,
@@ -70,6 +72,31 @@ impl Error {
             Error::DeleteSecret { .. } => "SecretDeleteFailed",
             Error::Rollout { .. } => "RolloutFailed",
         }
+    }
+}
+
+/// Writes what `plan` wants of the cluster, in order: the Secret, the deletion of a Secret left
+/// under an old name, then the rollout of the workloads when the value changed.
+pub async fn carry_out(
+    client: &kube::Client,
+    token: &AccessToken,
+    spec: &ValidSpec,
+    plan: &Plan,
+    found: &Found,
+    key: Option<&RecordKey>,
+) -> Result<Vec<Rollout>, Error> {
+    if let Some(desired) = &plan.secret {
+        secret(client, render(desired, token, key), found.secret.as_ref()).await?;
+    }
+    if let Some(old) = &plan.stale_secret {
+        remove_stale(client, token, old).await?;
+    }
+    match plan.rollout {
+        Some(revision) if !spec.rollout_targets.is_empty() => {
+            let namespace = token.namespace().unwrap_or_default();
+            rollout(client, &namespace, &spec.rollout_targets, revision).await
+        }
+        _ => Ok(vec![]),
     }
 }
 
@@ -299,7 +326,7 @@ pub async fn remove_stale(
     let Some(old) = api.get_opt(name).await.map_err(failed)? else {
         return Ok(());
     };
-    if !super::dereference::controlled_by(&old, token) {
+    if !super::readers::controlled_by(&old, token) {
         return Ok(());
     }
     let params = kube::api::DeleteParams {

@@ -1,4 +1,4 @@
-//! Step 3, build: from the checked spec and what the cluster holds, the desired Secret and
+//! Step 5, build: from the checked spec and what the cluster holds, the desired Secret and
 //! status. Plain functions: no client, no clock (the time is an input), token generation
 //! injected, so every lifecycle rule is unit-tested here.
 
@@ -9,8 +9,9 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::record::{SecretRecord, Value};
-use super::secret_jwt::{self, JwtPlan, KeptJwt, Reason as JwtReason};
+use super::secret_jwt::{JwtPlan, KeptJwt};
 use super::validate::{ExpiryPolicy, ValidSpec};
+use super::value::{current, is_expired, renew_at, until};
 use crate::controller::condition::{self, Desired, seconds};
 use crate::crd::{AccessTokenPhase, AccessTokenStatus};
 use crate::token::Token;
@@ -139,7 +140,7 @@ pub struct Plan {
     pub requeue_after: Duration,
     /// A Secret of this token under a previous `secretName`, to delete.
     pub stale_secret: Option<String>,
-    /// What `spec.jwt` asked of this reconcile (see [`with_jwt`]).
+    /// What `spec.jwt` asked of this reconcile (see [`super::secret_jwt::with_jwt`]).
     pub jwt: JwtPlan,
 }
 
@@ -167,62 +168,8 @@ pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
     .find(|r| r.as_str() == ready.reason)
 }
 
-/// Whether this token competes for its account's one active slot now: it is neither revoked
-/// nor expired, its account exists, and its Secret is not someone else's.
-pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
-    let blocked = spec.revoked
-        || matches!(obs.secret, SecretState::Foreign)
-        || obs.account == AccountState::Missing
-        || obs.denied.is_some()
-        || (obs.account == AccountState::Disabled && current(spec, obs).is_none());
-    !blocked && !is_expired(spec, obs)
-}
-
-/// Whether a reconcile on `obs` can write nothing: the Secret is ours and holds what status
-/// reports, status is of the current spec, no regenerate request waits, and no time (rotation,
-/// expiry, the JWT's refresh) has come. Then the cached Secret is good enough; otherwise it is
-/// read again before `plan` (`dereference::refresh`), so a write is decided once, on the
-/// latest version. `jwt_held` and `jwt_refresh_at` describe the JWT the Secret holds.
-pub fn settled(
-    spec: &ValidSpec,
-    obs: &Observed,
-    jwt_held: bool,
-    jwt_refresh_at: Option<Timestamp>,
-) -> bool {
-    let SecretState::Owned(record) = &obs.secret else {
-        // Absent: a value may be issued. Foreign: never written, whatever the cache says.
-        return matches!(obs.secret, SecretState::Foreign);
-    };
-    if obs.status.observed_generation != obs.generation
-        || spec.regenerate_request.is_some()
-            && spec.regenerate_request != obs.status.last_regenerate_request
-    {
-        return false;
-    }
-    let due = |at: Option<Timestamp>| at.is_some_and(|at| at <= obs.now);
-    match current(spec, obs) {
-        Some((current, _)) => {
-            obs.status.phase == Some(AccessTokenPhase::Active)
-                && !spec.revoked
-                && obs.account != AccountState::Missing
-                && obs.denied.is_none()
-                && !due(renew_at(spec, &current))
-                && !due(current.expires_at)
-                && spec.jwt.is_some() == jwt_held
-                && !due(jwt_refresh_at)
-        }
-        None => {
-            matches!(record.value, Value::None)
-                && !jwt_held
-                && matches!(
-                    obs.status.phase,
-                    Some(AccessTokenPhase::Revoked | AccessTokenPhase::Expired)
-                )
-        }
-    }
-}
-
-/// Computes the desired Secret and status. `claim` is consulted only if [`needs_claim`].
+/// Computes the desired Secret and status. `claim` is consulted only if
+/// [`super::claims::needs_claim`].
 pub fn plan(
     spec: &ValidSpec,
     obs: &Observed,
@@ -230,79 +177,44 @@ pub fn plan(
     resync: Duration,
     generate: impl FnOnce() -> Token,
 ) -> Plan {
-    let record = match &obs.secret {
-        SecretState::Owned(r) => Some(r),
-        _ => None,
-    };
-    let last_revision = obs
-        .status
-        .revision
-        .unwrap_or(0)
-        .max(record.map_or(0, |r| r.revision));
-    let inactive = |phase, reason, message: String, revoked_at: Option<Timestamp>| {
-        let kept = record.cloned().map(|mut r| {
-            r.value = Value::None;
-            r.revoked_at = revoked_at;
-            r
-        });
-        let mut status = AccessTokenStatus {
-            phase: Some(phase),
-            revision: (last_revision > 0).then_some(last_revision),
-            revoked_at: revoked_at.map(Time),
-            last_regenerate_request: obs.status.last_regenerate_request.clone(),
-            ..base_status(spec, obs)
-        };
-        if matches!(phase, AccessTokenPhase::Expired | AccessTokenPhase::Revoked) {
-            // The last value is gone but stays on record, so the token service can tell
-            // which value was revoked or expired.
-            status.issued_at = kept
-                .as_ref()
-                .and_then(|r| r.issued_at)
-                .or(obs.status.issued_at.as_ref().map(|t| t.0))
-                .map(Time);
-            status.expires_at = kept
-                .as_ref()
-                .and_then(|r| r.expires_at)
-                .or(obs.status.expires_at.as_ref().map(|t| t.0))
-                .or(match spec.expiry {
-                    ExpiryPolicy::At(at) => Some(at),
-                    _ => None,
-                })
-                .map(Time);
-            status.token_digest = kept
-                .as_ref()
-                .and_then(|r| r.digest.clone())
-                .or(obs.status.token_digest.clone());
-            status.token_hint = kept
-                .as_ref()
-                .and_then(|r| r.hint.clone())
-                .or(obs.status.token_hint.clone());
-        }
-        status.conditions = Some(vec![ready(obs, false, reason, message)]);
-        Plan {
-            secret: kept.map(|record| desired_secret(spec, record, None)),
-            status,
-            holds_claim: false,
-            issued: None,
-            rollout: None,
-            requeue_after: resync,
-            stale_secret: moved_from(spec, obs),
-            jwt: JwtPlan::default(),
-        }
-    };
+    match blocked(spec, obs, claim) {
+        Some(why) => inactive(spec, obs, why, resync),
+        None => active(spec, obs, resync, generate),
+    }
+}
 
+/// Why a token holds no value: the phase and `Ready` condition it shows instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inactive {
+    phase: AccessTokenPhase,
+    reason: Reason,
+    message: String,
+    /// When the token was revoked, if it was.
+    revoked_at: Option<Timestamp>,
+}
+
+impl Inactive {
+    fn pending(reason: Reason, message: String) -> Self {
+        Inactive {
+            phase: AccessTokenPhase::Pending,
+            reason,
+            message,
+            revoked_at: None,
+        }
+    }
+}
+
+/// The first rule, in order, that keeps the token from holding a value now; `None` when it
+/// holds one.
+fn blocked(spec: &ValidSpec, obs: &Observed, claim: &Claim) -> Option<Inactive> {
     if matches!(obs.secret, SecretState::Foreign) {
-        let mut plan = inactive(
-            AccessTokenPhase::Pending,
+        return Some(Inactive::pending(
             Reason::SecretConflict,
             format!(
                 "Secret {} exists and is not controlled by this AccessToken; it is left untouched",
                 spec.secret_name
             ),
-            None,
-        );
-        plan.secret = None;
-        return plan;
+        ));
     }
     if spec.revoked {
         let at = obs
@@ -310,104 +222,225 @@ pub fn plan(
             .revoked_at
             .as_ref()
             .map(|t| t.0)
-            .or(record.and_then(|r| r.revoked_at))
+            .or(owned(obs).and_then(|r| r.revoked_at))
             .unwrap_or(seconds(obs.now));
-        return inactive(
-            AccessTokenPhase::Revoked,
-            Reason::Revoked,
-            "the token was revoked; its value was removed".into(),
-            Some(at),
-        );
+        return Some(Inactive {
+            phase: AccessTokenPhase::Revoked,
+            reason: Reason::Revoked,
+            message: "the token was revoked; its value was removed".into(),
+            revoked_at: Some(at),
+        });
     }
     if let Some((reason, why)) = &obs.denied {
         // The value is removed; if the token is allowed later, a new one is issued: a denied
         // value never comes back.
-        return inactive(AccessTokenPhase::Pending, *reason, why.clone(), None);
+        return Some(Inactive::pending(*reason, why.clone()));
     }
+    let account = spec.account.display();
     if obs.account == AccountState::Missing {
-        return inactive(
-            AccessTokenPhase::Pending,
+        return Some(Inactive::pending(
             Reason::ServiceAccountNotFound,
-            format!("ServiceAccount {} does not exist", spec.account.display()),
-            None,
-        );
+            format!("ServiceAccount {account} does not exist"),
+        ));
     }
     if is_expired(spec, obs) {
-        return inactive(
-            AccessTokenPhase::Expired,
-            Reason::Expired,
-            "the token expired; its value was removed".into(),
-            None,
-        );
+        return Some(Inactive {
+            phase: AccessTokenPhase::Expired,
+            reason: Reason::Expired,
+            message: "the token expired; its value was removed".into(),
+            revoked_at: None,
+        });
     }
-    let current = current(spec, obs);
-    if obs.account == AccountState::Disabled && current.is_none() {
-        return inactive(
-            AccessTokenPhase::Pending,
+    if obs.account == AccountState::Disabled && current(spec, obs).is_none() {
+        return Some(Inactive::pending(
             Reason::ServiceAccountDisabled,
-            format!("ServiceAccount {} is disabled", spec.account.display()),
-            None,
-        );
+            format!("ServiceAccount {account} is disabled"),
+        ));
     }
-    if let Claim::HeldBy(holder) = claim {
-        return inactive(
-            AccessTokenPhase::Pending,
+    match claim {
+        Claim::HeldBy(holder) => Some(Inactive::pending(
             Reason::AccountHasActiveToken,
-            format!(
-                "account {} has an active token: {holder}",
-                spec.account.display()
-            ),
-            None,
-        );
+            format!("account {account} has an active token: {holder}"),
+        )),
+        Claim::Held => None,
     }
+}
 
-    let now = seconds(obs.now);
-    let issue = match &current {
-        None => Some(match (record, last_revision) {
+/// The record of the Secret, if it is ours.
+fn owned(obs: &Observed) -> Option<&SecretRecord> {
+    match &obs.secret {
+        SecretState::Owned(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// The highest revision status or the Secret has seen.
+fn last_revision(obs: &Observed) -> i64 {
+    obs.status
+        .revision
+        .unwrap_or(0)
+        .max(owned(obs).map_or(0, |r| r.revision))
+}
+
+/// The plan of a token that holds no value: the value is removed from its Secret (a Secret not
+/// ours is left alone), the rest of the record stays.
+fn inactive(spec: &ValidSpec, obs: &Observed, why: Inactive, resync: Duration) -> Plan {
+    let kept = owned(obs).cloned().map(|mut r| {
+        r.value = Value::None;
+        r.revoked_at = why.revoked_at;
+        r
+    });
+    let last_revision = last_revision(obs);
+    let mut status = AccessTokenStatus {
+        phase: Some(why.phase),
+        revision: (last_revision > 0).then_some(last_revision),
+        revoked_at: why.revoked_at.map(Time),
+        last_regenerate_request: obs.status.last_regenerate_request.clone(),
+        ..base_status(spec, obs)
+    };
+    if matches!(
+        why.phase,
+        AccessTokenPhase::Expired | AccessTokenPhase::Revoked
+    ) {
+        keep_on_record(&mut status, kept.as_ref(), spec, obs);
+    }
+    status.conditions = Some(vec![ready(obs, false, why.reason, why.message)]);
+    Plan {
+        secret: kept.map(|record| desired_secret(spec, record, None)),
+        status,
+        holds_claim: false,
+        issued: None,
+        rollout: None,
+        requeue_after: resync,
+        stale_secret: moved_from(spec, obs),
+        jwt: JwtPlan::default(),
+    }
+}
+
+/// The last value is gone but stays on record in `status`, so the token service can tell which
+/// value was revoked or expired: from the Secret's record, else from status as it was.
+fn keep_on_record(
+    status: &mut AccessTokenStatus,
+    kept: Option<&SecretRecord>,
+    spec: &ValidSpec,
+    obs: &Observed,
+) {
+    status.issued_at = kept
+        .and_then(|r| r.issued_at)
+        .or(obs.status.issued_at.as_ref().map(|t| t.0))
+        .map(Time);
+    status.expires_at = kept
+        .and_then(|r| r.expires_at)
+        .or(obs.status.expires_at.as_ref().map(|t| t.0))
+        .or(match spec.expiry {
+            ExpiryPolicy::At(at) => Some(at),
+            _ => None,
+        })
+        .map(Time);
+    status.token_digest = kept
+        .and_then(|r| r.digest.clone())
+        .or(obs.status.token_digest.clone());
+    status.token_hint = kept
+        .and_then(|r| r.hint.clone())
+        .or(obs.status.token_hint.clone());
+}
+
+/// Why a new value is issued now, if one is: `current` is the value the Secret holds and may
+/// be adopted.
+fn issue(spec: &ValidSpec, obs: &Observed, current: Option<&SecretRecord>) -> Option<Issue> {
+    let Some(c) = current else {
+        return Some(match (owned(obs), last_revision(obs)) {
             (_, 0) => Issue::Issued,
             (None, _) if moved_from(spec, obs).is_some() => Issue::SecretMoved,
             (None, _) if obs.status.phase == Some(AccessTokenPhase::Active) => Issue::SecretDeleted,
             (Some(r), _) if !matches!(r.value, Value::None) => Issue::TokenEdited,
             _ => Issue::Issued,
-        }),
-        Some((c, _)) if c.expiry_policy.as_deref() != Some(spec.expiry.key().as_str()) => {
-            Some(Issue::ExpiryChanged)
-        }
-        Some((c, _))
-            if spec.regenerate_request.is_some()
-                && spec.regenerate_request != c.regenerate_request
-                && spec.regenerate_request != obs.status.last_regenerate_request =>
-        {
-            Some(Issue::Regenerated)
-        }
-        Some((c, _)) if renew_at(spec, c).is_some_and(|at| at <= obs.now) => Some(Issue::Rotated),
-        Some(_) => None,
+        });
     };
+    if c.expiry_policy.as_deref() != Some(spec.expiry.key().as_str()) {
+        Some(Issue::ExpiryChanged)
+    } else if spec.regenerate_request.is_some()
+        && spec.regenerate_request != c.regenerate_request
+        && spec.regenerate_request != obs.status.last_regenerate_request
+    {
+        Some(Issue::Regenerated)
+    } else if renew_at(spec, c).is_some_and(|at| at <= obs.now) {
+        Some(Issue::Rotated)
+    } else {
+        None
+    }
+}
+
+/// The record of a new value `token`, issued now for `issue`; `current` is the value it
+/// replaces, if any.
+fn issued(
+    spec: &ValidSpec,
+    obs: &Observed,
+    issue: Issue,
+    current: Option<&SecretRecord>,
+    token: &Token,
+) -> SecretRecord {
+    let now = seconds(obs.now);
+    let expires_at = match (issue, current) {
+        // Regenerating changes the value, not how long the token lives.
+        (Issue::Regenerated, Some(c)) => c.expires_at,
+        _ => spec.expiry.expires_at(now),
+    };
+    SecretRecord {
+        revision: last_revision(obs) + 1,
+        digest: Some(token.digest()),
+        hint: Some(token.hint()),
+        issued_at: Some(now),
+        expires_at,
+        expiry_policy: Some(spec.expiry.key()),
+        regenerate_request: spec.regenerate_request.clone(),
+        revoked_at: None,
+        value: Value::Valid(token.clone()),
+        authentic: true,
+    }
+}
+
+/// The plan of a token that holds a value: the current one, or a new one when due.
+fn active(
+    spec: &ValidSpec,
+    obs: &Observed,
+    resync: Duration,
+    generate: impl FnOnce() -> Token,
+) -> Plan {
+    let current = current(spec, obs);
+    let issue = issue(spec, obs, current.as_ref().map(|(record, _)| record));
     let (record, token) = match (issue, current) {
-        (None, Some((record, token))) => (record, token),
+        (None, Some(current)) => current,
         (Some(issue), current) => {
             let token = generate();
-            let expires_at = match (issue, &current) {
-                (Issue::Regenerated, Some((c, _))) => c.expires_at,
-                _ => spec.expiry.expires_at(now),
-            };
-            let record = SecretRecord {
-                revision: last_revision + 1,
-                digest: Some(token.digest()),
-                hint: Some(token.hint()),
-                issued_at: Some(now),
-                expires_at,
-                expiry_policy: Some(spec.expiry.key()),
-                regenerate_request: spec.regenerate_request.clone(),
-                revoked_at: None,
-                value: Value::Valid(token.clone()),
-                authentic: true,
-            };
+            let record = issued(spec, obs, issue, current.as_ref().map(|(r, _)| r), &token);
             (record, token)
         }
         (None, None) => unreachable!("no current value always issues one"),
     };
-    let renew = renew_at(spec, &record);
+    let value_changed = obs.status.token_digest.as_deref() != Some(token.digest().as_str())
+        || obs.status.phase != Some(AccessTokenPhase::Active);
+    let revision = record.revision;
+    Plan {
+        status: active_status(spec, obs, &record, &token),
+        requeue_after: next_look(spec, obs, &record, resync),
+        secret: Some(desired_secret(spec, record, Some(token))),
+        holds_claim: true,
+        issued: issue.map(|i| (i, revision)),
+        rollout: value_changed.then_some(revision),
+        stale_secret: moved_from(spec, obs),
+        jwt: JwtPlan::default(),
+    }
+}
+
+/// The status of a token holding `token`, recorded as `record`: Active, and ready unless its
+/// ServiceAccount is disabled.
+fn active_status(
+    spec: &ValidSpec,
+    obs: &Observed,
+    record: &SecretRecord,
+    token: &Token,
+) -> AccessTokenStatus {
     let (ready_now, reason, message) = if obs.account == AccountState::Disabled {
         (
             false,
@@ -424,13 +457,13 @@ pub fn plan(
             format!("revision {} is active", record.revision),
         )
     };
-    let status = AccessTokenStatus {
+    AccessTokenStatus {
         phase: Some(AccessTokenPhase::Active),
         conditions: Some(vec![ready(obs, ready_now, reason, message)]),
         revision: Some(record.revision),
         issued_at: record.issued_at.map(Time),
         expires_at: record.expires_at.map(Time),
-        renew_at: renew.map(Time),
+        renew_at: renew_at(spec, record).map(Time),
         token_digest: Some(token.digest()),
         token_hint: Some(token.hint()),
         last_regenerate_request: record
@@ -438,9 +471,19 @@ pub fn plan(
             .clone()
             .or(obs.status.last_regenerate_request.clone()),
         ..base_status(spec, obs)
-    };
-    let next = [
-        renew,
+    }
+}
+
+/// When to look again at a token holding the value of `record`: at its renewal, at its expiry
+/// when it is not renewed, and at the latest after `resync`.
+fn next_look(
+    spec: &ValidSpec,
+    obs: &Observed,
+    record: &SecretRecord,
+    resync: Duration,
+) -> Duration {
+    [
+        renew_at(spec, record),
         record.expires_at.filter(|_| spec.renew_before.is_none()),
     ]
     .into_iter()
@@ -448,124 +491,7 @@ pub fn plan(
     .map(|at| until(obs.now, at))
     .chain([resync])
     .min()
-    .unwrap_or(resync);
-    let value_changed = obs.status.token_digest.as_deref() != Some(token.digest().as_str())
-        || obs.status.phase != Some(AccessTokenPhase::Active);
-    let revision = record.revision;
-    Plan {
-        secret: Some(desired_secret(spec, record, Some(token))),
-        status,
-        holds_claim: true,
-        issued: issue.map(|i| (i, revision)),
-        rollout: value_changed.then_some(revision),
-        requeue_after: next,
-        stale_secret: moved_from(spec, obs),
-        jwt: JwtPlan::default(),
-    }
-}
-
-/// How soon a JWT whose signing failed is tried again.
-const SIGN_RETRY: Duration = Duration::from_secs(10);
-
-/// Adds the JWT step's result ([`super::secret_jwt`]) to `plan`: the Secret's `jwt` key, the
-/// `JwtReady` condition, and a requeue at the JWT's refresh time.
-pub fn with_jwt(mut plan: Plan, jwt: JwtPlan, obs: &Observed) -> Plan {
-    if let Some((reason, message)) = &jwt.state {
-        let current = *reason == JwtReason::Current;
-        let jwt_condition = condition(
-            obs,
-            Desired {
-                type_: secret_jwt::CONDITION,
-                is_true: current,
-                reason: reason.as_str(),
-                message: message.clone(),
-            },
-        );
-        plan.status
-            .conditions
-            .get_or_insert_default()
-            .push(jwt_condition);
-    }
-    if matches!(jwt.state, Some((JwtReason::SignFailed, _))) {
-        plan.requeue_after = plan.requeue_after.min(SIGN_RETRY);
-    }
-    if let Some(at) = jwt.jwt.as_ref().and_then(|j| j.refresh_at)
-        && let Ok(at) = Timestamp::from_second(at)
-    {
-        plan.requeue_after = plan.requeue_after.min(until(obs.now, at));
-    }
-    if let Some(secret) = plan.secret.as_mut() {
-        secret.jwt = jwt.jwt.clone();
-    }
-    plan.jwt = jwt;
-    plan
-}
-
-/// The value the Secret holds, if it may be adopted: well-formed, recorded with its digest,
-/// and not older than what status already reports.
-fn current(spec: &ValidSpec, obs: &Observed) -> Option<(SecretRecord, Token)> {
-    let SecretState::Owned(record) = &obs.secret else {
-        return None;
-    };
-    let Value::Valid(token) = &record.value else {
-        return None;
-    };
-    let status_revision = obs.status.revision.unwrap_or(0);
-    if status_revision > 0 && obs.status.token_digest.as_deref() == Some(token.digest().as_str()) {
-        // Status and Secret agree on the value: status is the authority on its revision and
-        // times, so annotations edited by hand are restored rather than believed.
-        let mut record = record.clone();
-        record.revision = status_revision;
-        record.issued_at = obs
-            .status
-            .issued_at
-            .as_ref()
-            .map(|t| t.0)
-            .or(record.issued_at);
-        record.expires_at = obs.status.expires_at.as_ref().map(|t| t.0);
-        record.hint = Some(token.hint());
-        if !record.authentic {
-            // Not the operator's record (edited by hand, or written before records were
-            // authenticated): nothing of it is believed. The value stays, as status knows it;
-            // the rest comes from status and the spec, and the record is written again, signed.
-            record.expiry_policy = Some(spec.expiry.key());
-            record.regenerate_request = obs.status.last_regenerate_request.clone();
-            record.revoked_at = None;
-            record.authentic = true;
-        }
-        return Some((record, token.clone()));
-    }
-    // Otherwise only a value newer than status is adopted: the operator's own, written before a
-    // crash. A record that does not verify is a hand edit and never adopted.
-    let agrees = record.revision > status_revision && record.authentic;
-    (agrees && record.issued_at.is_some()).then(|| (record.clone(), token.clone()))
-}
-
-/// Whether the token is past its expiry under the current policy (and rotation cannot save it).
-fn is_expired(spec: &ValidSpec, obs: &Observed) -> bool {
-    if let ExpiryPolicy::At(at) = spec.expiry
-        && at <= obs.now
-    {
-        return true;
-    }
-    if spec.renew_before.is_some() {
-        return false;
-    }
-    let policy = spec.expiry.key();
-    if let Some((record, _)) = current(spec, obs) {
-        return record.expiry_policy.as_deref() == Some(policy.as_str())
-            && record.expires_at.is_some_and(|at| at <= obs.now);
-    }
-    match spec.expiry {
-        ExpiryPolicy::Never | ExpiryPolicy::At(_) => false,
-        ExpiryPolicy::After(_) => {
-            obs.status.phase == Some(AccessTokenPhase::Expired)
-                && match &obs.secret {
-                    SecretState::Owned(r) => r.expiry_policy.as_deref() == Some(policy.as_str()),
-                    _ => obs.status.observed_generation == obs.generation,
-                }
-        }
-    }
+    .unwrap_or(resync)
 }
 
 /// The Secret name status reports, if `secretName` changed since.
@@ -574,11 +500,6 @@ fn moved_from(spec: &ValidSpec, obs: &Observed) -> Option<String> {
         .secret_name
         .clone()
         .filter(|old| *old != spec.secret_name)
-}
-
-fn renew_at(spec: &ValidSpec, record: &SecretRecord) -> Option<Timestamp> {
-    let before = spec.renew_before?;
-    record.expires_at?.checked_sub(before).ok()
 }
 
 fn desired_secret(spec: &ValidSpec, record: SecretRecord, token: Option<Token>) -> DesiredSecret {
@@ -609,12 +530,6 @@ fn ready(obs: &Observed, is_ready: bool, reason: Reason, message: String) -> Con
 /// A condition, keeping its transition time while its status stays the same.
 fn condition(obs: &Observed, desired: Desired<'_>) -> Condition {
     desired.build(obs.status.conditions.as_deref(), obs.generation, obs.now)
-}
-
-/// How long from `now` until `at` (zero if past), a few milliseconds late rather than early.
-fn until(now: Timestamp, at: Timestamp) -> Duration {
-    let d = at.duration_since(now);
-    Duration::try_from(d).unwrap_or(Duration::ZERO) + Duration::from_millis(5)
 }
 
 #[cfg(test)]

@@ -12,9 +12,11 @@
 //! [`TokensByAccount::retain`] drops the names a completed relist did not bring back.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::account_of;
 use super::validate::Account;
@@ -77,6 +79,25 @@ impl TokensByAccount {
             .get(account)
             .map(|names| names.to_vec())
             .unwrap_or_default()
+    }
+
+    /// Every token of `account` in `cache`: the cache is the truth, the map may lag behind it
+    /// by one event.
+    pub fn cached(
+        &self,
+        cache: &Store<DeserializeGuard<AccessToken>>,
+        account: &Account,
+    ) -> Vec<Arc<DeserializeGuard<AccessToken>>> {
+        self.tokens(account)
+            .into_iter()
+            .filter_map(|(namespace, name)| cache.get(&ObjectRef::new(&name).within(&namespace)))
+            .filter(|object| {
+                object
+                    .0
+                    .as_ref()
+                    .is_ok_and(|t| account_of(t).as_ref() == Some(account))
+            })
+            .collect()
     }
 
     /// Keeps only the tokens for which `cached` holds: after a relist, those the cache has.

@@ -1,5 +1,8 @@
 //! One active token per account: an in-process claim table.
 //!
+//! Step 4, claim: a token that competes for its account's one active slot (see [`needs_claim`])
+//! claims it, or learns who holds it.
+//!
 //! Why in-process rather than a Lease or a resourceVersion-guarded write on the ServiceAccount:
 //! the operator runs as one active replica, so a mutex-guarded map decides between concurrent
 //! reconciles without an API round trip, works the same for PATs (which have no object to
@@ -13,11 +16,88 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use jiff::Timestamp;
+use kube::ResourceExt;
 
-use super::build::Claim;
-use super::validate::Account;
-
+use super::Context;
+use super::build::{AccountState, Claim, Observed, Reason, SecretState, reason_of};
+use super::validate::{Account, ValidSpec};
+use super::value::{current, is_expired};
+#[cfg(test)]
+use crate::crd::AccessTokenStatus;
+use crate::crd::{AccessToken, AccessTokenPhase};
 use crate::sync::Recover;
+
+/// Who holds the account of `token`, claimed now if the token competes for it; the holder is
+/// named as the user sees it, without the namespace when it is the token's own, and not at all
+/// when it is in another namespace (a user's PAT).
+pub fn claim(ctx: &Context, token: &AccessToken, spec: &ValidSpec, obs: &Observed) -> Claim {
+    if !needs_claim(spec, obs) {
+        return Claim::Held;
+    }
+    let candidates = candidates(ctx, &spec.account);
+    match ctx.claims.acquire(&spec.account, &key(token), &candidates) {
+        Claim::HeldBy(holder) => Claim::HeldBy(holder_seen_from(token, &holder)),
+        held => held,
+    }
+}
+
+fn holder_seen_from(token: &AccessToken, holder: &str) -> String {
+    let namespace = format!("{}/", token.namespace().unwrap_or_default());
+    match holder.strip_prefix(&namespace) {
+        Some(local) => format!("AccessToken {local}"),
+        None => "an AccessToken in another namespace".to_owned(),
+    }
+}
+
+/// Whether this token competes for its account's one active slot now: it is neither revoked
+/// nor expired, its account exists, and its Secret is not someone else's.
+pub fn needs_claim(spec: &ValidSpec, obs: &Observed) -> bool {
+    let blocked = spec.revoked
+        || matches!(obs.secret, SecretState::Foreign)
+        || obs.account == AccountState::Missing
+        || obs.denied.is_some()
+        || (obs.account == AccountState::Disabled && current(spec, obs).is_none());
+    !blocked && !is_expired(spec, obs)
+}
+
+/// `namespace/name`: how the claim table names a token (PATs of one user span namespaces).
+pub fn key(token: &AccessToken) -> String {
+    format!(
+        "{}/{}",
+        token.namespace().unwrap_or_default(),
+        token.name_any()
+    )
+}
+
+/// Every cached AccessToken of `account`, as the claim table weighs them.
+fn candidates(ctx: &Context, account: &Account) -> Vec<Candidate> {
+    ctx.by_account
+        .cached(&ctx.tokens, account)
+        .iter()
+        .filter_map(|object| object.0.as_ref().ok())
+        .map(candidate)
+        .collect()
+}
+
+/// How the claim table weighs `token`.
+fn candidate(token: &AccessToken) -> Candidate {
+    let status = token.status.clone().unwrap_or_default();
+    // A token that cannot hold a value (its Secret is someone else's, or no policy allows it)
+    // does not keep the others of its account waiting.
+    let blocked = matches!(
+        reason_of(&status),
+        Some(Reason::SecretConflict | Reason::NotAllowedByPolicy | Reason::EmailInUse)
+    );
+    Candidate {
+        name: key(token),
+        created: token.metadata.creation_timestamp.as_ref().map(|c| c.0),
+        active: status.phase == Some(AccessTokenPhase::Active),
+        eligible: !token.spec.is_revoked()
+            && status.phase != Some(AccessTokenPhase::Expired)
+            && !blocked
+            && token.metadata.deletion_timestamp.is_none(),
+    }
+}
 
 /// An AccessToken of the account, as the informer cache shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,5 +253,57 @@ mod tests {
                 .sum()
         });
         assert_eq!(held, 1);
+    }
+
+    fn token(namespace: &str, name: &str) -> AccessToken {
+        let mut token = AccessToken::new(name, Default::default());
+        token.metadata.namespace = Some(namespace.into());
+        token
+    }
+
+    #[test]
+    fn a_holder_is_named_without_its_namespace_when_local_and_not_at_all_when_not() {
+        let me = token("team", "b");
+        assert_eq!(holder_seen_from(&me, "team/a"), "AccessToken a");
+        assert_eq!(
+            holder_seen_from(&me, "other/a"),
+            "an AccessToken in another namespace"
+        );
+        // A namespace that only starts like ours is another one.
+        assert_eq!(
+            holder_seen_from(&me, "team-b/a"),
+            "an AccessToken in another namespace"
+        );
+    }
+
+    #[test]
+    fn a_revoked_expired_conflicting_or_deleted_token_does_not_keep_others_waiting() {
+        let fresh = candidate(&token("team", "a"));
+        assert!(fresh.eligible && !fresh.active);
+        assert_eq!(fresh.name, "team/a");
+        let mut expired = token("team", "a");
+        expired.status = Some(AccessTokenStatus {
+            phase: Some(AccessTokenPhase::Expired),
+            ..Default::default()
+        });
+        assert!(!candidate(&expired).eligible);
+        let mut conflict = token("team", "a");
+        conflict.status = Some(AccessTokenStatus {
+            phase: Some(AccessTokenPhase::Pending),
+            conditions: crate::controller::condition::ready_only(false, "SecretConflict", "x"),
+            ..Default::default()
+        });
+        assert!(!candidate(&conflict).eligible);
+        let mut deleted = token("team", "a");
+        deleted.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
+        );
+        assert!(!candidate(&deleted).eligible);
+        let mut active = token("team", "a");
+        active.status = Some(AccessTokenStatus {
+            phase: Some(AccessTokenPhase::Active),
+            ..Default::default()
+        });
+        assert!(candidate(&active).active);
     }
 }

@@ -1,12 +1,38 @@
-//! Events: what a reconcile tells the user, planned from its outcome. A pure step after
-//! [`super::status`]; [`crate::controller::report`] publishes what it plans.
+//! Step 9, events: what a reconcile tells the user, planned from its outcome by a pure
+//! function ([`plan`]), published with the token's metrics by [`crate::controller::report`]
+//! ([`publish`]).
+
+use kube::Resource;
+use tracing::info;
 
 use super::apply::Rollout;
 use super::build::{Issue, Plan, Reason, reason_of};
 use super::secret_jwt;
 use crate::controller::condition;
 use crate::controller::events::Note;
-use crate::crd::AccessTokenStatus;
+use crate::controller::report::Report;
+use crate::crd::{AccessToken, AccessTokenStatus};
+
+/// Publishes the Events and metrics of a reconcile of `token` that carried out `plan`.
+pub async fn publish(report: &Report, token: &AccessToken, plan: &Plan, rollouts: &[Rollout]) {
+    let secret = plan
+        .status
+        .secret_name
+        .clone()
+        .unwrap_or_else(|| token.secret_name());
+    let notes = self::plan(&secret, token.status.as_ref(), plan, rollouts);
+    let jwt_expires_at = plan.jwt.jwt.as_ref().map(|j| j.expires_at);
+    report.access_token_metrics(token, &plan.status, jwt_expires_at, plan.jwt.minted);
+    if plan.jwt.minted {
+        // Routine (every refresh), so a log line rather than an Event.
+        info!(
+            revision = plan.status.revision,
+            expires_at = jwt_expires_at,
+            "minted a JWT into Secret {secret}"
+        );
+    }
+    report.publish(token.object_ref(&()), notes).await;
+}
 
 /// The Events of one reconcile: the value issued and why, a change of the Ready reason, a new
 /// warning of the JWT kept in the Secret, and each rollout target restarted or missing.

@@ -1,17 +1,19 @@
 //! The AccessToken controller: issues, rotates, expires and revokes tokens in Secrets.
 //!
-//! Pipeline per reconcile, once down: [`dereference`] → [`validate`] → [`dereference::refresh`]
-//! (the Secret from the API when a write may be decided) → (claim the account, [`claims`]) →
-//! [`build`] (the value, then the JWT kept beside it: [`secret_jwt`]) → [`apply`] → [`status`] →
-//! [`events`] (planned here, published by [`crate::controller::report`]).
+//! Pipeline per reconcile, in order, each step once: [`dereference`] → [`validate`] →
+//! [`refresh`] (the Secret from the API when a write may be decided) → [`claims`] (claim the
+//! account) → [`build`] (the value, then the JWT kept beside it: [`secret_jwt`]) → [`apply`] →
+//! [`status`] → [`handover`] (give back a claim no longer held) → [`events`]. An invalid spec
+//! goes from `validate` straight to `status`. This file only sequences the steps.
 //! The Secret is always written before status and carries the value's revision and digest in
 //! its annotations ([`record`]), so a crash between the two writes is repaired by adopting the
-//! Secret's value, never by generating another one for the same revision.
+//! Secret's value ([`value`]), never by generating another one for the same revision.
 //!
-//! Beside the pipeline: [`by_account`] maps each account to its cached tokens, fed by the token
-//! watch and shared with the ServiceAccount controller, so neither the one-active-token claim
-//! nor an account's status scans the whole cache; [`unseen`] holds back a reconcile until the
-//! cache shows this controller's own last status write, so a status is not written twice.
+//! Beside the pipeline: [`readers`] holds what the two reading steps read from and hand on;
+//! [`by_account`] maps each account to its cached tokens, fed by the token watch and shared
+//! with the ServiceAccount controller, so neither the one-active-token claim nor an account's
+//! status scans the whole cache; [`unseen`] holds back a reconcile until the cache shows this
+//! controller's own last status write, so a status is not written twice.
 
 pub mod apply;
 pub mod build;
@@ -19,26 +21,29 @@ pub mod by_account;
 pub mod claims;
 pub mod dereference;
 pub mod events;
+pub mod handover;
+pub mod readers;
 pub mod record;
+pub mod refresh;
 pub mod secret_jwt;
 pub mod status;
 pub mod unseen;
 pub mod validate;
+pub mod value;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
+use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Resource, ResourceExt};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
-use self::build::{Claim, Plan};
-use self::claims::{Candidate, Claims};
-use self::dereference::Readers;
+use self::claims::Claims;
+use self::readers::Readers;
 use self::validate::Account;
 use super::ControllerConfig;
 use super::cache::CachedSecret;
@@ -46,8 +51,8 @@ use super::scaffold::{self, ReconcileError, Scaffold};
 use super::service_account::emails::EmailClaims;
 use super::stopping::Listed;
 use super::tenancy::Tenancy;
-use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
-use crate::jwt::{self, Grant, Issuer};
+use crate::crd::{AccessToken, ServiceAccount};
+use crate::jwt::Issuer;
 use crate::token::{RecordKey, Token};
 
 /// The name of this controller in metrics and logs.
@@ -137,27 +142,8 @@ pub fn error_policy(
 }
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
-    // The token's ServiceAccount is read from the account cache: before its first list every
-    // account would look missing, and the token's status would say so. Stopped before that list,
-    // nothing is decided: the next start (or leader) reconciles the token.
-    if !ctx.accounts_listed.wait_unless_stopped(&ctx.stop).await {
-        return Ok(Action::await_change());
-    }
-    if let Some(tenancy) = &ctx.tenancy
-        && !tenancy.wait_listed(&ctx.stop).await
-    {
-        return Ok(Action::await_change());
-    }
-    let namespace = token.namespace().unwrap_or_default();
-    let name = token.name_any();
-    if ctx.unseen.behind(
-        &namespace,
-        &name,
-        token.metadata.resource_version.as_deref(),
-    ) {
-        // Our last status write is on its way to the cache, and its watch event reconciles
-        // this token again: deciding now, on a status we know to be old, would write it twice.
-        return Ok(Action::requeue(unseen::PATIENCE));
+    if let Some(later) = hold_back(token, ctx).await {
+        return Ok(later);
     }
     let readers = Readers {
         client: &ctx.client,
@@ -165,176 +151,71 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         accounts: &ctx.accounts,
         record_key: ctx.record_key.as_ref(),
     };
-    let mut cached = dereference::observe(&readers, token).await?;
-    let spec = match validate::spec(token) {
-        Ok(spec) => spec,
-        Err(error) => {
-            let desired = status::invalid_spec(token, error.to_string());
-            if let Some(written) = status::patch(&ctx.client, token, &desired).await? {
-                ctx.unseen.wrote(&namespace, &name, written);
-            }
-            return Err(error.into());
-        }
+    let judges = validate::Judges {
+        accounts: &ctx.accounts,
+        emails: &ctx.emails,
+        tenancy: ctx.tenancy.as_ref(),
     };
-    cached.observed.denied = denied(ctx, &namespace, &spec);
-    let found = dereference::refresh(&readers, token, &spec, cached).await?;
-    let me = token_key(token);
-    let plan = decide(ctx, token, &spec, &found);
-    if let Some(desired) = &plan.secret {
-        apply::secret(
-            &ctx.client,
-            apply::render(desired, token, ctx.record_key.as_ref()),
-            found.secret.as_ref(),
-        )
-        .await?;
-    }
-    if let Some(old) = &plan.stale_secret {
-        apply::remove_stale(&ctx.client, token, old).await?;
-    }
-    let rollouts = match plan.rollout {
-        Some(revision) if !spec.rollout_targets.is_empty() => {
-            apply::rollout(&ctx.client, &namespace, &spec.rollout_targets, revision).await?
+    let cached = dereference::observe(&readers, token).await?;
+    let written = match validate::check(token, &judges, cached) {
+        Ok((spec, cached)) => {
+            let found = refresh::refresh(&readers, token, &spec, cached).await?;
+            let claim = claims::claim(ctx, token, &spec, &found.observed);
+            let value = build::plan(
+                &spec,
+                &found.observed,
+                &claim,
+                ctx.config.resync_period,
+                Token::generate,
+            );
+            let plan = secret_jwt::beside(value, token, &spec, &found, ctx.issuer.as_ref());
+            let rollouts = apply::carry_out(
+                &ctx.client,
+                token,
+                &spec,
+                &plan,
+                &found,
+                ctx.record_key.as_ref(),
+            )
+            .await?;
+            Ok((spec, plan, rollouts))
         }
-        _ => vec![],
+        Err(invalid) => Err(invalid),
     };
-    if let Some(written) = status::patch(&ctx.client, token, &plan.status).await? {
-        ctx.unseen.wrote(&namespace, &name, written);
-    }
-
-    if !plan.holds_claim && ctx.claims.release(&spec.account, &me) {
-        wake_waiting(ctx, &spec.account, &me);
-    }
-    if let Some(holder) = ctx.claims.holder(&spec.account).filter(|h| *h != me)
-        && let Some((holder_namespace, holder_name)) = holder.split_once('/')
-    {
-        // The holder may be a waiting token chosen to go next: make sure it runs.
-        let holder_ref = ObjectRef::new(holder_name).within(holder_namespace);
-        let active = ctx
-            .tokens
-            .get(&holder_ref)
-            .is_some_and(|h| phase_of(&h) == Some(AccessTokenPhase::Active));
-        if !active {
-            let _ = ctx.wake.send(holder_ref);
-        }
-    }
-    let secret = plan
-        .status
-        .secret_name
-        .clone()
-        .unwrap_or_else(|| token.secret_name());
-    let notes = events::plan(&secret, token.status.as_ref(), &plan, &rollouts);
-    let report = &ctx.scaffold.report;
-    let jwt_expires_at = plan.jwt.jwt.as_ref().map(|j| j.expires_at);
-    report.access_token_metrics(token, &plan.status, jwt_expires_at, plan.jwt.minted);
-    if plan.jwt.minted {
-        // Routine (every refresh), so a log line rather than an Event.
-        info!(
-            revision = plan.status.revision,
-            expires_at = jwt_expires_at,
-            "minted a JWT into Secret {secret}"
-        );
-    }
-    report.publish(token.object_ref(&()), notes).await;
+    let desired = match &written {
+        Ok((_, plan, _)) => Cow::Borrowed(&plan.status),
+        Err(invalid) => Cow::Owned(status::invalid_spec(token, invalid.to_string())),
+    };
+    status::write(&ctx.client, &ctx.unseen, token, &desired).await?;
+    let (spec, plan, rollouts) = written?;
+    handover::hand_over(ctx, token, &spec.account, plan.holds_claim);
+    events::publish(&ctx.scaffold.report, token, &plan, &rollouts).await;
     Ok(Action::requeue(plan.requeue_after))
 }
 
-/// Why the token may hold no value whatever its own state: its ServiceAccount's email belongs
-/// to an older ServiceAccount, or no TokenPolicy allows the token.
-fn denied(
-    ctx: &Context,
-    namespace: &str,
-    spec: &validate::ValidSpec,
-) -> Option<(build::Reason, String)> {
-    if let validate::Account::ServiceAccount { namespace, name } = &spec.account
-        && let Some(found) = ctx.accounts.get(&ObjectRef::new(name).within(namespace))
-        && let Ok(sa) = &found.0
-        && !ctx.emails.owns(sa)
-    {
-        return Some((
-            build::Reason::EmailInUse,
-            format!(
-                "the email {} of ServiceAccount {name} belongs to an older ServiceAccount; \
-                 give this one another email",
-                sa.spec.email
-            ),
-        ));
+/// Holds the reconcile back until it can decide: the caches it reads have their first list, and
+/// show this controller's own last status write.
+async fn hold_back(token: &AccessToken, ctx: &Context) -> Option<Action> {
+    // The token's ServiceAccount is read from the account cache: before its first list every
+    // account would look missing, and the token's status would say so. Stopped before that list,
+    // nothing is decided: the next start (or leader) reconciles the token.
+    if !ctx.accounts_listed.wait_unless_stopped(&ctx.stop).await {
+        return Some(Action::await_change());
     }
-    let tenancy = ctx.tenancy.as_ref()?;
-    let denial = tenancy.token(namespace, spec, &ctx.accounts).err()?;
-    Some((build::Reason::NotAllowedByPolicy, denial.0))
-}
-
-/// Claims the account if the token competes for it, then builds the plan: the value, then the
-/// JWT kept beside it.
-fn decide(
-    ctx: &Context,
-    token: &AccessToken,
-    spec: &validate::ValidSpec,
-    found: &dereference::Found,
-) -> Plan {
-    let plan = decide_value(ctx, token, spec, found);
-    let grant = grant_of(token, &plan, found.account.as_ref());
-    let jwt = secret_jwt::plan(
-        spec.jwt.as_ref(),
-        grant.as_ref(),
-        found.held_jwt(),
-        found.observed.now.as_second(),
-        ctx.issuer.as_ref(),
-    );
-    build::with_jwt(plan, jwt, &found.observed)
-}
-
-/// The right of the planned value to mint JWTs: only while it is active and ready.
-fn grant_of(token: &AccessToken, plan: &Plan, account: Option<&jwt::Account>) -> Option<Grant> {
-    if plan.status.phase != Some(AccessTokenPhase::Active)
-        || plan.reason() != Some(build::Reason::Active)
+    if let Some(tenancy) = &ctx.tenancy
+        && !tenancy.wait_listed(&ctx.stop).await
     {
-        return None;
+        return Some(Action::await_change());
     }
-    Some(Grant {
-        account: account?.clone(),
-        source: jwt::Source {
-            namespace: token.namespace().unwrap_or_default(),
-            name: token.name_any(),
-            uid: token.metadata.uid.clone()?,
-            revision: plan.status.revision?,
-        },
-        expires_at: plan.status.expires_at.as_ref().map(|t| t.0.as_second()),
-    })
-}
-
-/// Claims the account if the token competes for it, then builds the plan of the value.
-fn decide_value(
-    ctx: &Context,
-    token: &AccessToken,
-    spec: &validate::ValidSpec,
-    found: &dereference::Found,
-) -> Plan {
-    let me = token_key(token);
-    let claim = if build::needs_claim(spec, &found.observed) {
-        let candidates = candidates(ctx, &spec.account);
-        match ctx.claims.acquire(&spec.account, &me, &candidates) {
-            Claim::HeldBy(holder) => {
-                // Name the holder as the user sees it, without the namespace when it is ours; a
-                // holder in another namespace (a user's PAT) is not named at all.
-                let namespace = format!("{}/", token.namespace().unwrap_or_default());
-                Claim::HeldBy(match holder.strip_prefix(&namespace) {
-                    Some(local) => format!("AccessToken {local}"),
-                    None => "an AccessToken in another namespace".to_owned(),
-                })
-            }
-            held => held,
-        }
-    } else {
-        Claim::Held
-    };
-    build::plan(
-        spec,
-        &found.observed,
-        &claim,
-        ctx.config.resync_period,
-        Token::generate,
-    )
+    // Our last status write is on its way to the cache, and its watch event reconciles this
+    // token again: deciding now, on a status we know to be old, would write it twice.
+    ctx.unseen
+        .behind(
+            &token.namespace().unwrap_or_default(),
+            &token.name_any(),
+            token.metadata.resource_version.as_deref(),
+        )
+        .then(|| Action::requeue(unseen::PATIENCE))
 }
 
 /// The account a cached AccessToken belongs to (without full validation).
@@ -346,75 +227,6 @@ pub fn account_of(token: &AccessToken) -> Option<Account> {
         }),
         (None, Some(email)) => Some(Account::User { email }),
         _ => None,
-    }
-}
-
-/// `namespace/name`: how the claim table names a token (PATs of one user span namespaces).
-fn token_key(token: &AccessToken) -> String {
-    format!(
-        "{}/{}",
-        token.namespace().unwrap_or_default(),
-        token.name_any()
-    )
-}
-
-fn phase_of(object: &DeserializeGuard<AccessToken>) -> Option<AccessTokenPhase> {
-    object.0.as_ref().ok()?.status.as_ref()?.phase
-}
-
-/// Every cached AccessToken of `account`.
-fn account_tokens(ctx: &Context, account: &Account) -> Vec<Arc<DeserializeGuard<AccessToken>>> {
-    ctx.by_account
-        .tokens(account)
-        .into_iter()
-        .filter_map(|(namespace, name)| ctx.tokens.get(&ObjectRef::new(&name).within(&namespace)))
-        // The cache is the truth: the map may lag behind it by one event.
-        .filter(|object| {
-            object
-                .0
-                .as_ref()
-                .is_ok_and(|t| account_of(t).as_ref() == Some(account))
-        })
-        .collect()
-}
-
-/// Every cached AccessToken of `account`, as the claim table weighs them.
-fn candidates(ctx: &Context, account: &Account) -> Vec<Candidate> {
-    account_tokens(ctx, account)
-        .iter()
-        .filter_map(|object| object.0.as_ref().ok())
-        .map(|t| {
-            let status = t.status.clone().unwrap_or_default();
-            // A token that cannot hold a value (its Secret is someone else's, or no policy
-            // allows it) does not keep the others of its account waiting.
-            let blocked = matches!(
-                build::reason_of(&status),
-                Some(
-                    build::Reason::SecretConflict
-                        | build::Reason::NotAllowedByPolicy
-                        | build::Reason::EmailInUse
-                )
-            );
-            Candidate {
-                name: token_key(t),
-                created: t.metadata.creation_timestamp.as_ref().map(|c| c.0),
-                active: status.phase == Some(AccessTokenPhase::Active),
-                eligible: !t.spec.is_revoked()
-                    && status.phase != Some(AccessTokenPhase::Expired)
-                    && !blocked
-                    && t.metadata.deletion_timestamp.is_none(),
-            }
-        })
-        .collect()
-}
-
-/// Asks every other not-Active token of `account` to reconcile: one of them goes next.
-fn wake_waiting(ctx: &Context, account: &Account, except: &str) {
-    for object in account_tokens(ctx, account) {
-        let Ok(token) = &object.0 else { continue };
-        if token_key(token) != except && phase_of(&object) != Some(AccessTokenPhase::Active) {
-            let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
-        }
     }
 }
 
@@ -444,13 +256,13 @@ pub fn deleted(ctx: &Context, token: &AccessToken) {
     ctx.scaffold
         .report
         .access_token_deleted(&namespace, &token.name_any());
-    let me = token_key(token);
+    let me = claims::key(token);
     ctx.by_account.delete(token);
     ctx.unseen.forget(&namespace, &token.name_any());
     if let Some(account) = account_of(token)
         && ctx.claims.release(&account, &me)
     {
-        wake_waiting(ctx, &account, &me);
+        handover::wake_waiting(ctx, &account, &me);
     }
 }
 
@@ -542,7 +354,7 @@ pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
         namespace: namespace.into(),
         name: name.into(),
     };
-    for object in account_tokens(ctx, &account) {
+    for object in ctx.by_account.cached(&ctx.tokens, &account) {
         let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
     }
 }

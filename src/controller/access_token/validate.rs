@@ -1,4 +1,6 @@
-//! Step 2, validate: turn an AccessToken's spec into a checked, defaulted [`ValidSpec`].
+//! Step 2, validate: turn an AccessToken's spec into a checked, defaulted [`ValidSpec`], and
+//! judge it against what is beside it ([`check`]): whether its ServiceAccount owns its email,
+//! and whether a TokenPolicy allows it.
 //!
 //! The CRD schema already rejects most of this at admission; checking again here protects
 //! against objects stored before a rule existed and clusters that skip CEL.
@@ -7,9 +9,18 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{ObjectRef, Store};
 use thiserror::Error;
 
-use crate::crd::{AccessToken, GoDuration, JwtSpec, ParseDurationError, RolloutTarget};
+use super::build::Reason;
+use super::readers::Found;
+use crate::controller::service_account::emails::EmailClaims;
+use crate::controller::tenancy::Tenancy;
+use crate::crd::{
+    AccessToken, GoDuration, JwtSpec, ParseDurationError, RolloutTarget, ServiceAccount,
+};
 
 /// Whose token it is. Service accounts are namespaced; users are global.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,6 +114,51 @@ impl Error {
 }
 
 const RESERVED_PREFIX: &str = "iam.witboost.com/";
+
+/// What a token is judged against beside its own spec.
+pub struct Judges<'a> {
+    pub accounts: &'a Store<DeserializeGuard<ServiceAccount>>,
+    /// Which ServiceAccount owns each email.
+    pub emails: &'a EmailClaims,
+    /// The TokenPolicies; `None` when none is required.
+    pub tenancy: Option<&'a Tenancy>,
+}
+
+/// Checks `token`'s spec, and records in `found` why the token may hold no value whatever its
+/// own state ([`denied`]).
+pub fn check(
+    token: &AccessToken,
+    judges: &Judges<'_>,
+    mut found: Found,
+) -> Result<(ValidSpec, Found), Error> {
+    let spec = spec(token)?;
+    found.observed.denied = denied(judges, &token.namespace().unwrap_or_default(), &spec);
+    Ok((spec, found))
+}
+
+/// Why the token may hold no value whatever its own state: its ServiceAccount's email belongs
+/// to an older ServiceAccount, or no TokenPolicy allows the token.
+pub fn denied(judges: &Judges<'_>, namespace: &str, spec: &ValidSpec) -> Option<(Reason, String)> {
+    if let Account::ServiceAccount { namespace, name } = &spec.account
+        && let Some(found) = judges.accounts.get(&ObjectRef::new(name).within(namespace))
+        && let Ok(sa) = &found.0
+        && !judges.emails.owns(sa)
+    {
+        return Some((
+            Reason::EmailInUse,
+            format!(
+                "the email {} of ServiceAccount {name} belongs to an older ServiceAccount; \
+                 give this one another email",
+                sa.spec.email
+            ),
+        ));
+    }
+    let denial = judges
+        .tenancy?
+        .token(namespace, spec, judges.accounts)
+        .err()?;
+    Some((Reason::NotAllowedByPolicy, denial.0))
+}
 
 /// Checks `token`'s spec and resolves its defaults.
 pub fn spec(token: &AccessToken) -> Result<ValidSpec, Error> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::validate::{Field, TrustPlan, ValidSpec};
+use super::validate::{Field, Target, TrustPlan, ValidSpec};
 use crate::controller::condition::{self, Desired};
 use crate::crd::{BasicAuth, BasicAuthStatus, TargetStatus, Workload};
 use crate::witboost_config::{EditError, app_config, external_access, hocon};
@@ -216,114 +216,30 @@ pub fn checksum(text: &str) -> String {
 
 /// Computes the writes, the workload stamps and the status.
 pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
-    let before = &obs.status;
-    let same_spec = before.observed_generation == obs.generation;
     let mut writes = vec![];
     let mut targets = vec![];
     let mut statuses: Vec<(Field, TargetStatus)> = vec![];
     // Workload → the checksums of the files it reads.
     let mut wanted: BTreeMap<(String, String), (Workload, Vec<String>)> = BTreeMap::new();
     for (target, found) in spec.targets.iter().zip(&obs.found) {
-        let previous = previous_of(before, target.field);
-        let location = format!("{}/{}", target.config_map.name, target.config_map.key);
-        let (reason, message, rendered) = match found {
-            Found::ConfigMapMissing => (
-                Reason::ConfigMapNotFound,
-                format!(
-                    "ConfigMap {} does not exist; the flag is set as soon as it does",
-                    target.config_map.name
-                ),
-                None,
-            ),
-            Found::KeyMissing => (
-                Reason::KeyNotFound,
-                format!(
-                    "ConfigMap {} has no key {}; the flag is set as soon as it does",
-                    target.config_map.name, target.config_map.key
-                ),
-                None,
-            ),
-            Found::ClaimedBy(holder) => (
-                Reason::TargetConflict,
-                format!("{location} is already managed by BasicAuth {holder}; it is left to it"),
-                None,
-            ),
-            Found::File(_) if target.field == Field::Ui && !obs.overridden.is_empty() => (
-                Reason::ControlledByEnvironment,
-                format!(
-                    "{location}: Backstage reads {} over the file; nothing was written",
-                    obs.overridden.join(", ")
-                ),
-                None,
-            ),
-            Found::File(file) => match edit(target.field, &file.text, spec) {
-                Err(error) => {
-                    let reason = if error.category() == "ControlledByEnvironment" {
-                        Reason::ControlledByEnvironment
-                    } else {
-                        Reason::InvalidConfig
-                    };
-                    (reason, format!("{location}: {error}"), None)
-                }
-                Ok(edited) => {
-                    if edited.changed {
-                        let reverted = (same_spec
-                            && previous.is_some_and(|p| p.reason == Reason::Applied.as_str()))
-                        .then(|| file.last_writer.clone());
-                        writes.push(Write {
-                            field: target.field,
-                            config_map: target.config_map.name.clone(),
-                            key: target.config_map.key.clone(),
-                            text: edited.text.clone(),
-                            holds: holds(target.field, spec),
-                            resource_version: file.resource_version.clone(),
-                            reverted,
-                        });
-                    }
-                    (
-                        Reason::Applied,
-                        format!("{location} has {}", holds(target.field, spec)),
-                        Some(checksum(&edited.text)),
-                    )
-                }
-            },
-        };
-        let (checksum, rendered_at) = match &rendered {
-            Some(sum) => {
-                let kept_time = previous
-                    .filter(|p| p.checksum.as_ref() == Some(sum))
-                    .and_then(|p| p.rendered_at.clone());
-                for workload in target.workloads.iter() {
-                    wanted
-                        .entry((format!("{:?}", workload.kind), workload.name.clone()))
-                        .or_insert_with(|| (workload.clone(), vec![]))
-                        .1
-                        .push(sum.clone());
-                }
-                (
-                    Some(sum.clone()),
-                    Some(kept_time.unwrap_or(Time(condition::seconds(obs.now)))),
-                )
+        let previous = previous_of(&obs.status, target.field);
+        let outcome = target_outcome(spec, obs, target, found, previous);
+        if let Some(sum) = &outcome.rendered {
+            for workload in &target.workloads {
+                wanted
+                    .entry((format!("{:?}", workload.kind), workload.name.clone()))
+                    .or_insert_with(|| (workload.clone(), vec![]))
+                    .1
+                    .push(sum.clone());
             }
-            // Not rendered now: what was rendered last stays on record.
-            None => (
-                previous.and_then(|p| p.checksum.clone()),
-                previous.and_then(|p| p.rendered_at.clone()),
-            ),
-        };
-        statuses.push((
-            target.field,
-            TargetStatus {
-                config_map: location,
-                reason: reason.as_str().into(),
-                checksum,
-                rendered_at,
-            },
-        ));
+        }
+        let status = target_status(obs, target, previous, &outcome);
+        statuses.push((target.field, status));
+        writes.extend(outcome.write);
         targets.push(TargetPlan {
             field: target.field,
-            reason,
-            message,
+            reason: outcome.reason,
+            message: outcome.message,
         });
     }
     // Every reconcile checks that each named workload carries the checksum of what it reads
@@ -336,6 +252,160 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
             checksum: combined(&sums),
         })
         .collect();
+    Plan {
+        writes,
+        stamps,
+        status: status(spec, obs, &targets, statuses),
+        targets,
+    }
+}
+
+/// What one target comes to.
+#[derive(Debug)]
+struct Outcome {
+    reason: Reason,
+    message: String,
+    /// The file as it must be written, if it changes.
+    write: Option<Write>,
+    /// The checksum of the file as the flag wants it; `None` when nothing is rendered now.
+    rendered: Option<String>,
+}
+
+impl Outcome {
+    fn not_rendered(reason: Reason, message: String) -> Self {
+        Outcome {
+            reason,
+            message,
+            write: None,
+            rendered: None,
+        }
+    }
+}
+
+/// `configMap/key` of a target.
+fn location(target: &Target) -> String {
+    format!("{}/{}", target.config_map.name, target.config_map.key)
+}
+
+/// What `target` comes to, as `found`; `previous` is its status as it was.
+fn target_outcome(
+    spec: &ValidSpec,
+    obs: &Observed,
+    target: &Target,
+    found: &Found,
+    previous: Option<&TargetStatus>,
+) -> Outcome {
+    let location = location(target);
+    let name = &target.config_map.name;
+    match found {
+        Found::ConfigMapMissing => Outcome::not_rendered(
+            Reason::ConfigMapNotFound,
+            format!("ConfigMap {name} does not exist; the flag is set as soon as it does"),
+        ),
+        Found::KeyMissing => Outcome::not_rendered(
+            Reason::KeyNotFound,
+            format!(
+                "ConfigMap {name} has no key {}; the flag is set as soon as it does",
+                target.config_map.key
+            ),
+        ),
+        Found::ClaimedBy(holder) => Outcome::not_rendered(
+            Reason::TargetConflict,
+            format!("{location} is already managed by BasicAuth {holder}; it is left to it"),
+        ),
+        Found::File(_) if target.field == Field::Ui && !obs.overridden.is_empty() => {
+            Outcome::not_rendered(
+                Reason::ControlledByEnvironment,
+                format!(
+                    "{location}: Backstage reads {} over the file; nothing was written",
+                    obs.overridden.join(", ")
+                ),
+            )
+        }
+        Found::File(file) => {
+            // A file this spec had applied that must be written again was reverted by someone.
+            let applied_before = obs.status.observed_generation == obs.generation
+                && previous.is_some_and(|p| p.reason == Reason::Applied.as_str());
+            edited(spec, target, file, &location, applied_before)
+        }
+    }
+}
+
+/// What `target` comes to when its file was found as `file`.
+fn edited(
+    spec: &ValidSpec,
+    target: &Target,
+    file: &File,
+    location: &str,
+    applied_before: bool,
+) -> Outcome {
+    let edited = match edit(target.field, &file.text, spec) {
+        Ok(edited) => edited,
+        Err(error) => {
+            let reason = if error.category() == "ControlledByEnvironment" {
+                Reason::ControlledByEnvironment
+            } else {
+                Reason::InvalidConfig
+            };
+            return Outcome::not_rendered(reason, format!("{location}: {error}"));
+        }
+    };
+    let write = edited.changed.then(|| Write {
+        field: target.field,
+        config_map: target.config_map.name.clone(),
+        key: target.config_map.key.clone(),
+        text: edited.text.clone(),
+        holds: holds(target.field, spec),
+        resource_version: file.resource_version.clone(),
+        reverted: applied_before.then(|| file.last_writer.clone()),
+    });
+    Outcome {
+        reason: Reason::Applied,
+        message: format!("{location} has {}", holds(target.field, spec)),
+        write,
+        rendered: Some(checksum(&edited.text)),
+    }
+}
+
+/// The status of `target` after `outcome`: what was rendered, since when; when nothing is
+/// rendered now, what was rendered last stays on record.
+fn target_status(
+    obs: &Observed,
+    target: &Target,
+    previous: Option<&TargetStatus>,
+    outcome: &Outcome,
+) -> TargetStatus {
+    let (checksum, rendered_at) = match &outcome.rendered {
+        Some(sum) => {
+            let kept_time = previous
+                .filter(|p| p.checksum.as_ref() == Some(sum))
+                .and_then(|p| p.rendered_at.clone());
+            (
+                Some(sum.clone()),
+                Some(kept_time.unwrap_or(Time(condition::seconds(obs.now)))),
+            )
+        }
+        None => (
+            previous.and_then(|p| p.checksum.clone()),
+            previous.and_then(|p| p.rendered_at.clone()),
+        ),
+    };
+    TargetStatus {
+        config_map: location(target),
+        reason: outcome.reason.as_str().into(),
+        checksum,
+        rendered_at,
+    }
+}
+
+/// The BasicAuth's status: ready when every target is applied, else the first failure's
+/// reason with every failure's message.
+fn status(
+    spec: &ValidSpec,
+    obs: &Observed,
+    targets: &[TargetPlan],
+    statuses: Vec<(Field, TargetStatus)>,
+) -> BasicAuthStatus {
     let failing: Vec<&TargetPlan> = targets
         .iter()
         .filter(|t| t.reason != Reason::Applied)
@@ -366,7 +436,7 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
     };
     let mut status = BasicAuthStatus {
         conditions: Some(vec![ready.build(
-            before.conditions.as_deref(),
+            obs.status.conditions.as_deref(),
             obs.generation,
             obs.now,
         )]),
@@ -380,12 +450,7 @@ pub fn plan(spec: &ValidSpec, obs: &Observed) -> Plan {
             Field::GovernancePlatform => status.governance_platform = Some(target_status),
         }
     }
-    Plan {
-        writes,
-        stamps,
-        targets,
-        status,
-    }
+    status
 }
 
 fn previous_of(status: &BasicAuthStatus, field: Field) -> Option<&TargetStatus> {
@@ -569,5 +634,57 @@ mod tests {
                 ("False", reason.as_str())
             );
         }
+    }
+
+    #[test]
+    fn a_target_not_rendered_now_keeps_what_was_rendered_last_on_record() {
+        let first = plan(
+            &spec(true),
+            &observed(file(UI, None), Default::default(), 10),
+        );
+        let target = &spec(true).targets[0];
+        let previous = first.status.ui.as_ref();
+        let missing = Outcome::not_rendered(Reason::ConfigMapNotFound, "gone".into());
+        let kept = target_status(
+            &observed(Found::ConfigMapMissing, first.status.clone(), 20),
+            target,
+            previous,
+            &missing,
+        );
+        assert_eq!(kept.reason, "ConfigMapNotFound");
+        assert_eq!(kept.checksum, previous.unwrap().checksum);
+        assert_eq!(kept.rendered_at, previous.unwrap().rendered_at);
+    }
+
+    #[test]
+    fn a_file_is_a_revert_only_when_this_spec_had_applied_it() {
+        let target = &spec(true).targets[0];
+        let Found::File(helm) = file(UI, Some("helm")) else {
+            unreachable!()
+        };
+        let applied = edited(&spec(true), target, &helm, "ui/app-config.yaml", true);
+        assert_eq!(applied.write.unwrap().reverted, Some(Some("helm".into())));
+        let first = edited(&spec(true), target, &helm, "ui/app-config.yaml", false);
+        assert_eq!(first.reason, Reason::Applied);
+        assert_eq!(first.write.unwrap().reverted, None);
+    }
+
+    #[test]
+    fn the_status_reports_the_first_failure_and_every_failing_message() {
+        let failing = |field, reason, message: &str| TargetPlan {
+            field,
+            reason,
+            message: message.into(),
+        };
+        let targets = [
+            failing(Field::Ui, Reason::KeyNotFound, "no key"),
+            failing(Field::GovernancePlatform, Reason::InvalidConfig, "bad file"),
+        ];
+        let obs = observed(Found::KeyMissing, Default::default(), 1);
+        let status = status(&spec(true), &obs, &targets, vec![]);
+        let ready = &status.conditions.unwrap()[0];
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, "KeyNotFound");
+        assert_eq!(ready.message, "no key; bad file");
     }
 }

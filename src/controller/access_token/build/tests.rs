@@ -3,6 +3,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
+use crate::controller::access_token::claims::needs_claim;
+use crate::controller::access_token::refresh::settled;
+use crate::controller::access_token::secret_jwt::{self, Reason as JwtReason, with_jwt};
 use crate::controller::access_token::validate::Account;
 
 fn t(s: &str) -> Timestamp {
@@ -594,4 +597,75 @@ fn a_token_no_policy_allows_loses_its_value_and_a_later_allowance_issues_a_new_o
     assert_ne!(fresh_value, &issued, "a denied value never comes back");
     assert_eq!(allowed.status.revision, Some(2));
     assert_eq!(allowed.reason(), Some(Reason::Active));
+}
+
+#[test]
+fn the_first_rule_that_keeps_a_token_from_a_value_is_the_one_it_reports() {
+    let held_by = Claim::HeldBy("AccessToken old".into());
+    let reason = |spec: &ValidSpec, obs: &Observed, claim: &Claim| {
+        blocked(spec, obs, claim).map(|why| (why.phase, why.reason))
+    };
+    let mut obs = fresh(T0);
+    assert_eq!(reason(&spec(), &obs, &Claim::Held), None);
+    assert_eq!(
+        reason(&spec(), &obs, &held_by),
+        Some((AccessTokenPhase::Pending, Reason::AccountHasActiveToken))
+    );
+    obs.account = AccountState::Disabled;
+    assert_eq!(
+        reason(&spec(), &obs, &held_by),
+        Some((AccessTokenPhase::Pending, Reason::ServiceAccountDisabled))
+    );
+    obs.account = AccountState::Missing;
+    assert_eq!(
+        reason(&spec(), &obs, &held_by),
+        Some((AccessTokenPhase::Pending, Reason::ServiceAccountNotFound))
+    );
+    obs.denied = Some((Reason::NotAllowedByPolicy, "no policy".into()));
+    assert_eq!(
+        reason(&spec(), &obs, &held_by),
+        Some((AccessTokenPhase::Pending, Reason::NotAllowedByPolicy))
+    );
+    let revoked = ValidSpec {
+        revoked: true,
+        ..spec()
+    };
+    let why = blocked(&revoked, &obs, &held_by).expect("revoked");
+    assert_eq!(why.reason, Reason::Revoked);
+    assert_eq!(why.revoked_at, Some(t(T0)));
+    obs.secret = SecretState::Foreign;
+    assert_eq!(
+        reason(&revoked, &obs, &held_by),
+        Some((AccessTokenPhase::Pending, Reason::SecretConflict))
+    );
+}
+
+#[test]
+fn a_new_value_is_issued_only_for_a_reason_and_says_which() {
+    let first = run(&spec(), &fresh(T0));
+    let written = after(&first, "2026-01-01T00:10:00Z");
+    let SecretState::Owned(record) = &written.secret else {
+        panic!("the first plan writes a Secret")
+    };
+    assert_eq!(issue(&spec(), &fresh(T0), None), Some(Issue::Issued));
+    assert_eq!(issue(&spec(), &written, Some(record)), None);
+    let mut deleted = written.clone();
+    deleted.secret = SecretState::Absent;
+    assert_eq!(issue(&spec(), &deleted, None), Some(Issue::SecretDeleted));
+    let expiring = ValidSpec {
+        expiry: ExpiryPolicy::After(Duration::from_secs(3600)),
+        ..spec()
+    };
+    assert_eq!(
+        issue(&expiring, &written, Some(record)),
+        Some(Issue::ExpiryChanged)
+    );
+    let regenerate = ValidSpec {
+        regenerate_request: Some("now".into()),
+        ..spec()
+    };
+    assert_eq!(
+        issue(&regenerate, &written, Some(record)),
+        Some(Issue::Regenerated)
+    );
 }

@@ -299,3 +299,37 @@ fn debug_output_never_shows_the_jwt() {
     assert!(!debug.contains(value.split('.').nth(2).unwrap()));
     assert!(debug.contains("redacted"));
 }
+
+#[test]
+fn only_a_jwt_that_passes_every_check_is_wanted_and_each_refusal_says_why() {
+    let issuer = issuer();
+    let grant = grant();
+    let refused = |want: Option<&JwtSpec>, grant: Option<&Grant>, issuer: Option<&Issuer>| {
+        wanted(want, grant, issuer, 1_000)
+            .err()
+            .map(|plan| plan.state.map(|(reason, _)| reason))
+    };
+    let plain = want(None, None);
+    assert_eq!(refused(None, Some(&grant), Some(&issuer)), Some(None));
+    assert_eq!(
+        refused(Some(&plain), None, Some(&issuer)),
+        Some(Some(Reason::TokenNotActive))
+    );
+    assert_eq!(
+        refused(Some(&plain), Some(&grant), None),
+        Some(Some(Reason::NoIssuer))
+    );
+    assert_eq!(
+        refused(Some(&want(None, Some(0))), Some(&grant), Some(&issuer)),
+        Some(Some(Reason::InvalidDuration))
+    );
+    let ok = wanted(Some(&plain), Some(&grant), Some(&issuer), 1_000).expect("wanted");
+    assert_eq!(ok.scope, None);
+    assert!(ok.lifetime > 0);
+    assert_eq!(
+        refused_lifetime(DurationError::BeyondTokenExpiry)
+            .state
+            .map(|(r, _)| r),
+        Some(Reason::TokenExpiring)
+    );
+}
