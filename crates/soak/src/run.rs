@@ -8,14 +8,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Secret};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use tokio::sync::Mutex;
 
 use crate::bounds::Bounds;
 use crate::faults::{Limits, Schedule};
 use crate::http::Http;
-use crate::observer::{NAMESPACE, access_tokens, digest};
+use crate::observer::{NAMESPACE, access_tokens, digest, service_accounts};
 use crate::procs::{Replica, RunConfig, SandboxProc};
 use crate::report::{Extra, render};
 use crate::scan::find_secret;
@@ -361,9 +362,11 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-/// Waits until every staying token is Active for its generation with its value in its Secret,
-/// and no write has come for [`Bounds::quiet`]; the moment of the last write before that, if it came
-/// within the convergence bound, else a violation.
+/// Waits until a live leader renews the Lease (a killed leader's Lease is not renewed: until
+/// it runs out nobody reconciles, and quiet is not convergence), every staying token is Active
+/// for its generation with its value in its Secret, every ServiceAccount's status names its
+/// Active token (or none), and no write has come for [`Bounds::quiet`]; the moment of the last
+/// write before that, if it came within the convergence bound, else a violation.
 async fn converge(
     client: &kube::Client,
     http: &Http,
@@ -373,7 +376,11 @@ async fn converge(
     world: &World,
 ) -> Option<Instant> {
     let tokens = access_tokens(client);
+    let accounts = service_accounts(client);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let mut first_renewal = None;
+    let mut renewed = false;
     let started = Instant::now();
     let deadline = started + bounds.convergence() + bounds.quiet();
     let mut last = String::new();
@@ -387,9 +394,21 @@ async fn converge(
             }
             writes_seen = Some(total);
         }
-        if let (Ok(list), Ok(secret_list)) = (
+        if let Ok(lease_list) = leases.list(&ListParams::default()).await {
+            let renewal = lease_list
+                .items
+                .iter()
+                .find_map(|l| l.spec.as_ref()?.renew_time.clone());
+            match (&first_renewal, renewal) {
+                (None, Some(seen)) => first_renewal = Some(seen),
+                (Some(first), Some(seen)) if *first != seen => renewed = true,
+                _ => {}
+            }
+        }
+        if let (Ok(list), Ok(secret_list), Ok(account_list)) = (
             tokens.list(&ListParams::default()).await,
             secrets.list(&ListParams::default()).await,
+            accounts.list(&ListParams::default()).await,
         ) {
             let values: HashMap<String, String> = secret_list
                 .items
@@ -420,7 +439,13 @@ async fn converge(
                 })
                 .filter_map(|t| t.metadata.name.clone())
                 .collect();
-            if list.items.len() == staying && unsettled.is_empty() {
+            let stale_accounts = stale_account_statuses(&list.items, &account_list.items);
+            if !renewed {
+                last = "no live leader has renewed the Lease yet".into();
+            } else if list.items.len() == staying
+                && unsettled.is_empty()
+                && stale_accounts.is_empty()
+            {
                 if last_write.elapsed() >= bounds.quiet() {
                     return (last_write.duration_since(started) <= bounds.convergence())
                         .then_some(last_write)
@@ -436,11 +461,15 @@ async fn converge(
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            last = format!(
-                "{} tokens (want {staying}), unsettled: {:?}",
-                list.items.len(),
-                unsettled.iter().take(10).collect::<Vec<_>>()
-            );
+            if renewed {
+                last = format!(
+                    "{} tokens (want {staying}), unsettled: {:?}, ServiceAccount statuses not \
+                     naming their Active token: {:?}",
+                    list.items.len(),
+                    unsettled.iter().take(10).collect::<Vec<_>>(),
+                    stale_accounts.iter().take(10).collect::<Vec<_>>()
+                );
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -449,6 +478,29 @@ async fn converge(
         bounds.convergence().as_secs_f64()
     ));
     None
+}
+
+/// The ServiceAccounts whose `status.activeToken` is not the name of their Active token (or
+/// absent when none is Active).
+fn stale_account_statuses(tokens: &[DynamicObject], accounts: &[DynamicObject]) -> Vec<String> {
+    let mut active: HashMap<&str, &str> = HashMap::new();
+    for token in tokens {
+        let account = token.data["spec"]["serviceAccountName"].as_str();
+        let phase = token.data["status"]["phase"].as_str();
+        if let (Some(account), Some("Active"), Some(name)) =
+            (account, phase, token.metadata.name.as_deref())
+        {
+            active.insert(account, name);
+        }
+    }
+    accounts
+        .iter()
+        .filter_map(|account| {
+            let name = account.metadata.name.as_deref()?;
+            let named = account.data["status"]["activeToken"].as_str();
+            (named != active.get(name).copied()).then(|| name.to_owned())
+        })
+        .collect()
 }
 
 /// RSS samples every 2 s, by process incarnation (`sandbox`, `replica a #1`, ...).
