@@ -127,19 +127,21 @@ fn decode<T: DeserializeOwned>(value: &Value) -> Decoded {
             let path = e.path().to_string();
             let message = e.inner().to_string();
             // serde names a missing field in its message only: "missing field `containers`".
-            Err(match message
-                .strip_prefix("missing field `")
-                .and_then(|m| m.strip_suffix('`'))
-            {
-                Some(field) => TypeError::Missing {
-                    path: if path == "." || path.is_empty() {
-                        field.to_string()
-                    } else {
-                        format!("{path}.{field}")
+            Err(
+                match message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.strip_suffix('`'))
+                {
+                    Some(field) => TypeError::Missing {
+                        path: if path == "." || path.is_empty() {
+                            field.to_string()
+                        } else {
+                            format!("{path}.{field}")
+                        },
                     },
+                    None => TypeError::Decode { path, message },
                 },
-                None => TypeError::Decode { path, message },
-            })
+            )
         }
     }
 }
