@@ -151,9 +151,12 @@ async fn run_sandbox(sandbox: SandboxArgs, operator: RunArgs) -> anyhow::Result<
         Some(Err(e)) => Err(e.context("the operator failed to start against the sandbox")),
         Some(Ok(running)) => {
             let tls = operator.token_service.tls_cert_file.is_some();
-            if let Err(e) =
-                crate::sandbox::expose_token_service(&sb, running.token_service_addr(), tls).await
-            {
+            let exposed = match running.token_service_addr() {
+                Some(addr) => crate::sandbox::expose_token_service(&sb, addr, tls).await,
+                // `--components controllers`: no token service to put behind the Service.
+                None => Ok(()),
+            };
+            if let Err(e) = exposed {
                 let stopped = stop_within(running.shutdown(), "the operator").await;
                 let api = stop_within(sb.shutdown(), "the sandbox API").await;
                 return Err::<(), _>(e).and(stopped).and(api);
