@@ -13,7 +13,6 @@ use harness::*;
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use witboost_token_operator::crd::{AccessToken, AccessTokenPhase, REGENERATE_ANNOTATION};
 use witboost_token_operator::operator::Operator;
 use witboost_token_operator::telemetry;
@@ -44,17 +43,8 @@ fn capture_logs() -> Captured {
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
+    let answer = common::http::get(addr, path).send().await;
+    (answer.status, answer.text())
 }
 
 #[tokio::test]

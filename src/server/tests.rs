@@ -158,49 +158,44 @@ async fn exchange_answers_the_documented_jwt_body() {
 #[tokio::test]
 async fn every_unusable_token_gets_one_identical_401() {
     let f = fixture();
-    let mut answers = Vec::new();
-    // unknown, malformed, wrong type
-    answers.push(
-        f.exchange(json!({ "access_token": Token::generate().expose() }))
-            .await,
-    );
-    answers.push(f.exchange(json!({ "access_token": "wbat-nope" })).await);
-    answers.push(f.exchange(json!({ "access_token": "" })).await);
-    // revoked
     let revoked = Token::generate();
     let mut at = active_token("revoked", &revoked);
     at.spec.revoked = Some(true);
     f.index.apply_token(&at);
-    answers.push(
-        f.exchange(json!({ "access_token": revoked.expose() }))
-            .await,
-    );
-    // expired
     let expired = Token::generate();
     let mut at = active_token("expired", &expired);
     at.spec.expires_at = Some(Time(
         jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1),
     ));
     f.index.apply_token(&at);
-    answers.push(
-        f.exchange(json!({ "access_token": expired.expose() }))
-            .await,
-    );
-    // disabled account
+    let unknown = Token::generate();
+    let presented = [
+        ("unknown", unknown.expose()),
+        ("malformed", "wbat-nope"),
+        ("empty", ""),
+        ("revoked", revoked.expose()),
+        ("expired", expired.expose()),
+    ];
+    let mut answers = Vec::new();
+    for (what, token) in presented {
+        answers.push((what, f.exchange(json!({ "access_token": token })).await));
+    }
     let mut sa = bot();
     sa.spec.disabled = Some(true);
     f.index.apply_account(&sa);
-    answers.push(
+    answers.push((
+        "of a disabled account",
         f.exchange(json!({ "access_token": f.token.expose() }))
             .await,
-    );
+    ));
 
-    for answer in &answers {
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(answer.text, answers[0].text);
-        assert_eq!(answer.headers, answers[0].headers);
+    let reference = &answers[0].1;
+    for (what, answer) in &answers {
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(answer.text, reference.text, "{what}");
+        assert_eq!(answer.headers, reference.headers, "{what}");
     }
-    assert_eq!(answers[0].body["error"], "invalid_token");
+    assert_eq!(reference.body["error"], "invalid_token");
 }
 
 #[tokio::test]
@@ -703,48 +698,25 @@ async fn every_unusable_bearer_gets_the_exchanges_401() {
         .exchange(json!({ "access_token": Token::generate().expose() }))
         .await;
     assert_eq!(reference.status, StatusCode::UNAUTHORIZED);
-    let mut answers = vec![
-        ("no header", f.session_exchange(None, body.clone()).await),
-        (
-            "foreign key",
-            f.session_exchange(Some(&format!("Bearer {foreign}")), body.clone())
-                .await,
-        ),
-        (
-            "tampered signature",
-            f.session_exchange(Some(&format!("Bearer {tampered}")), body.clone())
-                .await,
-        ),
-        (
-            "expired",
-            f.session_exchange(Some(&format!("Bearer {expired}")), body.clone())
-                .await,
-        ),
-        (
-            "other issuer",
-            f.session_exchange(Some(&format!("Bearer {other_issuer}")), body.clone())
-                .await,
-        ),
-        (
-            "other audience",
-            f.session_exchange(Some(&format!("Bearer {other_audience}")), body.clone())
-                .await,
-        ),
-        (
-            "access token instead of a JWT",
-            f.session_exchange(Some(&format!("Bearer {}", f.token.expose())), body.clone())
-                .await,
-        ),
-        (
-            "Basic scheme",
-            f.session_exchange(Some(&basic("witboost", f.token.expose())), body.clone())
-                .await,
-        ),
-        (
-            "garbage",
-            f.session_exchange(Some("Bearer a.b.c"), body.clone()).await,
-        ),
+    let bearer = |jwt: &str| Some(format!("Bearer {jwt}"));
+    let presented = [
+        ("no header", None),
+        ("foreign key", bearer(&foreign)),
+        ("tampered signature", bearer(&tampered)),
+        ("expired", bearer(&expired)),
+        ("other issuer", bearer(&other_issuer)),
+        ("other audience", bearer(&other_audience)),
+        ("access token instead of a JWT", bearer(f.token.expose())),
+        ("Basic scheme", Some(basic("witboost", f.token.expose()))),
+        ("garbage", bearer("a.b.c")),
     ];
+    let mut answers = Vec::new();
+    for (what, authorization) in presented {
+        let answer = f
+            .session_exchange(authorization.as_deref(), body.clone())
+            .await;
+        answers.push((what, answer));
+    }
 
     // A JWT for another audience is refused by introspection and forward auth too.
     assert_eq!(

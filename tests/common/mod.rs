@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: waits with deadlines, from the sandbox's crate.
+//! Helpers shared by the integration tests, from the sandbox's crate: waits with deadlines and
+//! the HTTP test client.
 #![allow(dead_code)]
 
-pub use kube_sandbox::testing::{SLOWDOWN, eventually, within};
+pub use kube_sandbox::testing::{SLOWDOWN, eventually, http, within};

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -16,6 +17,7 @@ use witboost_token_operator::crd::{
     self, AccessToken, AccessTokenPhase, AccessTokenSpec, BasicAuth, JwtSpec, ServiceAccount,
     ServiceAccountSpec,
 };
+use witboost_token_operator::leader::LeaseConfig;
 use witboost_token_operator::operator::{Operator, OperatorConfig};
 use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
 use witboost_token_operator::telemetry;
@@ -30,6 +32,35 @@ pub struct Harness {
     pub client: kube::Client,
     pub operator: Option<Operator>,
     pub config: OperatorConfig,
+}
+
+/// The operator's Lease.
+pub const LEASE: &str = "witboost-token-operator";
+
+/// [`config`] with leader election as `identity`, with timings a few times shorter than the
+/// defaults, so take-overs fit in a test.
+pub fn elected(identity: &str) -> OperatorConfig {
+    let mut lease = LeaseConfig::new(NS, LEASE);
+    lease.identity = identity.into();
+    lease.lease_duration = Duration::from_secs(3);
+    lease.renew_deadline = Duration::from_secs(2);
+    lease.retry_period = Duration::from_millis(200);
+    OperatorConfig {
+        leader_election: Some(lease),
+        ..config()
+    }
+}
+
+/// Who holds the operator's Lease, if anyone.
+pub async fn holder(h: &Harness) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    leases
+        .get_opt(LEASE)
+        .await
+        .expect("the Lease can be read")?
+        .spec?
+        .holder_identity
+        .filter(|holder| !holder.is_empty())
 }
 
 pub fn config() -> OperatorConfig {

@@ -37,19 +37,11 @@ fn run_args(components: &str) -> RunArgs {
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let answer = crate::common::http::request(method, addr, path)
+        .body("application/json", body.to_owned())
+        .send()
+        .await;
+    (answer.status, answer.json())
 }
 
 async fn kids(addr: SocketAddr) -> Vec<String> {

@@ -182,14 +182,10 @@ async fn the_sandbox_runs_the_operator_and_the_token_service_against_itself() {
     assert!(status.success(), "{status:?}");
 }
 
+/// The body of a `200` answer; `None` for any other answer or none.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.ok()?;
-    out.starts_with("HTTP/1.1 200").then_some(out)
+    let answer = crate::common::http::get(addr, path).try_send().await.ok()?;
+    (answer.status == 200).then(|| answer.text())
 }
 
 /// The first line of `child`'s standard output that starts with `sandbox ready at `, read in

@@ -16,20 +16,12 @@ use witboost_token_operator::crd::{AccessToken, AccessTokenPhase};
 
 /// `POST /api/auth/introspect` with `token`, as a resource server would.
 async fn introspect(addr: SocketAddr, token: &str) -> Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let body = json!({ "token": token }).to_string();
-    let request = format!(
-        "POST /api/auth/introspect HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let (_, body) = response.split_once("\r\n\r\n").unwrap();
-    serde_json::from_str(body).unwrap()
+    let answer = crate::common::http::post(addr, "/api/auth/introspect")
+        .json(&json!({ "token": token }))
+        .send()
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    serde_json::from_slice(&answer.body).unwrap()
 }
 
 /// What introspection says of `jwt` once it says `active` (the token service follows the

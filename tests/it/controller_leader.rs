@@ -12,24 +12,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use witboost_token_operator::crd::AccessToken;
-use witboost_token_operator::leader::LeaseConfig;
-use witboost_token_operator::operator::{Operator, OperatorConfig};
+use witboost_token_operator::operator::Operator;
 use witboost_token_operator::telemetry;
-
-const LEASE: &str = "witboost-token-operator";
-
-/// Timings a few times shorter than the defaults, so take-overs fit in a test.
-fn elected(identity: &str) -> OperatorConfig {
-    let mut lease = LeaseConfig::new(NS, LEASE);
-    lease.identity = identity.into();
-    lease.lease_duration = Duration::from_secs(3);
-    lease.renew_deadline = Duration::from_secs(2);
-    lease.retry_period = Duration::from_millis(200);
-    OperatorConfig {
-        leader_election: Some(lease),
-        ..config()
-    }
-}
 
 async fn replica(h: &Harness, identity: &str) -> Operator {
     let operator = Operator::start(h.client.clone(), elected(identity), telemetry::registry())
@@ -41,16 +25,6 @@ async fn replica(h: &Harness, identity: &str) -> Operator {
 
 fn leases(h: &Harness) -> Api<Lease> {
     Api::namespaced(h.client.clone(), NS)
-}
-
-async fn holder(h: &Harness) -> Option<String> {
-    leases(h)
-        .get_opt(LEASE)
-        .await
-        .unwrap()?
-        .spec?
-        .holder_identity
-        .filter(|holder| !holder.is_empty())
 }
 
 async fn wait_holder(h: &Harness, identity: &str) {

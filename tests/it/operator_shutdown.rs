@@ -7,39 +7,12 @@ use crate::harness;
 use std::time::Duration;
 
 use harness::*;
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
 use witboost_token_operator::crd::AccessToken;
-use witboost_token_operator::leader::LeaseConfig;
 use witboost_token_operator::operator::{Operator, OperatorConfig};
 use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
 use witboost_token_operator::telemetry;
 
-const LEASE: &str = "witboost-token-operator";
 const IDENTITY: &str = "replica-a";
-
-fn elected() -> OperatorConfig {
-    let mut lease = LeaseConfig::new(NS, LEASE);
-    lease.identity = IDENTITY.into();
-    lease.lease_duration = Duration::from_secs(3);
-    lease.renew_deadline = Duration::from_secs(2);
-    lease.retry_period = Duration::from_millis(200);
-    OperatorConfig {
-        leader_election: Some(lease),
-        ..config()
-    }
-}
-
-async fn holder(h: &Harness) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
-    leases
-        .get_opt(LEASE)
-        .await
-        .expect("the Lease can be read")?
-        .spec?
-        .holder_identity
-        .filter(|holder| !holder.is_empty())
-}
 
 /// Every list fails from now on, so no controller's cache ever gets its first full list; waits
 /// until each controller has tried to list its kind.
@@ -68,9 +41,9 @@ async fn an_operator_stopped_before_its_first_list_stops_at_once() {
 
 #[tokio::test]
 async fn a_leader_stopped_before_its_first_list_stops_and_gives_its_lease_up() {
-    let h = Harness::without_operator(elected()).await;
+    let h = Harness::without_operator(elected(IDENTITY)).await;
     h.sandbox.faults().fail_next("list", "*", u32::MAX, 500);
-    let operator = Operator::start(h.client.clone(), elected(), telemetry::registry())
+    let operator = Operator::start(h.client.clone(), elected(IDENTITY), telemetry::registry())
         .await
         .expect("operator starts");
     eventually(30, "the replica to lead", || async {
@@ -84,8 +57,8 @@ async fn a_leader_stopped_before_its_first_list_stops_and_gives_its_lease_up() {
 
 #[tokio::test]
 async fn a_leader_stops_within_seconds_when_the_api_no_longer_answers() {
-    let h = Harness::without_operator(elected()).await;
-    let operator = Operator::start(h.client.clone(), elected(), telemetry::registry())
+    let h = Harness::without_operator(elected(IDENTITY)).await;
+    let operator = Operator::start(h.client.clone(), elected(IDENTITY), telemetry::registry())
         .await
         .expect("operator starts");
     eventually(30, "the replica to lead", || async {

@@ -173,6 +173,8 @@ impl TableConvertor {
     }
 
     /// The table kubectl shows for a built-in kind (by API group and kind).
+    // One match on purpose: a table of kinds and their columns, one arm per kind, read as
+    // kube-apiserver's printers list them.
     pub fn for_builtin(group: &str, kind: &str) -> Self {
         let mut columns = vec![name_column()];
         match (group, kind) {

@@ -1,5 +1,7 @@
 //! Waiting in tests: conditions polled with a deadline, never a fixed sleep, and the `Status` of
-//! a call that should have failed.
+//! a call that should have failed; [`http`], the HTTP client the tests share.
+
+pub mod http;
 
 use std::future::Future;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 
 use k8s_openapi::api::admissionregistration::v1::{
     MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
-    ValidatingAdmissionPolicyBinding,
+    ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicySpec,
 };
 use kube::core::cel::{
     AdmissionRequest, CompiledVapExpression, GroupVersionKind, GroupVersionResource, VapError,
@@ -175,8 +175,16 @@ pub fn check_policy(policy: &Value) -> Vec<Cause> {
         // The kind's type check answers a body that does not decode.
         return vec![];
     };
-    let mut causes = vec![];
     let spec = policy.spec.unwrap_or_default();
+    let mut causes = required_parts(&spec);
+    expressions_compile(&spec, &mut causes);
+    reasons_supported(&spec, &mut causes);
+    causes
+}
+
+/// Resource rules, a supported failure policy, and validations or audit annotations.
+fn required_parts(spec: &ValidatingAdmissionPolicySpec) -> Vec<Cause> {
+    let mut causes = vec![];
     let rules = spec
         .match_constraints
         .as_ref()
@@ -200,8 +208,7 @@ pub fn check_policy(policy: &Value) -> Vec<Cause> {
             format!("Unsupported value: {fp:?}: supported values: \"Fail\", \"Ignore\""),
         ));
     }
-    let validations = spec.validations.unwrap_or_default();
-    if validations.is_empty()
+    if spec.validations.as_deref().unwrap_or_default().is_empty()
         && spec
             .audit_annotations
             .as_deref()
@@ -214,17 +221,21 @@ pub fn check_policy(policy: &Value) -> Vec<Cause> {
             "Required value: validations or auditAnnotations must contain at least one item".into(),
         ));
     }
-    let declared = spec.variables.unwrap_or_default();
+    causes
+}
+
+/// Every CEL expression compiles, with the variables declared before it inlined.
+fn expressions_compile(spec: &ValidatingAdmissionPolicySpec, causes: &mut Vec<Cause>) {
     let mut variables = Variables::default();
-    for (i, v) in declared.iter().enumerate() {
+    for (i, v) in spec.variables.iter().flatten().enumerate() {
         let field = format!("spec.variables[{i}].expression");
         match variables.define(&v.name, &v.expression) {
-            Ok(inlined) => compiles(&mut causes, &field, &v.expression, &inlined),
+            Ok(inlined) => compiles(causes, &field, &v.expression, &inlined),
             Err(Undeclared(name)) => causes.push(undeclared(&field, &v.expression, &name)),
         }
     }
     let mut check = |field: String, expression: &str| match variables.inline(expression) {
-        Ok(inlined) => compiles(&mut causes, &field, expression, &inlined),
+        Ok(inlined) => compiles(causes, &field, expression, &inlined),
         Err(Undeclared(name)) => causes.push(undeclared(&field, expression, &name)),
     };
     for (i, c) in spec.match_conditions.iter().flatten().enumerate() {
@@ -233,13 +244,17 @@ pub fn check_policy(policy: &Value) -> Vec<Cause> {
             &c.expression,
         );
     }
-    for (i, v) in validations.iter().enumerate() {
+    for (i, v) in spec.validations.iter().flatten().enumerate() {
         check(format!("spec.validations[{i}].expression"), &v.expression);
         if let Some(me) = &v.message_expression {
             check(format!("spec.validations[{i}].messageExpression"), me);
         }
     }
-    for (i, v) in validations.iter().enumerate() {
+}
+
+/// A validation's `reason` is one of kube-apiserver's.
+fn reasons_supported(spec: &ValidatingAdmissionPolicySpec, causes: &mut Vec<Cause>) {
+    for (i, v) in spec.validations.iter().flatten().enumerate() {
         if let Some(reason) = v.reason.as_deref().filter(|r| !REASONS.contains(r)) {
             causes.push(cause(
                 "FieldValueNotSupported",
@@ -250,7 +265,6 @@ pub fn check_policy(policy: &Value) -> Vec<Cause> {
             ));
         }
     }
-    causes
 }
 
 /// The problems kube-apiserver's validation finds in a ValidatingAdmissionPolicyBinding.

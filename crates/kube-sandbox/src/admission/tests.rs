@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::super::authz::UserInfo;
-use super::policy::{Denial, Operation, Request, admit};
+use super::policy::{Denial, Operation, Request, admit, check_policy};
 
 fn user() -> UserInfo {
     UserInfo {
@@ -188,4 +188,33 @@ fn an_evaluation_error_denies_unless_the_failure_policy_is_ignore() {
     assert_eq!(denial.reason, "Invalid");
     let p = widgets_policy(json!({ "validations": failing, "failurePolicy": "Ignore" }));
     assert!(decide(&p, &b, request(&u, &w, &ns)).is_ok());
+}
+
+#[test]
+fn a_policy_is_checked_for_its_parts_then_its_cel_then_its_reasons_in_that_order() {
+    let policy = serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "p"},
+        "spec": {
+            "failurePolicy": "Sometimes",
+            "validations": [{"expression": "object.data.size() <", "reason": "Nope"}]
+        }
+    });
+    let fields: Vec<String> = check_policy(&policy)
+        .into_iter()
+        .map(|cause| cause.field)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.matchConstraints.resourceRules",
+            "spec.failurePolicy",
+            "spec.validations[0].expression",
+            "spec.validations[0].reason",
+        ]
+    );
+    let empty = serde_json::json!({"spec": {"matchConstraints": {"resourceRules": [{}]}}});
+    let fields: Vec<String> = check_policy(&empty).into_iter().map(|c| c.field).collect();
+    assert_eq!(fields, ["spec.validations"]);
 }

@@ -79,6 +79,8 @@ const TO_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit";
 const TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";
 
 /// The bootstrap ClusterRoles.
+// One function on purpose: it is data, read side by side with kube-apiserver's bootstrap
+// policy, role after role; split up it would no longer compare at a glance.
 pub fn cluster_roles() -> Vec<Value> {
     let discovery_urls = [
         "/api",

@@ -233,46 +233,65 @@ pub fn apply_as(
 
     let Some(live) = live else {
         let mut created = applied.clone();
-        let entry = Entry {
-            manager: manager.name.to_owned(),
-            operation: "Apply".into(),
-            subresource: manager.subresource.map(str::to_owned),
-            api_version,
-            time: Some(now()),
-            fields: applied_set,
-        };
+        let entry = apply_entry(manager, api_version, applied_set);
         store_entries(&mut created, vec![entry]);
         return Ok(created);
     };
-    if live.get("kind") != applied.get("kind") {
-        return Err(ApplyError::Invalid(format!(
-            "kind {} does not match the existing object's kind {}",
-            applied["kind"],
-            live.get("kind").unwrap_or(&Value::Null)
-        )));
-    }
+    same_kind(live, &applied)?;
 
     let mut entries = entries_of(live);
     let previous = entries
         .iter()
         .position(|e| e.is(manager, "Apply"))
         .map(|i| entries.remove(i));
+    settle_conflicts(&mut entries, live, &applied, &applied_set, force)?;
 
+    let mut result = live.clone();
+    merge(&mut result, &applied, None);
+    if let Some(previous) = &previous {
+        drop_unapplied(&mut result, previous, &applied_set, &entries);
+    }
+    entries.push(apply_entry(manager, api_version, applied_set));
+    store_entries(&mut result, entries);
+    Ok(result)
+}
+
+/// `manager`'s Apply entry, owning `fields`, stamped now.
+fn apply_entry(manager: FieldManager<'_>, api_version: String, fields: FieldSet) -> Entry {
+    Entry {
+        manager: manager.name.to_owned(),
+        operation: "Apply".into(),
+        subresource: manager.subresource.map(str::to_owned),
+        api_version,
+        time: Some(now()),
+        fields,
+    }
+}
+
+/// An apply configuration may not change an object's kind.
+fn same_kind(live: &Value, applied: &Value) -> Result<(), ApplyError> {
+    if live.get("kind") == applied.get("kind") {
+        return Ok(());
+    }
+    Err(ApplyError::Invalid(format!(
+        "kind {} does not match the existing object's kind {}",
+        applied["kind"],
+        live.get("kind").unwrap_or(&Value::Null)
+    )))
+}
+
+/// The fields other managers own that the configuration sets to another value: conflicts, or
+/// with `force` taken from their owners.
+fn settle_conflicts(
+    entries: &mut [Entry],
+    live: &Value,
+    applied: &Value,
+    applied_set: &FieldSet,
+    force: bool,
+) -> Result<(), ApplyError> {
     let mut conflicts = Vec::new();
-    for entry in &mut entries {
-        let shared = applied_set.intersection(&entry.fields);
-        let conflicting: Vec<Vec<String>> = shared
-            .paths()
-            .into_iter()
-            .filter(|path| is_leaf_in(&applied_set, path))
-            .filter(|path| {
-                let (before, after) = (
-                    fieldset::lookup(live, path),
-                    fieldset::lookup(&applied, path),
-                );
-                !same_value(before, after) && !both_mergeable(path, before, after)
-            })
-            .collect();
+    for entry in entries {
+        let conflicting = conflicting_paths(entry, live, applied, applied_set);
         if conflicting.is_empty() {
             continue;
         }
@@ -290,35 +309,48 @@ pub fn apply_as(
             }));
         }
     }
-    if !conflicts.is_empty() {
-        return Err(ApplyError::Conflict(conflicts));
+    if conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError::Conflict(conflicts))
     }
+}
 
-    let mut result = live.clone();
-    merge(&mut result, &applied, None);
+/// The leaves `entry` owns that the configuration sets to a different value (maps and keyed
+/// lists both sides can merge are no conflict).
+fn conflicting_paths(
+    entry: &Entry,
+    live: &Value,
+    applied: &Value,
+    applied_set: &FieldSet,
+) -> Vec<Vec<String>> {
+    applied_set
+        .intersection(&entry.fields)
+        .paths()
+        .into_iter()
+        .filter(|path| is_leaf_in(applied_set, path))
+        .filter(|path| {
+            let (before, after) = (
+                fieldset::lookup(live, path),
+                fieldset::lookup(applied, path),
+            );
+            !same_value(before, after) && !both_mergeable(path, before, after)
+        })
+        .collect()
+}
 
-    if let Some(previous) = &previous {
-        let dropped = previous.fields.difference(&applied_set);
-        // What the manager still applies is kept as well: a map it used to own as a whole
-        // (`".": {}`, as kubectl writes when it migrates to server-side apply) stays while
-        // some of its fields are still applied.
-        let mut kept = applied_set.clone();
-        for entry in &entries {
-            kept.union(&entry.fields);
-        }
-        remove_fields(&mut result, &dropped, Some(&kept));
+/// Removes the fields the manager applied before and no longer applies, unless another
+/// manager still owns them.
+fn drop_unapplied(result: &mut Value, previous: &Entry, applied_set: &FieldSet, others: &[Entry]) {
+    let dropped = previous.fields.difference(applied_set);
+    // What the manager still applies is kept as well: a map it used to own as a whole
+    // (`".": {}`, as kubectl writes when it migrates to server-side apply) stays while
+    // some of its fields are still applied.
+    let mut kept = applied_set.clone();
+    for entry in others {
+        kept.union(&entry.fields);
     }
-
-    entries.push(Entry {
-        manager: manager.name.to_owned(),
-        operation: "Apply".into(),
-        subresource: manager.subresource.map(str::to_owned),
-        api_version,
-        time: Some(now()),
-        fields: applied_set,
-    });
-    store_entries(&mut result, entries);
-    Ok(result)
+    remove_fields(result, &dropped, Some(&kept));
 }
 
 /// Records `manager`'s non-apply write (create, update, patch) of `new` over `old` in

@@ -263,62 +263,7 @@ fn diff_into(
 ) {
     match (old, new) {
         (Value::Object(old_fields), Value::Object(new_fields)) => {
-            for (key, new_child) in new_fields {
-                if root && (SYSTEM_ROOT.contains(&key.as_str())) {
-                    continue;
-                }
-                let element = field(key);
-                match old_fields.get(key) {
-                    None => {
-                        let set = if root && key == "metadata" {
-                            let mut s = FieldSet::of_object(
-                                &serde_json::json!({"metadata": new_child}),
-                                true,
-                            );
-                            s.members.remove(&element).unwrap_or_default()
-                        } else {
-                            FieldSet::of_value(new_child, Some(key), true)
-                        };
-                        if !set.is_empty() {
-                            changed.members.insert(element, set);
-                        }
-                    }
-                    Some(old_child) if old_child != new_child => {
-                        if root && key == "metadata" {
-                            let strip = |v: &Value| {
-                                let mut v = v.clone();
-                                if let Some(m) = v.as_object_mut() {
-                                    m.retain(|k, _| !SYSTEM_METADATA.contains(&k.as_str()));
-                                }
-                                v
-                            };
-                            let (mut c, mut r) = (FieldSet::default(), FieldSet::default());
-                            diff_into(
-                                &strip(old_child),
-                                &strip(new_child),
-                                Some(key),
-                                false,
-                                &mut c,
-                                &mut r,
-                            );
-                            insert_nonempty(changed, &element, c);
-                            insert_nonempty(removed, &element, r);
-                        } else {
-                            let (mut c, mut r) = (FieldSet::default(), FieldSet::default());
-                            diff_into(old_child, new_child, Some(key), false, &mut c, &mut r);
-                            insert_nonempty(changed, &element, c);
-                            insert_nonempty(removed, &element, r);
-                        }
-                    }
-                    Some(_) => {}
-                }
-            }
-            for key in old_fields.keys().filter(|k| !new_fields.contains_key(*k)) {
-                if root && SYSTEM_ROOT.contains(&key.as_str()) {
-                    continue;
-                }
-                removed.members.insert(field(key), FieldSet::leaf());
-            }
+            diff_maps(old_fields, new_fields, root, changed, removed);
         }
         (Value::Array(old_items), Value::Array(new_items)) => {
             match list_kind(name.unwrap_or_default(), new_items) {
@@ -328,49 +273,148 @@ fn diff_into(
                         .chain(new_items)
                         .all(|i| item_key(i, keys).is_some()) =>
                 {
-                    for new_item in new_items {
-                        let key = item_key(new_item, keys).unwrap_or_default();
-                        let element = key_element(new_item, keys);
-                        match old_items.iter().find(|i| has_key(i, &key)) {
-                            None => {
-                                let mut set = FieldSet::of_value(new_item, None, true);
-                                set.owned = true;
-                                changed.members.insert(element, set);
-                            }
-                            Some(old_item) if old_item != new_item => {
-                                let (mut c, mut r) = (FieldSet::default(), FieldSet::default());
-                                diff_into(old_item, new_item, None, false, &mut c, &mut r);
-                                insert_nonempty(changed, &element, c);
-                                insert_nonempty(removed, &element, r);
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                    for old_item in old_items {
-                        let key = item_key(old_item, keys).unwrap_or_default();
-                        if !new_items.iter().any(|i| has_key(i, &key)) {
-                            removed
-                                .members
-                                .insert(key_element(old_item, keys), FieldSet::leaf());
-                        }
-                    }
+                    diff_keyed_list(old_items, new_items, keys, changed, removed);
                 }
-                ListKind::Set => {
-                    for item in new_items.iter().filter(|i| !old_items.contains(i)) {
-                        changed
-                            .members
-                            .insert(format!("v:{item}"), FieldSet::leaf());
-                    }
-                    for item in old_items.iter().filter(|i| !new_items.contains(i)) {
-                        removed
-                            .members
-                            .insert(format!("v:{item}"), FieldSet::leaf());
-                    }
-                }
+                ListKind::Set => diff_set(old_items, new_items, changed, removed),
                 _ => changed.owned = true,
             }
         }
         _ => changed.owned = true,
+    }
+}
+
+/// The diff of one member that both sides hold, recorded under `element` when not empty.
+fn diff_member(
+    old: &Value,
+    new: &Value,
+    name: Option<&str>,
+    element: &str,
+    changed: &mut FieldSet,
+    removed: &mut FieldSet,
+) {
+    let (mut c, mut r) = (FieldSet::default(), FieldSet::default());
+    diff_into(old, new, name, false, &mut c, &mut r);
+    insert_nonempty(changed, element, c);
+    insert_nonempty(removed, element, r);
+}
+
+/// Maps: added fields are changed whole, removed ones removed, common ones diffed; at the root
+/// the server's own fields are no one's.
+fn diff_maps(
+    old_fields: &Map<String, Value>,
+    new_fields: &Map<String, Value>,
+    root: bool,
+    changed: &mut FieldSet,
+    removed: &mut FieldSet,
+) {
+    let system = |key: &str| root && SYSTEM_ROOT.contains(&key);
+    for (key, new_child) in new_fields.iter().filter(|(k, _)| !system(k)) {
+        let element = field(key);
+        match old_fields.get(key) {
+            None => {
+                let set = added_member(key, new_child, root);
+                if !set.is_empty() {
+                    changed.members.insert(element, set);
+                }
+            }
+            Some(old_child) if old_child != new_child => {
+                if root && key == "metadata" {
+                    let (old_child, new_child) = (
+                        without_system_metadata(old_child),
+                        without_system_metadata(new_child),
+                    );
+                    diff_member(
+                        &old_child,
+                        &new_child,
+                        Some(key),
+                        &element,
+                        changed,
+                        removed,
+                    );
+                } else {
+                    diff_member(old_child, new_child, Some(key), &element, changed, removed);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    for key in old_fields
+        .keys()
+        .filter(|k| !new_fields.contains_key(*k) && !system(k))
+    {
+        removed.members.insert(field(key), FieldSet::leaf());
+    }
+}
+
+/// The fields of a member that only the new object has (of the root's `metadata`, the ones
+/// a client writes).
+fn added_member(key: &str, value: &Value, root: bool) -> FieldSet {
+    if root && key == "metadata" {
+        let mut set = FieldSet::of_object(&serde_json::json!({ "metadata": value }), true);
+        set.members.remove(&field(key)).unwrap_or_default()
+    } else {
+        FieldSet::of_value(value, Some(key), true)
+    }
+}
+
+/// `metadata` without the fields the server owns.
+fn without_system_metadata(metadata: &Value) -> Value {
+    let mut metadata = metadata.clone();
+    if let Some(m) = metadata.as_object_mut() {
+        m.retain(|k, _| !SYSTEM_METADATA.contains(&k.as_str()));
+    }
+    metadata
+}
+
+/// Lists of maps identified by `keys`: items are added, removed or diffed by key.
+fn diff_keyed_list(
+    old_items: &[Value],
+    new_items: &[Value],
+    keys: &'static [&'static str],
+    changed: &mut FieldSet,
+    removed: &mut FieldSet,
+) {
+    for new_item in new_items {
+        let key = item_key(new_item, keys).unwrap_or_default();
+        let element = key_element(new_item, keys);
+        match old_items.iter().find(|i| has_key(i, &key)) {
+            None => {
+                let mut set = FieldSet::of_value(new_item, None, true);
+                set.owned = true;
+                changed.members.insert(element, set);
+            }
+            Some(old_item) if old_item != new_item => {
+                diff_member(old_item, new_item, None, &element, changed, removed);
+            }
+            Some(_) => {}
+        }
+    }
+    for old_item in old_items {
+        let key = item_key(old_item, keys).unwrap_or_default();
+        if !new_items.iter().any(|i| has_key(i, &key)) {
+            removed
+                .members
+                .insert(key_element(old_item, keys), FieldSet::leaf());
+        }
+    }
+}
+
+/// Sets of scalars: each value added or removed is one field.
+fn diff_set(
+    old_items: &[Value],
+    new_items: &[Value],
+    changed: &mut FieldSet,
+    removed: &mut FieldSet,
+) {
+    for item in new_items.iter().filter(|i| !old_items.contains(i)) {
+        changed
+            .members
+            .insert(format!("v:{item}"), FieldSet::leaf());
+    }
+    for item in old_items.iter().filter(|i| !new_items.contains(i)) {
+        removed
+            .members
+            .insert(format!("v:{item}"), FieldSet::leaf());
     }
 }
 
@@ -449,4 +493,59 @@ pub(crate) fn display_path(path: &[String]) -> String {
 /// The value at `path` below `value`.
 pub(crate) fn lookup<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
     path.iter().try_fold(value, |v, element| child(v, element))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_diff_names_changed_and_removed_fields_per_kind_of_member() {
+        let cases = [
+            (
+                "a map: an added field, a changed one, a removed one",
+                json!({"data": {"a": "1", "b": "2"}}),
+                json!({"data": {"a": "9", "c": "3"}}),
+                json!({"f:data": {"f:a": {}, "f:c": {}}}),
+                json!({"f:data": {"f:b": {}}}),
+            ),
+            (
+                "the server's own fields are nobody's",
+                json!({"metadata": {"name": "a", "resourceVersion": "1"}, "status": {}}),
+                json!({"metadata": {"name": "a", "resourceVersion": "2", "labels": {"x": "1"}}}),
+                json!({"f:metadata": {"f:labels": {".": {}, "f:x": {}}}}),
+                json!({"f:status": {}}),
+            ),
+            (
+                "a keyed list: items added, changed and removed by key",
+                json!({"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b"}]}}),
+                json!({"spec": {"containers": [{"name": "a", "image": "2"}, {"name": "c"}]}}),
+                json!({"f:spec": {"f:containers": {
+                    "k:{\"name\":\"a\"}": {"f:image": {}},
+                    "k:{\"name\":\"c\"}": {".": {}, "f:name": {}}
+                }}}),
+                json!({"f:spec": {"f:containers": {"k:{\"name\":\"b\"}": {}}}}),
+            ),
+            (
+                "a set: each value added or removed",
+                json!({"metadata": {"finalizers": ["a", "b"]}}),
+                json!({"metadata": {"finalizers": ["b", "c"]}}),
+                json!({"f:metadata": {"f:finalizers": {"v:\"c\"": {}}}}),
+                json!({"f:metadata": {"f:finalizers": {"v:\"a\"": {}}}}),
+            ),
+            (
+                "an atomic list is one field",
+                json!({"spec": {"groups": ["a"]}}),
+                json!({"spec": {"groups": ["b"]}}),
+                json!({"f:spec": {"f:groups": {}}}),
+                json!({}),
+            ),
+        ];
+        for (case, old, new, changed, removed) in cases {
+            let (c, r) = FieldSet::diff(&old, &new);
+            assert_eq!((c.into_json(), r.into_json()), (changed, removed), "{case}");
+        }
+    }
 }

@@ -20,23 +20,26 @@ fn entry<'a>(object: &'a Value, manager: &str, operation: &str) -> Option<&'a Va
 
 #[test]
 fn content_types_map_to_patch_types() {
-    assert_eq!(
-        PatchType::from_content_type("application/json-patch+json"),
-        Some(PatchType::Json)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/merge-patch+json; charset=utf-8"),
-        Some(PatchType::Merge)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/strategic-merge-patch+json"),
-        Some(PatchType::StrategicMerge)
-    );
-    assert_eq!(
-        PatchType::from_content_type("application/apply-patch+yaml"),
-        Some(PatchType::Apply)
-    );
-    assert_eq!(PatchType::from_content_type("text/plain"), None);
+    let cases = [
+        ("application/json-patch+json", Some(PatchType::Json)),
+        (
+            "application/merge-patch+json; charset=utf-8",
+            Some(PatchType::Merge),
+        ),
+        (
+            "application/strategic-merge-patch+json",
+            Some(PatchType::StrategicMerge),
+        ),
+        ("application/apply-patch+yaml", Some(PatchType::Apply)),
+        ("text/plain", None),
+    ];
+    for (content_type, expected) in cases {
+        assert_eq!(
+            PatchType::from_content_type(content_type),
+            expected,
+            "{content_type}"
+        );
+    }
 }
 
 #[test]
@@ -91,129 +94,136 @@ fn deployment() -> Value {
     })
 }
 
-#[test]
-fn strategic_patch_merges_containers_and_env_by_name() {
-    let patch = json!({"spec": {"template": {"spec": {"containers": [
-        {"name": "app", "image": "app:2", "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}
-    ]}}}});
-    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
-    let containers = &result["spec"]["template"]["spec"]["containers"];
-    assert_eq!(containers.as_array().unwrap().len(), 2);
-    assert_eq!(containers[0]["image"], "app:2");
-    assert_eq!(
-        containers[0]["env"],
-        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}])
-    );
-    assert_eq!(containers[1]["image"], "side:1");
+/// One strategic merge patch that succeeds: what lies at `at` (a JSON pointer) afterwards, or
+/// `None` when nothing does.
+struct Strategic {
+    case: &'static str,
+    target: Value,
+    patch: Value,
+    at: &'static str,
+    expected: Option<Value>,
 }
 
 #[test]
-fn strategic_patch_replaces_lists_without_merge_key() {
-    let patch =
-        json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "args": ["--b"]}]}}}});
-    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
-    assert_eq!(
-        result["spec"]["template"]["spec"]["containers"][0]["args"],
-        json!(["--b"])
-    );
-}
-
-#[test]
-fn strategic_patch_restart_annotation_keeps_other_annotations() {
-    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}});
-    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
-    assert_eq!(
-        result["spec"]["template"]["metadata"]["annotations"],
-        json!({"x": "1", "kubectl.kubernetes.io/restartedAt": "now"})
-    );
-}
-
-#[test]
-fn strategic_patch_delete_directive_removes_a_list_item() {
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}});
-    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
-    let names: Vec<&str> = result["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["app"]);
-}
-
-#[test]
-fn strategic_patch_replace_directive_replaces_a_map_or_list() {
-    let patch = json!({"spec": {"template": {"metadata": {"annotations": {"$patch": "replace", "y": "2"}}}}});
-    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
-    assert_eq!(
-        result["spec"]["template"]["metadata"]["annotations"],
-        json!({"y": "2"})
-    );
-
-    let patch = json!({"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only"}]}}}});
-    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
-    assert_eq!(
-        result["spec"]["template"]["spec"]["containers"],
-        json!([{"name": "only"}])
-    );
-}
-
-#[test]
-fn strategic_patch_delete_directive_on_a_map_removes_it() {
-    let patch = json!({"spec": {"template": {"metadata": {"$patch": "delete"}}}});
-    let result = strategic_merge_patch(&deployment(), &patch).unwrap();
-    assert!(result["spec"]["template"].get("metadata").is_none());
-}
-
-#[test]
-fn strategic_patch_merges_owner_references_by_uid_and_conditions_by_type() {
-    let target = json!({
+fn strategic_patches_merge_by_key_follow_directives_and_replace_the_rest() {
+    let app = json!({"name": "app", "image": "app:1", "args": ["--a"],
+        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]});
+    let sidecar = json!({"name": "sidecar", "image": "side:1"});
+    let owners_and_conditions = json!({
         "metadata": {"ownerReferences": [{"uid": "1", "name": "a"}]},
         "status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "Synced", "status": "True"}]}
     });
-    let patch = json!({
+    let owner_and_condition = json!({
         "metadata": {"ownerReferences": [{"uid": "2", "name": "b"}]},
         "status": {"conditions": [{"type": "Ready", "status": "True"}]}
     });
-    let result = strategic_merge_patch(&target, &patch).unwrap();
-    assert_eq!(
-        result["metadata"]["ownerReferences"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
-    assert_eq!(
-        result["status"]["conditions"],
-        json!([{"type": "Ready", "status": "True"}, {"type": "Synced", "status": "True"}])
-    );
-}
-
-#[test]
-fn strategic_patch_unites_finalizers_and_can_delete_from_them() {
-    let result = strategic_merge_patch(
-        &deployment(),
-        &json!({"metadata": {"finalizers": ["b", "a"]}}),
-    )
-    .unwrap();
-    assert_eq!(result["metadata"]["finalizers"], json!(["a", "b"]));
-    let result = strategic_merge_patch(
-        &result,
-        &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
-    )
-    .unwrap();
-    assert_eq!(result["metadata"]["finalizers"], json!(["b"]));
-}
-
-#[test]
-fn strategic_patch_retain_keys_drops_unlisted_fields() {
-    let target =
-        json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
-    let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}});
-    assert_eq!(
-        strategic_merge_patch(&target, &patch).unwrap(),
-        json!({"spec": {"strategy": {"type": "Recreate"}}})
-    );
+    let cases = [
+        Strategic {
+            case: "containers and env merge by name",
+            target: deployment(),
+            patch: json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "app", "image": "app:2", "env": [{"name": "B", "value": "3"}, {"name": "C", "value": "4"}]}
+            ]}}}}),
+            at: "/spec/template/spec/containers",
+            expected: Some(json!([
+                {"name": "app", "image": "app:2", "args": ["--a"], "env": [
+                    {"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}
+                ]},
+                sidecar,
+            ])),
+        },
+        Strategic {
+            case: "a list without a merge key is replaced",
+            target: deployment(),
+            patch: json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "args": ["--b"]}]}}}}),
+            at: "/spec/template/spec/containers/0/args",
+            expected: Some(json!(["--b"])),
+        },
+        Strategic {
+            case: "the restart annotation keeps the other annotations",
+            target: deployment(),
+            patch: json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}}),
+            at: "/spec/template/metadata/annotations",
+            expected: Some(json!({"x": "1", "kubectl.kubernetes.io/restartedAt": "now"})),
+        },
+        Strategic {
+            case: "the delete directive removes a list item",
+            target: deployment(),
+            patch: json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}),
+            at: "/spec/template/spec/containers",
+            expected: Some(json!([app])),
+        },
+        Strategic {
+            case: "the replace directive replaces a map",
+            target: deployment(),
+            patch: json!({"spec": {"template": {"metadata": {"annotations": {"$patch": "replace", "y": "2"}}}}}),
+            at: "/spec/template/metadata/annotations",
+            expected: Some(json!({"y": "2"})),
+        },
+        Strategic {
+            case: "the replace directive replaces a list",
+            target: deployment(),
+            patch: json!({"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "only"}]}}}}),
+            at: "/spec/template/spec/containers",
+            expected: Some(json!([{"name": "only"}])),
+        },
+        Strategic {
+            case: "the delete directive on a map removes it",
+            target: deployment(),
+            patch: json!({"spec": {"template": {"metadata": {"$patch": "delete"}}}}),
+            at: "/spec/template/metadata",
+            expected: None,
+        },
+        Strategic {
+            case: "owner references merge by uid",
+            target: owners_and_conditions.clone(),
+            patch: owner_and_condition.clone(),
+            at: "/metadata/ownerReferences",
+            expected: Some(json!([{"uid": "1", "name": "a"}, {"uid": "2", "name": "b"}])),
+        },
+        Strategic {
+            case: "conditions merge by type",
+            target: owners_and_conditions,
+            patch: owner_and_condition,
+            at: "/status/conditions",
+            expected: Some(
+                json!([{"type": "Ready", "status": "True"}, {"type": "Synced", "status": "True"}]),
+            ),
+        },
+        Strategic {
+            case: "finalizers are united",
+            target: deployment(),
+            patch: json!({"metadata": {"finalizers": ["b", "a"]}}),
+            at: "/metadata/finalizers",
+            expected: Some(json!(["a", "b"])),
+        },
+        Strategic {
+            case: "a finalizer is deleted from the primitive list",
+            target: json!({"metadata": {"finalizers": ["a", "b"]}}),
+            patch: json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+            at: "/metadata/finalizers",
+            expected: Some(json!(["b"])),
+        },
+        Strategic {
+            case: "retainKeys drops the fields it does not list",
+            target: json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
+            patch: json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
+            at: "",
+            expected: Some(json!({"spec": {"strategy": {"type": "Recreate"}}})),
+        },
+    ];
+    for Strategic {
+        case,
+        target,
+        patch,
+        at,
+        expected,
+    } in cases
+    {
+        let result =
+            strategic_merge_patch(&target, &patch).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(result.pointer(at), expected.as_ref(), "{case}");
+    }
 }
 
 #[test]

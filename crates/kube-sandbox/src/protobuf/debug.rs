@@ -92,83 +92,99 @@ impl Parser<'_> {
         self.skip_ws();
         match self.peek() {
             Some('"') => self.string().map(Node::Str),
-            Some('[') => {
-                self.pos += 1;
-                let mut items = vec![];
-                while !self.eat("]") {
-                    if !items.is_empty() {
-                        self.expect(",")?;
-                        if self.eat("]") {
-                            break;
-                        }
-                    }
-                    items.push(self.value()?);
-                }
-                Ok(Node::List(items))
-            }
-            Some('{') => {
-                self.pos += 1;
-                let mut entries = vec![];
-                while !self.eat("}") {
-                    if !entries.is_empty() {
-                        self.expect(",")?;
-                        if self.eat("}") {
-                            break;
-                        }
-                    }
-                    let key = self.value()?;
-                    self.expect(":")?;
-                    entries.push((key, self.value()?));
-                }
-                Ok(Node::Map(entries))
-            }
-            Some(c) if c == '-' || c.is_ascii_digit() => {
-                let start = self.pos;
-                while let Some(c) = self.peek()
-                    && (c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'))
-                {
-                    self.pos += 1;
-                }
-                Ok(Node::Num(self.text[start..self.pos].to_string()))
-            }
-            Some(c) if c.is_alphabetic() || c == '_' => {
-                let ident = self.ident().to_string();
-                match ident.as_str() {
-                    "None" => Ok(Node::None),
-                    "true" => Ok(Node::Bool(true)),
-                    "false" => Ok(Node::Bool(false)),
-                    "NaN" | "inf" => Ok(Node::Num(ident)),
-                    "Some" => {
-                        self.expect("(")?;
-                        let inner = self.value()?;
-                        self.expect(")")?;
-                        Ok(Node::Some(Box::new(inner)))
-                    }
-                    _ => {
-                        let mut fields = vec![];
-                        if self.eat("{") {
-                            while !self.eat("}") {
-                                if !fields.is_empty() {
-                                    self.expect(",")?;
-                                    if self.eat("}") {
-                                        break;
-                                    }
-                                }
-                                self.skip_ws();
-                                let name = self.ident().to_string();
-                                if name.is_empty() {
-                                    return Err(self.error("expected a field name"));
-                                }
-                                self.expect(":")?;
-                                fields.push((name, self.value()?));
-                            }
-                        }
-                        Ok(Node::Struct(ident, fields))
-                    }
-                }
-            }
+            Some('[') => self.list(),
+            Some('{') => self.map(),
+            Some(c) if c == '-' || c.is_ascii_digit() => Ok(self.number()),
+            Some(c) if c.is_alphabetic() || c == '_' => self.named(),
             _ => Err(self.error("expected a value")),
         }
+    }
+
+    /// `[a, b, …]`, a trailing comma allowed.
+    fn list(&mut self) -> Result<Node, String> {
+        self.pos += 1;
+        let mut items = vec![];
+        while !self.eat("]") {
+            if !items.is_empty() {
+                self.expect(",")?;
+                if self.eat("]") {
+                    break;
+                }
+            }
+            items.push(self.value()?);
+        }
+        Ok(Node::List(items))
+    }
+
+    /// `{k: v, …}`, a trailing comma allowed.
+    fn map(&mut self) -> Result<Node, String> {
+        self.pos += 1;
+        let mut entries = vec![];
+        while !self.eat("}") {
+            if !entries.is_empty() {
+                self.expect(",")?;
+                if self.eat("}") {
+                    break;
+                }
+            }
+            let key = self.value()?;
+            self.expect(":")?;
+            entries.push((key, self.value()?));
+        }
+        Ok(Node::Map(entries))
+    }
+
+    /// A number as written (`-1`, `2.5e3`, `1i64`).
+    fn number(&mut self) -> Node {
+        let start = self.pos;
+        while let Some(c) = self.peek()
+            && (c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'))
+        {
+            self.pos += 1;
+        }
+        Node::Num(self.text[start..self.pos].to_string())
+    }
+
+    /// What starts with a name: `None`, booleans, `NaN`/`inf`, `Some(…)`, or a struct.
+    fn named(&mut self) -> Result<Node, String> {
+        let ident = self.ident().to_string();
+        match ident.as_str() {
+            "None" => Ok(Node::None),
+            "true" => Ok(Node::Bool(true)),
+            "false" => Ok(Node::Bool(false)),
+            "NaN" | "inf" => Ok(Node::Num(ident)),
+            "Some" => {
+                self.expect("(")?;
+                let inner = self.value()?;
+                self.expect(")")?;
+                Ok(Node::Some(Box::new(inner)))
+            }
+            _ => self.fields().map(|fields| Node::Struct(ident, fields)),
+        }
+    }
+
+    /// A struct's `{name: value, …}`, if it has any.
+    fn fields(&mut self) -> Result<Vec<(String, Node)>, String> {
+        let mut fields = vec![];
+        if !self.eat("{") {
+            return Ok(fields);
+        }
+        while !self.eat("}") {
+            if !fields.is_empty() {
+                self.expect(",")?;
+                if self.eat("}") {
+                    break;
+                }
+            }
+            self.skip_ws();
+            let name = self.ident().to_string();
+            if name.is_empty() {
+                return Err(self.error("expected a field name"));
+            }
+            self.expect(":")?;
+            fields.push((name, self.value()?));
+        }
+        Ok(fields)
     }
 
     /// A string literal with Rust's `Debug` escapes.

@@ -625,6 +625,7 @@ fn without_type_meta(mut row: Row, pointer: &str) -> Row {
 }
 
 /// One row per kind with a protobuf form (several for kinds kubectl creates in several ways).
+// One function on purpose: the test table itself, one row per kind, found by its kind.
 fn rows() -> Vec<Row> {
     use k8s::{
         admissionregistration::v1 as adm, apps::v1 as apps, autoscaling::v2 as autoscaling,

@@ -335,77 +335,21 @@ fn patch(
     let directive = Directive::from_params(params)?;
     let kind = pure::patch_kind(content_type(headers), info)?;
     let mut patch = pure::parse_patch(kind, body)?;
-    let mut warnings = vec![];
-    if kind == PatchKind::Apply {
-        // Unknown fields of an apply patch are found in the patch, before it is merged.
-        let body_json = body.first() == Some(&b'{');
-        let mut checked = patch.clone();
-        checked["apiVersion"] = Value::String(info.api_version());
-        checked["kind"] = Value::String(info.kind.clone());
-        warnings = fieldvalidation::check(
-            info,
-            directive,
-            Source::Apply,
-            body_json.then_some(body),
-            &mut checked,
-        )?
-        .warnings;
-        for field in ["apiVersion", "kind"] {
-            match (patch.get(field), checked.as_object_mut()) {
-                (Some(v), _) => checked[field] = v.clone(),
-                (None, Some(m)) => {
-                    m.remove(field);
-                }
-                (None, None) => {}
-            }
-        }
-        patch = checked;
-    }
-    let force = truthy(params.get("force"));
-    let manager = if kind == PatchKind::Apply {
-        params
-            .get("fieldManager")
-            .filter(|m| !m.is_empty())
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    super::super::errors::Target {
-                        group: "meta.k8s.io",
-                        resource: "",
-                        kind: "PatchOptions",
-                    },
-                    "",
-                    vec![Cause {
-                        reason: "FieldValueRequired".into(),
-                        message: "Required value: is required for apply patch".into(),
-                        field: "fieldManager".into(),
-                    }],
-                )
-            })?
+    let (manager, mut warnings) = if kind == PatchKind::Apply {
+        let warnings = check_apply_fields(info, directive, &mut patch, body)?;
+        (apply_field_manager(params)?, warnings)
     } else {
-        manager(params, headers)
+        (manager(params, headers), vec![])
     };
     let req = PatchRequest {
         kind,
         patch: &patch,
         manager: &manager,
         subresource: sub,
-        force,
+        force: truthy(params.get("force")),
         name,
     };
-    let storage_ns = if info.namespaced { ns } else { "" };
-    if kind == PatchKind::Apply
-        && sub.is_none()
-        && st.store.get(&info.storage, storage_ns, name).is_none()
-    {
-        super::super::authz::authorize_create_on_apply(
-            st,
-            headers,
-            (&info.group, &info.plural),
-            storage_ns,
-            name,
-        )?;
-    }
+    authorize_create_on_apply(st, info, ns, headers, &req)?;
     let admission = Admission::load(st, info, ns, headers)?;
     let admit = |operation, object: &Value, old_object: Option<&Value>| {
         admission::check(
@@ -427,32 +371,19 @@ fn patch(
         st.store
             .write_with(&info.storage, ns, name, dry_run, |cur| match cur {
                 None if kind == PatchKind::Apply && sub.is_none() => {
-                    let mut obj = pure::apply_patch(info, None, &req)?;
-                    strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
-                    strategy::prepare_create(info, &mut obj, Typed::Unchecked)?;
-                    admit(Operation::Create, &obj, None)?;
-                    Ok(obj)
+                    create_by_apply(info, ns, &req, &admit)
                 }
                 None => Err(ApiError::not_found(info.target(), name)),
                 Some(cur) => {
-                    let mut obj = pure::apply_patch(info, Some(&cur.value), &req)?;
-                    strategy::check_type_and_namespace(info, &mut obj, ns, Some(name))?;
-                    if kind != PatchKind::Apply {
-                        let json_body = (kind != PatchKind::Json).then_some(body);
-                        *patched_warnings = fieldvalidation::check(
-                            info,
-                            directive,
-                            Source::Patch,
-                            json_body,
-                            &mut obj,
-                        )?
-                        .warnings;
-                    }
-                    let mut new =
-                        strategy::prepare_update(info, sub, &cur.value, obj, Typed::Unchecked)?;
-                    admit(Operation::Update, &new, Some(&cur.value))?;
-                    if kind != PatchKind::Apply {
-                        pure::record_update(Some(&cur.value), &mut new, &manager, sub);
+                    let target = PatchTarget {
+                        info,
+                        ns,
+                        directive,
+                        body,
+                    };
+                    let (new, warnings) = patch_existing(target, &cur.value, &req, &admit)?;
+                    if let Some(warnings) = warnings {
+                        *patched_warnings = warnings;
                     }
                     Ok(new)
                 }
@@ -467,6 +398,141 @@ fn patch(
     };
     let resp = output::object(info, &stored, code, Format::Json);
     Ok(with_warnings(resp, &warnings))
+}
+
+/// An apply that would create the object needs `create` too, as kube-apiserver asks.
+fn authorize_create_on_apply(
+    st: &ApiState,
+    info: &ResourceInfo,
+    ns: &str,
+    headers: &HeaderMap,
+    req: &PatchRequest<'_>,
+) -> Result<(), ApiError> {
+    let storage_ns = if info.namespaced { ns } else { "" };
+    if req.kind != PatchKind::Apply
+        || req.subresource.is_some()
+        || st.store.get(&info.storage, storage_ns, req.name).is_some()
+    {
+        return Ok(());
+    }
+    super::super::authz::authorize_create_on_apply(
+        st,
+        headers,
+        (&info.group, &info.plural),
+        storage_ns,
+        req.name,
+    )
+}
+
+/// An apply of an object that does not exist yet: created from the patch alone, checked,
+/// prepared as a create and admitted.
+fn create_by_apply(
+    info: &ResourceInfo,
+    ns: &str,
+    req: &PatchRequest<'_>,
+    admit: &impl Fn(Operation, &Value, Option<&Value>) -> Result<(), ApiError>,
+) -> Result<Value, ApiError> {
+    let mut obj = pure::apply_patch(info, None, req)?;
+    strategy::check_type_and_namespace(info, &mut obj, ns, Some(req.name))?;
+    strategy::prepare_create(info, &mut obj, Typed::Unchecked)?;
+    admit(Operation::Create, &obj, None)?;
+    Ok(obj)
+}
+
+/// Unknown fields of an apply patch are found in the patch, before it is merged: checks them
+/// (as the kind they are applied to) and returns the warnings. The patch keeps its own
+/// `apiVersion` and `kind`, or their absence.
+fn check_apply_fields(
+    info: &ResourceInfo,
+    directive: Directive,
+    patch: &mut Value,
+    body: &[u8],
+) -> Result<Vec<String>, ApiError> {
+    let body_json = body.first() == Some(&b'{');
+    let mut checked = patch.clone();
+    checked["apiVersion"] = Value::String(info.api_version());
+    checked["kind"] = Value::String(info.kind.clone());
+    let warnings = fieldvalidation::check(
+        info,
+        directive,
+        Source::Apply,
+        body_json.then_some(body),
+        &mut checked,
+    )?
+    .warnings;
+    for field in ["apiVersion", "kind"] {
+        match (patch.get(field), checked.as_object_mut()) {
+            (Some(v), _) => checked[field] = v.clone(),
+            (None, Some(m)) => {
+                m.remove(field);
+            }
+            (None, None) => {}
+        }
+    }
+    *patch = checked;
+    Ok(warnings)
+}
+
+/// An apply patch must name its field manager.
+fn apply_field_manager(params: &Params) -> Result<String, ApiError> {
+    params
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::invalid(
+                super::super::errors::Target {
+                    group: "meta.k8s.io",
+                    resource: "",
+                    kind: "PatchOptions",
+                },
+                "",
+                vec![Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value: is required for apply patch".into(),
+                    field: "fieldManager".into(),
+                }],
+            )
+        })
+}
+
+/// What a patch of an existing object is checked against.
+struct PatchTarget<'a> {
+    info: &'a ResourceInfo,
+    ns: &'a str,
+    directive: Directive,
+    body: &'a [u8],
+}
+
+/// A patch of the existing object `current`: the patched object, checked, prepared as an
+/// update and admitted, and the field-validation warnings of a non-apply patch (`None` for
+/// an apply, whose fields were checked before the merge).
+fn patch_existing(
+    target: PatchTarget<'_>,
+    current: &Value,
+    req: &PatchRequest<'_>,
+    admit: &impl Fn(Operation, &Value, Option<&Value>) -> Result<(), ApiError>,
+) -> Result<(Value, Option<Vec<String>>), ApiError> {
+    let PatchTarget {
+        info,
+        ns,
+        directive,
+        body,
+    } = target;
+    let mut obj = pure::apply_patch(info, Some(current), req)?;
+    strategy::check_type_and_namespace(info, &mut obj, ns, Some(req.name))?;
+    let warnings = if req.kind == PatchKind::Apply {
+        None
+    } else {
+        let json_body = (req.kind != PatchKind::Json).then_some(body);
+        Some(fieldvalidation::check(info, directive, Source::Patch, json_body, &mut obj)?.warnings)
+    };
+    let mut new = strategy::prepare_update(info, req.subresource, current, obj, Typed::Unchecked)?;
+    admit(Operation::Update, &new, Some(current))?;
+    if req.kind != PatchKind::Apply {
+        pure::record_update(Some(current), &mut new, req.manager, req.subresource);
+    }
+    Ok((new, warnings))
 }
 
 fn delete_options(
@@ -595,4 +661,31 @@ fn delete_collection(
         }
     }
     Ok(output::list(info, &deleted, st.store.current_rv(), format))
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use super::*;
+
+    #[test]
+    fn an_apply_patch_without_a_field_manager_is_refused_as_the_apiserver_does() {
+        let params = |m: Option<&str>| -> Params {
+            m.map(|m| ("fieldManager".to_owned(), m.to_owned()))
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(
+            apply_field_manager(&params(Some("kubectl"))).unwrap(),
+            "kubectl"
+        );
+        for missing in [None, Some("")] {
+            let err = apply_field_manager(&params(missing)).unwrap_err();
+            assert_eq!(err.code, 422, "{missing:?}");
+            assert!(
+                err.message.contains("fieldManager: Required value"),
+                "{}",
+                err.message
+            );
+        }
+    }
 }

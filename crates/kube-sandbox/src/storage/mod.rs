@@ -16,6 +16,7 @@
 //! `orphan` finalizer; Foreground deletion waits for every dependent regardless of
 //! `blockOwnerDeletion`; there is no grace period (pods do not exist here).
 
+mod checks;
 mod gc;
 mod meta;
 
@@ -620,14 +621,7 @@ impl Store {
             .get(key)
             .ok_or_else(ApiError::path_not_found)?;
         let info = c.info.clone();
-        let okey = (
-            if info.namespaced {
-                ns.to_string()
-            } else {
-                String::new()
-            },
-            name.to_string(),
-        );
+        let okey = checks::object_key(&info, ns, name);
         let old = c.objects.get(&okey).cloned();
         let Some(old) = old else {
             let obj = f(None)?;
@@ -636,41 +630,11 @@ impl Store {
                 .map(|s| (s, true));
         };
         let mut new = f(Some(&old))?;
-        if let Some(rv) = meta::get_str(&new, "resourceVersion").filter(|s| !s.is_empty()) {
-            let rv: u64 = rv.parse().map_err(|_| {
-                ApiError::invalid(
-                    info.target(),
-                    name,
-                    vec![Cause {
-                        reason: "FieldValueInvalid".into(),
-                        message: format!("Invalid value: {rv:?}: must be a resource version"),
-                        field: "metadata.resourceVersion".into(),
-                    }],
-                )
-            })?;
-            if rv != old.rv {
-                return Err(ApiError::stale(info.target(), name));
-            }
-        }
+        checks::resource_version_is_current(&info, name, &new, old.rv)?;
         meta::carry_over_system_fields(&old.value, &mut new, info.namespaced);
-        let old_finalizers = meta::finalizers(&old.value);
         let deleting = meta::get(&old.value, "deletionTimestamp").is_some();
-        if deleting
-            && meta::finalizers(&new)
-                .iter()
-                .any(|f| !old_finalizers.contains(f))
-        {
-            return Err(ApiError::invalid(
-                info.target(),
-                name,
-                vec![Cause {
-                    reason: "FieldValueForbidden".into(),
-                    message:
-                        "Forbidden: no new finalizers can be added if the object is being deleted"
-                            .into(),
-                    field: "metadata.finalizers".into(),
-                }],
-            ));
+        if deleting {
+            checks::no_new_finalizers(&info, name, &old.value, &new)?;
         }
         meta::set_generation(&old.value, &mut new, info.generation);
         if meta::same_content(&old.value, &new) {
@@ -708,14 +672,7 @@ impl Store {
             .get(key)
             .ok_or_else(ApiError::path_not_found)?;
         let info = c.info.clone();
-        let okey = (
-            if info.namespaced {
-                ns.to_string()
-            } else {
-                String::new()
-            },
-            name.to_string(),
-        );
+        let okey = checks::object_key(&info, ns, name);
         let old = c
             .objects
             .get(&okey)
@@ -724,29 +681,7 @@ impl Store {
         let uid = meta::get_str(&old.value, "uid")
             .unwrap_or_default()
             .to_string();
-        if let Some(want) = &opts.precondition_uid
-            && *want != uid
-        {
-            return Err(ApiError::conflict(
-                info.target(),
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"
-                ),
-            ));
-        }
-        if let Some(want) = &opts.precondition_rv
-            && *want != old.rv.to_string()
-        {
-            return Err(ApiError::conflict(
-                info.target(),
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {}",
-                    old.rv
-                ),
-            ));
-        }
+        checks::delete_preconditions_hold(&info, name, opts, &uid, old.rv)?;
         if opts.propagation == Propagation::Orphan && !opts.dry_run {
             self.orphan_dependents(&mut inner, &uid);
         }
@@ -771,14 +706,7 @@ impl Store {
         if meta::get(&new, "deletionTimestamp").is_some() {
             return Ok(Deletion::Pending(old));
         }
-        meta::set(&mut new, "deletionTimestamp", Value::String(now_rfc3339()));
-        meta::set(&mut new, "deletionGracePeriodSeconds", Value::from(0));
-        if info.generation != Generation::None {
-            let g = meta::get(&new, "generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            meta::set(&mut new, "generation", Value::from(g + 1));
-        }
+        checks::mark_deleting(&info, &mut new);
         if opts.dry_run {
             return Ok(Deletion::Pending(Stored::new(new, old.rv)));
         }
@@ -790,15 +718,18 @@ impl Store {
             EventType::Modified,
             Some(old),
         );
-        if is_namespace {
-            let _ = self.gc.send(GcTask::Namespace(name.to_string()));
+        let gc = if is_namespace {
+            GcTask::Namespace(name.to_string())
         } else if foreground {
-            let _ = self.gc.send(GcTask::Foreground {
+            GcTask::Foreground {
                 key: key.clone(),
                 obj: okey,
                 uid,
-            });
-        }
+            }
+        } else {
+            return Ok(Deletion::Pending(stored));
+        };
+        let _ = self.gc.send(gc);
         Ok(Deletion::Pending(stored))
     }
 

@@ -19,7 +19,9 @@
 //! from the schema is taken at the largest a request can hold.
 
 use kube::core::cel::cel::Program;
-use kube::core::cel::cel::common::ast::{EntryExpr, Expr, LiteralValue, MapExpr, StructExpr};
+use kube::core::cel::cel::common::ast::{
+    CallExpr, ComprehensionExpr, EntryExpr, Expr, LiteralValue, MapExpr, StructExpr,
+};
 use serde_json::Value;
 
 /// kube-apiserver's `StaticEstimatedCostLimit`: one rule, times its cardinality.
@@ -324,98 +326,112 @@ impl<'a> Estimator<'a> {
                     shape: Shape::Sized(map.len() as u64),
                 }
             }
-            Expr::Comprehension(c) => {
-                let range = self.cost(&c.iter_range.expr);
-                let size = range.shape.size();
-                let mut inner = self.clone().with(&c.iter_var, range.shape.element());
-                if let Some(second) = &c.iter_var2 {
-                    inner = inner.with(second, range.shape.element());
-                }
-                // The accumulator of `all`/`exists` is a boolean; of `map`/`filter` a list
-                // whose size is the range's, which only the result's shape carries on.
-                let inner = inner.with(&c.accu_var, Shape::Sized(1));
-                let step = inner
-                    .cost(&c.loop_cond.expr)
-                    .cost
-                    .saturating_add(inner.cost(&c.loop_step.expr).cost);
-                let cost = range
-                    .cost
-                    .saturating_add(self.cost(&c.accu_init.expr).cost)
-                    .saturating_add(size.saturating_mul(step))
-                    .saturating_add(inner.cost(&c.result.expr).cost);
-                Estimate {
-                    cost,
-                    shape: Shape::Sized(size),
-                }
-            }
-            Expr::Call(call) => {
-                let target = call.target.as_ref().map(|t| self.cost(&t.expr));
-                let args: Vec<Estimate<'a>> =
-                    call.args.iter().map(|a| self.cost(&a.expr)).collect();
-                let operands = target
-                    .iter()
-                    .chain(&args)
-                    .fold(0u64, |sum, e| sum.saturating_add(e.cost));
-                // The value the function works on: the receiver, else the first argument.
-                let subject = target.as_ref().or(args.first()).map(|e| e.shape);
-                let subject_size = subject.map_or(1, Shape::size);
-                let (own, shape) = match call.func_name.as_str() {
-                    "_==_" | "_!=_" | "_<_" | "_<=_" | "_>_" | "_>=_" => {
-                        let largest = args.iter().map(|a| a.shape.size()).max().unwrap_or(1);
-                        (traversal(largest), Shape::Sized(1))
-                    }
-                    "startsWith" | "endsWith" => {
-                        let prefix = args.first().map_or(1, |a| a.shape.size());
-                        (traversal(prefix), Shape::Sized(1))
-                    }
-                    "matches" => {
-                        let pattern = args.last().map_or(1, |a| a.shape.size());
-                        let regex = ((pattern as f64 * REGEX_LENGTH).ceil() as u64).max(1);
-                        (
-                            traversal(subject_size).saturating_mul(regex),
-                            Shape::Sized(1),
-                        )
-                    }
-                    "@in" => {
-                        // A list is searched; a map is looked up.
-                        let container = args.get(1).map(|a| a.shape);
-                        let searched = match container {
-                            Some(Shape::Node(n)) if n.get("items").is_some() => max_size(n),
-                            Some(Shape::Sized(n)) => n,
-                            _ => 1,
-                        };
-                        (searched.max(1), Shape::Sized(1))
-                    }
-                    "size" | "has" | "_[_]" | "_&&_" | "_||_" | "!_" | "_?_:_" | "-_" => {
-                        let shape = match (call.func_name.as_str(), subject) {
-                            ("_[_]", Some(s)) => s.element(),
-                            _ => Shape::Sized(1),
-                        };
-                        (1, shape)
-                    }
-                    "_+_" => (traversal(subject_size), Shape::Sized(subject_size)),
-                    // String functions of CEL and of Kubernetes' CEL libraries, and the
-                    // parsers of strings: a pass over the string.
-                    "contains" | "lowerAscii" | "upperAscii" | "trim" | "split" | "replace"
-                    | "indexOf" | "lastIndexOf" | "substring" | "charAt" | "join" | "find"
-                    | "findAll" | "format" | "quote" | "reverse" | "url" | "isURL" | "quantity"
-                    | "isQuantity" | "duration" | "timestamp" | "ip" | "isIP" | "cidr"
-                    | "isCIDR" | "semver" | "isSemver" | "string" | "bytes" | "int" | "double" => {
-                        (traversal(subject_size), Shape::Sized(subject_size))
-                    }
-                    // The comprehensions' own helpers, arithmetic, conversions of scalars.
-                    _ => (1, Shape::Sized(1)),
-                };
-                Estimate {
-                    cost: operands.saturating_add(own),
-                    shape,
-                }
-            }
+            Expr::Comprehension(c) => self.comprehension(c),
+            Expr::Call(call) => self.call(call),
             Expr::Unspecified => Estimate {
                 cost: 0,
                 shape: Shape::Sized(1),
             },
         }
+    }
+
+    /// A comprehension (`all`, `exists`, `map`, `filter`, …): its range, then each step once per
+    /// element of the range's largest size.
+    fn comprehension(&self, c: &ComprehensionExpr) -> Estimate<'a> {
+        let range = self.cost(&c.iter_range.expr);
+        let size = range.shape.size();
+        let mut inner = self.clone().with(&c.iter_var, range.shape.element());
+        if let Some(second) = &c.iter_var2 {
+            inner = inner.with(second, range.shape.element());
+        }
+        // The accumulator of `all`/`exists` is a boolean; of `map`/`filter` a list
+        // whose size is the range's, which only the result's shape carries on.
+        let inner = inner.with(&c.accu_var, Shape::Sized(1));
+        let step = inner
+            .cost(&c.loop_cond.expr)
+            .cost
+            .saturating_add(inner.cost(&c.loop_step.expr).cost);
+        let cost = range
+            .cost
+            .saturating_add(self.cost(&c.accu_init.expr).cost)
+            .saturating_add(size.saturating_mul(step))
+            .saturating_add(inner.cost(&c.result.expr).cost);
+        Estimate {
+            cost,
+            shape: Shape::Sized(size),
+        }
+    }
+
+    /// A call: its operands, then the function's own cost on the value it works on.
+    fn call(&self, call: &CallExpr) -> Estimate<'a> {
+        let target = call.target.as_ref().map(|t| self.cost(&t.expr));
+        let args: Vec<Estimate<'a>> = call.args.iter().map(|a| self.cost(&a.expr)).collect();
+        let operands = target
+            .iter()
+            .chain(&args)
+            .fold(0u64, |sum, e| sum.saturating_add(e.cost));
+        // The value the function works on: the receiver, else the first argument.
+        let subject = target.as_ref().or(args.first()).map(|e| e.shape);
+        let (own, shape) = function_cost(call.func_name.as_str(), subject, &args);
+        Estimate {
+            cost: operands.saturating_add(own),
+            shape,
+        }
+    }
+}
+
+/// A function's own cost and the shape of its result, from the value it works on (`subject`)
+/// and its arguments.
+fn function_cost<'a>(
+    name: &str,
+    subject: Option<Shape<'a>>,
+    args: &[Estimate<'a>],
+) -> (u64, Shape<'a>) {
+    let subject_size = subject.map_or(1, Shape::size);
+    match name {
+        "_==_" | "_!=_" | "_<_" | "_<=_" | "_>_" | "_>=_" => {
+            let largest = args.iter().map(|a| a.shape.size()).max().unwrap_or(1);
+            (traversal(largest), Shape::Sized(1))
+        }
+        "startsWith" | "endsWith" => {
+            let prefix = args.first().map_or(1, |a| a.shape.size());
+            (traversal(prefix), Shape::Sized(1))
+        }
+        "matches" => {
+            let pattern = args.last().map_or(1, |a| a.shape.size());
+            let regex = ((pattern as f64 * REGEX_LENGTH).ceil() as u64).max(1);
+            (
+                traversal(subject_size).saturating_mul(regex),
+                Shape::Sized(1),
+            )
+        }
+        "@in" => {
+            // A list is searched; a map is looked up.
+            let container = args.get(1).map(|a| a.shape);
+            let searched = match container {
+                Some(Shape::Node(n)) if n.get("items").is_some() => max_size(n),
+                Some(Shape::Sized(n)) => n,
+                _ => 1,
+            };
+            (searched.max(1), Shape::Sized(1))
+        }
+        "size" | "has" | "_[_]" | "_&&_" | "_||_" | "!_" | "_?_:_" | "-_" => {
+            let shape = match (name, subject) {
+                ("_[_]", Some(s)) => s.element(),
+                _ => Shape::Sized(1),
+            };
+            (1, shape)
+        }
+        "_+_" => (traversal(subject_size), Shape::Sized(subject_size)),
+        // String functions of CEL and of Kubernetes' CEL libraries, and the
+        // parsers of strings: a pass over the string.
+        "contains" | "lowerAscii" | "upperAscii" | "trim" | "split" | "replace" | "indexOf"
+        | "lastIndexOf" | "substring" | "charAt" | "join" | "find" | "findAll" | "format"
+        | "quote" | "reverse" | "url" | "isURL" | "quantity" | "isQuantity" | "duration"
+        | "timestamp" | "ip" | "isIP" | "cidr" | "isCIDR" | "semver" | "isSemver" | "string"
+        | "bytes" | "int" | "double" => (traversal(subject_size), Shape::Sized(subject_size)),
+        // The comprehensions' own helpers, arithmetic, conversions of scalars.
+        _ => (1, Shape::Sized(1)),
     }
 }
 

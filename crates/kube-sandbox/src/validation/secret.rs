@@ -64,11 +64,29 @@ fn is_config_key(key: &str) -> bool {
 /// and against `old` on update.
 pub fn validate_secret(secret: &Value, old: Option<&Value>) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
+    let keys = check_data(secret, &mut errors);
+    let secret_type = secret
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("Opaque");
+    check_required_keys(secret_type, &keys, &mut errors);
+    if let Some(old) = old {
+        validate_update(secret, old, &mut errors);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// The keys of `data` and `stringData` (valid key names, base64 values, the total size);
+/// returns every key present.
+fn check_data<'a>(secret: &'a Value, errors: &mut Vec<FieldError>) -> BTreeSet<&'a str> {
     let data = secret.get("data").and_then(Value::as_object);
     let string_data = secret.get("stringData").and_then(Value::as_object);
     let mut keys = BTreeSet::new();
     let mut total = 0;
-
     for (key, value) in data.into_iter().flatten() {
         let field = format!("data[{key}]");
         if !is_config_key(key) {
@@ -111,11 +129,11 @@ pub fn validate_secret(secret: &Value, old: Option<&Value>) -> Result<(), Vec<Fi
             format!("may not be more than {MAX_SECRET_BYTES} bytes"),
         ));
     }
+    keys
+}
 
-    let secret_type = secret
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("Opaque");
+/// The keys a Secret's type requires.
+fn check_required_keys(secret_type: &str, keys: &BTreeSet<&str>, errors: &mut Vec<FieldError>) {
     let required: &[&str] = match secret_type {
         "kubernetes.io/ssh-auth" => &["ssh-privatekey"],
         "kubernetes.io/tls" => &["tls.crt", "tls.key"],
@@ -133,15 +151,6 @@ pub fn validate_secret(secret: &Value, old: Option<&Value>) -> Result<(), Vec<Fi
     {
         errors.push(FieldError::required("data[username]", ""));
         errors.push(FieldError::required("data[password]", ""));
-    }
-
-    if let Some(old) = old {
-        validate_update(secret, old, &mut errors);
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
     }
 }
 
@@ -257,5 +266,31 @@ mod tests {
             secret,
             json!({"data": {"a": "eA==", "b": "d2l0Ym9vc3Q="}, "type": "Opaque"})
         );
+    }
+
+    #[test]
+    fn each_secret_type_requires_its_keys() {
+        let cases: [(&str, &[&str], &[&str]); 6] = [
+            ("Opaque", &[], &[]),
+            ("kubernetes.io/ssh-auth", &[], &["data[ssh-privatekey]"]),
+            ("kubernetes.io/tls", &["tls.crt"], &["data[tls.key]"]),
+            (
+                "kubernetes.io/dockerconfigjson",
+                &[".dockerconfigjson"],
+                &[],
+            ),
+            ("kubernetes.io/basic-auth", &["password"], &[]),
+            (
+                "kubernetes.io/basic-auth",
+                &[],
+                &["data[username]", "data[password]"],
+            ),
+        ];
+        for (secret_type, present, missing) in cases {
+            let mut errors = Vec::new();
+            check_required_keys(secret_type, &present.iter().copied().collect(), &mut errors);
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, missing, "{secret_type} with {present:?}");
+        }
     }
 }

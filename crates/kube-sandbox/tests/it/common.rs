@@ -3,6 +3,7 @@
 
 use kube_sandbox::{Sandbox, SandboxConfig};
 
+use kube_sandbox::testing::http;
 pub use kube_sandbox::testing::{eventually, status, within};
 
 pub async fn sandbox() -> Sandbox {
@@ -11,7 +12,7 @@ pub async fn sandbox() -> Sandbox {
         .expect("sandbox starts")
 }
 
-/// One raw HTTP/1.1 request (for requests `kube::Client` will not send): status code and JSON body.
+/// One request `kube::Client` will not send: status code and JSON body.
 pub async fn raw(base: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     raw_with(base, method, path, body, "application/json").await
 }
@@ -23,19 +24,11 @@ pub async fn raw_with(
     body: &str,
     content_type: &str,
 ) -> (u16, serde_json::Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-    (code, serde_json::from_str(body).unwrap_or_default())
+    let answer = http::request(method, base, path)
+        .body(content_type, body.to_owned())
+        .send()
+        .await;
+    (answer.status, answer.json())
 }
 
 /// A small CRD shaped like ours: `widgets.example.com/v1`, namespaced, status subresource,

@@ -6,7 +6,7 @@ use crate::common;
 use common::{install_widgets, sandbox};
 use serde_json::{Value, json};
 
-/// One raw request: status code, `Warning` header values, JSON body.
+/// One request: status code, `Warning` header values, JSON body.
 async fn send(
     base: &str,
     method: &str,
@@ -14,30 +14,14 @@ async fn send(
     content_type: &str,
     body: &str,
 ) -> (u16, Vec<String>, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    let warnings = head
-        .lines()
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("warning")
-                .then(|| v.trim().to_string())
-        })
-        .collect();
+    let answer = kube_sandbox::testing::http::request(method, base, path)
+        .body(content_type, body.to_owned())
+        .send()
+        .await;
     (
-        head[9..12].parse().unwrap(),
-        warnings,
-        serde_json::from_str(body).unwrap_or_default(),
+        answer.status,
+        answer.header_values("warning"),
+        answer.json(),
     )
 }
 

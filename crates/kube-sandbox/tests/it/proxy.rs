@@ -40,30 +40,15 @@ async fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, serde_json::Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-    // A chunked answer: the JSON lies between the chunk sizes.
-    let json = body
-        .find('{')
-        .and_then(|start| body.rfind('}').map(|end| &body[start..=end]))
-        .unwrap_or("");
-    (code, serde_json::from_str(json).unwrap_or_default())
+    let mut request = kube_sandbox::testing::http::request(method, base, path);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer = request
+        .body("application/json", body.to_owned())
+        .send()
+        .await;
+    (answer.status, answer.json())
 }
 
 async fn create_service(sb: &kube_sandbox::Sandbox) {
