@@ -246,31 +246,16 @@ mod token_service_apart {
         authorization: Option<&str>,
         body: &str,
     ) -> (u16, Option<String>, Value) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let authorization = authorization
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{authorization}\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let status = response[9..12].parse().unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let forwarded = head.lines().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("authorization")
-                .then(|| value.trim().to_owned())
-        });
-        (
-            status,
-            forwarded,
-            serde_json::from_str(body).unwrap_or(Value::Null),
-        )
+        let mut request = crate::common::http::request(method, addr, path);
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let answer = request
+            .body("application/json", body.to_owned())
+            .send()
+            .await;
+        let forwarded = answer.header_values("authorization").into_iter().next();
+        (answer.status, forwarded, answer.json())
     }
 
     /// What the token service says of a token value and of a JWT of it, on every endpoint.
