@@ -818,6 +818,11 @@ impl Store {
                 .entry(o.clone())
                 .or_default()
                 .insert((key.clone(), okey.clone()));
+            if *o != uid && !inner.uids.contains_key(o) {
+                // A reference dangling from the start (its owner was deleted before this write):
+                // kube's garbage collector finds the owner absent and collects the dependent too.
+                let _ = self.gc.send(GcTask::OwnerGone(o.clone()));
+            }
         }
         if previous.is_none() {
             inner.uids.insert(uid, (key.clone(), okey.clone()));

@@ -213,3 +213,57 @@ async fn deleting_a_namespace_removes_its_contents_and_then_itself() {
     );
     assert_eq!(s.code, 404);
 }
+
+#[tokio::test]
+async fn a_dependent_written_after_its_owner_is_gone_is_collected() {
+    // What a controller acting on a stale cache does: the owner is deleted (and its dependents
+    // collected), then the dependent is written again with the old owner's uid.
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::namespaced(sb.client(), "default");
+    let uid = owner_and_dependent(&api).await;
+    api.delete("owner", &DeleteParams::default()).await.unwrap();
+    eventually(5, "the first dependent to be collected", || async {
+        api.get_opt("dependent")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let refs = json!({"ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]});
+    api.create(&PostParams::default(), &cm("late", refs))
+        .await
+        .unwrap();
+    eventually(
+        5,
+        "the dependent of an absent owner to be collected",
+        || async { api.get_opt("late").await.unwrap().is_none().then_some(()) },
+    )
+    .await;
+    // A dependent whose other owner lives keeps it and loses the dangling reference.
+    let live = api
+        .create(&PostParams::default(), &cm("live", json!({})))
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let refs = json!({"ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid},
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "live", "uid": live}]});
+    api.create(&PostParams::default(), &cm("shared-late", refs))
+        .await
+        .unwrap();
+    let refs = eventually(5, "the dangling reference to go", || async {
+        let refs = api
+            .get("shared-late")
+            .await
+            .unwrap()
+            .metadata
+            .owner_references
+            .unwrap_or_default();
+        (refs.len() == 1).then_some(refs)
+    })
+    .await;
+    assert_eq!(refs[0].uid, live);
+}
