@@ -486,3 +486,13 @@ pub fn init_test_logging() {
             .try_init();
     }
 }
+
+/// `run`'s arguments as the command line gives them: `run` followed by `flags`.
+pub fn run_args(flags: &[&str]) -> witboost_token_operator::operator::RunArgs {
+    #[derive(clap::Parser)]
+    struct Run {
+        #[command(flatten)]
+        args: witboost_token_operator::operator::RunArgs,
+    }
+    <Run as clap::Parser>::parse_from(std::iter::once("run").chain(flags.iter().copied())).args
+}

@@ -7,7 +7,6 @@ use crate::harness;
 
 use std::net::SocketAddr;
 
-use clap::Parser;
 use harness::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -15,15 +14,8 @@ use serde_json::{Value, json};
 use witboost_token_operator::crd::AccessToken;
 use witboost_token_operator::operator::{RunArgs, Running};
 
-#[derive(Parser)]
-struct Run {
-    #[command(flatten)]
-    args: RunArgs,
-}
-
 fn run_args(components: &str) -> RunArgs {
-    Run::parse_from([
-        "run",
+    harness::run_args(&[
         &format!("--components={components}"),
         "--leader-election-namespace=default",
         "--policy-required=false",
@@ -33,7 +25,6 @@ fn run_args(components: &str) -> RunArgs {
         "--http-addr=127.0.0.1:0",
         "--issuer=https://tokens.example.com",
     ])
-    .args
 }
 
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {

@@ -214,20 +214,12 @@ mod token_service_apart {
 
     use super::*;
     use base64::Engine as _;
-    use clap::Parser;
     use serde_json::Value;
     use std::net::SocketAddr;
     use witboost_token_operator::operator::{RunArgs, Running};
 
-    #[derive(Parser)]
-    struct Run {
-        #[command(flatten)]
-        args: RunArgs,
-    }
-
     fn run_args(components: &str) -> RunArgs {
-        Run::parse_from([
-            "run",
+        harness::run_args(&[
             &format!("--components={components}"),
             "--leader-election-namespace=default",
             "--policy-required=true",
@@ -235,7 +227,6 @@ mod token_service_apart {
             "--admin-addr=127.0.0.1:0",
             "--http-addr=127.0.0.1:0",
         ])
-        .args
     }
 
     /// `(status, Authorization header of the answer, JSON body)`.
