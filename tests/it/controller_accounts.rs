@@ -3,7 +3,12 @@
 
 use crate::harness;
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use futures::StreamExt;
+use kube::runtime::watcher;
 
 use harness::*;
 use jiff::Timestamp;
@@ -359,4 +364,94 @@ async fn one_email_is_one_account_the_oldest_claim_wins_and_a_later_one_learns_n
         (phase_of(&t) == Some(AccessTokenPhase::Active)).then_some(())
     })
     .await;
+}
+
+/// Records every moment the watch shows two Active tokens at once: each watch event leaves the
+/// cluster in one consistent state, so the set after each event is a snapshot.
+fn record_double_actives(api: Api<AccessToken>) -> Arc<Mutex<Vec<Vec<String>>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    tokio::spawn(async move {
+        let mut active = BTreeSet::new();
+        let mut events = std::pin::pin!(watcher(api, watcher::Config::default()));
+        while let Some(event) = events.next().await {
+            let (token, is_active) = match event {
+                Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => {
+                    let is_active = phase_of(&t) == Some(AccessTokenPhase::Active);
+                    (t, is_active)
+                }
+                Ok(watcher::Event::Delete(t)) => (t, false),
+                _ => continue,
+            };
+            let name = token.metadata.name.clone().unwrap_or_default();
+            if is_active {
+                active.insert(name);
+            } else {
+                active.remove(&name);
+            }
+            if active.len() > 1 {
+                recorded
+                    .lock()
+                    .unwrap()
+                    .push(active.iter().cloned().collect());
+            }
+        }
+    });
+    seen
+}
+
+/// A leader that takes over builds its claims from its cache. A token whose spec says revoked
+/// but whose status still says Active holds its value until its own reconcile removes it: it
+/// keeps the account's claim until then, and the waiting token is not issued beside it.
+#[tokio::test]
+async fn a_new_leader_does_not_issue_a_waiting_token_while_a_revoked_one_still_holds_its_value() {
+    let mut h = Harness::start().await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("first").for_service_account("bot"))
+        .await;
+    h.wait_active("first").await;
+    h.create(&AccessToken::test("second").for_service_account("bot"))
+        .await;
+    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
+        .await;
+    h.stop_operator().await;
+
+    let doubles = record_double_actives(h.tokens());
+    h.patch_spec("first", serde_json::json!({ "revoked": true }))
+        .await;
+    // The revoked token cannot remove its value yet (its Secret's patch fails); the waiting
+    // token's Secret would be a create, which goes through.
+    h.sandbox
+        .faults()
+        .fail_fraction("patch", "secrets", 1.0, 500);
+    h.start_operator().await;
+    let errors = || {
+        h.metrics()
+            .lines()
+            .filter(|l| {
+                l.starts_with("witboost_controller_reconciles_total{controller=\"accesstoken\"")
+                    && !l.contains("result=\"success\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    eventually(
+        20,
+        "both tokens to be reconciled by the new leader",
+        || async { (h.reconciles("accesstoken") >= 1 && errors() >= 2).then_some(()) },
+    )
+    .await;
+    let second = h.tokens().get("second").await.unwrap();
+    assert!(waiting_for(&second, "first"), "{:?}", second.status);
+    assert_eq!(h.secret_value("second").await, None);
+
+    h.sandbox.faults().clear_failures();
+    h.wait_phase("first", AccessTokenPhase::Revoked).await;
+    h.wait_active("second").await;
+    assert_eq!(h.secret_value("first").await, None);
+    assert!(
+        doubles.lock().unwrap().is_empty(),
+        "two Active tokens at once: {:?}",
+        doubles.lock().unwrap()
+    );
 }

@@ -104,7 +104,7 @@ fn candidate(token: &AccessToken) -> Candidate {
 pub struct Candidate {
     pub name: String,
     pub created: Option<Timestamp>,
-    /// Its status says Active.
+    /// Its status says Active: its Secret holds a value, whatever its spec says now.
     pub active: bool,
     /// It could become Active: not revoked, expired or in conflict.
     pub eligible: bool,
@@ -112,15 +112,22 @@ pub struct Candidate {
 
 /// Who gets a free claim: the token the cache shows Active (so restarts change nothing), else
 /// the oldest eligible one (creation time, then name), else the asking token.
+///
+/// A token shown Active keeps the claim even when it can no longer hold a value (revoked,
+/// expired, being deleted): its value is in its Secret until its own reconcile removes it and
+/// gives the claim back. Choosing another token before that would issue a second value beside
+/// it, as a leader that takes over and rebuilds its claims from the cache would.
 pub fn choose<'a>(me: &'a str, candidates: &'a [Candidate]) -> &'a str {
-    let oldest = |active: bool| {
+    let oldest = |wanted: fn(&Candidate) -> bool| {
         candidates
             .iter()
-            .filter(|c| c.eligible && (!active || c.active))
+            .filter(|c| wanted(c))
             .min_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)))
             .map(|c| c.name.as_str())
     };
-    oldest(true).or_else(|| oldest(false)).unwrap_or(me)
+    oldest(|c| c.active)
+        .or_else(|| oldest(|c| c.eligible))
+        .unwrap_or(me)
 }
 
 /// Claims of all accounts of all namespaces this operator watches.
@@ -202,6 +209,29 @@ mod tests {
         let mut revoked = c("z", 0, false);
         revoked.eligible = false;
         assert_eq!(choose("b", &[revoked, c("b", 1, false)]), "b");
+    }
+
+    #[test]
+    fn a_token_shown_active_keeps_the_claim_until_it_gives_it_back_even_if_it_no_longer_may() {
+        // Revoked (or expired, or being deleted) in its spec, Active in its status: its value
+        // is still in its Secret, so a fresh claim table (a new leader) must not pass it on.
+        let mut revoked = c("old", 1, true);
+        revoked.eligible = false;
+        let waiting = c("young", 2, false);
+        assert_eq!(choose("young", &[revoked.clone(), waiting.clone()]), "old");
+        let claims = Claims::default();
+        assert_eq!(
+            claims.acquire(&account(), "young", &[revoked, waiting.clone()]),
+            Claim::HeldBy("old".into())
+        );
+        // Once it has said so in its status and released the claim, the next one goes.
+        assert!(claims.release(&account(), "old"));
+        let mut gone = c("old", 1, false);
+        gone.eligible = false;
+        assert_eq!(
+            claims.acquire(&account(), "young", &[gone, waiting]),
+            Claim::Held
+        );
     }
 
     #[test]
