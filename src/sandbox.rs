@@ -38,6 +38,9 @@ pub struct SandboxArgs {
     /// chart into it).
     #[arg(long, conflicts_with = "no_operator")]
     pub bare: bool,
+    /// How long an Event lives after its last write, as kube-apiserver's `--event-ttl`.
+    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = crate::operator::args::parse_duration)]
+    pub event_ttl: std::time::Duration,
 }
 
 impl SandboxArgs {
@@ -104,6 +107,7 @@ pub async fn start(
     let sb = Sandbox::start(SandboxConfig {
         addr: args.api_addr,
         control_addr: args.control_addr,
+        event_ttl: args.event_ttl,
         ..SandboxConfig::default()
     })
     .await

@@ -107,7 +107,7 @@ impl RunArgs {
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let d: GoDuration = text.parse().map_err(|e| format!("{e}"))?;
     if d.as_std().is_zero() {
         return Err("must be positive".into());

@@ -98,6 +98,8 @@ pub struct SandboxConfig {
     /// Where the fault controls and request counts are served to other processes (see the
     /// `control` module); a loopback address, port 0 for a free one. `None`: not served.
     pub control_addr: Option<SocketAddr>,
+    /// How long an Event lives after its last write (kube-apiserver's `--event-ttl`).
+    pub event_ttl: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -110,6 +112,7 @@ impl Default for SandboxConfig {
             bookmark_interval: Duration::from_secs(1),
             default_watch_timeout: Duration::from_secs(1800),
             control_addr: None,
+            event_ttl: StoreConfig::default().event_ttl,
         }
     }
 }
@@ -122,6 +125,7 @@ pub struct Sandbox {
     server: Option<JoinHandle<()>>,
     control: Option<JoinHandle<()>>,
     gc: JoinHandle<()>,
+    expiry: JoinHandle<()>,
     aggregator: JoinHandle<()>,
 }
 
@@ -132,6 +136,7 @@ impl Sandbox {
         let (store, gc_queue) = Store::new(StoreConfig {
             history_limit: config.history_limit.max(1),
             channel_capacity: config.watch_channel_capacity.max(1),
+            event_ttl: config.event_ttl,
             ..StoreConfig::default()
         });
         let registry = Arc::new(Registry::new());
@@ -146,6 +151,7 @@ impl Sandbox {
         }
         authz::bootstrap::install(&store)?;
         let gc = storage::spawn_collector(&store, gc_queue);
+        let expiry = storage::spawn_expiry(&store);
         let state = Arc::new(ApiState {
             faults: Arc::new(Faults::new(store.clone())),
             store,
@@ -183,6 +189,7 @@ impl Sandbox {
             server: Some(server),
             control,
             gc,
+            expiry,
             aggregator,
         })
     }
@@ -277,6 +284,7 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.state.shutdown.cancel();
         self.gc.abort();
+        self.expiry.abort();
         self.aggregator.abort();
     }
 }

@@ -5,6 +5,8 @@
 //! - AccessTokens: a status digest that changes marks the previous value replaced; a phase
 //!   Revoked or Expired marks the current one ended; `status.expiresAt` is the value's expiry.
 //! - Lease: leader changes.
+//! - Events (both APIs, as they are written: the sandbox expires them like kube-apiserver's
+//!   `--event-ttl`): no token or JWT shape in any of them.
 //! - Every second, one list of AccessTokens (one resourceVersion, a consistent snapshot):
 //!   never two Active tokens of one account; every Active token's Secret holds the value of its
 //!   status digest, or does again within the settle bound; no token or JWT shape in a status.
@@ -76,8 +78,53 @@ pub async fn observe(client: kube::Client, world: Arc<World>, bounds: Bounds, st
     let tokens = watch_tokens(client.clone(), world.clone(), stop.clone());
     let secrets = watch_secrets(client.clone(), world.clone(), stop.clone());
     let lease = watch_lease(client.clone(), world.clone(), stop.clone());
+    let events = watch_events::<k8s_openapi::api::events::v1::Event>(
+        client.clone(),
+        world.clone(),
+        stop.clone(),
+    );
+    let core_events = watch_events::<k8s_openapi::api::core::v1::Event>(
+        client.clone(),
+        world.clone(),
+        stop.clone(),
+    );
     let snapshots = snapshots(client, world, bounds, stop);
-    tokio::join!(tokens, secrets, lease, snapshots);
+    tokio::join!(tokens, secrets, lease, events, core_events, snapshots);
+}
+
+/// Every Event of kind `K` as it is written (created or updated), scanned for token and JWT
+/// shapes.
+async fn watch_events<K>(client: kube::Client, world: Arc<World>, mut stop: Stop)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + Send
+        + 'static,
+{
+    let api: Api<K> = Api::all(client);
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        let event = tokio::select! {
+            () = stop.wait() => return,
+            next = stream.next() => match next {
+                Some(Ok(event)) => event,
+                Some(Err(_)) => continue,
+                None => return,
+            },
+        };
+        world.with(|w| w.events_seen += 1);
+        let text = serde_json::to_string(&event).unwrap_or_default();
+        if let Some((what, _)) = find_secret(&text) {
+            let name = event.meta().name.clone().unwrap_or_default();
+            world.violation(format!("{what} in Event {name}"));
+        }
+    }
 }
 
 async fn watch_tokens(client: kube::Client, world: Arc<World>, mut stop: Stop) {

@@ -29,6 +29,10 @@ impl SandboxProc {
         let out = OpenOptions::new().create(true).append(true).open(&log)?;
         let child = Command::new(binary)
             .args(["sandbox", "--no-operator", "--api-addr", "127.0.0.1:0"])
+            // Events expire as on a real cluster, only sooner: the workload writes thousands,
+            // and at kube-apiserver's default of one hour a 30-minute run would keep them all,
+            // so the sandbox's memory would grow with time at a constant workload.
+            .args(["--event-ttl", "2m"])
             .args(["--control-addr", "127.0.0.1:0", "--kubeconfig"])
             .arg(&kubeconfig)
             .stdout(Stdio::from(out.try_clone()?))

@@ -50,6 +50,7 @@ pub fn render(w: &Inner, bounds: &Bounds, extra: &Extra) -> String {
     );
     let _ = writeln!(out, "| JWTs verified with the JWKS | {} |", w.jwts_verified);
     let _ = writeln!(out, "| consistent snapshots checked | {} |", w.snapshots);
+    let _ = writeln!(out, "| Events scanned as written | {} |", w.events_seen);
     let worst = w
         .lateness
         .iter()

@@ -39,6 +39,8 @@ pub struct Inner {
     pub lateness: BTreeMap<Kind, f64>,
     pub worst_settle: f64,
     pub snapshots: u64,
+    /// Events seen written, each scanned for token and JWT shapes.
+    pub events_seen: u64,
     pub violations: Vec<String>,
 }
 

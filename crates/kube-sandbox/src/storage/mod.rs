@@ -11,12 +11,15 @@
 //! `propagationPolicy` Orphan/Background/Foreground, namespace deletion removing its contents,
 //! a bounded per-resource event history (the watch cache) that resumes watches or answers
 //! "too old resource version", list pages as of an earlier resourceVersion (rebuilt from that
-//! history, like an etcd revision), and dry-run writes that check everything and store nothing.
+//! history, like an etcd revision), dry-run writes that check everything and store nothing,
+//! and Events that expire a time after their last write (kube-apiserver's `--event-ttl`, one
+//! hour by default; an etcd lease there), with a DELETED watch event.
 //! Simplified: Orphan deletion strips owner references synchronously instead of through an
 //! `orphan` finalizer; Foreground deletion waits for every dependent regardless of
 //! `blockOwnerDeletion`; there is no grace period (pods do not exist here).
 
 mod checks;
+mod expiry;
 mod gc;
 mod meta;
 
@@ -28,6 +31,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc};
 
+pub use expiry::spawn_expiry;
 pub use gc::spawn_collector;
 pub use meta::{now_rfc3339, object_key};
 
@@ -50,6 +54,8 @@ pub struct StoreConfig {
     /// namespace controller takes a moment too; clients such as `kubectl delete -f` rely on
     /// finding the objects listed after a Namespace still there.
     pub namespace_cleanup_delay: std::time::Duration,
+    /// How long an Event lives after its last write (kube-apiserver's `--event-ttl`).
+    pub event_ttl: std::time::Duration,
 }
 
 impl Default for StoreConfig {
@@ -58,6 +64,7 @@ impl Default for StoreConfig {
             history_limit: 10_000,
             channel_capacity: 4_096,
             namespace_cleanup_delay: std::time::Duration::from_millis(500),
+            event_ttl: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -204,6 +211,8 @@ struct Inner {
     uids: HashMap<String, (StorageKey, ObjKey)>,
     /// owner uid -> dependents
     dependents: HashMap<String, BTreeSet<(StorageKey, ObjKey)>>,
+    /// When each stored Event was last written (see [`expiry`]).
+    events_written: HashMap<(StorageKey, ObjKey), std::time::Instant>,
 }
 
 /// The object store. Cheap to share behind an `Arc`; every method is synchronous and short.
@@ -827,6 +836,11 @@ impl Store {
         if previous.is_none() {
             inner.uids.insert(uid, (key.clone(), okey.clone()));
         }
+        if expiry::expires(key) {
+            inner
+                .events_written
+                .insert((key.clone(), okey.clone()), std::time::Instant::now());
+        }
         let stored = Stored::new(value, rv);
         let c = inner.collections.get_mut(key).expect("collection exists");
         c.objects.insert(okey, stored.clone());
@@ -864,6 +878,7 @@ impl Store {
             }
         }
         inner.uids.remove(&uid);
+        inner.events_written.remove(&(key.clone(), okey.clone()));
         if inner.dependents.contains_key(&uid) {
             let _ = self.gc.send(GcTask::OwnerGone(uid));
         }

@@ -267,3 +267,48 @@ async fn many_sandboxes_run_side_by_side_in_one_process() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_event_expires_after_the_event_ttl_with_a_deleted_watch_event() {
+    use k8s_openapi::api::events::v1::Event;
+    let ttl = std::time::Duration::from_millis(500);
+    let sb = Sandbox::start(SandboxConfig {
+        event_ttl: ttl,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let events: Api<Event> = Api::namespaced(sb.client(), "default");
+    let configs: Api<ConfigMap> = Api::namespaced(sb.client(), "default");
+    let event: Event = serde_json::from_value(json!({
+        "metadata": { "name": "e" },
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "x", "reportingInstance": "x", "action": "A", "reason": "R",
+    }))
+    .unwrap();
+    let created = std::time::Instant::now();
+    let event = events.create(&PostParams::default(), &event).await.unwrap();
+    configs
+        .create(&PostParams::default(), &cm("kept", json!({})))
+        .await
+        .unwrap();
+    let rv = event.metadata.resource_version.clone().unwrap();
+    let stream = events
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let deleted = within(
+        30,
+        "the Event's DELETED watch event",
+        stream
+            .try_filter(|e| std::future::ready(matches!(e, WatchEvent::Deleted(_))))
+            .try_next(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(deleted, Some(WatchEvent::Deleted(_))));
+    assert!(created.elapsed() >= ttl, "expired before its TTL");
+    assert!(events.get_opt("e").await.unwrap().is_none());
+    assert!(configs.get_opt("kept").await.unwrap().is_some());
+}
