@@ -34,7 +34,7 @@ impl Listed {
         }
     }
 
-    fn is_set(&self) -> bool {
+    pub fn is_set(&self) -> bool {
         *self.0.borrow()
     }
 

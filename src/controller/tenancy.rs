@@ -28,6 +28,11 @@ impl Tenancy {
             && self.namespaces_listed.wait_unless_stopped(stop).await
     }
 
+    /// Whether both caches have had their first list.
+    pub fn is_listed(&self) -> bool {
+        self.policies_listed.is_set() && self.namespaces_listed.is_set()
+    }
+
     fn judge<T>(&self, namespace: &str, ask: impl FnOnce(&Policies, &Namespace<'_>) -> T) -> T {
         let policies = self.policies.state();
         let policies = Policies::new(

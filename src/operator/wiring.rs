@@ -152,6 +152,7 @@ fn tokens_and_accounts(
         tenancy,
         emails: Default::default(),
         record_key: config.record_key.clone(),
+        refused: Default::default(),
     });
     let account_ctx = Arc::new(account_context(&token_ctx, &tokens_listed, scaffold));
     let (tokens_api, secrets_api, accounts_api) = apis(client, config.namespace.as_deref());

@@ -69,6 +69,10 @@ struct TokenEntry {
     wanted: Wanted,
     /// Whether the policies allow the token (always, with the check off).
     allowed: bool,
+    /// A revision that held the value when a policy change refused the token: that value is
+    /// refused for good, even if a policy allows the token again; only a new revision is
+    /// granted.
+    refused_revision: Option<i64>,
 }
 
 /// A token's lifetime as its spec asks for it.
@@ -169,11 +173,27 @@ impl TokenEntry {
             expires_at,
             wanted,
             allowed: true,
+            refused_revision: None,
         })
     }
 
     fn valid_at(&self, now: i64) -> bool {
-        self.allowed && self.active && !self.revoked && self.expires_at.is_none_or(|at| now < at)
+        self.allowed
+            && self.refused_revision != Some(self.revision)
+            && self.active
+            && !self.revoked
+            && self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// The verdict `allowed` replaces this entry's: if it refuses a value this entry holds and
+    /// allowed, that value is refused for good. Never for a token first seen refused (a new
+    /// namespace's labels may arrive after its tokens), nor for one whose ServiceAccount is
+    /// missing (deleted and created again: not a policy's refusal); `holder_known` says.
+    fn judged(&mut self, allowed: bool, holder_known: bool) {
+        if self.allowed && !allowed && self.active && holder_known {
+            self.refused_revision = Some(self.revision);
+        }
+        self.allowed = allowed;
     }
 }
 
@@ -204,21 +224,33 @@ impl Inner {
         tenancy.policies.allows_token(&ns, holder, lifetime).is_ok()
     }
 
+    /// Whether the holder the policies judge of `entry` is known: a user, or a ServiceAccount
+    /// the index has.
+    fn holder_known(&self, key: &Key, entry: &TokenEntry) -> bool {
+        match &entry.owner {
+            Owner::User(_) => true,
+            Owner::ServiceAccount(name) => {
+                self.accounts.contains_key(&(key.0.clone(), name.clone()))
+            }
+        }
+    }
+
     /// Judges again the tokens `affected` picks; a token no longer allowed leaves the JWT cache.
     fn rejudge(&mut self, affected: impl Fn(&Key, &TokenEntry) -> bool, cache: &JwtCache) {
         let now = crate::jwt::now();
-        let changed: Vec<(Key, bool)> = self
+        let changed: Vec<(Key, bool, bool)> = self
             .tokens
             .iter()
             .filter(|(key, entry)| affected(key, entry))
             .filter_map(|(key, entry)| {
                 let allowed = self.allows(key, entry, now);
-                (allowed != entry.allowed).then(|| (key.clone(), allowed))
+                (allowed != entry.allowed)
+                    .then(|| (key.clone(), allowed, self.holder_known(key, entry)))
             })
             .collect();
-        for (key, allowed) in changed {
+        for (key, allowed, holder_known) in changed {
             if let Some(entry) = self.tokens.get_mut(&key) {
-                entry.allowed = allowed;
+                entry.judged(allowed, holder_known);
                 if let Some(digest) = &entry.digest {
                     cache.forget(digest);
                 }
@@ -268,7 +300,17 @@ impl Inner {
     }
 
     fn insert_token(&mut self, key: Key, mut entry: TokenEntry, cache: &JwtCache) {
-        entry.allowed = self.allows(&key, &entry, crate::jwt::now());
+        let allowed = self.allows(&key, &entry, crate::jwt::now());
+        // The same object's earlier verdict and refusal carry over to its new version.
+        match self.tokens.get(&key).filter(|old| old.uid == entry.uid) {
+            Some(old) => {
+                entry.refused_revision = entry.refused_revision.or(old.refused_revision);
+                entry.allowed = old.allowed && old.revision == entry.revision;
+                let holder_known = self.holder_known(&key, &entry);
+                entry.judged(allowed, holder_known);
+            }
+            None => entry.allowed = allowed,
+        }
         self.remove_token(&key, cache, Some(&entry));
         if let Some(digest) = &entry.digest {
             self.by_digest.insert(digest.clone(), key.clone());
@@ -390,11 +432,18 @@ impl MemoryIndex {
     /// Replaces every token with `tokens` (after a watch (re)list).
     pub fn replace_listed_tokens(&self, tokens: Vec<ListedToken>) {
         let mut inner = self.write();
+        // Refused values stay refused across a relist.
+        let refused: HashMap<String, i64> = inner
+            .tokens
+            .values()
+            .filter_map(|e| Some((e.uid.clone(), e.refused_revision?)))
+            .collect();
         inner.tokens.clear();
         inner.by_digest.clear();
         self.cache.clear();
         for ListedToken(key, entry) in tokens {
-            if let Some(entry) = entry {
+            if let Some(mut entry) = entry {
+                entry.refused_revision = refused.get(&entry.uid).copied();
                 inner.insert_token(key, entry, &self.cache);
             }
         }
@@ -669,11 +718,20 @@ pub(crate) mod tests {
         .unwrap()
     }
 
+    /// The next value of `at`: its revision moved on, as the controller issues it.
+    fn reissued(at: &mut AccessToken) -> String {
+        let token = Token::generate();
+        let status = at.status.as_mut().unwrap();
+        status.revision = Some(status.revision.unwrap() + 1);
+        status.token_digest = Some(token.digest());
+        token.digest()
+    }
+
     #[test]
     fn with_the_policy_required_a_token_is_granted_only_while_a_policy_allows_it() {
         let index = MemoryIndex::new().with_policy_required();
         let token = Token::generate();
-        let digest = token.digest();
+        let mut digest = token.digest();
         index.apply_account(&bot());
         let mut at = active_token("ci", &token);
         at.spec.duration = Some("1h".into());
@@ -681,6 +739,8 @@ pub(crate) mod tests {
         let source = index.grant(&digest, NOW).map(|g| g.source);
         assert_eq!(source, None, "no policy yet: nothing is allowed");
 
+        // First seen refused (the policy or the namespace's labels arrive after the token):
+        // allowed once they do.
         let team = serde_json::json!({ "matchLabels": { "team": "a" } });
         index.apply_policy("team", &policy(team.clone(), &["platform"]));
         assert!(
@@ -696,13 +756,24 @@ pub(crate) mod tests {
         assert!(index.grant(&digest, NOW).is_none());
         assert!(index.source_grant(&grant.source, NOW).is_none());
         assert!(index.knows(&digest), "still ours: forward auth refuses it");
-        // Another policy adds the group back, like RBAC.
+        // Another policy adds the group back, like RBAC: a new value is granted, the refused
+        // one never again.
         let by_name = serde_json::json!({ "matchLabels": { policy::NAME_LABEL: "team-a" } });
         index.apply_policy("extra", &policy(by_name, &["platform"]));
+        assert!(
+            index.grant(&digest, NOW).is_none(),
+            "a refused value came back"
+        );
+        assert!(index.source_grant(&grant.source, NOW).is_none());
+        digest = reissued(&mut at);
+        index.apply_token(&at);
         assert!(index.grant(&digest, NOW).is_some());
         index.delete_policy("extra");
         assert!(index.grant(&digest, NOW).is_none());
         index.apply_policy("team", &policy(team, &["platform"]));
+        assert!(index.grant(&digest, NOW).is_none());
+        digest = reissued(&mut at);
+        index.apply_token(&at);
         assert!(index.grant(&digest, NOW).is_some());
 
         // The account puts itself into a group no policy grants.
@@ -711,25 +782,58 @@ pub(crate) mod tests {
         index.apply_account(&climber);
         assert!(index.grant(&digest, NOW).is_none());
         index.apply_account(&bot());
+        assert!(index.grant(&digest, NOW).is_none());
+        digest = reissued(&mut at);
+        index.apply_token(&at);
         assert!(index.grant(&digest, NOW).is_some());
 
-        // The namespace loses its label; a lifetime longer than allowed.
+        // The namespace loses its label; a relist brings it back.
         index.apply_namespace("team-a", Some(BTreeMap::new()));
         assert!(index.grant(&digest, NOW).is_none());
         index.replace_namespaces(vec![(
             "team-a".into(),
             [("team".into(), "a".into())].into(),
         )]);
+        assert!(index.grant(&digest, NOW).is_none());
+        // A relist of the tokens forgets nothing.
+        index.replace_tokens(std::slice::from_ref(&at));
+        assert!(index.grant(&digest, NOW).is_none());
+        digest = reissued(&mut at);
+        index.apply_token(&at);
         assert!(index.grant(&digest, NOW).is_some());
+
+        // A lifetime longer than allowed, then none at all.
         at.spec.duration = Some("48h".into());
         index.apply_token(&at);
         assert!(index.grant(&digest, NOW).is_none());
+        at.spec.duration = Some("1h".into());
+        index.apply_token(&at);
+        assert!(index.grant(&digest, NOW).is_none());
+        digest = reissued(&mut at);
         at.spec.duration = None;
         index.apply_token(&at);
         assert!(
             index.grant(&digest, NOW).is_none(),
             "a token that never expires"
         );
+    }
+
+    #[test]
+    fn a_token_refused_only_because_its_account_is_missing_is_not_marked() {
+        let index = MemoryIndex::new().with_policy_required();
+        let token = Token::generate();
+        let team = serde_json::json!({ "matchLabels": { policy::NAME_LABEL: "team-a" } });
+        index.apply_policy("team", &policy(team, &["platform"]));
+        index.apply_account(&bot());
+        let mut at = active_token("ci", &token);
+        at.spec.duration = Some("1h".into());
+        index.apply_token(&at);
+        assert!(index.grant(&token.digest(), NOW).is_some());
+        // Deleted and created again before the controller looked: not a policy's refusal.
+        index.delete_account("team-a", "bot");
+        assert!(index.grant(&token.digest(), NOW).is_none());
+        index.apply_account(&bot());
+        assert!(index.grant(&token.digest(), NOW).is_some());
     }
 
     #[test]

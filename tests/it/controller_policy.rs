@@ -194,6 +194,48 @@ async fn a_tightened_policy_removes_values_and_a_loosened_one_issues_new_ones() 
     assert!(secrets.get("ci-token").await.is_ok());
 }
 
+/// The controller must not keep a value a policy refused, even when the policy allows the
+/// token again before the value could be removed (here its Secret cannot be written meanwhile):
+/// the token service refused that value for good, so the token gets a new one.
+#[tokio::test]
+async fn a_policy_tightened_and_loosened_before_the_value_is_removed_still_issues_a_new_value() {
+    let h = Harness::start_with(policy_config()).await;
+    put_policy(&h, &team_policy()).await;
+    account(&h, "ci", "ci@robots.example.com", &["team-a"]).await;
+    h.create(&daily(
+        AccessToken::test("ci-token").for_service_account("ci"),
+    ))
+    .await;
+    let active = h.wait_active("ci-token").await;
+    let first = h.secret_value("ci-token").await.expect("a value");
+
+    h.sandbox
+        .faults()
+        .fail_fraction("patch", "secrets", 1.0, 500);
+    let mut tight = team_policy();
+    tight.spec.service_accounts.as_mut().unwrap().groups = Some(vec!["other-*".into()]);
+    put_policy(&h, &tight).await;
+    put_policy(&h, &team_policy()).await;
+    h.sandbox.faults().clear_failures();
+
+    let again = h
+        .wait_token("ci-token", "active with a new revision", |t| {
+            phase_of(t) == Some(AccessTokenPhase::Active) && revision_of(t) > revision_of(&active)
+        })
+        .await;
+    let second = h.secret_value("ci-token").await.expect("a new value");
+    assert_ne!(second, first, "a refused value came back");
+    assert_eq!(digest_of(&again), Some(digest(&second)));
+    let events = h.events_for("ci-token").await;
+    assert!(
+        events.iter().any(|e| e
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("a TokenPolicy refused the last value"))),
+        "the Event says why a new value was issued"
+    );
+}
+
 #[tokio::test]
 async fn without_any_policy_nothing_is_issued_and_a_new_policy_issues_it() {
     let h = Harness::start_with(policy_config()).await;

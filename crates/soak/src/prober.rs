@@ -151,8 +151,18 @@ async fn exchange(
             bound
         };
         if late > bound {
+            let whose = world.with(|w| {
+                let uid = w.values.get(digest).map(|seen| seen.uid.clone());
+                let account = uid.as_ref().and_then(|uid| w.accounts.get(uid)).cloned();
+                format!(
+                    "AccessToken uid {} of {}",
+                    uid.unwrap_or_default(),
+                    account.unwrap_or_default()
+                )
+            });
             world.violation(format!(
-                "{} accepted a value {late:.1} s after it ended ({kind}; bound {bound:.1} s)",
+                "{} accepted a value of {whose} {late:.1} s after it ended ({kind}; bound \
+                 {bound:.1} s), sent at {sent:.3}",
                 service.url
             ));
         }

@@ -271,12 +271,25 @@ impl Workload {
         name: &str,
         patch: Value,
     ) -> anyhow::Result<f64> {
+        Ok(self.merge_sent(api, name, patch).await?.1)
+    }
+
+    /// [`Self::merge`], and when the write that succeeded was sent: what it changes may be
+    /// seen by others from then on, before its answer arrives.
+    async fn merge_sent(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        patch: Value,
+    ) -> anyhow::Result<(f64, f64)> {
+        let sent = std::cell::Cell::new(0.0);
         retry("patch", async || {
+            sent.set(crate::now());
             api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
         })
         .await?;
-        Ok(crate::now())
+        Ok((sent.get(), crate::now()))
     }
 
     /// One random operation.
@@ -308,20 +321,21 @@ impl Workload {
             40..=54 if slot.service_account.is_some() => {
                 let sa = slot.service_account.clone().unwrap_or_default();
                 let disable = !slot.disabled;
-                let at = self
-                    .merge(
+                let (sent, acknowledged) = self
+                    .merge_sent(
                         &service_accounts(&self.client),
                         &sa,
                         json!({"spec": {"disabled": disable}}),
                     )
                     .await?;
                 let key = slot.account();
+                // Disabled for sure once acknowledged; enabled again, possibly, once sent.
                 self.world.with(|w| {
                     let intervals = w.disabled.entry(key).or_default();
                     if disable {
-                        intervals.push((at, None));
+                        intervals.push((acknowledged, None));
                     } else if let Some(last) = intervals.last_mut() {
-                        last.1.get_or_insert(at);
+                        last.1.get_or_insert(sent);
                     }
                 });
                 self.slots[i].disabled = disable;
@@ -407,8 +421,8 @@ impl Workload {
             if slot.disabled
                 && let Some(sa) = &slot.service_account
             {
-                let at = self
-                    .merge(
+                let (sent, _) = self
+                    .merge_sent(
                         &service_accounts(&self.client),
                         sa,
                         json!({"spec": {"disabled": false}}),
@@ -417,7 +431,7 @@ impl Workload {
                 let key = slot.account();
                 self.world.with(|w| {
                     if let Some(last) = w.disabled.get_mut(&key).and_then(|v| v.last_mut()) {
-                        last.1.get_or_insert(at);
+                        last.1.get_or_insert(sent);
                     }
                 });
                 self.slots[i].disabled = false;

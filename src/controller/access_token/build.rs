@@ -49,6 +49,9 @@ pub struct Observed {
     /// (`NotAllowedByPolicy`), or its ServiceAccount's email belongs to an older one
     /// (`EmailInUse`).
     pub denied: Option<(Reason, String)>,
+    /// The revision whose value a policy refused while it was Active (see
+    /// [`super::refused`]): never held again.
+    pub refused_revision: Option<i64>,
 }
 
 /// Who holds the account's one active token.
@@ -108,6 +111,9 @@ pub enum Issue {
     Rotated,
     /// A new value of the regenerate annotation.
     Regenerated,
+    /// A policy refused the value and allows the token again: a new value, never the refused
+    /// one.
+    AllowedAgain,
 }
 
 /// The Secret the controller wants. Its `Debug` never shows the token (see [`Token`]).
@@ -357,7 +363,9 @@ fn issue(spec: &ValidSpec, obs: &Observed, current: Option<&SecretRecord>) -> Op
             _ => Issue::Issued,
         });
     };
-    if c.expiry_policy.as_deref() != Some(spec.expiry.key().as_str()) {
+    if obs.refused_revision == Some(c.revision) {
+        Some(Issue::AllowedAgain)
+    } else if c.expiry_policy.as_deref() != Some(spec.expiry.key().as_str()) {
         Some(Issue::ExpiryChanged)
     } else if spec.regenerate_request.is_some()
         && spec.regenerate_request != c.regenerate_request

@@ -73,6 +73,7 @@ pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found
             account,
             secret: secret_state(secret.as_ref(), token, readers.record_key),
             denied: None,
+            refused_revision: None,
         },
         secret,
         source,

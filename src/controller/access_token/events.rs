@@ -80,6 +80,13 @@ fn issued(secret: &str, issue: Issue, revision: i64) -> Note {
             "Regenerated",
             format!("regenerated as revision {revision}, keeping the expiry"),
         ),
+        Issue::AllowedAgain => (
+            "Reissued",
+            format!(
+                "a TokenPolicy refused the last value and allows the token again; issued \
+                 revision {revision}"
+            ),
+        ),
     };
     Note::normal(reason, message)
 }

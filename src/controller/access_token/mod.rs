@@ -25,6 +25,7 @@ pub mod handover;
 pub mod readers;
 pub mod record;
 pub mod refresh;
+pub mod refused;
 pub mod secret_jwt;
 pub mod status;
 pub mod unseen;
@@ -120,6 +121,8 @@ pub struct Context {
     /// The key the records beside a token are authenticated with (the token service's, from
     /// its key Secret); `None` believes every record of ours.
     pub record_key: Option<RecordKey>,
+    /// Values a policy refused while they were Active (see [`refused`]).
+    pub refused: refused::RefusedValues,
 }
 
 /// Reconciles one AccessToken.
@@ -155,6 +158,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
         accounts: &ctx.accounts,
         emails: &ctx.emails,
         tenancy: ctx.tenancy.as_ref(),
+        refused: &ctx.refused,
     };
     let cached = dereference::observe(&readers, token).await?;
     let written = match validate::check(token, &judges, cached) {
@@ -233,6 +237,7 @@ pub fn account_of(token: &AccessToken) -> Option<Account> {
 /// The token watch changed `token` or, `relisted`, listed it.
 pub fn watched(ctx: &Context, token: &AccessToken, relisted: bool) {
     ctx.by_account.apply(token);
+    refused::judge(ctx, token);
     ctx.unseen.seen(
         &token.namespace().unwrap_or_default(),
         &token.name_any(),
@@ -258,6 +263,9 @@ pub fn deleted(ctx: &Context, token: &AccessToken) {
         .access_token_deleted(&namespace, &token.name_any());
     let me = claims::key(token);
     ctx.by_account.delete(token);
+    if let Some(uid) = &token.metadata.uid {
+        ctx.refused.forget(uid);
+    }
     ctx.unseen.forget(&namespace, &token.name_any());
     if let Some(account) = account_of(token)
         && ctx.claims.release(&account, &me)
@@ -282,6 +290,9 @@ pub fn wake_all(ctx: &Context, namespace: Option<&str>) {
     let within = |ns: Option<&str>| namespace.is_none_or(|wanted| ns == Some(wanted));
     for token in ctx.tokens.state() {
         if within(token.namespace().as_deref()) {
+            if let Ok(token) = &token.0 {
+                refused::judge(ctx, token);
+            }
             let _ = ctx.wake.send(ObjectRef::from_obj(token.as_ref()));
         }
     }
@@ -355,6 +366,9 @@ pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
         name: name.into(),
     };
     for object in ctx.by_account.cached(&ctx.tokens, &account) {
+        if let Ok(token) = &object.0 {
+            refused::judge(ctx, token);
+        }
         let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
     }
 }

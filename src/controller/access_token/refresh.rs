@@ -65,6 +65,7 @@ pub fn settled(
                 && !spec.revoked
                 && obs.account != AccountState::Missing
                 && obs.denied.is_none()
+                && obs.refused_revision != Some(current.revision)
                 && !due(renew_at(spec, &current))
                 && !due(current.expires_at)
                 && spec.jwt.is_some() == jwt_held

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use super::build::Reason;
 use super::readers::Found;
+use super::refused::RefusedValues;
 use crate::controller::service_account::emails::EmailClaims;
 use crate::controller::tenancy::Tenancy;
 use crate::crd::{
@@ -122,6 +123,8 @@ pub struct Judges<'a> {
     pub emails: &'a EmailClaims,
     /// The TokenPolicies; `None` when none is required.
     pub tenancy: Option<&'a Tenancy>,
+    /// Values a policy refused while they were Active.
+    pub refused: &'a RefusedValues,
 }
 
 /// Checks `token`'s spec, and records in `found` why the token may hold no value whatever its
@@ -133,6 +136,11 @@ pub fn check(
 ) -> Result<(ValidSpec, Found), Error> {
     let spec = spec(token)?;
     found.observed.denied = denied(judges, &token.namespace().unwrap_or_default(), &spec);
+    found.observed.refused_revision = token
+        .metadata
+        .uid
+        .as_deref()
+        .and_then(|uid| judges.refused.revision(uid));
     Ok((spec, found))
 }
 

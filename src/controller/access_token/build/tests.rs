@@ -41,6 +41,7 @@ fn fresh(now: &str) -> Observed {
         account: AccountState::Enabled,
         secret: SecretState::Absent,
         denied: None,
+        refused_revision: None,
     }
 }
 
@@ -61,6 +62,7 @@ fn after(plan: &Plan, now: &str) -> Observed {
         account: AccountState::Enabled,
         secret,
         denied: None,
+        refused_revision: None,
     }
 }
 
@@ -668,4 +670,25 @@ fn a_new_value_is_issued_only_for_a_reason_and_says_which() {
         issue(&regenerate, &written, Some(record)),
         Some(Issue::Regenerated)
     );
+}
+
+#[test]
+fn a_value_a_policy_refused_is_never_held_again_a_new_one_is_issued() {
+    let first = run(&spec(), &fresh(T0));
+    let mut obs = after(&first, "2026-01-01T00:01:00Z");
+    obs.refused_revision = Some(1);
+    // Still refused: the value goes, as for any denial.
+    obs.denied = Some((Reason::NotAllowedByPolicy, "no".into()));
+    let denied = run(&spec(), &obs);
+    assert!(denied.secret.as_ref().is_some_and(|s| s.token.is_none()));
+    // Allowed again before the value was removed: a new value, not the refused one.
+    obs.denied = None;
+    let plan = run(&spec(), &obs);
+    assert_eq!(plan.issued, Some((Issue::AllowedAgain, 2)));
+    assert_ne!(value(&plan), value(&first));
+    assert_eq!(plan.status.phase, Some(AccessTokenPhase::Active));
+    // A refusal of an older revision changes nothing.
+    let mut later = after(&plan, "2026-01-01T00:02:00Z");
+    later.refused_revision = Some(1);
+    assert_eq!(run(&spec(), &later).issued, None);
 }
