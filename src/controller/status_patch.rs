@@ -68,11 +68,17 @@ where
         client.clone(),
         object.meta().namespace.as_deref().unwrap_or_default(),
     );
-    let body = json!({
+    // The uid makes the write a precondition: a status decided on an object since deleted and
+    // created again under the same name (a cache behind the API) fails with a Conflict instead
+    // of landing on the new object.
+    let mut body = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": desired,
     });
+    if let Some(uid) = &object.meta().uid {
+        body["metadata"] = json!({ "uid": uid });
+    }
     api.patch_status(
         &object.name_any(),
         &PatchParams::apply(manager).force(),

@@ -455,3 +455,35 @@ async fn a_new_leader_does_not_issue_a_waiting_token_while_a_revoked_one_still_h
         doubles.lock().unwrap()
     );
 }
+
+/// A reconcile that decided on a cached object since deleted and created again under the same
+/// name (the cache behind the API) must not write its status onto the new object.
+#[tokio::test]
+async fn a_status_decided_on_a_deleted_token_never_lands_on_one_created_again_under_its_name() {
+    let h = Harness::start().await;
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("t").for_service_account("bot"))
+        .await;
+    let old = h.wait_active("t").await;
+    h.delete_token("t").await;
+    let mut again = AccessToken::test("t").for_service_account("bot");
+    again.spec.revoked = Some(true);
+    h.create(&again).await;
+
+    let written = witboost_token_operator::controller::access_token::status::patch(
+        &h.client,
+        &old,
+        &witboost_token_operator::crd::AccessTokenStatus {
+            revision: Some(7),
+            ..old.status.clone().unwrap()
+        },
+    )
+    .await;
+    assert!(
+        written.is_err(),
+        "a status for the deleted object was written"
+    );
+    let now = h.tokens().get("t").await.unwrap();
+    assert_ne!(now.metadata.uid, old.metadata.uid);
+    assert_ne!(revision_of(&now), Some(7));
+}

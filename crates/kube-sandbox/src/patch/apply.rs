@@ -224,6 +224,7 @@ pub fn apply_as(
     manager: FieldManager<'_>,
     force: bool,
 ) -> Result<Value, ApplyError> {
+    let applied_in = applied;
     let applied = clean_configuration(applied)?;
     let api_version = applied["apiVersion"]
         .as_str()
@@ -248,12 +249,33 @@ pub fn apply_as(
 
     let mut result = live.clone();
     merge(&mut result, &applied, None);
+    // A uid in the configuration is kept, as kube-apiserver's merge keeps it: the storage
+    // refuses it unless it is the object's (a configuration meant for an object deleted and
+    // created again under the same name).
+    if let Some(uid) = configured_uid(applied_in) {
+        metadata_mut_of(&mut result).insert("uid".into(), uid);
+    }
     if let Some(previous) = &previous {
         drop_unapplied(&mut result, previous, &applied_set, &entries);
     }
     entries.push(apply_entry(manager, api_version, applied_set));
     store_entries(&mut result, entries);
     Ok(result)
+}
+
+/// The non-empty `metadata.uid` of an apply configuration.
+fn configured_uid(applied: &Value) -> Option<Value> {
+    applied
+        .pointer("/metadata/uid")
+        .filter(|uid| uid.as_str().is_some_and(|s| !s.is_empty()))
+        .cloned()
+}
+
+fn metadata_mut_of(object: &mut Value) -> &mut serde_json::Map<String, Value> {
+    if !object.get("metadata").is_some_and(Value::is_object) {
+        object["metadata"] = Value::Object(Default::default());
+    }
+    object["metadata"].as_object_mut().expect("an object")
 }
 
 /// `manager`'s Apply entry, owning `fields`, stamped now.

@@ -514,12 +514,16 @@ fn apply_requires_api_version_and_kind_and_a_matching_kind() {
 }
 
 #[test]
-fn apply_ignores_server_owned_metadata_in_the_configuration() {
+fn apply_owns_no_server_owned_metadata_and_keeps_a_configured_uid_for_the_storage_to_check() {
     let mut applied = secret(json!({"token": "dA=="}));
-    applied["metadata"]["uid"] = json!("forged");
+    applied["metadata"]["uid"] = json!("other");
     applied["metadata"]["resourceVersion"] = json!("7");
     let mut live = secret(json!({}));
     live["metadata"]["uid"] = json!("real");
+    let result = apply(Some(&live), &applied, CONTROLLER, false).unwrap();
+    // The storage refuses it (a precondition): see the crud tests.
+    assert_eq!(result["metadata"]["uid"], "other");
+    applied["metadata"].as_object_mut().unwrap().remove("uid");
     let result = apply(Some(&live), &applied, CONTROLLER, false).unwrap();
     assert_eq!(result["metadata"]["uid"], "real");
     assert!(

@@ -84,12 +84,17 @@ pub fn prepare_update(
         let mut result = old.clone();
         set_or_remove(&mut result, "status", new.get("status").cloned());
         let rv = new.pointer("/metadata/resourceVersion").cloned();
+        let uid = new.pointer("/metadata/uid").cloned();
         let managed = new.pointer("/metadata/managedFields").cloned();
         let m = metadata_mut(&mut result);
         match rv {
             Some(rv) => m.insert("resourceVersion".into(), rv),
             None => m.remove("resourceVersion"),
         };
+        // A uid the request names is a precondition, on /status too (see the storage).
+        if let Some(uid) = uid {
+            m.insert("uid".into(), uid);
+        }
         if let Some(managed) = managed {
             m.insert("managedFields".into(), managed);
         }

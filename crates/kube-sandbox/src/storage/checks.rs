@@ -68,6 +68,29 @@ pub(super) fn no_new_finalizers(
     ))
 }
 
+/// An update's or patch's `metadata.uid`, when the request names one, must be the object's:
+/// kube-apiserver treats it as a precondition (a PUT; a patch fails its immutability check), so
+/// that a write meant for an object deleted and created again under the same name fails.
+pub(super) fn uid_is_current(
+    info: &ResourceInfo,
+    name: &str,
+    new: &Value,
+    old: &Value,
+) -> Result<(), ApiError> {
+    let Some(want) = meta::get_str(new, "uid").filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    let uid = meta::get_str(old, "uid").unwrap_or_default();
+    if want == uid {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        info.target(),
+        name,
+        &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"),
+    ))
+}
+
 /// A delete's preconditions: the object's uid and resourceVersion, when the client named them.
 pub(super) fn delete_preconditions_hold(
     info: &ResourceInfo,

@@ -640,6 +640,7 @@ impl Store {
         };
         let mut new = f(Some(&old))?;
         checks::resource_version_is_current(&info, name, &new, old.rv)?;
+        checks::uid_is_current(&info, name, &new, &old.value)?;
         meta::carry_over_system_fields(&old.value, &mut new, info.namespaced);
         let deleting = meta::get(&old.value, "deletionTimestamp").is_some();
         if deleting {

@@ -459,3 +459,66 @@ async fn malformed_bodies_and_unknown_paths_get_proper_status_errors() {
     let (code, body) = raw(&url, "GET", "/apis/nothing.example.com/v1/things", "").await;
     assert_eq!((code, body["reason"].as_str()), (404, Some("NotFound")));
 }
+
+/// A write that names a uid is meant for that object: once it was deleted and created again
+/// under the same name, every kind of write fails instead of landing on the new one.
+#[tokio::test]
+async fn a_write_naming_another_uid_is_a_conflict_on_every_endpoint() {
+    let sb = sandbox().await;
+    let api: Api<Deployment> = Api::namespaced(sb.client(), "default");
+    let gone = api
+        .create(&PostParams::default(), &deployment("u"))
+        .await
+        .unwrap();
+    let old_uid = gone.metadata.uid.clone().unwrap();
+    api.delete("u", &Default::default()).await.unwrap();
+    let now = api
+        .create(&PostParams::default(), &deployment("u"))
+        .await
+        .unwrap();
+    assert_ne!(now.metadata.uid.as_deref(), Some(old_uid.as_str()));
+
+    let merge = json!({"metadata": {"uid": old_uid}, "spec": {"replicas": 3}});
+    let status_merge = json!({"metadata": {"uid": old_uid}, "status": {"replicas": 3}});
+    let mut apply = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "u", "uid": old_uid}, "status": {"replicas": 4},
+    });
+    let ssa = PatchParams::apply("test").force();
+    let answers = [
+        api.patch("u", &PatchParams::default(), &Patch::Merge(&merge))
+            .await,
+        api.patch_status("u", &PatchParams::default(), &Patch::Merge(&status_merge))
+            .await,
+        api.patch_status("u", &ssa, &Patch::Apply(&apply)).await,
+        api.replace("u", &PostParams::default(), &{
+            let mut d = now.clone();
+            d.metadata.uid = Some(old_uid.clone());
+            d
+        })
+        .await,
+    ];
+    for answer in answers {
+        let s = status(answer);
+        assert_eq!(
+            (s.code, s.reason.as_str()),
+            (409, "Conflict"),
+            "{}",
+            s.message
+        );
+        assert!(s.message.contains("UID in precondition"), "{}", s.message);
+    }
+    // The same writes naming the object's own uid go through.
+    apply["metadata"]["uid"] = json!(now.metadata.uid);
+    let d = api
+        .patch_status("u", &ssa, &Patch::Apply(&apply))
+        .await
+        .unwrap();
+    assert_eq!(d.status.unwrap().replicas, Some(4));
+    let spec = api.get("u").await.unwrap().spec;
+    assert_ne!(
+        spec.replicas,
+        Some(3),
+        "the merge patch naming the old uid changed nothing"
+    );
+}
