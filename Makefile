@@ -3,8 +3,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: clippy-driver test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers nginx crds sandbox fuzz bench \
-	static image image-test buildah backstage soak soak-short $(EXTERNAL)
+.PHONY: clippy-driver test lint fmt-check unit-test external-test checks witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers nginx crds sandbox fuzz bench \
+	static image image-test buildah backstage soak soak-short ext-backstage $(EXTERNAL)
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -12,10 +12,10 @@ unexport WITBOOST_E2E_CLUSTER
 ## test: format check, clippy, every Rust test, and the tests that drive real external clients
 # The tools the scripts need are downloaded while the crate compiles (network next to CPU), and
 # clippy runs inside that one compile (see `build`), so the dependencies are built only once.
+# Then the Rust tests and the scripts side by side (see `checks`), and the short soak alone.
 test: fmt-check
 	$(MAKE) --no-print-directory -j2 build tools
-	$(MAKE) --no-print-directory unit-test
-	$(MAKE) --no-print-directory external-test
+	$(MAKE) --no-print-directory checks
 	$(MAKE) --no-print-directory soak-short
 
 ## lint: rustfmt and clippy, as a developer runs them
@@ -34,8 +34,11 @@ PROPTEST_SEED ?= 20261130
 # resyncs, expiries), each against its own sandbox: eight at a time finish in less than half the
 # time of one per core, for little more CPU.
 TEST_THREADS ?= 8
+# Each test target (test binary, and the doctests) is its own `cargo test`, all at once
+# (tests/lib/cargo-tests.sh): one after the other, the longest (the operator's `it`) would wait
+# for all the others.
 unit-test: build
-	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CLIPPY_WRAPPED) $(CARGO) test --locked -- --test-threads $(TEST_THREADS)
+	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CLIPPY_WRAPPED) CARGO=$(CARGO) tests/lib/cargo-tests.sh --locked -- --test-threads $(TEST_THREADS)
 
 ## fuzz: the property tests of every input parser, a million cases each (make test runs 256);
 ## every test whose path contains `properties` (src/**/properties.rs, tests/it/*_properties.rs)
@@ -104,19 +107,29 @@ lua:
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
 # they run three at a time, longest first; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
-EXTERNAL := ext-standin ext-nginx ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-operator \
-	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm ext-plugin \
-	ext-backstage
+EXTERNAL := ext-standin ext-chart-rbac-single-namespace ext-backstage-es256 ext-backstage-rs512 ext-basic-auth \
+	ext-chart-rbac-cluster-wide ext-chart-install ext-witboost-config ext-imperative ext-chart ext-operator ext-api \
+	ext-seed ext-plugin ext-kubectl ext-nginx ext-helm
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
+
+## checks: unit-test and external-test side by side, CHECK_JOBS at a time, the Rust tests (one
+## slot, though they run as several processes) first among the longest scripts. Both mostly wait
+## on clocks (requeues, resyncs, expiries, a real client's polling), not on the CPU.
+CHECK_JOBS ?= 4
+checks: tools build
+	$(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target unit-test $(EXTERNAL)
 
 ext-kubectl:
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 ext-nginx:
 	tests/nginx/forward-auth.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
-# Our JWTs judged by Backstage's own external-access code, for both signing algorithms.
-ext-backstage:
+# Our JWTs judged by Backstage's own external-access code, for both signing algorithms, each a
+# target of its own so that the two run side by side.
+ext-backstage: ext-backstage-es256 ext-backstage-rs512
+ext-backstage-es256:
 	tests/backstage/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python ES256
+ext-backstage-rs512:
 	tests/backstage/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python RS512
 ext-api:
 	tests/kubectl/api.sh $(VENV)/bin/kubectl $(BIN)
