@@ -34,11 +34,11 @@ PROPTEST_SEED ?= 20261130
 # resyncs, expiries), each against its own sandbox: eight at a time finish in less than half the
 # time of one per core, for little more CPU.
 TEST_THREADS ?= 8
-# Each test target (test binary, and the doctests) is its own `cargo test`, all at once
-# (tests/lib/cargo-tests.sh): one after the other, the longest (the operator's `it`) would wait
-# for all the others.
+# The test binaries run one after the other: all at once (one `cargo test` per target) took as
+# long on a loaded machine and a quarter more CPU (docs/BENCHMARKS.md, "The test suite"), and
+# `make test` runs them beside the scripts anyway (`checks`).
 unit-test: build
-	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CLIPPY_WRAPPED) CARGO=$(CARGO) tests/lib/cargo-tests.sh --locked -- --test-threads $(TEST_THREADS)
+	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CLIPPY_WRAPPED) $(CARGO) test --locked -- --test-threads $(TEST_THREADS)
 
 ## fuzz: the property tests of every input parser, a million cases each (make test runs 256);
 ## every test whose path contains `properties` (src/**/properties.rs, tests/it/*_properties.rs)
