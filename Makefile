@@ -115,10 +115,9 @@ external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
 
 ## checks: unit-test and external-test side by side, CHECK_JOBS at a time: the Rust tests (one
-## slot, though they run as several processes) first, then the scripts longest first. Both mostly
-## wait on clocks (requeues, resyncs, expiries, a real client's polling), not on the CPU: on two
-## cores the two together cost about 4 min of CPU, against 4 min 10 s of wall time one after the
-## other.
+## slot, and the most CPU) first, then the scripts longest first. Most scripts wait on clocks
+## (expiries, resyncs, Backstage's 30 s JWKS cool-down, a real client's polling) far more than
+## they compute, so they fill the CPU the Rust tests leave (docs/BENCHMARKS.md, "The test suite").
 CHECK_JOBS ?= 4
 checks: tools build
 	$(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target unit-test $(EXTERNAL)
