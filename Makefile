@@ -106,7 +106,7 @@ lua:
 
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
 # they run several at a time (three for `make external-test`; `make test` runs them inside
-# `checks`), longest first, as timed one by one; each one's output is printed whole when it ends.
+# `checks`), longest first as last timed; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
 EXTERNAL := ext-standin ext-chart-rbac-single-namespace ext-backstage-es256 ext-backstage-rs512 ext-basic-auth \
 	ext-chart-rbac-cluster-wide ext-chart-install ext-witboost-config ext-imperative ext-chart ext-operator ext-api \
