@@ -3,8 +3,8 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: clippy-driver test lint fmt-check unit-test external-test witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers nginx crds sandbox fuzz bench \
-	static image image-test buildah backstage soak soak-short $(EXTERNAL)
+.PHONY: clippy-driver test lint fmt-check unit-test external-test checks witboost-config-test e2e-cluster kubeconfig-given e2e-standin build venv tools lua readers nginx crds sandbox fuzz bench \
+	static image image-test buildah backstage soak soak-short ext-backstage $(EXTERNAL)
 
 # Cluster mode is opted into per target (e2e-cluster), never inherited from the environment.
 unexport WITBOOST_E2E_CLUSTER
@@ -12,10 +12,10 @@ unexport WITBOOST_E2E_CLUSTER
 ## test: format check, clippy, every Rust test, and the tests that drive real external clients
 # The tools the scripts need are downloaded while the crate compiles (network next to CPU), and
 # clippy runs inside that one compile (see `build`), so the dependencies are built only once.
+# Then the Rust tests and the scripts side by side (`checks`), and the short soak alone.
 test: fmt-check
 	$(MAKE) --no-print-directory -j2 build tools
-	$(MAKE) --no-print-directory unit-test
-	$(MAKE) --no-print-directory external-test
+	$(MAKE) --no-print-directory checks
 	$(MAKE) --no-print-directory soak-short
 
 ## lint: rustfmt and clippy, as a developer runs them
@@ -34,6 +34,9 @@ PROPTEST_SEED ?= 20261130
 # resyncs, expiries), each against its own sandbox: eight at a time finish in less than half the
 # time of one per core, for little more CPU.
 TEST_THREADS ?= 8
+# The test binaries run one after the other: all at once (one `cargo test` per target) took as
+# long on a loaded machine and a quarter more CPU (docs/BENCHMARKS.md, "The test suite"), and
+# `make test` runs them beside the scripts anyway (`checks`).
 unit-test: build
 	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CLIPPY_WRAPPED) $(CARGO) test --locked -- --test-threads $(TEST_THREADS)
 
@@ -102,21 +105,33 @@ lua:
 	@command -v lua5.1 >/dev/null || { echo "lua5.1 could not be installed" >&2; exit 1; }
 
 # The scripts each start their own sandbox on free ports in their own temporary directory, so
-# they run three at a time, longest first; each one's output is printed whole when it ends.
+# they run several at a time (three for `make external-test`; `make test` runs them inside
+# `checks`), longest first as last timed; each one's output is printed whole when it ends.
 EXTERNAL_JOBS ?= 3
-EXTERNAL := ext-standin ext-nginx ext-chart-rbac-single-namespace ext-chart-rbac-cluster-wide ext-basic-auth ext-operator \
-	ext-imperative ext-chart-install ext-witboost-config ext-api ext-chart ext-kubectl ext-seed ext-helm ext-plugin \
-	ext-backstage
+EXTERNAL := ext-standin ext-chart-rbac-single-namespace ext-backstage-es256 ext-backstage-rs512 ext-basic-auth \
+	ext-chart-rbac-cluster-wide ext-chart-install ext-witboost-config ext-imperative ext-chart ext-operator ext-api \
+	ext-seed ext-plugin ext-kubectl ext-nginx ext-helm
 external-test: tools build
 	$(MAKE) --no-print-directory -j$(EXTERNAL_JOBS) --output-sync=target $(EXTERNAL)
+
+## checks: unit-test and external-test side by side, CHECK_JOBS at a time: the Rust tests (one
+## slot, and the most CPU) first, then the scripts longest first. Most scripts wait on clocks
+## (expiries, resyncs, Backstage's 30 s JWKS cool-down, a real client's polling) far more than
+## they compute, so they fill the CPU the Rust tests leave (docs/BENCHMARKS.md, "The test suite").
+CHECK_JOBS ?= 4
+checks: tools build
+	$(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target unit-test $(EXTERNAL)
 
 ext-kubectl:
 	tests/kubectl/run.sh $(VENV)/bin/kubectl $(BIN)
 ext-nginx:
 	tests/nginx/forward-auth.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python
-# Our JWTs judged by Backstage's own external-access code, for both signing algorithms.
-ext-backstage:
+# Our JWTs judged by Backstage's own external-access code, for both signing algorithms, each a
+# target of its own so that the two run side by side.
+ext-backstage: ext-backstage-es256 ext-backstage-rs512
+ext-backstage-es256:
 	tests/backstage/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python ES256
+ext-backstage-rs512:
 	tests/backstage/run.sh $(VENV)/bin/kubectl $(BIN) $(VENV)/bin/python RS512
 ext-api:
 	tests/kubectl/api.sh $(VENV)/bin/kubectl $(BIN)
@@ -160,9 +175,11 @@ soak:
 
 # The short soak of `make test`: small, seeded, under a minute, on the binaries `build` made (the
 # soak crate is a default member, so `build` compiles it); run on its own, after the other
-# scripts, so that its bounds are not measured beside them.
+# scripts, so that its bounds are not measured beside them. A resync period of 5 s (the
+# scripts' own) resyncs four times in the 20 s of faults, and makes the closing window that
+# must see no write (one resync period and two Lease retries) 9 s instead of 14.
 soak-short: build
-	target/debug/soak --binary $(BIN) --duration 20s --accounts 40 --seed 20261206 --resync 10s --slack 10s
+	target/debug/soak --binary $(BIN) --duration 20s --accounts 40 --seed 20261206 --resync 5s --slack 10s
 
 ## witboost-config-test: the Basic-auth editors read back by Backstage's and Lightbend's own
 ## config readers (part of external-test; installs them with npm ci and apt-get download)
