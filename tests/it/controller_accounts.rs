@@ -144,8 +144,10 @@ async fn when_the_active_token_is_deleted_the_waiting_one_becomes_active_without
     let deleted = Instant::now();
     h.delete_token("first").await;
     h.wait_active("second").await;
+    // The next resync is 600 s away: well before it, the delete itself woke the waiting token
+    // (a bound far from any machine's load, not a performance figure).
     assert!(
-        deleted.elapsed().as_secs() < 5,
+        deleted.elapsed() < slow_resync().controller.resync_period / 10,
         "took {:?}",
         deleted.elapsed()
     );
