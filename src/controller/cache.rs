@@ -19,14 +19,9 @@ use super::ACCESS_TOKEN_MANAGER;
 
 pub use crate::watching::watch_config;
 
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-fn drop_bookkeeping(meta: &mut ObjectMeta) {
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
+#[cfg(test)]
+use crate::watching::LAST_APPLIED;
+use crate::watching::drop_bookkeeping;
 
 /// An AccessToken or ServiceAccount as cached: no managedFields, no last-applied annotation.
 pub fn slim<K: kube::Resource>(guard: &mut DeserializeGuard<K>) {

@@ -135,6 +135,7 @@ impl From<&RunArgs> for OperatorConfig {
             record_key: None,
             admin_only: !args.runs(Component::Controllers),
             leading: None,
+            watches: None,
         }
     }
 }

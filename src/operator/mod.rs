@@ -7,7 +7,7 @@
 //! - [`start`]: [`Operator`], the controllers and the admin server as one running unit,
 //!   started and stopped together (the library entry point: tests start it against a
 //!   sandbox's client and stop it);
-//! - `wiring`: the watches, caches and controllers, and how they feed each other;
+//! - `wiring`: the controllers, and how the process's watches feed them;
 //! - `leader_loop`: with leader election, the controllers run only while this replica holds
 //!   the Lease;
 //! - [`running`]: [`Running`], the token service beside an [`Operator`] sharing one metrics
@@ -15,8 +15,10 @@
 //!
 //! The token service starts first: the controllers get its [`Issuer`] (its policy and live
 //! keys), so a JWT they keep in a Secret for `spec.jwt` is one the service would have minted.
-//! Each kind is watched once for the controllers; BasicAuths and ConfigMaps once per BasicAuth
-//! namespace, or not at all. Every task started here, in [`Running`] and in the token service is
+//! Each kind is watched once per process: AccessTokens, ServiceAccounts (and with the tenancy
+//! check TokenPolicies and Namespaces) by [`crate::watching::Watches`], shared by the token
+//! service and the controllers when both run here; the token Secrets for the controllers alone;
+//! BasicAuths and ConfigMaps once per BasicAuth namespace, or not at all. Every task started here, in [`Running`] and in the token service is
 //! held as an `AbortOnDropHandle`, so a start that fails half-way, or is dropped when a signal
 //! comes, stops what it had started.
 //!
@@ -74,6 +76,9 @@ pub struct OperatorConfig {
     /// Run no controllers (and so no leader election): only the admin server, for a token
     /// service running apart (`--components token-service`).
     pub admin_only: bool,
+    /// The process's watches, shared with the token service running beside the controllers
+    /// (with caches); `None` starts the controllers' own.
+    pub watches: Option<crate::watching::Watches>,
     /// Told whether this replica leads (its controllers run): the signing-key Secret's owner
     /// rotates the keys only then.
     pub leading: Option<tokio::sync::watch::Sender<bool>>,

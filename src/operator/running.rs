@@ -89,7 +89,17 @@ impl Running {
             leading: controllers.then_some(leading_rx),
             ..args.token_service.clone()
         };
+        // One watch (and one cache) per kind in the process, when both run here.
+        let watches = (controllers && serves).then(|| {
+            crate::watching::Watches::new(
+                &client,
+                args.namespace.as_deref(),
+                args.policy_required,
+                true,
+            )
+        });
         let mut config = OperatorConfig {
+            watches: watches.clone(),
             leading: controllers.then_some(leading),
             leader_election: (controllers && args.leader_elect)
                 .then(|| lease_config(&client, args)),
@@ -101,7 +111,8 @@ impl Running {
             let metrics = server::Metrics::register(&mut registry);
             // The service first: its keys sign the JWTs the controller keeps in Secrets.
             let service =
-                server::TokenService::start(service_args, client.clone(), metrics).await?;
+                server::TokenService::start_on(service_args, client.clone(), metrics, watches)
+                    .await?;
             config.token_index = Some(service.freshness());
             if controllers {
                 config.issuer = Some(service.issuer());

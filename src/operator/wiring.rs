@@ -1,10 +1,12 @@
-//! The watches, caches and controllers, and how they feed each other.
+//! The controllers, and how the process's watches feed them.
 //!
-//! Within the controllers each kind is watched once: the reflectors feed both the controllers
-//! and the caches their reconciles read from. (The token service keeps watches of its own on
-//! AccessTokens and ServiceAccounts, for its index.) The watch streams also wake the
-//! controllers of other kinds: a changed ServiceAccount, for instance, wakes the reconciles of
-//! its tokens.
+//! Each kind is watched once per process ([`crate::watching`]): the AccessToken, ServiceAccount,
+//! TokenPolicy and Namespace watches, and their caches, are shared with the token service when
+//! it runs here (`config.watches`); otherwise the controllers start their own. The controllers
+//! subscribe to them: each event updates the bookkeeping the reconciles read (tokens by
+//! account, email claims) and triggers the reconcile of its object, and wakes the controllers
+//! of other kinds: a changed ServiceAccount, for instance, wakes the reconciles of its tokens.
+//! The Secrets of tokens are the AccessToken controller's alone, watched for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +33,7 @@ use crate::controller::{
 use crate::crd::{AccessToken, ServiceAccount, TokenPolicy};
 use crate::rbac;
 use crate::telemetry::ReconcileMetrics;
+use crate::watching::{Seen, Shared, Subscription, TenancyWatches, Watchable, Watches};
 
 use super::OperatorConfig;
 
@@ -42,9 +45,9 @@ pub(super) struct ControllerMetrics {
     pub(super) tokens: TokenMetrics,
 }
 
-/// Starts the controllers and their watches; they stop when `stop` is cancelled, or at once
-/// when their tasks are dropped. Returns their tasks and a future that resolves once every
-/// cache has its first full list.
+/// Starts the controllers (and the watches they follow, unless `config.watches` holds the
+/// process's); they stop when `stop` is cancelled, or at once when their tasks are dropped.
+/// Returns their tasks and a future that resolves once every cache has its first full list.
 pub(super) fn controllers(
     client: kube::Client,
     config: &OperatorConfig,
@@ -62,22 +65,25 @@ pub(super) fn controllers(
         backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
         timeout: scaffold::RECONCILE_TIMEOUT,
     };
-    let (tenancy, tenancy_writers) = tenancy(config.policy_required);
-    let (mut tasks, mut synced_lists, token_ctx) =
-        tokens_and_accounts(&client, config, &scaffold, tenancy.clone(), &stop);
-    if let (Some(tenancy), Some(writers)) = (tenancy, tenancy_writers) {
-        synced_lists.extend([
-            tenancy.policies_listed.clone(),
-            tenancy.namespaces_listed.clone(),
-        ]);
-        tasks.push(tenancy_watches(
-            client.clone(),
+    let watches = config.watches.clone().unwrap_or_else(|| {
+        Watches::new(
+            &client,
             config.namespace.as_deref(),
-            tenancy,
-            writers,
-            token_ctx,
-            stop.clone(),
-        ));
+            config.policy_required,
+            true,
+        )
+    });
+    let tenancy = watches.tenancy.as_ref().map(|watches| Tenancy {
+        policies: cache_of(&watches.policies),
+        namespaces: cache_of(&watches.namespaces),
+        policies_listed: watches.policies.listed().clone(),
+        namespaces_listed: watches.namespaces.listed().clone(),
+    });
+    let (mut tasks, mut synced_lists, token_ctx) =
+        tokens_and_accounts(&client, config, &watches, &scaffold, tenancy.clone(), &stop);
+    if let (Some(tenancy), Some(tenancy_watches)) = (tenancy, &watches.tenancy) {
+        synced_lists.extend([tenancy.policies_listed, tenancy.namespaces_listed]);
+        tasks.push(follow_tenancy(tenancy_watches, token_ctx, stop.clone()));
     }
     for namespace in config.basic_auth.watches(config.namespace.as_deref()) {
         let (task, caches) = basic_auth::watches::start(
@@ -99,41 +105,35 @@ pub(super) fn controllers(
     (tasks, synced)
 }
 
-/// The TokenPolicy and Namespace caches tokens are judged by, when a policy is required.
-fn tenancy(required: bool) -> (Option<Tenancy>, Option<TenancyWriters>) {
-    if !required {
-        return (None, None);
-    }
-    let (policies, policies_writer) = reflector::store();
-    let (namespaces, namespaces_writer) = reflector::store();
-    let tenancy = Tenancy {
-        policies,
-        namespaces,
-        policies_listed: Listed::default(),
-        namespaces_listed: Listed::default(),
-    };
-    (Some(tenancy), Some((policies_writer, namespaces_writer)))
+/// The cache of a watch the controllers follow: theirs keep one.
+fn cache_of<K: Watchable>(watch: &Shared<K>) -> reflector::Store<K> {
+    watch
+        .store()
+        .expect("the watches the controllers follow keep caches")
 }
 
 type Tasks = Vec<AbortOnDropHandle<()>>;
 
-/// The AccessToken and ServiceAccount controllers, over one watch each of AccessTokens,
-/// ServiceAccounts and the operator's Secrets. Returns their tasks, the lists to wait for, and
-/// the AccessToken context other watches wake tokens through.
+/// The AccessToken and ServiceAccount controllers, over the shared watches of their kinds and
+/// a watch of the operator's Secrets. Returns their tasks, the lists to wait for, and the
+/// AccessToken context other watches wake tokens through.
 fn tokens_and_accounts(
     client: &kube::Client,
     config: &OperatorConfig,
+    watches: &Watches,
     scaffold: &impl Fn(&'static str) -> Scaffold,
     tenancy: Option<Tenancy>,
     stop: &CancellationToken,
 ) -> (Tasks, Vec<Listed>, Arc<access_token::Context>) {
-    let (tokens, tokens_writer) = reflector::store();
+    let (tokens, accounts) = (cache_of(&watches.tokens), cache_of(&watches.accounts));
     let (secrets, secrets_writer) = reflector::store();
-    let (accounts, accounts_writer) = reflector::store();
     let (wake, wake_rx) = mpsc::unbounded_channel();
     let (wake_account, wake_account_rx) = mpsc::unbounded_channel();
-    let (tokens_listed, secrets_listed, accounts_listed) =
-        (Listed::default(), Listed::default(), Listed::default());
+    let (tokens_listed, accounts_listed) = (
+        watches.tokens.listed().clone(),
+        watches.accounts.listed().clone(),
+    );
+    let secrets_listed = Listed::default();
     let token_ctx = Arc::new(access_token::Context {
         client: client.clone(),
         tokens: tokens.clone(),
@@ -155,39 +155,51 @@ fn tokens_and_accounts(
         refused: Default::default(),
     });
     let account_ctx = Arc::new(account_context(&token_ctx, &tokens_listed, scaffold));
-    let (tokens_api, secrets_api, accounts_api) = apis(client, config.namespace.as_deref());
+    let secrets_api = match config.namespace.as_deref() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let controller_config =
         controller::Config::default().concurrency(config.controller.concurrency);
-    let token_controller = Controller::for_stream(
-        token_events(tokens_api, tokens_writer, &token_ctx, &tokens_listed),
-        tokens,
-    )
-    .owns_stream(secret_events(secrets_api, secrets_writer, &secrets_listed))
-    .reconcile_on(UnboundedReceiverStream::new(wake_rx))
-    .with_config(controller_config.clone())
-    .graceful_shutdown_on(stop.clone().cancelled_owned())
-    .run(
-        access_token::reconcile,
-        access_token::error_policy,
-        token_ctx.clone(),
-    )
-    .for_each(|_| future::ready(()));
-    let account_controller = Controller::for_stream(
-        account_events(accounts_api, accounts_writer, &token_ctx, &accounts_listed),
-        accounts,
-    )
-    .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
-    .with_config(controller_config)
-    .graceful_shutdown_on(stop.clone().cancelled_owned())
-    .run(
-        service_account::reconcile,
-        service_account::error_policy,
-        account_ctx,
-    )
-    .for_each(|_| future::ready(()));
+    let (token_trigger, token_triggers) = mpsc::unbounded_channel();
+    let token_subscription = watches
+        .tokens
+        .subscribe(token_sink(&token_ctx, token_trigger));
+    let token_controller =
+        Controller::for_shared_stream(UnboundedReceiverStream::new(token_triggers), tokens)
+            .owns_stream(secret_events(secrets_api, secrets_writer, &secrets_listed))
+            .reconcile_on(UnboundedReceiverStream::new(wake_rx))
+            .with_config(controller_config.clone())
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .run(
+                access_token::reconcile,
+                access_token::error_policy,
+                token_ctx.clone(),
+            )
+            .for_each(|_| future::ready(()));
+    let (account_trigger, account_triggers) = mpsc::unbounded_channel();
+    let account_subscription = watches
+        .accounts
+        .subscribe(account_sink(&token_ctx, account_trigger));
+    let account_controller =
+        Controller::for_shared_stream(UnboundedReceiverStream::new(account_triggers), accounts)
+            .reconcile_on(UnboundedReceiverStream::new(wake_account_rx))
+            .with_config(controller_config)
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .run(
+                service_account::reconcile,
+                service_account::error_policy,
+                account_ctx,
+            )
+            .for_each(|_| future::ready(()));
     let tasks = vec![
-        task(token_controller, &tokens_listed, stop),
-        task(account_controller, &accounts_listed, stop),
+        task(token_controller, token_subscription, &tokens_listed, stop),
+        task(
+            account_controller,
+            account_subscription,
+            &accounts_listed,
+            stop,
+        ),
     ];
     let lists = vec![tokens_listed, secrets_listed, accounts_listed];
     (tasks, lists, token_ctx)
@@ -213,82 +225,87 @@ fn account_context(
     }
 }
 
-/// A controller's task, stopping with `stop` (see [`until_stopped`]).
-fn task(
+/// A controller's task, stopping with `stop` (see [`until_stopped`]), and following its watch
+/// until it ends.
+fn task<K: Watchable>(
     controller: impl Future<Output = ()> + Send + 'static,
+    subscription: Subscription<K>,
     listed: &Listed,
     stop: &CancellationToken,
 ) -> AbortOnDropHandle<()> {
-    AbortOnDropHandle::new(tokio::spawn(until_stopped(
-        controller,
-        listed.clone(),
-        stop.clone(),
-    )))
+    let (listed, stop) = (listed.clone(), stop.clone());
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let _subscription = subscription;
+        until_stopped(controller, listed, stop).await;
+    }))
 }
 
-/// The APIs of AccessTokens, Secrets and ServiceAccounts: of `namespace`, or of all.
-fn apis(
-    client: &kube::Client,
-    namespace: Option<&str>,
-) -> (
-    Api<DeserializeGuard<AccessToken>>,
-    Api<Secret>,
-    Api<DeserializeGuard<ServiceAccount>>,
-) {
-    match namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client.clone(), ns),
-        ),
-        None => (
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-            Api::all(client.clone()),
-        ),
+type Trigger<K> = mpsc::UnboundedSender<Arc<K>>;
+
+/// What the AccessToken controller makes of the token watch: it keeps the token-by-account map
+/// and the claims in step, wakes the ServiceAccount of a changed token, and triggers the
+/// token's reconcile (every listed token's, once the list is in the cache).
+fn token_sink(
+    ctx: &Arc<access_token::Context>,
+    trigger: Trigger<DeserializeGuard<AccessToken>>,
+) -> impl FnMut(Seen<'_, DeserializeGuard<AccessToken>>) + Send + 'static {
+    let ctx = ctx.clone();
+    move |seen| match seen {
+        Seen::InitApply(object) => {
+            if let Ok(token) = &object.0 {
+                access_token::watched(&ctx, token, true);
+                access_token::token_changed(&ctx, token);
+            }
+        }
+        Seen::InitDone => {
+            access_token::relisted(&ctx);
+            for token in ctx.tokens.state() {
+                let _ = trigger.send(token);
+            }
+        }
+        Seen::Apply(object) => {
+            if let Ok(token) = &object.0 {
+                access_token::watched(&ctx, token, false);
+                access_token::token_changed(&ctx, token);
+            }
+            let _ = trigger.send(object.clone());
+        }
+        Seen::Delete(object) => {
+            if let Ok(token) = &object.0 {
+                access_token::deleted(&ctx, token);
+                access_token::token_changed(&ctx, token);
+            }
+            let _ = trigger.send(object.clone());
+        }
+        Seen::Init | Seen::Failed | Seen::Following => {}
     }
 }
 
-/// The AccessToken watch: it fills the cache, keeps the token-by-account map and the claims
-/// in step, and wakes the ServiceAccount of a changed token.
-fn token_events(
-    api: Api<DeserializeGuard<AccessToken>>,
-    writer: reflector::store::Writer<DeserializeGuard<AccessToken>>,
+/// What the ServiceAccount controller makes of the account watch: it keeps the email claims
+/// in step, wakes the tokens of a changed account, and triggers the account's reconcile.
+fn account_sink(
     ctx: &Arc<access_token::Context>,
-    listed: &Listed,
-) -> impl Stream<Item = Result<DeserializeGuard<AccessToken>, watcher::Error>> + Send + use<> {
-    let (ctx, listed) = (ctx.clone(), listed.clone());
-    watcher(api, cache::watch_config())
-        .default_backoff()
-        .modify(cache::slim)
-        .reflect(writer)
-        .inspect(move |event| match event {
-            Ok(watcher::Event::InitDone) => {
-                access_token::relisted(&ctx);
-                listed.set();
+    trigger: Trigger<DeserializeGuard<ServiceAccount>>,
+) -> impl FnMut(Seen<'_, DeserializeGuard<ServiceAccount>>) + Send + 'static {
+    let ctx = ctx.clone();
+    move |seen| match seen {
+        Seen::InitApply(object) => access_token::account_watched(&ctx, object),
+        Seen::Apply(object) => {
+            access_token::account_watched(&ctx, object);
+            let _ = trigger.send(object.clone());
+        }
+        Seen::Delete(object) => {
+            access_token::account_deleted(&ctx, object);
+            let _ = trigger.send(object.clone());
+        }
+        Seen::InitDone => {
+            access_token::accounts_relisted(&ctx);
+            for account in ctx.accounts.state() {
+                let _ = trigger.send(account);
             }
-            Ok(watcher::Event::Delete(object)) => {
-                if let Ok(token) = &object.0 {
-                    access_token::deleted(&ctx, token);
-                    access_token::token_changed(&ctx, token);
-                }
-            }
-            Ok(watcher::Event::Apply(object)) => {
-                if let Ok(token) = &object.0 {
-                    access_token::watched(&ctx, token, false);
-                    access_token::token_changed(&ctx, token);
-                }
-            }
-            Ok(watcher::Event::InitApply(object)) => {
-                if let Ok(token) = &object.0 {
-                    access_token::watched(&ctx, token, true);
-                    access_token::token_changed(&ctx, token);
-                }
-            }
-            Err(error) => rbac::log_watch_error("accesstokens", error),
-            _ => {}
-        })
-        .touched_objects()
+        }
+        Seen::Init | Seen::Failed | Seen::Following => {}
+    }
 }
 
 /// The watch of the Secrets this operator manages.
@@ -314,96 +331,32 @@ fn secret_events(
     .touched_objects()
 }
 
-/// The ServiceAccount watch: it fills the cache, keeps the email claims in step, and wakes the
-/// tokens of a changed account.
-fn account_events(
-    api: Api<DeserializeGuard<ServiceAccount>>,
-    writer: reflector::store::Writer<DeserializeGuard<ServiceAccount>>,
-    ctx: &Arc<access_token::Context>,
-    listed: &Listed,
-) -> impl Stream<Item = Result<DeserializeGuard<ServiceAccount>, watcher::Error>> + Send + use<> {
-    let (ctx, listed) = (ctx.clone(), listed.clone());
-    watcher(api, cache::watch_config())
-        .default_backoff()
-        .modify(cache::slim)
-        .reflect(writer)
-        .inspect(move |event| {
-            listed.see(event);
-            match event {
-                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
-                    access_token::account_watched(&ctx, object);
-                }
-                Ok(watcher::Event::Delete(object)) => {
-                    access_token::account_deleted(&ctx, object);
-                }
-                Ok(watcher::Event::InitDone) => access_token::accounts_relisted(&ctx),
-                Err(error) => rbac::log_watch_error("serviceaccounts", error),
-                _ => {}
-            }
-        })
-        .touched_objects()
-}
-
-type TenancyWriters = (
-    reflector::store::Writer<DeserializeGuard<TokenPolicy>>,
-    reflector::store::Writer<PartialObjectMeta<Namespace>>,
-);
-
-/// The watches of TokenPolicies and Namespaces (their metadata: the labels policies select
-/// on; with `--namespace`, that one namespace). A changed policy wakes every token and
-/// account; a namespace's changed labels wake those of the namespace.
-fn tenancy_watches(
-    client: kube::Client,
-    namespace: Option<&str>,
-    tenancy: Tenancy,
-    (policies_writer, namespaces_writer): TenancyWriters,
+/// Follows the TokenPolicies and Namespaces until `stop`: a changed policy wakes every token
+/// and account; a namespace's changed labels wake those of the namespace.
+fn follow_tenancy(
+    watches: &TenancyWatches,
     ctx: Arc<access_token::Context>,
     stop: CancellationToken,
 ) -> AbortOnDropHandle<()> {
-    let listed = tenancy.policies_listed.clone();
     let on_policy = ctx.clone();
-    let policies = watcher(
-        Api::<DeserializeGuard<TokenPolicy>>::all(client.clone()),
-        cache::watch_config(),
-    )
-    .default_backoff()
-    .reflect(policies_writer)
-    .inspect(move |event| {
-        listed.see(event);
-        match event {
-            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
-                access_token::wake_all(&on_policy, None);
-            }
-            Err(error) => rbac::log_watch_error("tokenpolicies", error),
-            Ok(_) => {}
-        }
-    });
-    let namespaces_config = match namespace {
-        Some(ns) => cache::watch_config().fields(&format!("metadata.name={ns}")),
-        None => cache::watch_config(),
-    };
-    let listed = tenancy.namespaces_listed.clone();
-    let namespaces = watcher(
-        Api::<PartialObjectMeta<Namespace>>::all(client),
-        namespaces_config,
-    )
-    .default_backoff()
-    .reflect(namespaces_writer)
-    .inspect(move |event| {
-        listed.see(event);
-        match event {
-            Ok(watcher::Event::Apply(ns) | watcher::Event::Delete(ns)) => {
-                access_token::wake_all(&ctx, Some(&ns.name_any()));
-            }
-            Err(error) => rbac::log_watch_error("namespaces", error),
-            Ok(_) => {}
-        }
-    });
-    let both = futures::stream::select(policies.map(|_| ()), namespaces.map(|_| ()));
+    let policies =
+        watches
+            .policies
+            .subscribe(move |seen: Seen<'_, DeserializeGuard<TokenPolicy>>| {
+                if let Seen::Apply(_) | Seen::Delete(_) = seen {
+                    access_token::wake_all(&on_policy, None);
+                }
+            });
+    let namespaces =
+        watches
+            .namespaces
+            .subscribe(move |seen: Seen<'_, PartialObjectMeta<Namespace>>| {
+                if let Seen::Apply(ns) | Seen::Delete(ns) = seen {
+                    access_token::wake_all(&ctx, Some(&ns.name_any()));
+                }
+            });
     AbortOnDropHandle::new(tokio::spawn(async move {
-        tokio::select! {
-            () = both.for_each(|()| future::ready(())) => {}
-            () = stop.cancelled() => {}
-        }
+        let _following = (policies, namespaces);
+        stop.cancelled().await;
     }))
 }

@@ -1,8 +1,9 @@
 //! The token service: Witboost's JWT exchange, Basic → Bearer forward-auth, JWKS and OpenID
 //! discovery, and RFC 7662 introspection, over HTTP or HTTPS.
 //!
-//! Look-ups never call the API server: an in-memory [`MemoryIndex`], fed by watches on
-//! AccessTokens and ServiceAccounts ([`feed`]), answers them; with `--policy-required`, it
+//! Look-ups never call the API server: an in-memory [`MemoryIndex`], fed by the process's
+//! watches of AccessTokens and ServiceAccounts ([`feed`]; shared with the controllers when they
+//! run in the same process, its own, without caches, when it runs apart), answers them; with `--policy-required`, it
 //! also follows the TokenPolicies and namespaces' labels and refuses a token they deny. The signing keys live in a Secret
 //! ([`keystore`]), which the controllers' side owns; a token service running apart only reads it
 //! ([`KeyAccess::Reader`]). The JWT rules themselves are in [`crate::jwt`].
@@ -305,6 +306,17 @@ impl TokenService {
         client: kube::Client,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
+        Self::start_on(args, client, metrics, None).await
+    }
+
+    /// As [`TokenService::start`], its index fed by `watches` (the process's, shared with the
+    /// controllers), or by watches of its own (that keep no cache) when `None`.
+    pub async fn start_on(
+        args: TokenServiceArgs,
+        client: kube::Client,
+        metrics: Metrics,
+        watches: Option<crate::watching::Watches>,
+    ) -> anyhow::Result<Self> {
         let mut tasks = vec![];
         let tls = match (&args.tls_cert_file, &args.tls_key_file) {
             (Some(cert), Some(key)) => {
@@ -326,8 +338,16 @@ impl TokenService {
         }
         let index = Arc::new(index);
         let freshness = index.freshness().clone();
-        let (mut ready, feeds) = feed::spawn(client, index.clone(), args.namespace.as_deref());
-        tasks.extend(feeds);
+        let watches = watches.unwrap_or_else(|| {
+            crate::watching::Watches::new(
+                &client,
+                args.namespace.as_deref(),
+                args.policy_required,
+                false,
+            )
+        });
+        let (mut ready, feed) = feed::spawn(&watches, index.clone());
+        tasks.push(feed);
         ready
             .wait_for(|ready| *ready)
             .await

@@ -22,6 +22,7 @@ use witboost_token_operator::operator::{Operator, OperatorConfig};
 use witboost_token_operator::server::{Metrics, TokenService, TokenServiceArgs};
 use witboost_token_operator::telemetry;
 use witboost_token_operator::token;
+use witboost_token_operator::watching::Watches;
 
 pub const NS: &str = "default";
 /// The resync period of the operator in these tests: short, so resyncs are cheap to observe.
@@ -82,6 +83,7 @@ pub fn config() -> OperatorConfig {
         record_key: None,
         admin_only: false,
         leading: None,
+        watches: None,
     }
 }
 
@@ -141,13 +143,22 @@ impl Harness {
     pub async fn with_token_service(config: OperatorConfig) -> (Self, TokenServiceGuard) {
         init_test_logging();
         let mut harness = Self::without_operator(config).await;
-        let service = TokenService::start(
+        // One watch per kind, shared by the service and the controllers.
+        let watches = Watches::new(
+            &harness.client,
+            harness.config.namespace.as_deref(),
+            harness.config.policy_required,
+            true,
+        );
+        harness.config.watches = Some(watches.clone());
+        let service = TokenService::start_on(
             TokenServiceArgs {
                 policy_required: harness.config.policy_required,
                 ..TokenServiceArgs::on("127.0.0.1:0".parse().unwrap())
             },
             harness.client.clone(),
             Metrics::unregistered(),
+            Some(watches),
         )
         .await
         .expect("token service starts");
