@@ -13,7 +13,9 @@
 //! [`by_account`] maps each account to its cached tokens, fed by the token watch and shared
 //! with the ServiceAccount controller, so neither the one-active-token claim nor an account's
 //! status scans the whole cache; [`unseen`] holds back a reconcile until the cache shows this
-//! controller's own last status write, so a status is not written twice.
+//! controller's own last status write, so a status is not written twice; [`refused`] notes,
+//! from the watches, the values a TokenPolicy refused while they were Active, which `validate`
+//! hands to `build` so that such a value is never held again.
 
 pub mod apply;
 pub mod build;
