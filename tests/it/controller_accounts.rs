@@ -27,6 +27,19 @@ fn waiting_for(token: &AccessToken, active: &str) -> bool {
         })
 }
 
+/// Account `bot` with `first` Active and `second` waiting for it.
+async fn first_active_second_waiting(h: &Harness) -> AccessToken {
+    h.create_account("bot").await;
+    h.create(&AccessToken::test("first").for_service_account("bot"))
+        .await;
+    let first = h.wait_active("first").await;
+    h.create(&AccessToken::test("second").for_service_account("bot"))
+        .await;
+    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
+        .await;
+    first
+}
+
 #[tokio::test]
 async fn two_tokens_for_one_account_created_at_once_end_with_exactly_one_active_in_50_races() {
     let h = Harness::start().await;
@@ -82,14 +95,7 @@ async fn two_tokens_for_one_account_created_at_once_end_with_exactly_one_active_
 #[tokio::test]
 async fn when_the_active_token_is_revoked_the_oldest_waiting_one_becomes_active() {
     let h = Harness::start().await;
-    h.create_account("bot").await;
-    h.create(&AccessToken::test("first").for_service_account("bot"))
-        .await;
-    h.wait_active("first").await;
-    h.create(&AccessToken::test("second").for_service_account("bot"))
-        .await;
-    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
-        .await;
+    first_active_second_waiting(&h).await;
     h.create(&AccessToken::test("third").for_service_account("bot"))
         .await;
     h.wait_token("third", "waiting for first", |t| waiting_for(t, "first"))
@@ -133,14 +139,7 @@ async fn when_the_active_token_expires_the_waiting_one_becomes_active() {
 async fn when_the_active_token_is_deleted_the_waiting_one_becomes_active_without_waiting_for_a_resync()
  {
     let h = Harness::start_with(slow_resync()).await;
-    h.create_account("bot").await;
-    h.create(&AccessToken::test("first").for_service_account("bot"))
-        .await;
-    h.wait_active("first").await;
-    h.create(&AccessToken::test("second").for_service_account("bot"))
-        .await;
-    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
-        .await;
+    first_active_second_waiting(&h).await;
     let deleted = Instant::now();
     h.delete_token("first").await;
     h.wait_active("second").await;
@@ -408,14 +407,7 @@ fn record_double_actives(api: Api<AccessToken>) -> Arc<Mutex<Vec<Vec<String>>>> 
 #[tokio::test]
 async fn a_new_leader_does_not_issue_a_waiting_token_while_a_revoked_one_still_holds_its_value() {
     let mut h = Harness::start().await;
-    h.create_account("bot").await;
-    h.create(&AccessToken::test("first").for_service_account("bot"))
-        .await;
-    h.wait_active("first").await;
-    h.create(&AccessToken::test("second").for_service_account("bot"))
-        .await;
-    h.wait_token("second", "waiting for first", |t| waiting_for(t, "first"))
-        .await;
+    first_active_second_waiting(&h).await;
     h.stop_operator().await;
 
     let doubles = record_double_actives(h.tokens());

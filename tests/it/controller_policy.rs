@@ -103,6 +103,34 @@ async fn wait_denied(h: &Harness, name: &str, says: &str) -> AccessToken {
     token
 }
 
+/// Under the team policy, `ci-token` of a robot in group `team-a`, Active, and its value.
+async fn active_team_token(h: &Harness) -> (AccessToken, String) {
+    put_policy(h, &team_policy()).await;
+    account(h, "ci", "ci@robots.example.com", &["team-a"]).await;
+    h.create(&daily(
+        AccessToken::test("ci-token").for_service_account("ci"),
+    ))
+    .await;
+    let active = h.wait_active("ci-token").await;
+    let value = h.secret_value("ci-token").await.expect("a value");
+    (active, value)
+}
+
+/// The team policy, no longer granting the robots' `team-*` groups.
+fn without_team_groups() -> TokenPolicy {
+    let mut tight = team_policy();
+    tight.spec.service_accounts.as_mut().unwrap().groups = Some(vec!["other-*".into()]);
+    tight
+}
+
+/// Waits for `ci-token` to be Active with a revision after `active`'s.
+async fn wait_new_revision(h: &Harness, active: &AccessToken) -> AccessToken {
+    h.wait_token("ci-token", "active with a new revision", |t| {
+        phase_of(t) == Some(AccessTokenPhase::Active) && revision_of(t) > revision_of(active)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_namespace_cannot_mint_identities_groups_or_lifetimes_no_policy_grants() {
     let h = Harness::start_with(policy_config()).await;
@@ -165,28 +193,15 @@ async fn a_namespace_cannot_mint_identities_groups_or_lifetimes_no_policy_grants
 #[tokio::test]
 async fn a_tightened_policy_removes_values_and_a_loosened_one_issues_new_ones() {
     let h = Harness::start_with(policy_config()).await;
-    put_policy(&h, &team_policy()).await;
-    account(&h, "ci", "ci@robots.example.com", &["team-a"]).await;
-    h.create(&daily(
-        AccessToken::test("ci-token").for_service_account("ci"),
-    ))
-    .await;
-    let active = h.wait_active("ci-token").await;
-    let first = h.secret_value("ci-token").await.expect("a value");
+    let (active, first) = active_team_token(&h).await;
 
     // The group is no longer granted: the value goes at once.
-    let mut tight = team_policy();
-    tight.spec.service_accounts.as_mut().unwrap().groups = Some(vec!["other-*".into()]);
-    put_policy(&h, &tight).await;
+    put_policy(&h, &without_team_groups()).await;
     wait_denied(&h, "ci-token", "group \"team-a\"").await;
 
     // Granted again: a new value, never the denied one.
     put_policy(&h, &team_policy()).await;
-    let again = h
-        .wait_token("ci-token", "active with a new revision", |t| {
-            phase_of(t) == Some(AccessTokenPhase::Active) && revision_of(t) > revision_of(&active)
-        })
-        .await;
+    let again = wait_new_revision(&h, &active).await;
     let second = h.secret_value("ci-token").await.expect("a new value");
     assert_ne!(second, first, "a denied value never comes back");
     assert_eq!(digest_of(&again), Some(digest(&second)));
@@ -200,29 +215,16 @@ async fn a_tightened_policy_removes_values_and_a_loosened_one_issues_new_ones() 
 #[tokio::test]
 async fn a_policy_tightened_and_loosened_before_the_value_is_removed_still_issues_a_new_value() {
     let h = Harness::start_with(policy_config()).await;
-    put_policy(&h, &team_policy()).await;
-    account(&h, "ci", "ci@robots.example.com", &["team-a"]).await;
-    h.create(&daily(
-        AccessToken::test("ci-token").for_service_account("ci"),
-    ))
-    .await;
-    let active = h.wait_active("ci-token").await;
-    let first = h.secret_value("ci-token").await.expect("a value");
+    let (active, first) = active_team_token(&h).await;
 
     h.sandbox
         .faults()
         .fail_fraction("patch", "secrets", 1.0, 500);
-    let mut tight = team_policy();
-    tight.spec.service_accounts.as_mut().unwrap().groups = Some(vec!["other-*".into()]);
-    put_policy(&h, &tight).await;
+    put_policy(&h, &without_team_groups()).await;
     put_policy(&h, &team_policy()).await;
     h.sandbox.faults().clear_failures();
 
-    let again = h
-        .wait_token("ci-token", "active with a new revision", |t| {
-            phase_of(t) == Some(AccessTokenPhase::Active) && revision_of(t) > revision_of(&active)
-        })
-        .await;
+    let again = wait_new_revision(&h, &active).await;
     let second = h.secret_value("ci-token").await.expect("a new value");
     assert_ne!(second, first, "a refused value came back");
     assert_eq!(digest_of(&again), Some(digest(&second)));
