@@ -92,9 +92,31 @@ pub async fn observe(client: kube::Client, world: Arc<World>, bounds: Bounds, st
     tokio::join!(tokens, secrets, lease, events, core_events, snapshots);
 }
 
+/// Calls `seen` with every object the watch of `api` creates or changes, until `stop`; watch
+/// failures are retried with kube's default backoff.
+async fn each_applied<K>(api: Api<K>, mut stop: Stop, mut seen: impl FnMut(K))
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    loop {
+        tokio::select! {
+            () = stop.wait() => return,
+            next = stream.next() => match next {
+                Some(Ok(object)) => seen(object),
+                Some(Err(_)) => {}
+                None => return,
+            },
+        }
+    }
+}
+
 /// Every Event of kind `K` as it is written (created or updated), scanned for token and JWT
 /// shapes.
-async fn watch_events<K>(client: kube::Client, world: Arc<World>, mut stop: Stop)
+async fn watch_events<K>(client: kube::Client, world: Arc<World>, stop: Stop)
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -105,46 +127,23 @@ where
         + 'static,
 {
     let api: Api<K> = Api::all(client);
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let event = tokio::select! {
-            () = stop.wait() => return,
-            next = stream.next() => match next {
-                Some(Ok(event)) => event,
-                Some(Err(_)) => continue,
-                None => return,
-            },
-        };
+    each_applied(api, stop, |event| {
         world.with(|w| w.events_seen += 1);
         let text = serde_json::to_string(&event).unwrap_or_default();
         if let Some((what, _)) = find_secret(&text) {
             let name = event.meta().name.clone().unwrap_or_default();
             world.violation(format!("{what} in Event {name}"));
         }
-    }
+    })
+    .await;
 }
 
-async fn watch_tokens(client: kube::Client, world: Arc<World>, mut stop: Stop) {
+async fn watch_tokens(client: kube::Client, world: Arc<World>, stop: Stop) {
     let mut last: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-    let stream = watcher(access_tokens(&client), watcher::Config::default())
-        .default_backoff()
-        .applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let token = tokio::select! {
-            () = stop.wait() => return,
-            next = stream.next() => match next {
-                Some(Ok(token)) => token,
-                Some(Err(_)) => continue,
-                None => return,
-            },
-        };
+    each_applied(access_tokens(&client), stop, |token| {
         let now = crate::now();
         let Some(uid) = token.metadata.uid.clone() else {
-            continue;
+            return;
         };
         let digest = status_str(&token, "tokenDigest").map(str::to_owned);
         let phase = status_str(&token, "phase").map(str::to_owned);
@@ -177,37 +176,26 @@ async fn watch_tokens(client: kube::Client, world: Arc<World>, mut stop: Stop) {
                 }
             }
         });
-    }
+    })
+    .await;
 }
 
-async fn watch_secrets(client: kube::Client, world: Arc<World>, mut stop: Stop) {
+async fn watch_secrets(client: kube::Client, world: Arc<World>, stop: Stop) {
     let api: Api<Secret> = Api::namespaced(client, NAMESPACE);
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let secret = tokio::select! {
-            () = stop.wait() => return,
-            next = stream.next() => match next {
-                Some(Ok(secret)) => secret,
-                Some(Err(_)) => continue,
-                None => return,
-            },
-        };
+    each_applied(api, stop, |secret| {
         let Some(owner) = secret
             .metadata
             .owner_references
             .as_ref()
             .and_then(|o| o.iter().find(|o| o.kind == "AccessToken"))
         else {
-            continue;
+            return;
         };
         let Some(value) = secret.data.as_ref().and_then(|d| d.get("token")) else {
-            continue;
+            return;
         };
         let Ok(value) = String::from_utf8(value.0.clone()) else {
-            continue;
+            return;
         };
         let digest = digest(value.as_bytes());
         world.with(|w| {
@@ -219,24 +207,13 @@ async fn watch_secrets(client: kube::Client, world: Arc<World>, mut stop: Stop) 
                 expires_at: None,
             });
         });
-    }
+    })
+    .await;
 }
 
-async fn watch_lease(client: kube::Client, world: Arc<World>, mut stop: Stop) {
+async fn watch_lease(client: kube::Client, world: Arc<World>, stop: Stop) {
     let api: Api<Lease> = Api::namespaced(client, "default");
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .applied_objects();
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        let lease = tokio::select! {
-            () = stop.wait() => return,
-            next = stream.next() => match next {
-                Some(Ok(lease)) => lease,
-                Some(Err(_)) => continue,
-                None => return,
-            },
-        };
+    each_applied(api, stop, |lease| {
         let holder = lease.spec.and_then(|s| s.holder_identity);
         world.with(|w| {
             if holder.is_some() && holder != w.leader {
@@ -246,7 +223,8 @@ async fn watch_lease(client: kube::Client, world: Arc<World>, mut stop: Stop) {
                 w.leader = holder;
             }
         });
-    }
+    })
+    .await;
 }
 
 async fn snapshots(client: kube::Client, world: Arc<World>, bounds: Bounds, stop: Stop) {
