@@ -15,7 +15,6 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
-use super::build::Reason;
 use super::validate::{self, Account};
 use crate::crd::{AccessToken, AccessTokenPhase};
 use crate::sync::Recover;
@@ -46,8 +45,8 @@ impl RefusedValues {
 }
 
 /// Notes the value of `token` refused if it is shown Active and no policy allows it now.
-/// Only a policy's refusal with the account known counts: a missing ServiceAccount, or an email
-/// that belongs to another, is the token's other problem.
+/// Only a policy's refusal with the account known counts: a missing ServiceAccount is the
+/// token's other problem.
 pub fn judge(ctx: &Context, token: &AccessToken) {
     let Some(tenancy) = &ctx.tenancy else { return };
     let status = token.status.as_ref();
@@ -74,14 +73,8 @@ pub fn judge(ctx: &Context, token: &AccessToken) {
     {
         return;
     }
-    let judges = validate::Judges {
-        accounts: &ctx.accounts,
-        emails: &ctx.emails,
-        tenancy: Some(tenancy),
-        refused: &ctx.refused,
-    };
     let namespace = token.namespace().unwrap_or_default();
-    if let Some((Reason::NotAllowedByPolicy, _)) = validate::denied(&judges, &namespace, &spec) {
+    if tenancy.token(&namespace, &spec, &ctx.accounts).is_err() {
         ctx.refused.refuse(uid, revision);
     }
 }

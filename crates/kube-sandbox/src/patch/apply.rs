@@ -253,7 +253,7 @@ pub fn apply_as(
     // refuses it unless it is the object's (a configuration meant for an object deleted and
     // created again under the same name).
     if let Some(uid) = configured_uid(applied_in) {
-        metadata_mut_of(&mut result).insert("uid".into(), uid);
+        crate::storage::metadata_mut(&mut result).insert("uid".into(), uid);
     }
     if let Some(previous) = &previous {
         drop_unapplied(&mut result, previous, &applied_set, &entries);
@@ -269,13 +269,6 @@ fn configured_uid(applied: &Value) -> Option<Value> {
         .pointer("/metadata/uid")
         .filter(|uid| uid.as_str().is_some_and(|s| !s.is_empty()))
         .cloned()
-}
-
-fn metadata_mut_of(object: &mut Value) -> &mut serde_json::Map<String, Value> {
-    if !object.get("metadata").is_some_and(Value::is_object) {
-        object["metadata"] = Value::Object(Default::default());
-    }
-    object["metadata"].as_object_mut().expect("an object")
 }
 
 /// `manager`'s Apply entry, owning `fields`, stamped now.
