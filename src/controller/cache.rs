@@ -61,7 +61,8 @@ enum Part {
     Label = 1,
     Annotation = 2,
     Data = 3,
-    /// This controller's owned keys, in the form of [`owned_fields`] (the key is empty).
+    /// This controller's owned keys, in the form of [`owned_fields`]; the key is the entry's
+    /// operation (`Apply`, or the `Update` of the create before the first apply).
     Owned = 4,
 }
 
@@ -113,18 +114,11 @@ impl CachedSecret {
     /// Packs `secret`, dropping the bookkeeping of other writers (managedFields but our own
     /// apply entry's owned keys, the last-applied annotation).
     pub fn new(mut secret: Secret) -> Self {
-        let own = secret
-            .metadata
-            .managed_fields
-            .take()
-            .into_iter()
-            .flatten()
-            .find(|e| {
-                e.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
-                    && e.operation.as_deref() == Some("Apply")
-            })
-            .and_then(|e| e.fields_v1)
-            .map(|f| owned_fields(&f.0));
+        let entries = secret.metadata.managed_fields.take().unwrap_or_default();
+        let own = own_entry(entries.iter()).and_then(|e| {
+            let fields = owned_fields(&e.fields_v1.as_ref()?.0);
+            Some((e.operation.clone().unwrap_or_default(), fields))
+        });
         drop_bookkeeping(&mut secret.metadata);
         let meta = &mut secret.metadata;
         let mut packed = Vec::new();
@@ -144,8 +138,13 @@ impl CachedSecret {
         }
         // An entry without fieldsV1 owns nothing that can be read: kept as no entry, it
         // reads the same (`apply::owned_keys` gives nothing either way).
-        if let Some(Value::String(fields)) = own {
-            pack(&mut packed, Part::Owned, b"", fields.as_bytes());
+        if let Some((operation, Value::String(fields))) = own {
+            pack(
+                &mut packed,
+                Part::Owned,
+                operation.as_bytes(),
+                fields.as_bytes(),
+            );
         }
         Self {
             metadata: secret.metadata,
@@ -187,7 +186,7 @@ impl CachedSecret {
                 Part::Owned => {
                     meta.managed_fields = Some(vec![ManagedFieldsEntry {
                         manager: Some(ACCESS_TOKEN_MANAGER.to_owned()),
-                        operation: Some("Apply".to_owned()),
+                        operation: Some(text(key)),
                         fields_v1: Some(FieldsV1(Value::String(text(value)))),
                         ..Default::default()
                     }]);
@@ -232,6 +231,20 @@ impl Resource for CachedSecret {
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
     }
+}
+
+/// Of `entries`, this controller's field manager's: its `Apply` entry, or else the `Update`
+/// entry its create left.
+pub fn own_entry<'a>(
+    entries: impl Iterator<Item = &'a ManagedFieldsEntry> + Clone,
+) -> Option<&'a ManagedFieldsEntry> {
+    let ours = |operation: &str| {
+        entries.clone().find(|m| {
+            m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
+                && m.operation.as_deref() == Some(operation)
+        })
+    };
+    ours("Apply").or_else(|| ours("Update"))
 }
 
 /// A watch event of Secrets as the cache keeps them.
@@ -401,6 +414,48 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(foreign.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn a_created_secret_keeps_the_creates_entry_until_an_apply_entry_exists() {
+        let with = |entries: Vec<ManagedFieldsEntry>| {
+            let entries = entries
+                .into_iter()
+                .map(|e| ManagedFieldsEntry {
+                    fields_v1: Some(FieldsV1(serde_json::json!({"f:data": {"f:token": {}}}))),
+                    ..e
+                })
+                .collect();
+            let secret = cached(Secret {
+                metadata: ObjectMeta {
+                    managed_fields: Some(entries),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            secret
+                .metadata
+                .managed_fields
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.operation.unwrap(), e.fields_v1.unwrap().0))
+                .collect::<Vec<_>>()
+        };
+        let owned = Value::String("data:token\n".into());
+        assert_eq!(
+            with(vec![
+                entry("kubectl", "Update"),
+                entry(ACCESS_TOKEN_MANAGER, "Update")
+            ]),
+            [("Update".to_owned(), owned.clone())]
+        );
+        assert_eq!(
+            with(vec![
+                entry(ACCESS_TOKEN_MANAGER, "Update"),
+                entry(ACCESS_TOKEN_MANAGER, "Apply")
+            ]),
+            [("Apply".to_owned(), owned)]
+        );
     }
 
     #[test]

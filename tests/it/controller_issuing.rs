@@ -324,27 +324,33 @@ async fn a_secret_created_by_someone_else_between_the_read_and_the_first_write_i
     );
     assert_eq!(after.data, foreign.data);
 
-    // Once it is gone, the first write creates the Secret, owned as if applied, so that later
-    // applies remove the keys they drop.
+    // Once it is gone, the first write creates the Secret: one write, leaving the create's
+    // `Update` entry. The first apply over it turns that entry into an `Apply` entry, so that it
+    // removes the keys it drops.
     h.secrets()
         .delete("ci-token", &Default::default())
         .await
         .unwrap();
-    let created = apply::secret(&h.client, ours, None).await.unwrap().unwrap();
-    let managers: Vec<_> = created
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .map(|m| (m.manager.clone().unwrap(), m.operation.clone().unwrap()))
-        .collect();
-    assert_eq!(
-        managers,
-        [(
+    let managers = |secret: &Secret| -> Vec<(String, String)> {
+        secret
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .map(|m| (m.manager.clone().unwrap(), m.operation.clone().unwrap()))
+            .collect()
+    };
+    let by_us = |operation: &str| {
+        vec![(
             "iam.witboost.com/accesstoken".to_owned(),
-            "Apply".to_owned()
+            operation.to_owned(),
         )]
-    );
+    };
+    let created = apply::secret(&h.client, ours.clone(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(managers(&created), by_us("Update"));
     let mut without_key = created.clone();
     without_key.data = Some([].into());
     without_key.metadata.managed_fields = None;
@@ -352,6 +358,7 @@ async fn a_secret_created_by_someone_else_between_the_read_and_the_first_write_i
         .await
         .unwrap();
     let after = h.secrets().get("ci-token").await.unwrap();
+    assert_eq!(managers(&after), by_us("Apply"));
     assert_eq!(
         after.data.unwrap_or_default().len(),
         0,

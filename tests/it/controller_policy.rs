@@ -13,6 +13,7 @@ use serde_json::json;
 use witboost_token_operator::crd::{
     AccessToken, AccessTokenPhase, ServiceAccount, ServiceAccountSpec, TokenPolicy,
 };
+use witboost_token_operator::watching::Watches;
 
 const REASON: &str = "NotAllowedByPolicy";
 
@@ -214,27 +215,53 @@ async fn a_tightened_policy_removes_values_and_a_loosened_one_issues_new_ones() 
 /// the token service refused that value for good, so the token gets a new one.
 #[tokio::test]
 async fn a_policy_tightened_and_loosened_before_the_value_is_removed_still_issues_a_new_value() {
-    let h = Harness::start_with(policy_config()).await;
+    // The controllers' watches, handed in, to tell when they saw the loosened policy.
+    let mut h = Harness::without_operator(policy_config()).await;
+    let watches = Watches::new(&h.client, None, true, true);
+    h.config.watches = Some(watches.clone());
+    h.start_operator().await;
     let (active, first) = active_team_token(&h).await;
 
     h.sandbox
         .faults()
         .fail_fraction("patch", "secrets", 1.0, 500);
+    let patches = || h.sandbox.request_counts().get("patch", "secrets");
+    let before = patches();
     put_policy(&h, &without_team_groups()).await;
+    // The controller tried to remove the value, and could not.
+    eventually(15, "a refused write of the Secret", || async {
+        (patches() > before).then_some(())
+    })
+    .await;
     put_policy(&h, &team_policy()).await;
+    // Until the controllers saw it, and a write after that was refused too, a reconcile that
+    // decided on the tightened policy could still remove the value.
+    let policies = watches.tenancy.as_ref().unwrap().policies.store().unwrap();
+    let loosened = team_policy().spec;
+    eventually(15, "the controllers to see the loosened policy", || async {
+        policies
+            .state()
+            .iter()
+            .any(|p| p.0.as_ref().is_ok_and(|p| p.spec == loosened))
+            .then_some(())
+    })
+    .await;
+    let seen = patches();
+    eventually(15, "a refused write after that", || async {
+        (patches() > seen).then_some(())
+    })
+    .await;
     h.sandbox.faults().clear_failures();
 
     let again = wait_new_revision(&h, &active).await;
     let second = h.secret_value("ci-token").await.expect("a new value");
     assert_ne!(second, first, "a refused value came back");
     assert_eq!(digest_of(&again), Some(digest(&second)));
-    let events = h.events_for("ci-token").await;
+    // Events are published after the status is written: waited for.
+    let note = h.wait_event("ci-token", "Reissued").await;
     assert!(
-        events.iter().any(|e| e
-            .note
-            .as_deref()
-            .is_some_and(|n| n.contains("a TokenPolicy refused the last value"))),
-        "the Event says why a new value was issued"
+        note.contains("a TokenPolicy refused the last value"),
+        "the Event says why a new value was issued: {note}"
     );
 }
 

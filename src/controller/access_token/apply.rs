@@ -7,8 +7,11 @@
 //! token once it expires, a label removed from `secretTemplate`) is removed from the cluster.
 //!
 //! A Secret that did not exist when read is created (POST), never applied: an apply would
-//! merge into a Secret someone else created meanwhile and take it over. The create's field
-//! ownership then becomes an apply's, so that later applies still remove the keys they drop.
+//! merge into a Secret someone else created meanwhile and take it over. The create leaves this
+//! controller's field manager an `Update` entry; before the first apply over that Secret (a
+//! rotation, a revoke), the entry becomes an `Apply` entry, as `kubectl` upgrades
+//! client-side-applied objects, so that the apply removes the keys it drops. Issuing a token
+//! thus writes its Secret once.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +22,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use thiserror::Error;
 
+use crate::controller::cache::own_entry;
 use crate::controller::workload::{self as workloads, Stamped};
 
 use super::build::{DesiredSecret, Plan};
@@ -192,13 +196,11 @@ struct OwnedKeys {
     data: BTreeSet<String>,
 }
 
-/// The keys this controller's field manager owns on `secret`, from its managedFields: as the
-/// API serves them, or in the compact form the cache keeps (`cache::CachedSecret`).
+/// The keys this controller's field manager owns on `secret`, from its managedFields (its
+/// `Apply` entry, or else the `Update` entry of its create): as the API serves them, or in the
+/// compact form the cache keeps (`cache::CachedSecret`).
 fn owned_keys(secret: &Secret) -> Option<OwnedKeys> {
-    let entry = secret.metadata.managed_fields.iter().flatten().find(|m| {
-        m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
-            && m.operation.as_deref() == Some("Apply")
-    })?;
+    let entry = own_entry(secret.metadata.managed_fields.iter().flatten())?;
     let fields = &entry.fields_v1.as_ref()?.0;
     if let Some(compact) = fields.as_str() {
         let mut owned = OwnedKeys::default();
@@ -253,6 +255,9 @@ pub async fn secret(
     let mut body = rendered;
     // Decided on what we read: if the Secret changed since, start over rather than overwrite.
     body.metadata.resource_version = observed.metadata.resource_version.clone();
+    if created_not_applied(observed) {
+        body.metadata.resource_version = own_as_applied(&api, &name, observed).await?;
+    }
     api.patch(
         &name,
         &PatchParams::apply(ACCESS_TOKEN_MANAGER).force(),
@@ -263,40 +268,52 @@ pub async fn secret(
     .map_err(|source| Error::ApplySecret { name, source })
 }
 
-/// Creates `rendered`, failing (409) if a Secret of that name exists by now, then turns the
-/// create's `Update` entry of our field manager into an `Apply` entry, as `kubectl` upgrades
-/// client-side-applied objects: the next apply owns the fields it created, and drops them when
-/// it no longer sends them.
+/// Creates `rendered`, failing (409) if a Secret of that name exists by now.
 async fn create(api: &Api<Secret>, rendered: Secret) -> Result<Secret, Error> {
     let name = rendered.metadata.name.clone().unwrap_or_default();
     let params = PostParams {
         field_manager: Some(ACCESS_TOKEN_MANAGER.into()),
         ..Default::default()
     };
-    let created = api
-        .create(&params, &rendered)
+    api.create(&params, &rendered)
         .await
-        .map_err(|source| Error::CreateSecret {
-            name: name.clone(),
-            source,
-        })?;
-    let Some(entries) = as_applied(&created) else {
-        return Ok(created);
+        .map_err(|source| Error::CreateSecret { name, source })
+}
+
+/// Whether this controller owns fields of `secret` only through the `Update` entry of its
+/// create: the first apply over it turns that entry into an `Apply` entry first.
+fn created_not_applied(secret: &Secret) -> bool {
+    own_entry(secret.metadata.managed_fields.iter().flatten())
+        .is_some_and(|m| m.operation.as_deref() == Some("Update"))
+}
+
+/// Turns the create's `Update` entry into an `Apply` entry on the Secret as `observed` (a JSON
+/// patch that tests its resourceVersion: a change since fails, and the reconcile starts over);
+/// returns the resourceVersion after. The cached Secret keeps only our own entry, so the whole
+/// list is read first.
+async fn own_as_applied(
+    api: &Api<Secret>,
+    name: &str,
+    observed: &Secret,
+) -> Result<Option<String>, Error> {
+    let failed = |source| Error::ApplySecret {
+        name: name.to_owned(),
+        source,
     };
-    // Only on the Secret just created: a change since (ours or anyone's) leaves the entries be,
-    // and the next reconcile applies over them.
+    let current = api.get(name).await.map_err(failed)?;
+    let Some(entries) = as_applied(&current) else {
+        return Ok(observed.metadata.resource_version.clone());
+    };
     let patch = serde_json::json!([
-        { "op": "test", "path": "/metadata/resourceVersion", "value": created.metadata.resource_version },
+        { "op": "test", "path": "/metadata/resourceVersion", "value": observed.metadata.resource_version },
         { "op": "replace", "path": "/metadata/managedFields", "value": entries },
     ]);
     let patch = Patch::Json::<()>(serde_json::from_value(patch).expect("a valid json patch"));
-    match api.patch(&name, &PatchParams::default(), &patch).await {
-        Ok(upgraded) => Ok(upgraded),
-        Err(error) => {
-            tracing::debug!(%error, secret = %name, "kept the create's field ownership");
-            Ok(created)
-        }
-    }
+    let upgraded = api
+        .patch(name, &PatchParams::default(), &patch)
+        .await
+        .map_err(failed)?;
+    Ok(upgraded.metadata.resource_version)
 }
 
 /// `secret`'s managedFields with our manager's `Update` entry turned into an `Apply` entry;
@@ -537,6 +554,23 @@ mod tests {
             .unwrap()
             .insert("extra".into(), "x".into());
         assert!(is_current(&rendered, &observed));
+    }
+
+    #[test]
+    fn a_secret_as_created_is_current_and_its_create_entry_decides_what_to_remove() {
+        let rendered = render(&desired(Some(Token::generate())), &token(), None);
+        let mut created = stored(&rendered);
+        for entry in created.metadata.managed_fields.iter_mut().flatten() {
+            entry.operation = Some("Update".into());
+        }
+        assert!(is_current(&rendered, &created), "no write after a restart");
+        assert!(created_not_applied(&created));
+        let revoked = render(&desired(None), &token(), None);
+        assert!(
+            !is_current(&revoked, &created),
+            "the value is to be removed"
+        );
+        assert!(!created_not_applied(&stored(&rendered)));
     }
 
     #[test]
