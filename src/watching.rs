@@ -18,8 +18,8 @@
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, Weak};
 
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
@@ -110,16 +110,11 @@ impl Listed {
     }
 }
 
-/// A kind a [`Shared`] watch can follow: every kind of ours (statically typed).
-pub trait Watchable:
-    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
-}
+/// A kind a [`Shared`] watch can follow: every kind of ours (statically typed), as served or
+/// as a cache keeps it ([`Shared::mapped`]).
+pub trait Watchable: Resource<DynamicType = ()> + Clone + Debug + Send + Sync + 'static {}
 
-impl<K> Watchable for K where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
-{
-}
+impl<K> Watchable for K where K: Resource<DynamicType = ()> + Clone + Debug + Send + Sync + 'static {}
 
 /// What a shared watch shows a subscriber.
 pub enum Seen<'a, K> {
@@ -238,10 +233,35 @@ impl<K: Watchable> Shared<K> {
         api: impl FnOnce(Client) -> Api<K>,
         config: watcher::Config,
         cached: bool,
-    ) -> Self {
+    ) -> Self
+    where
+        K: DeserializeOwned,
+    {
         Self::from_stream(what, cached, |weak| {
             let client = reporting(client, weak.clone());
             watcher(api(client), config).default_backoff().boxed()
+        })
+    }
+
+    /// The watch of `what` through `api`, as [`Shared::new`], each event's objects turned into
+    /// `K` by `into` as they arrive: the cache and the subscribers never see them as served.
+    pub fn mapped<T>(
+        what: &'static str,
+        client: &Client,
+        api: impl FnOnce(Client) -> Api<T>,
+        config: watcher::Config,
+        cached: bool,
+        into: fn(watcher::Event<T>) -> watcher::Event<K>,
+    ) -> Self
+    where
+        T: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+    {
+        Self::from_stream(what, cached, |weak| {
+            let client = reporting(client, weak.clone());
+            watcher(api(client), config)
+                .default_backoff()
+                .map_ok(into)
+                .boxed()
         })
     }
 

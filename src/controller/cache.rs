@@ -6,12 +6,11 @@
 
 use std::borrow::Cow;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 use k8s_openapi::{ByteString, NamespaceResourceScope};
 use kube::Resource;
-use kube::core::DeserializeGuard;
 use kube::runtime::watcher;
 use serde_json::Value;
 
@@ -22,20 +21,6 @@ pub use crate::watching::watch_config;
 #[cfg(test)]
 use crate::watching::LAST_APPLIED;
 use crate::watching::drop_bookkeeping;
-
-/// An AccessToken or ServiceAccount as cached: no managedFields, no last-applied annotation.
-pub fn slim<K: kube::Resource>(guard: &mut DeserializeGuard<K>) {
-    if let Ok(object) = guard.0.as_mut() {
-        drop_bookkeeping(object.meta_mut());
-    }
-}
-
-/// A ConfigMap as cached (for BasicAuth): its data, without managedFields or the last-applied
-/// annotation. The writer of a key is read from the API when it matters (see
-/// `basic_auth::dereference::refresh`).
-pub fn slim_config_map(config_map: &mut ConfigMap) {
-    drop_bookkeeping(&mut config_map.metadata);
-}
 
 /// A Secret as the controller's cache keeps it. Of its managedFields only this controller's own
 /// apply entry matters (which keys the next apply would own, so that an unchanged Secret is not
@@ -301,6 +286,7 @@ fn owned_fields(fields: &Value) -> Value {
 mod tests {
     use super::*;
     use crate::crd::AccessToken;
+    use kube::core::DeserializeGuard;
 
     fn entry(manager: &str, operation: &str) -> ManagedFieldsEntry {
         ManagedFieldsEntry {
@@ -337,7 +323,7 @@ mod tests {
             "spec": {"user": "a@example.com"},
         }))
         .unwrap();
-        slim(&mut guard);
+        crate::watching::slim(&mut guard);
         let token = guard.0.unwrap();
         assert_eq!(token.metadata.managed_fields, None);
         let annotations = token.metadata.annotations.unwrap();

@@ -27,10 +27,12 @@
 //! - [`cache`] decides what the watch caches keep of each object: no other writer's
 //!   `managedFields`, no last-applied annotation, a token Secret packed into a
 //!   [`cache::CachedSecret`];
-//! - [`stopping`] marks each watch's first full list, which readiness waits on, and so does a
-//!   controller reading another kind's cache before it decides (the ServiceAccount controller on
-//!   the tokens', the AccessToken controller on the accounts'), a wait that ends with the
-//!   operator's stop; and it stops a controller at any moment, before its first list too;
+//! - [`stopping`] is how every controller starts and stops: each kind's `start` subscribes to
+//!   the shared watches it follows ([`stopping::triggers`]) and runs as a task of a
+//!   [`stopping::Started`], which also carries the first full lists readiness waits on (and so
+//!   does a controller reading another kind's cache before it decides: the ServiceAccount
+//!   controller on the tokens', the AccessToken controller on the accounts', a wait that ends
+//!   with the operator's stop); a controller stops at any moment, before its first list too;
 //! - [`tenancy`] feeds [`crate::policy`] the TokenPolicies and namespace labels from the
 //!   operator's watches; `status_patch` writes a status only when it changed; `backoff` spaces
 //!   the retries of transient errors.

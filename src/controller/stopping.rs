@@ -1,11 +1,18 @@
-//! Stopping a controller at any moment, including before its first list.
+//! Starting a controller the one way every controller starts: [`triggers`] from the shared
+//! watches it follows, run as a task of a [`Started`]; and stopping it at any moment, including
+//! before its first list ([`until_stopped`]).
 
 use std::future::Future;
+use std::sync::Arc;
 
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::debug;
 
 pub use crate::watching::Listed;
+use crate::watching::{Seen, Shared, Subscription, Watchable};
 
 /// Runs a controller until it has stopped after `stop`.
 ///
@@ -31,6 +38,67 @@ pub async fn until_stopped(
         () = controller => {}
         () = before_first_list => debug!("stopped before the first list; nothing was running"),
     }
+}
+
+/// A started controller: its tasks (dropped, they stop at once), and the first lists of the
+/// watches it follows, which readiness waits for.
+#[derive(Default)]
+pub struct Started {
+    pub tasks: Vec<AbortOnDropHandle<()>>,
+    pub lists: Vec<Listed>,
+}
+
+impl Started {
+    /// Runs `controller` as a task until it has stopped after `stop` (see [`until_stopped`]),
+    /// keeping `hold` (its subscriptions) as long; `listed` is its own watch's first list.
+    pub fn run(
+        &mut self,
+        controller: impl Future<Output = ()> + Send + 'static,
+        hold: impl Send + 'static,
+        listed: &Listed,
+        stop: &CancellationToken,
+    ) {
+        let (listed, stop) = (listed.clone(), stop.clone());
+        self.tasks
+            .push(AbortOnDropHandle::new(tokio::spawn(async move {
+                let _hold = hold;
+                until_stopped(controller, listed, stop).await;
+            })));
+    }
+
+    /// Another controller's tasks and lists, beside these.
+    pub fn extend(&mut self, other: Started) {
+        self.tasks.extend(other.tasks);
+        self.lists.extend(other.lists);
+    }
+}
+
+/// What triggers the reconciles of a controller of `K` from the shared watch of `K`: each
+/// object applied or deleted, and every cached object once a list completes. `follow` sees each
+/// event first, to keep the controller's bookkeeping in step with the cache.
+pub fn triggers<K: Watchable>(
+    watch: &Shared<K>,
+    mut follow: impl FnMut(Seen<'_, K>) + Send + 'static,
+) -> (Subscription<K>, UnboundedReceiverStream<Arc<K>>) {
+    let store = watch
+        .store()
+        .expect("the watches a controller follows keep caches");
+    let (trigger, triggers) = mpsc::unbounded_channel();
+    let subscription = watch.subscribe(move |seen| {
+        follow(seen);
+        match seen {
+            Seen::Apply(object) | Seen::Delete(object) => {
+                let _ = trigger.send(object.clone());
+            }
+            Seen::InitDone => {
+                for object in store.state() {
+                    let _ = trigger.send(object);
+                }
+            }
+            Seen::Init | Seen::InitApply(_) | Seen::Failed | Seen::Following => {}
+        }
+    });
+    (subscription, UnboundedReceiverStream::new(triggers))
 }
 
 #[cfg(test)]

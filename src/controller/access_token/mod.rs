@@ -15,7 +15,9 @@
 //! status scans the whole cache; [`unseen`] holds back a reconcile until the cache shows this
 //! controller's own last status write, so a status is not written twice; [`refused`] notes,
 //! from the watches, the values a TokenPolicy refused while they were Active, which `validate`
-//! hands to `build` so that such a value is never held again.
+//! hands to `build` so that such a value is never held again; [`follow`] keeps that
+//! bookkeeping in step with every watch event and wakes the reconciles a change concerns; and
+//! [`start`] starts the controller from the shared watches.
 
 pub mod apply;
 pub mod build;
@@ -23,12 +25,14 @@ pub mod by_account;
 pub mod claims;
 pub mod dereference;
 pub mod events;
+pub mod follow;
 pub mod handover;
 pub mod readers;
 pub mod record;
 pub mod refresh;
 pub mod refused;
 pub mod secret_jwt;
+pub mod start;
 pub mod status;
 pub mod unseen;
 pub mod validate;
@@ -105,8 +109,8 @@ pub struct Context {
     /// Cancelled when the operator stops.
     pub stop: CancellationToken,
     pub claims: Claims,
-    /// The cached tokens of each account, fed by the token watch ([`watched`], [`relisted`],
-    /// [`deleted`]).
+    /// The cached tokens of each account, fed by the token watch ([`follow::watched`],
+    /// [`follow::relisted`], [`follow::deleted`]).
     pub by_account: Arc<by_account::TokensByAccount>,
     /// Status writes the token cache has not shown yet ([`unseen`]).
     pub unseen: unseen::Unseen,
@@ -233,144 +237,5 @@ pub fn account_of(token: &AccessToken) -> Option<Account> {
         }),
         (None, Some(email)) => Some(Account::User { email }),
         _ => None,
-    }
-}
-
-/// The token watch changed `token` or, `relisted`, listed it.
-pub fn watched(ctx: &Context, token: &AccessToken, relisted: bool) {
-    ctx.by_account.apply(token);
-    refused::judge(ctx, token);
-    ctx.unseen.seen(
-        &token.namespace().unwrap_or_default(),
-        &token.name_any(),
-        token.metadata.resource_version.as_deref(),
-        relisted,
-    );
-}
-
-/// The token watch finished a (re)list: the cache now has exactly the listed tokens.
-pub fn relisted(ctx: &Context) {
-    ctx.by_account.retain(|(namespace, name)| {
-        ctx.tokens
-            .get(&ObjectRef::new(name).within(namespace))
-            .is_some()
-    });
-}
-
-/// An AccessToken left the cluster: give back its claim and wake the tokens waiting for it.
-pub fn deleted(ctx: &Context, token: &AccessToken) {
-    let namespace = token.namespace().unwrap_or_default();
-    ctx.scaffold
-        .report
-        .access_token_deleted(&namespace, &token.name_any());
-    let me = claims::key(token);
-    ctx.by_account.delete(token);
-    if let Some(uid) = &token.metadata.uid {
-        ctx.refused.forget(uid);
-    }
-    ctx.unseen.forget(&namespace, &token.name_any());
-    if let Some(account) = account_of(token)
-        && ctx.claims.release(&account, &me)
-    {
-        handover::wake_waiting(ctx, &account, &me);
-    }
-}
-
-/// An AccessToken changed or left: its ServiceAccount's status may name another active token.
-/// (Triggered from the watch rather than after our own status write, so the ServiceAccount
-/// controller reads a cache that already holds the new status.)
-pub fn token_changed(ctx: &Context, token: &AccessToken) {
-    if let Some(sa) = &token.spec.service_account_name {
-        let namespace = token.namespace().unwrap_or_default();
-        let _ = ctx.wake_account.send(ObjectRef::new(sa).within(&namespace));
-    }
-}
-
-/// A TokenPolicy or a namespace's labels changed: every token and account (of `namespace`, or
-/// of the whole cluster) is judged again.
-pub fn wake_all(ctx: &Context, namespace: Option<&str>) {
-    let within = |ns: Option<&str>| namespace.is_none_or(|wanted| ns == Some(wanted));
-    for token in ctx.tokens.state() {
-        if within(token.namespace().as_deref()) {
-            if let Ok(token) = &token.0 {
-                refused::judge(ctx, token);
-            }
-            let _ = ctx.wake.send(ObjectRef::from_obj(token.as_ref()));
-        }
-    }
-    for account in ctx.accounts.state() {
-        if within(account.namespace().as_deref()) {
-            let _ = ctx.wake_account.send(ObjectRef::from_obj(account.as_ref()));
-        }
-    }
-}
-
-/// The account watch listed or changed `object`: its email claim, and every account claiming
-/// the same email (one of them may own it now) with their tokens, reconcile.
-pub fn account_watched(ctx: &Context, object: &DeserializeGuard<ServiceAccount>) {
-    let Ok(account) = &object.0 else {
-        return account_changed(
-            ctx,
-            &object.namespace().unwrap_or_default(),
-            &object.name_any(),
-        );
-    };
-    let before = ctx.emails.claimants(&account.spec.email);
-    ctx.emails.apply(account);
-    claimants_changed(ctx, before, &account.spec.email);
-    account_changed(
-        ctx,
-        &object.namespace().unwrap_or_default(),
-        &object.name_any(),
-    );
-}
-
-/// The account watch saw `object` deleted: the next claimant of its email may own it now.
-pub fn account_deleted(ctx: &Context, object: &DeserializeGuard<ServiceAccount>) {
-    let (namespace, name) = (object.namespace().unwrap_or_default(), object.name_any());
-    ctx.emails.delete(&namespace, &name);
-    if let Ok(account) = &object.0 {
-        claimants_changed(ctx, vec![], &account.spec.email);
-    }
-    account_changed(ctx, &namespace, &name);
-}
-
-/// The account watch finished a (re)list: claims of accounts it did not bring back go.
-pub fn accounts_relisted(ctx: &Context) {
-    ctx.emails.retain(|namespace, name| {
-        ctx.accounts
-            .get(&ObjectRef::new(name).within(namespace))
-            .is_some()
-    });
-}
-
-/// Wakes every account that claims `email` now or did (`before`), and their tokens.
-fn claimants_changed(ctx: &Context, before: Vec<(String, String)>, email: &str) {
-    let mut all = before;
-    all.extend(ctx.emails.claimants(email));
-    all.sort();
-    all.dedup();
-    if all.len() < 2 {
-        return;
-    }
-    for (namespace, name) in all {
-        let _ = ctx
-            .wake_account
-            .send(ObjectRef::new(&name).within(&namespace));
-        account_changed(ctx, &namespace, &name);
-    }
-}
-
-/// ServiceAccount `name` changed: every token of it reconciles.
-pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
-    let account = Account::ServiceAccount {
-        namespace: namespace.into(),
-        name: name.into(),
-    };
-    for object in ctx.by_account.cached(&ctx.tokens, &account) {
-        if let Ok(token) = &object.0 {
-            refused::judge(ctx, token);
-        }
-        let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
     }
 }

@@ -1,5 +1,6 @@
 //! Where the BasicAuth controller runs, and its watches: one controller per namespace it is
-//! given (or one for every namespace), each with its own caches of BasicAuths and ConfigMaps.
+//! given (or one for every namespace), each following its own shared watches of BasicAuths and
+//! ConfigMaps, with their caches.
 //! `--basic-auth=false` runs none; `--basic-auth-namespaces` names the namespaces, by default
 //! those of `--namespace`.
 //!
@@ -15,18 +16,17 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 
 use super::Context;
 use crate::controller::ControllerConfig;
 use crate::controller::cache;
 use crate::controller::scaffold::Scaffold;
-use crate::controller::stopping::{Listed, until_stopped};
+use crate::controller::stopping::{Started, triggers};
 use crate::crd::BasicAuth;
+use crate::watching::{Seen, Shared};
 
 /// Where the BasicAuth controller runs (`run --basic-auth`, `--basic-auth-namespaces`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,92 +79,93 @@ impl Scope {
     }
 }
 
-/// The first full list of each cache of one BasicAuth controller: readiness waits for them.
-pub struct Caches {
-    pub basic_auths: Listed,
-    pub config_maps: Listed,
+/// The watches one BasicAuth controller follows, of `namespace` (`None`: every namespace),
+/// with caches: BasicAuths, and every ConfigMap there (a revert must be noticed within
+/// seconds; who reverted is read from the API, as the write that undoes it is decided on a
+/// fresh read).
+pub struct Watches {
+    pub basic_auths: Shared<DeserializeGuard<BasicAuth>>,
+    pub config_maps: Shared<ConfigMap>,
 }
 
-/// Starts one BasicAuth controller watching `namespace` (`None`: every namespace); it stops
-/// when `stop` is cancelled (see [`until_stopped`]), or at once when its task is dropped.
+impl Watches {
+    pub fn new(client: &kube::Client, namespace: Option<&str>) -> Self {
+        fn in_scope<K>(namespace: Option<&str>) -> impl FnOnce(kube::Client) -> Api<K> + use<K>
+        where
+            K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+        {
+            let namespace = namespace.map(str::to_owned);
+            move |client| match &namespace {
+                Some(ns) => Api::namespaced(client, ns),
+                None => Api::all(client),
+            }
+        }
+        Self {
+            basic_auths: Shared::new(
+                "basicauths",
+                client,
+                in_scope(namespace),
+                cache::watch_config(),
+                true,
+            ),
+            config_maps: Shared::new(
+                "configmaps",
+                client,
+                in_scope(namespace),
+                cache::watch_config(),
+                true,
+            ),
+        }
+    }
+}
+
+/// Starts one BasicAuth controller over `watches`; it stops when `stop` is cancelled (see
+/// [`crate::controller::stopping::until_stopped`]), or at once when its task is dropped.
 /// `issuer`, the token service's, gives the defaults of a `trust` entry.
 pub fn start(
     client: kube::Client,
-    namespace: Option<&str>,
+    watches: &Watches,
     scaffold: Scaffold,
     config: ControllerConfig,
     issuer: Option<crate::jwt::Issuer>,
     stop: CancellationToken,
-) -> (AbortOnDropHandle<()>, Caches) {
-    let (basic_auths_api, config_maps_api) = match namespace {
-        Some(ns) => (
-            Api::<DeserializeGuard<BasicAuth>>::namespaced(client.clone(), ns),
-            Api::<ConfigMap>::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
-    };
-    let (basic_auths, basic_auths_writer) = reflector::store();
-    let (config_maps, config_maps_writer) = reflector::store();
-    let (wake, wake_rx) = mpsc::unbounded_channel();
-    let controller_config = controller::Config::default().concurrency(config.concurrency);
+) -> Started {
+    let basic_auths = watches.basic_auths.store().expect("cached");
+    let (wake, wakes) = mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         client,
         basic_auths: basic_auths.clone(),
-        config_maps: config_maps.clone(),
+        config_maps: watches.config_maps.store().expect("cached"),
         scaffold,
         config,
         wake,
         issuer,
     });
-
     let on_basic_auth = ctx.clone();
-    let listed = Listed::default();
-    let on_list = listed.clone();
-    let basic_auth_stream = watcher(basic_auths_api, cache::watch_config())
-        .default_backoff()
-        .modify(cache::slim)
-        .reflect(basic_auths_writer)
-        .inspect(move |event| {
-            on_list.see(event);
-            if let Ok(
-                watcher::Event::Apply(object)
-                | watcher::Event::Delete(object)
-                | watcher::Event::InitApply(object),
-            ) = event
-                && let Ok(changed) = &object.0
-            {
-                super::basic_auth_changed(&on_basic_auth, changed);
-            }
+    let (following, basic_auth_triggers) = triggers(&watches.basic_auths, move |seen| {
+        if let Seen::InitApply(object) | Seen::Apply(object) | Seen::Delete(object) = seen
+            && let Ok(changed) = &object.0
+        {
+            super::basic_auth_changed(&on_basic_auth, changed);
+        }
+    });
+    let (config_maps, config_map_triggers) = triggers(&watches.config_maps, |_| {});
+    let controller = Controller::for_shared_stream(basic_auth_triggers, basic_auths.clone())
+        .watches_shared_stream(config_map_triggers, move |config_map: Arc<ConfigMap>| {
+            super::naming(&basic_auths, &config_map)
         })
-        .touched_objects();
-    // Every ConfigMap in the watched namespaces: a revert must be noticed within seconds. (Who
-    // reverted is read from the API: the write that undoes it is decided on a fresh read.)
-    let config_maps_listed = Listed::default();
-    let on_config_maps_list = config_maps_listed.clone();
-    let config_map_stream = watcher(config_maps_api, cache::watch_config())
-        .default_backoff()
-        .modify(cache::slim_config_map)
-        .reflect(config_maps_writer)
-        .inspect(move |event| on_config_maps_list.see(event))
-        .touched_objects();
-    let naming = basic_auths.clone();
-
-    let running = Controller::for_stream(basic_auth_stream, basic_auths.clone())
-        .watches_stream(config_map_stream, move |config_map: ConfigMap| {
-            super::naming(&naming, &config_map)
-        })
-        .reconcile_on(UnboundedReceiverStream::new(wake_rx))
-        .with_config(controller_config)
+        .reconcile_on(UnboundedReceiverStream::new(wakes))
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(super::reconcile, super::error_policy, ctx)
         .for_each(|_| future::ready(()));
-    (
-        AbortOnDropHandle::new(tokio::spawn(until_stopped(running, listed.clone(), stop))),
-        Caches {
-            basic_auths: listed,
-            config_maps: config_maps_listed,
-        },
-    )
+    let mut started = Started::default();
+    let listed = watches.basic_auths.listed();
+    started.run(controller, (following, config_maps), listed, &stop);
+    started
+        .lists
+        .extend([listed.clone(), watches.config_maps.listed().clone()]);
+    started
 }
 
 #[cfg(test)]

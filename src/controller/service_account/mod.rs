@@ -4,6 +4,7 @@
 pub mod build;
 pub mod dereference;
 pub mod emails;
+pub mod start;
 pub mod status;
 
 use std::sync::Arc;
