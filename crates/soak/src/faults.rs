@@ -26,6 +26,9 @@ pub struct Limits {
     pub interval: Duration,
     /// The mean time between two process faults (kills and restarts).
     pub process_interval: Duration,
+    /// Process faults happen only this long into the run: the processes' last incarnations
+    /// then live long enough for their memory to be judged (see [`crate::rss::WARM_UP`]).
+    pub process_window: Duration,
 }
 
 pub struct Schedule {
@@ -146,13 +149,15 @@ impl Schedule {
     async fn process_faults(&self, seed: u64, mut stop: Stop) -> anyhow::Result<()> {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x0c0f_fee5);
         let mean = self.limits.process_interval.as_secs_f64();
+        let until = tokio::time::Instant::now() + self.limits.process_window;
         loop {
-            if stop
-                .sleep(Duration::from_secs_f64(
-                    rng.random_range(mean / 2.0..mean * 1.5),
-                ))
-                .await
-            {
+            let next = Duration::from_secs_f64(rng.random_range(mean / 2.0..mean * 1.5));
+            if tokio::time::Instant::now() + next > until {
+                // The window is over: the processes run on until the end.
+                stop.sleep(Duration::MAX).await;
+                return Ok(());
+            }
+            if stop.sleep(next).await {
                 return Ok(());
             }
             match rng.random_range(0..4) {

@@ -133,6 +133,8 @@ impl Replica {
             .args(["--basic-auth", "false"])
             .env("KUBECONFIG", &config.kubeconfig)
             .env("POD_NAME", format!("soak-{}", self.name))
+            // As the image runs it (Containerfile): its memory is what is judged.
+            .env("MALLOC_MMAP_THRESHOLD_", "131072")
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out))
             .kill_on_drop(true)

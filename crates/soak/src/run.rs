@@ -55,8 +55,9 @@ pub struct Args {
     /// Mean time between API faults [default: duration / 150, between 2 s and 12 s].
     #[arg(long, value_parser = parse_duration)]
     pub fault_interval: Option<Duration>,
-    /// Mean time between process faults (kills, restarts) [default: duration / 12, between
-    /// 5 s and 5 min: some incarnations live long enough for their memory to be judged].
+    /// Mean time between process faults (kills, restarts), which happen in the first three
+    /// fifths of the run only [default: about twelve faults: duration / 20, between 5 s and
+    /// 5 min].
     #[arg(long, value_parser = parse_duration)]
     pub process_fault_interval: Option<Duration>,
     /// Allowance in every bound for processes not scheduled on a loaded machine.
@@ -123,8 +124,11 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let interval = args.fault_interval.unwrap_or_else(|| {
         (args.duration / 150).clamp(Duration::from_secs(2), Duration::from_secs(12))
     });
+    // The last two fifths leave the processes alive: every replica's last incarnation lives
+    // at least that long, long enough at 30 minutes for its memory to be judged.
+    let process_window = args.duration * 3 / 5;
     let process_interval = args.process_fault_interval.unwrap_or_else(|| {
-        (args.duration / 12).clamp(Duration::from_secs(5), Duration::from_secs(300))
+        (process_window / 12).clamp(Duration::from_secs(5), Duration::from_secs(300))
     });
     let bounds = Bounds {
         lease: Duration::from_secs(15),
@@ -190,6 +194,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             max_burst: args.max_burst,
             interval,
             process_interval,
+            process_window,
         },
         http: http.clone(),
     });
@@ -310,18 +315,20 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             continue;
         };
         let span = last.0 - first.0;
-        let slope = crate::rss::slope_kib_per_min(&series[series.len() / 3..]);
-        // Judged over a lifetime long enough for a leak to show above the noise.
-        let judged = if span >= 300.0 {
-            match crate::rss::grows(series) {
-                Some(true) => {
-                    world.violation(format!("the memory of {key} grows: {slope:?} KiB/min"));
-                    "grows".to_owned()
-                }
-                _ => "flat".to_owned(),
+        let warm = crate::rss::after_warm_up(series);
+        let slope = crate::rss::slope_kib_per_min(warm);
+        // Judged over a lifetime long enough, after its warm-up, for a leak to show above the
+        // noise.
+        let judged = match crate::rss::grows(series) {
+            Some(true) => {
+                world.violation(format!("the memory of {key} grows: {slope:?} KiB/min"));
+                "grows".to_owned()
             }
-        } else {
-            format!("lived {span:.0} s, not judged under 300 s")
+            Some(false) => "flat".to_owned(),
+            None => format!(
+                "lived {span:.0} s, not judged under {:.0} s",
+                crate::rss::JUDGED_LIFETIME.as_secs_f64()
+            ),
         };
         rss.push((key, first.1, last.1, slope, judged));
     }
