@@ -6,7 +6,7 @@ use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio_util::sync::CancellationToken;
 
-use super::access_token::validate::{Account, ExpiryPolicy, ValidSpec};
+use super::access_token::model::{Account, ExpiryPolicy, ValidSpec};
 use super::stopping::Listed;
 use crate::crd::{ServiceAccount, ServiceAccountSpec, TokenPolicy};
 use crate::policy::{self, Denial, Holder, Namespace, Policies};

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use super::errors::{ApiError, Target};
 use super::registry::StorageKey;
-use super::state::ApiState;
+use super::storage::Store;
 use super::sync::Recover;
 
 const SERVICES: Target<'static> = Target {
@@ -119,7 +119,8 @@ fn port_of(service: &Value, wanted: &str, has_endpoint: impl Fn(i32) -> bool) ->
 
 /// Serves a proxy request: resolves the Service and relays the request to its endpoint.
 pub async fn serve(
-    st: &ApiState,
+    store: &Store,
+    endpoints: &Endpoints,
     target: ProxyPath<'_>,
     method: Method,
     uri: &Uri,
@@ -130,7 +131,7 @@ pub async fn serve(
         group: String::new(),
         resource: "services".into(),
     };
-    let Some(stored) = st.store.get(&key, target.namespace, target.service) else {
+    let Some(stored) = store.get(&key, target.namespace, target.service) else {
         return ApiError::not_found(SERVICES, target.service).into_response();
     };
     let id = uri
@@ -140,11 +141,11 @@ pub async fn serve(
         .unwrap_or(target.service)
         .to_owned();
     let upstream = port_of(&stored.value, target.port, |port| {
-        st.endpoints
+        endpoints
             .get(target.namespace, target.service, port)
             .is_some()
     })
-    .and_then(|port| st.endpoints.get(target.namespace, target.service, port));
+    .and_then(|port| endpoints.get(target.namespace, target.service, port));
     let Some(upstream) = upstream else {
         return unavailable(format!("no endpoints available for service {id:?}"));
     };

@@ -25,11 +25,11 @@ use thiserror::Error;
 use crate::controller::cache::own_entry;
 use crate::controller::workload::{self as workloads, Stamped};
 
-use super::build::{DesiredSecret, Plan};
+use super::model::ValidSpec;
+use super::model::{DesiredSecret, Plan};
+use super::model::{JWT_EXPIRES_AT, JWT_KEY, JWT_REFRESH_AT};
 use super::readers::Found;
 use super::record::{Owner, PASSWORD_KEY, RECORD_MAC, TOKEN_KEY, USERNAME, USERNAME_KEY};
-use super::secret_jwt::{JWT_EXPIRES_AT, JWT_KEY, JWT_REFRESH_AT};
-use super::validate::ValidSpec;
 use crate::controller::{
     ACCESS_TOKEN_LABEL, ACCESS_TOKEN_MANAGER, MANAGED_BY, MANAGED_BY_LABEL,
     TOKEN_REVISION_ANNOTATION,
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn a_kept_jwt_is_written_under_the_jwt_key_with_its_times_and_removed_with_it() {
-        use crate::controller::access_token::secret_jwt::{JwtValue, KeptJwt};
+        use crate::controller::access_token::model::{JwtValue, KeptJwt};
         let mut with_jwt = desired(Some(Token::generate()));
         with_jwt.jwt = Some(KeptJwt {
             value: JwtValue::new("h.c.s".into()),

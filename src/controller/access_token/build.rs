@@ -2,177 +2,20 @@
 //! status. Plain functions: no client, no clock (the time is an input), token generation
 //! injected, so every lifecycle rule is unit-tested here.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::model::{
+    AccountState, Claim, DesiredSecret, ExpiryPolicy, Issue, JwtPlan, Observed, Plan, Reason,
+    SecretState, ValidSpec,
+};
 use super::record::{SecretRecord, Value};
-use super::secret_jwt::{JwtPlan, KeptJwt};
-use super::validate::{ExpiryPolicy, ValidSpec};
 use super::value::{current, is_expired, renew_at, until};
-use crate::controller::condition::{self, Desired, seconds};
+use crate::controller::condition::{Desired, seconds};
 use crate::crd::{AccessTokenPhase, AccessTokenStatus};
 use crate::token::Token;
-
-/// The account as the controller found it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AccountState {
-    /// A user (PAT): always present.
-    User,
-    Enabled,
-    Disabled,
-    Missing,
-}
-
-/// The target Secret as the controller found it.
-#[derive(Clone, Debug)]
-// One per reconcile, on its stack: boxing the record would cost an allocation for nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum SecretState {
-    Absent,
-    /// Exists but is not controlled by this AccessToken: never touched.
-    Foreign,
-    Owned(SecretRecord),
-}
-
-/// Everything `build` needs to know about the cluster.
-#[derive(Clone, Debug)]
-pub struct Observed {
-    pub now: Timestamp,
-    pub generation: Option<i64>,
-    pub status: AccessTokenStatus,
-    pub account: AccountState,
-    pub secret: SecretState,
-    /// Why this token may hold no value whatever its own state: no TokenPolicy allows it
-    /// (`NotAllowedByPolicy`), or its ServiceAccount's email belongs to an older one
-    /// (`EmailInUse`).
-    pub denied: Option<(Reason, String)>,
-    /// The revision whose value a policy refused while it was Active (see
-    /// [`super::refused`]): never held again.
-    pub refused_revision: Option<i64>,
-}
-
-/// Who holds the account's one active token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// This token.
-    Held,
-    /// Another AccessToken, as the message names it ("AccessToken NAME", or "an AccessToken in
-    /// another namespace").
-    HeldBy(String),
-}
-
-/// Why the `Ready` condition is what it is; also the Event reason of a transition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    Active,
-    AccountHasActiveToken,
-    ServiceAccountNotFound,
-    ServiceAccountDisabled,
-    NotAllowedByPolicy,
-    EmailInUse,
-    SecretConflict,
-    Expired,
-    Revoked,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Active => "Active",
-            Reason::AccountHasActiveToken => "AccountHasActiveToken",
-            Reason::ServiceAccountNotFound => "ServiceAccountNotFound",
-            Reason::ServiceAccountDisabled => "ServiceAccountDisabled",
-            Reason::NotAllowedByPolicy => "NotAllowedByPolicy",
-            Reason::EmailInUse => "EmailInUse",
-            Reason::SecretConflict => "SecretConflict",
-            Reason::Expired => "Expired",
-            Reason::Revoked => "Revoked",
-        }
-    }
-}
-
-/// Why a new value was issued.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Issue {
-    /// The first value, or a fresh one after revocation, expiry or a lost account.
-    Issued,
-    /// The Secret was deleted by hand.
-    SecretDeleted,
-    /// `secretName` changed: the value moves to a new Secret.
-    SecretMoved,
-    /// The value in the Secret was edited by hand.
-    TokenEdited,
-    /// The expiry in the spec changed.
-    ExpiryChanged,
-    /// `renewAt` passed.
-    Rotated,
-    /// A new value of the regenerate annotation.
-    Regenerated,
-    /// A policy refused the value and allows the token again: a new value, never the refused
-    /// one.
-    AllowedAgain,
-}
-
-/// The Secret the controller wants. Its `Debug` never shows the token (see [`Token`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct DesiredSecret {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    /// The annotations recording the value (revision, digest, times).
-    pub record: SecretRecord,
-    /// The value, or `None` when it must be removed from the cluster.
-    pub token: Option<Token>,
-    /// The JWT kept next to the value (`spec.jwt`), or `None` when the Secret holds none.
-    pub jwt: Option<KeptJwt>,
-}
-
-/// The result of `build`: what to write and what happened.
-#[derive(Clone, Debug)]
-pub struct Plan {
-    /// `None`: leave the Secret alone (absent and not needed, or not ours).
-    pub secret: Option<DesiredSecret>,
-    pub status: AccessTokenStatus,
-    /// Whether this token keeps the account's claim after this reconcile.
-    pub holds_claim: bool,
-    /// A new value was issued: why, and its revision.
-    pub issued: Option<(Issue, i64)>,
-    /// Roll out the workloads to this revision (the value changed).
-    pub rollout: Option<i64>,
-    /// When to look again at the latest.
-    pub requeue_after: Duration,
-    /// A Secret of this token under a previous `secretName`, to delete.
-    pub stale_secret: Option<String>,
-    /// What `spec.jwt` asked of this reconcile (see [`super::secret_jwt::with_jwt`]).
-    pub jwt: JwtPlan,
-}
-
-impl Plan {
-    pub fn reason(&self) -> Option<Reason> {
-        reason_of(&self.status)
-    }
-}
-
-/// The `Ready` reason recorded in a status.
-pub fn reason_of(status: &AccessTokenStatus) -> Option<Reason> {
-    let ready = condition::ready(status.conditions.as_deref())?;
-    [
-        Reason::Active,
-        Reason::AccountHasActiveToken,
-        Reason::ServiceAccountNotFound,
-        Reason::ServiceAccountDisabled,
-        Reason::NotAllowedByPolicy,
-        Reason::EmailInUse,
-        Reason::SecretConflict,
-        Reason::Expired,
-        Reason::Revoked,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == ready.reason)
-}
 
 /// Computes the desired Secret and status. `claim` is consulted only if
 /// [`super::claims::needs_claim`].

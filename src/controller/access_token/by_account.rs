@@ -19,7 +19,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::account_of;
-use super::validate::Account;
+use super::model::Account;
 use crate::crd::AccessToken;
 use crate::sync::Recover;
 

@@ -19,8 +19,8 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 
 use super::Context;
-use super::build::{AccountState, Claim, Observed, Reason, SecretState, reason_of};
-use super::validate::{Account, ValidSpec};
+use super::model::{Account, ValidSpec};
+use super::model::{AccountState, Claim, Observed, Reason, SecretState, reason_of};
 use super::value::{current, is_expired};
 #[cfg(test)]
 use crate::crd::AccessTokenStatus;

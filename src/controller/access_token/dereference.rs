@@ -5,29 +5,14 @@
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::ObjectRef;
-use thiserror::Error;
 
-use super::build::{AccountState, Observed};
+use super::model::{AccountState, Observed};
 use super::readers::{Found, Readers, Source, read_secret, secret_state};
 use super::record::SecretRecord;
 use crate::crd::AccessToken;
 use crate::jwt;
 
-#[derive(Debug, Error)]
-pub enum Error {
-    #[error("failed to read Secret {name}")]
-    ReadSecret {
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl Error {
-    pub fn category(&self) -> &'static str {
-        "SecretReadFailed"
-    }
-}
+pub use super::readers::Error;
 
 /// Reads what the cluster holds for `token`.
 pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found, Error> {

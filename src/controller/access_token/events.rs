@@ -6,7 +6,7 @@ use kube::Resource;
 use tracing::info;
 
 use super::apply::Rollout;
-use super::build::{Issue, Plan, Reason, reason_of};
+use super::model::{Issue, Plan, Reason, reason_of};
 use super::secret_jwt;
 use crate::controller::condition;
 use crate::controller::events::Note;

@@ -8,14 +8,14 @@ use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
 
-use super::validate::Account;
-use super::{Context, account_of, claims, handover, refused};
-use crate::crd::{AccessToken, ServiceAccount};
+use super::model::Account;
+use super::{Context, account_of, claims, handover, validate};
+use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 
 /// The token watch changed `token` or, `relisted`, listed it.
 pub fn watched(ctx: &Context, token: &AccessToken, relisted: bool) {
     ctx.by_account.apply(token);
-    refused::judge(ctx, token);
+    judge_refusal(ctx, token);
     ctx.unseen.seen(
         &token.namespace().unwrap_or_default(),
         &token.name_any(),
@@ -69,7 +69,7 @@ pub fn wake_all(ctx: &Context, namespace: Option<&str>) {
     for token in ctx.tokens.state() {
         if within(token.namespace().as_deref()) {
             if let Ok(token) = &token.0 {
-                refused::judge(ctx, token);
+                judge_refusal(ctx, token);
             }
             let _ = ctx.wake.send(ObjectRef::from_obj(token.as_ref()));
         }
@@ -145,8 +145,43 @@ pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
     };
     for object in ctx.by_account.cached(&ctx.tokens, &account) {
         if let Ok(token) = &object.0 {
-            refused::judge(ctx, token);
+            judge_refusal(ctx, token);
         }
         let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
+    }
+}
+
+/// Notes the value of `token` refused if it is shown Active and no policy allows it now.
+/// Only a policy's refusal with the account known counts: a missing ServiceAccount is the
+/// token's other problem.
+pub fn judge_refusal(ctx: &Context, token: &AccessToken) {
+    let Some(tenancy) = &ctx.tenancy else { return };
+    let status = token.status.as_ref();
+    let (Some(uid), Some(revision)) = (
+        token.metadata.uid.as_deref(),
+        status.and_then(|s| s.revision),
+    ) else {
+        return;
+    };
+    if status.and_then(|s| s.phase) != Some(AccessTokenPhase::Active)
+        || ctx.refused.revision(uid) == Some(revision)
+        || !tenancy.is_listed()
+    {
+        return;
+    }
+    let Ok(spec) = validate::spec(token) else {
+        return;
+    };
+    if let Account::ServiceAccount { namespace, name } = &spec.account
+        && ctx
+            .accounts
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_none()
+    {
+        return;
+    }
+    let namespace = token.namespace().unwrap_or_default();
+    if tenancy.token(&namespace, &spec, &ctx.accounts).is_err() {
+        ctx.refused.refuse(uid, revision);
     }
 }

@@ -8,7 +8,7 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use super::claims;
-use super::validate::Account;
+use super::model::Account;
 use crate::crd::{AccessToken, AccessTokenPhase};
 
 /// Hands the claim on `account` over if `token` no longer holds it (`holds_claim` false), and

@@ -9,7 +9,10 @@
 //! its annotations ([`record`]), so a crash between the two writes is repaired by adopting the
 //! Secret's value ([`value`]), never by generating another one for the same revision.
 //!
-//! Beside the pipeline: [`readers`] holds what the two reading steps read from and hand on;
+//! Beside the pipeline: [`model`] holds the values the steps hand each other (the checked spec,
+//! what was observed, the plan), which every step imports and which imports no step, so no
+//! two steps import each other; [`readers`] holds what the two reading steps read from and
+//! hand on;
 //! [`by_account`] maps each account to its cached tokens, fed by the token watch and shared
 //! with the ServiceAccount controller, so neither the one-active-token claim nor an account's
 //! status scans the whole cache; [`unseen`] holds back a reconcile until the cache shows this
@@ -27,6 +30,7 @@ pub mod dereference;
 pub mod events;
 pub mod follow;
 pub mod handover;
+pub mod model;
 pub mod readers;
 pub mod record;
 pub mod refresh;
@@ -50,8 +54,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use self::claims::Claims;
+use self::model::Account;
 use self::readers::Readers;
-use self::validate::Account;
 use super::ControllerConfig;
 use super::cache::CachedSecret;
 use super::scaffold::{self, ReconcileError, Scaffold};

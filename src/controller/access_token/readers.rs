@@ -7,15 +7,32 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::Store;
+use thiserror::Error;
 
-use super::build::{Observed, SecretState};
-use super::dereference::Error;
+use super::model::{JWT_KEY, JWT_REFRESH_AT};
+use super::model::{Observed, SecretState};
 use super::record::{Owner, SecretRecord};
-use super::secret_jwt::{JWT_KEY, JWT_REFRESH_AT};
 use crate::controller::cache::CachedSecret;
 use crate::crd::{AccessToken, ServiceAccount};
 use crate::jwt;
 use crate::token::RecordKey;
+
+/// A read of the API that failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("failed to read Secret {name}")]
+    ReadSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn category(&self) -> &'static str {
+        "SecretReadFailed"
+    }
+}
 
 /// Where the Secret's state came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

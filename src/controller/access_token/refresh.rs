@@ -4,11 +4,11 @@
 
 use jiff::Timestamp;
 
-use super::build::{AccountState, Observed, SecretState};
 use super::dereference::Error;
+use super::model::ValidSpec;
+use super::model::{AccountState, Observed, SecretState};
 use super::readers::{Found, Readers, Source, read_secret, secret_state};
 use super::record::Value;
-use super::validate::ValidSpec;
 use super::value::{current, renew_at};
 use crate::crd::{AccessToken, AccessTokenPhase};
 

@@ -2,21 +2,15 @@
 //!
 //! Step 3, beside validate: when a policy, a namespace's labels, a ServiceAccount or the token
 //! itself changes so that a token shown Active is no longer allowed, its current revision is
-//! noted here at once, from the watch, before any reconcile. A policy tightened and loosened
+//! noted here at once, from the watch, before any reconcile ([`super::follow::judge_refusal`]). A policy tightened and loosened
 //! again before the token's reconcile runs would otherwise leave it holding the same value,
 //! which the token service (that judged it refused meanwhile) refuses for good: the reconcile
-//! issues a new value instead ([`super::build::Issue::AllowedAgain`]). Kept in memory, like the
+//! issues a new value instead ([`super::model::Issue::AllowedAgain`]). Kept in memory, like the
 //! token service's own record of the same refusals.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kube::ResourceExt;
-use kube::runtime::reflector::ObjectRef;
-
-use super::Context;
-use super::validate::{self, Account};
-use crate::crd::{AccessToken, AccessTokenPhase};
 use crate::sync::Recover;
 
 /// AccessToken uid → the revision whose value a policy refused.
@@ -36,46 +30,12 @@ impl RefusedValues {
         self.by_uid.lock().recover().remove(uid);
     }
 
-    fn refuse(&self, uid: &str, revision: i64) {
+    /// Notes the revision of the token with this uid refused.
+    pub fn refuse(&self, uid: &str, revision: i64) {
         self.by_uid
             .lock()
             .recover()
             .insert(uid.to_owned(), revision);
-    }
-}
-
-/// Notes the value of `token` refused if it is shown Active and no policy allows it now.
-/// Only a policy's refusal with the account known counts: a missing ServiceAccount is the
-/// token's other problem.
-pub fn judge(ctx: &Context, token: &AccessToken) {
-    let Some(tenancy) = &ctx.tenancy else { return };
-    let status = token.status.as_ref();
-    let (Some(uid), Some(revision)) = (
-        token.metadata.uid.as_deref(),
-        status.and_then(|s| s.revision),
-    ) else {
-        return;
-    };
-    if status.and_then(|s| s.phase) != Some(AccessTokenPhase::Active)
-        || ctx.refused.revision(uid) == Some(revision)
-        || !tenancy.is_listed()
-    {
-        return;
-    }
-    let Ok(spec) = validate::spec(token) else {
-        return;
-    };
-    if let Account::ServiceAccount { namespace, name } = &spec.account
-        && ctx
-            .accounts
-            .get(&ObjectRef::new(name).within(namespace))
-            .is_none()
-    {
-        return;
-    }
-    let namespace = token.namespace().unwrap_or_default();
-    if tenancy.token(&namespace, &spec, &ctx.accounts).is_err() {
-        ctx.refused.refuse(uid, revision);
     }
 }
 

@@ -10,125 +10,22 @@
 //! outlives the access token: its lifetime is capped at the token's expiry, and one that ends
 //! with the token is not refreshed (a fresh one could only be shorter).
 
-use std::fmt;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::ResourceExt;
 
-use super::build::{Observed, Plan, Reason as ValueReason};
+pub use super::model::{CONDITION, JWT_EXPIRES_AT, JWT_KEY, JWT_REFRESH_AT};
+use super::model::{
+    JwtPlan, JwtReason as Reason, JwtValue, KeptJwt, Observed, Plan, Reason as ValueReason,
+    ValidSpec,
+};
 use super::readers::Found;
-use super::validate::ValidSpec;
 use super::value::until;
 use crate::controller::condition::Desired;
 use crate::crd::{AccessToken, AccessTokenPhase, JwtSpec};
 use crate::jwt::{self, DurationError, Grant, Issuer, MintError, Scope};
 use crate::telemetry::error_chain::error_chain;
-
-/// Data key of the JWT in the token's Secret.
-pub const JWT_KEY: &str = "jwt";
-/// Secret annotation: when the JWT in it expires (RFC 3339).
-pub const JWT_EXPIRES_AT: &str = "iam.witboost.com/jwt-expires-at";
-/// Secret annotation: when the controller replaces the JWT (RFC 3339).
-pub const JWT_REFRESH_AT: &str = "iam.witboost.com/jwt-refresh-at";
-/// Condition type reporting the JWT, present when `spec.jwt` is set.
-pub const CONDITION: &str = "JwtReady";
-
-/// A JWT. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct JwtValue(String);
-
-impl JwtValue {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The JWT itself, for the Secret's data only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for JwtValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JwtValue([redacted])")
-    }
-}
-
-/// The JWT the Secret should hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeptJwt {
-    pub value: JwtValue,
-    /// Unix seconds.
-    pub expires_at: i64,
-    /// Unix seconds; `None` when the JWT ends with the access token and is not replaced.
-    pub refresh_at: Option<i64>,
-}
-
-/// Why the `JwtReady` condition is what it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    /// The Secret holds a current JWT.
-    Current,
-    /// The access token is not active, or its account is disabled.
-    TokenNotActive,
-    /// The access token expires within a second: too late for a JWT.
-    TokenExpiring,
-    InvalidScope,
-    ScopeNotAllowed,
-    InvalidDuration,
-    /// No token service keys in this process.
-    NoIssuer,
-    /// Signing failed; retried shortly.
-    SignFailed,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Current => "Current",
-            Reason::TokenNotActive => "TokenNotActive",
-            Reason::TokenExpiring => "TokenExpiring",
-            Reason::InvalidScope => "InvalidScope",
-            Reason::ScopeNotAllowed => "ScopeNotAllowed",
-            Reason::InvalidDuration => "InvalidDuration",
-            Reason::NoIssuer => "NoIssuer",
-            Reason::SignFailed => "SignFailed",
-        }
-    }
-
-    /// Whether someone has something to fix: a Warning Event is worth it.
-    pub fn is_warning(self) -> bool {
-        matches!(
-            self,
-            Reason::InvalidScope
-                | Reason::ScopeNotAllowed
-                | Reason::InvalidDuration
-                | Reason::SignFailed
-        )
-    }
-}
-
-/// What `spec.jwt` asks of this reconcile.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct JwtPlan {
-    /// The JWT to write under [`JWT_KEY`]; `None` removes the key.
-    pub jwt: Option<KeptJwt>,
-    /// A new JWT was minted.
-    pub minted: bool,
-    /// The `JwtReady` condition's reason and message; `None` without `spec.jwt`.
-    pub state: Option<(Reason, String)>,
-}
-
-impl JwtPlan {
-    fn none(reason: Reason, message: impl Into<String>) -> Self {
-        Self {
-            jwt: None,
-            minted: false,
-            state: Some((reason, message.into())),
-        }
-    }
-}
 
 const CURRENT_MESSAGE: &str =
     "the Secret's jwt key holds a current JWT, replaced at 80% of its lifetime";

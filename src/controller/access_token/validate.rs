@@ -5,86 +5,17 @@
 //! The CRD schema already rejects most of this at admission; checking again here protects
 //! against objects stored before a rule existed and clusters that skip CEL.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
-
-use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 use thiserror::Error;
 
-use super::build::Reason;
+use super::model::{Account, ExpiryPolicy, Reason, ValidSpec};
 use super::readers::Found;
 use super::refused::RefusedValues;
 use crate::controller::service_account::emails::EmailClaims;
 use crate::controller::tenancy::Tenancy;
-use crate::crd::{
-    AccessToken, GoDuration, JwtSpec, ParseDurationError, RolloutTarget, ServiceAccount,
-};
-
-/// Whose token it is. Service accounts are namespaced; users are global.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Account {
-    ServiceAccount { namespace: String, name: String },
-    User { email: String },
-}
-
-impl Account {
-    /// The account as shown in `status.account`: the ServiceAccount's name or the email.
-    pub fn display(&self) -> &str {
-        match self {
-            Account::ServiceAccount { name, .. } => name,
-            Account::User { email } => email,
-        }
-    }
-}
-
-/// How a token's expiry is chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExpiryPolicy {
-    Never,
-    At(Timestamp),
-    After(Duration),
-}
-
-impl ExpiryPolicy {
-    /// The expiry of a value issued at `issued_at`.
-    pub fn expires_at(self, issued_at: Timestamp) -> Option<Timestamp> {
-        match self {
-            ExpiryPolicy::Never => None,
-            ExpiryPolicy::At(at) => Some(at),
-            ExpiryPolicy::After(d) => issued_at.checked_add(d).ok(),
-        }
-    }
-
-    /// A stable text form, recorded on the Secret so a changed policy is noticed.
-    pub fn key(self) -> String {
-        match self {
-            ExpiryPolicy::Never => "never".into(),
-            ExpiryPolicy::At(at) => format!("at={at}"),
-            ExpiryPolicy::After(d) => format!("after={}s", d.as_secs()),
-        }
-    }
-}
-
-/// A checked AccessToken spec with its defaults resolved.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ValidSpec {
-    pub account: Account,
-    pub expiry: ExpiryPolicy,
-    /// Rotate this long before expiry (only with a relative expiry).
-    pub renew_before: Option<Duration>,
-    pub revoked: bool,
-    pub secret_name: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub rollout_targets: Vec<RolloutTarget>,
-    /// The JWT to keep in the Secret, if any.
-    pub jwt: Option<JwtSpec>,
-    /// The current value of the regenerate annotation.
-    pub regenerate_request: Option<String>,
-}
+use crate::crd::{AccessToken, GoDuration, ParseDurationError, ServiceAccount};
 
 /// Why a spec is unusable. All of these are the user's to fix.
 #[derive(Debug, Error)]
@@ -240,6 +171,8 @@ pub fn spec(token: &AccessToken) -> Result<ValidSpec, Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::crd::{AccessTokenSpec, SecretTemplate};
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::build::{Observed, SecretState};
+use super::model::{ExpiryPolicy, ValidSpec};
+use super::model::{Observed, SecretState};
 use super::record::{SecretRecord, Value};
-use super::validate::{ExpiryPolicy, ValidSpec};
 use crate::crd::AccessTokenPhase;
 use crate::token::Token;
 

@@ -6,8 +6,9 @@ use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use crate::controller::access_token::account_of;
 use crate::controller::access_token::by_account::TokensByAccount;
-use crate::controller::access_token::{account_of, validate::Account};
+use crate::controller::access_token::model::Account;
 use crate::controller::condition;
 use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
 

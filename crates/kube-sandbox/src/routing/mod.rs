@@ -51,7 +51,16 @@ async fn dispatch(
     if let Some(target) = super::proxy::parse(path) {
         st.counts
             .record(verb(&method, true, false), "services/proxy");
-        return super::proxy::serve(&st, target, method.clone(), &uri, &headers, body).await;
+        return super::proxy::serve(
+            &st.store,
+            &st.endpoints,
+            target,
+            method.clone(),
+            &uri,
+            &headers,
+            body,
+        )
+        .await;
     }
     let Some(rp) = parse_path(path) else {
         return ApiError::path_not_found().into_response();

@@ -1,12 +1,13 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::*;
 use crate::controller::access_token::claims::needs_claim;
+use crate::controller::access_token::model::{Account, JwtReason, JwtValue, KeptJwt};
 use crate::controller::access_token::refresh::settled;
-use crate::controller::access_token::secret_jwt::{self, Reason as JwtReason, with_jwt};
-use crate::controller::access_token::validate::Account;
+use crate::controller::access_token::secret_jwt::with_jwt;
 
 fn t(s: &str) -> Timestamp {
     s.parse().unwrap()
@@ -445,7 +446,7 @@ fn the_jwt_step_adds_its_key_its_condition_and_an_earlier_requeue() {
     assert_eq!(plan.requeue_after, RESYNC);
     let refresh = t(T0).as_second() + 240;
     let kept = KeptJwt {
-        value: secret_jwt::JwtValue::new("header.claims.signature".into()),
+        value: JwtValue::new("header.claims.signature".into()),
         expires_at: t(T0).as_second() + 300,
         refresh_at: Some(refresh),
     };
@@ -492,7 +493,7 @@ fn the_jwt_step_adds_its_key_its_condition_and_an_earlier_requeue() {
 fn a_failed_signature_keeps_the_valid_jwt_and_retries_within_ten_seconds() {
     let obs = fresh(T0);
     let kept = KeptJwt {
-        value: secret_jwt::JwtValue::new("header.claims.signature".into()),
+        value: JwtValue::new("header.claims.signature".into()),
         expires_at: t(T0).as_second() + 60,
         refresh_at: None,
     };
