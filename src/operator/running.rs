@@ -62,6 +62,32 @@ struct ServiceTask {
     stop: CancellationToken,
 }
 
+impl ServiceTask {
+    /// Runs `service` until its `stop`. Dropped, as when a signal cancels the start, the
+    /// service stops with its watches.
+    fn spawn(service: server::TokenService) -> Self {
+        let stop = CancellationToken::new();
+        Self {
+            addr: service.local_addr(),
+            task: AbortOnDropHandle::new(tokio::spawn(service.run(stop.clone()))),
+            stop,
+        }
+    }
+}
+
+/// The controllers' issuer when no token service runs beside them: the service's policy as
+/// `args` configure it, with the keys read from the signing-key Secret.
+fn own_issuer(args: &RunArgs, signing: &server::SigningKeys) -> Issuer {
+    let addr = args
+        .token_service
+        .http_addr
+        .unwrap_or(server::DEFAULT_HTTP_ADDR);
+    Issuer {
+        policy: Arc::new(args.token_service.policy(addr)),
+        keys: signing.keys.clone(),
+    }
+}
+
 impl Running {
     pub async fn start(client: kube::Client, args: &RunArgs) -> anyhow::Result<Self> {
         let basic_auth =
@@ -106,8 +132,7 @@ impl Running {
             basic_auth,
             ..OperatorConfig::from(args)
         };
-        let (mut token_service, mut keys) = (None, None);
-        if serves {
+        let (token_service, keys) = if serves {
             let metrics = server::Metrics::register(&mut registry);
             // The service first: its keys sign the JWTs the controller keeps in Secrets.
             let service =
@@ -118,27 +143,13 @@ impl Running {
                 config.issuer = Some(service.issuer());
                 config.record_key = service.record_key();
             }
-            let stop = CancellationToken::new();
-            token_service = Some(ServiceTask {
-                addr: service.local_addr(),
-                // Dropped, as when a signal cancels this start, the service stops with its
-                // watches.
-                task: AbortOnDropHandle::new(tokio::spawn(service.run(stop.clone()))),
-                stop,
-            });
+            (Some(ServiceTask::spawn(service)), None)
         } else {
             let signing = server::SigningKeys::start(&service_args, &client).await?;
-            let addr = args
-                .token_service
-                .http_addr
-                .unwrap_or(server::DEFAULT_HTTP_ADDR);
-            config.issuer = Some(Issuer {
-                policy: Arc::new(args.token_service.policy(addr)),
-                keys: signing.keys.clone(),
-            });
+            config.issuer = Some(own_issuer(args, &signing));
             config.record_key = signing.record_key.clone();
-            keys = Some(signing);
-        }
+            (None, Some(signing))
+        };
         let operator = match Operator::start(client, config, registry).await {
             Ok(operator) => operator,
             Err(error) => {

@@ -24,7 +24,9 @@ use crate::controller::{ControllerConfig, cache};
 use crate::crd::{AccessToken, ServiceAccount, TokenPolicy};
 use crate::jwt::Issuer;
 use crate::token::RecordKey;
-use crate::watching::{Seen, Shared, Watches};
+use crate::watching::{Listed, Seen, Shared, Watches};
+
+const CACHED: &str = "the controllers' watches keep caches";
 
 /// What the AccessToken controller is started with.
 pub struct Inputs {
@@ -56,19 +58,12 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
         wake_account,
         stop,
     } = inputs;
-    let cached = |watch: &Shared<_>| watch.store().expect("the controllers' watches keep caches");
-    let tenancy = watches.tenancy.as_ref().map(|watches| Tenancy {
-        policies: watches.policies.store().expect("cached"),
-        namespaces: watches.namespaces.store().expect("cached"),
-        policies_listed: watches.policies.listed().clone(),
-        namespaces_listed: watches.namespaces.listed().clone(),
-    });
     let (wake, wakes) = mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         client,
-        tokens: cached(&watches.tokens),
-        secrets: secrets.store().expect("the Secrets' watch keeps a cache"),
-        accounts: watches.accounts.store().expect("cached"),
+        tokens: watches.tokens.store().expect(CACHED),
+        secrets: secrets.store().expect(CACHED),
+        accounts: watches.accounts.store().expect(CACHED),
         accounts_listed: watches.accounts.listed().clone(),
         stop: stop.clone(),
         claims: Default::default(),
@@ -79,7 +74,12 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
         wake,
         wake_account,
         issuer,
-        tenancy,
+        tenancy: watches.tenancy.as_ref().map(|watches| Tenancy {
+            policies: watches.policies.store().expect(CACHED),
+            namespaces: watches.namespaces.store().expect(CACHED),
+            policies_listed: watches.policies.listed().clone(),
+            namespaces_listed: watches.namespaces.listed().clone(),
+        }),
         emails: Default::default(),
         record_key,
         refused: Default::default(),
@@ -112,18 +112,24 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
         listed,
         &stop,
     );
-    started.lists.extend([
-        listed.clone(),
+    started.lists = lists(&watches, &secrets);
+    (started, ctx)
+}
+
+/// The first lists the controller waits for: of every watch it follows.
+fn lists(watches: &Watches, secrets: &Shared<CachedSecret>) -> Vec<Listed> {
+    let mut lists = vec![
+        watches.tokens.listed().clone(),
         secrets.listed().clone(),
         watches.accounts.listed().clone(),
-    ]);
+    ];
     if let Some(tenancy) = &watches.tenancy {
-        started.lists.extend([
+        lists.extend([
             tenancy.policies.listed().clone(),
             tenancy.namespaces.listed().clone(),
         ]);
     }
-    (started, ctx)
+    lists
 }
 
 /// The token watch: the bookkeeping (tokens by account, claims, refused values, unseen status
