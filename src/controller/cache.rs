@@ -23,8 +23,8 @@ use crate::watching::LAST_APPLIED;
 use crate::watching::drop_bookkeeping;
 
 /// A Secret as the controller's cache keeps it. Of its managedFields only this controller's own
-/// apply entry matters (which keys the next apply would own, so that an unchanged Secret is not
-/// written again), kept as the compact string of `owned_fields`. Its labels, annotations, data
+/// entries matter (which keys it owns, so that an unchanged Secret is not written again and a
+/// key it no longer wants is noticed), each kept as the compact string of `owned_fields`. Its labels, annotations, data
 /// and type, and that string, are packed into one allocation: as `BTreeMap`s, each map costs a
 /// B-tree node of about 540 bytes however few keys it holds, plus two allocations per entry,
 /// which made a cached token Secret about 2.7 KiB, the largest item of the operator's memory.
@@ -96,14 +96,16 @@ fn unpack(mut rest: &[u8]) -> impl Iterator<Item = (Part, &[u8], &[u8])> {
 }
 
 impl CachedSecret {
-    /// Packs `secret`, dropping the bookkeeping of other writers (managedFields but our own
-    /// apply entry's owned keys, the last-applied annotation).
+    /// Packs `secret`, dropping the bookkeeping of other writers (managedFields but the owned
+    /// keys of our own entries, the last-applied annotation).
     pub fn new(mut secret: Secret) -> Self {
         let entries = secret.metadata.managed_fields.take().unwrap_or_default();
-        let own = own_entry(entries.iter()).and_then(|e| {
-            let fields = owned_fields(&e.fields_v1.as_ref()?.0);
-            Some((e.operation.clone().unwrap_or_default(), fields))
-        });
+        let own: Vec<(String, Value)> = own_entries(&entries)
+            .filter_map(|e| {
+                let fields = owned_fields(&e.fields_v1.as_ref()?.0);
+                Some((e.operation.clone().unwrap_or_default(), fields))
+            })
+            .collect();
         drop_bookkeeping(&mut secret.metadata);
         let meta = &mut secret.metadata;
         let mut packed = Vec::new();
@@ -123,13 +125,15 @@ impl CachedSecret {
         }
         // An entry without fieldsV1 owns nothing that can be read: kept as no entry, it
         // reads the same (`apply::owned_keys` gives nothing either way).
-        if let Some((operation, Value::String(fields))) = own {
-            pack(
-                &mut packed,
-                Part::Owned,
-                operation.as_bytes(),
-                fields.as_bytes(),
-            );
+        for (operation, fields) in own {
+            if let Value::String(fields) = fields {
+                pack(
+                    &mut packed,
+                    Part::Owned,
+                    operation.as_bytes(),
+                    fields.as_bytes(),
+                );
+            }
         }
         Self {
             metadata: secret.metadata,
@@ -139,7 +143,7 @@ impl CachedSecret {
     }
 
     /// The Secret as the API served it, less the bookkeeping [`CachedSecret::new`] dropped;
-    /// this controller's apply entry carries its owned keys in the compact form
+    /// this controller's entries carry their owned keys in the compact form
     /// [`crate::controller::access_token::apply`] reads.
     pub fn to_secret(&self) -> Secret {
         let mut secret = Secret {
@@ -169,12 +173,14 @@ impl CachedSecret {
                         .insert(text(key), ByteString(value.to_vec()));
                 }
                 Part::Owned => {
-                    meta.managed_fields = Some(vec![ManagedFieldsEntry {
-                        manager: Some(ACCESS_TOKEN_MANAGER.to_owned()),
-                        operation: Some(text(key)),
-                        fields_v1: Some(FieldsV1(Value::String(text(value)))),
-                        ..Default::default()
-                    }]);
+                    meta.managed_fields
+                        .get_or_insert_default()
+                        .push(ManagedFieldsEntry {
+                            manager: Some(ACCESS_TOKEN_MANAGER.to_owned()),
+                            operation: Some(text(key)),
+                            fields_v1: Some(FieldsV1(Value::String(text(value)))),
+                            ..Default::default()
+                        });
                 }
             }
         }
@@ -218,18 +224,16 @@ impl Resource for CachedSecret {
     }
 }
 
-/// Of `entries`, this controller's field manager's: its `Apply` entry, or else the `Update`
-/// entry its create left.
-pub fn own_entry<'a>(
-    entries: impl Iterator<Item = &'a ManagedFieldsEntry> + Clone,
-) -> Option<&'a ManagedFieldsEntry> {
-    let ours = |operation: &str| {
-        entries.clone().find(|m| {
-            m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
-                && m.operation.as_deref() == Some(operation)
-        })
-    };
-    ours("Apply").or_else(|| ours("Update"))
+/// Of `entries`, this controller's field manager's: its `Apply` entry, and the `Update` entry
+/// of its create until the first apply over the Secret turns it into (or merges it with) the
+/// `Apply` entry.
+pub fn own_entries<'a>(
+    entries: impl IntoIterator<Item = &'a ManagedFieldsEntry>,
+) -> impl Iterator<Item = &'a ManagedFieldsEntry> {
+    entries.into_iter().filter(|m| {
+        m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
+            && matches!(m.operation.as_deref(), Some("Apply" | "Update"))
+    })
 }
 
 /// A watch event of Secrets as the cache keeps them.
@@ -403,7 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn a_created_secret_keeps_the_creates_entry_until_an_apply_entry_exists() {
+    fn a_cached_secret_keeps_both_of_its_own_entries() {
         let with = |entries: Vec<ManagedFieldsEntry>| {
             let entries = entries
                 .into_iter()
@@ -440,7 +444,10 @@ mod tests {
                 entry(ACCESS_TOKEN_MANAGER, "Update"),
                 entry(ACCESS_TOKEN_MANAGER, "Apply")
             ]),
-            [("Apply".to_owned(), owned)]
+            [
+                ("Update".to_owned(), owned.clone()),
+                ("Apply".to_owned(), owned)
+            ]
         );
     }
 

@@ -365,3 +365,74 @@ async fn a_secret_created_by_someone_else_between_the_read_and_the_first_write_i
         "the dropped key is removed"
     );
 }
+
+/// A Secret an earlier version left with both entries of ours (its upgrade patch after the
+/// create failed, and an apply followed): the create's `Update` entry still owns the value, so
+/// an apply that drops the value must first merge that entry into the `Apply` entry, or the
+/// value stays in the Secret of a revoked token.
+#[tokio::test]
+async fn a_value_owned_by_a_leftover_create_entry_is_removed_by_the_apply_that_drops_it() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::PostParams;
+    use witboost_token_operator::controller::ACCESS_TOKEN_MANAGER;
+    use witboost_token_operator::controller::access_token::apply;
+
+    let h = Harness::without_operator(config()).await;
+    let mut secret = Secret {
+        data: Some([("token".to_owned(), ByteString(b"wbat-old".to_vec()))].into()),
+        ..Default::default()
+    };
+    secret.metadata.name = Some("ci-token".into());
+    secret.metadata.namespace = Some(NS.into());
+    secret.metadata.labels = Some([("team".to_owned(), "a".to_owned())].into());
+    let params = PostParams {
+        field_manager: Some(ACCESS_TOKEN_MANAGER.into()),
+        ..Default::default()
+    };
+    h.secrets().create(&params, &secret).await.unwrap();
+    // The apply of the earlier version: the label only, as its own Apply entry.
+    let mut labels_only = secret.clone();
+    labels_only.data = None;
+    h.secrets()
+        .patch(
+            "ci-token",
+            &PatchParams::apply(ACCESS_TOKEN_MANAGER).force(),
+            &Patch::Apply(&labels_only),
+        )
+        .await
+        .unwrap();
+    let both = h.secrets().get("ci-token").await.unwrap();
+    let operations: Vec<_> = both
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER))
+        .filter_map(|m| m.operation.clone())
+        .collect();
+    assert_eq!(operations, ["Update", "Apply"]);
+
+    // Revoked: the desired Secret holds no value.
+    let mut revoked = labels_only;
+    revoked.data = Some([].into());
+    apply::secret(&h.client, revoked, Some(&both))
+        .await
+        .unwrap()
+        .expect("the leftover value makes the Secret stale");
+    let after = h.secrets().get("ci-token").await.unwrap();
+    assert_eq!(
+        after.data.unwrap_or_default().len(),
+        0,
+        "the value is removed"
+    );
+    let ours: Vec<_> = after
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|m| m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER))
+        .filter_map(|m| m.operation.clone())
+        .collect();
+    assert_eq!(ours, ["Apply"]);
+}

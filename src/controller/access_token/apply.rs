@@ -17,12 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use thiserror::Error;
 
-use crate::controller::cache::own_entry;
+use crate::controller::cache::own_entries;
 use crate::controller::workload::{self as workloads, Stamped};
 
 use super::model::ValidSpec;
@@ -197,11 +197,26 @@ struct OwnedKeys {
 }
 
 /// The keys this controller's field manager owns on `secret`, from its managedFields (its
-/// `Apply` entry, or else the `Update` entry of its create): as the API serves them, or in the
-/// compact form the cache keeps (`cache::CachedSecret`).
+/// `Apply` entry and, until the first apply over a Secret it created, the `Update` entry of the
+/// create): as the API serves them, or in the compact form the cache keeps
+/// (`cache::CachedSecret`). `None` when it owns nothing there.
 fn owned_keys(secret: &Secret) -> Option<OwnedKeys> {
-    let entry = own_entry(secret.metadata.managed_fields.iter().flatten())?;
-    let fields = &entry.fields_v1.as_ref()?.0;
+    let mut owned: Option<OwnedKeys> = None;
+    for entry in own_entries(secret.metadata.managed_fields.iter().flatten()) {
+        let Some(fields) = entry.fields_v1.as_ref() else {
+            continue;
+        };
+        let keys = keys_of(&fields.0);
+        let all = owned.get_or_insert_default();
+        all.labels.extend(keys.labels);
+        all.annotations.extend(keys.annotations);
+        all.data.extend(keys.data);
+    }
+    owned
+}
+
+/// The label, annotation and data keys of one fieldsV1 set, in either form.
+fn keys_of(fields: &serde_json::Value) -> OwnedKeys {
     if let Some(compact) = fields.as_str() {
         let mut owned = OwnedKeys::default();
         for line in compact.lines() {
@@ -212,7 +227,7 @@ fn owned_keys(secret: &Secret) -> Option<OwnedKeys> {
                 _ => false,
             };
         }
-        return Some(owned);
+        return owned;
     }
     let keys = |path: &[&str]| -> BTreeSet<String> {
         let mut node = fields;
@@ -228,11 +243,11 @@ fn owned_keys(secret: &Secret) -> Option<OwnedKeys> {
             .filter_map(|(k, _)| k.strip_prefix("f:").map(str::to_owned))
             .collect()
     };
-    Some(OwnedKeys {
+    OwnedKeys {
         labels: keys(&["f:metadata", "f:labels"]),
         annotations: keys(&["f:metadata", "f:annotations"]),
         data: keys(&["f:data"]),
-    })
+    }
 }
 
 /// Applies `rendered` unless `observed` is already current; returns the Secret as stored.
@@ -280,17 +295,19 @@ async fn create(api: &Api<Secret>, rendered: Secret) -> Result<Secret, Error> {
         .map_err(|source| Error::CreateSecret { name, source })
 }
 
-/// Whether this controller owns fields of `secret` only through the `Update` entry of its
-/// create: the first apply over it turns that entry into an `Apply` entry first.
+/// Whether this controller still owns fields of `secret` through the `Update` entry of its
+/// create: the first apply over it turns that entry into its `Apply` entry first.
 fn created_not_applied(secret: &Secret) -> bool {
-    own_entry(secret.metadata.managed_fields.iter().flatten())
-        .is_some_and(|m| m.operation.as_deref() == Some("Update"))
+    own_entries(secret.metadata.managed_fields.iter().flatten())
+        .any(|m| m.operation.as_deref() == Some("Update"))
 }
 
-/// Turns the create's `Update` entry into an `Apply` entry on the Secret as `observed` (a JSON
-/// patch that tests its resourceVersion: a change since fails, and the reconcile starts over);
-/// returns the resourceVersion after. The cached Secret keeps only our own entry, so the whole
-/// list is read first.
+/// Turns the create's `Update` entry into this controller's `Apply` entry (merged into it, if
+/// one exists: a Secret an earlier version wrote can hold both), as `kubectl` upgrades
+/// client-side-applied objects, on the Secret as `observed` (a JSON patch that tests its
+/// resourceVersion: a change since fails, and the reconcile starts over); returns the
+/// resourceVersion after. The cached Secret keeps only our own entries, so the whole list is
+/// read first.
 async fn own_as_applied(
     api: &Api<Secret>,
     name: &str,
@@ -301,7 +318,8 @@ async fn own_as_applied(
         source,
     };
     let current = api.get(name).await.map_err(failed)?;
-    let Some(entries) = as_applied(&current) else {
+    let Some(entries) = as_applied(current.metadata.managed_fields.clone().unwrap_or_default())
+    else {
         return Ok(observed.metadata.resource_version.clone());
     };
     let patch = serde_json::json!([
@@ -316,16 +334,51 @@ async fn own_as_applied(
     Ok(upgraded.metadata.resource_version)
 }
 
-/// `secret`'s managedFields with our manager's `Update` entry turned into an `Apply` entry;
-/// `None` if it has no such entry.
-fn as_applied(secret: &Secret) -> Option<Vec<ManagedFieldsEntry>> {
-    let mut entries = secret.metadata.managed_fields.clone()?;
-    let ours = entries.iter_mut().find(|m| {
-        m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
-            && m.operation.as_deref() == Some("Update")
-    })?;
-    ours.operation = Some("Apply".into());
+/// `entries` with our manager's `Update` entry turned into its `Apply` entry, or merged into
+/// the `Apply` entry there is; `None` if it has no `Update` entry.
+fn as_applied(mut entries: Vec<ManagedFieldsEntry>) -> Option<Vec<ManagedFieldsEntry>> {
+    fn ours(operation: &'static str) -> impl Fn(&ManagedFieldsEntry) -> bool {
+        move |m| {
+            m.manager.as_deref() == Some(ACCESS_TOKEN_MANAGER)
+                && m.operation.as_deref() == Some(operation)
+        }
+    }
+    let update = entries.iter().position(ours("Update"))?;
+    match entries.iter().position(ours("Apply")) {
+        None => entries[update].operation = Some("Apply".into()),
+        Some(apply) => {
+            let created = entries.remove(update);
+            let apply = if apply > update { apply - 1 } else { apply };
+            let fields = entries[apply]
+                .fields_v1
+                .get_or_insert_with(|| FieldsV1(serde_json::json!({})));
+            if let Some(created) = created.fields_v1 {
+                merge_fields(&mut fields.0, created.0);
+            }
+        }
+    }
     Some(entries)
+}
+
+/// Adds the fields of the fieldsV1 set `more` to `into`.
+fn merge_fields(into: &mut serde_json::Value, more: serde_json::Value) {
+    match (into, more) {
+        (serde_json::Value::Object(into), serde_json::Value::Object(more)) => {
+            for (key, value) in more {
+                match into.get_mut(&key) {
+                    Some(existing) => merge_fields(existing, value),
+                    None => {
+                        into.insert(key, value);
+                    }
+                }
+            }
+        }
+        (into, more) => {
+            if into.is_null() {
+                *into = more;
+            }
+        }
+    }
 }
 
 /// Deletes the Secret `name` if this very AccessToken controls it (a previous `secretName`).
@@ -571,6 +624,35 @@ mod tests {
             "the value is to be removed"
         );
         assert!(!created_not_applied(&stored(&rendered)));
+    }
+
+    #[test]
+    fn a_key_a_leftover_create_entry_owns_makes_the_secret_stale_and_is_merged_into_the_apply() {
+        let rendered = render(&desired(Some(Token::generate())), &token(), None);
+        let revoked = render(&desired(None), &token(), None);
+        // The apply entry owns the revoked Secret's keys; the create's entry, the value too.
+        let mut both = stored(&revoked);
+        let mut created = stored(&rendered).metadata.managed_fields.unwrap().remove(0);
+        created.operation = Some("Update".into());
+        both.metadata
+            .managed_fields
+            .as_mut()
+            .unwrap()
+            .insert(0, created);
+        both.data = rendered.data.clone();
+        assert!(!is_current(&revoked, &both), "the value is to be removed");
+        assert!(created_not_applied(&both));
+
+        let merged = as_applied(both.metadata.managed_fields.clone().unwrap()).unwrap();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].operation.as_deref(), Some("Apply"));
+        let fields = &merged[0].fields_v1.as_ref().unwrap().0;
+        let expected = &stored(&rendered).metadata.managed_fields.unwrap()[0];
+        assert_eq!(fields, &expected.fields_v1.as_ref().unwrap().0);
+        assert_eq!(
+            as_applied(stored(&rendered).metadata.managed_fields.unwrap()),
+            None
+        );
     }
 
     #[test]
