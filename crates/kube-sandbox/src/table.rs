@@ -173,180 +173,28 @@ impl TableConvertor {
     }
 
     /// The table kubectl shows for a built-in kind (by API group and kind).
-    // One match on purpose: a table of kinds and their columns, one arm per kind, read as
-    // kube-apiserver's printers list them.
     pub fn for_builtin(group: &str, kind: &str) -> Self {
-        let mut columns = vec![name_column()];
-        match (group, kind) {
-            ("", "Secret") => {
-                columns.push(computed(
-                    "Type",
-                    "string",
-                    "The type of the secret",
-                    0,
-                    |o, _| o.get("type").cloned().unwrap_or(Value::Null),
-                ));
-                columns.push(computed(
-                    "Data",
-                    "integer",
-                    "The number of keys in the secret's data",
-                    0,
-                    |o, _| json!(count(o.get("data"))),
-                ));
-            }
-            ("", "ConfigMap") => columns.push(computed(
-                "Data",
-                "integer",
-                "The number of keys",
-                0,
-                |o, _| json!(count(o.get("data")) + count(o.get("binaryData"))),
-            )),
-            ("", "Namespace") => columns.push(computed(
-                "Status",
-                "string",
-                "The status of the namespace",
-                0,
-                |o, _| {
-                    o.pointer("/status/phase")
-                        .cloned()
-                        .unwrap_or_else(|| json!("Active"))
-                },
-            )),
-            ("", "ServiceAccount") => columns.push(computed(
-                "Secrets",
-                "string",
-                "The secrets of the account",
-                0,
-                |o, _| json!(count(o.get("secrets"))),
-            )),
-            ("coordination.k8s.io", "Lease") => columns.push(computed(
-                "Holder",
-                "string",
-                "The holder of the lease",
-                0,
-                |o, _| {
-                    o.pointer("/spec/holderIdentity")
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                },
-            )),
-            ("apps", "Deployment" | "StatefulSet") => {
-                columns.push(computed(
-                    "Ready",
-                    "string",
-                    "The number of ready replicas of the desired",
-                    0,
-                    |o, _| {
-                        json!(format!(
-                            "{}/{}",
-                            number(o, "/status/readyReplicas"),
-                            number_or(o, "/spec/replicas", 1)
-                        ))
-                    },
-                ));
-                if kind == "Deployment" {
-                    columns.push(computed(
-                        "Up-to-date",
-                        "integer",
-                        "Replicas of the latest template",
-                        0,
-                        |o, _| json!(number(o, "/status/updatedReplicas")),
-                    ));
-                    columns.push(computed(
-                        "Available",
-                        "integer",
-                        "Available replicas",
-                        0,
-                        |o, _| json!(number(o, "/status/availableReplicas")),
-                    ));
-                }
-            }
-            ("apps", "DaemonSet") => {
-                columns.push(computed("Desired", "integer", "Desired pods", 0, |o, _| {
-                    json!(number(o, "/status/desiredNumberScheduled"))
-                }));
-                columns.push(computed("Current", "integer", "Current pods", 0, |o, _| {
-                    json!(number(o, "/status/currentNumberScheduled"))
-                }));
-                columns.push(computed("Ready", "integer", "Ready pods", 0, |o, _| {
-                    json!(number(o, "/status/numberReady"))
-                }));
-            }
+        let kind_columns = match (group, kind) {
+            ("", "Secret") => secret_columns(),
+            ("", "ConfigMap") => config_map_columns(),
+            ("", "Namespace") => namespace_columns(),
+            ("", "ServiceAccount") => service_account_columns(),
+            ("coordination.k8s.io", "Lease") => lease_columns(),
+            ("apps", "Deployment" | "StatefulSet") => replicated_columns(kind == "Deployment"),
+            ("apps", "DaemonSet") => daemon_set_columns(),
             ("", "Event") | ("events.k8s.io", "Event") => {
                 return Self {
-                    columns: vec![
-                        computed(
-                            "Last Seen",
-                            "string",
-                            "Time since the event was last seen",
-                            0,
-                            |o, now| {
-                                let seen = [
-                                    "/lastTimestamp",
-                                    "/eventTime",
-                                    "/series/lastObservedTime",
-                                    "/metadata/creationTimestamp",
-                                ]
-                                .iter()
-                                .find_map(|p| o.pointer(p).filter(|v| v.is_string()));
-                                age_cell(seen, now)
-                            },
-                        ),
-                        computed("Type", "string", "Normal or Warning", 0, |o, _| {
-                            o.get("type").cloned().unwrap_or(Value::Null)
-                        }),
-                        computed("Reason", "string", "Why the event happened", 0, |o, _| {
-                            o.get("reason").cloned().unwrap_or(Value::Null)
-                        }),
-                        computed(
-                            "Object",
-                            "string",
-                            "The object the event is about",
-                            0,
-                            |o, _| {
-                                let regarding =
-                                    o.get("involvedObject").or_else(|| o.get("regarding"));
-                                let kind = regarding
-                                    .and_then(|r| r.get("kind"))
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default();
-                                let name = regarding
-                                    .and_then(|r| r.get("name"))
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default();
-                                json!(format!("{}/{name}", kind.to_lowercase()))
-                            },
-                        ),
-                        computed(
-                            "Message",
-                            "string",
-                            "A human-readable description",
-                            0,
-                            |o, _| {
-                                o.get("message")
-                                    .or_else(|| o.get("note"))
-                                    .cloned()
-                                    .unwrap_or(Value::Null)
-                            },
-                        ),
-                    ],
+                    columns: event_columns(),
                 };
             }
             _ => {
-                columns.push(computed(
-                    "Created At",
-                    "date",
-                    CREATION_DESCRIPTION,
-                    0,
-                    |o, _| {
-                        o.pointer("/metadata/creationTimestamp")
-                            .cloned()
-                            .unwrap_or(Value::Null)
-                    },
-                ));
-                return Self { columns };
+                return Self {
+                    columns: vec![name_column(), created_at_column()],
+                };
             }
-        }
+        };
+        let mut columns = vec![name_column()];
+        columns.extend(kind_columns);
         columns.push(age_column());
         Self { columns }
     }
@@ -387,6 +235,191 @@ impl TableConvertor {
             "rows": rows,
         })
     }
+}
+
+/// A Secret's columns between Name and Age: Type, Data.
+fn secret_columns() -> Vec<Column> {
+    vec![
+        computed("Type", "string", "The type of the secret", 0, |o, _| {
+            o.get("type").cloned().unwrap_or(Value::Null)
+        }),
+        computed(
+            "Data",
+            "integer",
+            "The number of keys in the secret's data",
+            0,
+            |o, _| json!(count(o.get("data"))),
+        ),
+    ]
+}
+
+/// A ConfigMap's column between Name and Age: Data.
+fn config_map_columns() -> Vec<Column> {
+    vec![computed(
+        "Data",
+        "integer",
+        "The number of keys",
+        0,
+        |o, _| json!(count(o.get("data")) + count(o.get("binaryData"))),
+    )]
+}
+
+/// A Namespace's column between Name and Age: Status.
+fn namespace_columns() -> Vec<Column> {
+    vec![computed(
+        "Status",
+        "string",
+        "The status of the namespace",
+        0,
+        |o, _| {
+            o.pointer("/status/phase")
+                .cloned()
+                .unwrap_or_else(|| json!("Active"))
+        },
+    )]
+}
+
+/// A ServiceAccount's column between Name and Age: Secrets.
+fn service_account_columns() -> Vec<Column> {
+    vec![computed(
+        "Secrets",
+        "string",
+        "The secrets of the account",
+        0,
+        |o, _| json!(count(o.get("secrets"))),
+    )]
+}
+
+/// A Lease's column between Name and Age: Holder.
+fn lease_columns() -> Vec<Column> {
+    vec![computed(
+        "Holder",
+        "string",
+        "The holder of the lease",
+        0,
+        |o, _| {
+            o.pointer("/spec/holderIdentity")
+                .cloned()
+                .unwrap_or(Value::Null)
+        },
+    )]
+}
+
+/// Ready, for a StatefulSet or a Deployment; Up-to-date and Available too for a Deployment.
+fn replicated_columns(deployment: bool) -> Vec<Column> {
+    let mut columns = vec![computed(
+        "Ready",
+        "string",
+        "The number of ready replicas of the desired",
+        0,
+        |o, _| {
+            json!(format!(
+                "{}/{}",
+                number(o, "/status/readyReplicas"),
+                number_or(o, "/spec/replicas", 1)
+            ))
+        },
+    )];
+    if deployment {
+        columns.push(computed(
+            "Up-to-date",
+            "integer",
+            "Replicas of the latest template",
+            0,
+            |o, _| json!(number(o, "/status/updatedReplicas")),
+        ));
+        columns.push(computed(
+            "Available",
+            "integer",
+            "Available replicas",
+            0,
+            |o, _| json!(number(o, "/status/availableReplicas")),
+        ));
+    }
+    columns
+}
+
+/// A DaemonSet's columns between Name and Age: Desired, Current, Ready.
+fn daemon_set_columns() -> Vec<Column> {
+    vec![
+        computed("Desired", "integer", "Desired pods", 0, |o, _| {
+            json!(number(o, "/status/desiredNumberScheduled"))
+        }),
+        computed("Current", "integer", "Current pods", 0, |o, _| {
+            json!(number(o, "/status/currentNumberScheduled"))
+        }),
+        computed("Ready", "integer", "Ready pods", 0, |o, _| {
+            json!(number(o, "/status/numberReady"))
+        }),
+    ]
+}
+
+/// An Event's whole table (no Name column): Last Seen, Type, Reason, Object, Message.
+fn event_columns() -> Vec<Column> {
+    vec![
+        computed(
+            "Last Seen",
+            "string",
+            "Time since the event was last seen",
+            0,
+            |o, now| {
+                let seen = [
+                    "/lastTimestamp",
+                    "/eventTime",
+                    "/series/lastObservedTime",
+                    "/metadata/creationTimestamp",
+                ]
+                .iter()
+                .find_map(|p| o.pointer(p).filter(|v| v.is_string()));
+                age_cell(seen, now)
+            },
+        ),
+        computed("Type", "string", "Normal or Warning", 0, |o, _| {
+            o.get("type").cloned().unwrap_or(Value::Null)
+        }),
+        computed("Reason", "string", "Why the event happened", 0, |o, _| {
+            o.get("reason").cloned().unwrap_or(Value::Null)
+        }),
+        computed(
+            "Object",
+            "string",
+            "The object the event is about",
+            0,
+            |o, _| {
+                let regarding = o.get("involvedObject").or_else(|| o.get("regarding"));
+                let kind = regarding
+                    .and_then(|r| r.get("kind"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let name = regarding
+                    .and_then(|r| r.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                json!(format!("{}/{name}", kind.to_lowercase()))
+            },
+        ),
+        computed(
+            "Message",
+            "string",
+            "A human-readable description",
+            0,
+            |o, _| {
+                o.get("message")
+                    .or_else(|| o.get("note"))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            },
+        ),
+    ]
+}
+
+/// The column other kinds show after Name, in the apiserver's default table: Created At.
+fn created_at_column() -> Column {
+    computed("Created At", "date", CREATION_DESCRIPTION, 0, |o, _| {
+        o.pointer("/metadata/creationTimestamp")
+            .cloned()
+            .unwrap_or(Value::Null)
+    })
 }
 
 /// Renders a custom resource table in one call.

@@ -19,14 +19,30 @@ pub struct Extra {
     pub quiesce_ops: u64,
 }
 
+/// The report of a run, in Markdown.
 pub fn render(w: &Inner, bounds: &Bounds, extra: &Extra) -> String {
     let mut out = String::new();
+    header(&mut out, extra);
+    operations_table(&mut out, w, extra);
+    faults_table(&mut out, w);
+    figures_table(&mut out, w, extra);
+    bounds_table(&mut out, bounds);
+    violations_list(&mut out, w);
+    out
+}
+
+/// The title (the command) and what was run.
+fn header(out: &mut String, extra: &Extra) {
     let _ = writeln!(out, "## Soak: {}", extra.command);
     let _ = writeln!(
         out,
         "\n{} accounts, seed {}, {:.0} s of workload and faults.\n",
         extra.accounts, extra.seed, extra.duration_secs
     );
+}
+
+/// The operations by kind, then those that brought the workload to rest.
+fn operations_table(out: &mut String, w: &Inner, extra: &Extra) {
     let _ = writeln!(out, "| operations by kind | count |\n|---|---|");
     for (k, n) in &w.ops {
         let _ = writeln!(out, "| {k} | {n} |");
@@ -36,10 +52,18 @@ pub fn render(w: &Inner, bounds: &Bounds, extra: &Extra) -> String {
         "| (quiescing: deletes and re-enables) | {} |",
         extra.quiesce_ops
     );
+}
+
+/// The faults by kind.
+fn faults_table(out: &mut String, w: &Inner) {
     let _ = writeln!(out, "\n| faults by kind | count |\n|---|---|");
     for (k, n) in &w.faults {
         let _ = writeln!(out, "| {k} | {n} |");
     }
+}
+
+/// The figures measured: counts, lateness, convergence, writes at rest, memory, violations.
+fn figures_table(out: &mut String, w: &Inner, extra: &Extra) {
     let _ = writeln!(out, "\n| figure | value |\n|---|---|");
     let _ = writeln!(out, "| leader changes | {} |", w.leader_changes);
     let _ = writeln!(out, "| token values seen | {} |", w.values.len());
@@ -96,6 +120,10 @@ pub fn render(w: &Inner, bounds: &Bounds, extra: &Extra) -> String {
         );
     }
     let _ = writeln!(out, "| invariant violations | {} |", w.violations.len());
+}
+
+/// The bounds, their formulas and values, and the parameters they are computed from.
+fn bounds_table(out: &mut String, bounds: &Bounds) {
     let _ = writeln!(out, "\n| bound | formula | value |\n|---|---|---|");
     for (name, formula, value) in bounds.describe() {
         let _ = writeln!(out, "| {name} | {formula} | {:.1} s |", value.as_secs_f64());
@@ -110,11 +138,14 @@ pub fn render(w: &Inner, bounds: &Bounds, extra: &Extra) -> String {
         bounds.burst.as_secs_f64(),
         bounds.slack.as_secs_f64()
     );
+}
+
+/// The violations, one per line, when there are any.
+fn violations_list(out: &mut String, w: &Inner) {
     if !w.violations.is_empty() {
         let _ = writeln!(out, "\nViolations:");
         for v in &w.violations {
             let _ = writeln!(out, "- {v}");
         }
     }
-    out
 }

@@ -4,7 +4,7 @@
 //! log line or Event, no memory growth; the report.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject, ListParams};
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 
 use crate::bounds::Bounds;
 use crate::faults::{Limits, Schedule};
@@ -111,6 +112,9 @@ fn writes(counts: &serde_json::Value) -> HashMap<(String, String), u64> {
         .collect()
 }
 
+/// RSS samples by process incarnation: (seconds, KiB) in the order taken.
+type Samples = HashMap<String, Vec<(f64, u64)>>;
+
 /// Runs the soak; `Ok(true)` when no invariant was violated.
 pub async fn run(args: Args) -> anyhow::Result<bool> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -121,6 +125,46 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&dir)?;
     let http = Http::default();
     let world = Arc::new(World::default());
+    let limits = fault_limits(&args);
+    let bounds = bounds_from(&args);
+    eprintln!("soak: working in {}", dir.display());
+
+    let (mut procs, services) = start_processes(&args, &dir, &http).await?;
+    let watchers = start_watchers(&procs, services, &world, &bounds);
+    let workload = set_up_workload(&args, &procs.client, &world).await?;
+    let schedule = Arc::new(Schedule {
+        controls: procs.sandbox.controls.clone(),
+        replicas: procs.replicas.clone(),
+        run: procs.run_config.clone(),
+        world: world.clone(),
+        limits,
+        http: http.clone(),
+    });
+    let (mut workload, duration_secs) = load(&args, &schedule, &world, workload).await?;
+    let rest = bring_to_rest(&schedule, &mut workload, &procs, &http, &bounds, &world).await?;
+    let samples = watchers.stop().await;
+
+    judge_events_seen(&world);
+    scan_logs(&world, &procs).await;
+    let rss = judge_rss(&samples, &world);
+    stop_processes(&mut procs).await;
+
+    let extra = Extra {
+        command,
+        duration_secs,
+        accounts: args.accounts,
+        seed: args.seed,
+        convergence_secs: rest.convergence_secs,
+        rest_writes: rest.rest_writes,
+        rest_window_secs: bounds.rest_window().as_secs_f64(),
+        rss,
+        quiesce_ops: rest.quiesce_ops,
+    };
+    publish(&args, &dir, &world, &bounds, &extra)
+}
+
+/// What the fault schedule injects, from the arguments and their defaults.
+fn fault_limits(args: &Args) -> Limits {
     let interval = args.fault_interval.unwrap_or_else(|| {
         (args.duration / 150).clamp(Duration::from_secs(2), Duration::from_secs(12))
     });
@@ -130,17 +174,43 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let process_interval = args.process_fault_interval.unwrap_or_else(|| {
         (process_window / 12).clamp(Duration::from_secs(5), Duration::from_secs(300))
     });
-    let bounds = Bounds {
+    Limits {
+        max_latency: args.max_latency,
+        max_burst: args.max_burst,
+        interval,
+        process_interval,
+        process_window,
+    }
+}
+
+/// The timings the bounds are made of: the operator's Lease and retry, and the arguments.
+fn bounds_from(args: &Args) -> Bounds {
+    Bounds {
         lease: Duration::from_secs(15),
         retry: Duration::from_secs(2),
         resync: args.resync,
         latency: args.max_latency,
         burst: args.max_burst,
         slack: args.slack,
-    };
-    eprintln!("soak: working in {}", dir.display());
+    }
+}
 
-    let mut sandbox = SandboxProc::start(&args.binary, &dir).await?;
+/// The processes of a run and how to reach and restart them.
+struct Processes {
+    sandbox: SandboxProc,
+    /// A client of the sandbox, in the workload's namespace.
+    client: kube::Client,
+    run_config: RunConfig,
+    replicas: Arc<Mutex<Vec<Replica>>>,
+}
+
+/// Starts the sandbox and the two replicas; them, and the replicas' token services.
+async fn start_processes(
+    args: &Args,
+    dir: &Path,
+    http: &Http,
+) -> anyhow::Result<(Processes, Vec<String>)> {
+    let sandbox = SandboxProc::start(&args.binary, dir).await?;
     let mut config = kube::Config::new(sandbox.api.parse()?);
     config.default_namespace = NAMESPACE.into();
     let client = kube::Client::try_from(config)?;
@@ -149,32 +219,77 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         kubeconfig: sandbox.kubeconfig.clone(),
         resync: args.resync,
     };
-    let mut replicas = vec![Replica::new("a", &dir)?, Replica::new("b", &dir)?];
+    let mut replicas = vec![Replica::new("a", dir)?, Replica::new("b", dir)?];
     for r in &mut replicas {
-        r.start(&run_config, &http).await?;
+        r.start(&run_config, http).await?;
     }
     let services: Vec<String> = replicas.iter().map(Replica::token_service).collect();
-    let replicas = Arc::new(Mutex::new(replicas));
+    let procs = Processes {
+        sandbox,
+        client,
+        run_config,
+        replicas: Arc::new(Mutex::new(replicas)),
+    };
+    Ok((procs, services))
+}
 
-    let (stop_all_tx, stop_all) = Stop::new();
+/// The tasks that watch the whole run: the observer, the prober and the RSS sampler.
+struct Watchers {
+    stop_all: tokio::sync::watch::Sender<bool>,
+    observer: JoinHandle<()>,
+    prober: JoinHandle<()>,
+    sampler: JoinHandle<Samples>,
+}
+
+/// Spawns the observer, the prober of the token `services` and the RSS sampler.
+fn start_watchers(
+    procs: &Processes,
+    services: Vec<String>,
+    world: &Arc<World>,
+    bounds: &Bounds,
+) -> Watchers {
+    let (stop_all, stop) = Stop::new();
     let observer = tokio::spawn(crate::observer::observe(
-        client.clone(),
+        procs.client.clone(),
         world.clone(),
         bounds.clone(),
-        stop_all.clone(),
+        stop.clone(),
     ));
     let prober = tokio::spawn(crate::prober::probe(
         services,
         world.clone(),
         bounds.clone(),
-        stop_all.clone(),
+        stop.clone(),
     ));
     let sampler = tokio::spawn(sample_rss(
-        sandbox.child.id(),
-        replicas.clone(),
-        stop_all.clone(),
+        procs.sandbox.child.id(),
+        procs.replicas.clone(),
+        stop.clone(),
     ));
+    Watchers {
+        stop_all,
+        observer,
+        prober,
+        sampler,
+    }
+}
 
+impl Watchers {
+    /// Stops the tasks and waits for them; the RSS samples taken.
+    async fn stop(self) -> Samples {
+        let _ = self.stop_all.send(true);
+        let _ = self.prober.await;
+        let _ = self.observer.await;
+        self.sampler.await.unwrap_or_default()
+    }
+}
+
+/// Creates the workload's accounts and tokens.
+async fn set_up_workload(
+    args: &Args,
+    client: &kube::Client,
+    world: &Arc<World>,
+) -> anyhow::Result<Workload> {
     let mut workload = Workload::new(client.clone(), world.clone(), args.accounts, args.seed);
     let started = Instant::now();
     workload.set_up().await?;
@@ -183,45 +298,24 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         args.accounts,
         started.elapsed().as_secs_f64()
     );
+    Ok(workload)
+}
 
-    let schedule = Arc::new(Schedule {
-        controls: sandbox.controls.clone(),
-        replicas: replicas.clone(),
-        run: run_config.clone(),
-        world: world.clone(),
-        limits: Limits {
-            max_latency: args.max_latency,
-            max_burst: args.max_burst,
-            interval,
-            process_interval,
-            process_window,
-        },
-        http: http.clone(),
-    });
+/// Runs the workload and the fault schedule for the run's duration, with progress printed;
+/// the workload, and how many seconds it ran.
+async fn load(
+    args: &Args,
+    schedule: &Arc<Schedule>,
+    world: &Arc<World>,
+    mut workload: Workload,
+) -> anyhow::Result<(Workload, f64)> {
     let (stop_load_tx, stop_load) = Stop::new();
     let faults = {
         let (schedule, stop) = (schedule.clone(), stop_load.clone());
         let seed = args.seed;
         tokio::spawn(async move { schedule.run(seed, stop).await })
     };
-    let progress = {
-        let (world, mut stop) = (world.clone(), stop_load.clone());
-        tokio::spawn(async move {
-            while !stop.sleep(Duration::from_secs(30)).await {
-                world.with(|w| {
-                    eprintln!(
-                        "soak: ops {:?}; faults {}; exchanges {} accepted, {} refused; leader changes {}; violations {}",
-                        w.ops,
-                        w.faults.values().sum::<u64>(),
-                        w.exchanges_accepted,
-                        w.exchanges_refused,
-                        w.leader_changes,
-                        w.violations.len()
-                    )
-                });
-            }
-        })
-    };
+    let progress = print_progress(world.clone(), stop_load.clone());
     let rate = args
         .ops_per_second
         .unwrap_or((args.accounts as f64 / 30.0).max(2.0));
@@ -237,67 +331,123 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         tokio::time::sleep(args.duration).await;
         let _ = stop_load_tx.send(true);
     };
-    let ((mut workload, load_result), ()) = tokio::join!(load, timer);
+    let ((workload, load_result), ()) = tokio::join!(load, timer);
     load_result?;
     faults.await??;
     let _ = progress.await;
-    let duration_secs = load_started.elapsed().as_secs_f64();
+    Ok((workload, load_started.elapsed().as_secs_f64()))
+}
 
-    // The faults off, both replicas up, the workload brought to rest.
+/// Spawns a task that prints the run's progress every 30 s until `stop`.
+fn print_progress(world: Arc<World>, mut stop: Stop) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.sleep(Duration::from_secs(30)).await {
+            world.with(|w| {
+                eprintln!(
+                    "soak: ops {:?}; faults {}; exchanges {} accepted, {} refused; leader changes {}; violations {}",
+                    w.ops,
+                    w.faults.values().sum::<u64>(),
+                    w.exchanges_accepted,
+                    w.exchanges_refused,
+                    w.leader_changes,
+                    w.violations.len()
+                )
+            });
+        }
+    })
+}
+
+/// What bringing the run to rest measured.
+struct Rest {
+    /// The deletes and re-enables that quiesced the workload.
+    quiesce_ops: u64,
+    /// From the workload's rest to the last write, when it converged within its bound.
+    convergence_secs: Option<f64>,
+    /// The writes over the rest window, when it converged.
+    rest_writes: Option<u64>,
+}
+
+/// Turns the faults off, restarts the stopped replicas, quiesces the workload, waits for
+/// convergence and then counts the writes at rest.
+async fn bring_to_rest(
+    schedule: &Schedule,
+    workload: &mut Workload,
+    procs: &Processes,
+    http: &Http,
+    bounds: &Bounds,
+    world: &World,
+) -> anyhow::Result<Rest> {
     schedule.clear().await?;
     schedule.restart_stopped().await?;
     let quiesce = workload.quiesce().await?;
     let quiesce_ops = quiesce.values().sum();
     let quiesced = Instant::now();
-    let counts_url = format!("{}/counts", sandbox.controls);
+    let counts_url = format!("{}/counts", procs.sandbox.controls);
     let convergence_secs = converge(
-        &client,
-        &http,
+        &procs.client,
+        http,
         &counts_url,
         workload.staying(),
-        &bounds,
-        &world,
+        bounds,
+        world,
     )
     .await
     .map(|last_write| last_write.duration_since(quiesced).as_secs_f64());
+    let rest_writes = if convergence_secs.is_some() {
+        Some(writes_at_rest(http, &counts_url, bounds, world).await?)
+    } else {
+        None
+    };
+    Ok(Rest {
+        quiesce_ops,
+        convergence_secs,
+        rest_writes,
+    })
+}
 
-    let mut rest_writes = None;
-    if convergence_secs.is_some() {
-        let before = writes(&http.json("GET", &counts_url, None).await?);
-        tokio::time::sleep(bounds.rest_window()).await;
-        let after = writes(&http.json("GET", &counts_url, None).await?);
-        let mut delta: Vec<String> = Vec::new();
-        let mut total = 0;
-        for (key, n) in &after {
-            let d = n - before.get(key).copied().unwrap_or(0);
-            if d > 0 {
-                total += d;
-                delta.push(format!("{} {} × {d}", key.0, key.1));
-            }
-        }
-        rest_writes = Some(total);
-        if total > 0 {
-            world.violation(format!(
-                "{total} writes at rest over {:.0} s: {}",
-                bounds.rest_window().as_secs_f64(),
-                delta.join(", ")
-            ));
+/// The writes over [`Bounds::rest_window`], Lease renewals aside; a violation when any came.
+async fn writes_at_rest(
+    http: &Http,
+    counts_url: &str,
+    bounds: &Bounds,
+    world: &World,
+) -> anyhow::Result<u64> {
+    let before = writes(&http.json("GET", counts_url, None).await?);
+    tokio::time::sleep(bounds.rest_window()).await;
+    let after = writes(&http.json("GET", counts_url, None).await?);
+    let mut delta: Vec<String> = Vec::new();
+    let mut total = 0;
+    for (key, n) in &after {
+        let d = n - before.get(key).copied().unwrap_or(0);
+        if d > 0 {
+            total += d;
+            delta.push(format!("{} {} × {d}", key.0, key.1));
         }
     }
+    if total > 0 {
+        world.violation(format!(
+            "{total} writes at rest over {:.0} s: {}",
+            bounds.rest_window().as_secs_f64(),
+            delta.join(", ")
+        ));
+    }
+    Ok(total)
+}
 
-    let _ = stop_all_tx.send(true);
-    let _ = prober.await;
-    let _ = observer.await;
-    let samples = sampler.await.unwrap_or_default();
-
+/// A violation when values were issued but no Event was seen.
+fn judge_events_seen(world: &World) {
     // The operator records an Event for every value it issues: none seen means the Event
     // watch saw nothing, and the scan of Events proved nothing.
     if world.with(|w| w.events_seen == 0 && !w.values.is_empty()) {
         world.violation("no Event seen: the scan of Events for secrets saw nothing".into());
     }
+}
+
+/// A violation for every secret in a line of the sandbox's or a replica's log.
+async fn scan_logs(world: &World, procs: &Processes) {
     // Secrets in the logs (every incarnation's output).
-    let mut logs = vec![sandbox.log.clone()];
-    logs.extend(replicas.lock().await.iter().map(|r| r.log.clone()));
+    let mut logs = vec![procs.sandbox.log.clone()];
+    logs.extend(procs.replicas.lock().await.iter().map(|r| r.log.clone()));
     for log in &logs {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
@@ -306,6 +456,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             }
         }
     }
+}
+
+/// The report's memory rows, by process incarnation; a violation for every memory that grows.
+fn judge_rss(samples: &Samples, world: &World) -> Vec<(String, u64, u64, Option<f64>, String)> {
     let mut rss = Vec::new();
     let mut keys: Vec<_> = samples.keys().cloned().collect();
     keys.sort();
@@ -332,34 +486,37 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         };
         rss.push((key, first.1, last.1, slope, judged));
     }
+    rss
+}
 
+/// Stops the replicas, then kills the sandbox.
+async fn stop_processes(procs: &mut Processes) {
     {
-        let mut replicas = replicas.lock().await;
+        let mut replicas = procs.replicas.lock().await;
         for r in replicas.iter_mut() {
             r.stop().await;
         }
     }
-    let _ = sandbox.child.kill().await;
+    let _ = procs.sandbox.child.kill().await;
+}
 
-    let extra = Extra {
-        command,
-        duration_secs,
-        accounts: args.accounts,
-        seed: args.seed,
-        convergence_secs,
-        rest_writes,
-        rest_window_secs: bounds.rest_window().as_secs_f64(),
-        rss,
-        quiesce_ops,
-    };
-    let report = world.with(|w| render(w, &bounds, &extra));
+/// Prints the report and writes it where asked; `Ok(true)`, the working directory removed,
+/// when no invariant was violated.
+fn publish(
+    args: &Args,
+    dir: &Path,
+    world: &World,
+    bounds: &Bounds,
+    extra: &Extra,
+) -> anyhow::Result<bool> {
+    let report = world.with(|w| render(w, bounds, extra));
     println!("{report}");
     if let Some(path) = &args.report {
         std::fs::write(path, &report)?;
     }
     let ok = world.violations() == 0;
     if ok {
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(dir);
     } else {
         eprintln!("soak: FAILED; logs kept in {}", dir.display());
     }
@@ -414,65 +571,17 @@ async fn converge(
             secrets.list(&ListParams::default()).await,
             accounts.list(&ListParams::default()).await,
         ) {
-            let values: HashMap<String, String> = secret_list
-                .items
-                .iter()
-                .filter_map(|s| {
-                    Some((
-                        s.metadata.name.clone()?,
-                        digest(&s.data.as_ref()?.get("token")?.0),
-                    ))
-                })
-                .collect();
-            let unsettled: Vec<String> = list
-                .items
-                .iter()
-                .filter(|t| {
-                    let status = t.data.get("status");
-                    let phase = status.and_then(|s| s["phase"].as_str());
-                    let observed = status.and_then(|s| s["observedGeneration"].as_i64());
-                    let want = status.and_then(|s| s["tokenDigest"].as_str());
-                    let name = t.metadata.name.clone().unwrap_or_default();
-                    let secret = status
-                        .and_then(|s| s["secretName"].as_str())
-                        .unwrap_or(&name);
-                    !(phase == Some("Active")
-                        && observed == t.metadata.generation
-                        && want.is_some()
-                        && values.get(secret).map(String::as_str) == want)
-                })
-                .filter_map(|t| t.metadata.name.clone())
-                .collect();
-            let stale_accounts = stale_account_statuses(&list.items, &account_list.items);
             if !renewed {
                 last = "no live leader has renewed the Lease yet".into();
-            } else if list.items.len() == staying
-                && unsettled.is_empty()
-                && stale_accounts.is_empty()
-            {
-                if last_write.elapsed() >= bounds.quiet() {
-                    return (last_write.duration_since(started) <= bounds.convergence())
-                        .then_some(last_write)
-                        .or_else(|| {
-                            world.violation(format!(
-                                "the last write came {:.1} s after the faults stopped (bound {:.1} s)",
-                                last_write.duration_since(started).as_secs_f64(),
-                                bounds.convergence().as_secs_f64()
-                            ));
-                            None
-                        });
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-            if renewed {
-                last = format!(
-                    "{} tokens (want {staying}), unsettled: {:?}, ServiceAccount statuses not \
-                     naming their Active token: {:?}",
-                    list.items.len(),
-                    unsettled.iter().take(10).collect::<Vec<_>>(),
-                    stale_accounts.iter().take(10).collect::<Vec<_>>()
-                );
+            } else if let Some(what) = unsettled(
+                &list.items,
+                &secret_list.items,
+                &account_list.items,
+                staying,
+            ) {
+                last = what;
+            } else if last_write.elapsed() >= bounds.quiet() {
+                return within_convergence(started, last_write, bounds, world);
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -482,6 +591,78 @@ async fn converge(
         bounds.convergence().as_secs_f64()
     ));
     None
+}
+
+/// `last_write` when it came within the convergence bound after `started`, else a violation.
+fn within_convergence(
+    started: Instant,
+    last_write: Instant,
+    bounds: &Bounds,
+    world: &World,
+) -> Option<Instant> {
+    (last_write.duration_since(started) <= bounds.convergence())
+        .then_some(last_write)
+        .or_else(|| {
+            world.violation(format!(
+                "the last write came {:.1} s after the faults stopped (bound {:.1} s)",
+                last_write.duration_since(started).as_secs_f64(),
+                bounds.convergence().as_secs_f64()
+            ));
+            None
+        })
+}
+
+/// What keeps the tokens and ServiceAccounts from being as wanted, or `None` when they are:
+/// `staying` tokens, all settled, every ServiceAccount's status naming its Active token.
+fn unsettled(
+    tokens: &[DynamicObject],
+    secrets: &[Secret],
+    accounts: &[DynamicObject],
+    staying: usize,
+) -> Option<String> {
+    let unsettled = unsettled_tokens(tokens, secrets);
+    let stale_accounts = stale_account_statuses(tokens, accounts);
+    if tokens.len() == staying && unsettled.is_empty() && stale_accounts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} tokens (want {staying}), unsettled: {:?}, ServiceAccount statuses not \
+         naming their Active token: {:?}",
+        tokens.len(),
+        unsettled.iter().take(10).collect::<Vec<_>>(),
+        stale_accounts.iter().take(10).collect::<Vec<_>>()
+    ))
+}
+
+/// The tokens not Active for their generation with their value in their Secret.
+fn unsettled_tokens(tokens: &[DynamicObject], secrets: &[Secret]) -> Vec<String> {
+    let values: HashMap<String, String> = secrets
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.metadata.name.clone()?,
+                digest(&s.data.as_ref()?.get("token")?.0),
+            ))
+        })
+        .collect();
+    tokens
+        .iter()
+        .filter(|t| {
+            let status = t.data.get("status");
+            let phase = status.and_then(|s| s["phase"].as_str());
+            let observed = status.and_then(|s| s["observedGeneration"].as_i64());
+            let want = status.and_then(|s| s["tokenDigest"].as_str());
+            let name = t.metadata.name.clone().unwrap_or_default();
+            let secret = status
+                .and_then(|s| s["secretName"].as_str())
+                .unwrap_or(&name);
+            !(phase == Some("Active")
+                && observed == t.metadata.generation
+                && want.is_some()
+                && values.get(secret).map(String::as_str) == want)
+        })
+        .filter_map(|t| t.metadata.name.clone())
+        .collect()
 }
 
 /// The ServiceAccounts whose `status.activeToken` is not the name of their Active token (or

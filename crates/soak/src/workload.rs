@@ -300,93 +300,138 @@ impl Workload {
         let uid = slot.uid.clone().unwrap_or_default();
         match self.rng.random_range(0..100) {
             // Revoke: every value of this object ends.
-            0..=14 if !slot.revoked => {
-                let at = self
-                    .merge(&tokens, &slot.token, json!({"spec": {"revoked": true}}))
-                    .await?;
-                self.world.with(|w| {
-                    w.token_ended.entry(uid).or_insert((at, "revoked"));
-                });
-                self.slots[i].revoked = true;
-                self.world.op("revoke");
-            }
+            0..=14 if !slot.revoked => self.revoke(i, &slot, &tokens, uid).await?,
             // Regenerate: a new value, the old one invalid once the status says so.
-            15..=39 if !slot.revoked => {
-                let stamp = format!("{}", crate::now());
-                let patch = json!({"metadata": {"annotations": {"iam.witboost.com/regenerate-requested-at": stamp}}});
-                self.merge(&tokens, &slot.token, patch).await?;
-                self.world.op("regenerate");
-            }
+            15..=39 if !slot.revoked => self.regenerate(&slot, &tokens).await?,
             // Disable or re-enable a ServiceAccount.
-            40..=54 if slot.service_account.is_some() => {
-                let sa = slot.service_account.clone().unwrap_or_default();
-                let disable = !slot.disabled;
-                let (sent, acknowledged) = self
-                    .merge_sent(
-                        &service_accounts(&self.client),
-                        &sa,
-                        json!({"spec": {"disabled": disable}}),
-                    )
-                    .await?;
-                let key = slot.account();
-                // Disabled for sure once acknowledged; enabled again, possibly, once sent.
-                self.world.with(|w| {
-                    let intervals = w.disabled.entry(key).or_default();
-                    if disable {
-                        intervals.push((acknowledged, None));
-                    } else if let Some(last) = intervals.last_mut() {
-                        last.1.get_or_insert(sent);
-                    }
-                });
-                self.slots[i].disabled = disable;
-                self.world.op(if disable {
-                    "disable account"
-                } else {
-                    "re-enable account"
-                });
-            }
+            40..=54 if slot.service_account.is_some() => self.toggle_account(i, &slot).await?,
             // Delete and re-create the same name with a new profile.
-            55..=79 => {
-                let at = self.delete_token(&slot.token).await?;
-                self.world.with(|w| {
-                    w.token_ended.entry(uid).or_insert((at, "deleted"));
-                });
-                self.slots[i].profile = random_profile(&mut self.rng);
-                self.create_token(i).await?;
-                self.world.op("delete and re-create");
-            }
+            55..=79 => self.delete_and_recreate(i, &slot, uid).await?,
             // A second token for the same account: it must wait while the first is Active.
             80..=89 => match slot.second.clone() {
-                None => {
-                    let name = format!("{}-b", slot.token);
-                    let object = self.token_object(&slot, &name, Profile::Long)?;
-                    let created = retry("create a second AccessToken", async || {
-                        tokens.create(&PostParams::default(), &object).await
-                    })
-                    .await?;
-                    let _ = created;
-                    self.slots[i].second = Some(name);
-                    self.world.op("second token for an account");
-                }
-                Some(name) => {
-                    let second_uid = tokens
-                        .get_opt(&name)
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|t| t.metadata.uid);
-                    let at = self.delete_token(&name).await?;
-                    if let Some(uid) = second_uid {
-                        self.world.with(|w| {
-                            w.token_ended.entry(uid).or_insert((at, "deleted"));
-                        });
-                    }
-                    self.slots[i].second = None;
-                    self.world.op("delete a second token");
-                }
+                None => self.create_second(i, &slot, &tokens).await?,
+                Some(name) => self.delete_second(i, name, &tokens).await?,
             },
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Revokes slot `i`'s token (`uid`); the moment acknowledged ends its values.
+    async fn revoke(
+        &mut self,
+        i: usize,
+        slot: &Slot,
+        tokens: &Api<DynamicObject>,
+        uid: String,
+    ) -> anyhow::Result<()> {
+        let at = self
+            .merge(tokens, &slot.token, json!({"spec": {"revoked": true}}))
+            .await?;
+        self.world.with(|w| {
+            w.token_ended.entry(uid).or_insert((at, "revoked"));
+        });
+        self.slots[i].revoked = true;
+        self.world.op("revoke");
+        Ok(())
+    }
+
+    /// Asks for a new value of `slot`'s token.
+    async fn regenerate(&self, slot: &Slot, tokens: &Api<DynamicObject>) -> anyhow::Result<()> {
+        let stamp = format!("{}", crate::now());
+        let patch = json!({"metadata": {"annotations": {"iam.witboost.com/regenerate-requested-at": stamp}}});
+        self.merge(tokens, &slot.token, patch).await?;
+        self.world.op("regenerate");
+        Ok(())
+    }
+
+    /// Disables slot `i`'s ServiceAccount, or enables it again, and records when.
+    async fn toggle_account(&mut self, i: usize, slot: &Slot) -> anyhow::Result<()> {
+        let sa = slot.service_account.clone().unwrap_or_default();
+        let disable = !slot.disabled;
+        let (sent, acknowledged) = self
+            .merge_sent(
+                &service_accounts(&self.client),
+                &sa,
+                json!({"spec": {"disabled": disable}}),
+            )
+            .await?;
+        let key = slot.account();
+        // Disabled for sure once acknowledged; enabled again, possibly, once sent.
+        self.world.with(|w| {
+            let intervals = w.disabled.entry(key).or_default();
+            if disable {
+                intervals.push((acknowledged, None));
+            } else if let Some(last) = intervals.last_mut() {
+                last.1.get_or_insert(sent);
+            }
+        });
+        self.slots[i].disabled = disable;
+        self.world.op(if disable {
+            "disable account"
+        } else {
+            "re-enable account"
+        });
+        Ok(())
+    }
+
+    /// Deletes slot `i`'s token (`uid`) and creates it again with a new random profile.
+    async fn delete_and_recreate(
+        &mut self,
+        i: usize,
+        slot: &Slot,
+        uid: String,
+    ) -> anyhow::Result<()> {
+        let at = self.delete_token(&slot.token).await?;
+        self.world.with(|w| {
+            w.token_ended.entry(uid).or_insert((at, "deleted"));
+        });
+        self.slots[i].profile = random_profile(&mut self.rng);
+        self.create_token(i).await?;
+        self.world.op("delete and re-create");
+        Ok(())
+    }
+
+    /// Creates a second, long-lived token for slot `i`'s account.
+    async fn create_second(
+        &mut self,
+        i: usize,
+        slot: &Slot,
+        tokens: &Api<DynamicObject>,
+    ) -> anyhow::Result<()> {
+        let name = format!("{}-b", slot.token);
+        let object = self.token_object(slot, &name, Profile::Long)?;
+        let created = retry("create a second AccessToken", async || {
+            tokens.create(&PostParams::default(), &object).await
+        })
+        .await?;
+        let _ = created;
+        self.slots[i].second = Some(name);
+        self.world.op("second token for an account");
+        Ok(())
+    }
+
+    /// Deletes slot `i`'s second token `name`; the moment acknowledged ends its values.
+    async fn delete_second(
+        &mut self,
+        i: usize,
+        name: String,
+        tokens: &Api<DynamicObject>,
+    ) -> anyhow::Result<()> {
+        let second_uid = tokens
+            .get_opt(&name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| t.metadata.uid);
+        let at = self.delete_token(&name).await?;
+        if let Some(uid) = second_uid {
+            self.world.with(|w| {
+                w.token_ended.entry(uid).or_insert((at, "deleted"));
+            });
+        }
+        self.slots[i].second = None;
+        self.world.op("delete a second token");
         Ok(())
     }
 

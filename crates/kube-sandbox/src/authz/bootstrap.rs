@@ -79,9 +79,17 @@ const TO_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit";
 const TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";
 
 /// The bootstrap ClusterRoles.
-// One function on purpose: it is data, read side by side with kube-apiserver's bootstrap
-// policy, role after role; split up it would no longer compare at a glance.
 pub fn cluster_roles() -> Vec<Value> {
+    let mut roles = cluster_admin_and_basic_roles();
+    roles.extend(user_facing_roles());
+    roles.push(aggregate_to_admin());
+    roles.push(aggregate_to_edit());
+    roles.push(aggregate_to_view());
+    roles
+}
+
+/// `cluster-admin`, and the roles every authenticated user holds.
+fn cluster_admin_and_basic_roles() -> Vec<Value> {
     let discovery_urls = [
         "/api",
         "/api/*",
@@ -131,177 +139,199 @@ pub fn cluster_roles() -> Vec<Value> {
                 ),
             ],
         ),
+    ]
+}
+
+/// `admin`, `edit` and `view`, aggregated from the `system:aggregate-to-*` roles.
+fn user_facing_roles() -> Vec<Value> {
+    vec![
         aggregated("admin", &[], TO_ADMIN),
         aggregated("edit", &[(TO_ADMIN, "true")], TO_EDIT),
         aggregated("view", &[(TO_EDIT, "true")], TO_VIEW),
-        cluster_role(
-            "system:aggregate-to-admin",
-            &[(TO_ADMIN, "true")],
-            vec![
-                rule(
-                    &["authorization.k8s.io"],
-                    &["localsubjectaccessreviews"],
-                    &["create"],
-                ),
-                rule(
-                    &["rbac.authorization.k8s.io"],
-                    &["rolebindings", "roles"],
-                    &ALL,
-                ),
+    ]
+}
+
+/// `system:aggregate-to-admin`: what `admin` holds beyond `edit`.
+fn aggregate_to_admin() -> Value {
+    cluster_role(
+        "system:aggregate-to-admin",
+        &[(TO_ADMIN, "true")],
+        vec![
+            rule(
+                &["authorization.k8s.io"],
+                &["localsubjectaccessreviews"],
+                &["create"],
+            ),
+            rule(
+                &["rbac.authorization.k8s.io"],
+                &["rolebindings", "roles"],
+                &ALL,
+            ),
+        ],
+    )
+}
+
+/// `system:aggregate-to-edit`: what `edit` holds beyond `view`.
+fn aggregate_to_edit() -> Value {
+    cluster_role(
+        "system:aggregate-to-edit",
+        &[(TO_EDIT, "true")],
+        vec![
+            // Read access to the resources that can escalate, which view leaves out.
+            rule(
+                &[""],
+                &[
+                    "pods/attach",
+                    "pods/exec",
+                    "pods/portforward",
+                    "pods/proxy",
+                    "secrets",
+                    "services/proxy",
+                ],
+                &READ,
+            ),
+            rule(&[""], &["serviceaccounts"], &["impersonate"]),
+            rule(
+                &[""],
+                &[
+                    "pods",
+                    "pods/attach",
+                    "pods/exec",
+                    "pods/portforward",
+                    "pods/proxy",
+                ],
+                &WRITE,
+            ),
+            rule(&[""], &["pods/eviction"], &["create"]),
+            rule(
+                &[""],
+                &[
+                    "configmaps",
+                    "events",
+                    "persistentvolumeclaims",
+                    "replicationcontrollers",
+                    "replicationcontrollers/scale",
+                    "secrets",
+                    "serviceaccounts",
+                    "services",
+                    "services/proxy",
+                ],
+                &WRITE,
+            ),
+            rule(&[""], &["serviceaccounts/token"], &["create"]),
+            rule(
+                &["apps"],
+                &[
+                    "daemonsets",
+                    "deployments",
+                    "deployments/rollback",
+                    "deployments/scale",
+                    "replicasets",
+                    "replicasets/scale",
+                    "statefulsets",
+                    "statefulsets/scale",
+                ],
+                &WRITE,
+            ),
+            rule(&["autoscaling"], &["horizontalpodautoscalers"], &WRITE),
+            rule(&["batch"], &["cronjobs", "jobs"], &WRITE),
+            rule(
+                &["networking.k8s.io"],
+                &["ingresses", "networkpolicies"],
+                &WRITE,
+            ),
+            rule(&["policy"], &["poddisruptionbudgets"], &WRITE),
+            rule(&["coordination.k8s.io"], &["leases"], &WRITE),
+        ],
+    )
+}
+
+/// `system:aggregate-to-view`: read access to the resources that cannot escalate.
+fn aggregate_to_view() -> Value {
+    let mut rules = core_view_rules();
+    rules.extend([
+        rule(
+            &["apps"],
+            &[
+                "controllerrevisions",
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
             ],
+            &READ,
         ),
-        cluster_role(
-            "system:aggregate-to-edit",
-            &[(TO_EDIT, "true")],
-            vec![
-                // Read access to the resources that can escalate, which view leaves out.
-                rule(
-                    &[""],
-                    &[
-                        "pods/attach",
-                        "pods/exec",
-                        "pods/portforward",
-                        "pods/proxy",
-                        "secrets",
-                        "services/proxy",
-                    ],
-                    &READ,
-                ),
-                rule(&[""], &["serviceaccounts"], &["impersonate"]),
-                rule(
-                    &[""],
-                    &[
-                        "pods",
-                        "pods/attach",
-                        "pods/exec",
-                        "pods/portforward",
-                        "pods/proxy",
-                    ],
-                    &WRITE,
-                ),
-                rule(&[""], &["pods/eviction"], &["create"]),
-                rule(
-                    &[""],
-                    &[
-                        "configmaps",
-                        "events",
-                        "persistentvolumeclaims",
-                        "replicationcontrollers",
-                        "replicationcontrollers/scale",
-                        "secrets",
-                        "serviceaccounts",
-                        "services",
-                        "services/proxy",
-                    ],
-                    &WRITE,
-                ),
-                rule(&[""], &["serviceaccounts/token"], &["create"]),
-                rule(
-                    &["apps"],
-                    &[
-                        "daemonsets",
-                        "deployments",
-                        "deployments/rollback",
-                        "deployments/scale",
-                        "replicasets",
-                        "replicasets/scale",
-                        "statefulsets",
-                        "statefulsets/scale",
-                    ],
-                    &WRITE,
-                ),
-                rule(&["autoscaling"], &["horizontalpodautoscalers"], &WRITE),
-                rule(&["batch"], &["cronjobs", "jobs"], &WRITE),
-                rule(
-                    &["networking.k8s.io"],
-                    &["ingresses", "networkpolicies"],
-                    &WRITE,
-                ),
-                rule(&["policy"], &["poddisruptionbudgets"], &WRITE),
-                rule(&["coordination.k8s.io"], &["leases"], &WRITE),
+        rule(
+            &["autoscaling"],
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
             ],
+            &READ,
         ),
-        cluster_role(
-            "system:aggregate-to-view",
-            &[(TO_VIEW, "true")],
-            vec![
-                rule(
-                    &[""],
-                    &[
-                        "configmaps",
-                        "endpoints",
-                        "persistentvolumeclaims",
-                        "persistentvolumeclaims/status",
-                        "pods",
-                        "replicationcontrollers",
-                        "replicationcontrollers/scale",
-                        "serviceaccounts",
-                        "services",
-                        "services/status",
-                    ],
-                    &READ,
-                ),
-                rule(
-                    &[""],
-                    &[
-                        "bindings",
-                        "events",
-                        "limitranges",
-                        "namespaces/status",
-                        "pods/log",
-                        "pods/status",
-                        "replicationcontrollers/status",
-                        "resourcequotas",
-                        "resourcequotas/status",
-                    ],
-                    &READ,
-                ),
-                rule(&[""], &["namespaces"], &READ),
-                rule(
-                    &["apps"],
-                    &[
-                        "controllerrevisions",
-                        "daemonsets",
-                        "daemonsets/status",
-                        "deployments",
-                        "deployments/scale",
-                        "deployments/status",
-                        "replicasets",
-                        "replicasets/scale",
-                        "replicasets/status",
-                        "statefulsets",
-                        "statefulsets/scale",
-                        "statefulsets/status",
-                    ],
-                    &READ,
-                ),
-                rule(
-                    &["autoscaling"],
-                    &[
-                        "horizontalpodautoscalers",
-                        "horizontalpodautoscalers/status",
-                    ],
-                    &READ,
-                ),
-                rule(
-                    &["batch"],
-                    &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
-                    &READ,
-                ),
-                rule(
-                    &["networking.k8s.io"],
-                    &["ingresses", "ingresses/status", "networkpolicies"],
-                    &READ,
-                ),
-                rule(
-                    &["policy"],
-                    &["poddisruptionbudgets", "poddisruptionbudgets/status"],
-                    &READ,
-                ),
-                rule(&["events.k8s.io"], &["events"], &READ),
-                rule(&["coordination.k8s.io"], &["leases"], &READ),
+        rule(
+            &["batch"],
+            &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+            &READ,
+        ),
+        rule(
+            &["networking.k8s.io"],
+            &["ingresses", "ingresses/status", "networkpolicies"],
+            &READ,
+        ),
+        rule(
+            &["policy"],
+            &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+            &READ,
+        ),
+        rule(&["events.k8s.io"], &["events"], &READ),
+        rule(&["coordination.k8s.io"], &["leases"], &READ),
+    ]);
+    cluster_role("system:aggregate-to-view", &[(TO_VIEW, "true")], rules)
+}
+
+/// The rules of `system:aggregate-to-view` in the core API group.
+fn core_view_rules() -> Vec<Value> {
+    vec![
+        rule(
+            &[""],
+            &[
+                "configmaps",
+                "endpoints",
+                "persistentvolumeclaims",
+                "persistentvolumeclaims/status",
+                "pods",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "serviceaccounts",
+                "services",
+                "services/status",
             ],
+            &READ,
         ),
+        rule(
+            &[""],
+            &[
+                "bindings",
+                "events",
+                "limitranges",
+                "namespaces/status",
+                "pods/log",
+                "pods/status",
+                "replicationcontrollers/status",
+                "resourcequotas",
+                "resourcequotas/status",
+            ],
+            &READ,
+        ),
+        rule(&[""], &["namespaces"], &READ),
     ]
 }
 
