@@ -112,7 +112,8 @@ fn writes(counts: &serde_json::Value) -> HashMap<(String, String), u64> {
         .collect()
 }
 
-/// RSS samples by process incarnation: (seconds, KiB) in the order taken.
+/// RSS samples by process incarnation, and for a replica by its role in it (standby, then
+/// leading): (seconds, KiB) in the order taken.
 type Samples = HashMap<String, Vec<(f64, u64)>>;
 
 /// Runs the soak; `Ok(true)` when no invariant was violated.
@@ -264,6 +265,7 @@ fn start_watchers(
     let sampler = tokio::spawn(sample_rss(
         procs.sandbox.child.id(),
         procs.replicas.clone(),
+        world.clone(),
         stop.clone(),
     ));
     Watchers {
@@ -486,6 +488,12 @@ fn judge_rss(samples: &Samples, world: &World) -> Vec<(String, u64, u64, Option<
         };
         rss.push((key, first.1, last.1, slope, judged));
     }
+    if !rss.iter().any(|r| r.4 == "flat" || r.4 == "grows") {
+        eprintln!(
+            "soak: no process lived {:.0} s in one role: memory was not judged",
+            crate::rss::JUDGED_LIFETIME.as_secs_f64()
+        );
+    }
     rss
 }
 
@@ -688,10 +696,12 @@ fn stale_account_statuses(tokens: &[DynamicObject], accounts: &[DynamicObject]) 
         .collect()
 }
 
-/// RSS samples every 2 s, by process incarnation (`sandbox`, `replica a #1`, ...).
+/// RSS samples every 2 s, by process incarnation and role (`sandbox`, `replica a #1 standby`,
+/// `replica a #1 leading`, ...).
 async fn sample_rss(
     sandbox: Option<u32>,
     replicas: Arc<Mutex<Vec<Replica>>>,
+    world: Arc<World>,
     mut stop: Stop,
 ) -> HashMap<String, Vec<(f64, u64)>> {
     let mut samples: HashMap<String, Vec<(f64, u64)>> = HashMap::new();
@@ -701,9 +711,20 @@ async fn sample_rss(
             .map(|p| ("sandbox".to_owned(), p))
             .into_iter()
             .collect();
+        let leader = world.with(|w| w.leader.clone()).unwrap_or_default();
         if let Ok(replicas) = replicas.try_lock() {
             pids.extend(replicas.iter().filter_map(|r| {
-                Some((format!("replica {} #{}", r.name, r.incarnation), r.pid()?))
+                // A standby that takes over starts a series of its own: leading, it keeps more
+                // (the controllers' caches and Event series), and warms up again.
+                let role = if leader.starts_with(&r.identity_prefix()) {
+                    "leading"
+                } else {
+                    "standby"
+                };
+                Some((
+                    format!("replica {} #{} {role}", r.name, r.incarnation),
+                    r.pid()?,
+                ))
             }));
         }
         for (key, pid) in pids {
