@@ -197,9 +197,12 @@ COMPONENT_OF = {
 # Each verb of a rule with several is dropped alone too; the evidence is the Forbidden of that
 # verb (a server-side apply that would create is refused with its own wording, naming the
 # object). What the operator must be brought to first, by (rule, verb): "rotate" (above),
-# "moved-secret" (a token issued, then its secretName changed, so the old Secret is deleted).
+# "moved-secret" (a token issued, then its secretName changed, so the old Secret is deleted),
+# "revoked-token" (a token issued, then revoked, so its value is removed from the Secret the
+# first write created: issuing alone only creates Secrets).
 VERB_PREPARE = {
     ("operator", "", ("secrets",), False, "delete"): "moved-secret",
+    ("operator", "", ("secrets",), False, "patch"): "revoked-token",
     ("signing-key", "", ("secrets",), True, "update"): "rotate",
 }
 # Verbs this test cannot bring the operator to use, and why; printed, never passed over silently.
@@ -636,6 +639,15 @@ def token_moved(binary, args, sb, ns, log):
             "-p", '{"spec":{"secretName":"governance-bot-token-moved"}}')
 
 
+def token_revoked(binary, args, sb, ns, log):
+    """The scenario's token issued (by the operator as the administrator), then revoked: the
+    next operator removes the value from the Secret, which only a patch does."""
+    line, _ = run_until(binary, args, sb.kubeconfig, log, [re.compile("issued revision 1 into Secret governance-bot-token")])
+    assert line, f"the token was not issued: {pathlib.Path(log).read_text()[-2000:]}"
+    sb.k.ok("patch", "accesstoken", "governance-bot-token", "-n", ns, "--type", "merge",
+            "-p", '{"spec":{"revoked":true}}')
+
+
 def minimal_cases(mode, roles, report):
     """Every case of a mode: (label, the roles with the change, the entry, the component whose
     identity holds the rule and which runs). Checks (into `report`) that every rendered rule
@@ -704,6 +716,8 @@ def minimal_case(mode, n, case, setup, binary, kubectl, work):
             signing_key_made(binary, args, sb.kubeconfig, work / "prepare.log", "RS512")
         if entry.get("prepare") == "moved-secret":
             token_moved(binary, args, sb, test_ns, work / "prepare.log")
+        if entry.get("prepare") == "revoked-token":
+            token_revoked(binary, args, sb, test_ns, work / "prepare.log")
         if component == "token-service":
             signing_key_made(binary, all_args["controllers"], sb.kubeconfig, work / "prepare.log")
         op_kubeconfig = sb.operator_kubeconfig(account, str(work / "operator.kubeconfig"))
