@@ -154,7 +154,6 @@ impl Schedule {
             let next = Duration::from_secs_f64(rng.random_range(mean / 2.0..mean * 1.5));
             if tokio::time::Instant::now() + next > until {
                 // The window is over: the processes run on until the end.
-                stop.sleep(Duration::MAX).await;
                 return Ok(());
             }
             if stop.sleep(next).await {
