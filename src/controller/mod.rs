@@ -47,6 +47,7 @@ pub mod cache;
 pub mod condition;
 pub mod events;
 pub mod report;
+pub mod resync;
 pub mod scaffold;
 pub mod service_account;
 mod status_patch;

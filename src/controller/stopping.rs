@@ -66,6 +66,11 @@ impl Started {
             })));
     }
 
+    /// Runs `task` beside the controller, until it ends or this is dropped.
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(AbortOnDropHandle::new(tokio::spawn(task)));
+    }
+
     /// Another controller's tasks and lists, beside these.
     pub fn extend(&mut self, other: Started) {
         self.tasks.extend(other.tasks);

@@ -56,12 +56,12 @@ use tokio_util::sync::CancellationToken;
 use self::claims::Claims;
 use self::model::Account;
 use self::readers::Readers;
-use super::ControllerConfig;
 use super::cache::CachedSecret;
 use super::scaffold::{self, ReconcileError, Scaffold};
 use super::service_account::emails::EmailClaims;
 use super::stopping::Listed;
 use super::tenancy::Tenancy;
+use super::{ControllerConfig, resync};
 use crate::crd::{AccessToken, ServiceAccount};
 use crate::jwt::Issuer;
 use crate::token::{RecordKey, Token};
@@ -204,7 +204,7 @@ async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, E
     let (spec, plan, rollouts) = written?;
     handover::hand_over(ctx, token, &spec.account, plan.holds_claim);
     events::publish(&ctx.scaffold.report, token, &plan, &rollouts).await;
-    Ok(Action::requeue(plan.requeue_after))
+    Ok(resync::after(plan.requeue_after, ctx.config.resync_period))
 }
 
 /// Holds the reconcile back until it can decide: the caches it reads have their first list, and

@@ -20,7 +20,7 @@ use crate::controller::cache::CachedSecret;
 use crate::controller::scaffold::Scaffold;
 use crate::controller::stopping::{Started, triggers};
 use crate::controller::tenancy::Tenancy;
-use crate::controller::{ControllerConfig, cache};
+use crate::controller::{ControllerConfig, cache, resync};
 use crate::crd::{AccessToken, ServiceAccount, TokenPolicy};
 use crate::jwt::Issuer;
 use crate::token::RecordKey;
@@ -112,6 +112,12 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
         listed,
         &stop,
     );
+    started.spawn(resync::sweep(
+        ctx.tokens.clone(),
+        ctx.wake.clone(),
+        ctx.config.resync_period,
+        stop.clone(),
+    ));
     started.lists = lists(&watches, &secrets);
     (started, ctx)
 }

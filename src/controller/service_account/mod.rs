@@ -98,7 +98,8 @@ async fn reconcile_account(account: &ServiceAccount, ctx: &Context) -> Result<Ac
     if status::patch(&ctx.client, account, &desired).await? {
         debug!(active_token = ?desired.active_token, "status updated");
     }
-    Ok(Action::requeue(ctx.config.resync_period))
+    // The resync is the sweep's (see `start`).
+    Ok(Action::await_change())
 }
 
 /// Why the account may have no active token: an older ServiceAccount claims its email, or no

@@ -12,9 +12,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::Context;
-use crate::controller::access_token;
 use crate::controller::scaffold::Scaffold;
 use crate::controller::stopping::{Started, triggers};
+use crate::controller::{access_token, resync};
 use crate::crd::ServiceAccount;
 use crate::watching::Shared;
 
@@ -48,6 +48,12 @@ pub fn start(
         .for_each(|_| future::ready(()));
     let mut started = Started::default();
     started.run(controller, subscription, accounts.listed(), &ctx.stop);
+    started.spawn(resync::sweep(
+        tokens.accounts.clone(),
+        tokens.wake_account.clone(),
+        ctx.config.resync_period,
+        ctx.stop.clone(),
+    ));
     started.lists.push(accounts.listed().clone());
     started
 }
