@@ -33,6 +33,10 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::crd::{AccessToken, ServiceAccount, TokenPolicy};
 use crate::sync::Recover;
 
+pub mod packed;
+
+use self::packed::PackedToken;
+
 /// Objects per page of a watch's initial list (kube's default is 500). A page is held whole,
 /// as the API served it (managedFields included), until its last object has been cached: 500
 /// token Secrets or AccessTokens are several MiB each, and at a restart the watches list side
@@ -432,7 +436,7 @@ fn reporting<K: Watchable>(client: &Client, watch: Weak<Inner<K>>) -> Client {
 /// subscriber.
 #[derive(Clone, Debug)]
 pub struct Watches {
-    pub tokens: Shared<DeserializeGuard<AccessToken>>,
+    pub tokens: Shared<PackedToken>,
     pub accounts: Shared<DeserializeGuard<ServiceAccount>>,
     /// With the tenancy check (`--policy-required`): TokenPolicies, and namespaces' metadata.
     pub tenancy: Option<TenancyWatches>,
@@ -477,12 +481,13 @@ impl Watches {
             }
         });
         Self {
-            tokens: Shared::new(
+            tokens: Shared::mapped(
                 "accesstokens",
                 client,
-                in_scope(namespace),
+                in_scope::<DeserializeGuard<AccessToken>>(namespace),
                 watch_config(),
                 cached,
+                packed::token_event,
             ),
             accounts: Shared::new(
                 "serviceaccounts",

@@ -139,11 +139,11 @@ impl Scaffold {
 
     /// What to do after a failed reconcile: wait for a change after a user error, retry with
     /// backoff after a transient one.
-    pub fn error_policy<K, E>(&self, object: &DeserializeGuard<K>, error: &Error<E>) -> Action
-    where
-        K: Resource<DynamicType = ()> + Clone + Debug,
-        E: ReconcileError,
-    {
+    pub fn error_policy<E: ReconcileError>(
+        &self,
+        object: &impl Resource,
+        error: &Error<E>,
+    ) -> Action {
         if error.is_user_error() {
             Action::await_change()
         } else {
@@ -160,7 +160,7 @@ fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
     }
 }
 
-fn key<K: Resource<DynamicType = ()> + Clone + Debug>(object: &DeserializeGuard<K>) -> String {
+fn key(object: &impl Resource) -> String {
     format!(
         "{}/{}",
         object.namespace().unwrap_or_default(),

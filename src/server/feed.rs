@@ -19,7 +19,8 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::MemoryIndex;
 use super::index::{ListedAccount, ListedToken};
-use crate::crd::{AccessToken, ServiceAccount, TokenPolicy, TokenPolicySpec};
+use crate::crd::{ServiceAccount, TokenPolicy, TokenPolicySpec};
+use crate::watching::packed::PackedToken;
 use crate::watching::{Seen, Shared, Watchable, Watches};
 
 /// Subscribes the index to `watches` (starting them if need be), until the returned task is
@@ -88,14 +89,14 @@ fn invalid<K: Indexed>(index: &MemoryIndex, invalid: &InvalidObject) {
     )
 }
 
-impl Indexed for DeserializeGuard<AccessToken> {
+impl Indexed for PackedToken {
     const WHAT: &'static str = "accesstokens";
     type Listed = ListedToken;
     fn listed(object: &Self) -> Option<ListedToken> {
-        object.0.as_ref().ok().map(ListedToken::of)
+        object.token().as_ref().map(ListedToken::of)
     }
     fn apply(index: &MemoryIndex, object: &Self) {
-        match &object.0 {
+        match &object.unpack().0 {
             Ok(token) => index.apply_token(token),
             Err(bad) => invalid::<Self>(index, bad),
         }

@@ -12,16 +12,16 @@
 //! [`TokensByAccount::retain`] drops the names a completed relist did not bring back.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use kube::ResourceExt;
-use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::account_of;
 use super::model::Account;
 use crate::crd::AccessToken;
 use crate::sync::Recover;
+use crate::watching::packed::PackedToken;
 
 /// A token as the map names it: namespace and name.
 pub type TokenName = (String, String);
@@ -81,22 +81,14 @@ impl TokensByAccount {
             .unwrap_or_default()
     }
 
-    /// Every token of `account` in `cache`: the cache is the truth, the map may lag behind it
-    /// by one event.
-    pub fn cached(
-        &self,
-        cache: &Store<DeserializeGuard<AccessToken>>,
-        account: &Account,
-    ) -> Vec<Arc<DeserializeGuard<AccessToken>>> {
+    /// Every token of `account` in `cache`, unpacked: the cache is the truth, the map may lag
+    /// behind it by one event.
+    pub fn cached(&self, cache: &Store<PackedToken>, account: &Account) -> Vec<AccessToken> {
         self.tokens(account)
             .into_iter()
             .filter_map(|(namespace, name)| cache.get(&ObjectRef::new(&name).within(&namespace)))
-            .filter(|object| {
-                object
-                    .0
-                    .as_ref()
-                    .is_ok_and(|t| account_of(t).as_ref() == Some(account))
-            })
+            .filter_map(|object| object.token())
+            .filter(|token| account_of(token).as_ref() == Some(account))
             .collect()
     }
 

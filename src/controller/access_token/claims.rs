@@ -74,7 +74,6 @@ fn candidates(ctx: &Context, account: &Account) -> Vec<Candidate> {
     ctx.by_account
         .cached(&ctx.tokens, account)
         .iter()
-        .filter_map(|object| object.0.as_ref().ok())
         .map(candidate)
         .collect()
 }

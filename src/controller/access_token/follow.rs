@@ -66,12 +66,14 @@ pub fn token_changed(ctx: &Context, token: &AccessToken) {
 /// of the whole cluster) is judged again.
 pub fn wake_all(ctx: &Context, namespace: Option<&str>) {
     let within = |ns: Option<&str>| namespace.is_none_or(|wanted| ns == Some(wanted));
-    for token in ctx.tokens.state() {
-        if within(token.namespace().as_deref()) {
-            if let Ok(token) = &token.0 {
+    for object in ctx.tokens.state() {
+        if within(object.namespace().as_deref()) {
+            if ctx.tenancy.is_some()
+                && let Some(token) = &object.token()
+            {
                 judge_refusal(ctx, token);
             }
-            let _ = ctx.wake.send(ObjectRef::from_obj(token.as_ref()));
+            let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
         }
     }
     for account in ctx.accounts.state() {
@@ -143,11 +145,9 @@ pub fn account_changed(ctx: &Context, namespace: &str, name: &str) {
         namespace: namespace.into(),
         name: name.into(),
     };
-    for object in ctx.by_account.cached(&ctx.tokens, &account) {
-        if let Ok(token) = &object.0 {
-            judge_refusal(ctx, token);
-        }
-        let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
+    for token in ctx.by_account.cached(&ctx.tokens, &account) {
+        judge_refusal(ctx, &token);
+        let _ = ctx.wake.send(super::request(&token));
     }
 }
 

@@ -3,7 +3,6 @@
 //! is woken. Only now: the token's value is gone and its status says so, so two tokens of one
 //! account are never Active at once.
 
-use kube::core::DeserializeGuard;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
@@ -26,7 +25,8 @@ pub fn hand_over(ctx: &Context, token: &AccessToken, account: &Account, holds_cl
         let active = ctx
             .tokens
             .get(&holder_ref)
-            .is_some_and(|h| phase_of(&h) == Some(AccessTokenPhase::Active));
+            .and_then(|holder| holder.token())
+            .is_some_and(|holder| phase_of(&holder) == Some(AccessTokenPhase::Active));
         if !active {
             let _ = ctx.wake.send(holder_ref);
         }
@@ -35,14 +35,13 @@ pub fn hand_over(ctx: &Context, token: &AccessToken, account: &Account, holds_cl
 
 /// Asks every other not-Active token of `account` to reconcile: one of them goes next.
 pub fn wake_waiting(ctx: &Context, account: &Account, except: &str) {
-    for object in ctx.by_account.cached(&ctx.tokens, account) {
-        let Ok(token) = &object.0 else { continue };
-        if claims::key(token) != except && phase_of(&object) != Some(AccessTokenPhase::Active) {
-            let _ = ctx.wake.send(ObjectRef::from_obj(object.as_ref()));
+    for token in ctx.by_account.cached(&ctx.tokens, account) {
+        if claims::key(&token) != except && phase_of(&token) != Some(AccessTokenPhase::Active) {
+            let _ = ctx.wake.send(super::request(&token));
         }
     }
 }
 
-fn phase_of(object: &DeserializeGuard<AccessToken>) -> Option<AccessTokenPhase> {
-    object.0.as_ref().ok()?.status.as_ref()?.phase
+fn phase_of(token: &AccessToken) -> Option<AccessTokenPhase> {
+    token.status.as_ref()?.phase
 }

@@ -65,6 +65,7 @@ use super::{ControllerConfig, resync};
 use crate::crd::{AccessToken, ServiceAccount};
 use crate::jwt::Issuer;
 use crate::token::{RecordKey, Token};
+use crate::watching::packed::PackedToken;
 
 /// The name of this controller in metrics and logs.
 pub const NAME: &str = "accesstoken";
@@ -98,14 +99,14 @@ impl ReconcileError for Error {
 }
 
 /// Reconcile requests sent from outside the watches: waiting tokens when a claim frees up.
-pub type Wake = UnboundedSender<ObjectRef<DeserializeGuard<AccessToken>>>;
+pub type Wake = UnboundedSender<ObjectRef<PackedToken>>;
 /// Reconcile requests for ServiceAccounts whose active token may have changed.
 pub type WakeAccount = UnboundedSender<ObjectRef<DeserializeGuard<ServiceAccount>>>;
 
 /// Everything a reconcile needs.
 pub struct Context {
     pub client: kube::Client,
-    pub tokens: Store<DeserializeGuard<AccessToken>>,
+    pub tokens: Store<PackedToken>,
     pub secrets: Store<CachedSecret>,
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
     /// Set once the account cache has its first full list.
@@ -137,21 +138,21 @@ pub struct Context {
 
 /// Reconciles one AccessToken.
 pub async fn reconcile(
-    object: Arc<DeserializeGuard<AccessToken>>,
+    object: Arc<PackedToken>,
     ctx: Arc<Context>,
 ) -> Result<Action, scaffold::Error<Error>> {
     ctx.scaffold
-        .reconcile(&object, |token| reconcile_token(token, &ctx))
+        .reconcile(&object.unpack(), |token| reconcile_token(token, &ctx))
         .await
 }
 
 /// What to do after a failed reconcile (see [`Scaffold::error_policy`]).
 pub fn error_policy(
-    object: Arc<DeserializeGuard<AccessToken>>,
+    object: Arc<PackedToken>,
     error: &scaffold::Error<Error>,
     ctx: Arc<Context>,
 ) -> Action {
-    ctx.scaffold.error_policy(&object, error)
+    ctx.scaffold.error_policy(object.as_ref(), error)
 }
 
 async fn reconcile_token(token: &AccessToken, ctx: &Context) -> Result<Action, Error> {
@@ -230,6 +231,11 @@ async fn hold_back(token: &AccessToken, ctx: &Context) -> Option<Action> {
             token.metadata.resource_version.as_deref(),
         )
         .then(|| Action::requeue(unseen::PATIENCE))
+}
+
+/// The reconcile request of `token`.
+pub fn request(token: &AccessToken) -> ObjectRef<PackedToken> {
+    ObjectRef::new(&token.name_any()).within(&token.namespace().unwrap_or_default())
 }
 
 /// The account a cached AccessToken belongs to (without full validation).

@@ -21,9 +21,10 @@ use crate::controller::scaffold::Scaffold;
 use crate::controller::stopping::{Started, triggers};
 use crate::controller::tenancy::Tenancy;
 use crate::controller::{ControllerConfig, cache, resync};
-use crate::crd::{AccessToken, ServiceAccount, TokenPolicy};
+use crate::crd::{ServiceAccount, TokenPolicy};
 use crate::jwt::Issuer;
 use crate::token::RecordKey;
+use crate::watching::packed::PackedToken;
 use crate::watching::{Listed, Seen, Shared, Watches};
 
 const CACHED: &str = "the controllers' watches keep caches";
@@ -140,16 +141,16 @@ fn lists(watches: &Watches, secrets: &Shared<CachedSecret>) -> Vec<Listed> {
 
 /// The token watch: the bookkeeping (tokens by account, claims, refused values, unseen status
 /// writes) follows each token, and its ServiceAccount is woken.
-fn follow_token(ctx: &Context, seen: Seen<'_, DeserializeGuard<AccessToken>>) {
+fn follow_token(ctx: &Context, seen: Seen<'_, PackedToken>) {
     match seen {
         Seen::InitApply(object) | Seen::Apply(object) => {
-            if let Ok(token) = &object.0 {
+            if let Some(token) = &object.token() {
                 follow::watched(ctx, token, matches!(seen, Seen::InitApply(_)));
                 follow::token_changed(ctx, token);
             }
         }
         Seen::Delete(object) => {
-            if let Ok(token) = &object.0 {
+            if let Some(token) = &object.token() {
                 follow::deleted(ctx, token);
                 follow::token_changed(ctx, token);
             }

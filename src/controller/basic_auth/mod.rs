@@ -106,7 +106,7 @@ pub fn error_policy(
     error: &scaffold::Error<Error>,
     ctx: Arc<Context>,
 ) -> Action {
-    ctx.scaffold.error_policy(&object, error)
+    ctx.scaffold.error_policy(object.as_ref(), error)
 }
 
 async fn reconcile_basic_auth(basic_auth: &BasicAuth, ctx: &Context) -> Result<Action, Error> {

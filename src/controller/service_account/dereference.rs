@@ -3,14 +3,14 @@
 //! not a scan of every cached token).
 
 use kube::ResourceExt;
-use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::controller::access_token::account_of;
 use crate::controller::access_token::by_account::TokensByAccount;
 use crate::controller::access_token::model::Account;
 use crate::controller::condition;
-use crate::crd::{AccessToken, AccessTokenPhase, ServiceAccount};
+use crate::crd::{AccessTokenPhase, ServiceAccount};
+use crate::watching::packed::PackedToken;
 
 /// An Active token of the account, as cached.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct ActiveToken {
 
 /// The account's Active tokens (normally at most one).
 pub fn active_tokens(
-    tokens: &Store<DeserializeGuard<AccessToken>>,
+    tokens: &Store<PackedToken>,
     by_account: &TokensByAccount,
     account: &ServiceAccount,
 ) -> Vec<ActiveToken> {
@@ -34,9 +34,9 @@ pub fn active_tokens(
         .into_iter()
         .filter_map(|(namespace, name)| tokens.get(&ObjectRef::new(&name).within(&namespace)))
         .filter_map(|object| {
-            let token = object.0.as_ref().ok()?;
+            let token = object.token()?;
             // The cache is the truth: the map may lag behind it by one event.
-            if account_of(token).as_ref() != Some(&owner) {
+            if account_of(&token).as_ref() != Some(&owner) {
                 return None;
             }
             let status = token.status.as_ref()?;

@@ -22,7 +22,8 @@ use super::access_token::by_account::TokensByAccount;
 use super::scaffold::{self, ReconcileError, Scaffold};
 use super::stopping::Listed;
 use super::tenancy::Tenancy;
-use crate::crd::{AccessToken, ServiceAccount};
+use crate::crd::ServiceAccount;
+use crate::watching::packed::PackedToken;
 use emails::EmailClaims;
 
 pub const NAME: &str = "serviceaccount";
@@ -47,7 +48,7 @@ impl ReconcileError for Error {
 
 pub struct Context {
     pub client: kube::Client,
-    pub tokens: Store<DeserializeGuard<AccessToken>>,
+    pub tokens: Store<PackedToken>,
     /// Set once the token cache has its first full list.
     pub tokens_listed: Listed,
     /// The AccessToken controller's map of cached tokens by account, shared.
@@ -76,7 +77,7 @@ pub fn error_policy(
     error: &scaffold::Error<Error>,
     ctx: Arc<Context>,
 ) -> Action {
-    ctx.scaffold.error_policy(&object, error)
+    ctx.scaffold.error_policy(object.as_ref(), error)
 }
 
 async fn reconcile_account(account: &ServiceAccount, ctx: &Context) -> Result<Action, Error> {
