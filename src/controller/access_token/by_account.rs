@@ -8,11 +8,13 @@
 //!
 //! The map may name a token the cache does not have (yet: during a relist the watch delivers
 //! objects before the cache swaps them in; or any more: deleted while the watch was
-//! reconnecting): readers check every name against the cache, which stays the truth, and
+//! reconnecting), or one of another account (it keys accounts by a hash): readers check every
+//! name against the cache, which stays the truth, and
 //! [`TokensByAccount::retain`] drops the names a completed relist did not bring back.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -26,13 +28,24 @@ use crate::watching::packed::PackedToken;
 /// A token as the map names it: namespace and name.
 pub type TokenName = (String, String);
 
+/// A token as the map keeps it: `namespace/name` (neither may contain a `/`), one allocation
+/// shared by both maps.
+type Name = Arc<str>;
+
+/// An account as the map keys it: a hash of it. Two accounts may share one; readers check
+/// every token against the cache, which says whose it is. Keys that are a hash, and names
+/// shared by both maps, keep the map at about 200 bytes per token, where accounts and names
+/// cloned into both maps cost about 400.
+type AccountKey = u64;
+
 #[derive(Debug, Default)]
 struct Inner {
     /// A list, not a set: most accounts have one token or a few, and an empty hash set alone
     /// allocates more than a short list.
-    tokens: HashMap<Account, Vec<TokenName>>,
+    tokens: HashMap<AccountKey, Vec<Name>>,
     /// The account each token was last seen with, to move it when its spec changes.
-    account_of: HashMap<TokenName, Account>,
+    account_of: HashMap<Name, AccountKey>,
+    hasher: RandomState,
 }
 
 /// Tokens by account (see the module documentation).
@@ -41,24 +54,34 @@ pub struct TokensByAccount {
     inner: Mutex<Inner>,
 }
 
-fn name_of(token: &AccessToken) -> TokenName {
-    (token.namespace().unwrap_or_default(), token.name_any())
+fn name_of(token: &AccessToken) -> String {
+    format!(
+        "{}/{}",
+        token.namespace().unwrap_or_default(),
+        token.name_any()
+    )
+}
+
+fn split(name: &str) -> TokenName {
+    let (namespace, name) = name.split_once('/').unwrap_or(("", name));
+    (namespace.to_owned(), name.to_owned())
 }
 
 impl TokensByAccount {
     /// `token` was listed or changed.
     pub fn apply(&self, token: &AccessToken) {
         let name = name_of(token);
-        let account = account_of(token);
         let mut inner = self.lock();
-        if inner.account_of.get(&name) == account.as_ref() {
+        let account = account_of(token).map(|a| inner.hasher.hash_one(a));
+        if inner.account_of.get(name.as_str()) == account.as_ref() {
             return;
         }
         inner.remove(&name);
         if let Some(account) = account {
-            let names = inner.tokens.entry(account.clone()).or_default();
+            let name: Name = name.into();
+            let names = inner.tokens.entry(account).or_default();
             // A first push would reserve room for four names, and almost every account has
-            // one token (a user's personal token): 150 bytes per token otherwise unused.
+            // one token (a user's personal token).
             if names.is_empty() {
                 names.reserve_exact(1);
             }
@@ -72,12 +95,14 @@ impl TokensByAccount {
         self.lock().remove(&name_of(token));
     }
 
-    /// The tokens of `account` (possibly some the cache does not have).
+    /// The tokens of `account` (possibly some the cache does not have, or another account's).
     pub fn tokens(&self, account: &Account) -> Vec<TokenName> {
-        self.lock()
+        let inner = self.lock();
+        let key = inner.hasher.hash_one(account);
+        inner
             .tokens
-            .get(account)
-            .map(|names| names.to_vec())
+            .get(&key)
+            .map(|names| names.iter().map(|name| split(name)).collect())
             .unwrap_or_default()
     }
 
@@ -95,10 +120,10 @@ impl TokensByAccount {
     /// Keeps only the tokens for which `cached` holds: after a relist, those the cache has.
     pub fn retain(&self, cached: impl Fn(&TokenName) -> bool) {
         let mut inner = self.lock();
-        let gone: Vec<TokenName> = inner
+        let gone: Vec<Name> = inner
             .account_of
             .keys()
-            .filter(|name| !cached(name))
+            .filter(|name| !cached(&split(name)))
             .cloned()
             .collect();
         for name in &gone {
@@ -114,11 +139,11 @@ impl TokensByAccount {
 }
 
 impl Inner {
-    fn remove(&mut self, name: &TokenName) {
+    fn remove(&mut self, name: &str) {
         if let Some(account) = self.account_of.remove(name)
             && let Some(names) = self.tokens.get_mut(&account)
         {
-            names.retain(|n| n != name);
+            names.retain(|n| &**n != name);
             if names.is_empty() {
                 self.tokens.remove(&account);
             }
