@@ -11,10 +11,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 use k8s_openapi::{ByteString, NamespaceResourceScope};
 use kube::Resource;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use serde_json::Value;
 
 use super::ACCESS_TOKEN_MANAGER;
+use crate::watching::packed::PackedToken;
 
 pub use crate::watching::watch_config;
 
@@ -24,14 +26,15 @@ use crate::watching::drop_bookkeeping;
 
 /// A Secret as the controller's cache keeps it. Of its managedFields only this controller's own
 /// entries matter (which keys it owns, so that an unchanged Secret is not written again and a
-/// key it no longer wants is noticed), each kept as the compact string of `owned_fields`. Its labels, annotations, data
-/// and type, and that string, are packed into one allocation: as `BTreeMap`s, each map costs a
+/// key it no longer wants is noticed), each kept as the lines of `owned_fields`. Everything but
+/// the name and namespace is packed into one allocation: as `BTreeMap`s, each map costs a
 /// B-tree node of about 540 bytes however few keys it holds, plus two allocations per entry,
-/// which made a cached token Secret about 2.7 KiB, the largest item of the operator's memory.
-/// [`CachedSecret::to_secret`] gives back the Secret the reconcile reads, with every value.
+/// and the metadata's strings (uid, resourceVersion, the owner reference) one each. The keys
+/// this operator writes on every token Secret, and the lines naming the keys it owns, are
+/// packed as one byte each ([`KNOWN`]). [`CachedSecret::to_secret`] gives back the Secret the
+/// reconcile reads, with every value.
 ///
-/// `metadata` is the Secret's own, without labels, annotations and managedFields (they are in
-/// the packed part): the owner references in it are what wakes the owning AccessToken.
+/// `metadata` holds the name and namespace alone, which the cache keys the Secret by.
 #[derive(Clone)]
 pub struct CachedSecret {
     metadata: ObjectMeta,
@@ -46,9 +49,14 @@ enum Part {
     Label = 1,
     Annotation = 2,
     Data = 3,
-    /// This controller's owned keys, in the form of [`owned_fields`]; the key is the entry's
-    /// operation (`Apply`, or the `Update` of the create before the first apply).
+    /// One of this controller's managedFields entries; the key is its operation (`Apply`, or
+    /// the `Update` of the create before the first apply). The [`Part::OwnedLine`]s after it
+    /// are its owned keys, in the form of [`owned_fields`].
     Owned = 4,
+    OwnedLine = 5,
+    /// The rest of the metadata (uid, resourceVersion, owner references, timestamps…), as
+    /// JSON.
+    Meta = 6,
 }
 
 impl Part {
@@ -59,28 +67,107 @@ impl Part {
             Part::Annotation,
             Part::Data,
             Part::Owned,
+            Part::OwnedLine,
+            Part::Meta,
         ]
         .into_iter()
         .find(|p| *p as u8 == tag)
     }
 }
 
-/// Appends one entry: its tag, then the key and the value, each after its length.
+/// Strings every token Secret repeats, packed as one byte each. Only a saving: any other
+/// string is packed as it is.
+const KNOWN: &[&str] = &[
+    "",
+    "Apply",
+    "Update",
+    "Opaque",
+    "kubernetes.io/basic-auth",
+    "app.kubernetes.io/managed-by",
+    "witboost-token-operator",
+    "iam.witboost.com/access-token",
+    "iam.witboost.com/revision",
+    "iam.witboost.com/token-digest",
+    "iam.witboost.com/token-hint",
+    "iam.witboost.com/issued-at",
+    "iam.witboost.com/expires-at",
+    "iam.witboost.com/expiry-policy",
+    "iam.witboost.com/revoked-at",
+    "iam.witboost.com/record-mac",
+    "iam.witboost.com/jwt-expires-at",
+    "iam.witboost.com/jwt-refresh-at",
+    "never",
+    "token",
+    "jwt",
+    "username",
+    "password",
+    "witboost",
+    "labels:app.kubernetes.io/managed-by",
+    "labels:iam.witboost.com/access-token",
+    "annotations:iam.witboost.com/revision",
+    "annotations:iam.witboost.com/token-digest",
+    "annotations:iam.witboost.com/token-hint",
+    "annotations:iam.witboost.com/issued-at",
+    "annotations:iam.witboost.com/expires-at",
+    "annotations:iam.witboost.com/expiry-policy",
+    "annotations:iam.witboost.com/revoked-at",
+    "annotations:iam.witboost.com/record-mac",
+    "annotations:iam.witboost.com/jwt-expires-at",
+    "annotations:iam.witboost.com/jwt-refresh-at",
+    "data:token",
+    "data:jwt",
+    "data:username",
+    "data:password",
+];
+
+/// How a field starts: below [`KNOWN_FIELD`], the length of the bytes that follow; from there
+/// up to [`LONG_FIELD`], a string of [`KNOWN`]; [`LONG_FIELD`], a little-endian `u32` length
+/// and the bytes.
+const KNOWN_FIELD: u8 = 0x80;
+const LONG_FIELD: u8 = 0xC0;
+
+/// Appends one field (see [`KNOWN_FIELD`]).
+fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+    if let Some(i) = KNOWN.iter().position(|k| k.as_bytes() == bytes) {
+        out.push(KNOWN_FIELD + u8::try_from(i).expect("fewer than 64 known strings"));
+        return;
+    }
+    match u8::try_from(bytes.len()) {
+        Ok(len) if len < KNOWN_FIELD => out.push(len),
+        _ => {
+            // The API server caps a Secret at 1 MiB, far below u32::MAX.
+            let len = u32::try_from(bytes.len()).expect("a Secret field under 4 GiB");
+            out.push(LONG_FIELD);
+            out.extend_from_slice(&len.to_le_bytes());
+        }
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// Appends one entry: its tag, then the key and the value.
 fn pack(out: &mut Vec<u8>, part: Part, key: &[u8], value: &[u8]) {
     out.push(part as u8);
-    for bytes in [key, value] {
-        // The API server caps a Secret at 1 MiB, far below u32::MAX.
-        let len = u32::try_from(bytes.len()).expect("a Secret field under 4 GiB");
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(bytes);
-    }
+    put(out, key);
+    put(out, value);
 }
 
 /// The entries [`pack`] wrote, in order.
 fn unpack(mut rest: &[u8]) -> impl Iterator<Item = (Part, &[u8], &[u8])> {
     fn field<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-        let (len, tail) = rest.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let (first, tail) = rest.split_first()?;
+        let (len, tail) = match *first {
+            len if len < KNOWN_FIELD => (usize::from(len), tail),
+            LONG_FIELD => {
+                let (len, tail) = tail.split_first_chunk::<4>()?;
+                (usize::try_from(u32::from_le_bytes(*len)).ok()?, tail)
+            }
+            known => {
+                *rest = tail;
+                return KNOWN
+                    .get(usize::from(known - KNOWN_FIELD))
+                    .map(|k| k.as_bytes());
+            }
+        };
         let (bytes, tail) = tail.split_at_checked(len)?;
         *rest = tail;
         Some(bytes)
@@ -108,6 +195,11 @@ impl CachedSecret {
             .collect();
         drop_bookkeeping(&mut secret.metadata);
         let meta = &mut secret.metadata;
+        let key = ObjectMeta {
+            name: meta.name.take(),
+            namespace: meta.namespace.take(),
+            ..ObjectMeta::default()
+        };
         let mut packed = Vec::new();
         if let Some(type_) = &secret.type_ {
             pack(&mut packed, Part::Type, b"", type_.as_bytes());
@@ -127,16 +219,18 @@ impl CachedSecret {
         // reads the same (`apply::owned_keys` gives nothing either way).
         for (operation, fields) in own {
             if let Value::String(fields) = fields {
-                pack(
-                    &mut packed,
-                    Part::Owned,
-                    operation.as_bytes(),
-                    fields.as_bytes(),
-                );
+                pack(&mut packed, Part::Owned, operation.as_bytes(), b"");
+                for line in fields.lines() {
+                    pack(&mut packed, Part::OwnedLine, b"", line.as_bytes());
+                }
             }
         }
+        if *meta != ObjectMeta::default() {
+            let rest = serde_json::to_vec(meta).expect("metadata serializes");
+            pack(&mut packed, Part::Meta, b"", &rest);
+        }
         Self {
-            metadata: secret.metadata,
+            metadata: key,
             immutable: secret.immutable,
             packed: packed.into_boxed_slice(),
         }
@@ -147,7 +241,6 @@ impl CachedSecret {
     /// [`crate::controller::access_token::apply`] reads.
     pub fn to_secret(&self) -> Secret {
         let mut secret = Secret {
-            metadata: self.metadata.clone(),
             immutable: self.immutable,
             ..Default::default()
         };
@@ -178,13 +271,71 @@ impl CachedSecret {
                         .push(ManagedFieldsEntry {
                             manager: Some(ACCESS_TOKEN_MANAGER.to_owned()),
                             operation: Some(text(key)),
-                            fields_v1: Some(FieldsV1(Value::String(text(value)))),
+                            fields_v1: Some(FieldsV1(Value::String(String::new()))),
                             ..Default::default()
                         });
                 }
+                Part::OwnedLine => {
+                    if let Some(FieldsV1(Value::String(fields))) = meta
+                        .managed_fields
+                        .as_mut()
+                        .and_then(|entries| entries.last_mut())
+                        .and_then(|entry| entry.fields_v1.as_mut())
+                    {
+                        fields.push_str(&String::from_utf8_lossy(value));
+                        fields.push('\n');
+                    }
+                }
+                Part::Meta => {
+                    let rest: ObjectMeta =
+                        serde_json::from_slice(value).expect("packed metadata reads back");
+                    let (labels, annotations, managed) = (
+                        meta.labels.take(),
+                        meta.annotations.take(),
+                        meta.managed_fields.take(),
+                    );
+                    *meta = ObjectMeta {
+                        labels,
+                        annotations,
+                        managed_fields: managed,
+                        ..rest
+                    };
+                }
             }
         }
+        secret.metadata.name.clone_from(&self.metadata.name);
         secret
+            .metadata
+            .namespace
+            .clone_from(&self.metadata.namespace);
+        secret
+    }
+
+    /// The reconcile request of each AccessToken this Secret names as an owner (of any
+    /// `controller` value, as kube's `owns` maps them).
+    pub fn owners(&self) -> Vec<ObjectRef<PackedToken>> {
+        let Some((_, _, rest)) = unpack(&self.packed).find(|(part, ..)| *part == Part::Meta) else {
+            return vec![];
+        };
+        let rest: ObjectMeta = serde_json::from_slice(rest).expect("packed metadata reads back");
+        let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
+        rest.owner_references
+            .into_iter()
+            .flatten()
+            .filter(|owner| {
+                owner.kind == PackedToken::kind(&())
+                    && owner.api_version == PackedToken::api_version(&())
+            })
+            .map(|owner| ObjectRef::new(&owner.name).within(namespace))
+            .collect()
+    }
+}
+
+/// A cached Secret reads as the Secret it packs (kube's controller asks the objects it maps to
+/// be deserializable; the watch packs what it deserialized, [`secret_event`]).
+impl<'de> serde::Deserialize<'de> for CachedSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Secret::deserialize(deserializer).map(Self::new)
     }
 }
 
@@ -194,7 +345,6 @@ impl std::fmt::Debug for CachedSecret {
         f.debug_struct("CachedSecret")
             .field("namespace", &self.metadata.namespace)
             .field("name", &self.metadata.name)
-            .field("resource_version", &self.metadata.resource_version)
             .field("packed_bytes", &self.packed.len())
             .finish_non_exhaustive()
     }
@@ -494,7 +644,9 @@ mod tests {
         };
         let kept = CachedSecret::new(secret.clone());
         assert_eq!(kept.meta().labels, None, "packed, not kept twice");
+        assert_eq!(kept.meta().uid, None, "packed, not kept twice");
         assert_eq!(kept.to_secret(), secret);
+        assert_eq!(kept.owners(), [ObjectRef::new("ci").within("team")]);
         assert!(
             !format!("{kept:?}").contains("witboost"),
             "no value printed"
@@ -508,6 +660,23 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cached(bare.clone()), bare);
+    }
+
+    #[test]
+    fn known_strings_pack_as_one_byte_and_others_as_they_are() {
+        assert!(KNOWN.len() <= usize::from(LONG_FIELD - KNOWN_FIELD));
+        let distinct: std::collections::BTreeSet<_> = KNOWN.iter().collect();
+        assert_eq!(distinct.len(), KNOWN.len(), "each known string once");
+        let long = vec![7u8; 300];
+        for bytes in [&b"token"[..], b"tokens", b"", &long] {
+            let mut out = Vec::new();
+            pack(&mut out, Part::Data, bytes, bytes);
+            let entries: Vec<_> = unpack(&out).collect();
+            assert_eq!(entries, [(Part::Data, bytes, bytes)]);
+        }
+        let mut out = Vec::new();
+        put(&mut out, b"app.kubernetes.io/managed-by");
+        assert_eq!(out.len(), 1);
     }
 
     #[test]

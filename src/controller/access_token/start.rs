@@ -100,7 +100,7 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
         .as_ref()
         .map(|tenancy| follow_tenancy(&ctx, &tenancy.policies, &tenancy.namespaces));
     let controller = Controller::for_shared_stream(token_triggers, ctx.tokens.clone())
-        .owns_shared_stream(secret_triggers)
+        .watches_shared_stream(secret_triggers, |secret| secret.owners())
         .reconcile_on(UnboundedReceiverStream::new(wakes))
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(stop.clone().cancelled_owned())
