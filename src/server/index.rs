@@ -11,7 +11,7 @@
 //! removed its value yet.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use kube::ResourceExt;
@@ -50,6 +50,23 @@ pub trait TokenIndex: Send + Sync + 'static {
 
 type Key = (String, String);
 
+/// A token's digest as the index keeps it: the 32 bytes of `sha256:<hex>`, in place of the 71
+/// characters of its text, once in its entry and once as the key of `by_digest`.
+type Digest = [u8; 32];
+
+/// The bytes of a digest in the form `sha256:<hex>`; `None` for any other text, which no
+/// token's digest can equal.
+fn digest_bytes(text: &str) -> Option<Digest> {
+    let mut bytes = [0; 32];
+    hex::decode_to_slice(text.strip_prefix("sha256:")?, &mut bytes).ok()?;
+    Some(bytes)
+}
+
+/// The text of a digest, as the JWT cache keys it.
+fn digest_text(bytes: &Digest) -> String {
+    format!("sha256:{}", hex::encode(bytes))
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Owner {
     ServiceAccount(String),
@@ -58,7 +75,7 @@ enum Owner {
 
 #[derive(Clone, Debug, PartialEq)]
 struct TokenEntry {
-    digest: Option<String>,
+    digest: Option<Digest>,
     uid: String,
     revision: i64,
     owner: Owner,
@@ -106,8 +123,9 @@ struct Tenancy {
 
 #[derive(Default)]
 struct Inner {
-    tokens: HashMap<Key, TokenEntry>,
-    by_digest: HashMap<String, Key>,
+    /// Keyed by a key `by_digest` shares.
+    tokens: HashMap<Arc<Key>, TokenEntry>,
+    by_digest: HashMap<Digest, Arc<Key>>,
     accounts: HashMap<Key, AccountEntry>,
     /// `None`: the tenancy check is off, every token is allowed.
     tenancy: Option<Tenancy>,
@@ -164,7 +182,9 @@ impl TokenEntry {
             (Some(_), Some(_)) => Wanted::Invalid,
         };
         Some(Self {
-            digest: status.and_then(|s| s.token_digest.clone()),
+            digest: status
+                .and_then(|s| s.token_digest.as_deref())
+                .and_then(digest_bytes),
             uid,
             revision: status.and_then(|s| s.revision).unwrap_or(0),
             owner,
@@ -238,7 +258,7 @@ impl Inner {
     /// Judges again the tokens `affected` picks; a token no longer allowed leaves the JWT cache.
     fn rejudge(&mut self, affected: impl Fn(&Key, &TokenEntry) -> bool, cache: &JwtCache) {
         let now = crate::jwt::now();
-        let changed: Vec<(Key, bool, bool)> = self
+        let changed: Vec<(Arc<Key>, bool, bool)> = self
             .tokens
             .iter()
             .filter(|(key, entry)| affected(key, entry))
@@ -252,7 +272,7 @@ impl Inner {
             if let Some(entry) = self.tokens.get_mut(&key) {
                 entry.judged(allowed, holder_known);
                 if let Some(digest) = &entry.digest {
-                    cache.forget(digest);
+                    cache.forget(&digest_text(digest));
                 }
             }
         }
@@ -291,9 +311,9 @@ impl Inner {
         };
         if let Some(digest) = &old.digest {
             if unchanged_by != Some(&old) {
-                cache.forget(digest);
+                cache.forget(&digest_text(digest));
             }
-            if self.by_digest.get(digest) == Some(key) {
+            if self.by_digest.get(digest).is_some_and(|k| **k == *key) {
                 self.by_digest.remove(digest);
             }
         }
@@ -312,20 +332,21 @@ impl Inner {
             None => entry.allowed = allowed,
         }
         self.remove_token(&key, cache, Some(&entry));
-        if let Some(digest) = &entry.digest {
-            self.by_digest.insert(digest.clone(), key.clone());
+        let key = Arc::new(key);
+        if let Some(digest) = entry.digest {
+            self.by_digest.insert(digest, key.clone());
         }
         self.tokens.insert(key, entry);
     }
 
     /// Drops the cached JWTs of every token of this service account.
     fn forget_account(&self, namespace: &str, name: &str, cache: &JwtCache) {
-        for ((ns, _), token) in &self.tokens {
-            if ns == namespace
+        for (key, token) in &self.tokens {
+            if key.0 == namespace
                 && token.owner == Owner::ServiceAccount(name.to_owned())
                 && let Some(digest) = &token.digest
             {
-                cache.forget(digest);
+                cache.forget(&digest_text(digest));
             }
         }
     }
@@ -564,10 +585,11 @@ fn of_account<'a>(namespace: &'a str, name: &'a str) -> impl Fn(&Key, &TokenEntr
 
 impl TokenIndex for MemoryIndex {
     fn grant(&self, digest: &str, now: i64) -> Option<Grant> {
+        let digest = digest_bytes(digest)?;
         let inner = self.read();
-        let key = inner.by_digest.get(digest)?;
+        let key = inner.by_digest.get(&digest)?;
         let entry = inner.tokens.get(key)?;
-        if entry.digest.as_deref() != Some(digest) {
+        if entry.digest != Some(digest) {
             return None;
         }
         inner.grant_for(key, entry, now)
@@ -584,7 +606,7 @@ impl TokenIndex for MemoryIndex {
     }
 
     fn knows(&self, digest: &str) -> bool {
-        self.read().by_digest.contains_key(digest)
+        digest_bytes(digest).is_some_and(|digest| self.read().by_digest.contains_key(&digest))
     }
 
     fn jwt_cache(&self) -> Option<&JwtCache> {
