@@ -269,6 +269,18 @@ impl<K: Watchable> Shared<K> {
         })
     }
 
+    /// A watch of the events sent through `events` instead of the API server's, for the
+    /// tests of what follows a watch.
+    #[cfg(test)]
+    pub(crate) fn fed(
+        what: &'static str,
+        events: tokio::sync::mpsc::UnboundedReceiver<Result<watcher::Event<K>, watcher::Error>>,
+    ) -> Self {
+        Self::from_stream(what, true, |_| {
+            tokio_stream::wrappers::UnboundedReceiverStream::new(events).boxed()
+        })
+    }
+
     fn from_stream(
         what: &'static str,
         cached: bool,

@@ -35,7 +35,7 @@ use crate::watching::drop_bookkeeping;
 /// reconcile reads, with every value.
 ///
 /// `metadata` holds the name and namespace alone, which the cache keys the Secret by.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct CachedSecret {
     metadata: ObjectMeta,
     immutable: Option<bool>,

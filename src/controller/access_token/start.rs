@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Context, WakeAccount, follow};
 use crate::controller::cache::CachedSecret;
 use crate::controller::scaffold::Scaffold;
-use crate::controller::stopping::{Started, triggers};
+use crate::controller::stopping::{Started, related_triggers, triggers};
 use crate::controller::tenancy::Tenancy;
 use crate::controller::{ControllerConfig, cache, resync};
 use crate::crd::{ServiceAccount, TokenPolicy};
@@ -88,9 +88,9 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
 
     let mut started = Started::default();
     let on_token = ctx.clone();
-    let (tokens, token_triggers) =
+    let (tokens, token_triggers, pacing) =
         triggers(&watches.tokens, move |seen| follow_token(&on_token, seen));
-    let (owned, secret_triggers) = triggers(&secrets, |_| {});
+    let (owned, secret_triggers) = related_triggers(&secrets);
     let on_account = ctx.clone();
     let accounts = watches
         .accounts
@@ -105,7 +105,10 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(super::reconcile, super::error_policy, ctx.clone())
-        .for_each(|_| future::ready(()));
+        .for_each(move |result| {
+            pacing.finished(&result);
+            future::ready(())
+        });
     let listed = watches.tokens.listed();
     started.run(
         controller,

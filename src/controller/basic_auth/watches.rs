@@ -24,7 +24,7 @@ use super::Context;
 use crate::controller::ControllerConfig;
 use crate::controller::cache;
 use crate::controller::scaffold::Scaffold;
-use crate::controller::stopping::{Started, triggers};
+use crate::controller::stopping::{Started, related_triggers, triggers};
 use crate::crd::BasicAuth;
 use crate::watching::{Seen, Shared};
 
@@ -142,14 +142,14 @@ pub fn start(
         issuer,
     });
     let on_basic_auth = ctx.clone();
-    let (following, basic_auth_triggers) = triggers(&watches.basic_auths, move |seen| {
+    let (following, basic_auth_triggers, pacing) = triggers(&watches.basic_auths, move |seen| {
         if let Seen::InitApply(object) | Seen::Apply(object) | Seen::Delete(object) = seen
             && let Ok(changed) = &object.0
         {
             super::basic_auth_changed(&on_basic_auth, changed);
         }
     });
-    let (config_maps, config_map_triggers) = triggers(&watches.config_maps, |_| {});
+    let (config_maps, config_map_triggers) = related_triggers(&watches.config_maps);
     let controller = Controller::for_shared_stream(basic_auth_triggers, basic_auths.clone())
         .watches_shared_stream(config_map_triggers, move |config_map: Arc<ConfigMap>| {
             super::naming(&basic_auths, &config_map)
@@ -158,7 +158,10 @@ pub fn start(
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(super::reconcile, super::error_policy, ctx)
-        .for_each(|_| future::ready(()));
+        .for_each(move |result| {
+            pacing.finished(&result);
+            future::ready(())
+        });
     let mut started = Started::default();
     let listed = watches.basic_auths.listed();
     started.run(controller, (following, config_maps), listed, &stop);

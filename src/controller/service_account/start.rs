@@ -39,13 +39,16 @@ pub fn start(
         tenancy: tokens.tenancy.clone(),
         emails: tokens.emails.clone(),
     });
-    let (subscription, account_triggers) = triggers(accounts, |_| {});
+    let (subscription, account_triggers, pacing) = triggers(accounts, |_| {});
     let controller = Controller::for_shared_stream(account_triggers, tokens.accounts.clone())
         .reconcile_on(UnboundedReceiverStream::new(wakes))
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(ctx.stop.clone().cancelled_owned())
         .run(super::reconcile, super::error_policy, ctx.clone())
-        .for_each(|_| future::ready(()));
+        .for_each(move |result| {
+            pacing.finished(&result);
+            future::ready(())
+        });
     let mut started = Started::default();
     started.run(controller, subscription, accounts.listed(), &ctx.stop);
     started.spawn(resync::sweep(
