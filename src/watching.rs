@@ -274,9 +274,10 @@ impl<K: Watchable> Shared<K> {
     #[cfg(test)]
     pub(crate) fn fed(
         what: &'static str,
+        cached: bool,
         events: tokio::sync::mpsc::UnboundedReceiver<Result<watcher::Event<K>, watcher::Error>>,
     ) -> Self {
-        Self::from_stream(what, true, |_| {
+        Self::from_stream(what, cached, |_| {
             tokio_stream::wrappers::UnboundedReceiverStream::new(events).boxed()
         })
     }

@@ -5,6 +5,11 @@
 //! operator's memory.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -16,7 +21,9 @@ use kube::runtime::watcher;
 use serde_json::Value;
 
 use super::ACCESS_TOKEN_MANAGER;
+use crate::sync::Recover;
 use crate::watching::packed::PackedToken;
+use crate::watching::{Seen, Shared, Subscription};
 
 pub use crate::watching::watch_config;
 
@@ -374,6 +381,124 @@ impl Resource for CachedSecret {
     }
 }
 
+/// The operator's token Secrets as the AccessToken controller keeps them: each one's packed
+/// form ([`CachedSecret`]) by namespace and name, fed by [`SecretCache::follow`]. A reflector
+/// store kept beside each packed form the object's metadata struct (about 360 bytes, all of it
+/// empty but the name and namespace), a keyed reference with two more strings, and a reference
+/// count: about 600 bytes a Secret on top of what is packed.
+#[derive(Clone, Default)]
+pub struct SecretCache(Arc<RwLock<Maps>>);
+
+#[derive(Default)]
+struct Maps {
+    current: HashMap<Box<str>, Packed>,
+    /// The list under way, swapped in when it completes.
+    listing: Option<HashMap<Box<str>, Packed>>,
+    /// Whether a list has completed: the first one triggers nothing.
+    listed: bool,
+}
+
+/// A [`CachedSecret`] less its name and namespace, which key it.
+#[derive(Clone, PartialEq)]
+struct Packed {
+    immutable: Option<bool>,
+    packed: Box<[u8]>,
+}
+
+fn secret_key(namespace: Option<&str>, name: Option<&str>) -> Box<str> {
+    format!(
+        "{}/{}",
+        namespace.unwrap_or_default(),
+        name.unwrap_or_default()
+    )
+    .into()
+}
+
+impl Packed {
+    fn of(secret: &CachedSecret) -> (Box<str>, Self) {
+        let meta = &secret.metadata;
+        let key = secret_key(meta.namespace.as_deref(), meta.name.as_deref());
+        let packed = Self {
+            immutable: secret.immutable,
+            packed: secret.packed.clone(),
+        };
+        (key, packed)
+    }
+}
+
+impl SecretCache {
+    /// The cached Secret `namespace/name`, as [`CachedSecret::to_secret`] gives it back.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Secret> {
+        let maps = self.0.read().recover();
+        let packed = maps
+            .current
+            .get(&*secret_key(Some(namespace), Some(name)))?;
+        let secret = CachedSecret {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: Some(namespace.to_owned()),
+                ..ObjectMeta::default()
+            },
+            immutable: packed.immutable,
+            packed: packed.packed.clone(),
+        };
+        Some(secret.to_secret())
+    }
+
+    /// Keeps this cache in step with `secrets` (a watch that keeps no cache of its own, this
+    /// one its first subscriber); returns the subscription, and the Secrets that trigger
+    /// reconciles: each one applied or deleted, and after a relist each one the list brought
+    /// in a new version (during a relist the cache still holds what was cached before it). The
+    /// first list triggers nothing: the controller's own first list reconciles every token.
+    pub fn follow(
+        &self,
+        secrets: &Shared<CachedSecret>,
+    ) -> (
+        Subscription<CachedSecret>,
+        UnboundedReceiverStream<Arc<CachedSecret>>,
+    ) {
+        let maps = self.0.clone();
+        let (trigger, triggers) = mpsc::unbounded_channel();
+        let subscription = secrets.subscribe(move |seen| {
+            let mut maps = maps.write().recover();
+            let changed = match seen {
+                Seen::Init => {
+                    maps.listing = Some(HashMap::new());
+                    None
+                }
+                Seen::InitApply(secret) => {
+                    let (key, packed) = Packed::of(secret);
+                    let changed = maps.listed && maps.current.get(&key) != Some(&packed);
+                    maps.listing.get_or_insert_default().insert(key, packed);
+                    changed.then_some(secret)
+                }
+                Seen::InitDone => {
+                    if let Some(listed) = maps.listing.take() {
+                        maps.current = listed;
+                    }
+                    maps.listed = true;
+                    None
+                }
+                Seen::Apply(secret) => {
+                    let (key, packed) = Packed::of(secret);
+                    maps.current.insert(key, packed);
+                    Some(secret)
+                }
+                Seen::Delete(secret) => {
+                    let (key, _) = Packed::of(secret);
+                    maps.current.remove(&key);
+                    Some(secret)
+                }
+                Seen::Failed | Seen::Following => None,
+            };
+            if let Some(secret) = changed {
+                let _ = trigger.send(secret.clone());
+            }
+        });
+        (subscription, UnboundedReceiverStream::new(triggers))
+    }
+}
+
 /// Of `entries`, this controller's field manager's: its `Apply` entry, and the `Update` entry
 /// of its create until the first apply over the Secret turns it into (or merges it with) the
 /// `Apply` entry.
@@ -660,6 +785,58 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cached(bare.clone()), bare);
+    }
+
+    fn versioned(name: &str, version: &str) -> CachedSecret {
+        CachedSecret::new(Secret {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                resource_version: Some(version.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test]
+    async fn the_secret_cache_follows_its_watch_and_triggers_what_a_relist_changed() {
+        use futures::StreamExt;
+        use kube::runtime::watcher::Event::*;
+        let (events, rx) = mpsc::unbounded_channel();
+        let watch = Shared::fed("secrets", false, rx);
+        let cache = SecretCache::default();
+        let (_subscription, mut triggered) = cache.follow(&watch);
+        let send = |event: watcher::Event<CachedSecret>| events.send(Ok(event)).unwrap();
+        let version = |name: &str| {
+            cache
+                .get("ns", name)
+                .and_then(|s| s.metadata.resource_version)
+        };
+        send(Init);
+        send(InitApply(versioned("a", "1")));
+        send(InitApply(versioned("b", "1")));
+        send(InitDone);
+        send(Apply(versioned("a", "2")));
+        // The first list triggered nothing: the first trigger is the change after it.
+        let first = triggered.next().await.unwrap().to_secret();
+        assert_eq!(first.metadata.resource_version.as_deref(), Some("2"));
+        assert_eq!(version("a").as_deref(), Some("2"));
+        assert_eq!(version("b").as_deref(), Some("1"));
+
+        // A relist: `a` unchanged, `b` gone, `c` new; then `c` deleted.
+        send(Init);
+        send(InitApply(versioned("a", "2")));
+        send(InitApply(versioned("c", "1")));
+        send(InitDone);
+        let relisted = triggered.next().await.unwrap().to_secret();
+        assert_eq!(relisted.metadata.name.as_deref(), Some("c"));
+        send(Delete(versioned("c", "1")));
+        let deleted = triggered.next().await.unwrap().to_secret();
+        assert_eq!(deleted.metadata.name.as_deref(), Some("c"));
+        assert_eq!(version("b"), None, "gone with the relist");
+        assert_eq!(version("c"), None);
+        assert_eq!(version("a").as_deref(), Some("2"));
     }
 
     #[test]

@@ -288,7 +288,7 @@ mod tests {
     async fn a_related_kind_triggers_what_a_relist_changed_and_nothing_on_its_first_list() {
         use watcher::Event::*;
         let (events, rx) = mpsc::unbounded_channel();
-        let watch = Shared::fed("configmaps", rx);
+        let watch = Shared::fed("configmaps", true, rx);
         let (_subscription, mut triggered) = related_triggers(&watch);
         let send = |event: watcher::Event<ConfigMap>| events.send(Ok(event)).unwrap();
         send(Init);

@@ -42,10 +42,7 @@ pub async fn observe(readers: &Readers<'_>, token: &AccessToken) -> Result<Found
     };
 
     let name = token.secret_name();
-    let cached = readers
-        .secrets
-        .get(&ObjectRef::new(&name).within(&namespace))
-        .map(|s| s.to_secret());
+    let cached = readers.secrets.get(&namespace, &name);
     let (secret, source) = match cached {
         Some(s) if agrees_with_status(&s, &status) => (Some(s), Source::Cache),
         _ => (read_secret(readers, token).await?, Source::Api),

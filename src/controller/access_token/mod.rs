@@ -56,7 +56,7 @@ use tokio_util::sync::CancellationToken;
 use self::claims::Claims;
 use self::model::Account;
 use self::readers::Readers;
-use super::cache::CachedSecret;
+use super::cache::SecretCache;
 use super::scaffold::{self, ReconcileError, Scaffold};
 use super::service_account::emails::EmailClaims;
 use super::stopping::Listed;
@@ -107,7 +107,7 @@ pub type WakeAccount = UnboundedSender<ObjectRef<DeserializeGuard<ServiceAccount
 pub struct Context {
     pub client: kube::Client,
     pub tokens: Store<PackedToken>,
-    pub secrets: Store<CachedSecret>,
+    pub secrets: SecretCache,
     pub accounts: Store<DeserializeGuard<ServiceAccount>>,
     /// Set once the account cache has its first full list.
     pub accounts_listed: Listed,

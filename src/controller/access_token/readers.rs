@@ -12,7 +12,7 @@ use thiserror::Error;
 use super::model::{JWT_KEY, JWT_REFRESH_AT};
 use super::model::{Observed, SecretState};
 use super::record::{Owner, SecretRecord};
-use crate::controller::cache::CachedSecret;
+use crate::controller::cache::SecretCache;
 use crate::crd::{AccessToken, ServiceAccount};
 use crate::jwt;
 use crate::token::RecordKey;
@@ -76,7 +76,7 @@ impl Found {
 /// The caches and client dereference reads from.
 pub struct Readers<'a> {
     pub client: &'a kube::Client,
-    pub secrets: &'a Store<CachedSecret>,
+    pub secrets: &'a SecretCache,
     pub accounts: &'a Store<DeserializeGuard<ServiceAccount>>,
     /// The key records are authenticated with; `None` believes every record of ours.
     pub record_key: Option<&'a RecordKey>,

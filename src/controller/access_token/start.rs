@@ -16,9 +16,9 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{Context, WakeAccount, follow};
-use crate::controller::cache::CachedSecret;
+use crate::controller::cache::{CachedSecret, SecretCache};
 use crate::controller::scaffold::Scaffold;
-use crate::controller::stopping::{Started, related_triggers, triggers};
+use crate::controller::stopping::{Started, triggers};
 use crate::controller::tenancy::Tenancy;
 use crate::controller::{ControllerConfig, cache, resync};
 use crate::crd::{ServiceAccount, TokenPolicy};
@@ -63,7 +63,7 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
     let ctx = Arc::new(Context {
         client,
         tokens: watches.tokens.store().expect(CACHED),
-        secrets: secrets.store().expect(CACHED),
+        secrets: SecretCache::default(),
         accounts: watches.accounts.store().expect(CACHED),
         accounts_listed: watches.accounts.listed().clone(),
         stop: stop.clone(),
@@ -90,7 +90,7 @@ pub fn start(inputs: Inputs) -> (Started, Arc<Context>) {
     let on_token = ctx.clone();
     let (tokens, token_triggers, pacing) =
         triggers(&watches.tokens, move |seen| follow_token(&on_token, seen));
-    let (owned, secret_triggers) = related_triggers(&secrets);
+    let (owned, secret_triggers) = ctx.secrets.follow(&secrets);
     let on_account = ctx.clone();
     let accounts = watches
         .accounts
@@ -196,7 +196,7 @@ fn follow_tenancy(
 }
 
 /// The watch of the Secrets this operator manages (`app.kubernetes.io/managed-by`), of
-/// `namespace` or of all, as the cache keeps them.
+/// `namespace` or of all, packed; it keeps no cache: the controller's [`SecretCache`] is it.
 pub fn secrets_watch(client: &kube::Client, namespace: Option<&str>) -> Shared<CachedSecret> {
     let namespace = namespace.map(str::to_owned);
     Shared::mapped(
@@ -211,7 +211,7 @@ pub fn secrets_watch(client: &kube::Client, namespace: Option<&str>) -> Shared<C
             crate::controller::MANAGED_BY_LABEL,
             crate::controller::MANAGED_BY
         )),
-        true,
+        false,
         cache::secret_event,
     )
 }
