@@ -26,13 +26,19 @@
 //!   revision, a BasicAuth's file checksum), written only when it differs;
 //! - [`cache`] decides what the watch caches keep of each object: no other writer's
 //!   `managedFields`, no last-applied annotation, a token Secret packed into a
-//!   [`cache::CachedSecret`];
+//!   [`cache::CachedSecret`], kept in the AccessToken controller's own
+//!   [`cache::SecretCache`] (AccessTokens are cached packed too:
+//!   [`crate::watching::packed`]);
 //! - [`stopping`] is how every controller starts and stops: each kind's `start` subscribes to
 //!   the shared watches it follows ([`stopping::triggers`]) and runs as a task of a
 //!   [`stopping::Started`], which also carries the first full lists readiness waits on (and so
 //!   does a controller reading another kind's cache before it decides: the ServiceAccount
 //!   controller on the tokens', the AccessToken controller on the accounts', a wait that ends
-//!   with the operator's stop); a controller stops at any moment, before its first list too;
+//!   with the operator's stop); a completed list is handed to the controller a few objects at
+//!   a time ([`stopping::Pacing`]); a controller stops at any moment, before its first list
+//!   too;
+//! - [`resync`] reconciles every cached object once per resync period, by one sweep over the
+//!   cache rather than a requeue per object;
 //! - [`tenancy`] feeds [`crate::policy`] the TokenPolicies and namespace labels from the
 //!   operator's watches; `status_patch` writes a status only when it changed; `backoff` spaces
 //!   the retries of transient errors.
