@@ -77,12 +77,17 @@ impl PackedToken {
 
     /// The object as it was watched: the AccessToken, or why it did not deserialize.
     pub fn unpack(&self) -> DeserializeGuard<AccessToken> {
-        let body: Body = serde_json::from_slice(&self.packed).expect("a packed token reads back");
         let with_key = |mut metadata: ObjectMeta| {
             metadata.name.clone_from(&self.metadata.name);
             metadata.namespace.clone_from(&self.metadata.namespace);
             metadata
         };
+        // What was packed reads back; were it ever not to, the token is reported as an object
+        // that does not read rather than taking the watch down.
+        let body = serde_json::from_slice(&self.packed).unwrap_or_else(|e| Body::Invalid {
+            metadata: ObjectMeta::default(),
+            error: format!("the cached AccessToken does not read back: {e}"),
+        });
         DeserializeGuard(match body {
             Body::Token {
                 metadata,
@@ -196,6 +201,26 @@ mod tests {
         assert_eq!(packed.meta().namespace.as_deref(), Some("team-a"));
         assert_eq!(packed.meta().uid, None, "only the key is kept as metadata");
         assert_eq!(packed.unpack().0.unwrap(), object.0.unwrap());
+    }
+
+    #[test]
+    fn packed_bytes_that_do_not_read_back_unpack_to_an_error_naming_the_token() {
+        let packed = PackedToken {
+            metadata: ObjectMeta {
+                name: Some("ci".into()),
+                namespace: Some("team-a".into()),
+                ..ObjectMeta::default()
+            },
+            packed: b"{".to_vec().into_boxed_slice(),
+        };
+        let unpacked = packed.unpack().0.unwrap_err();
+        assert!(
+            unpacked.error.contains("does not read back"),
+            "{}",
+            unpacked.error
+        );
+        assert_eq!(unpacked.metadata.name.as_deref(), Some("ci"));
+        assert_eq!(unpacked.metadata.namespace.as_deref(), Some("team-a"));
     }
 
     #[test]
