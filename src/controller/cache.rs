@@ -447,9 +447,9 @@ impl SecretCache {
 
     /// Keeps this cache in step with `secrets` (a watch that keeps no cache of its own, this
     /// one its first subscriber); returns the subscription, and the Secrets that trigger
-    /// reconciles: each one applied or deleted, and after a relist each one the list brought
-    /// in a new version (during a relist the cache still holds what was cached before it). The
-    /// first list triggers nothing: the controller's own first list reconciles every token.
+    /// reconciles: each one applied or deleted, and once a relist is swapped in each one the
+    /// list brought in a new version. The first list triggers nothing: the controller's own
+    /// first list reconciles every token.
     pub fn follow(
         &self,
         secrets: &Shared<CachedSecret>,
@@ -459,40 +459,47 @@ impl SecretCache {
     ) {
         let maps = self.0.clone();
         let (trigger, triggers) = mpsc::unbounded_channel();
+        // The Secrets a relist brought in a new version, triggered once it is swapped in: a
+        // reconcile they trigger must read what the list brought.
+        let mut relisted = vec![];
         let subscription = secrets.subscribe(move |seen| {
             let mut maps = maps.write().recover();
             let changed = match seen {
                 Seen::Init => {
                     maps.listing = Some(HashMap::new());
-                    None
+                    relisted.clear();
+                    vec![]
                 }
                 Seen::InitApply(secret) => {
                     let (key, packed) = Packed::of(secret);
-                    let changed = maps.listed && maps.current.get(&key) != Some(&packed);
+                    if maps.listed && maps.current.get(&key) != Some(&packed) {
+                        relisted.push(secret.clone());
+                    }
                     maps.listing.get_or_insert_default().insert(key, packed);
-                    changed.then_some(secret)
+                    vec![]
                 }
                 Seen::InitDone => {
                     if let Some(listed) = maps.listing.take() {
                         maps.current = listed;
                     }
                     maps.listed = true;
-                    None
+                    std::mem::take(&mut relisted)
                 }
                 Seen::Apply(secret) => {
                     let (key, packed) = Packed::of(secret);
                     maps.current.insert(key, packed);
-                    Some(secret)
+                    vec![secret.clone()]
                 }
                 Seen::Delete(secret) => {
                     let (key, _) = Packed::of(secret);
                     maps.current.remove(&key);
-                    Some(secret)
+                    vec![secret.clone()]
                 }
-                Seen::Failed | Seen::Following => None,
+                Seen::Failed | Seen::Following => vec![],
             };
-            if let Some(secret) = changed {
-                let _ = trigger.send(secret.clone());
+            drop(maps);
+            for secret in changed {
+                let _ = trigger.send(secret);
             }
         });
         (subscription, UnboundedReceiverStream::new(triggers))
@@ -831,6 +838,9 @@ mod tests {
         send(InitDone);
         let relisted = triggered.next().await.unwrap().to_secret();
         assert_eq!(relisted.metadata.name.as_deref(), Some("c"));
+        // Triggered once the relist is swapped in: its reconcile reads what the list brought.
+        assert_eq!(version("c").as_deref(), Some("1"));
+        assert_eq!(version("b"), None, "gone with the relist");
         send(Delete(versioned("c", "1")));
         let deleted = triggered.next().await.unwrap().to_secret();
         assert_eq!(deleted.metadata.name.as_deref(), Some("c"));

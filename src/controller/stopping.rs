@@ -130,18 +130,27 @@ pub fn related_triggers<K: Watchable + PartialEq>(
         .expect("the watches a controller follows keep caches");
     let listed = watch.listed().clone();
     let (trigger, triggers) = mpsc::unbounded_channel();
+    // The objects a relist brought in a new version (during a relist the cache still holds
+    // what was cached before it), triggered once the cache holds the list: a reconcile they
+    // trigger must read what the list brought.
+    let mut relisted = vec![];
     let subscription = watch.subscribe(move |seen| match seen {
         Seen::Apply(object) | Seen::Delete(object) => {
             let _ = trigger.send(object.clone());
         }
-        // During a relist the cache still holds what was cached before it.
         Seen::InitApply(object)
             if listed.is_set()
                 && store.get(&ObjectRef::from_obj(object.as_ref())).as_ref() != Some(object) =>
         {
-            let _ = trigger.send(object.clone());
+            relisted.push(object.clone());
         }
-        Seen::Init | Seen::InitApply(_) | Seen::InitDone | Seen::Failed | Seen::Following => {}
+        Seen::Init => relisted.clear(),
+        Seen::InitDone => {
+            for object in relisted.drain(..) {
+                let _ = trigger.send(object);
+            }
+        }
+        Seen::InitApply(_) | Seen::Failed | Seen::Following => {}
     });
     (subscription, UnboundedReceiverStream::new(triggers))
 }
@@ -312,9 +321,14 @@ mod tests {
         send(InitApply(map("b", "3")));
         send(InitApply(map("c", "1")));
         send(InitDone);
+        // Triggered once the cache holds the relist: its reconcile reads what the list brought.
+        let store = watch.store().unwrap();
+        let first = triggered.next().await.unwrap();
+        let cached = store.get(&ObjectRef::from_obj(first.as_ref())).unwrap();
+        assert_eq!(cached.metadata.resource_version.as_deref(), Some("3"));
         send(Delete(map("c", "1")));
-        let mut names = vec![];
-        for _ in 0..3 {
+        let mut names = vec![first.metadata.name.clone().unwrap()];
+        for _ in 0..2 {
             let object = triggered.next().await.unwrap();
             names.push(object.metadata.name.clone().unwrap());
         }
