@@ -189,6 +189,81 @@ fn unpack(mut rest: &[u8]) -> impl Iterator<Item = (Part, &[u8], &[u8])> {
     })
 }
 
+/// The Secret `namespace/name` whose rest [`CachedSecret::new`] packed into `packed`.
+fn unpacked(
+    namespace: Option<&str>,
+    name: Option<&str>,
+    immutable: Option<bool>,
+    packed: &[u8],
+) -> Secret {
+    let mut secret = Secret {
+        immutable,
+        ..Default::default()
+    };
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    for (part, key, value) in unpack(packed) {
+        let meta = &mut secret.metadata;
+        match part {
+            Part::Type => secret.type_ = Some(text(value)),
+            Part::Label => {
+                meta.labels
+                    .get_or_insert_default()
+                    .insert(text(key), text(value));
+            }
+            Part::Annotation => {
+                meta.annotations
+                    .get_or_insert_default()
+                    .insert(text(key), text(value));
+            }
+            Part::Data => {
+                secret
+                    .data
+                    .get_or_insert_default()
+                    .insert(text(key), ByteString(value.to_vec()));
+            }
+            Part::Owned => {
+                meta.managed_fields
+                    .get_or_insert_default()
+                    .push(ManagedFieldsEntry {
+                        manager: Some(ACCESS_TOKEN_MANAGER.to_owned()),
+                        operation: Some(text(key)),
+                        fields_v1: Some(FieldsV1(Value::String(String::new()))),
+                        ..Default::default()
+                    });
+            }
+            Part::OwnedLine => {
+                if let Some(FieldsV1(Value::String(fields))) = meta
+                    .managed_fields
+                    .as_mut()
+                    .and_then(|entries| entries.last_mut())
+                    .and_then(|entry| entry.fields_v1.as_mut())
+                {
+                    fields.push_str(&String::from_utf8_lossy(value));
+                    fields.push('\n');
+                }
+            }
+            Part::Meta => {
+                let rest: ObjectMeta =
+                    serde_json::from_slice(value).expect("packed metadata reads back");
+                let (labels, annotations, managed) = (
+                    meta.labels.take(),
+                    meta.annotations.take(),
+                    meta.managed_fields.take(),
+                );
+                *meta = ObjectMeta {
+                    labels,
+                    annotations,
+                    managed_fields: managed,
+                    ..rest
+                };
+            }
+        }
+    }
+    secret.metadata.name = name.map(str::to_owned);
+    secret.metadata.namespace = namespace.map(str::to_owned);
+    secret
+}
+
 impl CachedSecret {
     /// Packs `secret`, dropping the bookkeeping of other writers (managedFields but the owned
     /// keys of our own entries, the last-applied annotation).
@@ -247,75 +322,13 @@ impl CachedSecret {
     /// this controller's entries carry their owned keys in the compact form
     /// [`crate::controller::access_token::apply`] reads.
     pub fn to_secret(&self) -> Secret {
-        let mut secret = Secret {
-            immutable: self.immutable,
-            ..Default::default()
-        };
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        for (part, key, value) in unpack(&self.packed) {
-            let meta = &mut secret.metadata;
-            match part {
-                Part::Type => secret.type_ = Some(text(value)),
-                Part::Label => {
-                    meta.labels
-                        .get_or_insert_default()
-                        .insert(text(key), text(value));
-                }
-                Part::Annotation => {
-                    meta.annotations
-                        .get_or_insert_default()
-                        .insert(text(key), text(value));
-                }
-                Part::Data => {
-                    secret
-                        .data
-                        .get_or_insert_default()
-                        .insert(text(key), ByteString(value.to_vec()));
-                }
-                Part::Owned => {
-                    meta.managed_fields
-                        .get_or_insert_default()
-                        .push(ManagedFieldsEntry {
-                            manager: Some(ACCESS_TOKEN_MANAGER.to_owned()),
-                            operation: Some(text(key)),
-                            fields_v1: Some(FieldsV1(Value::String(String::new()))),
-                            ..Default::default()
-                        });
-                }
-                Part::OwnedLine => {
-                    if let Some(FieldsV1(Value::String(fields))) = meta
-                        .managed_fields
-                        .as_mut()
-                        .and_then(|entries| entries.last_mut())
-                        .and_then(|entry| entry.fields_v1.as_mut())
-                    {
-                        fields.push_str(&String::from_utf8_lossy(value));
-                        fields.push('\n');
-                    }
-                }
-                Part::Meta => {
-                    let rest: ObjectMeta =
-                        serde_json::from_slice(value).expect("packed metadata reads back");
-                    let (labels, annotations, managed) = (
-                        meta.labels.take(),
-                        meta.annotations.take(),
-                        meta.managed_fields.take(),
-                    );
-                    *meta = ObjectMeta {
-                        labels,
-                        annotations,
-                        managed_fields: managed,
-                        ..rest
-                    };
-                }
-            }
-        }
-        secret.metadata.name.clone_from(&self.metadata.name);
-        secret
-            .metadata
-            .namespace
-            .clone_from(&self.metadata.namespace);
-        secret
+        let meta = &self.metadata;
+        unpacked(
+            meta.namespace.as_deref(),
+            meta.name.as_deref(),
+            self.immutable,
+            &self.packed,
+        )
     }
 
     /// The reconcile request of each AccessToken this Secret names as an owner (of any
@@ -433,16 +446,12 @@ impl SecretCache {
         let packed = maps
             .current
             .get(&*secret_key(Some(namespace), Some(name)))?;
-        let secret = CachedSecret {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                namespace: Some(namespace.to_owned()),
-                ..ObjectMeta::default()
-            },
-            immutable: packed.immutable,
-            packed: packed.packed.clone(),
-        };
-        Some(secret.to_secret())
+        Some(unpacked(
+            Some(namespace),
+            Some(name),
+            packed.immutable,
+            &packed.packed,
+        ))
     }
 
     /// Keeps this cache in step with `secrets` (a watch that keeps no cache of its own, this

@@ -107,53 +107,61 @@ impl TokenMetrics {
     }
 }
 
+/// A token's series: its namespace and name as labels.
+type Labels<'a> = [(&'static str, &'a str); 2];
+
+/// One gauge family of timestamps: a series for each token that has a time.
+fn encode_times<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    tokens: impl Iterator<Item = (Labels<'a>, Option<i64>)>,
+) -> std::fmt::Result {
+    let mut gauge = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, at) in tokens {
+        if let Some(at) = at {
+            gauge.encode_family(&labels)?.encode_gauge(&at)?;
+        }
+    }
+    Ok(())
+}
+
 impl Collector for TokenMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let tokens = self.tokens.lock().recover();
         let each = || {
             tokens.iter().map(|(key, shown)| {
                 let (namespace, name) = key.split_once('/').unwrap_or(("", key));
-                ([("namespace", namespace), ("name", name)], shown)
+                let labels: Labels<'_> = [("namespace", namespace), ("name", name)];
+                (labels, shown)
             })
         };
-        let mut gauge = encoder.encode_descriptor(
+        encode_times(
+            &mut encoder,
             "witboost_accesstoken_expiration_timestamp_seconds",
             "When the AccessToken's current value expires, in Unix seconds (absent if never)",
-            None,
-            MetricType::Gauge,
+            each().map(|(labels, shown)| (labels, shown.expires_at)),
         )?;
-        for (labels, shown) in each() {
-            if let Some(at) = shown.expires_at {
-                gauge.encode_family(&labels)?.encode_gauge(&at)?;
-            }
-        }
         let mut gauge = encoder.encode_descriptor(
             "witboost_accesstoken_ready_status",
             "The AccessToken's Ready condition: 1 for its current status, 0 for the others",
             None,
             MetricType::Gauge,
         )?;
-        for (labels, shown) in each() {
+        for ([namespace, name], shown) in each() {
             for condition in CONDITIONS {
-                let [namespace, name] = labels;
                 let series = [namespace, name, ("condition", condition)];
                 let value = i64::from(condition == shown.ready);
                 gauge.encode_family(&series)?.encode_gauge(&value)?;
             }
         }
-        let mut gauge = encoder.encode_descriptor(
+        encode_times(
+            &mut encoder,
             "witboost_accesstoken_jwt_expiration_timestamp_seconds",
             "When the JWT kept in the AccessToken's Secret (spec.jwt) expires, in Unix seconds \
              (absent without one)",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (labels, shown) in each() {
-            if let Some(at) = shown.jwt_expires_at {
-                gauge.encode_family(&labels)?.encode_gauge(&at)?;
-            }
-        }
-        Ok(())
+            each().map(|(labels, shown)| (labels, shown.jwt_expires_at)),
+        )
     }
 }
 

@@ -16,10 +16,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
-use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::account_of;
+use super::claims::key;
 use super::model::Account;
 use crate::crd::AccessToken;
 use crate::sync::Recover;
@@ -54,14 +54,6 @@ pub struct TokensByAccount {
     inner: Mutex<Inner>,
 }
 
-fn name_of(token: &AccessToken) -> String {
-    format!(
-        "{}/{}",
-        token.namespace().unwrap_or_default(),
-        token.name_any()
-    )
-}
-
 fn split(name: &str) -> TokenName {
     let (namespace, name) = name.split_once('/').unwrap_or(("", name));
     (namespace.to_owned(), name.to_owned())
@@ -70,7 +62,7 @@ fn split(name: &str) -> TokenName {
 impl TokensByAccount {
     /// `token` was listed or changed.
     pub fn apply(&self, token: &AccessToken) {
-        let name = name_of(token);
+        let name = key(token);
         let mut inner = self.lock();
         let account = account_of(token).map(|a| inner.hasher.hash_one(a));
         if inner.account_of.get(name.as_str()) == account.as_ref() {
@@ -92,7 +84,7 @@ impl TokensByAccount {
 
     /// `token` left the cluster.
     pub fn delete(&self, token: &AccessToken) {
-        self.lock().remove(&name_of(token));
+        self.lock().remove(&key(token));
     }
 
     /// The tokens of `account` (possibly some the cache does not have, or another account's).
